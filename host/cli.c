@@ -1,0 +1,64 @@
+/* cli.c - the option parser shared by the subcommands (see cli.h). */
+#include "host/cli.h"
+
+#include <string.h>
+
+int cli_parse(const char *cmd, int argc, char **argv, CliOpt *opts, int nopts,
+              const char **positional, int max_positional, int *npositional)
+{
+    *npositional = 0;
+    for (int i = 0; i < nopts; i++)
+        opts[i].count = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            if (*npositional >= max_positional) {
+                fprintf(stderr, "ipusim %s: unexpected argument '%s'\n", cmd, a);
+                return -1;
+            }
+            positional[(*npositional)++] = a;
+            continue;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        CliOpt *o = NULL;
+        for (int j = 0; j < nopts; j++)
+            if (strlen(opts[j].name) == len && !strncmp(opts[j].name, name, len))
+                o = &opts[j];
+        if (!o) {
+            fprintf(stderr, "ipusim %s: unknown option '--%.*s' (see ipusim %s --help)\n", cmd, (int)len, name, cmd);
+            return -1;
+        }
+        const char *value = NULL;
+        if (o->takes_value) {
+            if (eq)
+                value = eq + 1;
+            else if (i + 1 < argc)
+                value = argv[++i];
+            else {
+                fprintf(stderr, "ipusim %s: option '--%s' needs a value\n", cmd, o->name);
+                return -1;
+            }
+        } else if (eq) {
+            fprintf(stderr, "ipusim %s: option '--%s' takes no value\n", cmd, o->name);
+            return -1;
+        }
+        if (o->count >= CLI_MAX_VALUES) {
+            fprintf(stderr, "ipusim %s: option '--%s' given more than %d times\n", cmd, o->name, CLI_MAX_VALUES);
+            return -1;
+        }
+        o->values[o->count++] = value;
+    }
+    return 0;
+}
+
+const char *cli_value(const CliOpt *o, const char *def)
+{
+    return o->count ? o->values[o->count - 1] : def;
+}
+
+void cli_print_options(FILE *f, const CliOpt *opts, int nopts)
+{
+    for (int i = 0; i < nopts; i++)
+        fprintf(f, "  --%s%s\n      %s\n", opts[i].name, opts[i].takes_value ? " VALUE" : "", opts[i].help);
+}

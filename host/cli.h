@@ -1,0 +1,37 @@
+/* cli.h - the ipusim subcommands. Each takes the arguments after its name
+ * (argv[0] is the subcommand) and returns the process exit code: 0 success,
+ * 1 a user error (message on stderr), 2 bad usage. */
+#ifndef IPUSIM_CLI_H
+#define IPUSIM_CLI_H
+
+#include <stdio.h>
+
+typedef struct CliCommand {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} CliCommand;
+
+
+/* A small option parser shared by the subcommands. Options are "--name" or
+ * "--name VALUE" (also "--name=VALUE"); an option may repeat (--set a=1
+ * --set b=2) up to CLI_MAX_VALUES times. Anything not starting with "--" is
+ * positional. An unknown option or a missing value is a usage error. */
+#define CLI_MAX_VALUES 64
+
+typedef struct CliOpt {
+    const char *name;      /* without the leading "--" */
+    int takes_value;       /* 1: needs a value */
+    const char *help;      /* one line, shown by cli_print_options */
+    int count;             /* filled: how many times given */
+    const char *values[CLI_MAX_VALUES]; /* filled: the values, in order */
+} CliOpt;
+
+/* Returns 0, or -1 after printing "ipusim CMD: ..." to stderr. */
+int cli_parse(const char *cmd, int argc, char **argv, CliOpt *opts, int nopts,
+              const char **positional, int max_positional, int *npositional);
+/* The last value given for an option, or def. */
+const char *cli_value(const CliOpt *o, const char *def);
+void cli_print_options(FILE *f, const CliOpt *opts, int nopts);
+
+#endif
