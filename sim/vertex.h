@@ -1,0 +1,31 @@
+/* vertex.h - a codelet type as the engine sees it.
+ *
+ * A vertex is one codelet instance on one tile: a VertexType plus an args
+ * struct (args_bytes long) that binds it to tensor slices through data
+ * pointers. The graph copies the args; the engine calls run() on a Worker in
+ * functional mode. In timing mode there is no data: the engine asks measure()
+ * for the cycles of this shape once per (type, shape_key) and reuses them, so
+ * a codelet used in timing mode must charge cycles that depend only on its
+ * shape (tests check each codelet for that).
+ */
+#ifndef IPUSIM_VERTEX_H
+#define IPUSIM_VERTEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim/worker.h"
+
+typedef struct VertexType {
+    const char *name;          /* e.g. "decompress_q4.fused" */
+    size_t args_bytes;         /* size of the args struct */
+    /* Functional: compute the outputs from args' pointers, charging w. */
+    void (*run)(Worker *w, const void *args);
+    /* Timing: a key that is equal for args of the same shape. */
+    uint64_t (*shape_key)(const void *args);
+    /* Timing: the worker cycles run() charges for this shape, measured by
+     * running it on scratch data (args' data pointers may be NULL). */
+    uint64_t (*measure)(const IsaCosts *isa, const void *args);
+} VertexType;
+
+#endif
