@@ -1,0 +1,131 @@
+/* matmul.c - AMP matmul: specification, tile version, vertex types. */
+#include "codelets/matmul.h"
+
+#include <stdlib.h>
+
+#include "codelets/isa_amp.h"
+
+static uint32_t a_stride_of(const MatmulArgs *p) { return p->a_stride ? p->a_stride : p->k; }
+static uint32_t out_stride_of(const MatmulArgs *p) { return p->out_stride ? p->out_stride : p->n; }
+
+/* What the partial looks like after a trip through memory. */
+static float partial_round(float v, LayerDtype t)
+{
+    return t == LAYER_F16 ? fp16_to_f32(fp16_from_f32(v)) : v;
+}
+
+void matmul_ref(const MatmulArgs *p, LayerDtype partials)
+{
+    uint32_t as = a_stride_of(p), os = out_stride_of(p);
+    for (uint32_t m = 0; m < p->m; m++)
+        for (uint32_t n = 0; n < p->n; n++) {
+            size_t o = (size_t)m * os + n;
+            float acc = p->accumulate ? layer_load(p->out, partials, o) : 0.0f;
+            for (uint32_t k0 = 0; k0 < p->k; k0 += AMP_BLOCK_K) {
+                uint32_t k1 = k0 + AMP_BLOCK_K < p->k ? k0 + AMP_BLOCK_K : p->k;
+                for (uint32_t k = k0; k < k1; k++)
+                    acc += fp16_to_f32(p->a[(size_t)m * as + k]) * fp16_to_f32(p->w[(size_t)n * p->k + k]);
+                if (k1 < p->k)
+                    acc = partial_round(acc, partials);
+            }
+            layer_store(p->out, partials, o, acc);
+        }
+}
+
+void matmul_amp(Worker *wk, const MatmulArgs *p, LayerDtype partials)
+{
+    uint32_t as = a_stride_of(p), os = out_stride_of(p);
+    int f16 = partials == LAYER_F16;
+    int data = p->a && p->w && p->out;
+    AmpState amp;
+    amp.macs_per_cycle = p->amp_macs_per_cycle;
+    wk->cycles += wk->isa->call;
+    for (uint32_t n0 = 0; n0 < p->n; n0 += AMP_BLOCK_N) {
+        uint32_t nn = p->n - n0 < AMP_BLOCK_N ? p->n - n0 : AMP_BLOCK_N;
+        for (uint32_t k0 = 0; k0 < p->k; k0 += AMP_BLOCK_K) {
+            uint32_t nk = p->k - k0 < AMP_BLOCK_K ? p->k - k0 : AMP_BLOCK_K;
+            int first = k0 == 0 && !p->accumulate;
+            amp_load_weights(wk, &amp, data ? p->w + (size_t)n0 * p->k + k0 : NULL, p->k, nn, nk);
+            amp_fill(wk);
+            for (uint32_t m = 0; m < p->m; m++) {
+                float acc[AMP_BLOCK_N] = {0};
+                size_t o = (size_t)m * os + n0;
+                if (data && !first)
+                    for (uint32_t n = 0; n < nn; n++)
+                        acc[n] = layer_load(p->out, partials, o + n);
+                amp_row(wk, &amp, data ? p->a + (size_t)m * as + k0 : NULL, nk, data ? acc : NULL, f16);
+                if (data)
+                    for (uint32_t n = 0; n < nn; n++)
+                        layer_store(p->out, partials, o + n, acc[n]);
+            }
+        }
+    }
+}
+
+uint64_t matmul_amp_cycles(const IsaCosts *isa, uint32_t m, uint32_t k, uint32_t n,
+                           uint32_t amp_macs_per_cycle, LayerDtype partials)
+{
+    uint32_t per = partials == LAYER_F16 ? isa->f16v4hihoamp : isa->f16v4sisoamp;
+    uint64_t blocks = (uint64_t)((n + AMP_BLOCK_N - 1) / AMP_BLOCK_N) * ((k + AMP_BLOCK_K - 1) / AMP_BLOCK_K);
+    return isa->call + blocks * (isa->amp_weight_load + isa->amp_fill +
+                                 (uint64_t)m * amp_instrs_per_row(amp_macs_per_cycle) * per);
+}
+
+int matmul_check(const MatmulArgs *p, int need_data, IpuErr *err)
+{
+    if (!p->m || !p->k || !p->n)
+        return ipu_err(err, "matmul: zero size (m=%u k=%u n=%u)", p->m, p->k, p->n);
+    if (p->a_stride && p->a_stride < p->k)
+        return ipu_err(err, "matmul: a_stride %u is less than k=%u", p->a_stride, p->k);
+    if (p->out_stride && p->out_stride < p->n)
+        return ipu_err(err, "matmul: out_stride %u is less than n=%u", p->out_stride, p->n);
+    if (p->amp_macs_per_cycle < 1 || p->amp_macs_per_cycle > AMP_BLOCK_MACS)
+        return ipu_err(err, "matmul: amp_macs_per_cycle %u outside 1..%d", p->amp_macs_per_cycle, AMP_BLOCK_MACS);
+    if (need_data && (!p->a || !p->w || !p->out))
+        return ipu_err(err, "matmul: NULL %s pointer", !p->a ? "a" : !p->w ? "w" : "out");
+    return 0;
+}
+
+/* ---- vertex types ---- */
+
+static void run_f16(Worker *w, const void *args) { matmul_amp(w, args, LAYER_F16); }
+static void run_f32(Worker *w, const void *args) { matmul_amp(w, args, LAYER_F32); }
+
+static uint64_t matmul_shape_key(const void *args)
+{
+    const MatmulArgs *p = args;
+    uint64_t h = layer_key_mix(0, p->m);
+    h = layer_key_mix(h, p->k);
+    h = layer_key_mix(h, p->n);
+    return layer_key_mix(h, p->amp_macs_per_cycle);
+}
+
+/* Runs the vertex on deterministic scratch data of the args' shape. */
+static uint64_t measure(const IsaCosts *isa, const void *args, LayerDtype partials)
+{
+    MatmulArgs s = *(const MatmulArgs *)args;
+    s.a_stride = s.out_stride = 0;
+    uint16_t *a = malloc((size_t)s.m * s.k * sizeof *a);
+    uint16_t *wt = malloc((size_t)s.n * s.k * sizeof *wt);
+    void *out = calloc((size_t)s.m * s.n, layer_dtype_bytes(partials));
+    if (a && wt && out) {
+        for (size_t i = 0; i < (size_t)s.m * s.k; i++)
+            a[i] = fp16_from_f32((float)(int)(i % 7) - 3.0f);
+        for (size_t i = 0; i < (size_t)s.n * s.k; i++)
+            wt[i] = fp16_from_f32(0.125f * (float)(int)(i % 5));
+        s.a = a, s.w = wt, s.out = out;
+    } else { /* no memory for scratch: the cost path needs none */
+        s.a = NULL, s.w = NULL, s.out = NULL;
+    }
+    Worker w;
+    worker_init(&w, isa, -1);
+    matmul_amp(&w, &s, partials);
+    free(a), free(wt), free(out);
+    return w.cycles;
+}
+
+static uint64_t measure_f16(const IsaCosts *isa, const void *args) { return measure(isa, args, LAYER_F16); }
+static uint64_t measure_f32(const IsaCosts *isa, const void *args) { return measure(isa, args, LAYER_F32); }
+
+const VertexType matmul_amp_f16_vertex = {"matmul.amp_f16", sizeof(MatmulArgs), run_f16, matmul_shape_key, measure_f16};
+const VertexType matmul_amp_f32_vertex = {"matmul.amp_f32", sizeof(MatmulArgs), run_f32, matmul_shape_key, measure_f32};

@@ -1,0 +1,83 @@
+/* matmul.h - matrix product on the AMP: out (+)= a x w^T for one tile block.
+ *
+ * Layout (chosen for the GPT-J lowering):
+ *   a   (M, K) fp16, row stride a_stride elements: activations, one row per
+ *       token (M = 1 for batch-1 decode);
+ *   w   (N, K) fp16, contiguous: weights in PyTorch Linear's own layout
+ *       [out_features, in_features], so a tile's block is rows n0..n0+N of
+ *       the weight and columns k0..k0+K, exactly what the int4 decompress
+ *       codelets produce (groups run along in_features, the K axis);
+ *   out (M, N) partials, fp16 or fp32 (the vertex type fixes which), row
+ *       stride out_stride elements.
+ * A tile holding a (N, K) weight block and the matching (M, K) slice of the
+ * activations produces (M, N) partial sums; summing them over the tiles that
+ * share the output columns is the reduce codelet's job.
+ *
+ * Rounding (the specification, matmul_ref): for each 16-wide block of K, in
+ * order, for each output, starting from the incoming partial (0 for the first
+ * block unless accumulate), add the 16 exact fp32 products a*w one at a time
+ * in k order with fp32 rounding; then store the partial, rounded to fp16 for
+ * fp16 partials (so fp16 partials round once per 16 inputs, as on the IPU
+ * where partials travel through memory between AMP passes).
+ *
+ * Cycles (matmul tile version, see isa_amp.h): per (16-output, 16-input)
+ * block: weight load + fill + M x (256 / amp_macs_per_cycle) AMP issues,
+ * plus the vertex call. Partial blocks (N or K not a multiple of 16) cost a
+ * full block. Cycles depend only on (M, K, N, amp_macs_per_cycle).
+ *
+ * Matvec (M = 1, batch-1 decode) is modelled honestly: the block's weight
+ * load and fill are paid for one row only, 32 + 16 + 4 worker cycles for 256
+ * MACs at the defaults, so the AMP runs at 4/52 (~8%) of its peak, and the
+ * time is dominated by moving weights from SRAM into the AMP. Large M (the
+ * prefill, or Graphcore's no-KV-cache runs of batch x sequence rows)
+ * amortises the load and approaches 64 MACs per tile cycle.
+ *
+ * Work division: one vertex runs on one worker. The lowering gives each of a
+ * tile's 6 workers a share of the rows (large M) or of the output columns
+ * (M = 1, pointing w and out at the share and keeping out_stride). Each
+ * worker pays its own weight loads; that equals, in tile time, poplibs'
+ * supervisor loading a block once while the workers wait.
+ *
+ * Not here: the AMP unit model (isa_amp.h), reduction across tiles (reduce.h).
+ */
+#ifndef IPUSIM_MATMUL_H
+#define IPUSIM_MATMUL_H
+
+#include <stdint.h>
+
+#include "codelets/layer_dtype.h"
+#include "sim/err.h"
+#include "sim/vertex.h"
+#include "sim/worker.h"
+
+typedef struct MatmulArgs {
+    const uint16_t *a;           /* (M, K) fp16, row stride a_stride */
+    const uint16_t *w;           /* (N, K) fp16, contiguous */
+    void *out;                   /* (M, N) fp16 or fp32 partials, row stride out_stride */
+    uint32_t m, k, n;
+    uint32_t a_stride;           /* elements between rows of a; 0 means k */
+    uint32_t out_stride;         /* elements between rows of out; 0 means n */
+    uint32_t accumulate;         /* 1: out += a w^T; 0: out = a w^T */
+    uint32_t amp_macs_per_cycle; /* IpuArch.amp_macs_per_cycle_fp16 (64 on Mk2/Bow) */
+} MatmulArgs;
+
+/* The specification: plain loops, roundings as described above. */
+void matmul_ref(const MatmulArgs *args, LayerDtype partials);
+
+/* The tile version on the AMP model; identical results, charges w. */
+void matmul_amp(Worker *w, const MatmulArgs *args, LayerDtype partials);
+
+/* Worker cycles of matmul_amp for this shape, without running it. */
+uint64_t matmul_amp_cycles(const IsaCosts *isa, uint32_t m, uint32_t k, uint32_t n,
+                           uint32_t amp_macs_per_cycle, LayerDtype partials);
+
+/* 0, or -1 with a message naming the bad field (zero sizes, strides smaller
+ * than a row, AMP width outside 1..256, NULL pointers when need_data). */
+int matmul_check(const MatmulArgs *args, int need_data, IpuErr *err);
+
+/* Vertex types: "matmul.amp_f16" (fp16 partials, f16v4hihoamp) and
+ * "matmul.amp_f32" (fp32 partials, f16v4sisoamp); args are MatmulArgs. */
+extern const VertexType matmul_amp_f16_vertex;
+extern const VertexType matmul_amp_f32_vertex;
+
+#endif
