@@ -1,0 +1,278 @@
+/* decompress.c - int4-group decompress: the scalar specification, the tile
+ * variants (written only with codelets/isa.h) and their vertex types.
+ * Layout and rounding: see decompress.h. */
+#include "codelets/decompress.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "codelets/isa.h"
+#include "models/quant_format.h"
+
+/* ---- the specification ---- */
+
+void decompress_q4_ref(uint16_t *out, const uint16_t *packed, const uint16_t *scale,
+                       const uint16_t *bias, uint32_t groups, uint32_t group_size)
+{
+    uint32_t words = group_size / Q4_CODES_PER_WORD;
+    for (uint32_t g = 0; g < groups; g++)
+        for (uint32_t j = 0; j < words; j++) {
+            uint16_t word = packed[(size_t)g * words + j];
+            for (unsigned i = 0; i < Q4_CODES_PER_WORD; i++)
+                out[(size_t)g * group_size + 4u * j + i] = q4_dequant_ref(q4_code(word, i), scale[g], bias[g]);
+        }
+}
+
+int decompress_q4_check(const DecompressQ4Args *a, uint64_t row_elems, IpuErr *err)
+{
+    uint32_t n = a->group_size;
+    if (n < Q4_MIN_GROUP || n > Q4_MAX_GROUP || n % Q4_CODES_PER_WORD)
+        return ipu_err(err, "decompress_q4: group_size %u is not a multiple of 4 in %d..%d", n, Q4_MIN_GROUP, Q4_MAX_GROUP);
+    if (row_elems == 0 || row_elems % n)
+        return ipu_err(err, "decompress_q4: group_size %u does not divide the row of %llu elements", n,
+                       (unsigned long long)row_elems);
+    if (a->groups == 0)
+        return 0;
+    const struct { const char *name; const void *p; unsigned align; } bufs[] = {
+        {"packed", a->packed, 2}, {"scale", a->scale, 2}, {"bias", a->bias, 2}, {"out", a->out, 8},
+    };
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        if (!bufs[i].p)
+            return ipu_err(err, "decompress_q4: %s buffer is NULL for %u groups", bufs[i].name, a->groups);
+        if ((uintptr_t)bufs[i].p % bufs[i].align)
+            return ipu_err(err, "decompress_q4: %s buffer at %p is not %u-byte aligned", bufs[i].name, bufs[i].p,
+                           bufs[i].align);
+    }
+    return 0;
+}
+
+uint32_t decompress_q4_split(const DecompressQ4Args *all, uint32_t workers, DecompressQ4Args *parts)
+{
+    IPU_ASSERT(workers > 0);
+    uint32_t base = all->groups / workers, extra = all->groups % workers, g0 = 0, used = 0;
+    size_t words = all->group_size / Q4_CODES_PER_WORD;
+    for (uint32_t k = 0; k < workers; k++) {
+        uint32_t ng = base + (k < extra);
+        DecompressQ4Args *p = &parts[k];
+        *p = *all;
+        p->groups = ng;
+        /* pointers of an empty part stay at the range's end: never dereferenced */
+        if (all->packed) p->packed = all->packed + g0 * words;
+        if (all->scale) p->scale = all->scale + g0;
+        if (all->bias) p->bias = all->bias + g0;
+        if (all->out) p->out = all->out + (size_t)g0 * all->group_size;
+        g0 += ng;
+        used += ng > 0;
+    }
+    return used;
+}
+
+/* ---- building blocks shared by the variants ---- */
+
+/* A 64-bit register holding c in all four lanes: a 32-bit pair then a copy. */
+static Half4 splat_h4(Worker *w, uint32_t c16)
+{
+    uint32_t lo = isa_or(w, c16, isa_shl(w, c16, 16));
+    uint32_t hi = isa_mov(w, lo);
+    return isa_bits_h4(isa_pair(lo, hi));
+}
+
+static Half4 const_h4(Worker *w, uint32_t c32)
+{
+    uint32_t lo = isa_setzi(w, c32);
+    return isa_bits_h4(isa_pair(lo, isa_mov(w, lo)));
+}
+
+/* Per group: the scale and bias broadcast to four lanes. */
+static void load_scale_bias(Worker *w, const DecompressQ4Args *a, uint32_t g, Half4 *s, Half4 *b)
+{
+    *s = splat_h4(w, isa_ld16(w, a->scale + g));
+    *b = splat_h4(w, isa_ld16(w, a->bias + g));
+}
+
+/* The subnormal trick. For word x with nibbles c0 (bits 15..12) .. c3
+ * (bits 3..0), place nibble i at bits 7..4 of lane i:
+ *   lanes 0,1 = (x >> 8) | (x << 12)   lanes 2,3 = x | (x << 20)
+ * and keep only bits 7..4 of each lane (mask 0x00f0 per lane). Lane i is
+ * then the fp16 bit pattern ci * 16, a subnormal (exponent field 0) of value
+ * ci * 16 * 2^-24 = ci * 2^-20. Two exact multiplications by 2^10 (the
+ * largest power of two below 2^20 that fp16 holds is 2^15) give ci. */
+#define NIB_MASK32 0x00f000f0u
+#define FP16_2P10_X2 0x64006400u /* 1024.0 in both halves */
+
+static Half4 unpack_subnormal(Worker *w, uint32_t x, uint64_t mask)
+{
+    uint32_t lo = isa_or(w, isa_shr(w, x, 8), isa_shl(w, x, 12));
+    uint32_t hi = isa_or(w, x, isa_shl(w, x, 20));
+    return isa_bits_h4(isa_and64(w, isa_pair(lo, hi), mask));
+}
+
+/* ---- variants ---- */
+
+/* Graphcore's two passes: unpack every word of the range into fp16 codes
+ * in out, then per group a separate elementwise pass out = out*scale+bias. */
+void decompress_q4_twopass(Worker *w, const DecompressQ4Args *a)
+{
+    uint32_t words = a->group_size / Q4_CODES_PER_WORD;
+    size_t total_words = (size_t)a->groups * words;
+    isa_call(w);
+    uint64_t mask = isa_h4_bits(const_h4(w, NIB_MASK32));
+    Half4 p10 = const_h4(w, FP16_2P10_X2);
+    isa_rpt(w); /* pass 1: one loop over the whole contiguous range */
+    for (size_t j = 0; j < total_words; j++) {
+        Half4 c = unpack_subnormal(w, isa_ld16(w, a->packed + j), mask);
+        c = isa_f16v4mul(w, isa_f16v4mul(w, c, p10), p10);
+        isa_st64_h4(w, a->out + 4 * j, c);
+    }
+    for (uint32_t g = 0; g < a->groups; g++) { /* pass 2 */
+        Half4 s, b;
+        load_scale_bias(w, a, g, &s, &b);
+        uint16_t *o = a->out + (size_t)g * a->group_size;
+        isa_rpt(w);
+        for (uint32_t j = 0; j < words; j++) {
+            Half4 v = isa_ld64_h4(w, o + 4 * j);
+            isa_st64_h4(w, o + 4 * j, isa_f16v4add(w, isa_f16v4mul(w, v, s), b));
+        }
+        isa_brnzdec(w);
+    }
+}
+
+/* One pass: unpack, scale and bias in registers, one store per word. */
+void decompress_q4_fused(Worker *w, const DecompressQ4Args *a)
+{
+    uint32_t words = a->group_size / Q4_CODES_PER_WORD;
+    isa_call(w);
+    uint64_t mask = isa_h4_bits(const_h4(w, NIB_MASK32));
+    Half4 p10 = const_h4(w, FP16_2P10_X2);
+    for (uint32_t g = 0; g < a->groups; g++) {
+        Half4 s, b;
+        load_scale_bias(w, a, g, &s, &b);
+        const uint16_t *in = a->packed + (size_t)g * words;
+        uint16_t *o = a->out + (size_t)g * a->group_size;
+        isa_rpt(w);
+        for (uint32_t j = 0; j < words; j++) {
+            Half4 c = unpack_subnormal(w, isa_ld16(w, in + j), mask);
+            c = isa_f16v4mul(w, isa_f16v4mul(w, c, p10), p10);
+            isa_st64_h4(w, o + 4 * j, isa_f16v4add(w, isa_f16v4mul(w, c, s), b));
+        }
+        isa_brnzdec(w);
+    }
+}
+
+/* Per group, a 16-entry table of every possible output (computed with the
+ * same f16v4mul + f16v4add, so it holds exactly the reference values), then
+ * four indexed 16-bit loads per word, packed back with sort4x16lo. The table
+ * lives on the worker's stack (32 bytes of tile memory). */
+void decompress_q4_lut(Worker *w, const DecompressQ4Args *a)
+{
+    uint32_t words = a->group_size / Q4_CODES_PER_WORD;
+    _Alignas(8) uint16_t table[16];
+    isa_call(w);
+    Half4 codes[4]; /* fp16 0..15, four per register */
+    for (int k = 0; k < 4; k++) {
+        uint32_t lo = isa_setzi(w, (uint32_t)fp16_from_f32((float)(4 * k)) | (uint32_t)fp16_from_f32((float)(4 * k + 1)) << 16);
+        uint32_t hi = isa_setzi(w, (uint32_t)fp16_from_f32((float)(4 * k + 2)) | (uint32_t)fp16_from_f32((float)(4 * k + 3)) << 16);
+        codes[k] = isa_bits_h4(isa_pair(lo, hi));
+    }
+    for (uint32_t g = 0; g < a->groups; g++) {
+        Half4 s, b;
+        load_scale_bias(w, a, g, &s, &b);
+        for (int k = 0; k < 4; k++)
+            isa_st64_h4(w, table + 4 * k, isa_f16v4add(w, isa_f16v4mul(w, codes[k], s), b));
+        const uint16_t *in = a->packed + (size_t)g * words;
+        uint16_t *o = a->out + (size_t)g * a->group_size;
+        isa_rpt(w);
+        for (uint32_t j = 0; j < words; j++) {
+            uint32_t x = isa_ld16(w, in + j);
+            uint32_t i0 = isa_shr(w, x, 12);
+            uint32_t i1 = isa_and(w, isa_shr(w, x, 8), 0xfu);
+            uint32_t i2 = isa_and(w, isa_shr(w, x, 4), 0xfu);
+            uint32_t i3 = isa_and(w, x, 0xfu);
+            uint32_t lo = isa_sort4x16lo(w, isa_ld16_idx(w, table, i0), isa_ld16_idx(w, table, i1));
+            uint32_t hi = isa_sort4x16lo(w, isa_ld16_idx(w, table, i2), isa_ld16_idx(w, table, i3));
+            isa_st64(w, o + 4 * j, isa_pair(lo, hi));
+        }
+        isa_brnzdec(w);
+    }
+}
+
+/* The what-if instruction: one nibunpack4 replaces the shifts, masks and
+ * the two power-of-two multiplications. */
+void decompress_q4_nibunpack(Worker *w, const DecompressQ4Args *a)
+{
+    uint32_t words = a->group_size / Q4_CODES_PER_WORD;
+    isa_call(w);
+    for (uint32_t g = 0; g < a->groups; g++) {
+        Half4 s, b;
+        load_scale_bias(w, a, g, &s, &b);
+        const uint16_t *in = a->packed + (size_t)g * words;
+        uint16_t *o = a->out + (size_t)g * a->group_size;
+        isa_rpt(w);
+        for (uint32_t j = 0; j < words; j++) {
+            Half4 c = isa_nibunpack4(w, isa_ld16(w, in + j));
+            isa_st64_h4(w, o + 4 * j, isa_f16v4add(w, isa_f16v4mul(w, c, s), b));
+        }
+        isa_brnzdec(w);
+    }
+}
+
+/* ---- vertex types ---- */
+
+typedef void (*DecompressFn)(Worker *w, const DecompressQ4Args *a);
+
+static uint64_t shape_key(const void *args)
+{
+    const DecompressQ4Args *a = args;
+    return (uint64_t)a->groups << 13 | a->group_size; /* group_size < 2^13 */
+}
+
+/* Runs fn on deterministic scratch buffers of args' shape. */
+static uint64_t measure_with(DecompressFn fn, const IsaCosts *isa, const void *args)
+{
+    const DecompressQ4Args *shape = args;
+    size_t n = shape->group_size, g = shape->groups, words = g * n / 4;
+    size_t out_bytes = (g * n * 2 + 7) / 8 * 8;
+    uint16_t *packed = malloc(words * 2 + 2), *sb = malloc(g * 4 + 4);
+    uint16_t *out = aligned_alloc(8, out_bytes ? out_bytes : 8);
+    IPU_ASSERT(packed && sb && out); /* host out of memory: not a user error */
+    for (size_t j = 0; j < words; j++)
+        packed[j] = (uint16_t)(j * 0x9e37u + 0x1234u);
+    for (size_t k = 0; k < g; k++) {
+        sb[k] = 0x2e66; /* scale ~0.1 */
+        sb[g + k] = 0xbc00; /* bias -1 */
+    }
+    DecompressQ4Args a = {packed, sb, sb + g, out, shape->groups, shape->group_size};
+    Worker w;
+    worker_init(&w, isa, -1);
+    fn(&w, &a);
+    free(packed);
+    free(sb);
+    free(out);
+    return w.faulted ? UINT64_MAX : w.cycles;
+}
+
+#define DECOMPRESS_VERTEX(variant)                                                                \
+    static void run_##variant(Worker *w, const void *args) { decompress_q4_##variant(w, args); }  \
+    static uint64_t measure_##variant(const IsaCosts *isa, const void *args)                      \
+    {                                                                                             \
+        return measure_with(decompress_q4_##variant, isa, args);                                  \
+    }                                                                                             \
+    const VertexType decompress_q4_##variant##_vertex = {                                         \
+        "decompress_q4." #variant, sizeof(DecompressQ4Args), run_##variant, shape_key, measure_##variant};
+
+DECOMPRESS_VERTEX(twopass)
+DECOMPRESS_VERTEX(fused)
+DECOMPRESS_VERTEX(lut)
+DECOMPRESS_VERTEX(nibunpack)
+
+static const CodeletVariant decompress_variants[] = {
+    {"twopass", "Graphcore's: unpack all words (subnormal trick), then a separate scale+bias pass", &decompress_q4_twopass_vertex},
+    {"fused", "one pass: subnormal-trick unpack, scale and bias in registers", &decompress_q4_fused_vertex},
+    {"lut", "per group a 16-entry table of the outputs, four indexed loads per word", &decompress_q4_lut_vertex},
+    {"nibunpack", "what-if: the nibunpack4 instruction (needs isa.nibunpack4.enabled)", &decompress_q4_nibunpack_vertex},
+};
+
+const CodeletFamily codelet_family_decompress = {
+    "decompress", "int4-group weights to fp16 (models/quant_format.h), bit-exact with decompress_q4_ref",
+    decompress_variants, sizeof decompress_variants / sizeof decompress_variants[0],
+};

@@ -1,0 +1,49 @@
+/* registry.c - the table of codelet families (see registry.h). */
+#include "codelets/registry.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "codelets/decompress.h"
+
+/* One line per family. */
+static const CodeletFamily *const families[] = {
+    &codelet_family_decompress,
+};
+
+size_t codelet_family_count(void) { return sizeof families / sizeof families[0]; }
+
+const CodeletFamily *codelet_family_at(size_t i)
+{
+    IPU_ASSERT(i < codelet_family_count());
+    return families[i];
+}
+
+const CodeletFamily *codelet_family_find(const char *name, IpuErr *err)
+{
+    char known[256] = "";
+    for (size_t i = 0; i < codelet_family_count(); i++) {
+        if (name && !strcmp(families[i]->name, name))
+            return families[i];
+        size_t len = strlen(known);
+        snprintf(known + len, sizeof known - len, "%s%s", i ? ", " : "", families[i]->name);
+    }
+    ipu_err(err, "unknown codelet family '%s' (known: %s)", name ? name : "(null)", known);
+    return NULL;
+}
+
+const CodeletVariant *codelet_variant_find(const CodeletFamily *f, const char *name, IpuErr *err)
+{
+    IPU_ASSERT(f && f->variant_count > 0);
+    if (!name)
+        return &f->variants[0];
+    char known[256] = "";
+    for (size_t i = 0; i < f->variant_count; i++) {
+        if (!strcmp(f->variants[i].name, name))
+            return &f->variants[i];
+        size_t len = strlen(known);
+        snprintf(known + len, sizeof known - len, "%s%s", i ? ", " : "", f->variants[i].name);
+    }
+    ipu_err(err, "unknown variant '%s' of codelet family '%s' (known: %s)", name, f->name, known);
+    return NULL;
+}
