@@ -35,6 +35,14 @@ static inline void layer_store(void *p, LayerDtype t, size_t i, float v)
         ((float *)p)[i] = v;
 }
 
+/* Rounds a product to fp32 before it is used, so the references never let
+ * the compiler fuse a*b+c into one rounding (the tile rounds each op). */
+static inline float layer_mul(float a, float b)
+{
+    volatile float v = a * b;
+    return v;
+}
+
 /* Folds one shape field into a vertex shape_key (64-bit FNV-1a over the
  * value's 8 bytes); equal shapes give equal keys on every host. */
 static inline uint64_t layer_key_mix(uint64_t h, uint64_t v)

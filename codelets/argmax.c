@@ -1,0 +1,97 @@
+/* argmax.c - argmax: specification, tile version, vertex type. */
+#include "codelets/argmax.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "codelets/isa_ext.h"
+
+void argmax_ref(const ArgmaxArgs *p)
+{
+    for (size_t r = 0; r < p->rows; r++) {
+        float best = -INFINITY;
+        uint32_t at = 0;
+        for (uint32_t j = 0; j < p->n; j++) {
+            float v = layer_load(p->in, p->in_type, r * p->n + j);
+            if (v > best)
+                best = v, at = j;
+        }
+        p->out_index[r] = p->index_base + at;
+        if (p->out_value)
+            p->out_value[r] = best;
+    }
+}
+
+void argmax_tile(Worker *w, const ArgmaxArgs *p)
+{
+    isa_call(w);
+    for (size_t r = 0; r < p->rows; r++) {
+        Float2 best = isa_f32v2splat(w, -INFINITY);
+        uint32_t at[2] = {isa_setzi(w, 0), isa_setzi(w, 1)}; /* lane 0: even columns, lane 1: odd */
+        isa_rpt(w);
+        for (uint32_t j = 0; j < p->n; j += 2) {
+            size_t i = r * p->n + j;
+            Float2 v = p->in_type == LAYER_F16
+                           ? isa_f16v2tof32(w, isa_ld32(w, p->in ? (const uint16_t *)p->in + i : NULL))
+                           : isa_ld64_f2(w, p->in ? (const float *)p->in + i : NULL);
+            uint32_t gt = isa_f32v2cmplt(w, best, v); /* bit l: lane l found a larger value */
+            best = isa_f32v2select(w, gt, v, best);
+            at[0] = isa_select32(w, gt & 1u, j, at[0]);
+            at[1] = isa_select32(w, gt & 2u, j + 1, at[1]);
+        }
+        /* merge the lanes: odd wins if strictly larger, or equal with a lower index */
+        (void)isa_mov(w, 0); /* lane swap of best */
+        Float2 sw = {{best.f[1], best.f[0]}};
+        uint32_t m = isa_f32v2cmplt(w, best, sw); /* bit 0: even < odd; bit 1: odd < even */
+        uint32_t odd_first = isa_cmpult(w, at[1], at[0]);
+        uint32_t odd = isa_select32(w, (m & 1u) || ((m & 2u) == 0 && odd_first), 1, 0);
+        isa_st32(w, p->out_index ? p->out_index + r : NULL, isa_add(w, p->index_base, at[odd]));
+        if (p->out_value)
+            isa_st32(w, p->out_value + r, fp16_f32_bits(best.f[odd]));
+    }
+}
+
+int argmax_check(const ArgmaxArgs *p, int need_data, IpuErr *err)
+{
+    if (!p->rows || !p->n || p->n % 2)
+        return ipu_err(err, "argmax: rows=%u n=%u: need rows > 0 and n even, > 0", p->rows, p->n);
+    if (need_data && (!p->in || !p->out_index))
+        return ipu_err(err, "argmax: NULL %s pointer", !p->in ? "in" : "out_index");
+    return 0;
+}
+
+static void run(Worker *w, const void *args) { argmax_tile(w, args); }
+
+static uint64_t shape_key(const void *args)
+{
+    const ArgmaxArgs *p = args;
+    uint64_t h = layer_key_mix(layer_key_mix(0, p->rows), p->n);
+    return layer_key_mix(h, (uint64_t)p->in_type << 1 | (p->out_value != NULL));
+}
+
+static uint64_t measure(const IsaCosts *isa, const void *args)
+{
+    ArgmaxArgs s = *(const ArgmaxArgs *)args;
+    size_t cnt = (size_t)s.rows * s.n;
+    void *in = malloc(cnt * layer_dtype_bytes(s.in_type));
+    uint32_t *idx = malloc((size_t)s.rows * sizeof *idx);
+    float *val = s.out_value ? malloc((size_t)s.rows * sizeof *val) : NULL;
+    if (in)
+        for (size_t i = 0; i < cnt; i++)
+            layer_store(in, s.in_type, i, (float)(int)((i * 7) % 23));
+    s.in = in, s.out_index = idx;
+    Worker w;
+    worker_init(&w, isa, -1);
+    if (s.out_value && !val) { /* keep the store's cost; the store faults */
+        s.out_value = NULL;
+        argmax_tile(&w, &s);
+        w.cycles += isa->st32;
+    } else {
+        s.out_value = val;
+        argmax_tile(&w, &s);
+    }
+    free(in), free(idx), free(val);
+    return w.cycles;
+}
+
+const VertexType argmax_vertex = {"argmax.row", sizeof(ArgmaxArgs), run, shape_key, measure};

@@ -1,0 +1,72 @@
+/* gather.c - embedding gather: specification, tile version, vertex type. */
+#include "codelets/gather.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "codelets/isa_ext.h"
+
+void gather_ref(const GatherArgs *p)
+{
+    for (size_t t = 0; t < p->tokens; t++) {
+        uint32_t id = p->ids[t];
+        uint16_t *y = p->out + t * p->cols;
+        if (id >= p->id_base && id - p->id_base < p->vocab_rows)
+            memcpy(y, p->table + (size_t)(id - p->id_base) * p->cols, (size_t)p->cols * 2);
+        else
+            memset(y, 0, (size_t)p->cols * 2);
+    }
+}
+
+void gather_tile(Worker *w, const GatherArgs *p)
+{
+    isa_call(w);
+    for (size_t t = 0; t < p->tokens; t++) {
+        uint32_t rel = isa_sub(w, isa_ld32(w, p->ids ? p->ids + t : NULL), p->id_base);
+        /* unsigned: ids below id_base wrap to large values */
+        uint32_t in = isa_cmpult(w, rel, p->vocab_rows);
+        const uint16_t *src = in && p->table ? p->table + (size_t)rel * p->cols : p->zeros;
+        isa_select32(w, in, 0, 0); /* the address select */
+        uint16_t *y = p->out ? p->out + t * p->cols : NULL;
+        isa_rpt(w);
+        for (size_t c = 0; c < p->cols; c += 4)
+            isa_st64(w, y ? y + c : NULL, isa_ld64(w, src ? src + c : NULL));
+    }
+}
+
+int gather_check(const GatherArgs *p, int need_data, IpuErr *err)
+{
+    if (!p->vocab_rows || !p->tokens || !p->cols || p->cols % 4)
+        return ipu_err(err, "gather: vocab_rows=%u tokens=%u cols=%u: need all > 0 and cols a multiple of 4",
+                       p->vocab_rows, p->tokens, p->cols);
+    if (need_data && (!p->table || !p->zeros || !p->ids || !p->out))
+        return ipu_err(err, "gather: NULL %s pointer",
+                       !p->table ? "table" : !p->zeros ? "zeros" : !p->ids ? "ids" : "out");
+    return 0;
+}
+
+static void run(Worker *w, const void *args) { gather_tile(w, args); }
+
+static uint64_t shape_key(const void *args)
+{
+    const GatherArgs *p = args;
+    return layer_key_mix(layer_key_mix(0, p->tokens), p->cols);
+}
+
+static uint64_t measure(const IsaCosts *isa, const void *args)
+{
+    GatherArgs s = *(const GatherArgs *)args;
+    uint16_t *tab = calloc((size_t)s.cols * 2, 2), *y = malloc((size_t)s.tokens * s.cols * 2);
+    uint32_t *ids = malloc((size_t)s.tokens * sizeof *ids);
+    if (ids)
+        for (size_t t = 0; t < s.tokens; t++)
+            ids[t] = (uint32_t)(t % 2); /* scratch shard of one row: rows 0 and 1 */
+    s.table = tab, s.zeros = tab ? tab + s.cols : NULL, s.ids = ids, s.out = y, s.vocab_rows = 1, s.id_base = 0;
+    Worker w;
+    worker_init(&w, isa, -1);
+    gather_tile(&w, &s);
+    free(tab), free(y), free(ids);
+    return w.cycles;
+}
+
+const VertexType gather_vertex = {"gather.rows", sizeof(GatherArgs), run, shape_key, measure};

@@ -1,0 +1,85 @@
+/* reduce.c - partial-sum reduce: specification, tile version, vertex type. */
+#include "codelets/reduce.h"
+
+#include <stdlib.h>
+
+#include "codelets/isa_ext.h"
+
+static uint32_t stride_of(const ReduceArgs *p) { return p->in_stride ? p->in_stride : p->n; }
+
+void reduce_ref(const ReduceArgs *p)
+{
+    size_t st = stride_of(p);
+    for (size_t i = 0; i < p->n; i++) {
+        float acc = layer_load(p->in, p->in_type, i);
+        for (size_t q = 1; q < p->parts; q++)
+            acc += layer_load(p->in, p->in_type, q * st + i);
+        layer_store(p->out, p->out_type, i, acc);
+    }
+}
+
+static Float2 load_pair(Worker *w, const void *base, LayerDtype t, size_t i)
+{
+    if (t == LAYER_F16)
+        return isa_f16v2tof32(w, isa_ld32(w, (const uint16_t *)base + i));
+    return isa_ld64_f2(w, (const float *)base + i);
+}
+
+void reduce_tile(Worker *w, const ReduceArgs *p)
+{
+    size_t st = stride_of(p);
+    isa_call(w);
+    isa_rpt(w);
+    for (size_t i = 0; i < p->n; i += 2) {
+        Float2 acc = load_pair(w, p->in, p->in_type, i);
+        for (size_t q = 1; q < p->parts; q++) {
+            acc = isa_f32v2add(w, acc, load_pair(w, p->in, p->in_type, q * st + i));
+            isa_brnzdec(w);
+        }
+        if (p->out_type == LAYER_F16)
+            isa_st32(w, (uint16_t *)p->out + i, isa_f32v2tof16(w, acc));
+        else
+            isa_st64_f2(w, (float *)p->out + i, acc);
+    }
+}
+
+int reduce_check(const ReduceArgs *p, int need_data, IpuErr *err)
+{
+    if (!p->parts || !p->n || p->n % 2)
+        return ipu_err(err, "reduce: parts=%u n=%u: need parts >= 1 and n even, > 0", p->parts, p->n);
+    if (p->in_stride && p->in_stride < p->n)
+        return ipu_err(err, "reduce: in_stride %u is less than n=%u", p->in_stride, p->n);
+    if (need_data && (!p->in || !p->out))
+        return ipu_err(err, "reduce: NULL %s pointer", !p->in ? "in" : "out");
+    return 0;
+}
+
+static void run(Worker *w, const void *args) { reduce_tile(w, args); }
+
+static uint64_t shape_key(const void *args)
+{
+    const ReduceArgs *p = args;
+    uint64_t h = layer_key_mix(0, p->parts);
+    h = layer_key_mix(h, p->n);
+    return layer_key_mix(h, (uint64_t)p->in_type << 8 | p->out_type);
+}
+
+static uint64_t measure(const IsaCosts *isa, const void *args)
+{
+    ReduceArgs s = *(const ReduceArgs *)args;
+    s.in_stride = 0;
+    size_t cnt = (size_t)s.parts * s.n;
+    float *in = malloc(cnt * layer_dtype_bytes(s.in_type));
+    float *out = malloc((size_t)s.n * layer_dtype_bytes(s.out_type));
+    Worker w;
+    worker_init(&w, isa, -1);
+    if (in)
+        for (size_t i = 0; i < cnt; i++)
+            layer_store(in, s.in_type, i, (float)(int)(i % 11) - 5.0f);
+    s.in = in, s.out = out; /* if allocation failed, the loads fault but charge the same */
+    reduce_tile(&w, &s);
+    free(in), free(out);
+    return w.cycles;
+}
+
+const VertexType reduce_vertex = {"reduce.sum", sizeof(ReduceArgs), run, shape_key, measure};
