@@ -73,3 +73,8 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
 }
 
 const VertexType add_vertex = {"add.f16", sizeof(AddArgs), run, shape_key, measure};
+
+static const CodeletVariant variants[] = {
+    {"f16", "f16v4 lanes, one rounding per element", &add_vertex},
+};
+const CodeletFamily codelet_family_add = {"add", "fp16 elementwise add, add-bias (broadcast row) and scale", variants, sizeof variants / sizeof variants[0]};

@@ -20,6 +20,7 @@
 
 #include "codelets/layer_dtype.h"
 #include "sim/err.h"
+#include "codelets/registry.h"
 #include "sim/vertex.h"
 
 typedef enum AddOp {
@@ -43,5 +44,8 @@ int add_check(const AddArgs *args, int need_data, IpuErr *err);
 
 /* "add.f16" (op in the args): args AddArgs. */
 extern const VertexType add_vertex;
+
+/* The registry entry (codelets/registry.c). */
+extern const CodeletFamily codelet_family_add;
 
 #endif

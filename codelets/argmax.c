@@ -95,3 +95,8 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
 }
 
 const VertexType argmax_vertex = {"argmax.row", sizeof(ArgmaxArgs), run, shape_key, measure};
+
+static const CodeletVariant variants[] = {
+    {"row", "two f32 lanes merged, fp16 or fp32 input", &argmax_vertex},
+};
+const CodeletFamily codelet_family_argmax = {"argmax", "index of the row maximum, ties to the lowest index", variants, sizeof variants / sizeof variants[0]};

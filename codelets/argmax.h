@@ -21,6 +21,7 @@
 
 #include "codelets/layer_dtype.h"
 #include "sim/err.h"
+#include "codelets/registry.h"
 #include "sim/vertex.h"
 
 typedef struct ArgmaxArgs {
@@ -38,5 +39,8 @@ int argmax_check(const ArgmaxArgs *args, int need_data, IpuErr *err);
 
 /* "argmax.row": args ArgmaxArgs. */
 extern const VertexType argmax_vertex;
+
+/* The registry entry (codelets/registry.c). */
+extern const CodeletFamily codelet_family_argmax;
 
 #endif

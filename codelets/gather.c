@@ -70,3 +70,8 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
 }
 
 const VertexType gather_vertex = {"gather.rows", sizeof(GatherArgs), run, shape_key, measure};
+
+static const CodeletVariant variants[] = {
+    {"rows", "ld64/st64 copy, data-independent cycles", &gather_vertex},
+};
+const CodeletFamily codelet_family_gather = {"gather", "embedding rows by token id from a vocabulary shard (zeros outside it)", variants, sizeof variants / sizeof variants[0]};

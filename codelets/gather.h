@@ -22,6 +22,7 @@
 
 #include "codelets/layer_dtype.h"
 #include "sim/err.h"
+#include "codelets/registry.h"
 #include "sim/vertex.h"
 
 typedef struct GatherArgs {
@@ -39,5 +40,8 @@ int gather_check(const GatherArgs *args, int need_data, IpuErr *err);
 
 /* "gather.rows": args GatherArgs. */
 extern const VertexType gather_vertex;
+
+/* The registry entry (codelets/registry.c). */
+extern const CodeletFamily codelet_family_gather;
 
 #endif

@@ -65,3 +65,8 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
 }
 
 const VertexType gelu_vertex = {"gelu.tanh", sizeof(GeluArgs), run, shape_key, measure};
+
+static const CodeletVariant variants[] = {
+    {"tanh", "f32v2 arithmetic, scalar tanh", &gelu_vertex},
+};
+const CodeletFamily codelet_family_gelu = {"gelu", "GELU, tanh approximation (gelu_new), fp16 in/out", variants, sizeof variants / sizeof variants[0]};

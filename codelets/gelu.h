@@ -19,6 +19,7 @@
 
 #include "codelets/layer_dtype.h"
 #include "sim/err.h"
+#include "codelets/registry.h"
 #include "sim/vertex.h"
 
 typedef struct GeluArgs {
@@ -33,5 +34,8 @@ int gelu_check(const GeluArgs *args, int need_data, IpuErr *err);
 
 /* "gelu.tanh": args GeluArgs. */
 extern const VertexType gelu_vertex;
+
+/* The registry entry (codelets/registry.c). */
+extern const CodeletFamily codelet_family_gelu;
 
 #endif

@@ -100,3 +100,8 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
 }
 
 const VertexType layernorm_vertex = {"layernorm.f16", sizeof(LayernormArgs), run, shape_key, measure};
+
+static const CodeletVariant variants[] = {
+    {"f16", "three passes over the row, f32v2 lanes", &layernorm_vertex},
+};
+const CodeletFamily codelet_family_layernorm = {"layernorm", "LayerNorm, fp16 in/out, fp32 statistics, gain and bias", variants, sizeof variants / sizeof variants[0]};

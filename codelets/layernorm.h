@@ -25,6 +25,7 @@
 
 #include "codelets/layer_dtype.h"
 #include "sim/err.h"
+#include "codelets/registry.h"
 #include "sim/vertex.h"
 
 #define LAYERNORM_EPS 1e-5f /* GPT-J ln_1 / ln_f */
@@ -44,5 +45,8 @@ int layernorm_check(const LayernormArgs *args, int need_data, IpuErr *err);
 
 /* "layernorm.f16": args LayernormArgs. */
 extern const VertexType layernorm_vertex;
+
+/* The registry entry (codelets/registry.c). */
+extern const CodeletFamily codelet_family_layernorm;
 
 #endif

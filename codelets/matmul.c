@@ -129,3 +129,9 @@ static uint64_t measure_f32(const IsaCosts *isa, const void *args) { return meas
 
 const VertexType matmul_amp_f16_vertex = {"matmul.amp_f16", sizeof(MatmulArgs), run_f16, matmul_shape_key, measure_f16};
 const VertexType matmul_amp_f32_vertex = {"matmul.amp_f32", sizeof(MatmulArgs), run_f32, matmul_shape_key, measure_f32};
+
+static const CodeletVariant variants[] = {
+    {"amp_f16", "fp16 partials (f16v4hihoamp), rounded once per 16 inputs", &matmul_amp_f16_vertex},
+    {"amp_f32", "fp32 partials (f16v4sisoamp)", &matmul_amp_f32_vertex},
+};
+const CodeletFamily codelet_family_matmul = {"matmul", "AMP matrix product out (+)= a w^T, w in PyTorch [out][in] layout", variants, sizeof variants / sizeof variants[0]};

@@ -47,6 +47,7 @@
 
 #include "codelets/layer_dtype.h"
 #include "sim/err.h"
+#include "codelets/registry.h"
 #include "sim/vertex.h"
 #include "sim/worker.h"
 
@@ -79,5 +80,8 @@ int matmul_check(const MatmulArgs *args, int need_data, IpuErr *err);
  * "matmul.amp_f32" (fp32 partials, f16v4sisoamp); args are MatmulArgs. */
 extern const VertexType matmul_amp_f16_vertex;
 extern const VertexType matmul_amp_f32_vertex;
+
+/* The registry entry (codelets/registry.c). */
+extern const CodeletFamily codelet_family_matmul;
 
 #endif

@@ -83,3 +83,8 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
 }
 
 const VertexType reduce_vertex = {"reduce.sum", sizeof(ReduceArgs), run, shape_key, measure};
+
+static const CodeletVariant variants[] = {
+    {"sum", "f32v2 lanes, parts in order", &reduce_vertex},
+};
+const CodeletFamily codelet_family_reduce = {"reduce", "sum P partial vectors (fp16/fp32 in, fp16/fp32 out), fp32 accumulation", variants, sizeof variants / sizeof variants[0]};

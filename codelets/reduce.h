@@ -22,6 +22,7 @@
 
 #include "codelets/layer_dtype.h"
 #include "sim/err.h"
+#include "codelets/registry.h"
 #include "sim/vertex.h"
 
 typedef struct ReduceArgs {
@@ -39,5 +40,8 @@ int reduce_check(const ReduceArgs *args, int need_data, IpuErr *err);
 
 /* "reduce.sum": args ReduceArgs. */
 extern const VertexType reduce_vertex;
+
+/* The registry entry (codelets/registry.c). */
+extern const CodeletFamily codelet_family_reduce;
 
 #endif

@@ -5,10 +5,29 @@
 #include <string.h>
 
 #include "codelets/decompress.h"
+/* layer families (codelets2) */
+#include "codelets/matmul.h"
+#include "codelets/reduce.h"
+#include "codelets/layernorm.h"
+#include "codelets/softmax.h"
+#include "codelets/gelu.h"
+#include "codelets/rotary.h"
+#include "codelets/add.h"
+#include "codelets/gather.h"
+#include "codelets/argmax.h"
 
 /* One line per family. */
 static const CodeletFamily *const families[] = {
     &codelet_family_decompress,
+    &codelet_family_matmul,
+    &codelet_family_reduce,
+    &codelet_family_layernorm,
+    &codelet_family_softmax,
+    &codelet_family_gelu,
+    &codelet_family_rotary,
+    &codelet_family_add,
+    &codelet_family_gather,
+    &codelet_family_argmax,
 };
 
 size_t codelet_family_count(void) { return sizeof families / sizeof families[0]; }

@@ -104,3 +104,8 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
 }
 
 const VertexType rotary_vertex = {"rotary.interleaved", sizeof(RotaryArgs), run, shape_key, measure};
+
+static const CodeletVariant variants[] = {
+    {"interleaved", "host-built {cos,cos,-sin,sin} table, f32v2 arithmetic", &rotary_vertex},
+};
+const CodeletFamily codelet_family_rotary = {"rotary", "GPT-J rotary embedding on interleaved pairs of the first rotary_dim dims", variants, sizeof variants / sizeof variants[0]};

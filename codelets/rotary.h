@@ -24,6 +24,7 @@
 
 #include "codelets/layer_dtype.h"
 #include "sim/err.h"
+#include "codelets/registry.h"
 #include "sim/vertex.h"
 
 #define ROTARY_BASE 10000.0
@@ -43,5 +44,8 @@ int rotary_check(const RotaryArgs *args, int need_data, IpuErr *err);
 
 /* "rotary.interleaved": args RotaryArgs. */
 extern const VertexType rotary_vertex;
+
+/* The registry entry (codelets/registry.c). */
+extern const CodeletFamily codelet_family_rotary;
 
 #endif

@@ -119,3 +119,8 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
 }
 
 const VertexType softmax_vertex = {"softmax.causal", sizeof(SoftmaxArgs), run, shape_key, measure};
+
+static const CodeletVariant variants[] = {
+    {"causal", "three passes, masked keys by select (cycles independent of position)", &softmax_vertex},
+};
+const CodeletFamily codelet_family_softmax = {"softmax", "causal softmax over score rows, scaled, fp32 arithmetic", variants, sizeof variants / sizeof variants[0]};

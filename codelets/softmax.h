@@ -29,6 +29,7 @@
 
 #include "codelets/layer_dtype.h"
 #include "sim/err.h"
+#include "codelets/registry.h"
 #include "sim/vertex.h"
 
 typedef struct SoftmaxArgs {
@@ -47,5 +48,8 @@ int softmax_check(const SoftmaxArgs *args, int need_data, IpuErr *err);
 
 /* "softmax.causal": args SoftmaxArgs. */
 extern const VertexType softmax_vertex;
+
+/* The registry entry (codelets/registry.c). */
+extern const CodeletFamily codelet_family_softmax;
 
 #endif

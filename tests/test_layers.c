@@ -17,6 +17,8 @@
 #include "codelets/gather.h"
 #include "codelets/gelu.h"
 #include "codelets/layernorm.h"
+#include "codelets/matmul.h"
+#include "codelets/registry.h"
 #include "codelets/reduce.h"
 #include "codelets/rotary.h"
 #include "codelets/softmax.h"
@@ -382,12 +384,36 @@ static void test_argmax(void **state)
     assert_int_equal(idx, 3);
 }
 
+/* Every layer family is in the registry, its default variant runnable. */
+static void test_registered(void **state)
+{
+    (void)state;
+    static const struct { const char *family, *vertex; } want[] = {
+        {"matmul", "matmul.amp_f16"}, {"reduce", "reduce.sum"}, {"layernorm", "layernorm.f16"},
+        {"softmax", "softmax.causal"}, {"gelu", "gelu.tanh"}, {"rotary", "rotary.interleaved"},
+        {"add", "add.f16"}, {"gather", "gather.rows"}, {"argmax", "argmax.row"},
+    };
+    IpuErr e;
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const CodeletFamily *f = codelet_family_find(want[i].family, &e);
+        if (!f)
+            fail_msg("%s", e.msg);
+        const CodeletVariant *v = codelet_variant_find(f, NULL, &e);
+        assert_non_null(v);
+        assert_string_equal(v->vertex->name, want[i].vertex);
+        assert_non_null(v->vertex->run), assert_non_null(v->vertex->measure), assert_non_null(v->vertex->shape_key);
+    }
+    const CodeletFamily *m = codelet_family_find("matmul", &e);
+    assert_non_null(codelet_variant_find(m, "amp_f32", &e));
+    assert_null(codelet_variant_find(m, "vector", &e));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reduce),  cmocka_unit_test(test_layernorm), cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_gelu),    cmocka_unit_test(test_rotary),    cmocka_unit_test(test_add),
-        cmocka_unit_test(test_gather),  cmocka_unit_test(test_argmax),
+        cmocka_unit_test(test_gather),  cmocka_unit_test(test_argmax), cmocka_unit_test(test_registered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
