@@ -5,6 +5,7 @@
 #include "host/cli.h"
 
 static const CliCommand commands[] = {
+    {"bench-amp", cli_bench_amp, "AMP matmul throughput of a chip vs the published Bow figures"},
     {NULL, NULL, NULL},
 };
 
