@@ -71,6 +71,7 @@ void decompress_q4_twopass(Worker *w, const DecompressQ4Args *a);   /* unpack al
 void decompress_q4_fused(Worker *w, const DecompressQ4Args *a);     /* unpack+scale+bias per word */
 void decompress_q4_lut(Worker *w, const DecompressQ4Args *a);       /* 16-entry table per group */
 void decompress_q4_nibunpack(Worker *w, const DecompressQ4Args *a); /* what-if nibunpack4 */
+void decompress_q4_fused2(Worker *w, const DecompressQ4Args *a);    /* fused, two words per step */
 
 /* The vertex types (args struct DecompressQ4Args). measure() runs the
  * variant on deterministic scratch data of the args' shape and returns its
@@ -80,6 +81,7 @@ extern const VertexType decompress_q4_twopass_vertex;
 extern const VertexType decompress_q4_fused_vertex;
 extern const VertexType decompress_q4_lut_vertex;
 extern const VertexType decompress_q4_nibunpack_vertex;
+extern const VertexType decompress_q4_fused2_vertex;
 
 /* Family "decompress" for the registry; "twopass" (Graphcore's) is the default. */
 extern const CodeletFamily codelet_family_decompress;

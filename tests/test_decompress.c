@@ -57,7 +57,7 @@ static void test_variants_bit_exact(void **state)
     IsaCosts isa = isa_with_whatif();
     const CodeletFamily *f = codelet_family_find("decompress", NULL);
     assert_non_null(f);
-    assert_true(f->variant_count >= 4);
+    assert_true(f->variant_count >= 5);
     const uint32_t pairs[] = {0, 2, 5, 7, 12, 13}; /* indices into the edge table */
     const uint32_t sizes[] = {4, 8, 12, 16, 60, 64, 128, 256, 4096};
     for (size_t k = 0; k < f->variant_count; k++) {
@@ -168,7 +168,8 @@ static void test_whatif_nibunpack(void **state)
 
 /* Cycles follow the documented instruction counts (a change in a variant
  * must be deliberate): per word fused 12, twopass 10 + 4, lut 14,
- * nibunpack 5; per group 8 (scale/bias) + rpt + brnzdec. */
+ * nibunpack 5, fused2 18 per two words (10 for a lone word); per group
+ * 8 (scale/bias) + rpt + brnzdec (+ an alignment test in fused2). */
 static void test_cycle_formulas(void **state)
 {
     (void)state;
@@ -179,9 +180,36 @@ static void test_cycle_formulas(void **state)
                      3 + 4 + 1 + G * W * 10 + G * (10 + 4 * W));
     assert_int_equal(decompress_q4_worker_cycles(&decompress_q4_lut_vertex, &isa, N, G), 3 + 8 + G * (10 + 12 + 14 * W));
     assert_int_equal(decompress_q4_worker_cycles(&decompress_q4_nibunpack_vertex, &isa, N, G), 3 + G * (10 + 5 * W));
+    assert_int_equal(decompress_q4_worker_cycles(&decompress_q4_fused2_vertex, &isa, N, G), 3 + 4 + G * (11 + 18 * W / 2));
+    assert_int_equal(decompress_q4_worker_cycles(&decompress_q4_fused2_vertex, &isa, 12, G), 3 + 4 + G * (11 + 18 + 10));
     /* tile: 6 workers share 12 groups, two each */
     assert_int_equal(decompress_q4_tile_cycles(&decompress_q4_fused_vertex, &isa, N, 12, 6),
                      6 * decompress_q4_worker_cycles(&decompress_q4_fused_vertex, &isa, N, 2));
+}
+
+/* fused2 takes a lone first word when a group's words start only 2-byte
+ * aligned: still bit-exact, no fault, one more step than aligned. */
+static void test_fused2_misaligned_words(void **state)
+{
+    (void)state;
+    IsaCosts isa = isa_with_whatif();
+    enum { G = 3, N = 24, W = N / 4 };
+    _Alignas(8) uint16_t packed[G * W + 1], out[G * N], want[G * N];
+    uint16_t sc[G] = {0x2c00, 0xb666, 0x0001}, bi[G] = {0xb800, 0x4900, 0x8001};
+    for (int j = 0; j < G * W + 1; j++)
+        packed[j] = (uint16_t)(0x1357u * (unsigned)j + 0xbeefu);
+    for (int off = 0; off < 2; off++) {
+        DecompressQ4Args a = {packed + off, sc, bi, out, G, N};
+        memset(out, 0, sizeof out);
+        decompress_q4_ref(want, packed + off, sc, bi, G, N);
+        Worker w;
+        worker_init(&w, &isa, 0);
+        decompress_q4_fused2(&w, &a);
+        assert_false(w.faulted);
+        assert_memory_equal(out, want, sizeof out);
+        uint64_t aligned = 3 + 4 + G * (11 + 18 * W / 2);
+        assert_int_equal(w.cycles, off ? aligned + G * (10 + 10 - 18) : aligned);
+    }
 }
 
 static void test_split(void **state)
@@ -279,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_cycles_data_independent),
         cmocka_unit_test(test_whatif_nibunpack),
         cmocka_unit_test(test_cycle_formulas),
+        cmocka_unit_test(test_fused2_misaligned_words),
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_check_rejects_bad_args),
         cmocka_unit_test(test_registry),
