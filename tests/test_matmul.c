@@ -177,6 +177,36 @@ static void test_cycles_block_model_and_data_independent(void **state)
     assert_true(matmul_amp_f16_vertex.shape_key(&p) != matmul_amp_f16_vertex.shape_key(&p2));
 }
 
+/* The AMP model against the published Bow measurement (ipu-figures.md):
+ * [N,16]x[16,16] per tile, rows shared by 6 workers, tile cycles = 6 x the
+ * longest worker; within 8% of the measured TFLOPS at N = 16, 256, 2048. */
+static void test_bow_published_throughput(void **state)
+{
+    (void)state;
+    IsaCosts isa;
+    isa_costs_default(&isa);
+    static const struct { uint32_t n; double tflops; } pub[] = {{16, 55.5}, {256, 264.0}, {2048, 334.9}};
+    for (size_t i = 0; i < 3; i++) {
+        uint32_t rows = (pub[i].n + 5) / 6; /* the busiest worker */
+        uint64_t tile = 6 * matmul_amp_cycles(&isa, rows, 16, 16, 64, LAYER_F16);
+        double tflops = 2.0 * pub[i].n * 256 * 1472 / (tile / 1.85e9) / 1e12;
+        if (fabs(tflops / pub[i].tflops - 1.0) > 0.08)
+            fail_msg("N=%u: model %.1f TFLOPS vs published %.1f", pub[i].n, tflops, pub[i].tflops);
+    }
+}
+
+/* Matvec (M = 1) is weight-load bound: under 10% of the AMP's MAC rate. */
+static void test_matvec_poorly_uses_amp(void **state)
+{
+    (void)state;
+    IsaCosts isa;
+    isa_costs_default(&isa);
+    uint64_t cyc = matmul_amp_cycles(&isa, 1, 4096, 64, 64, LAYER_F16);
+    double macs_per_worker_cycle = 4096.0 * 64 / (double)cyc;
+    assert_true(macs_per_worker_cycle < 0.1 * 64);
+    assert_true(macs_per_worker_cycle > 0.02 * 64);
+}
+
 static void test_check_rejects_bad_args(void **state)
 {
     (void)state;
@@ -207,6 +237,8 @@ int main(void)
         cmocka_unit_test(test_ref_close_to_exact),
         cmocka_unit_test(test_known_values),
         cmocka_unit_test(test_cycles_block_model_and_data_independent),
+        cmocka_unit_test(test_bow_published_throughput),
+        cmocka_unit_test(test_matvec_poorly_uses_amp),
         cmocka_unit_test(test_check_rejects_bad_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
