@@ -13,6 +13,7 @@ typedef struct CliCommand {
 } CliCommand;
 
 int cli_bench_amp(int argc, char **argv);
+int cli_codelet(int argc, char **argv);
 
 
 /* A small option parser shared by the subcommands. Options are "--name" or

@@ -6,6 +6,7 @@
 
 static const CliCommand commands[] = {
     {"bench-amp", cli_bench_amp, "AMP matmul throughput of a chip vs the published Bow figures"},
+    {"codelet", cli_codelet, "list codelet variants; validate or bench the decompress family"},
     {NULL, NULL, NULL},
 };
 
