@@ -9,6 +9,9 @@
  *       codelets produce (groups run along in_features, the K axis);
  *   out (M, N) partials, fp16 or fp32 (the vertex type fixes which), row
  *       stride out_stride elements.
+ * Attention uses the same vertex: scores = q k^T takes w = k (keys, head_dim),
+ * as stored; probs x v needs w = v^T (head_dim, keys), so the lowering keeps
+ * v transposed per head.
  * A tile holding a (N, K) weight block and the matching (M, K) slice of the
  * activations produces (M, N) partial sums; summing them over the tiles that
  * share the output columns is the reduce codelet's job.

@@ -76,6 +76,49 @@ static void test_amp_bit_exact_with_ref(void **state)
             }
 }
 
+/* Splitting one matmul over workers, by rows (a_stride/out_stride) or by
+ * output columns (w and out offset, out_stride kept), gives the same bits. */
+static void test_split_by_rows_and_columns(void **state)
+{
+    (void)state;
+    const uint32_t m = 7, k = 48, n = 40;
+    IsaCosts isa;
+    isa_costs_default(&isa);
+    Case c;
+    case_make(&c, m, k, n, LAYER_F16, 0, 42);
+    MatmulArgs whole = c.args;
+    whole.out = c.out_ref;
+    matmul_ref(&whole, LAYER_F16);
+    uint16_t *out = c.out_tile;
+    /* columns: 0..15, 16..39 */
+    for (int part = 0; part < 2; part++) {
+        uint32_t n0 = part ? 16 : 0, nn = part ? n - 16 : 16;
+        MatmulArgs p = {.a = c.a, .w = c.w + (size_t)n0 * k, .out = out + n0, .m = m, .k = k, .n = nn,
+                        .out_stride = n, .amp_macs_per_cycle = 64};
+        assert_int_equal(matmul_check(&p, 1, NULL), 0);
+        Worker w;
+        worker_init(&w, &isa, 0);
+        matmul_amp(&w, &p, LAYER_F16);
+    }
+    assert_memory_equal(c.out_ref, out, (size_t)m * n * 2);
+    memset(out, 0, (size_t)m * n * 2);
+    /* rows: 0..3, 4..6, with a as a strided view of a wider buffer */
+    uint16_t *wide = malloc((size_t)m * (k + 8) * 2);
+    for (uint32_t i = 0; i < m; i++)
+        memcpy(wide + (size_t)i * (k + 8), c.a + (size_t)i * k, (size_t)k * 2);
+    for (int part = 0; part < 2; part++) {
+        uint32_t r0 = part ? 4 : 0, rr = part ? 3 : 4;
+        MatmulArgs p = {.a = wide + (size_t)r0 * (k + 8), .w = c.w, .out = out + (size_t)r0 * n, .m = rr, .k = k,
+                        .n = n, .a_stride = k + 8, .amp_macs_per_cycle = 64};
+        Worker w;
+        worker_init(&w, &isa, 0);
+        matmul_amp(&w, &p, LAYER_F16);
+    }
+    assert_memory_equal(c.out_ref, out, (size_t)m * n * 2);
+    free(wide);
+    case_free(&c);
+}
+
 /* matmul_ref against a double-precision dot product: fp32 partials within a
  * few fp32 ulps of the sum of |terms|; fp16 partials within K/16 + 1 fp16
  * roundings of it. */
@@ -235,6 +278,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_amp_bit_exact_with_ref),
         cmocka_unit_test(test_ref_close_to_exact),
+        cmocka_unit_test(test_split_by_rows_and_columns),
         cmocka_unit_test(test_known_values),
         cmocka_unit_test(test_cycles_block_model_and_data_independent),
         cmocka_unit_test(test_bow_published_throughput),
