@@ -221,6 +221,23 @@ static void test_gelu(void **state)
     assert_int_equal(cyc[0], cyc[1]);
 }
 
+/* Every fp16 input (subnormals, Inf, NaN included): tile == ref, bit for bit. */
+static void test_gelu_exhaustive(void **state)
+{
+    (void)state;
+    uint16_t *x = malloc(65536 * 2), *y1 = malloc(65536 * 2), *y2 = malloc(65536 * 2);
+    for (uint32_t i = 0; i < 65536; i++)
+        x[i] = (uint16_t)i;
+    GeluArgs a = {.x = x, .out = y1, .n = 65536};
+    gelu_ref(&a);
+    a.out = y2;
+    run_vertex(&gelu_vertex, &a);
+    assert_memory_equal(y1, y2, 65536 * 2);
+    assert_int_equal(y1[FP16_POS_INF], FP16_POS_INF);
+    assert_true(fp16_isnan(y1[FP16_QNAN]));
+    free(x), free(y1), free(y2);
+}
+
 /* ---- rotary ---- */
 
 static void test_rotary(void **state)
@@ -412,7 +429,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reduce),  cmocka_unit_test(test_layernorm), cmocka_unit_test(test_softmax),
-        cmocka_unit_test(test_gelu),    cmocka_unit_test(test_rotary),    cmocka_unit_test(test_add),
+        cmocka_unit_test(test_gelu), cmocka_unit_test(test_gelu_exhaustive),    cmocka_unit_test(test_rotary),    cmocka_unit_test(test_add),
         cmocka_unit_test(test_gather),  cmocka_unit_test(test_argmax), cmocka_unit_test(test_registered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
