@@ -1,0 +1,77 @@
+/* e2e_bench_amp.c - `ipusim bench-amp`: runs the program, reads its JSON and
+ * checks the figures against the published Bow points; exit codes for a bad
+ * arch (1) and a bad option (2). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+static int run(const char *args, char *out, size_t cap)
+{
+    const char *bin = getenv("IPUSIM_BIN");
+    assert_non_null(bin);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>/dev/null", bin, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_json_figures(void **state)
+{
+    (void)state;
+    static char buf[16384];
+    assert_int_equal(run("bench-amp --json", buf, sizeof buf), 0);
+    cJSON *j = cJSON_Parse(buf);
+    if (!j)
+        fail_msg("not JSON: %.200s", buf);
+    assert_int_equal(cJSON_GetObjectItem(j, "tiles")->valueint, 1472);
+    cJSON *pts = cJSON_GetObjectItem(j, "points");
+    assert_int_equal(cJSON_GetArraySize(pts), 8);
+    int published = 0;
+    double prev = 0;
+    cJSON *pt;
+    cJSON_ArrayForEach(pt, pts) {
+        double tflops = cJSON_GetObjectItem(pt, "tflops")->valuedouble;
+        assert_true(tflops > prev); /* larger N amortises the fixed cost */
+        prev = tflops;
+        assert_true(cJSON_GetObjectItem(pt, "tile_cycles")->valuedouble ==
+                    6 * cJSON_GetObjectItem(pt, "worker_cycles")->valuedouble);
+        cJSON *pub = cJSON_GetObjectItem(pt, "published_tflops");
+        if (cJSON_IsNumber(pub)) {
+            published++;
+            if (fabs(tflops / pub->valuedouble - 1.0) > 0.08)
+                fail_msg("N=%d: %.1f vs published %.1f", cJSON_GetObjectItem(pt, "n")->valueint, tflops, pub->valuedouble);
+        }
+    }
+    assert_int_equal(published, 3);
+    assert_true(prev < cJSON_GetObjectItem(j, "peak_tflops")->valuedouble);
+    cJSON_Delete(j);
+}
+
+static void test_exit_codes(void **state)
+{
+    (void)state;
+    static char buf[16384];
+    assert_int_equal(run("bench-amp --arch nosuch", buf, sizeof buf), 1);
+    assert_int_equal(run("bench-amp --bogus", buf, sizeof buf), 2);
+    assert_int_equal(run("bench-amp --help", buf, sizeof buf), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_figures),
+        cmocka_unit_test(test_exit_codes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
