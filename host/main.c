@@ -5,6 +5,7 @@
 #include "host/cli.h"
 
 static const CliCommand commands[] = {
+    {"arch", cli_arch, "list the arch presets; show one with every key, unit and source"},
     {NULL, NULL, NULL},
 };
 
