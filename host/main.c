@@ -6,6 +6,7 @@
 
 static const CliCommand commands[] = {
     {"arch", cli_arch, "list the arch presets; show one with every key, unit and source"},
+    {"bench", cli_bench, "microbenchmarks: exchange, sync, stream, allreduce, engine speed"},
     {NULL, NULL, NULL},
 };
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 Trace *trace_create(double clock_hz, size_t max_events)
@@ -76,6 +77,7 @@ int trace_write(const Trace *t, const char *path, IpuErr *err)
     int fd = mkstemp(tmp);
     if (fd < 0)
         return ipu_err(err, "trace '%s': cannot create a temp file beside it: %s", path, strerror(errno));
+    fchmod(fd, 0644); /* mkstemp makes it 0600; a trace is meant to be shared */
     FILE *f = fdopen(fd, "w");
     if (!f) {
         close(fd);
