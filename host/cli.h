@@ -6,12 +6,16 @@
 
 #include <stdio.h>
 
+#include "sim/arch.h"
+
 typedef struct CliCommand {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
 } CliCommand;
 
+int cli_arch(int argc, char **argv);
+int cli_bench(int argc, char **argv);
 int cli_bench_amp(int argc, char **argv);
 int cli_codelet(int argc, char **argv);
 
@@ -36,5 +40,9 @@ int cli_parse(const char *cmd, int argc, char **argv, CliOpt *opts, int nopts,
 /* The last value given for an option, or def. */
 const char *cli_value(const CliOpt *o, const char *def);
 void cli_print_options(FILE *f, const CliOpt *opts, int nopts);
+
+/* The arch of a command line: preset, then the --arch-file, then each
+ * --set key=value (sets may be NULL), then arch_validate. */
+int cli_arch_resolve(const char *preset, const char *file, const CliOpt *sets, IpuArch *a, IpuErr *err);
 
 #endif

@@ -5,6 +5,8 @@
 #include "host/cli.h"
 
 static const CliCommand commands[] = {
+    {"arch", cli_arch, "list the arch presets; show one with every key, unit and source"},
+    {"bench", cli_bench, "microbenchmarks: exchange, sync, stream, allreduce, engine speed"},
     {"bench-amp", cli_bench_amp, "AMP matmul throughput of a chip vs the published Bow figures"},
     {"codelet", cli_codelet, "list codelet variants; validate or bench the decompress family"},
     {NULL, NULL, NULL},

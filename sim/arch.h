@@ -33,6 +33,28 @@ typedef struct IpuArch {
     uint32_t amp_macs_per_cycle_fp32;  /* per tile, fp32 inputs */
     /* The exchange, sync, streaming-memory, IPU-Link and host-link fields
      * follow; see arch.c's key table for each one's unit and source. */
+    uint32_t supervisor_launch_cycles; /* per tile per compute set, tile cycles */
+    uint32_t vertex_launch_cycles;     /* per vertex, on its worker, tile cycles */
+    /* exchange (on-chip, BSP) */
+    double exchange_bytes_per_cycle;   /* per tile, send and receive each */
+    uint32_t exchange_latency_cycles;  /* added once per exchange phase */
+    /* sync */
+    uint32_t sync_chip_cycles;         /* on-chip BSP sync */
+    uint32_t sync_system_cycles;       /* sync across chips */
+    /* streaming memory (remote buffers) */
+    double stream_bandwidth_bytes_per_s;      /* per machine, shared by its streaming chips */
+    double stream_chip_bandwidth_bytes_per_s; /* per chip cap (its link to the gateway) */
+    double stream_latency_s;                  /* per StreamCopy step */
+    double stream_capacity_bytes;             /* per machine */
+    uint32_t io_tiles;                 /* tiles reserved for streaming; >0 allows overlap */
+    /* IPU-Links */
+    uint32_t link_count;               /* per chip */
+    double link_bandwidth_bytes_per_s; /* per link, per direction */
+    double link_efficiency;            /* fraction of link bandwidth achieved */
+    uint32_t link_ring_links;          /* parallel links one ring uses to its neighbour */
+    uint32_t link_latency_cycles;      /* per ring step */
+    /* host */
+    double host_link_bytes_per_s;      /* host <-> system */
     IsaCosts isa;                      /* per-instruction worker cycles */
 } IpuArch;
 
@@ -44,5 +66,30 @@ int arch_set(IpuArch *a, const char *key, const char *value, IpuErr *err);
 int arch_load_file(IpuArch *a, const char *path, IpuErr *err);
 /* Checks every value is possible (no 0 tiles, no negative bandwidth, ...). */
 int arch_validate(const IpuArch *a, IpuErr *err);
+
+/* Names of the presets, NULL-terminated, for listings. */
+extern const char *const arch_preset_names[];
+/* One line per preset: what it is. Same order as arch_preset_names. */
+extern const char *const arch_preset_docs[];
+
+/* One key, resolved for printing: value as text, unit and doc line. The
+ * key list is the table's rows then isa.<id>.cycles / isa.<id>.enabled. */
+typedef struct ArchKeyInfo {
+    char name[64];
+    char value[48];
+    const char *type;   /* "int", "float", "bool" */
+    const char *unit;
+    const char *doc;    /* with its source or "assumption: ..." */
+} ArchKeyInfo;
+
+size_t arch_key_count(void);
+/* Fills out for key i < arch_key_count(). */
+void arch_key_at(const IpuArch *a, size_t i, ArchKeyInfo *out);
+/* Writes every key "name = value unit  # doc", one per line. */
+void arch_print(FILE *f, const IpuArch *a);
+
+/* Global tile id helpers: global = chip * tiles_per_chip + tile. */
+static inline uint32_t arch_total_tiles(const IpuArch *a) { return a->chips * a->tiles_per_chip; }
+static inline uint32_t arch_machines(const IpuArch *a) { return a->chips / a->chips_per_machine; }
 
 #endif

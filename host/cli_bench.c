@@ -1,0 +1,89 @@
+/* cli_bench.c - `ipusim bench exchange|sync|stream|allreduce|engine|all`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/bench.h"
+#include "host/cli.h"
+
+int cli_bench(int argc, char **argv)
+{
+    CliOpt opts[] = {
+        {"arch", 1, "arch preset (default: gc200 exchange, pod16 sync/allreduce/engine, pod4 stream)", 0, {0}},
+        {"arch-file", 1, "JSON arch file applied after the preset", 0, {0}},
+        {"set", 1, "key=value arch setting; repeatable", 0, {0}},
+        {"json", 0, "print JSON instead of markdown tables", 0, {0}},
+        {"supersteps", 1, "engine: supersteps to simulate (default 1000)", 0, {0}},
+        {"trace", 1, "engine: write a Perfetto trace of the run to this file", 0, {0}},
+        {"help", 0, "this help", 0, {0}},
+    };
+    int nopts = (int)(sizeof opts / sizeof opts[0]);
+    const char *pos[1];
+    int npos;
+    if (cli_parse("bench", argc, argv, opts, nopts, pos, 1, &npos))
+        return 2;
+    static const char *names[] = {"exchange", "sync", "stream", "allreduce", "engine"};
+    static const char *defaults[] = {"gc200", "pod16", "pod4", "pod16", "pod16"};
+    if (opts[6].count || npos != 1) {
+        FILE *f = opts[6].count ? stdout : stderr;
+        fprintf(f, "usage: ipusim bench exchange|sync|stream|allreduce|engine|all [options]\n");
+        cli_print_options(f, opts, nopts);
+        return opts[6].count ? 0 : 2;
+    }
+    int which = -1;
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(pos[0], names[i]))
+            which = i;
+    if (which < 0 && strcmp(pos[0], "all")) {
+        fprintf(stderr, "ipusim bench: unknown benchmark '%s' (exchange, sync, stream, allreduce, engine, all)\n",
+                pos[0]);
+        return 2;
+    }
+    char *end;
+    long steps = strtol(cli_value(&opts[4], "1000"), &end, 10);
+    if (*end || steps < 1 || steps > 100000000) {
+        fprintf(stderr, "ipusim bench: --supersteps '%s' must be an integer in [1, 1e8]\n", cli_value(&opts[4], ""));
+        return 1;
+    }
+    cJSON *out = opts[3].count ? cJSON_CreateArray() : NULL;
+    int rc = 0;
+    for (int i = 0; i < 5 && !rc; i++) {
+        if (which >= 0 && i != which)
+            continue;
+        IpuArch a;
+        IpuErr err;
+        BenchTable t;
+        if (cli_arch_resolve(cli_value(&opts[0], defaults[i]), cli_value(&opts[1], NULL), &opts[2], &a, &err)) {
+            fprintf(stderr, "ipusim bench: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        int r = i == 0   ? bench_exchange(&a, &t, &err)
+                : i == 1 ? bench_sync(&a, &t, &err)
+                : i == 2 ? bench_stream(&a, &t, &err)
+                : i == 3 ? bench_allreduce(&a, &t, &err)
+                         : bench_engine(&a, (int)steps, cli_value(&opts[5], NULL), &t, &err);
+        if (r) {
+            fprintf(stderr, "ipusim bench: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        if (out) {
+            cJSON *j = bench_to_json(&t);
+            cJSON_AddStringToObject(j, "arch", a.name);
+            cJSON_AddItemToArray(out, j);
+        } else {
+            printf("arch: %s (%u chips)\n", a.name, a.chips);
+            bench_print(stdout, &t);
+        }
+    }
+    if (out) {
+        if (!rc) {
+            char *s = cJSON_Print(out);
+            puts(s);
+            cJSON_free(s);
+        }
+        cJSON_Delete(out);
+    }
+    return rc;
+}

@@ -1,0 +1,740 @@
+/* engine.c - the superstep loop: walking the tree, timing and running each
+ * leaf step (see engine.h for the rules). Costs of Copy, StreamCopy,
+ * collective and Sync steps depend only on the graph and arch, so
+ * engine_start computes them once while validating; Execute costs come from
+ * running the vertices (functional) or from the measure cache (timing). */
+#include "sim/engine.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/links.h"
+
+#define ENGINE_MAX_DEPTH 64
+#define ENGINE_MAX_WORKERS 64
+
+typedef struct StepCost {
+    int valid;
+    uint64_t cycles, bytes;
+    uint64_t *chip_cycles; /* (chips) each chip's own busy time; 0 = not taking part */
+} StepCost;
+
+typedef struct CsCache {
+    size_t nverts;         /* vertex count the grouping was built for */
+    uint32_t *order;       /* (nverts) vertex indices sorted by tile, stable */
+    uint32_t *group_start; /* (ngroups + 1) into order */
+    size_t ngroups;
+    int timed;             /* timing mode: cost below is valid */
+    uint64_t cycles, *chip_cycles;
+} CsCache;
+
+typedef struct MeasureEntry {
+    const VertexType *type;
+    uint64_t key, cycles;
+} MeasureEntry;
+
+typedef struct Frame {
+    int step;
+    uint64_t idx;
+} Frame;
+
+struct Engine {
+    Graph *g;
+    Trace *trace;
+    Stats stats;
+    uint64_t now;
+    const Program *prog;
+    StepCost *cost;        /* (prog->nsteps) */
+    size_t ncost;
+    CsCache *csc;          /* (g->ncs) */
+    size_t ncsc;
+    MeasureEntry *mtab;    /* open addressing, mcap a power of two */
+    size_t mcap, mcount;
+    Frame stack[ENGINE_MAX_DEPTH];
+    int sp;
+    uint64_t *tile_a, *tile_b; /* (tiles) scratch: bytes sent / received */
+    uint64_t pending_cycles;   /* overlapped stream still running */
+    int pending_category;
+};
+
+static uint64_t cycles_ceil(double x) { return x <= 0 ? 0 : (uint64_t)ceil(x - 1e-9 * x); }
+
+Engine *engine_create(Graph *g, IpuErr *err)
+{
+    Engine *e = calloc(1, sizeof *e);
+    uint32_t tiles = arch_total_tiles(&g->arch);
+    if (e) {
+        e->g = g;
+        e->tile_a = calloc(tiles, sizeof *e->tile_a);
+        e->tile_b = calloc(tiles, sizeof *e->tile_b);
+    }
+    if (!e || !e->tile_a || !e->tile_b) {
+        engine_destroy(e);
+        ipu_err(err, "engine: out of host memory");
+        return NULL;
+    }
+    return e;
+}
+
+static void free_costs(Engine *e)
+{
+    for (size_t i = 0; i < e->ncost; i++)
+        free(e->cost[i].chip_cycles);
+    free(e->cost);
+    e->cost = NULL;
+    e->ncost = 0;
+}
+
+void engine_destroy(Engine *e)
+{
+    if (!e)
+        return;
+    free_costs(e);
+    for (size_t i = 0; i < e->ncsc; i++) {
+        free(e->csc[i].order);
+        free(e->csc[i].group_start);
+        free(e->csc[i].chip_cycles);
+    }
+    free(e->csc);
+    free(e->mtab);
+    free(e->tile_a);
+    free(e->tile_b);
+    free(e);
+}
+
+void engine_set_trace(Engine *e, Trace *t) { e->trace = t; }
+uint64_t engine_cycles(const Engine *e) { return e->now; }
+const Stats *engine_stats(const Engine *e) { return &e->stats; }
+
+void engine_reset(Engine *e)
+{
+    e->now = 0;
+    e->pending_cycles = 0;
+    stats_clear(&e->stats);
+}
+
+static uint32_t chip_of(const Engine *e, uint32_t tile) { return tile / e->g->arch.tiles_per_chip; }
+
+/* ---- validation and the data-independent step costs ---- */
+
+static int tensor_live(const Engine *e, int id, const Step *s, const char *role, IpuErr *err, const Tensor **out)
+{
+    const Tensor *t = graph_tensor(e->g, id);
+    if (!t)
+        return ipu_err(err, "step '%s': %s tensor id %d does not exist", s->label, role, id);
+    if (t->nmap == 0 && t->elems > 0)
+        return ipu_err(err, "step '%s': %s tensor '%s' was freed", s->label, role, t->name);
+    *out = t;
+    return 0;
+}
+
+static int range_ok(const Tensor *t, uint64_t first, uint64_t n, const Step *s, IpuErr *err)
+{
+    if (first > t->elems || n > t->elems - first)
+        return ipu_err(err, "step '%s': elements [%llu, %llu) outside tensor '%s' of %llu", s->label,
+                       (unsigned long long)first, (unsigned long long)(first + n), t->name,
+                       (unsigned long long)t->elems);
+    return 0;
+}
+
+/* Exchange: chip time = busiest tile's max(sent, received) / bytes per cycle + latency. */
+static void tile_traffic_to_chips(Engine *e, uint64_t *chip_cycles, uint64_t latency)
+{
+    const IpuArch *a = &e->g->arch;
+    uint32_t tiles = arch_total_tiles(a);
+    for (uint32_t t = 0; t < tiles; t++) {
+        uint64_t b = e->tile_a[t] > e->tile_b[t] ? e->tile_a[t] : e->tile_b[t];
+        if (!b)
+            continue;
+        uint64_t c = cycles_ceil((double)b / a->exchange_bytes_per_cycle) + latency;
+        uint32_t chip = t / a->tiles_per_chip;
+        if (c > chip_cycles[chip])
+            chip_cycles[chip] = c;
+        e->tile_a[t] = e->tile_b[t] = 0;
+    }
+}
+
+static int cost_copy(Engine *e, const Step *s, StepCost *c, IpuErr *err)
+{
+    for (size_t i = 0; i < s->npairs; i++) {
+        const CopyPair *p = &s->pairs[i];
+        const Tensor *src = NULL, *dst = NULL;
+        if (tensor_live(e, p->src, s, "source", err, &src) || tensor_live(e, p->dst, s, "destination", err, &dst) ||
+            range_ok(src, p->src_first, p->n, s, err) || range_ok(dst, p->dst_first, p->n, s, err))
+            return -1;
+        if (src->dtype != dst->dtype)
+            return ipu_err(err, "step '%s': copy '%s' (%s) -> '%s' (%s): dtypes differ", s->label, src->name,
+                           graph_dtype_names[src->dtype], dst->name, graph_dtype_names[dst->dtype]);
+        size_t esz = graph_dtype_bytes(src->dtype);
+        for (uint64_t k = 0; k < p->n;) {
+            size_t si, di;
+            uint32_t st = graph_tensor_tile_of(src, p->src_first + k, &si);
+            uint32_t dt = graph_tensor_tile_of(dst, p->dst_first + k, &di);
+            uint64_t len = p->n - k;
+            if (src->map[si].end - (p->src_first + k) < len)
+                len = src->map[si].end - (p->src_first + k);
+            if (dst->map[di].end - (p->dst_first + k) < len)
+                len = dst->map[di].end - (p->dst_first + k);
+            if (chip_of(e, st) != chip_of(e, dt))
+                return ipu_err(err,
+                               "step '%s': copy '%s' -> '%s' crosses chips (tile %u on chip %u -> tile %u on chip "
+                               "%u); use a collective",
+                               s->label, src->name, dst->name, st, chip_of(e, st), dt, chip_of(e, dt));
+            if (st != dt) {
+                e->tile_a[st] += len * esz;
+                e->tile_b[dt] += len * esz;
+                c->bytes += len * esz;
+            }
+            k += len;
+        }
+    }
+    tile_traffic_to_chips(e, c->chip_cycles, e->g->arch.exchange_latency_cycles);
+    return 0;
+}
+
+static int cost_stream(Engine *e, const Step *s, StepCost *c, IpuErr *err)
+{
+    const IpuArch *a = &e->g->arch;
+    uint64_t *chip_bytes = calloc(a->chips, sizeof *chip_bytes);
+    uint32_t *streaming = calloc(arch_machines(a), sizeof *streaming);
+    if (!chip_bytes || !streaming) {
+        free(chip_bytes);
+        free(streaming);
+        return ipu_err(err, "engine: out of host memory");
+    }
+    int rc = 0;
+    for (size_t i = 0; i < s->nxfers && !rc; i++) {
+        const StreamXfer *x = &s->xfers[i];
+        const RemoteBuffer *r = graph_remote(e->g, x->remote);
+        const Tensor *t = NULL;
+        if (!r) {
+            rc = ipu_err(err, "step '%s': remote buffer id %d does not exist", s->label, x->remote);
+            break;
+        }
+        if (tensor_live(e, x->tensor, s, "tile", err, &t) || range_ok(t, x->first, x->n, s, err)) {
+            rc = -1;
+            break;
+        }
+        size_t esz = graph_dtype_bytes(t->dtype);
+        if (x->remote_offset_bytes > r->bytes || x->n * esz > r->bytes - x->remote_offset_bytes) {
+            rc = ipu_err(err, "step '%s': bytes [%llu, %llu) outside remote buffer '%s' of %llu", s->label,
+                         (unsigned long long)x->remote_offset_bytes,
+                         (unsigned long long)(x->remote_offset_bytes + x->n * esz), r->name,
+                         (unsigned long long)r->bytes);
+            break;
+        }
+        for (uint64_t k = 0; k < x->n;) {
+            size_t ti;
+            uint32_t tile = graph_tensor_tile_of(t, x->first + k, &ti);
+            uint64_t len = t->map[ti].end - (x->first + k);
+            if (len > x->n - k)
+                len = x->n - k;
+            if (chip_of(e, tile) != r->chip) {
+                rc = ipu_err(err, "step '%s': tensor '%s' has elements on tile %u (chip %u) but remote buffer '%s' "
+                                  "belongs to chip %u",
+                             s->label, t->name, tile, chip_of(e, tile), r->name, r->chip);
+                break;
+            }
+            e->tile_a[tile] += len * esz;
+            k += len;
+        }
+        chip_bytes[r->chip] += x->n * esz;
+        c->bytes += x->n * esz;
+    }
+    if (!rc) {
+        /* the busiest tile bounds each chip: tile_traffic_to_chips puts it in chip_cycles */
+        tile_traffic_to_chips(e, c->chip_cycles, 0);
+        for (uint32_t ch = 0; ch < a->chips; ch++)
+            streaming[ch / a->chips_per_machine] += chip_bytes[ch] > 0;
+        uint64_t latency = cycles_ceil(a->stream_latency_s * a->clock_hz);
+        for (uint32_t ch = 0; ch < a->chips; ch++) {
+            if (!chip_bytes[ch])
+                continue;
+            double bw = a->stream_bandwidth_bytes_per_s / streaming[ch / a->chips_per_machine];
+            if (bw > a->stream_chip_bandwidth_bytes_per_s)
+                bw = a->stream_chip_bandwidth_bytes_per_s;
+            uint64_t link = cycles_ceil((double)chip_bytes[ch] / bw * a->clock_hz);
+            if (link > c->chip_cycles[ch])
+                c->chip_cycles[ch] = link;
+            c->chip_cycles[ch] += latency;
+        }
+    } else {
+        memset(e->tile_a, 0, arch_total_tiles(a) * sizeof *e->tile_a);
+    }
+    free(chip_bytes);
+    free(streaming);
+    return rc;
+}
+
+static int cost_collective(Engine *e, const Step *s, StepCost *c, IpuErr *err)
+{
+    const IpuArch *a = &e->g->arch;
+    if (s->ntensors == 0)
+        return ipu_err(err, "step '%s': collective over no tensors", s->label);
+    const Tensor *t0 = NULL;
+    for (size_t i = 0; i < s->ntensors; i++) {
+        const Tensor *t = NULL;
+        uint32_t chip;
+        if (tensor_live(e, s->tensors[i], s, "collective", err, &t))
+            return -1;
+        if (!graph_tensor_chip(e->g, t, &chip))
+            return ipu_err(err, "step '%s': collective tensor '%s' spans chips; give one tensor per chip", s->label,
+                           t->name);
+        if (c->chip_cycles[chip] == UINT64_MAX)
+            return ipu_err(err, "step '%s': two collective tensors on chip %u ('%s')", s->label, chip, t->name);
+        c->chip_cycles[chip] = UINT64_MAX; /* marks the chip taken; set to the cost below */
+        if (i == 0)
+            t0 = t;
+        else if (t->dtype != t0->dtype || t->elems != t0->elems)
+            return ipu_err(err, "step '%s': collective tensor '%s' differs from '%s' in dtype or size", s->label,
+                           t->name, t0->name);
+    }
+    if (s->coll != COLL_ALL_GATHER && t0->dtype != DTYPE_FP16 && t0->dtype != DTYPE_FP32)
+        return ipu_err(err, "step '%s': reductions need fp16 or fp32 tensors, '%s' is %s", s->label, t0->name,
+                       graph_dtype_names[t0->dtype]);
+    uint64_t cycles = links_ring_cycles(a, s->coll, s->ntensors, t0->elems * graph_dtype_bytes(t0->dtype), &c->bytes);
+    for (uint32_t ch = 0; ch < a->chips; ch++)
+        if (c->chip_cycles[ch] == UINT64_MAX)
+            c->chip_cycles[ch] = cycles;
+    return 0;
+}
+
+static int validate(Engine *e, const Program *p, int id, int depth, IpuErr *err)
+{
+    if (depth >= ENGINE_MAX_DEPTH)
+        return ipu_err(err, "program nests deeper than %d steps at step %d (a cycle?)", ENGINE_MAX_DEPTH, id);
+    if (id < 0 || (size_t)id >= p->nsteps)
+        return ipu_err(err, "program: step %d does not exist", id);
+    const Step *s = &p->steps[id];
+    StepCost *c = &e->cost[id];
+    if (c->valid)
+        return 0;
+    if (s->category >= p->ncategories)
+        return ipu_err(err, "step '%s': category %d does not exist", s->label, s->category);
+    const IpuArch *a = &e->g->arch;
+    int rc = 0;
+    switch (s->kind) {
+    case STEP_SEQUENCE:
+        for (size_t i = 0; i < s->nchildren && !rc; i++)
+            rc = validate(e, p, s->children[i], depth + 1, err);
+        break;
+    case STEP_REPEAT:
+        rc = validate(e, p, s->body, depth + 1, err);
+        break;
+    case STEP_EXECUTE: {
+        const ComputeSet *cs = graph_compute_set(e->g, s->cs);
+        if (!cs)
+            return ipu_err(err, "step '%s': compute set id %d does not exist", s->label, s->cs);
+        for (size_t i = 0; i < cs->count; i++) {
+            const VertexType *vt = cs->v[i].type;
+            if (e->g->mode == GRAPH_TIMING && !vt->measure)
+                return ipu_err(err, "step '%s': vertex type '%s' has no measure() for timing mode", s->label,
+                               vt->name);
+            if (e->g->mode == GRAPH_FUNCTIONAL && !vt->run)
+                return ipu_err(err, "step '%s': vertex type '%s' has no run()", s->label, vt->name);
+        }
+        break;
+    }
+    case STEP_COPY:
+        rc = cost_copy(e, s, c, err);
+        break;
+    case STEP_STREAM:
+        rc = cost_stream(e, s, c, err);
+        break;
+    case STEP_COLLECTIVE:
+        rc = cost_collective(e, s, c, err);
+        break;
+    case STEP_SYNC: {
+        uint64_t cyc = s->scope == SYNC_SYSTEM && a->chips > 1 ? a->sync_system_cycles : a->sync_chip_cycles;
+        for (uint32_t ch = 0; ch < a->chips; ch++)
+            c->chip_cycles[ch] = cyc;
+        break;
+    }
+    default:
+        IPU_ASSERT(0);
+    }
+    if (rc)
+        return -1;
+    c->cycles = 0;
+    for (uint32_t ch = 0; ch < a->chips; ch++)
+        if (c->chip_cycles[ch] > c->cycles)
+            c->cycles = c->chip_cycles[ch];
+    c->valid = 1;
+    return 0;
+}
+
+int engine_start(Engine *e, const Program *p, int root, IpuErr *err)
+{
+    if (root < 0 && (root = program_root(p, err)) < 0)
+        return -1;
+    free_costs(e);
+    e->prog = NULL;
+    e->sp = 0;
+    e->cost = calloc(p->nsteps, sizeof *e->cost);
+    if (!e->cost)
+        return ipu_err(err, "engine: out of host memory");
+    e->ncost = p->nsteps;
+    for (size_t i = 0; i < p->nsteps; i++)
+        if (!(e->cost[i].chip_cycles = calloc(e->g->arch.chips, sizeof(uint64_t))))
+            return ipu_err(err, "engine: out of host memory");
+    if (validate(e, p, root, 0, err))
+        return -1;
+    e->prog = p;
+    e->stack[0] = (Frame){root, 0};
+    e->sp = 1;
+    return 0;
+}
+
+/* ---- Execute ---- */
+
+static int cs_group(Engine *e, int id)
+{
+    const ComputeSet *cs = &e->g->cs[id];
+    if ((size_t)id >= e->ncsc) {
+        CsCache *n = realloc(e->csc, e->g->ncs * sizeof *n);
+        if (!n)
+            return -1;
+        memset(n + e->ncsc, 0, (e->g->ncs - e->ncsc) * sizeof *n);
+        e->csc = n;
+        e->ncsc = e->g->ncs;
+    }
+    CsCache *c = &e->csc[id];
+    if (c->order && c->nverts == cs->count)
+        return 0;
+    free(c->order);
+    free(c->group_start);
+    free(c->chip_cycles);
+    memset(c, 0, sizeof *c);
+    uint32_t tiles = arch_total_tiles(&e->g->arch);
+    /* counting sort by tile keeps insertion order within a tile */
+    uint32_t *count = calloc(tiles + 1, sizeof *count);
+    c->order = malloc((cs->count ? cs->count : 1) * sizeof *c->order);
+    c->group_start = malloc((cs->count + 1) * sizeof *c->group_start);
+    c->chip_cycles = calloc(e->g->arch.chips, sizeof *c->chip_cycles);
+    if (!count || !c->order || !c->group_start || !c->chip_cycles) {
+        free(count);
+        return -1;
+    }
+    for (size_t i = 0; i < cs->count; i++)
+        count[cs->v[i].tile + 1]++;
+    for (uint32_t t = 0; t < tiles; t++) {
+        if (count[t + 1])
+            c->group_start[c->ngroups++] = count[t];
+        count[t + 1] += count[t];
+    }
+    c->group_start[c->ngroups] = (uint32_t)cs->count;
+    for (size_t i = 0; i < cs->count; i++)
+        c->order[count[cs->v[i].tile]++] = (uint32_t)i;
+    free(count);
+    c->nverts = cs->count;
+    return 0;
+}
+
+static uint64_t measure_cached(Engine *e, const Vertex *v)
+{
+    uint64_t key = v->type->shape_key ? v->type->shape_key(v->args) : 0;
+    if (e->mcount * 2 >= e->mcap) {
+        size_t cap = e->mcap ? e->mcap * 2 : 256;
+        MeasureEntry *n = calloc(cap, sizeof *n);
+        IPU_ASSERT(n);
+        for (size_t i = 0; i < e->mcap; i++) {
+            if (!e->mtab[i].type)
+                continue;
+            size_t h = (size_t)((e->mtab[i].key * 0x9E3779B97F4A7C15ull) ^ (uintptr_t)e->mtab[i].type) & (cap - 1);
+            while (n[h].type)
+                h = (h + 1) & (cap - 1);
+            n[h] = e->mtab[i];
+        }
+        free(e->mtab);
+        e->mtab = n;
+        e->mcap = cap;
+    }
+    size_t h = (size_t)((key * 0x9E3779B97F4A7C15ull) ^ (uintptr_t)v->type) & (e->mcap - 1);
+    while (e->mtab[h].type) {
+        if (e->mtab[h].type == v->type && e->mtab[h].key == key)
+            return e->mtab[h].cycles;
+        h = (h + 1) & (e->mcap - 1);
+    }
+    e->mtab[h] = (MeasureEntry){v->type, key, v->type->measure(&e->g->arch.isa, v->args)};
+    e->mcount++;
+    return e->mtab[h].cycles;
+}
+
+/* Tile time of one tile's vertices given their worker cycles, in order. */
+static uint64_t schedule_tile(const IpuArch *a, const uint64_t *wc, const uint32_t *order, uint32_t n)
+{
+    uint64_t free_at[ENGINE_MAX_WORKERS] = {0};
+    uint32_t w = a->workers_per_tile < ENGINE_MAX_WORKERS ? a->workers_per_tile : ENGINE_MAX_WORKERS;
+    uint64_t end = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t best = 0;
+        for (uint32_t k = 1; k < w; k++)
+            if (free_at[k] < free_at[best])
+                best = k;
+        free_at[best] += a->vertex_launch_cycles + wc[order[i]] * a->workers_per_tile;
+        if (free_at[best] > end)
+            end = free_at[best];
+    }
+    return a->supervisor_launch_cycles + end;
+}
+
+static int run_execute(Engine *e, const Step *s, uint64_t *cycles, const uint64_t **chip_cycles, IpuErr *err)
+{
+    Graph *g = e->g;
+    const IpuArch *a = &g->arch;
+    const ComputeSet *cs = &g->cs[s->cs];
+    if (cs_group(e, s->cs))
+        return ipu_err(err, "engine: out of host memory");
+    CsCache *c = &e->csc[s->cs];
+    e->stats.vertices_run += cs->count;
+    if (g->mode == GRAPH_TIMING && c->timed) {
+        *cycles = c->cycles;
+        *chip_cycles = c->chip_cycles;
+        return 0;
+    }
+    uint64_t *wc = malloc((cs->count ? cs->count : 1) * sizeof *wc);
+    uint64_t *tile_cycles = malloc((c->ngroups ? c->ngroups : 1) * sizeof *tile_cycles);
+    int64_t *fault = malloc((c->ngroups ? c->ngroups : 1) * sizeof *fault);
+    char(*fault_msg)[192] = NULL;
+    if (!wc || !tile_cycles || !fault) {
+        free(wc);
+        free(tile_cycles);
+        free(fault);
+        return ipu_err(err, "engine: out of host memory");
+    }
+    int rc = 0;
+    const long ng = (long)c->ngroups;
+    if (g->mode == GRAPH_TIMING) {
+        for (size_t i = 0; i < cs->count; i++)
+            wc[i] = measure_cached(e, &cs->v[i]);
+    } else {
+        fault_msg = malloc((c->ngroups ? c->ngroups : 1) * sizeof *fault_msg);
+        if (!fault_msg)
+            rc = ipu_err(err, "engine: out of host memory");
+#pragma omp parallel for schedule(dynamic, 8) if (!rc && ng > 1)
+        for (long gi = 0; gi < ng; gi++) {
+            fault[gi] = -1;
+            if (rc)
+                continue;
+            for (uint32_t k = c->group_start[gi]; k < c->group_start[gi + 1]; k++) {
+                const Vertex *v = &cs->v[c->order[k]];
+                Worker w;
+                worker_init(&w, &a->isa, (int)v->tile);
+                v->type->run(&w, v->args);
+                wc[c->order[k]] = w.cycles;
+                if (w.faulted) {
+                    fault[gi] = c->order[k];
+                    memcpy(fault_msg[gi], w.fault, sizeof w.fault);
+                    break;
+                }
+            }
+        }
+        for (long gi = 0; gi < ng && !rc; gi++)
+            if (fault[gi] >= 0) {
+                const Vertex *v = &cs->v[fault[gi]];
+                rc = ipu_err(err, "step '%s': compute set '%s': vertex '%s' on chip %u tile %u (global %u) faulted: %s",
+                             s->label, cs->name, v->type->name, chip_of(e, v->tile), v->tile % a->tiles_per_chip,
+                             v->tile, fault_msg[gi]);
+            }
+    }
+    if (!rc) {
+#pragma omp parallel for schedule(dynamic, 64) if (ng > 256)
+        for (long gi = 0; gi < ng; gi++)
+            tile_cycles[gi] = schedule_tile(a, wc, c->order + c->group_start[gi],
+                                            c->group_start[gi + 1] - c->group_start[gi]);
+        memset(c->chip_cycles, 0, a->chips * sizeof *c->chip_cycles);
+        c->cycles = 0;
+        for (long gi = 0; gi < ng; gi++) {
+            uint32_t chip = chip_of(e, cs->v[c->order[c->group_start[gi]]].tile);
+            if (tile_cycles[gi] > c->chip_cycles[chip])
+                c->chip_cycles[chip] = tile_cycles[gi];
+            if (tile_cycles[gi] > c->cycles)
+                c->cycles = tile_cycles[gi];
+        }
+        c->timed = g->mode == GRAPH_TIMING;
+        *cycles = c->cycles;
+        *chip_cycles = c->chip_cycles;
+    }
+    free(wc);
+    free(tile_cycles);
+    free(fault);
+    free(fault_msg);
+    return rc;
+}
+
+/* ---- functional data movement ---- */
+
+static void do_copy(Engine *e, const Step *s)
+{
+    for (size_t i = 0; i < s->npairs; i++) {
+        const CopyPair *p = &s->pairs[i];
+        const Tensor *src = graph_tensor(e->g, p->src), *dst = graph_tensor(e->g, p->dst);
+        size_t esz = graph_dtype_bytes(src->dtype);
+        memmove((char *)dst->data + p->dst_first * esz, (const char *)src->data + p->src_first * esz, p->n * esz);
+    }
+}
+
+static void do_stream(Engine *e, const Step *s)
+{
+    for (size_t i = 0; i < s->nxfers; i++) {
+        const StreamXfer *x = &s->xfers[i];
+        const Tensor *t = graph_tensor(e->g, x->tensor);
+        char *r = (char *)graph_remote_data(e->g, x->remote) + x->remote_offset_bytes;
+        size_t esz = graph_dtype_bytes(t->dtype);
+        char *d = (char *)t->data + x->first * esz;
+        if (s->dir == STREAM_TO_TILES)
+            memcpy(d, r, x->n * esz);
+        else
+            memcpy(r, d, x->n * esz);
+    }
+}
+
+/* ---- the step loop ---- */
+
+static void account(Engine *e, const Step *s, uint64_t cycles, uint64_t *kind_counter)
+{
+    *kind_counter += cycles;
+    e->stats.cycles_total += cycles;
+    if (s->category >= 0)
+        e->stats.category_cycles[s->category] += cycles;
+}
+
+static void trace_chips(Engine *e, const Step *s, uint32_t tid, uint64_t start, const uint64_t *chip_cycles,
+                        uint64_t bytes)
+{
+    if (!e->trace)
+        return;
+    const char *cat = s->category >= 0 ? e->prog->categories[s->category] : program_step_kind_names[s->kind];
+    for (uint32_t ch = 0; ch < e->g->arch.chips; ch++)
+        if (chip_cycles[ch])
+            trace_add(e->trace, ch, tid, s->label, cat, start, chip_cycles[ch], bytes);
+}
+
+/* Pays a deferred stream before a step that cannot hide it. */
+static void pay_pending(Engine *e)
+{
+    if (!e->pending_cycles)
+        return;
+    e->stats.cycles_stream += e->pending_cycles;
+    e->stats.cycles_total += e->pending_cycles;
+    if (e->pending_category >= 0)
+        e->stats.category_cycles[e->pending_category] += e->pending_cycles;
+    e->now += e->pending_cycles;
+    e->pending_cycles = 0;
+}
+
+static int run_leaf(Engine *e, int id, EngineStepInfo *info, IpuErr *err)
+{
+    const Step *s = &e->prog->steps[id];
+    const StepCost *c = &e->cost[id];
+    const IpuArch *a = &e->g->arch;
+    int functional = e->g->mode == GRAPH_FUNCTIONAL;
+    *info = (EngineStepInfo){id, s->kind, s->label, s->category, 0, 0, c->bytes, 0};
+    if (s->kind != STEP_EXECUTE)
+        pay_pending(e);
+    info->start_cycles = e->now;
+    e->stats.supersteps++;
+    switch (s->kind) {
+    case STEP_EXECUTE: {
+        uint64_t cyc = 0;
+        const uint64_t *chip_cycles = NULL;
+        if (run_execute(e, s, &cyc, &chip_cycles, err))
+            return -1;
+        uint64_t exposed = e->pending_cycles > cyc ? e->pending_cycles - cyc : 0;
+        info->hidden_cycles = e->pending_cycles - exposed;
+        e->stats.stream_hidden_cycles += info->hidden_cycles;
+        if (exposed) {
+            e->stats.cycles_stream += exposed;
+            e->stats.cycles_total += exposed;
+            if (e->pending_category >= 0)
+                e->stats.category_cycles[e->pending_category] += exposed;
+        }
+        e->pending_cycles = 0;
+        account(e, s, cyc, &e->stats.cycles_compute);
+        trace_chips(e, s, TRACE_TID_TILES, e->now, chip_cycles, 0);
+        info->cycles = cyc + exposed;
+        info->bytes = 0;
+        break;
+    }
+    case STEP_COPY:
+        if (functional)
+            do_copy(e, s);
+        e->stats.bytes_exchange += c->bytes;
+        account(e, s, c->cycles, &e->stats.cycles_exchange);
+        trace_chips(e, s, TRACE_TID_TILES, e->now, c->chip_cycles, c->bytes);
+        info->cycles = c->cycles;
+        break;
+    case STEP_STREAM:
+        if (functional)
+            do_stream(e, s);
+        e->stats.bytes_stream += c->bytes;
+        if (s->overlap && a->io_tiles > 0) {
+            /* runs on the I/O tiles under the next Execute step */
+            e->pending_cycles = c->cycles;
+            e->pending_category = s->category;
+            info->hidden_cycles = c->cycles;
+            trace_chips(e, s, TRACE_TID_STREAM, e->now, c->chip_cycles, c->bytes);
+            return 1;
+        }
+        account(e, s, c->cycles, &e->stats.cycles_stream);
+        trace_chips(e, s, TRACE_TID_TILES, e->now, c->chip_cycles, c->bytes);
+        info->cycles = c->cycles;
+        break;
+    case STEP_COLLECTIVE:
+        if (functional)
+            links_collective_run(e->g, s->coll, s->tensors, s->ntensors);
+        e->stats.bytes_collective += c->bytes;
+        account(e, s, c->cycles, &e->stats.cycles_collective);
+        trace_chips(e, s, TRACE_TID_TILES, e->now, c->chip_cycles, c->bytes);
+        info->cycles = c->cycles;
+        break;
+    case STEP_SYNC:
+        account(e, s, c->cycles, &e->stats.cycles_sync);
+        trace_chips(e, s, TRACE_TID_TILES, e->now, c->chip_cycles, 0);
+        info->cycles = c->cycles;
+        break;
+    default:
+        IPU_ASSERT(0);
+    }
+    e->now += info->cycles;
+    return 1;
+}
+
+int engine_step(Engine *e, EngineStepInfo *info, IpuErr *err)
+{
+    if (!e->prog)
+        return ipu_err(err, "engine_step: no program started");
+    while (e->sp > 0) {
+        Frame *f = &e->stack[e->sp - 1];
+        const Step *s = &e->prog->steps[f->step];
+        if (s->kind == STEP_SEQUENCE || s->kind == STEP_REPEAT) {
+            uint64_t n = s->kind == STEP_SEQUENCE ? s->nchildren : s->times;
+            if (f->idx >= n) {
+                e->sp--;
+                continue;
+            }
+            int child = s->kind == STEP_SEQUENCE ? s->children[f->idx] : s->body;
+            f->idx++;
+            IPU_ASSERT(e->sp < ENGINE_MAX_DEPTH); /* validate() bounded the depth */
+            e->stack[e->sp++] = (Frame){child, 0};
+            continue;
+        }
+        e->sp--;
+        return run_leaf(e, f->step, info, err);
+    }
+    pay_pending(e);
+    e->prog = NULL;
+    return 0;
+}
+
+int engine_run(Engine *e, const Program *p, IpuErr *err)
+{
+    if (engine_start(e, p, -1, err))
+        return -1;
+    EngineStepInfo info;
+    int rc;
+    while ((rc = engine_step(e, &info, err)) == 1)
+        ;
+    return rc;
+}

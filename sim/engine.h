@@ -1,0 +1,77 @@
+/* engine.h - runs a program on a graph, superstep by superstep.
+ *
+ * The engine walks the program tree and times each leaf step with the rules
+ * in docs/architecture.md ("Timing model"):
+ *   Execute  per tile, vertices in insertion order onto workers_per_tile
+ *            workers, the first free worker taking the next; a vertex costs
+ *            vertex_launch_cycles + worker cycles x workers_per_tile; the
+ *            tile takes supervisor_launch_cycles + its last worker's finish;
+ *            the step lasts as long as the slowest tile of the slowest chip.
+ *   Copy     per tile max(bytes sent, bytes received) / exchange bytes per
+ *            cycle (rounded up), busiest tile, + exchange latency (per chip).
+ *   Stream   per chip bytes / min(chip cap, machine bandwidth / chips of that
+ *            machine streaming in the step) and no faster than its tiles'
+ *            exchange receive, + latency. With arch io_tiles > 0 a step made
+ *            with overlap=1 runs under the next Execute step (see the doc).
+ *   Collective  rings: all-reduce 2(C-1) steps, all-gather and
+ *            reduce-scatter C-1, each link latency + ceil(elems/C) bytes /
+ *            (link bandwidth x efficiency x ring links).
+ *   Sync     sync.chip_cycles, or sync.system_cycles over several chips.
+ * In functional mode it also does the work: runs each vertex on a Worker,
+ * moves the bytes, and reduces collectives in chip order 0..C-1 (each
+ * addition rounded to the tensor's dtype), so results are exact and
+ * deterministic. In timing mode it reuses measure() per (vertex type,
+ * shape_key) and whole compute-set costs. Vertex run() functions may be
+ * called concurrently for different tiles (OpenMP); results and cycles do
+ * not depend on the thread count.
+ *
+ * engine_start + engine_step give one leaf step at a time (for a SystemC
+ * wrapper); engine_run does the whole program.
+ */
+#ifndef IPUSIM_ENGINE_H
+#define IPUSIM_ENGINE_H
+
+#include <stdint.h>
+
+#include "sim/err.h"
+#include "sim/graph.h"
+#include "sim/program.h"
+#include "sim/stats.h"
+#include "sim/trace.h"
+
+typedef struct EngineStepInfo {
+    int step;              /* program step id */
+    StepKind kind;
+    const char *label;     /* the step's label (owned by the program) */
+    int category;          /* host category id or -1 */
+    uint64_t start_cycles; /* system time the step began */
+    uint64_t cycles;       /* how long it lasted (0 for a stream deferred under compute) */
+    uint64_t bytes;        /* bytes it moved (exchange, stream or links) */
+    uint64_t hidden_cycles;/* stream cycles run under this (or the next) compute step */
+} EngineStepInfo;
+
+typedef struct Engine Engine;
+
+/* The engine borrows g (mode taken from it). NULL on no host memory. */
+Engine *engine_create(Graph *g, IpuErr *err);
+void engine_destroy(Engine *e);
+/* Events go to t from now on (NULL: none). The engine does not own t. */
+void engine_set_trace(Engine *e, Trace *t);
+
+/* Validates the program against the graph (every id, range, chip rule) and
+ * positions at its root (root < 0: program_root(p)). Errors
+ * name the step label and tensor. */
+int engine_start(Engine *e, const Program *p, int root, IpuErr *err);
+/* Runs the next leaf step: 1 and *info filled, 0 when the program is done,
+ * -1 on error (a Worker fault names tile, vertex type and message). */
+int engine_step(Engine *e, EngineStepInfo *info, IpuErr *err);
+/* engine_start(p, -1) then engine_step until done. */
+int engine_run(Engine *e, const Program *p, IpuErr *err);
+
+/* Time since creation or the last engine_reset, in cycles. */
+uint64_t engine_cycles(const Engine *e);
+const Stats *engine_stats(const Engine *e);
+/* Zeroes time and stats; keeps the caches. */
+void engine_reset(Engine *e);
+
+#endif
