@@ -1,5 +1,7 @@
-/* cli_codelet.c - `ipusim codelet list|validate`: the codelet registry and
- * bit-exact validation of the decompress variants against decompress_q4_ref. */
+/* cli_codelet.c - `ipusim codelet list|validate|bench`: the codelet
+ * registry, bit-exact validation of the decompress variants against
+ * decompress_q4_ref, and their cycles per weight on an arch. */
+#include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,11 +11,19 @@
 #include "codelets/decompress_validate.h"
 #include "codelets/registry.h"
 #include "host/cli.h"
+#include "sim/arch.h"
+
+/* Weights one tile decompresses in the bench: 3 x 4096, so every power-of-
+ * two group size up to 4096 and 6 workers divide it evenly (a block of a
+ * GPT-J 4096-wide row). */
+#define BENCH_TILE_WEIGHTS 12288u
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: ipusim codelet list\n"
-               "       ipusim codelet validate decompress [--variant V] [--seed S]\n");
+               "       ipusim codelet validate decompress [--variant V] [--seed S]\n"
+               "       ipusim codelet bench decompress [--arch NAME] [--set KEY=VALUE]... [--variant V]\n"
+               "                                       [--group-size N] [--json]\n");
 }
 
 static int cmd_list(void)
@@ -136,6 +146,141 @@ static int cmd_validate(int argc, char **argv)
     return failed;
 }
 
+static int cmd_bench(int argc, char **argv)
+{
+    CliOpt opts[] = {
+        {"arch", 1, "arch preset (default bow)", 0, {0}},
+        {"set", 1, "change one arch key, e.g. isa.nibunpack4.cycles=2 (repeatable)", 0, {0}},
+        {"variant", 1, "bench one variant (default: all)", 0, {0}},
+        {"group-size", 1, "bench one group size (default: 4 8 16 32 64 128 256)", 0, {0}},
+        {"json", 0, "print JSON instead of a table", 0, {0}},
+        {"help", 0, "this help", 0, {0}},
+    };
+    const int nopts = sizeof opts / sizeof opts[0];
+    const char *pos[2];
+    int npos;
+    if (cli_parse("codelet bench", argc, argv, opts, nopts, pos, 2, &npos))
+        return 2;
+    if (opts[5].count) {
+        usage(stdout);
+        cli_print_options(stdout, opts, nopts);
+        return 0;
+    }
+    if (npos != 1) {
+        usage(stderr);
+        return 2;
+    }
+    IpuErr err = {{0}};
+    IpuArch arch;
+    if (arch_preset(cli_value(&opts[0], "bow"), &arch, &err)) {
+        fprintf(stderr, "ipusim codelet bench: %s\n", err.msg);
+        return 1;
+    }
+    for (int i = 0; i < opts[1].count; i++) {
+        const char *kv = opts[1].values[i], *eq = strchr(kv, '=');
+        if (!eq) {
+            fprintf(stderr, "ipusim codelet bench: --set '%s' is not KEY=VALUE\n", kv);
+            return 2;
+        }
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+        if (arch_set(&arch, key, eq + 1, &err)) {
+            fprintf(stderr, "ipusim codelet bench: %s\n", err.msg);
+            return 1;
+        }
+    }
+    if (arch_validate(&arch, &err)) {
+        fprintf(stderr, "ipusim codelet bench: %s\n", err.msg);
+        return 1;
+    }
+    uint32_t sizes[8] = {4, 8, 16, 32, 64, 128, 256}, nsizes = 7;
+    if (opts[3].count) {
+        char *end;
+        unsigned long n = strtoul(cli_value(&opts[3], ""), &end, 10);
+        DecompressQ4Args shape = {NULL, NULL, NULL, NULL, 0, (uint32_t)n};
+        if (*end || n > UINT32_MAX || decompress_q4_check(&shape, n ? n : 1, &err)) {
+            fprintf(stderr, "ipusim codelet bench: --group-size '%s': %s\n", cli_value(&opts[3], ""),
+                    *end ? "not an integer" : err.msg);
+            return 1;
+        }
+        sizes[0] = (uint32_t)n;
+        nsizes = 1;
+    }
+    const CodeletFamily *f;
+    const CodeletVariant *vars;
+    size_t nvar;
+    if (pick_variants(pos[0], cli_value(&opts[2], NULL), &f, &vars, &nvar))
+        return 1;
+    int json = opts[4].count > 0;
+    uint32_t workers = arch.workers_per_tile;
+    int any_whatif = 0;
+    cJSON *root = json ? cJSON_CreateObject() : NULL, *rows = NULL;
+    if (json) {
+        cJSON_AddStringToObject(root, "family", f->name);
+        cJSON_AddStringToObject(root, "arch", arch.name);
+        cJSON_AddNumberToObject(root, "clock_hz", arch.clock_hz);
+        cJSON_AddNumberToObject(root, "workers_per_tile", workers);
+        cJSON_AddNumberToObject(root, "tile_weights", BENCH_TILE_WEIGHTS);
+        rows = cJSON_AddArrayToObject(root, "rows");
+    } else {
+        printf("decompress cycles per weight, arch %s (%.3g GHz, %u workers), a tile block of %u weights\n"
+               "worker: one worker decompresses the whole block; tile: the block split over %u workers,\n"
+               "tile cycles = longest worker x %u (barrel); +launch adds supervisor (%u) and vertex (%u) launch;\n"
+               "tile us includes the launches\n\n",
+               arch.name, arch.clock_hz / 1e9, workers, BENCH_TILE_WEIGHTS, workers, workers,
+               arch.supervisor_launch_cycles, arch.vertex_launch_cycles);
+        printf("%-12s %6s %13s %11s %12s %13s %9s\n", "variant", "group", "worker cyc/w", "tile cyc/w", "tile cycles",
+               "+launch cyc/w", "tile us");
+    }
+    for (size_t k = 0; k < nvar; k++) {
+        const CodeletVariant *cv = &vars[k];
+        IsaCosts isa = arch.isa;
+        /* nibunpack is a what-if: benched with the instruction switched on */
+        int whatif = cv->vertex == &decompress_q4_nibunpack_vertex && !isa.nibunpack4_enabled;
+        if (whatif)
+            isa.nibunpack4_enabled = true;
+        for (uint32_t s = 0; s < nsizes; s++) {
+            uint32_t n = sizes[s], groups = (BENCH_TILE_WEIGHTS + n - 1) / n;
+            double weights = (double)groups * n;
+            uint64_t wc = decompress_q4_worker_cycles(cv->vertex, &isa, n, groups);
+            uint64_t tc = decompress_q4_tile_cycles(cv->vertex, &isa, n, groups, workers);
+            IPU_ASSERT(wc != UINT64_MAX && tc != UINT64_MAX);
+            /* as the engine times one vertex per worker: + supervisor and vertex launch */
+            uint64_t tl = tc + arch.supervisor_launch_cycles + arch.vertex_launch_cycles;
+            any_whatif |= whatif;
+            if (json) {
+                cJSON *r = cJSON_CreateObject();
+                cJSON_AddStringToObject(r, "variant", cv->name);
+                cJSON_AddBoolToObject(r, "whatif", whatif);
+                cJSON_AddNumberToObject(r, "group_size", n);
+                cJSON_AddNumberToObject(r, "weights", weights);
+                cJSON_AddNumberToObject(r, "worker_cycles", (double)wc);
+                cJSON_AddNumberToObject(r, "worker_cycles_per_weight", wc / weights);
+                cJSON_AddNumberToObject(r, "tile_cycles", (double)tc);
+                cJSON_AddNumberToObject(r, "tile_cycles_per_weight", tc / weights);
+                cJSON_AddNumberToObject(r, "tile_cycles_with_launch", (double)tl);
+                cJSON_AddNumberToObject(r, "tile_cycles_with_launch_per_weight", tl / weights);
+                cJSON_AddNumberToObject(r, "tile_s_with_launch", tl / arch.clock_hz);
+                cJSON_AddItemToArray(rows, r);
+            } else {
+                char name[24];
+                snprintf(name, sizeof name, "%s%s", cv->name, whatif ? "*" : "");
+                printf("%-12s %6u %13.3f %11.3f %12llu %13.3f %9.3f\n", name, n, wc / weights, tc / weights,
+                       (unsigned long long)tc, tl / weights, tl / arch.clock_hz * 1e6);
+            }
+        }
+    }
+    if (json) {
+        char *text = cJSON_Print(root);
+        puts(text);
+        free(text);
+        cJSON_Delete(root);
+    } else if (any_whatif) {
+        printf("\n* what-if: isa.nibunpack4.enabled switched on for this row\n");
+    }
+    return 0;
+}
+
 int cli_codelet(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -146,6 +291,8 @@ int cli_codelet(int argc, char **argv)
         return argc == 2 ? cmd_list() : (usage(stderr), 2);
     if (!strcmp(argv[1], "validate"))
         return cmd_validate(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "bench"))
+        return cmd_bench(argc - 1, argv + 1);
     fprintf(stderr, "ipusim codelet: unknown subcommand '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include <cjson/cJSON.h>
+
 /* Runs `ipusim ARGS` and returns its exit code; out gets stdout+stderr. */
 static int run_ipusim(const char *args, char *out, size_t cap)
 {
@@ -64,12 +66,78 @@ static void test_errors_and_usage(void **state)
     assert_non_null(strstr(buf, "codelet validate"));
 }
 
+static const cJSON *row_item(const cJSON *rows, const char *variant, int n, const char *key)
+{
+    const cJSON *r;
+    cJSON_ArrayForEach(r, rows)
+    {
+        if (!strcmp(cJSON_GetObjectItem(r, "variant")->valuestring, variant) &&
+            cJSON_GetObjectItem(r, "group_size")->valueint == n)
+            return cJSON_GetObjectItem(r, key);
+    }
+    fail_msg("no row %s n=%d", variant, n);
+    return NULL;
+}
+
+static double row_num(const cJSON *rows, const char *variant, int n, const char *key)
+{
+    const cJSON *it = row_item(rows, variant, n, key);
+    assert_true(cJSON_IsNumber(it));
+    return it->valuedouble;
+}
+
+/* JSON rows for every variant x group size; the orderings the docs state;
+ * a --set what-if moves only the variant that uses the instruction. */
+static void test_bench_json(void **state)
+{
+    (void)state;
+    assert_int_equal(run_ipusim("codelet bench decompress --arch bow --json", buf, sizeof buf), 0);
+    cJSON *j = cJSON_Parse(buf);
+    assert_non_null(j);
+    const cJSON *rows = cJSON_GetObjectItem(j, "rows");
+    assert_int_equal(cJSON_GetArraySize(rows), 5 * 7);
+    assert_string_equal(cJSON_GetObjectItem(j, "arch")->valuestring, "bow");
+    double twopass = row_num(rows, "twopass", 64, "tile_cycles_per_weight");
+    double fused = row_num(rows, "fused", 64, "tile_cycles_per_weight");
+    double fused2 = row_num(rows, "fused2", 64, "tile_cycles_per_weight");
+    double nib = row_num(rows, "nibunpack", 64, "tile_cycles");
+    assert_true(fused2 < fused && fused < twopass);
+    assert_true(cJSON_IsTrue(row_item(rows, "nibunpack", 64, "whatif")));
+    assert_true(cJSON_IsFalse(row_item(rows, "fused", 64, "whatif")));
+    /* bigger groups amortise the per-group scale/bias work */
+    assert_true(row_num(rows, "fused", 256, "worker_cycles_per_weight") < row_num(rows, "fused", 16, "worker_cycles_per_weight"));
+    cJSON_Delete(j);
+
+    assert_int_equal(run_ipusim("codelet bench decompress --json --group-size 64 --set isa.nibunpack4.enabled=1 "
+                                "--set isa.nibunpack4.cycles=3", buf, sizeof buf), 0);
+    j = cJSON_Parse(buf);
+    assert_non_null(j);
+    rows = cJSON_GetObjectItem(j, "rows");
+    assert_int_equal(cJSON_GetArraySize(rows), 5);
+    assert_true(cJSON_IsFalse(row_item(rows, "nibunpack", 64, "whatif"))); /* enabled by the arch, not by the bench */
+    /* 2 more worker cycles per word: 12288 / 4 / 6 words per worker, x 6 tile cycles */
+    assert_true(row_num(rows, "nibunpack", 64, "tile_cycles") == nib + 2.0 * 12288 / 4 / 6 * 6);
+    assert_true(row_num(rows, "fused", 64, "tile_cycles_per_weight") == fused);
+    cJSON_Delete(j);
+
+    assert_int_equal(run_ipusim("codelet bench decompress --arch gc200 --variant lut --group-size 32", buf, sizeof buf), 0);
+    assert_non_null(strstr(buf, "arch gc200"));
+    assert_non_null(strstr(buf, "lut"));
+    assert_int_equal(run_ipusim("codelet bench decompress --arch nope", buf, sizeof buf), 1);
+    assert_non_null(strstr(buf, "nope"));
+    assert_int_equal(run_ipusim("codelet bench decompress --group-size 6", buf, sizeof buf), 1);
+    assert_non_null(strstr(buf, "group_size 6"));
+    assert_int_equal(run_ipusim("codelet bench decompress --set isa.bogus=1", buf, sizeof buf), 1);
+    assert_int_equal(run_ipusim("codelet bench decompress --set nokeyvalue", buf, sizeof buf), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_validate_one_variant),
         cmocka_unit_test(test_errors_and_usage),
+        cmocka_unit_test(test_bench_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
