@@ -16,6 +16,7 @@ typedef struct CliCommand {
 
 int cli_arch(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+/* `ipusim bench amp`, dispatched by cli_bench (argv[0] is "amp"). */
 int cli_bench_amp(int argc, char **argv);
 int cli_codelet(int argc, char **argv);
 

@@ -18,6 +18,8 @@ int cli_bench(int argc, char **argv)
         {"help", 0, "this help", 0, {0}},
     };
     int nopts = (int)(sizeof opts / sizeof opts[0]);
+    if (argc > 1 && !strcmp(argv[1], "amp")) /* AMP matmul throughput: host/cli_bench_amp.c */
+        return cli_bench_amp(argc - 1, argv + 1);
     const char *pos[1];
     int npos;
     if (cli_parse("bench", argc, argv, opts, nopts, pos, 1, &npos))
@@ -26,7 +28,8 @@ int cli_bench(int argc, char **argv)
     static const char *defaults[] = {"gc200", "pod16", "pod4", "pod16", "pod16"};
     if (opts[6].count || npos != 1) {
         FILE *f = opts[6].count ? stdout : stderr;
-        fprintf(f, "usage: ipusim bench exchange|sync|stream|allreduce|engine|all [options]\n");
+        fprintf(f, "usage: ipusim bench exchange|sync|stream|allreduce|engine|all [options]\n"
+                   "       ipusim bench amp [options] (see ipusim bench amp --help)\n");
         cli_print_options(f, opts, nopts);
         return opts[6].count ? 0 : 2;
     }

@@ -6,8 +6,7 @@
 
 static const CliCommand commands[] = {
     {"arch", cli_arch, "list the arch presets; show one with every key, unit and source"},
-    {"bench", cli_bench, "microbenchmarks: exchange, sync, stream, allreduce, engine speed"},
-    {"bench-amp", cli_bench_amp, "AMP matmul throughput of a chip vs the published Bow figures"},
+    {"bench", cli_bench, "microbenchmarks: exchange, sync, stream, allreduce, engine speed, amp"},
     {"codelet", cli_codelet, "list codelet variants; validate or bench the decompress family"},
     {NULL, NULL, NULL},
 };
