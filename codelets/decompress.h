@@ -24,8 +24,11 @@
  * of a load or store (the IPU's ld/st with post-increment), so pointer
  * advances are free; the inner loop over a group's words is a hardware
  * repeat (isa_rpt once per group), the loop over groups a brnzdec per group;
- * constants are set up once per vertex (isa_setzi, isa_mov). Every variant's
- * cycles depend only on (groups, group_size), never on the data.
+ * constants are set up once per vertex (isa_setzi, isa_mov). The hardware
+ * repeat's count limit and body-size rules are not modelled (a real vertex
+ * would split a long loop). Every variant's cycles depend only on (groups,
+ * group_size), never on the data (fused2 also on the packed buffer's
+ * 4-byte alignment, see decompress.c).
  *
  * Not here: quantizing (models/quant.c), the validation harness
  * (codelets/decompress_validate.h).
