@@ -2,8 +2,8 @@
  * the logits of a vocabulary shard).
  *
  * Layout: in (rows, n) fp16 or fp32, n even (pairs of lanes); out_index
- * (rows) uint32 global indices (index_base + column); out_value (rows) fp32,
- * the maximum, so the shards' winners can be combined by a second argmax
+ * (rows) uint32 global indices (index_base + column); with want_value,
+ * out_value (rows) fp32, the maximum, so the shards' winners can be combined by a second argmax
  * (over fp32 values, index_base 0 and a map back) on one tile or the host.
  *
  * Result (argmax_ref): the first column whose value is the largest; ties go
@@ -27,7 +27,9 @@
 typedef struct ArgmaxArgs {
     const void *in;        /* (rows, n) of in_type */
     uint32_t *out_index;   /* (rows) */
-    float *out_value;      /* (rows); may be NULL */
+    float *out_value;      /* (rows), written when want_value */
+    uint32_t want_value;   /* 1: also store the maximum (a flag, not out_value != NULL,
+                            * because timing mode has no data pointers) */
     uint32_t rows, n;
     uint32_t index_base;   /* added to the column */
     LayerDtype in_type;

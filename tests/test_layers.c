@@ -373,7 +373,7 @@ static void test_argmax(void **state)
                 layer_store(in, (LayerDtype)it, 2 * n + j, -INFINITY);
             uint32_t i1[3], i2[3];
             float v1[3], v2[3];
-            ArgmaxArgs a = {.in = in, .out_index = i1, .out_value = v1, .rows = rows, .n = n, .index_base = 1000,
+            ArgmaxArgs a = {.in = in, .out_index = i1, .out_value = v1, .want_value = 1, .rows = rows, .n = n, .index_base = 1000,
                             .in_type = (LayerDtype)it};
             assert_int_equal(argmax_check(&a, 1, NULL), 0);
             argmax_ref(&a);
