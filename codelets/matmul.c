@@ -71,6 +71,45 @@ uint64_t matmul_amp_cycles(const IsaCosts *isa, uint32_t m, uint32_t k, uint32_t
                                  (uint64_t)m * amp_instrs_per_row(amp_macs_per_cycle) * per);
 }
 
+/* out advanced by `elems` partials of type t (NULL stays NULL). */
+static void *out_at(void *out, LayerDtype t, size_t elems)
+{
+    return out ? (char *)out + elems * layer_dtype_bytes(t) : NULL;
+}
+
+uint32_t matmul_split(const MatmulArgs *whole, LayerDtype partials, uint32_t workers, MatmulArgs *parts)
+{
+    IPU_ASSERT(workers >= 1 && whole->m && whole->n && whole->k);
+    uint32_t as = a_stride_of(whole), os = out_stride_of(whole);
+    if (whole->m >= workers) {
+        uint32_t r0 = 0;
+        for (uint32_t i = 0; i < workers; i++) {
+            uint32_t rows = whole->m / workers + (i < whole->m % workers);
+            parts[i] = *whole;
+            parts[i].m = rows;
+            parts[i].a_stride = as, parts[i].out_stride = os;
+            parts[i].a = whole->a ? whole->a + (size_t)r0 * as : NULL;
+            parts[i].out = out_at(whole->out, partials, (size_t)r0 * os);
+            r0 += rows;
+        }
+        return workers;
+    }
+    uint32_t blocks = (whole->n + AMP_BLOCK_N - 1) / AMP_BLOCK_N;
+    uint32_t count = blocks < workers ? blocks : workers, b0 = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t nb = blocks / count + (i < blocks % count);
+        uint32_t n0 = b0 * AMP_BLOCK_N, n1 = (b0 + nb) * AMP_BLOCK_N;
+        n1 = n1 < whole->n ? n1 : whole->n;
+        parts[i] = *whole;
+        parts[i].n = n1 - n0;
+        parts[i].a_stride = as, parts[i].out_stride = os;
+        parts[i].w = whole->w ? whole->w + (size_t)n0 * whole->k : NULL;
+        parts[i].out = out_at(whole->out, partials, n0);
+        b0 += nb;
+    }
+    return count;
+}
+
 int matmul_check(const MatmulArgs *p, int need_data, IpuErr *err)
 {
     if (!p->m || !p->k || !p->n)

@@ -79,6 +79,16 @@ uint64_t matmul_amp_cycles(const IsaCosts *isa, uint32_t m, uint32_t k, uint32_t
  * than a row, AMP width outside 1..256, NULL pointers when need_data). */
 int matmul_check(const MatmulArgs *args, int need_data, IpuErr *err);
 
+/* Splits one tile's matmul into at most `workers` vertices the way the
+ * supervisor would share it: by rows when m >= workers (near-equal shares,
+ * the first m % workers one row longer), otherwise by 16-wide blocks of
+ * output columns (near-equal numbers of blocks; w, out offset, out_stride
+ * kept), so a matvec keeps as many workers busy as it has column blocks.
+ * Fills parts[0..count-1] and returns count (>= 1); together they compute
+ * exactly what *whole computes (partials: the vertex type's, to offset out).
+ * whole must pass matmul_check. */
+uint32_t matmul_split(const MatmulArgs *whole, LayerDtype partials, uint32_t workers, MatmulArgs *parts);
+
 /* Vertex types: "matmul.amp_f16" (fp16 partials, f16v4hihoamp) and
  * "matmul.amp_f32" (fp32 partials, f16v4sisoamp); args are MatmulArgs. */
 extern const VertexType matmul_amp_f16_vertex;

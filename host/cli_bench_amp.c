@@ -3,8 +3,8 @@
  * measurement (ipu-figures.md, "measured AMP throughput").
  *
  * For each N it builds a real graph on one chip of the arch: on every tile,
- * workers_per_tile matmul.amp_f16 vertices sharing the N rows as the
- * lowering would (the first N % workers take one extra row), in one compute
+ * workers_per_tile matmul.amp_f16 vertices sharing the N rows as
+ * matmul_split shares them (the first N % workers take one extra row), in one compute
  * set, and runs it on the engine in timing mode. So the cycles include the
  * engine's supervisor and vertex launch overheads and the barrel model, and
  * each vertex's worker cycles come from its measure() (the vertex run on
@@ -40,26 +40,31 @@ static int bench_point(const IpuArch *a, uint32_t n, AmpPoint *pt, IpuErr *err)
     Graph *g = graph_create(a, GRAPH_TIMING, err);
     Program *p = program_create();
     Engine *e = NULL;
+    MatmulArgs *parts = NULL;
     int rc = -1;
     if (!g || !p)
         goto done;
     int cs = graph_add_compute_set(g, "amp", err);
     if (cs < 0)
         goto done;
+    MatmulArgs whole = {.m = n, .k = 16, .n = 16, .amp_macs_per_cycle = a->amp_macs_per_cycle_fp16};
+    if (matmul_check(&whole, 0, err))
+        goto done;
+    parts = malloc(a->workers_per_tile * sizeof *parts);
+    if (!parts) {
+        ipu_err(err, "out of host memory");
+        goto done;
+    }
+    uint32_t count = matmul_split(&whole, LAYER_F16, a->workers_per_tile, parts);
     uint64_t longest = 0;
+    for (uint32_t k = 0; k < count; k++) {
+        uint64_t c = matmul_amp_f16_vertex.measure(&a->isa, &parts[k]);
+        longest = c > longest ? c : longest;
+    }
     for (uint32_t tile = 0; tile < a->tiles_per_chip; tile++)
-        for (uint32_t k = 0; k < a->workers_per_tile; k++) {
-            uint32_t rows = n / a->workers_per_tile + (k < n % a->workers_per_tile);
-            if (!rows)
-                continue;
-            MatmulArgs args = {.m = rows, .k = 16, .n = 16, .amp_macs_per_cycle = a->amp_macs_per_cycle_fp16};
-            if (matmul_check(&args, 0, err) || graph_add_vertex(g, cs, tile, &matmul_amp_f16_vertex, &args, err))
+        for (uint32_t k = 0; k < count; k++)
+            if (graph_add_vertex(g, cs, tile, &matmul_amp_f16_vertex, &parts[k], err))
                 goto done;
-            if (tile == 0) {
-                uint64_t c = matmul_amp_f16_vertex.measure(&a->isa, &args);
-                longest = c > longest ? c : longest;
-            }
-        }
     int root = program_execute(p, cs, "amp", program_category(p, "compute", err), err);
     if (root < 0 || !(e = engine_create(g, err)) || engine_run(e, p, err))
         goto done;
@@ -70,6 +75,7 @@ static int bench_point(const IpuArch *a, uint32_t n, AmpPoint *pt, IpuErr *err)
     pt->tflops = flops / ((double)pt->tile_cycles / a->clock_hz) / 1e12;
     rc = 0;
 done:
+    free(parts);
     engine_destroy(e);
     program_destroy(p);
     graph_destroy(g);

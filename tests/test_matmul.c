@@ -119,6 +119,47 @@ static void test_split_by_rows_and_columns(void **state)
     case_free(&c);
 }
 
+/* matmul_split: rows for large M, column blocks for a matvec; the parts give
+ * the whole's bits, and the busiest part is about 1/workers of the work. */
+static void test_matmul_split(void **state)
+{
+    (void)state;
+    static const uint32_t shapes[][3] = {{13, 32, 24}, {1, 64, 100}, {2, 16, 16}, {6, 48, 40}};
+    IsaCosts isa;
+    isa_costs_default(&isa);
+    for (size_t s = 0; s < 4; s++)
+        for (int t = 0; t < 2; t++) {
+            LayerDtype dt = t ? LAYER_F32 : LAYER_F16;
+            uint32_t m = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
+            Case c;
+            case_make(&c, m, k, n, dt, 1, 300 + s);
+            MatmulArgs whole = c.args;
+            whole.out = c.out_ref;
+            matmul_ref(&whole, dt);
+            whole.out = c.out_tile;
+            MatmulArgs parts[6];
+            uint32_t count = matmul_split(&whole, dt, 6, parts);
+            assert_true(count >= 1 && count <= 6);
+            uint64_t busiest = 0, rows = 0, cols = 0;
+            for (uint32_t i = 0; i < count; i++) {
+                assert_int_equal(matmul_check(&parts[i], 1, NULL), 0);
+                Worker w;
+                worker_init(&w, &isa, 0);
+                matmul_amp(&w, &parts[i], dt);
+                busiest = w.cycles > busiest ? w.cycles : busiest;
+                rows += parts[i].m, cols += parts[i].n;
+            }
+            assert_true(rows == m || cols == n); /* a partition of rows or of columns */
+            if (memcmp(c.out_ref, c.out_tile, (size_t)m * n * layer_dtype_bytes(dt)))
+                fail_msg("split of %u x %u x %u (%s) differs from the whole", m, k, n, layer_dtype_name(dt));
+            if (s == 1) { /* matvec, 7 column blocks over 6 workers: busiest has 2 blocks */
+                assert_int_equal(count, 6);
+                assert_int_equal(busiest, matmul_amp_cycles(&isa, 1, k, 32, 64, dt));
+            }
+            case_free(&c);
+        }
+}
+
 /* matmul_ref against a double-precision dot product: fp32 partials within a
  * few fp32 ulps of the sum of |terms|; fp16 partials within K/16 + 1 fp16
  * roundings of it. */
@@ -279,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_amp_bit_exact_with_ref),
         cmocka_unit_test(test_ref_close_to_exact),
         cmocka_unit_test(test_split_by_rows_and_columns),
+        cmocka_unit_test(test_matmul_split),
         cmocka_unit_test(test_known_values),
         cmocka_unit_test(test_cycles_block_model_and_data_independent),
         cmocka_unit_test(test_bow_published_throughput),
