@@ -35,9 +35,9 @@
  * prefill, or Graphcore's no-KV-cache runs of batch x sequence rows)
  * amortises the load and approaches 64 MACs per tile cycle.
  *
- * Work division: one vertex runs on one worker. The lowering gives each of a
+ * Work division: one vertex runs on one worker. matmul_split gives each of a
  * tile's 6 workers a share of the rows (large M) or of the output columns
- * (M = 1, pointing w and out at the share and keeping out_stride). Each
+ * (small M, pointing w and out at the share and keeping out_stride). Each
  * worker pays its own weight loads; that equals, in tile time, poplibs'
  * supervisor loading a block once while the workers wait.
  *
