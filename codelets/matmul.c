@@ -6,6 +6,7 @@
 #include "codelets/isa_amp.h"
 
 static uint32_t a_stride_of(const MatmulArgs *p) { return p->a_stride ? p->a_stride : p->k; }
+static uint32_t w_stride_of(const MatmulArgs *p) { return p->w_stride ? p->w_stride : p->k; }
 static uint32_t out_stride_of(const MatmulArgs *p) { return p->out_stride ? p->out_stride : p->n; }
 
 /* What the partial looks like after a trip through memory. */
@@ -16,7 +17,7 @@ static float partial_round(float v, LayerDtype t)
 
 void matmul_ref(const MatmulArgs *p, LayerDtype partials)
 {
-    uint32_t as = a_stride_of(p), os = out_stride_of(p);
+    uint32_t as = a_stride_of(p), ws = w_stride_of(p), os = out_stride_of(p);
     for (uint32_t m = 0; m < p->m; m++)
         for (uint32_t n = 0; n < p->n; n++) {
             size_t o = (size_t)m * os + n;
@@ -24,7 +25,7 @@ void matmul_ref(const MatmulArgs *p, LayerDtype partials)
             for (uint32_t k0 = 0; k0 < p->k; k0 += AMP_BLOCK_K) {
                 uint32_t k1 = k0 + AMP_BLOCK_K < p->k ? k0 + AMP_BLOCK_K : p->k;
                 for (uint32_t k = k0; k < k1; k++)
-                    acc += fp16_to_f32(p->a[(size_t)m * as + k]) * fp16_to_f32(p->w[(size_t)n * p->k + k]);
+                    acc += fp16_to_f32(p->a[(size_t)m * as + k]) * fp16_to_f32(p->w[(size_t)n * ws + k]);
                 if (k1 < p->k)
                     acc = partial_round(acc, partials);
             }
@@ -34,7 +35,7 @@ void matmul_ref(const MatmulArgs *p, LayerDtype partials)
 
 void matmul_amp(Worker *wk, const MatmulArgs *p, LayerDtype partials)
 {
-    uint32_t as = a_stride_of(p), os = out_stride_of(p);
+    uint32_t as = a_stride_of(p), ws = w_stride_of(p), os = out_stride_of(p);
     int f16 = partials == LAYER_F16;
     int data = p->a && p->w && p->out;
     AmpState amp;
@@ -45,7 +46,7 @@ void matmul_amp(Worker *wk, const MatmulArgs *p, LayerDtype partials)
         for (uint32_t k0 = 0; k0 < p->k; k0 += AMP_BLOCK_K) {
             uint32_t nk = p->k - k0 < AMP_BLOCK_K ? p->k - k0 : AMP_BLOCK_K;
             int first = k0 == 0 && !p->accumulate;
-            amp_load_weights(wk, &amp, data ? p->w + (size_t)n0 * p->k + k0 : NULL, p->k, nn, nk);
+            amp_load_weights(wk, &amp, data ? p->w + (size_t)n0 * ws + k0 : NULL, ws, nn, nk);
             amp_fill(wk);
             for (uint32_t m = 0; m < p->m; m++) {
                 float acc[AMP_BLOCK_N] = {0};
@@ -80,14 +81,14 @@ static void *out_at(void *out, LayerDtype t, size_t elems)
 uint32_t matmul_split(const MatmulArgs *whole, LayerDtype partials, uint32_t workers, MatmulArgs *parts)
 {
     IPU_ASSERT(workers >= 1 && whole->m && whole->n && whole->k);
-    uint32_t as = a_stride_of(whole), os = out_stride_of(whole);
+    uint32_t as = a_stride_of(whole), ws = w_stride_of(whole), os = out_stride_of(whole);
     if (whole->m >= workers) {
         uint32_t r0 = 0;
         for (uint32_t i = 0; i < workers; i++) {
             uint32_t rows = whole->m / workers + (i < whole->m % workers);
             parts[i] = *whole;
             parts[i].m = rows;
-            parts[i].a_stride = as, parts[i].out_stride = os;
+            parts[i].a_stride = as, parts[i].w_stride = ws, parts[i].out_stride = os;
             parts[i].a = whole->a ? whole->a + (size_t)r0 * as : NULL;
             parts[i].out = out_at(whole->out, partials, (size_t)r0 * os);
             r0 += rows;
@@ -102,8 +103,8 @@ uint32_t matmul_split(const MatmulArgs *whole, LayerDtype partials, uint32_t wor
         n1 = n1 < whole->n ? n1 : whole->n;
         parts[i] = *whole;
         parts[i].n = n1 - n0;
-        parts[i].a_stride = as, parts[i].out_stride = os;
-        parts[i].w = whole->w ? whole->w + (size_t)n0 * whole->k : NULL;
+        parts[i].a_stride = as, parts[i].w_stride = ws, parts[i].out_stride = os;
+        parts[i].w = whole->w ? whole->w + (size_t)n0 * ws : NULL;
         parts[i].out = out_at(whole->out, partials, n0);
         b0 += nb;
     }
@@ -116,6 +117,8 @@ int matmul_check(const MatmulArgs *p, int need_data, IpuErr *err)
         return ipu_err(err, "matmul: zero size (m=%u k=%u n=%u)", p->m, p->k, p->n);
     if (p->a_stride && p->a_stride < p->k)
         return ipu_err(err, "matmul: a_stride %u is less than k=%u", p->a_stride, p->k);
+    if (p->w_stride && p->w_stride < p->k)
+        return ipu_err(err, "matmul: w_stride %u is less than k=%u", p->w_stride, p->k);
     if (p->out_stride && p->out_stride < p->n)
         return ipu_err(err, "matmul: out_stride %u is less than n=%u", p->out_stride, p->n);
     if (p->amp_macs_per_cycle < 1 || p->amp_macs_per_cycle > AMP_BLOCK_MACS)
@@ -143,7 +146,7 @@ static uint64_t matmul_shape_key(const void *args)
 static uint64_t measure(const IsaCosts *isa, const void *args, LayerDtype partials)
 {
     MatmulArgs s = *(const MatmulArgs *)args;
-    s.a_stride = s.out_stride = 0;
+    s.a_stride = s.w_stride = s.out_stride = 0;
     uint16_t *a = malloc((size_t)s.m * s.k * sizeof *a);
     uint16_t *wt = malloc((size_t)s.n * s.k * sizeof *wt);
     void *out = calloc((size_t)s.m * s.n, layer_dtype_bytes(partials));

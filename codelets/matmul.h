@@ -3,15 +3,16 @@
  * Layout (chosen for the GPT-J lowering):
  *   a   (M, K) fp16, row stride a_stride elements: activations, one row per
  *       token (M = 1 for batch-1 decode);
- *   w   (N, K) fp16, contiguous: weights in PyTorch Linear's own layout
+ *   w   (N, K) fp16, row stride w_stride elements: weights in PyTorch Linear's own layout
  *       [out_features, in_features], so a tile's block is rows n0..n0+N of
  *       the weight and columns k0..k0+K, exactly what the int4 decompress
  *       codelets produce (groups run along in_features, the K axis);
  *   out (M, N) partials, fp16 or fp32 (the vertex type fixes which), row
  *       stride out_stride elements.
- * Attention uses the same vertex: scores = q k^T takes w = k (keys, head_dim),
- * as stored; probs x v needs w = v^T (head_dim, keys), so the lowering keeps
- * v transposed per head.
+ * Attention uses the same vertex: scores = q k^T takes w = one head of k
+ * (keys, head_dim) with w_stride = heads x head_dim, as stored; probs x v
+ * needs w = v^T (head_dim, keys): computing v^T = W_v x^T directly (a = W_v,
+ * w = x) gives it without a transpose (tests/e2e_layers_engine.c).
  * A tile holding a (N, K) weight block and the matching (M, K) slice of the
  * activations produces (M, N) partial sums; summing them over the tiles that
  * share the output columns is the reduce codelet's job.
@@ -56,10 +57,11 @@
 
 typedef struct MatmulArgs {
     const uint16_t *a;           /* (M, K) fp16, row stride a_stride */
-    const uint16_t *w;           /* (N, K) fp16, contiguous */
+    const uint16_t *w;           /* (N, K) fp16, row stride w_stride */
     void *out;                   /* (M, N) fp16 or fp32 partials, row stride out_stride */
     uint32_t m, k, n;
     uint32_t a_stride;           /* elements between rows of a; 0 means k */
+    uint32_t w_stride;           /* elements between rows of w; 0 means k */
     uint32_t out_stride;         /* elements between rows of out; 0 means n */
     uint32_t accumulate;         /* 1: out += a w^T; 0: out = a w^T */
     uint32_t amp_macs_per_cycle; /* IpuArch.amp_macs_per_cycle_fp16 (64 on Mk2/Bow) */
