@@ -12,6 +12,8 @@
  *
  * Cycles (add_tile): per 4 elements ld64 a, ld64 b (not for SCALE), one
  * f16v4add / f16v4mul, st64; one rpt per row. Depend only on the shape and op.
+ *
+ * Not here: fp32 accumulation of many terms (reduce.h).
  */
 #ifndef IPUSIM_ADD_H
 #define IPUSIM_ADD_H

@@ -12,7 +12,9 @@
  *
  * Cycles (argmax_tile): per pair ld32 (fp16; ld64 fp32) [+ f16v2tof32],
  * f32v2cmp, 3 selects (value, two indices); per row a few ops to merge the
- * even and odd lanes. Depend only on (rows, n, in_type).
+ * even and odd lanes. Depend only on (rows, n, in_type, want_value).
+ *
+ * Not here: sampling other than greedy (no temperature, top-k).
  */
 #ifndef IPUSIM_ARGMAX_H
 #define IPUSIM_ARGMAX_H

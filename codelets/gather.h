@@ -14,6 +14,8 @@
  * of the row, or of the zero row), then per 4 elements ld64 + st64. The
  * out-of-shard path reads the zero row instead of skipping, so cycles depend
  * only on (tokens, cols), not on the ids.
+ *
+ * Not here: the all-reduce that sums the shards (sim collectives).
  */
 #ifndef IPUSIM_GATHER_H
 #define IPUSIM_GATHER_H

@@ -11,6 +11,8 @@
  *
  * Cycles (gelu_tile): per pair: ld32, f16v2tof32, 7 f32v2 ops, 2 f32tanh,
  * f32v2tof16, st32; one rpt. Depend only on n.
+ *
+ * Not here: the fc_in bias (add.h, ADD_OP_BIAS) that precedes it.
  */
 #ifndef IPUSIM_GELU_H
 #define IPUSIM_GELU_H

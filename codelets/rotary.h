@@ -16,6 +16,8 @@
  * Cycles (rotary_tile): per rotated pair ld32, roll16 (swap the two halves),
  * 2 f16v2tof32, 2 ld64 (table), 2 f32v2mul, f32v2add, f32v2tof16, st32; per
  * copied pair ld32 + st32. Depend only on the shape.
+ *
+ * Not here: computing sin/cos on the tile (the table is a host constant).
  */
 #ifndef IPUSIM_ROTARY_H
 #define IPUSIM_ROTARY_H
