@@ -4,7 +4,9 @@
  * fp16 or fp32; len even (pairs of lanes). Row r is the query at position
  * pos0 + (r % q_len) (q_len 0 means rows: rows of several heads repeat the
  * positions); column j is the key at position j. Keys after the query
- * (j > query position) are masked: their probability is exactly 0.
+ * (j > query position) are masked: their probability is exactly 0. An odd
+ * number of keys is padded to even by the lowering: the padded key comes
+ * after every query, so the mask already gives it 0.
  *
  * Rounding (softmax_ref), fp32 throughout:
  *   s_j = fl(f32(in_j) * scale) for unmasked j, -inf for masked j;
