@@ -393,6 +393,13 @@ static void test_sync_and_repeat(void **state)
     assert_int_equal(s->cycles_sync, 5 * 220);
     assert_int_equal(s->category_cycles[mm], 5 * 102);
     assert_int_equal(s->supersteps, 15);
+    char buf[4096] = "";
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    stats_print(f, s, a.clock_hz, (const char *const *)p->categories, p->ncategories);
+    fclose(f);
+    assert_non_null(strstr(buf, "cycles_total"));
+    assert_non_null(strstr(buf, "category matmul"));
+    assert_non_null(strstr(buf, "510 cycles"));
     engine_destroy(en);
     program_destroy(p);
     graph_destroy(g);
