@@ -67,6 +67,12 @@ static void test_set_keys(void **state)
     assert_true(a.isa.nibunpack4_enabled);
     assert_int_equal(arch_set(&a, "sync.chip_cycles", "100", &e), 0);
     assert_int_equal(a.sync_system_cycles, 140);
+    assert_int_equal(a.link_latency_cycles, 140);
+    /* a rule key set explicitly stays put when its inputs change */
+    assert_int_equal(arch_set(&a, "link.latency_cycles", "500", &e), 0);
+    assert_int_equal(arch_set(&a, "clock_hz", "1e9", &e), 0);
+    assert_int_equal(a.sync_system_cycles, 130);
+    assert_int_equal(a.link_latency_cycles, 500);
 }
 
 static void test_set_errors_name_key(void **state)

@@ -393,6 +393,16 @@ static void test_sync_and_repeat(void **state)
     assert_int_equal(s->cycles_sync, 5 * 220);
     assert_int_equal(s->category_cycles[mm], 5 * 102);
     assert_int_equal(s->supersteps, 15);
+    /* a restart runs it again from the root with the same costs */
+    assert_int_equal(engine_restart(en, &e), 0);
+    while (engine_step(en, &info, &e) == 1)
+        ;
+    assert_int_equal(engine_cycles(en), 2 * 5 * 322);
+    engine_reset(en);
+    assert_int_equal(engine_restart(en, &e), 0);
+    while (engine_step(en, &info, &e) == 1)
+        ;
+    assert_int_equal(engine_cycles(en), 5 * 322);
     char buf[4096] = "";
     FILE *f = fmemopen(buf, sizeof buf, "w");
     stats_print(f, s, a.clock_hz, (const char *const *)p->categories, p->ncategories);
