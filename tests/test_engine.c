@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -582,6 +584,84 @@ static void test_program_cycle_rejected(void **state)
     graph_destroy(g);
 }
 
+
+/* Overlap paid by a following non-Execute step and at the end; stream from
+ * tiles back to a remote buffer; remote range errors. */
+static void test_stream_pending_and_direction(void **state)
+{
+    (void)state;
+    IpuArch a = stream_arch();
+    a.io_tiles = 64;
+    Graph *g = graph_of(&a, GRAPH_FUNCTIONAL);
+    Program *p = program_create();
+    IpuErr e;
+    int t = graph_add_tensor_linear(g, "w", DTYPE_FP16, 2000, SRAM_WEIGHTS, 0, 10, 1, &e);
+    int r = graph_add_remote(g, "w", 0, 4000, &e);
+    uint16_t v[2000];
+    for (int i = 0; i < 2000; i++)
+        v[i] = (uint16_t)i;
+    graph_tensor_write(g, t, 0, v, 2000, &e);
+    int seq = program_sequence(p, "seq", &e);
+    int out = program_stream(p, STREAM_FROM_TILES, 1, "store", -1, &e);
+    program_stream_add(p, out, r, 0, t, 0, 2000, &e);
+    program_append(p, seq, out, &e);
+    program_append(p, seq, program_sync(p, SYNC_CHIP, "sync", -1, &e), &e); /* waits for the stream: 2000 + 90 */
+    program_append(p, seq, out, &e);                                         /* pending at the end: + 2000 */
+    Engine *en = engine_create(g, &e);
+    assert_int_equal(engine_run(en, p, &e), 0);
+    assert_int_equal(engine_cycles(en), 2000 + 90 + 2000);
+    assert_int_equal(engine_stats(en)->cycles_stream, 4000);
+    assert_int_equal(engine_stats(en)->stream_hidden_cycles, 0);
+    assert_int_equal(engine_stats(en)->bytes_stream, 8000);
+    assert_memory_equal(graph_remote_data(g, r), v, sizeof v);
+    const Stats *st = engine_stats(en);
+    assert_int_equal(st->cycles_total,
+                     st->cycles_compute + st->cycles_exchange + st->cycles_sync + st->cycles_stream +
+                         st->cycles_collective);
+    /* a transfer past the end of the remote buffer names it */
+    int bad = program_stream(p, STREAM_TO_TILES, 0, "bad", -1, &e);
+    program_stream_add(p, bad, r, 2, t, 0, 2000, &e);
+    assert_int_equal(engine_start(en, p, bad, &e), -1);
+    assert_non_null(strstr(e.msg, "remote buffer 'w'"));
+    /* a tensor on another chip than the buffer */
+    int t1 = graph_add_tensor_linear(g, "w1", DTYPE_FP16, 10, SRAM_WEIGHTS, 1472, 1, 1, &e);
+    int wrong = program_stream(p, STREAM_TO_TILES, 0, "wrong", -1, &e);
+    program_stream_add(p, wrong, r, 0, t1, 0, 10, &e);
+    assert_int_equal(engine_start(en, p, wrong, &e), -1);
+    assert_non_null(strstr(e.msg, "chip 1"));
+    assert_non_null(strstr(e.msg, "'w1'"));
+    engine_destroy(en);
+    program_destroy(p);
+    graph_destroy(g);
+}
+
+/* A failed write leaves neither the target nor a temp file behind. */
+static void test_trace_write_is_atomic(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ipusim_tdir_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char target[128];
+    snprintf(target, sizeof target, "%s/trace.json", dir);
+    assert_int_equal(mkdir(target, 0755), 0); /* a directory where the file should go: rename fails */
+    Trace *t = trace_create(1e9, 0);
+    trace_add(t, 0, 0, "x", "y", 0, 10, 0);
+    IpuErr e;
+    assert_int_equal(trace_write(t, target, &e), -1);
+    assert_non_null(strstr(e.msg, target));
+    DIR *d = opendir(dir);
+    int entries = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        entries += de->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(entries, 1); /* only the directory we made */
+    rmdir(target);
+    assert_int_equal(trace_write(t, target, &e), 0);
+    unlink(target);
+    rmdir(dir);
+    trace_destroy(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -597,6 +677,8 @@ int main(void)
         cmocka_unit_test(test_worker_fault_is_error),
         cmocka_unit_test(test_trace_file),
         cmocka_unit_test(test_program_cycle_rejected),
+        cmocka_unit_test(test_stream_pending_and_direction),
+        cmocka_unit_test(test_trace_write_is_atomic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
