@@ -519,8 +519,16 @@ static int run_execute(Engine *e, const Step *s, uint64_t *cycles, const uint64_
     int rc = 0;
     const long ng = (long)c->ngroups;
     if (g->mode == GRAPH_TIMING) {
-        for (size_t i = 0; i < cs->count; i++)
+        for (size_t i = 0; i < cs->count && !rc; i++) {
             wc[i] = measure_cached(e, &cs->v[i]);
+            if (wc[i] == VERTEX_MEASURE_FAULT) {
+                const Vertex *v = &cs->v[i];
+                rc = ipu_err(err, "step '%s': compute set '%s': vertex '%s' on chip %u tile %u (global %u) faults "
+                             "when measured (run it in functional mode for the message)",
+                             s->label, cs->name, v->type->name, chip_of(e, v->tile), v->tile % a->tiles_per_chip,
+                             v->tile);
+            }
+        }
     } else {
         fault_msg = malloc((c->ngroups ? c->ngroups : 1) * sizeof *fault_msg);
         if (!fault_msg)

@@ -47,7 +47,7 @@ static uint64_t double_measure(const IsaCosts *isa, const void *args)
 {
     (void)isa;
     const DoubleArgs *a = args;
-    return 2ull * a->n + a->extra;
+    return a->fault ? VERTEX_MEASURE_FAULT : 2ull * a->n + a->extra;
 }
 static const VertexType double_vt = {"test.double", sizeof(DoubleArgs), double_run, double_key, double_measure};
 
@@ -522,6 +522,27 @@ static void test_worker_fault_is_error(void **state)
     graph_destroy(g);
 }
 
+/* In timing mode a shape whose measure() faults is an error naming the tile, not a huge cycle count. */
+static void test_measure_fault_is_error(void **state)
+{
+    (void)state;
+    IpuArch a = arch_of("pod4");
+    Graph *g = graph_of(&a, GRAPH_TIMING);
+    Program *p = program_create();
+    IpuErr e;
+    int cs = graph_add_compute_set(g, "decomp", &e);
+    DoubleArgs bad = {NULL, 4, 0, 1};
+    graph_add_vertex(g, cs, 1472 + 3, &double_vt, &bad, &e);
+    program_execute(p, cs, "layer0.decompress", -1, &e);
+    Engine *en = engine_create(g, &e);
+    assert_int_equal(engine_run(en, p, &e), -1);
+    assert_non_null(strstr(e.msg, "chip 1 tile 3"));
+    assert_non_null(strstr(e.msg, "faults when measured"));
+    engine_destroy(en);
+    program_destroy(p);
+    graph_destroy(g);
+}
+
 static void test_trace_file(void **state)
 {
     (void)state;
@@ -675,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_determinism_across_threads),
         cmocka_unit_test(test_functional_equals_timing),
         cmocka_unit_test(test_worker_fault_is_error),
+        cmocka_unit_test(test_measure_fault_is_error),
         cmocka_unit_test(test_trace_file),
         cmocka_unit_test(test_program_cycle_rejected),
         cmocka_unit_test(test_stream_pending_and_direction),
