@@ -74,9 +74,20 @@ int cli_bench(int argc, char **argv)
         if (out) {
             cJSON *j = bench_to_json(&t);
             cJSON_AddStringToObject(j, "arch", a.name);
+            cJSON *sets = cJSON_AddArrayToObject(j, "set");
+            for (int k = 0; k < opts[2].count; k++)
+                cJSON_AddItemToArray(sets, cJSON_CreateString(opts[2].values[k]));
+            if (opts[1].count)
+                cJSON_AddStringToObject(j, "arch_file", cli_value(&opts[1], ""));
             cJSON_AddItemToArray(out, j);
         } else {
-            printf("arch: %s (%u chips)\n", a.name, a.chips);
+            /* echo the resolved config source so the table can be reproduced */
+            printf("arch: %s (%u chips)", a.name, a.chips);
+            if (opts[1].count)
+                printf(" --arch-file %s", cli_value(&opts[1], ""));
+            for (int k = 0; k < opts[2].count; k++)
+                printf(" --set %s", opts[2].values[k]);
+            printf("\n");
             bench_print(stdout, &t);
         }
     }

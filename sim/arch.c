@@ -114,10 +114,13 @@ static void key_put(IpuArch *a, const ArchKey *k, double v)
         *(double *)field(a, k) = v;
 }
 
+/* Rule keys follow their inputs until set explicitly. */
 static void apply_rules(IpuArch *a)
 {
-    a->sync_system_cycles = a->sync_chip_cycles + (uint32_t)ceil(30e-9 * a->clock_hz);
-    a->link_latency_cycles = a->sync_system_cycles;
+    if (!a->sync_system_is_set)
+        a->sync_system_cycles = a->sync_chip_cycles + (uint32_t)ceil(30e-9 * a->clock_hz);
+    if (!a->link_latency_is_set)
+        a->link_latency_cycles = a->sync_system_cycles;
 }
 
 int arch_preset(const char *name, IpuArch *out, IpuErr *err)
@@ -205,8 +208,11 @@ int arch_set(IpuArch *a, const char *key, const char *value, IpuErr *err)
                            keys[i].type == KEY_U32 ? "int" : "float", keys[i].unit);
         if (set_table_key(a, &keys[i], v, err))
             return -1;
-        if (!strcmp(key, "sync.chip_cycles") || !strcmp(key, "clock_hz"))
-            apply_rules(a); /* keeps rule keys following their inputs unless set later */
+        if (!strcmp(key, "sync.system_cycles"))
+            a->sync_system_is_set = true;
+        if (!strcmp(key, "link.latency_cycles"))
+            a->link_latency_is_set = true;
+        apply_rules(a);
         return 0;
     }
     int is_enabled;

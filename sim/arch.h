@@ -13,6 +13,8 @@
 #ifndef IPUSIM_ARCH_H
 #define IPUSIM_ARCH_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -56,6 +58,8 @@ typedef struct IpuArch {
     /* host */
     double host_link_bytes_per_s;      /* host <-> system */
     IsaCosts isa;                      /* per-instruction worker cycles */
+    /* rule keys set explicitly no longer follow their rule */
+    bool sync_system_is_set, link_latency_is_set;
 } IpuArch;
 
 /* Fills out with a named preset; error names the unknown preset and lists them. */

@@ -44,7 +44,9 @@ struct Engine {
     Trace *trace;
     Stats stats;
     uint64_t now;
-    const Program *prog;
+    const Program *prog;   /* running program, NULL when done */
+    const Program *started;/* last validated program, for engine_restart */
+    int started_root;
     StepCost *cost;        /* (prog->nsteps) */
     size_t ncost;
     CsCache *csc;          /* (g->ncs) */
@@ -369,7 +371,7 @@ int engine_start(Engine *e, const Program *p, int root, IpuErr *err)
     if (root < 0 && (root = program_root(p, err)) < 0)
         return -1;
     free_costs(e);
-    e->prog = NULL;
+    e->prog = e->started = NULL;
     e->sp = 0;
     e->cost = calloc(p->nsteps, sizeof *e->cost);
     if (!e->cost)
@@ -380,8 +382,19 @@ int engine_start(Engine *e, const Program *p, int root, IpuErr *err)
             return ipu_err(err, "engine: out of host memory");
     if (validate(e, p, root, 0, err))
         return -1;
-    e->prog = p;
+    e->prog = e->started = p;
+    e->started_root = root;
     e->stack[0] = (Frame){root, 0};
+    e->sp = 1;
+    return 0;
+}
+
+int engine_restart(Engine *e, IpuErr *err)
+{
+    if (!e->started)
+        return ipu_err(err, "engine_restart: no program was started");
+    e->prog = e->started;
+    e->stack[0] = (Frame){e->started_root, 0};
     e->sp = 1;
     return 0;
 }
@@ -506,8 +519,16 @@ static int run_execute(Engine *e, const Step *s, uint64_t *cycles, const uint64_
     int rc = 0;
     const long ng = (long)c->ngroups;
     if (g->mode == GRAPH_TIMING) {
-        for (size_t i = 0; i < cs->count; i++)
+        for (size_t i = 0; i < cs->count && !rc; i++) {
             wc[i] = measure_cached(e, &cs->v[i]);
+            if (wc[i] == VERTEX_MEASURE_FAULT) {
+                const Vertex *v = &cs->v[i];
+                rc = ipu_err(err, "step '%s': compute set '%s': vertex '%s' on chip %u tile %u (global %u) faults "
+                             "when measured (run it in functional mode for the message)",
+                             s->label, cs->name, v->type->name, chip_of(e, v->tile), v->tile % a->tiles_per_chip,
+                             v->tile);
+            }
+        }
     } else {
         fault_msg = malloc((c->ngroups ? c->ngroups : 1) * sizeof *fault_msg);
         if (!fault_msg)

@@ -62,6 +62,10 @@ void engine_set_trace(Engine *e, Trace *t);
  * positions at its root (root < 0: program_root(p)). Errors
  * name the step label and tensor. */
 int engine_start(Engine *e, const Program *p, int root, IpuErr *err);
+/* Starts the last program given to engine_start again at the same root,
+ * reusing its validated step costs (cheap: for a decode loop). The caller
+ * must not have changed that program or the graph's tensors since. */
+int engine_restart(Engine *e, IpuErr *err);
 /* Runs the next leaf step: 1 and *info filled, 0 when the program is done,
  * -1 on error (a Worker fault names tile, vertex type and message). */
 int engine_step(Engine *e, EngineStepInfo *info, IpuErr *err);

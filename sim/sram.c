@@ -62,7 +62,7 @@ int64_t sram_alloc(Sram *s, uint32_t tile, uint64_t bytes, uint32_t align, SramC
         return ipu_err(err, "tensor '%s': tile %u does not exist (%u tiles)", name, tile, s->tiles);
     SramTile *t = &s->tile[tile];
     if (bytes == 0)
-        return 0;
+        return s->capacity; /* one past the end: never a block's offset, so freeing it is a no-op */
     /* first fit: the gap before block i, then after the last block */
     uint64_t prev_end = 0, largest_gap = 0;
     uint32_t at = t->count;

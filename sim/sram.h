@@ -39,11 +39,11 @@ void sram_destroy(Sram *s);
 
 /* Allocates bytes aligned to align (a power of two, >= 1) on a tile; returns
  * the byte offset in that tile's SRAM, or -1 with err naming chip, tile,
- * tensor name, bytes needed and bytes free. bytes == 0 is allowed and takes
- * no space. */
+ * tensor name, bytes needed and bytes free. bytes == 0 is allowed, takes
+ * no space and returns the capacity (one past the end). */
 int64_t sram_alloc(Sram *s, uint32_t tile, uint64_t bytes, uint32_t align, SramCategory cat, const char *name,
                    IpuErr *err);
-/* Frees what sram_alloc returned at offset on tile; freeing an unknown offset is a bug (asserts). */
+/* Frees what sram_alloc returned at offset on tile; an offset that starts no block (a zero-byte allocation) is a no-op. */
 void sram_free(Sram *s, uint32_t tile, int64_t offset);
 
 uint32_t sram_tiles(const Sram *s);

@@ -16,6 +16,9 @@
 
 #include "sim/worker.h"
 
+/* measure() result for a shape whose run faults (e.g. a disabled what-if instruction). */
+#define VERTEX_MEASURE_FAULT UINT64_MAX
+
 typedef struct VertexType {
     const char *name;          /* e.g. "decompress_q4.fused" */
     size_t args_bytes;         /* size of the args struct */
@@ -24,7 +27,8 @@ typedef struct VertexType {
     /* Timing: a key that is equal for args of the same shape. */
     uint64_t (*shape_key)(const void *args);
     /* Timing: the worker cycles run() charges for this shape, measured by
-     * running it on scratch data (args' data pointers may be NULL). */
+     * running it on scratch data (args' data pointers may be NULL), or
+     * VERTEX_MEASURE_FAULT if that run faulted (the engine reports it). */
     uint64_t (*measure)(const IsaCosts *isa, const void *args);
 } VertexType;
 

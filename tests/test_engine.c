@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -45,7 +47,7 @@ static uint64_t double_measure(const IsaCosts *isa, const void *args)
 {
     (void)isa;
     const DoubleArgs *a = args;
-    return 2ull * a->n + a->extra;
+    return a->fault ? VERTEX_MEASURE_FAULT : 2ull * a->n + a->extra;
 }
 static const VertexType double_vt = {"test.double", sizeof(DoubleArgs), double_run, double_key, double_measure};
 
@@ -393,6 +395,23 @@ static void test_sync_and_repeat(void **state)
     assert_int_equal(s->cycles_sync, 5 * 220);
     assert_int_equal(s->category_cycles[mm], 5 * 102);
     assert_int_equal(s->supersteps, 15);
+    /* a restart runs it again from the root with the same costs */
+    assert_int_equal(engine_restart(en, &e), 0);
+    while (engine_step(en, &info, &e) == 1)
+        ;
+    assert_int_equal(engine_cycles(en), 2 * 5 * 322);
+    engine_reset(en);
+    assert_int_equal(engine_restart(en, &e), 0);
+    while (engine_step(en, &info, &e) == 1)
+        ;
+    assert_int_equal(engine_cycles(en), 5 * 322);
+    char buf[4096] = "";
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    stats_print(f, s, a.clock_hz, (const char *const *)p->categories, p->ncategories);
+    fclose(f);
+    assert_non_null(strstr(buf, "cycles_total"));
+    assert_non_null(strstr(buf, "category matmul"));
+    assert_non_null(strstr(buf, "510 cycles"));
     engine_destroy(en);
     program_destroy(p);
     graph_destroy(g);
@@ -503,6 +522,27 @@ static void test_worker_fault_is_error(void **state)
     graph_destroy(g);
 }
 
+/* In timing mode a shape whose measure() faults is an error naming the tile, not a huge cycle count. */
+static void test_measure_fault_is_error(void **state)
+{
+    (void)state;
+    IpuArch a = arch_of("pod4");
+    Graph *g = graph_of(&a, GRAPH_TIMING);
+    Program *p = program_create();
+    IpuErr e;
+    int cs = graph_add_compute_set(g, "decomp", &e);
+    DoubleArgs bad = {NULL, 4, 0, 1};
+    graph_add_vertex(g, cs, 1472 + 3, &double_vt, &bad, &e);
+    program_execute(p, cs, "layer0.decompress", -1, &e);
+    Engine *en = engine_create(g, &e);
+    assert_int_equal(engine_run(en, p, &e), -1);
+    assert_non_null(strstr(e.msg, "chip 1 tile 3"));
+    assert_non_null(strstr(e.msg, "faults when measured"));
+    engine_destroy(en);
+    program_destroy(p);
+    graph_destroy(g);
+}
+
 static void test_trace_file(void **state)
 {
     (void)state;
@@ -565,6 +605,84 @@ static void test_program_cycle_rejected(void **state)
     graph_destroy(g);
 }
 
+
+/* Overlap paid by a following non-Execute step and at the end; stream from
+ * tiles back to a remote buffer; remote range errors. */
+static void test_stream_pending_and_direction(void **state)
+{
+    (void)state;
+    IpuArch a = stream_arch();
+    a.io_tiles = 64;
+    Graph *g = graph_of(&a, GRAPH_FUNCTIONAL);
+    Program *p = program_create();
+    IpuErr e;
+    int t = graph_add_tensor_linear(g, "w", DTYPE_FP16, 2000, SRAM_WEIGHTS, 0, 10, 1, &e);
+    int r = graph_add_remote(g, "w", 0, 4000, &e);
+    uint16_t v[2000];
+    for (int i = 0; i < 2000; i++)
+        v[i] = (uint16_t)i;
+    graph_tensor_write(g, t, 0, v, 2000, &e);
+    int seq = program_sequence(p, "seq", &e);
+    int out = program_stream(p, STREAM_FROM_TILES, 1, "store", -1, &e);
+    program_stream_add(p, out, r, 0, t, 0, 2000, &e);
+    program_append(p, seq, out, &e);
+    program_append(p, seq, program_sync(p, SYNC_CHIP, "sync", -1, &e), &e); /* waits for the stream: 2000 + 90 */
+    program_append(p, seq, out, &e);                                         /* pending at the end: + 2000 */
+    Engine *en = engine_create(g, &e);
+    assert_int_equal(engine_run(en, p, &e), 0);
+    assert_int_equal(engine_cycles(en), 2000 + 90 + 2000);
+    assert_int_equal(engine_stats(en)->cycles_stream, 4000);
+    assert_int_equal(engine_stats(en)->stream_hidden_cycles, 0);
+    assert_int_equal(engine_stats(en)->bytes_stream, 8000);
+    assert_memory_equal(graph_remote_data(g, r), v, sizeof v);
+    const Stats *st = engine_stats(en);
+    assert_int_equal(st->cycles_total,
+                     st->cycles_compute + st->cycles_exchange + st->cycles_sync + st->cycles_stream +
+                         st->cycles_collective);
+    /* a transfer past the end of the remote buffer names it */
+    int bad = program_stream(p, STREAM_TO_TILES, 0, "bad", -1, &e);
+    program_stream_add(p, bad, r, 2, t, 0, 2000, &e);
+    assert_int_equal(engine_start(en, p, bad, &e), -1);
+    assert_non_null(strstr(e.msg, "remote buffer 'w'"));
+    /* a tensor on another chip than the buffer */
+    int t1 = graph_add_tensor_linear(g, "w1", DTYPE_FP16, 10, SRAM_WEIGHTS, 1472, 1, 1, &e);
+    int wrong = program_stream(p, STREAM_TO_TILES, 0, "wrong", -1, &e);
+    program_stream_add(p, wrong, r, 0, t1, 0, 10, &e);
+    assert_int_equal(engine_start(en, p, wrong, &e), -1);
+    assert_non_null(strstr(e.msg, "chip 1"));
+    assert_non_null(strstr(e.msg, "'w1'"));
+    engine_destroy(en);
+    program_destroy(p);
+    graph_destroy(g);
+}
+
+/* A failed write leaves neither the target nor a temp file behind. */
+static void test_trace_write_is_atomic(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ipusim_tdir_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char target[128];
+    snprintf(target, sizeof target, "%s/trace.json", dir);
+    assert_int_equal(mkdir(target, 0755), 0); /* a directory where the file should go: rename fails */
+    Trace *t = trace_create(1e9, 0);
+    trace_add(t, 0, 0, "x", "y", 0, 10, 0);
+    IpuErr e;
+    assert_int_equal(trace_write(t, target, &e), -1);
+    assert_non_null(strstr(e.msg, target));
+    DIR *d = opendir(dir);
+    int entries = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        entries += de->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(entries, 1); /* only the directory we made */
+    rmdir(target);
+    assert_int_equal(trace_write(t, target, &e), 0);
+    unlink(target);
+    rmdir(dir);
+    trace_destroy(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -578,8 +696,11 @@ int main(void)
         cmocka_unit_test(test_determinism_across_threads),
         cmocka_unit_test(test_functional_equals_timing),
         cmocka_unit_test(test_worker_fault_is_error),
+        cmocka_unit_test(test_measure_fault_is_error),
         cmocka_unit_test(test_trace_file),
         cmocka_unit_test(test_program_cycle_rejected),
+        cmocka_unit_test(test_stream_pending_and_direction),
+        cmocka_unit_test(test_trace_write_is_atomic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,8 +29,11 @@ static void test_alloc_align_free_reuse(void **state)
     assert_int_equal(sram_alloc(s, 1, 6, 2, SRAM_KV_CACHE, "d", &e), 16);
     assert_int_equal(sram_alloc(s, 1, 2, 2, SRAM_KV_CACHE, "e", &e), 10);
     assert_int_equal(sram_tile_used_bytes(s, 0), 0);
-    assert_int_equal(sram_alloc(s, 0, 0, 8, SRAM_CODE, "empty", &e), 0);
+    assert_int_equal(sram_alloc(s, 0, 0, 8, SRAM_CODE, "empty", &e), 1024);
     assert_int_equal(sram_tile_used_bytes(s, 0), 0);
+    /* freeing the empty allocation leaves tile 1's block at offset 0 alone */
+    sram_free(s, 1, 1024);
+    assert_int_equal(sram_used_bytes(s, 1, SRAM_WEIGHTS), 10);
     sram_destroy(s);
     sram_destroy(NULL);
 }
