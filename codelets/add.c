@@ -64,12 +64,12 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     if (a && b)
         for (size_t i = 0; i < cnt; i++)
             a[i] = fp16_from_f32((float)(int)(i % 7)), b[i] = fp16_from_f32(0.5f);
-    s.a = a, s.b = b, s.out = y; /* on allocation failure the loads fault, cost unchanged */
+    s.a = a, s.b = b, s.out = y; /* on allocation failure the run faults: reported */
     Worker w;
     worker_init(&w, isa, -1);
     add_tile(&w, &s);
     free(a), free(b), free(y);
-    return w.cycles;
+    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
 const VertexType add_vertex = {"add.f16", sizeof(AddArgs), run, shape_key, measure};

@@ -79,12 +79,12 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     if (in)
         for (size_t i = 0; i < cnt; i++)
             layer_store(in, s.in_type, i, (float)(int)((i * 7) % 23));
-    s.in = in, s.out_index = idx, s.out_value = val; /* on allocation failure the accesses fault, cost unchanged */
+    s.in = in, s.out_index = idx, s.out_value = val; /* on allocation failure the run faults: reported */
     Worker w;
     worker_init(&w, isa, -1);
     argmax_tile(&w, &s);
     free(in), free(idx), free(val);
-    return w.cycles;
+    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
 const VertexType argmax_vertex = {"argmax.row", sizeof(ArgmaxArgs), run, shape_key, measure};

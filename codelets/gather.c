@@ -66,7 +66,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     worker_init(&w, isa, -1);
     gather_tile(&w, &s);
     free(tab), free(y), free(ids);
-    return w.cycles;
+    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
 const VertexType gather_vertex = {"gather.rows", sizeof(GatherArgs), run, shape_key, measure};

@@ -56,12 +56,12 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     if (x)
         for (size_t i = 0; i < s.n; i++)
             x[i] = fp16_from_f32(0.125f * (float)(int)(i % 41) - 2.5f);
-    s.x = x, s.out = y; /* on allocation failure the loads fault, cost unchanged */
+    s.x = x, s.out = y; /* on allocation failure the run faults: reported */
     Worker w;
     worker_init(&w, isa, -1);
     gelu_tile(&w, &s);
     free(x), free(y);
-    return w.cycles;
+    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
 const VertexType gelu_vertex = {"gelu.tanh", sizeof(GeluArgs), run, shape_key, measure};

@@ -76,10 +76,10 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     if (in)
         for (size_t i = 0; i < cnt; i++)
             layer_store(in, s.in_type, i, (float)(int)(i % 11) - 5.0f);
-    s.in = in, s.out = out; /* if allocation failed, the loads fault but charge the same */
+    s.in = in, s.out = out; /* on allocation failure the run faults: reported */
     reduce_tile(&w, &s);
     free(in), free(out);
-    return w.cycles;
+    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
 const VertexType reduce_vertex = {"reduce.sum", sizeof(ReduceArgs), run, shape_key, measure};

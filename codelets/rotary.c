@@ -95,12 +95,12 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
             x[i] = fp16_from_f32((float)(int)(i % 9) - 4.0f);
     if (tab)
         rotary_table_ref(tab, 3, s.tokens, s.rotary_dim);
-    s.x = x, s.out = y, s.table = tab; /* on allocation failure the loads fault, cost unchanged */
+    s.x = x, s.out = y, s.table = tab; /* on allocation failure the run faults: reported */
     Worker w;
     worker_init(&w, isa, -1);
     rotary_tile(&w, &s);
     free(x), free(y), free(tab);
-    return w.cycles;
+    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
 const VertexType rotary_vertex = {"rotary.interleaved", sizeof(RotaryArgs), run, shape_key, measure};
