@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "codelets/matmul.h"
 #include "host/cli.h"
 #include "sim/arch.h"
@@ -119,23 +121,48 @@ int cli_bench_amp(int argc, char **argv)
             return 1;
         }
     if (opts[3].count) {
-        printf("{\"arch\": \"%s\", \"tiles\": %u, \"clock_hz\": %.6g, \"amp_macs_per_cycle_fp16\": %u, "
-               "\"workers_per_tile\": %u, \"peak_tflops\": %.2f, \"published_arch\": \"bow\", \"points\": [",
-               a.name, a.tiles_per_chip, a.clock_hz, a.amp_macs_per_cycle_fp16, a.workers_per_tile, peak);
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "arch", a.name);
+        if (opts[1].count)
+            cJSON_AddStringToObject(j, "arch_file", cli_value(&opts[1], ""));
+        cJSON *sets = cJSON_AddArrayToObject(j, "set");
+        for (int k = 0; k < opts[2].count; k++)
+            cJSON_AddItemToArray(sets, cJSON_CreateString(opts[2].values[k]));
+        cJSON_AddNumberToObject(j, "tiles", a.tiles_per_chip);
+        cJSON_AddNumberToObject(j, "clock_hz", a.clock_hz);
+        cJSON_AddNumberToObject(j, "amp_macs_per_cycle_fp16", a.amp_macs_per_cycle_fp16);
+        cJSON_AddNumberToObject(j, "workers_per_tile", a.workers_per_tile);
+        cJSON_AddNumberToObject(j, "peak_tflops", peak);
+        cJSON_AddStringToObject(j, "published_arch", "bow");
+        cJSON *arr = cJSON_AddArrayToObject(j, "points");
         for (int i = 0; i < np; i++) {
+            cJSON *o = cJSON_CreateObject();
             double pub = published_bow_tflops(pts[i].n);
-            printf("%s\n  {\"n\": %u, \"worker_cycles\": %llu, \"tile_cycles\": %llu, \"tflops\": %.2f, "
-                   "\"fit_4n_330_cycles\": %u, \"published_tflops\": ",
-                   i ? "," : "", pts[i].n, (unsigned long long)pts[i].worker_cycles,
-                   (unsigned long long)pts[i].tile_cycles, pts[i].tflops, 4 * pts[i].n + 330);
+            cJSON_AddNumberToObject(o, "n", pts[i].n);
+            cJSON_AddNumberToObject(o, "worker_cycles", (double)pts[i].worker_cycles);
+            cJSON_AddNumberToObject(o, "tile_cycles", (double)pts[i].tile_cycles);
+            cJSON_AddNumberToObject(o, "tflops", pts[i].tflops);
+            cJSON_AddNumberToObject(o, "fit_4n_330_cycles", 4.0 * pts[i].n + 330);
             if (pub > 0)
-                printf("%.1f}", pub);
+                cJSON_AddNumberToObject(o, "published_tflops", pub);
             else
-                printf("null}");
+                cJSON_AddNullToObject(o, "published_tflops");
+            cJSON_AddItemToArray(arr, o);
         }
-        printf("\n]}\n");
-        return 0;
+        char *txt = cJSON_Print(j);
+        if (txt)
+            puts(txt);
+        cJSON_free(txt);
+        cJSON_Delete(j);
+        return txt ? 0 : 1;
     }
+    /* echo the config source so the table can be reproduced */
+    printf("arch: %s", a.name);
+    if (opts[1].count)
+        printf(" --arch-file %s", cli_value(&opts[1], ""));
+    for (int k = 0; k < opts[2].count; k++)
+        printf(" --set %s", opts[2].values[k]);
+    printf("\n");
     printf("AMP [N,16]x[16,16] fp16 -> fp16 partials, every tile of %s (engine, timing mode): %u tiles, %.3g GHz, "
            "%u MACs/cycle/tile, peak %.1f TFLOPS\n",
            a.name, a.tiles_per_chip, a.clock_hz / 1e9, a.amp_macs_per_cycle_fp16, peak);
