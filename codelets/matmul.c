@@ -142,28 +142,35 @@ static uint64_t matmul_shape_key(const void *args)
     return layer_key_mix(h, p->amp_macs_per_cycle);
 }
 
-/* Runs the vertex on deterministic scratch data of the args' shape. */
+/* Runs the vertex on deterministic scratch data of the args' shape; above
+ * MATMUL_MEASURE_MAX_MACS (big prefill blocks, where the arithmetic would
+ * take a noticeable share of a timing-mode run) it runs the same loops and
+ * charges without data (matmul_amp's NULL-data path; tests check the two
+ * paths charge the same). */
 static uint64_t measure(const IsaCosts *isa, const void *args, LayerDtype partials)
 {
     MatmulArgs s = *(const MatmulArgs *)args;
     s.a_stride = s.w_stride = s.out_stride = 0;
-    uint16_t *a = malloc((size_t)s.m * s.k * sizeof *a);
-    uint16_t *wt = malloc((size_t)s.n * s.k * sizeof *wt);
-    void *out = calloc((size_t)s.m * s.n, layer_dtype_bytes(partials));
-    if (a && wt && out) {
-        for (size_t i = 0; i < (size_t)s.m * s.k; i++)
-            a[i] = fp16_from_f32((float)(int)(i % 7) - 3.0f);
-        for (size_t i = 0; i < (size_t)s.n * s.k; i++)
-            wt[i] = fp16_from_f32(0.125f * (float)(int)(i % 5));
-        s.a = a, s.w = wt, s.out = out;
-    } else { /* no memory for scratch: the cost path needs none */
-        s.a = NULL, s.w = NULL, s.out = NULL;
+    s.a = NULL, s.w = NULL, s.out = NULL;
+    uint16_t *a = NULL, *wt = NULL;
+    void *out = NULL;
+    if ((double)s.m * s.k * s.n <= MATMUL_MEASURE_MAX_MACS) {
+        a = malloc((size_t)s.m * s.k * sizeof *a);
+        wt = malloc((size_t)s.n * s.k * sizeof *wt);
+        out = calloc((size_t)s.m * s.n, layer_dtype_bytes(partials));
+        if (a && wt && out) {
+            for (size_t i = 0; i < (size_t)s.m * s.k; i++)
+                a[i] = fp16_from_f32((float)(int)(i % 7) - 3.0f);
+            for (size_t i = 0; i < (size_t)s.n * s.k; i++)
+                wt[i] = fp16_from_f32(0.125f * (float)(int)(i % 5));
+            s.a = a, s.w = wt, s.out = out;
+        }
     }
     Worker w;
     worker_init(&w, isa, -1);
     matmul_amp(&w, &s, partials);
     free(a), free(wt), free(out);
-    return w.cycles;
+    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
 static uint64_t measure_f16(const IsaCosts *isa, const void *args) { return measure(isa, args, LAYER_F16); }

@@ -55,6 +55,10 @@
 #include "sim/vertex.h"
 #include "sim/worker.h"
 
+/* measure() runs on scratch data up to this many MACs, the data-free cost
+ * path above it (same loops, same charges). */
+#define MATMUL_MEASURE_MAX_MACS (1u << 24)
+
 typedef struct MatmulArgs {
     const uint16_t *a;           /* (M, K) fp16, row stride a_stride */
     const uint16_t *w;           /* (N, K) fp16, row stride w_stride */
@@ -70,7 +74,8 @@ typedef struct MatmulArgs {
 /* The specification: plain loops, roundings as described above. */
 void matmul_ref(const MatmulArgs *args, LayerDtype partials);
 
-/* The tile version on the AMP model; identical results, charges w. */
+/* The tile version on the AMP model; identical results, charges w. With a,
+ * w or out NULL it skips the arithmetic and charges the same cycles. */
 void matmul_amp(Worker *w, const MatmulArgs *args, LayerDtype partials);
 
 /* Worker cycles of matmul_amp for this shape, without running it. */

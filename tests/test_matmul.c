@@ -252,6 +252,15 @@ static void test_cycles_block_model_and_data_independent(void **state)
         assert_int_equal(cyc[0], cyc[2]);
         assert_int_equal(cyc[0], matmul_amp_cycles(&isa, 6, 48, 40, 64, dt));
     }
+    /* the data-free path charges what the data path charges, and a shape
+     * above MATMUL_MEASURE_MAX_MACS is measured by it */
+    MatmulArgs nodata = {.m = 6, .k = 48, .n = 40, .amp_macs_per_cycle = 64};
+    Worker w0;
+    worker_init(&w0, &isa, 0);
+    matmul_amp(&w0, &nodata, LAYER_F16);
+    assert_int_equal(w0.cycles, matmul_amp_cycles(&isa, 6, 48, 40, 64, LAYER_F16));
+    MatmulArgs big = {.m = 3072, .k = 4096, .n = 64, .amp_macs_per_cycle = 64};
+    assert_int_equal(matmul_amp_f32_vertex.measure(&isa, &big), matmul_amp_cycles(&isa, 3072, 4096, 64, 64, LAYER_F32));
     /* the cost table drives the cycles */
     isa.amp_weight_load = 64;
     MatmulArgs p = {.m = 2, .k = 16, .n = 16, .amp_macs_per_cycle = 64};
