@@ -12,6 +12,7 @@ typedef struct CliCommand {
     const char *summary;
 } CliCommand;
 
+int cli_tokenize(int argc, char **argv);
 
 /* A small option parser shared by the subcommands. Options are "--name" or
  * "--name VALUE" (also "--name=VALUE"); an option may repeat (--set a=1

@@ -5,6 +5,7 @@
 #include "host/cli.h"
 
 static const CliCommand commands[] = {
+    {"tokenize", cli_tokenize, "GPT-2 BPE: text to token ids, or --decode ids to text"},
     {NULL, NULL, NULL},
 };
 
