@@ -38,16 +38,23 @@ static uint16_t quant_f16_from_f64(double x)
 /* Checks w and rounds it to fp16; errors name the tensor and flat index. */
 static int quant_to_f16_checked(const char *name, const float *w, size_t n, uint16_t *out, IpuErr *e)
 {
+    int bad = 0;
+    #pragma omp parallel for schedule(static) reduction(|| : bad)
     for (size_t i = 0; i < n; i++) {
+        out[i] = fp16_from_f32(w[i]);
+        bad = bad || !fp16_isfinite(out[i]);
+    }
+    if (!bad)
+        return 0;
+    for (size_t i = 0; i < n; i++) { /* serial, so the first bad index is named */
         if (!isfinite(w[i]))
             return ipu_err(e, "tensor '%s': non-finite weight %g at flat index %zu", name, (double)w[i], i);
-        uint16_t h = fp16_from_f32(w[i]);
-        if (!fp16_isfinite(h))
+        if (!fp16_isfinite(out[i]))
             return ipu_err(e, "tensor '%s': weight %g at flat index %zu is outside the fp16 range (|w| < 65520)",
                            name, (double)w[i], i);
-        out[i] = h;
     }
-    return 0;
+    IPU_ASSERT(0); /* the parallel pass saw a non-finite value */
+    return -1;
 }
 
 static void *quant_alloc(size_t count, size_t size, const char *name, IpuErr *e)
@@ -116,13 +123,15 @@ static double q4g_bits(const QuantSpec *s, int64_t rows, int64_t cols) { return 
  * double quotient half to even gives the exact round-half-even code. */
 static void q4g_group(const uint16_t *v, unsigned n, uint16_t *packed, uint16_t *scale, uint16_t *bias)
 {
+    float x[Q4_MAX_GROUP];
+    for (unsigned i = 0; i < n; i++)
+        x[i] = fp16_to_f32(v[i]);
     float lo = fp16_to_f32(v[0]), hi = lo;
     uint16_t lo_h = v[0];
     for (unsigned i = 1; i < n; i++) {
-        float x = fp16_to_f32(v[i]);
-        if (x < lo) { lo = x; lo_h = v[i]; }
-        if (x > hi)
-            hi = x;
+        if (x[i] < lo) { lo = x[i]; lo_h = v[i]; }
+        if (x[i] > hi)
+            hi = x[i];
     }
     uint16_t s = quant_f16_from_f64(((double)hi - (double)lo) / 15.0);
     *scale = s;
@@ -135,7 +144,7 @@ static void q4g_group(const uint16_t *v, unsigned n, uint16_t *packed, uint16_t 
                 c[k] = 0;
                 continue;
             }
-            double q = nearbyint(((double)fp16_to_f32(v[i + k]) - (double)lo) / sd);
+            double q = nearbyint(((double)x[i + k] - (double)lo) / sd);
             c[k] = q < 0 ? 0u : q > Q4_MAX_CODE ? (unsigned)Q4_MAX_CODE : (unsigned)q;
         }
         packed[i / 4] = q4_pack(c[0], c[1], c[2], c[3]);
@@ -184,6 +193,8 @@ static int q4g_quantize(const QuantSpec *s, const char *name, const float *w, in
         free(v);
         return -1;
     }
+    /* groups are independent: the result is the same at any thread count */
+    #pragma omp parallel for schedule(static)
     for (size_t g = 0; g < groups; g++)
         q4g_group(v + g * n, n, out->packed + g * (n / 4), out->scale + g, out->bias + g);
     out->data_bytes = (count / 4 + 2 * groups) * sizeof(uint16_t);
@@ -195,6 +206,7 @@ static void q4g_dequantize(const QuantTensor *q, float *out)
 {
     unsigned n = q->spec.group;
     int64_t groups_per_row = q->qlen / n;
+    #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < q->qrows; r++)
         for (int64_t j = 0; j < q->qlen; j++) {
             size_t g = (size_t)(r * groups_per_row + j / n);

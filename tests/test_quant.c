@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -346,6 +347,30 @@ static void test_sqnr_normal(void **state)
     free(d);
 }
 
+/* Same bits at any OpenMP thread count. */
+static void test_thread_count_independent(void **state)
+{
+    (void)state;
+    enum { R = 96, C = 512 };
+    uint64_t seed = 4242;
+    float *w = malloc(R * C * sizeof(float));
+    for (int i = 0; i < R * C; i++)
+        w[i] = (float)rng_normal(&seed);
+    QuantTensor a, b;
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    quantize_ok("q4g:64", w, R, C, &a);
+    omp_set_num_threads(4);
+    quantize_ok("q4g:64", w, R, C, &b);
+    omp_set_num_threads(saved);
+    assert_memory_equal(a.packed, b.packed, R * C / 4 * sizeof(uint16_t));
+    assert_memory_equal(a.scale, b.scale, R * C / 64 * sizeof(uint16_t));
+    assert_memory_equal(a.bias, b.bias, R * C / 64 * sizeof(uint16_t));
+    quant_tensor_free(&a);
+    quant_tensor_free(&b);
+    free(w);
+}
+
 static void test_glob(void **state)
 {
     (void)state;
@@ -409,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_dequant_matches_ref_and_codes_nearest),
         cmocka_unit_test(test_axis_out_is_transpose),
         cmocka_unit_test(test_sqnr_normal),
+        cmocka_unit_test(test_thread_count_independent),
         cmocka_unit_test(test_glob),
         cmocka_unit_test(test_policy),
     };
