@@ -8,7 +8,8 @@
  * each word's bytes are mapped to printable characters (the byte-to-unicode
  * table), merged pair by pair in merge-rank order, and looked up in the vocab.
  * Words already seen come from a cache. With BPE_ALLOW_SPECIAL, the literal
- * text "<|endoftext|>" becomes its one special id (50256 in GPT-2); without
+ * text "<|endoftext|>" becomes its one special id (50256 in GPT-2) if the
+ * vocabulary has it; without
  * it, that text is encoded as ordinary characters (as gpt-3-encoder does).
  * Decoding concatenates the bytes of each id.
  *

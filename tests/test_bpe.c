@@ -23,7 +23,6 @@ static int setup_gpt2(void **state)
     (void)state;
     IpuErr e = {{0}};
     char dir[BPE_PATH_BYTES];
-    unsetenv("IPUSIM_VOCAB");
     if (bpe_find_vocab(NULL, dir, sizeof dir, &e) < 0 || !(gpt2 = bpe_create(dir, &e))) {
         fprintf(stderr, "test_bpe: %s\n", e.msg);
         return -1;
@@ -430,8 +429,8 @@ static void test_find_vocab(void **state)
     snprintf(src, sizeof src, "%s/merges.txt", tmpdir);
     assert_int_equal(link(src, mp), 0);
 
-    const char *old_data = getenv("IPUSIM_DATA");
-    char *saved = old_data ? strdup(old_data) : NULL;
+    const char *old_data = getenv("IPUSIM_DATA"), *old_vocab = getenv("IPUSIM_VOCAB");
+    char *saved = old_data ? strdup(old_data) : NULL, *saved_vocab = old_vocab ? strdup(old_vocab) : NULL;
     setenv("IPUSIM_DATA", data, 1);
     unsetenv("IPUSIM_VOCAB");
     assert_int_equal(bpe_find_vocab(NULL, out, sizeof out, &e), 0);
@@ -461,6 +460,9 @@ static void test_find_vocab(void **state)
     else
         unsetenv("IPUSIM_DATA");
     free(saved);
+    if (saved_vocab)
+        setenv("IPUSIM_VOCAB", saved_vocab, 1);
+    free(saved_vocab);
     unlink(vp);
     unlink(mp);
     rmdir(sub);
