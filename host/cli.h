@@ -13,6 +13,8 @@ typedef struct CliCommand {
 } CliCommand;
 
 int cli_tokenize(int argc, char **argv);
+int cli_model(int argc, char **argv);
+int cli_bench(int argc, char **argv);
 
 /* A small option parser shared by the subcommands. Options are "--name" or
  * "--name VALUE" (also "--name=VALUE"); an option may repeat (--set a=1

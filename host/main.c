@@ -6,6 +6,8 @@
 
 static const CliCommand commands[] = {
     {"tokenize", cli_tokenize, "GPT-2 BPE: text to token ids, or --decode ids to text"},
+    {"model", cli_model, "GPT-J models: synth (synthetic checkpoint), info (sizes), eval (fp16/int4 accuracy)"},
+    {"bench", cli_bench, "host benchmarks: forward (fp32 reference forward, ms/token)"},
     {NULL, NULL, NULL},
 };
 
