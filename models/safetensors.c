@@ -177,7 +177,7 @@ static int open_file(StCheckpoint *ck, const char *path, IpuErr *e)
     uint64_t data_bytes = size - 8 - hlen;
     int fi = ck->n_files - 1, first = ck->n_tensors, rc = 0;
     int count = cJSON_GetArraySize(root);
-    StTensor *nt = realloc(ck->tensors, (size_t)(ck->n_tensors + count) * sizeof *nt);
+    StTensor *nt = realloc(ck->tensors, (size_t)(ck->n_tensors + count + 1) * sizeof *nt);
     if (!nt) {
         cJSON_Delete(root);
         return ipu_err(e, "%s: out of memory", path);

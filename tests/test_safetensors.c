@@ -119,6 +119,12 @@ static void test_write_read_dtypes(void **state)
     assert_int_equal(o[1], 0xc200);
     assert_int_equal(o[2], 0x2e68); /* exact in fp16 */
     st_close(ck);
+    /* no tensors at all is a valid (empty) file */
+    ck = st_open(write_hdr("empty.safetensors", "{\"__metadata__\": {\"format\": \"pt\"}}", 0), &e);
+    assert_non_null(ck);
+    assert_int_equal(ck->n_tensors, 0);
+    assert_null(st_find(ck, "a"));
+    st_close(ck);
 }
 
 /* Every corrupt header is refused with a message naming file and tensor. */
