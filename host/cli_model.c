@@ -66,10 +66,16 @@ static int model_synth(int argc, char **argv)
         fprintf(stderr, "ipusim model synth: --config and --out are required\n");
         return 2;
     }
-    uint64_t seed = 0, shard_gb = 2;
-    if (parse_u64("synth", "seed", cli_value(&opts[2], "0"), UINT64_MAX, &seed) ||
-        parse_u64("synth", "shard-gb", cli_value(&opts[4], "2"), 1000, &shard_gb))
+    uint64_t seed = 0;
+    if (parse_u64("synth", "seed", cli_value(&opts[2], "0"), UINT64_MAX, &seed))
         return 2;
+    const char *sg = cli_value(&opts[4], "2");
+    char *end;
+    double shard_gb = strtod(sg, &end);
+    if (end == sg || *end || !(shard_gb >= 1e-6 && shard_gb <= 1000)) {
+        fprintf(stderr, "ipusim model synth: --shard-gb '%s' must be a number in 1e-6..1000\n", sg);
+        return 2;
+    }
     const char *dt = cli_value(&opts[3], "f16");
     StDtype dtype = !strcmp(dt, "f32") ? ST_F32 : !strcmp(dt, "f16") ? ST_F16 : !strcmp(dt, "bf16") ? ST_BF16 : ST_DTYPE_COUNT;
     if (dtype == ST_DTYPE_COUNT) {
@@ -80,7 +86,7 @@ static int model_synth(int argc, char **argv)
     IpuErr e = {{0}};
     int shards = 0;
     if (gptj_config_resolve(&c, cli_value(&opts[0], NULL), &e) ||
-        gptj_synth_write(&c, seed, dtype, cli_value(&opts[1], NULL), shard_gb == 0 ? 1 : shard_gb * 1000000000ull,
+        gptj_synth_write(&c, seed, dtype, cli_value(&opts[1], NULL), (uint64_t)(shard_gb * 1e9),
                          &shards, &e)) {
         fprintf(stderr, "ipusim model synth: %s\n", e.msg);
         return 1;

@@ -65,6 +65,19 @@ static void test_synth_then_load(void **state)
     assert_non_null(strstr(out, "20 tokens"));
     assert_non_null(strstr(out, "q4g:16"));
     assert_non_null(strstr(out, "q4g:32"));
+    /* sharded through the CLI, loaded back the same */
+    snprintf(dir, sizeof dir, "%s/micro_sharded", tmpdir);
+    snprintf(args, sizeof args, "model synth --config gptj-micro --seed 9 --dtype f32 --shard-gb 0.0002 --out %s", dir);
+    assert_int_equal(ipusim(args), 0);
+    assert_non_null(strstr(out, "seed 9, 4 shards"));
+    if (gptj_weights_load(&w, NULL, dir, GPTJ_F32, 1, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(gptj_weights_synth(&ref, &w.cfg, GPTJ_F32, 9, &e), 0);
+    assert_memory_equal(w.matrix_slab, ref.matrix_slab, gptj_config_n_matrix_params(&w.cfg) * 4);
+    gptj_weights_free(&w);
+    gptj_weights_free(&ref);
+    snprintf(args, sizeof args, "model synth --config gptj-micro --shard-gb 0 --out %s", dir);
+    assert_int_equal(ipusim(args), 2);
     snprintf(args, sizeof args, "model eval --checkpoint %s --group 128", dir);
     assert_int_equal(ipusim(args), 1);
     assert_non_null(strstr(out, "group size 128 does not divide"));
