@@ -28,7 +28,7 @@ void gptj_f16_table_init(float *table)
 
 void gptj_layernorm(float *out, const float *in, const float *w, const float *b, int N, int C, float eps)
 {
-#pragma omp parallel for schedule(static) if (N > 1)
+#pragma omp parallel for schedule(static) if ((long)N * C > 65536)
     for (int n = 0; n < N; n++) {
         const float *x = in + (size_t)n * C;
         float *y = out + (size_t)n * C;
@@ -48,7 +48,9 @@ void gptj_matmul(float *out, const float *in, const void *weight, GptjDtype wdty
                  int OC, const float *f16_table)
 {
     IPU_ASSERT(wdtype == GPTJ_F32 || f16_table);
-#pragma omp parallel
+    /* small products stay on one thread: a parallel region costs more than them */
+    int big = (double)N * IC * OC > 262144.0;
+#pragma omp parallel if (big)
     {
         float *row = NULL;
         if (wdtype == GPTJ_F16) {
@@ -123,7 +125,8 @@ void gptj_attention(float *out, const float *q, const float *k_cache, const floa
 {
     int C = n_head * head_dim, total = B * T * n_head;
     float scale = 1.0f / sqrtf((float)head_dim);
-#pragma omp parallel
+    int big = (double)total * (n_past + T) * head_dim > 65536.0;
+#pragma omp parallel if (big)
     {
         float *att = malloc((size_t)(n_past + T) * sizeof *att);
         IPU_ASSERT(att);

@@ -320,24 +320,35 @@ static void test_batch_equals_separate(void **state)
     gptj_weights_free(&w);
 }
 
+/* Wide enough that every matmul and the attention take their parallel path. */
 static void test_threads_identical(void **state)
 {
     (void)state;
-    GptjWeights w = micro_weights(GPTJ_F16);
-    const int tok[12] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 100, 200};
-    int V = w.cfg.vocab_size, saved = omp_get_max_threads();
+    GptjConfig c;
+    GptjWeights w;
+    IpuErr e;
+    assert_int_equal(gptj_config_preset(&c, "gptj-micro", &e), 0);
+    c.n_layer = 1;
+    c.n_embd = 256;
+    c.head_dim = 64;
+    c.rotary_dim = 16;
+    c.n_inner = 1024;
+    assert_int_equal(gptj_weights_synth(&w, &c, GPTJ_F16, 4, &e), 0);
+    int tok[32], V = c.vocab_size, saved = omp_get_max_threads();
+    for (int i = 0; i < 32; i++)
+        tok[i] = (i * 37 + 5) % V;
     omp_set_num_threads(1);
-    float *a = run(&w, tok, 2, 6, 6);
+    float *a = run(&w, tok, 2, 16, 16);
     omp_set_num_threads(2);
-    float *b = run(&w, tok, 2, 6, 6);
+    float *b = run(&w, tok, 2, 16, 16);
     omp_set_num_threads(3);
-    float *c = run(&w, tok, 2, 6, 6);
+    float *d = run(&w, tok, 2, 16, 16);
     omp_set_num_threads(saved);
-    assert_memory_equal(a, b, (size_t)12 * V * sizeof *a);
-    assert_memory_equal(a, c, (size_t)12 * V * sizeof *a);
+    assert_memory_equal(a, b, (size_t)32 * V * sizeof *a);
+    assert_memory_equal(a, d, (size_t)32 * V * sizeof *a);
     free(a);
     free(b);
-    free(c);
+    free(d);
     gptj_weights_free(&w);
 }
 
