@@ -1,6 +1,7 @@
 /* bpe.c - GPT-2 byte-level BPE: vocabulary loading, encode, decode (see bpe.h). */
 #define _GNU_SOURCE /* memmem */
 #include "models/bpe.h"
+#include "models/bpe_map.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <cjson/cJSON.h>
@@ -20,108 +21,7 @@ static const char bpe_pattern[] =
 #define BPE_MAX_ID (1 << 24)
 #define BPE_CACHE_MAX_WORDS 65536
 
-/* ---- hash maps -------------------------------------------------------- */
-
-static uint64_t bpe_hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h ? h : 1;
-}
-
-/* Byte string -> (a, b). Keys are copied; hash 0 marks an empty slot. */
-typedef struct BpeStrMap {
-    uint64_t *hash;
-    char **key;
-    uint32_t *klen;
-    int32_t *a, *b;
-    size_t cap, n;
-} BpeStrMap;
-
-static int bpe_strmap_alloc(BpeStrMap *m, size_t cap)
-{
-    m->cap = cap;
-    m->n = 0;
-    m->hash = calloc(cap, sizeof *m->hash);
-    m->key = calloc(cap, sizeof *m->key);
-    m->klen = calloc(cap, sizeof *m->klen);
-    m->a = calloc(cap, sizeof *m->a);
-    m->b = calloc(cap, sizeof *m->b);
-    return m->hash && m->key && m->klen && m->a && m->b ? 0 : -1;
-}
-
-static void bpe_strmap_free(BpeStrMap *m)
-{
-    if (m->key)
-        for (size_t i = 0; i < m->cap; i++)
-            free(m->key[i]);
-    free(m->hash);
-    free(m->key);
-    free(m->klen);
-    free(m->a);
-    free(m->b);
-    memset(m, 0, sizeof *m);
-}
-
-static size_t bpe_strmap_slot(const BpeStrMap *m, const char *k, size_t n, uint64_t h)
-{
-    size_t i = (size_t)h & (m->cap - 1);
-    while (m->hash[i] && !(m->hash[i] == h && m->klen[i] == n && !memcmp(m->key[i], k, n)))
-        i = (i + 1) & (m->cap - 1);
-    return i;
-}
-
-static int bpe_strmap_find(const BpeStrMap *m, const char *k, size_t n, int32_t *a, int32_t *b)
-{
-    if (!m->cap)
-        return 0;
-    size_t i = bpe_strmap_slot(m, k, n, bpe_hash_bytes(k, n));
-    if (!m->hash[i])
-        return 0;
-    *a = m->a[i];
-    if (b)
-        *b = m->b[i];
-    return 1;
-}
-
-/* Returns 1 inserted, 0 already present, -1 out of memory. */
-static int bpe_strmap_put(BpeStrMap *m, const char *k, size_t n, int32_t a, int32_t b)
-{
-    if (2 * (m->n + 1) > m->cap) {
-        BpeStrMap big;
-        if (bpe_strmap_alloc(&big, m->cap ? 2 * m->cap : 1024) < 0) {
-            bpe_strmap_free(&big);
-            return -1;
-        }
-        for (size_t i = 0; i < m->cap; i++)
-            if (m->hash[i]) {
-                size_t j = bpe_strmap_slot(&big, m->key[i], m->klen[i], m->hash[i]);
-                big.hash[j] = m->hash[i];
-                big.key[j] = m->key[i];
-                big.klen[j] = m->klen[i];
-                big.a[j] = m->a[i];
-                big.b[j] = m->b[i];
-                m->key[i] = NULL;
-                big.n++;
-            }
-        bpe_strmap_free(m);
-        *m = big;
-    }
-    uint64_t h = bpe_hash_bytes(k, n);
-    size_t i = bpe_strmap_slot(m, k, n, h);
-    if (m->hash[i])
-        return 0;
-    if (!(m->key[i] = malloc(n ? n : 1)))
-        return -1;
-    memcpy(m->key[i], k, n);
-    m->hash[i] = h;
-    m->klen[i] = (uint32_t)n;
-    m->a[i] = a;
-    m->b[i] = b;
-    m->n++;
-    return 1;
-}
+/* ---- pair map --------------------------------------------------------- */
 
 /* (left id, right id) -> (rank, merged id). */
 typedef struct BpePairMap {
@@ -157,7 +57,12 @@ struct Bpe {
     pcre2_match_data *md;
     BpeStrMap cache;              /* word bytes -> (offset, count) in cache_ids */
     BpeIds cache_ids;
-    BpeIds word;                  /* scratch */
+    int ranks_ordered;            /* every pair using a token ranks after all merges making it */
+    BpeIds word;                  /* scratch: the word being merged */
+    int32_t *link;                /* scratch: (2, word cap) next and previous position */
+    size_t link_cap;
+    struct BpeHeapItem *heap;     /* scratch: candidate merges */
+    size_t heap_n, heap_cap;
 };
 
 static void bpe_byte_table(Bpe *b)
@@ -366,6 +271,7 @@ static int bpe_load_merges(Bpe *b, IpuErr *e)
     if (!text)
         return -1;
     int rc = -1;
+    int32_t *made = NULL, *used = NULL;
     size_t nlines = 1;
     for (size_t i = 0; i < len; i++)
         nlines += text[i] == '\n';
@@ -380,6 +286,18 @@ static int bpe_load_merges(Bpe *b, IpuErr *e)
     if (!b->pairs.key || !b->pairs.rank || !b->pairs.merged || !l_bytes || !r_bytes || !both) {
         ipu_err(e, "merges file '%s': out of memory", path);
         goto out;
+    }
+    /* made[t]: highest rank of a merge producing t; used[t]: lowest rank of a
+     * merge with t as a part. */
+    made = malloc((size_t)b->nids * sizeof *made);
+    used = malloc((size_t)b->nids * sizeof *used);
+    if (!made || !used) {
+        ipu_err(e, "merges file '%s': out of memory", path);
+        goto out;
+    }
+    for (int32_t t = 0; t < b->nids; t++) {
+        made[t] = -1;
+        used[t] = INT32_MAX;
     }
     int32_t rank = 0;
     size_t lineno = 0;
@@ -428,10 +346,22 @@ static int bpe_load_merges(Bpe *b, IpuErr *e)
         b->pairs.key[slot] = k;
         b->pairs.rank[slot] = rank++;
         b->pairs.merged[slot] = mid;
+        if (rank - 1 > made[mid])
+            made[mid] = rank - 1;
+        if (rank - 1 < used[lid])
+            used[lid] = rank - 1;
+        if (rank - 1 < used[rid])
+            used[rid] = rank - 1;
         line = next;
     }
+    b->ranks_ordered = 1;
+    for (int32_t t = 0; t < b->nids; t++)
+        if (used[t] <= made[t])
+            b->ranks_ordered = 0;
     rc = 0;
 out:
+    free(made);
+    free(used);
     free(l_bytes);
     free(r_bytes);
     free(both);
@@ -534,6 +464,8 @@ void bpe_destroy(Bpe *b)
     bpe_strmap_free(&b->cache);
     bpe_ids_free(&b->cache_ids);
     bpe_ids_free(&b->word);
+    free(b->link);
+    free(b->heap);
     free(b->tok_off);
     free(b->tok_len);
     free(b->tok_bytes);
@@ -580,23 +512,11 @@ static int bpe_pair_lookup(const Bpe *b, int32_t l, int32_t r, int32_t *rank, in
     return 1;
 }
 
-/* One pre-tokenized word: start from its bytes; repeatedly take the adjacent
- * pair of lowest merge rank and merge every occurrence of it, left to right,
- * until no adjacent pair is a merge. */
-static int bpe_word(Bpe *b, const char *s, size_t n, BpeIds *out, IpuErr *e)
+/* The merge rule on w (in place): repeatedly take the adjacent pair of lowest
+ * merge rank and merge every occurrence of it, left to right, until no
+ * adjacent pair is a merge. This direct form costs O(length) per merge pass. */
+static void bpe_merge_passes(const Bpe *b, BpeIds *w)
 {
-    int32_t off, cnt;
-    if (bpe_strmap_find(&b->cache, s, n, &off, &cnt)) {
-        for (int32_t i = 0; i < cnt; i++)
-            if (bpe_ids_push(out, b->cache_ids.ids[off + i]) < 0)
-                return ipu_err(e, "out of memory");
-        return 0;
-    }
-    BpeIds *w = &b->word;
-    w->n = 0;
-    for (size_t i = 0; i < n; i++)
-        if (bpe_ids_push(w, b->byte_id[(unsigned char)s[i]]) < 0)
-            return ipu_err(e, "out of memory");
     while (w->n > 1) {
         int32_t best = INT32_MAX, left = -1, right = -1, merged = -1, rank, m;
         for (size_t i = 0; i + 1 < w->n; i++)
@@ -618,6 +538,131 @@ static int bpe_word(Bpe *b, const char *s, size_t n, BpeIds *out, IpuErr *e)
             }
         }
         w->n = o;
+    }
+}
+
+/* A candidate merge of the pair (left, right) starting at position pos. */
+typedef struct BpeHeapItem {
+    int32_t rank, pos, left, right, merged;
+} BpeHeapItem;
+
+static int bpe_heap_before(const BpeHeapItem *x, const BpeHeapItem *y)
+{
+    return x->rank < y->rank || (x->rank == y->rank && x->pos < y->pos);
+}
+
+static int bpe_heap_push(Bpe *b, const int32_t *ids, int32_t pos, int32_t next)
+{
+    BpeHeapItem it = {0, pos, ids[pos], ids[next], 0};
+    if (!bpe_pair_lookup(b, it.left, it.right, &it.rank, &it.merged))
+        return 0;
+    if (b->heap_n == b->heap_cap) {
+        size_t cap = b->heap_cap ? 2 * b->heap_cap : 256;
+        BpeHeapItem *h = realloc(b->heap, cap * sizeof *h);
+        if (!h)
+            return -1;
+        b->heap = h;
+        b->heap_cap = cap;
+    }
+    size_t i = b->heap_n++;
+    while (i > 0 && bpe_heap_before(&it, &b->heap[(i - 1) / 2])) {
+        b->heap[i] = b->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    b->heap[i] = it;
+    return 0;
+}
+
+static BpeHeapItem bpe_heap_pop(Bpe *b)
+{
+    BpeHeapItem top = b->heap[0], last = b->heap[--b->heap_n];
+    size_t i = 0, n = b->heap_n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && bpe_heap_before(&b->heap[c + 1], &b->heap[c]))
+            c++;
+        if (!bpe_heap_before(&b->heap[c], &last))
+            break;
+        b->heap[i] = b->heap[c];
+        i = c;
+    }
+    if (n)
+        b->heap[i] = last;
+    return top;
+}
+
+/* The same rule in O(length log length), for vocabularies whose ranks are
+ * ordered (ranks_ordered: a pair using a token always ranks after every merge
+ * that makes it, true of a trained BPE such as GPT-2's). Candidates are popped
+ * by (rank, position): all pairs of the lowest rank go first, left to right,
+ * and a merge only creates pairs with its new token, which rank later; so the
+ * order of merges is that of bpe_merge_passes. A popped pair that no longer
+ * stands at its position is stale and skipped (a position's token only ever
+ * grows, so it cannot come back). */
+static int bpe_merge_heap(Bpe *b, BpeIds *w)
+{
+    size_t n = w->n;
+    if (n > INT32_MAX / 2)
+        return -1;
+    if (b->link_cap < n) {
+        int32_t *l = realloc(b->link, 2 * n * sizeof *l);
+        if (!l)
+            return -1;
+        b->link = l;
+        b->link_cap = n;
+    }
+    int32_t *ids = w->ids, *next = b->link, *prev = b->link + n;
+    b->heap_n = 0;
+    for (size_t i = 0; i < n; i++) {
+        next[i] = i + 1 < n ? (int32_t)i + 1 : -1;
+        prev[i] = (int32_t)i - 1;
+        if (i + 1 < n && bpe_heap_push(b, ids, (int32_t)i, (int32_t)i + 1) < 0)
+            return -1;
+    }
+    while (b->heap_n) {
+        BpeHeapItem it = bpe_heap_pop(b);
+        int32_t i = it.pos, j = next[i];
+        if (ids[i] != it.left || j < 0 || ids[j] != it.right)
+            continue;
+        ids[i] = it.merged;
+        ids[j] = -1; /* j joins i; position 0 is never removed */
+        next[i] = next[j];
+        if (next[j] >= 0)
+            prev[next[j]] = i;
+        if (prev[i] >= 0 && bpe_heap_push(b, ids, prev[i], i) < 0)
+            return -1;
+        if (next[i] >= 0 && bpe_heap_push(b, ids, i, next[i]) < 0)
+            return -1;
+    }
+    size_t o = 0;
+    for (int32_t i = 0; i >= 0; i = next[i])
+        ids[o++] = ids[i];
+    w->n = o;
+    return 0;
+}
+
+/* One pre-tokenized word: its bytes as one-byte tokens, then the merges. */
+static int bpe_word(Bpe *b, const char *s, size_t n, BpeIds *out, IpuErr *e)
+{
+    int32_t off, cnt;
+    if (bpe_strmap_find(&b->cache, s, n, &off, &cnt)) {
+        for (int32_t i = 0; i < cnt; i++)
+            if (bpe_ids_push(out, b->cache_ids.ids[off + i]) < 0)
+                return ipu_err(e, "out of memory");
+        return 0;
+    }
+    BpeIds *w = &b->word;
+    w->n = 0;
+    for (size_t i = 0; i < n; i++)
+        if (bpe_ids_push(w, b->byte_id[(unsigned char)s[i]]) < 0)
+            return ipu_err(e, "out of memory");
+    if (b->ranks_ordered && w->n > 1) {
+        if (bpe_merge_heap(b, w) < 0)
+            return ipu_err(e, "out of memory");
+    } else {
+        bpe_merge_passes(b, w);
     }
     if (b->cache.n >= BPE_CACHE_MAX_WORDS) { /* bound the memory of long runs */
         bpe_strmap_free(&b->cache);

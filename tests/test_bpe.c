@@ -377,6 +377,32 @@ static void expect_load_error(const char *vocab, const char *merges, const char 
         fail_msg("error '%s' should name '%s' and say '%s'", e.msg, file, what);
 }
 
+/* Merges whose ranks are not ordered ("aa a" ranks before the "a a" that
+ * makes aa): the tokenizer must fall back to whole merge passes. "aaaa":
+ * the only pair present at first is (a a), merged everywhere -> aa aa, and
+ * (aa aa) is no merge. Popping candidates one at a time instead would merge
+ * (a a) at 0, then the new (aa a) of rank 0 -> aaa a. */
+static void test_unordered_merges(void **state)
+{
+    (void)state;
+    write_vocab("vocab.json", -1, tiny_extra);
+    write_file("merges.txt", "aa a\na a\n");
+    IpuErr e = {{0}};
+    Bpe *b = bpe_create(tmpdir, &e);
+    if (!b)
+        fail_msg("%s", e.msg);
+    BpeIds ids = {0};
+    encode_ok(b, "aaaa", 4, 0, &ids);
+    assert_int_equal(ids.n, 2);
+    assert_int_equal(ids.ids[0], 260);
+    assert_int_equal(ids.ids[1], 260);
+    encode_ok(b, "aaa", 3, 0, &ids);
+    assert_int_equal(ids.n, 1);
+    assert_int_equal(ids.ids[0], 261);
+    bpe_ids_free(&ids);
+    bpe_destroy(b);
+}
+
 static void test_malformed_vocab(void **state)
 {
     (void)state;
@@ -518,6 +544,7 @@ int main(void)
     };
     const struct CMUnitTest file_tests[] = {
         cmocka_unit_test(test_tiny_vocab),
+        cmocka_unit_test(test_unordered_merges),
         cmocka_unit_test(test_malformed_vocab),
         cmocka_unit_test(test_find_vocab),
     };

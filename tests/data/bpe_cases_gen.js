@@ -30,6 +30,26 @@ const texts = [
   'x<|endoftext|>y',
   '',
 ];
+// Long pseudo-random cases (xorshift32, fixed seeds): one 2000-letter word,
+// where merge order matters most, and 3000 characters of mixed text.
+function xorshift(seed) {
+  let x = seed >>> 0;
+  return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x; };
+}
+{
+  const r = xorshift(12345);
+  let w = '';
+  for (let i = 0; i < 2000; i++) w += String.fromCharCode(97 + r() % 26);
+  texts.push(w);
+  const r2 = xorshift(777);
+  const extra = ['é', 'ß', '中', '😀', '\n', '  ', "'s", '1', '.'];
+  let t = '';
+  while (t.length < 3000) {
+    const k = r2() % 10;
+    t += k < 8 ? String.fromCharCode(32 + r2() % 95) : extra[r2() % extra.length];
+  }
+  texts.push(t);
+}
 const special = ['<|endoftext|>', 'x<|endoftext|>y', 'end.<|endoftext|><|endoftext|> Next'];
 
 function encodeSpecial(t) {
