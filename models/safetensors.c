@@ -451,6 +451,16 @@ int st_read_f16(const StCheckpoint *ck, const StTensor *t, uint16_t *out, IpuErr
 {
     if (check_float(ck, t, e))
         return -1;
+    if (t->dtype == ST_F16) { /* same format: copy the bits, check each is finite */
+        for (uint64_t i = 0; i < t->n_elems; i++) {
+            uint16_t h = (uint16_t)(t->data[2 * i] | t->data[2 * i + 1] << 8);
+            if (!fp16_isfinite(h))
+                return ipu_err(e, "%s: tensor '%s': value %g at index %llu is non-finite", st_tensor_file(ck, t),
+                               t->name, (double)fp16_to_f32(h), (unsigned long long)i);
+            out[i] = h;
+        }
+        return 0;
+    }
     for (uint64_t i = 0; i < t->n_elems; i++) {
         float v = elem_f32(t, i);
         uint16_t h = fp16_from_f32(v);

@@ -192,7 +192,11 @@ static void test_expect_and_values(void **state)
     const float bad[3] = {1.0f, NAN, 2.0f};
     const float big[2] = {1.0f, 1e6f};
     const float ok[6] = {0};
-    StWriteTensor t[4] = {
+    const uint16_t hinf[3] = {0x3c00, 0x0000, 0x7c00}; /* F16 +inf at index 2 */
+    const uint16_t bnan[2] = {0x7fc1, 0x3f80};         /* BF16 NaN at index 0 */
+    StWriteTensor t[6] = {
+        {"hinf", ST_F16, 1, {3}, hinf},
+        {"bnan", ST_BF16, 1, {2}, bnan},
         {"ints", ST_I32, 2, {2, 3}, ints},
         {"nan", ST_F32, 1, {3}, bad},
         {"big", ST_F32, 1, {2}, big},
@@ -200,7 +204,7 @@ static void test_expect_and_values(void **state)
     };
     IpuErr e = {{0}};
     const char *p = tpath("expect.safetensors");
-    assert_int_equal(st_write(p, t, 4, NULL, NULL, &e), 0);
+    assert_int_equal(st_write(p, t, 6, NULL, NULL, &e), 0);
     StCheckpoint *ck = st_open(p, &e);
     assert_non_null(ck);
     const int64_t s23[2] = {2, 3}, s32[2] = {3, 2}, s3[1] = {3}, s2[1] = {2};
@@ -222,6 +226,12 @@ static void test_expect_and_values(void **state)
     assert_int_equal(st_read_f32(ck, tb, f, &e), 0);
     assert_int_equal(st_read_f16(ck, tb, h, &e), -1);
     assert_non_null(strstr(e.msg, "tensor 'big': value 1e+06 at index 1 is out of range in fp16"));
+    assert_int_equal(st_read_f16(ck, st_find(ck, "hinf"), h, &e), -1);
+    assert_non_null(strstr(e.msg, "tensor 'hinf': value inf at index 2 is non-finite"));
+    assert_int_equal(st_read_f32(ck, st_find(ck, "hinf"), f, &e), -1);
+    assert_non_null(strstr(e.msg, "tensor 'hinf': non-finite value inf at index 2"));
+    assert_int_equal(st_read_f16(ck, st_find(ck, "bnan"), h, &e), -1);
+    assert_non_null(strstr(e.msg, "tensor 'bnan': value nan at index 0 is non-finite"));
     assert_int_equal(st_read_f32(ck, st_find(ck, "ints"), f, &e), -1);
     assert_non_null(strstr(e.msg, "tensor 'ints': dtype I32 cannot convert to float"));
     st_close(ck);
