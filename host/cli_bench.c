@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "host/cli.h"
 #include "models/gptj_forward.h"
@@ -91,6 +92,14 @@ static int bench_forward(int argc, char **argv)
         return 2;
     }
     GptjDtype wd = strcmp(dt, "f16") ? GPTJ_F32 : GPTJ_F16;
+    double need = (double)gptj_config_n_matrix_params(&c) * (wd == GPTJ_F16 ? 2 : 4) +
+                  4.0 * (double)(gptj_config_n_params(&c) - gptj_config_n_matrix_params(&c));
+    double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (need > 0.9 * have) {
+        ipu_err(&e, "%s: %s weights need %.1f GB, more than 90%% of this machine's %.1f GB (try --dtype f16)", c.name,
+                dt, need / 1e9, have / 1e9);
+        goto fail;
+    }
     printf("bench forward: %s, %s matrices, batch %ld, prompt %ld, %ld decode steps, %d threads\n", c.name, dt, B, T0,
            steps, omp_get_max_threads());
     fflush(stdout);

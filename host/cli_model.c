@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "host/cli.h"
 #include "models/bpe.h"
@@ -270,6 +271,17 @@ static int model_eval(int argc, char **argv)
         goto fail_oom;
     if (opts[0].count && gptj_config_resolve(&c, cli_value(&opts[0], NULL), &e))
         goto fail;
+    if (!opts[0].count && gptj_config_resolve(&c, cli_value(&opts[1], NULL), &e))
+        goto fail;
+    {   /* two fp32 copies (reference and quantized) must fit, or the OOM killer decides */
+        double need = 2.0 * 4.0 * (double)gptj_config_n_params(&c);
+        double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+        if (need > 0.8 * have) {
+            ipu_err(&e, "%s: eval keeps two fp32 copies of the weights, %.1f GB, more than 80%% of this machine's %.1f GB",
+                    c.name, need / 1e9, have / 1e9);
+            goto fail;
+        }
+    }
     if (opts[1].count) {
         if (gptj_weights_load(&w, opts[0].count ? &c : NULL, cli_value(&opts[1], NULL), GPTJ_F32, 0, &e))
             goto fail;
