@@ -124,7 +124,7 @@ void gptj_attention(float *out, const float *q, const float *k_cache, const floa
                     int max_t, int n_head, int head_dim)
 {
     int C = n_head * head_dim, total = B * T * n_head;
-    float scale = 1.0f / sqrtf((float)head_dim);
+    float sqrt_hs = sqrtf((float)head_dim); /* divided, not multiplied by 1/x: as Hugging Face does */
     int big = (double)total * (n_past + T) * head_dim > 65536.0;
 #pragma omp parallel if (big)
     {
@@ -138,7 +138,7 @@ void gptj_attention(float *out, const float *q, const float *k_cache, const floa
             const float *kb = k_cache + (size_t)b * max_t * C + (size_t)h * head_dim;
             const float *vb = v_cache + (size_t)b * max_t * C + (size_t)h * head_dim;
             for (int j = 0; j < n_valid; j++)
-                att[j] = dot(qh, kb + (size_t)j * C, head_dim) * scale;
+                att[j] = dot(qh, kb + (size_t)j * C, head_dim) / sqrt_hs;
             gptj_softmax_masked(att, att, n_valid, n_valid);
             float *oh = out + ((size_t)b * T + t) * C + (size_t)h * head_dim;
             for (int d = 0; d < head_dim; d++)
