@@ -55,6 +55,7 @@ void st_close(StCheckpoint *ck)
         free(ck->tensors[i].name);
     free(ck->files);
     free(ck->tensors);
+    free(ck->source);
     free(ck);
 }
 
@@ -341,7 +342,10 @@ StCheckpoint *st_open(const char *path, IpuErr *e)
     }
     struct stat st;
     int rc;
-    if (stat(path, &st) != 0) {
+    ck->source = strdup(path);
+    if (!ck->source) {
+        rc = ipu_err(e, "%s: out of memory", path);
+    } else if (stat(path, &st) != 0) {
         rc = ipu_err(e, "%s: cannot open: %s", path, strerror(errno));
     } else if (S_ISDIR(st.st_mode)) {
         char p[4200];
@@ -393,7 +397,7 @@ const StTensor *st_expect(const StCheckpoint *ck, const char *name, int ndim, co
 {
     const StTensor *t = st_find(ck, name);
     if (!t) {
-        ipu_err(e, "%s: required tensor '%s' missing", ck->n_files ? ck->files[0].path : "checkpoint", name);
+        ipu_err(e, "%s: required tensor '%s' missing", ck->source, name);
         return NULL;
     }
     const char *path = st_tensor_file(ck, t);

@@ -58,6 +58,7 @@ typedef struct StFile {
 } StFile;
 
 typedef struct StCheckpoint {
+    char *source; /* the path given to st_open: file, index or folder */
     int n_files;
     StFile *files;
     int n_tensors;
