@@ -37,6 +37,7 @@ static int model_usage(FILE *f)
 {
     fprintf(f, "usage: ipusim model synth --config C --out DIR [--seed S] [--dtype f16|f32|bf16] [--shard-gb G]\n"
                "       ipusim model info --config C\n"
+               "       ipusim model check --checkpoint DIR [--config C] [--strict] [--scan]\n"
                "       ipusim model eval --config C [--checkpoint DIR | --seed S] [--text FILE | --tokens IDS]\n"
                "                         [--group 32,64,128] [--max-tokens N]\n"
                "C is a preset (gptj-6b, gptj-tiny, gptj-micro), a config.json or a checkpoint folder.\n"
@@ -160,6 +161,47 @@ static int model_info(int argc, char **argv)
         double b = policy_bytes(&c, &p);
         printf("%-28s %14.0f %10.3f\n", label, b, b / 1e9);
     }
+    return 0;
+}
+
+static int model_check(int argc, char **argv)
+{
+    CliOpt opts[] = {
+        {"checkpoint", 1, "checkpoint folder, safetensors file or index (required)", 0, {0}},
+        {"config", 1, "config to check against (default: the checkpoint's config.json)", 0, {0}},
+        {"strict", 0, "unknown tensors are errors, not warnings", 0, {0}},
+        {"scan", 0, "also read every value (NaN/Inf, fp16 range), one tensor at a time", 0, {0}},
+        {"help", 0, "show this help", 0, {0}},
+    };
+    const int n = (int)(sizeof opts / sizeof opts[0]);
+    const char *pos[1];
+    int npos;
+    if (cli_parse("model check", argc, argv, opts, n, pos, 0, &npos) < 0)
+        return 2;
+    if (opts[4].count) {
+        cli_print_options(stdout, opts, n);
+        return 0;
+    }
+    if (!opts[0].count) {
+        fprintf(stderr, "ipusim model check: --checkpoint is required\n");
+        return 2;
+    }
+    GptjConfig c;
+    GptjWeights w;
+    IpuErr e = {{0}};
+    const char *path = cli_value(&opts[0], NULL);
+    if ((opts[1].count && gptj_config_resolve(&c, cli_value(&opts[1], NULL), &e)) ||
+        gptj_checkpoint_check(&w, opts[1].count ? &c : NULL, path, GPTJ_F16, opts[2].count > 0, opts[3].count > 0,
+                              &e)) {
+        fprintf(stderr, "ipusim model check: %s\n", e.msg);
+        return 1;
+    }
+    for (int i = 0; i < w.n_warnings; i++)
+        fprintf(stderr, "warning: %s\n", w.warnings[i]);
+    printf("%s: ok, every GPT-J tensor present with its shape%s; %d warning%s\n", path,
+           opts[3].count ? " and finite fp16 values" : "", w.n_warnings, w.n_warnings == 1 ? "" : "s");
+    gptj_config_print(stdout, &w.cfg);
+    gptj_weights_free(&w);
     return 0;
 }
 
@@ -385,6 +427,8 @@ int cli_model(int argc, char **argv)
         return model_synth(argc - 1, argv + 1);
     if (!strcmp(argv[1], "info"))
         return model_info(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "check"))
+        return model_check(argc - 1, argv + 1);
     if (!strcmp(argv[1], "eval"))
         return model_eval(argc - 1, argv + 1);
     fprintf(stderr, "ipusim model: unknown subcommand '%s'\n", argv[1]);

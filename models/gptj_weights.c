@@ -325,8 +325,11 @@ static int add_warning(GptjWeights *w, const char *msg)
     return 0;
 }
 
-int gptj_weights_load(GptjWeights *w, const GptjConfig *cfg, const char *path, GptjDtype wdtype, int strict,
-                      IpuErr *e)
+/* keep: read the weights into w's storage. Otherwise w gets only cfg and
+ * warnings, and scan reads each tensor through a scratch buffer to check its
+ * values. */
+static int load_impl(GptjWeights *w, const GptjConfig *cfg, const char *path, GptjDtype wdtype, int strict, int keep,
+                     int scan, IpuErr *e)
 {
     memset(w, 0, sizeof *w);
     GptjConfig file_cfg;
@@ -335,15 +338,20 @@ int gptj_weights_load(GptjWeights *w, const GptjConfig *cfg, const char *path, G
             return -1;
         cfg = &file_cfg;
     }
+    if (gptj_config_validate(cfg, path, e))
+        return -1;
     StCheckpoint *ck = st_open(path, e);
     if (!ck)
         return -1;
-    if (gptj_weights_init(w, cfg, wdtype, e)) {
+    if (keep && gptj_weights_init(w, cfg, wdtype, e)) {
         st_close(ck);
         return -1;
     }
+    w->cfg = *cfg;
+    w->wdtype = wdtype;
     int n = gptj_tensor_count(cfg), rc = 0;
     unsigned char *used = calloc((size_t)ck->n_tensors + 1, 1);
+    void *scratch = NULL;
     if (!used)
         rc = ipu_err(e, "%s: out of memory", path);
     for (int i = 0; i < n && !rc; i++) {
@@ -355,11 +363,21 @@ int gptj_weights_load(GptjWeights *w, const GptjConfig *cfg, const char *path, G
             break;
         }
         used[st - ck->tensors] = 1;
-        void *dst = gptj_weights_tensor(w, i);
-        if (t.kind == GPTJ_MATRIX && wdtype == GPTJ_F16)
-            rc = st_read_f16(ck, st, dst, e);
-        else
-            rc = st_read_f32(ck, st, dst, e);
+        int f16 = t.kind == GPTJ_MATRIX && wdtype == GPTJ_F16;
+        void *dst;
+        if (keep) {
+            dst = gptj_weights_tensor(w, i);
+        } else if (scan) {
+            free(scratch);
+            dst = scratch = malloc((size_t)gptj_tensor_elems(&t) * (f16 ? 2 : 4));
+            if (!scratch) {
+                rc = ipu_err(e, "%s: out of memory reading tensor '%s'", path, t.name);
+                break;
+            }
+        } else {
+            continue;
+        }
+        rc = f16 ? st_read_f16(ck, st, dst, e) : st_read_f32(ck, st, dst, e);
     }
     for (int i = 0; i < ck->n_tensors && !rc; i++) {
         const StTensor *st = &ck->tensors[i];
@@ -372,9 +390,22 @@ int gptj_weights_load(GptjWeights *w, const GptjConfig *cfg, const char *path, G
         else if (add_warning(w, msg))
             rc = ipu_err(e, "%s: out of memory", path);
     }
+    free(scratch);
     free(used);
     st_close(ck);
     if (rc)
         gptj_weights_free(w);
     return rc;
+}
+
+int gptj_weights_load(GptjWeights *w, const GptjConfig *cfg, const char *path, GptjDtype wdtype, int strict,
+                      IpuErr *e)
+{
+    return load_impl(w, cfg, path, wdtype, strict, 1, 0, e);
+}
+
+int gptj_checkpoint_check(GptjWeights *w, const GptjConfig *cfg, const char *path, GptjDtype wdtype, int strict,
+                          int scan, IpuErr *e)
+{
+    return load_impl(w, cfg, path, wdtype, strict, 0, scan, e);
 }

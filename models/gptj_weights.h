@@ -101,6 +101,13 @@ void gptj_synth_fill(uint64_t seed, const GptjTensorInfo *t, uint64_t first, uin
 int gptj_weights_load(GptjWeights *w, const GptjConfig *cfg, const char *path, GptjDtype wdtype, int strict,
                       IpuErr *e);
 
+/* Checks a checkpoint exactly as gptj_weights_load would, without keeping
+ * the weights: w receives only cfg and warnings (no storage; release with
+ * gptj_weights_free). With scan, every value is also read and checked
+ * (NaN/Inf; fp16 range when wdtype is GPTJ_F16), one tensor at a time. */
+int gptj_checkpoint_check(GptjWeights *w, const GptjConfig *cfg, const char *path, GptjDtype wdtype, int strict,
+                          int scan, IpuErr *e);
+
 /* Writes config.json and the safetensors file(s) of synthetic weights to dir,
  * tensor by tensor in dtype (F32, F16 or BF16), sharding above
  * max_shard_bytes. Memory use is one tensor. */

@@ -65,6 +65,12 @@ static void test_synth_then_load(void **state)
     assert_non_null(strstr(out, "20 tokens"));
     assert_non_null(strstr(out, "q4g:16"));
     assert_non_null(strstr(out, "q4g:32"));
+    snprintf(args, sizeof args, "model check --checkpoint %s --scan", dir);
+    assert_int_equal(ipusim(args), 0);
+    assert_non_null(strstr(out, ": ok, every GPT-J tensor present with its shape and finite fp16 values; 0 warnings"));
+    snprintf(args, sizeof args, "model check --checkpoint %s --config gptj-tiny", dir);
+    assert_int_equal(ipusim(args), 1);
+    assert_non_null(strstr(out, "tensor 'transformer.wte.weight': shape [512, 64], expected [50400, 256]"));
     /* sharded through the CLI, loaded back the same */
     snprintf(dir, sizeof dir, "%s/micro_sharded", tmpdir);
     snprintf(args, sizeof args, "model synth --config gptj-micro --seed 9 --dtype f32 --shard-gb 0.0002 --out %s", dir);

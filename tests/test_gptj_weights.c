@@ -249,6 +249,13 @@ static void test_load_hf_extras_and_errors(void **state)
     assert_non_null(strstr(e.msg, "tensor 'transformer.h.0.mlp.fc_in.weight': value nan at index 5 is non-finite"));
     assert_int_equal(gptj_weights_load(&w, NULL, dir, GPTJ_F32, 0, &e), -1);
     assert_non_null(strstr(e.msg, "tensor 'transformer.h.0.mlp.fc_in.weight': non-finite value nan at index 5"));
+    /* checking without values passes; scanning the values finds the NaN */
+    assert_int_equal(gptj_checkpoint_check(&w, NULL, dir, GPTJ_F32, 1, 0, &e), 0);
+    assert_int_equal(w.cfg.n_embd, 64);
+    assert_null(w.matrix_slab);
+    gptj_weights_free(&w);
+    assert_int_equal(gptj_checkpoint_check(&w, NULL, dir, GPTJ_F32, 1, 1, &e), -1);
+    assert_non_null(strstr(e.msg, "tensor 'transformer.h.0.mlp.fc_in.weight': non-finite value nan at index 5"));
 
     dir = write_ckpt("missing", NULL, 0, -1, 4);
     assert_int_equal(gptj_weights_load(&w, NULL, dir, GPTJ_F32, 0, &e), -1);
