@@ -429,6 +429,18 @@ static float elem_f32(const StTensor *t, uint64_t i)
     return t->dtype == ST_F16 ? fp16_to_f32(h) : fp16_bits_f32((uint32_t)h << 16);
 }
 
+/* Once a tensor is converted its file pages are not needed again: dropping
+ * them keeps resident memory at the converted weights instead of weights +
+ * mapped file (the pages would be reclaimable, but they inflate RSS). Only
+ * whole pages inside the tensor go, so neighbours are untouched. */
+static void drop_pages(const StTensor *t)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t b = ((uintptr_t)t->data + page - 1) & ~(page - 1), end = ((uintptr_t)t->data + t->n_bytes) & ~(page - 1);
+    if (end > b)
+        madvise((void *)b, end - b, MADV_DONTNEED);
+}
+
 static int check_float(const StCheckpoint *ck, const StTensor *t, IpuErr *e)
 {
     if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)
@@ -448,6 +460,7 @@ int st_read_f32(const StCheckpoint *ck, const StTensor *t, float *out, IpuErr *e
                            (double)v, (unsigned long long)i);
         out[i] = v;
     }
+    drop_pages(t);
     return 0;
 }
 
@@ -463,6 +476,7 @@ int st_read_f16(const StCheckpoint *ck, const StTensor *t, uint16_t *out, IpuErr
                                t->name, (double)fp16_to_f32(h), (unsigned long long)i);
             out[i] = h;
         }
+        drop_pages(t);
         return 0;
     }
     for (uint64_t i = 0; i < t->n_elems; i++) {
@@ -473,6 +487,7 @@ int st_read_f16(const StCheckpoint *ck, const StTensor *t, uint16_t *out, IpuErr
                            t->name, (double)v, (unsigned long long)i, isfinite(v) ? "out of range" : "non-finite");
         out[i] = h;
     }
+    drop_pages(t);
     return 0;
 }
 
