@@ -52,6 +52,7 @@ static int bench_forward(int argc, char **argv)
         {"dtype", 1, "matrix storage: f16 (default) or f32", 0, {0}},
         {"threads", 1, "OpenMP threads (default: OMP_NUM_THREADS or all cores)", 0, {0}},
         {"help", 0, "show this help", 0, {0}},
+        {"checkpoint", 1, "load this checkpoint instead of making synthetic weights", 0, {0}},
     };
     const int n = (int)(sizeof opts / sizeof opts[0]);
     const char *pos[1];
@@ -84,7 +85,8 @@ static int bench_forward(int argc, char **argv)
     IpuErr e = {{0}};
     int *tok = NULL, *next = NULL, rc = 1;
     float *logits = NULL;
-    if (gptj_config_resolve(&c, cli_value(&opts[0], "gptj-tiny"), &e))
+    const char *ckpt = cli_value(&opts[8], NULL);
+    if (gptj_config_resolve(&c, cli_value(&opts[0], ckpt ? ckpt : "gptj-tiny"), &e))
         goto fail;
     if (T0 + steps > c.n_positions) {
         fprintf(stderr, "ipusim bench forward: prompt %ld + tokens %ld exceed the context %d of %s\n", T0, steps,
@@ -104,9 +106,10 @@ static int bench_forward(int argc, char **argv)
            steps, omp_get_max_threads());
     fflush(stdout);
     double t = now_s();
-    if (gptj_weights_synth(&w, &c, wd, (uint64_t)seed, &e))
+    if (ckpt ? gptj_weights_load(&w, &c, ckpt, wd, 0, &e) : gptj_weights_synth(&w, &c, wd, (uint64_t)seed, &e))
         goto fail;
-    printf("synthetic weights: %.2f GB in %.2f s\n", (double)gptj_weights_bytes(&w) / 1e9, now_s() - t);
+    printf("%s weights: %.2f GB in %.2f s\n", ckpt ? "loaded" : "synthetic", (double)gptj_weights_bytes(&w) / 1e9,
+           now_s() - t);
     fflush(stdout);
     if (gptj_state_init(&s, &w, (int)B, (int)(T0 + steps), &e))
         goto fail;
@@ -155,8 +158,8 @@ int cli_bench(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         FILE *f = argc < 2 ? stderr : stdout;
-        fprintf(f, "usage: ipusim bench forward [--config C] [--batch B] [--prompt T] [--tokens N] [--dtype f16|f32]\n"
-                   "                            [--threads N] [--seed S]\n");
+        fprintf(f, "usage: ipusim bench forward [--config C | --checkpoint DIR] [--batch B] [--prompt T] [--tokens N]\n"
+                   "                            [--dtype f16|f32] [--threads N] [--seed S]\n");
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "forward"))

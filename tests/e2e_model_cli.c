@@ -68,6 +68,10 @@ static void test_synth_then_load(void **state)
     snprintf(args, sizeof args, "model check --checkpoint %s --scan", dir);
     assert_int_equal(ipusim(args), 0);
     assert_non_null(strstr(out, ": ok, every GPT-J tensor present with its shape and finite fp16 values; 0 warnings"));
+    snprintf(args, sizeof args, "bench forward --checkpoint %s --prompt 3 --tokens 2 --threads 1", dir);
+    assert_int_equal(ipusim(args), 0);
+    assert_non_null(strstr(out, "loaded weights"));
+    assert_non_null(strstr(out, "tokens/s"));
     snprintf(args, sizeof args, "model check --checkpoint %s --config gptj-tiny", dir);
     assert_int_equal(ipusim(args), 1);
     assert_non_null(strstr(out, "tensor 'transformer.wte.weight': shape [512, 64], expected [50400, 256]"));
