@@ -19,6 +19,10 @@ int cli_bench(int argc, char **argv);
 /* `ipusim bench amp`, dispatched by cli_bench (argv[0] is "amp"). */
 int cli_bench_amp(int argc, char **argv);
 int cli_codelet(int argc, char **argv);
+/* `ipusim bench forward`, dispatched by cli_bench (argv[0] is "forward"). */
+int cli_bench_forward(int argc, char **argv);
+int cli_tokenize(int argc, char **argv);
+int cli_model(int argc, char **argv);
 
 
 /* A small option parser shared by the subcommands. Options are "--name" or

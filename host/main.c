@@ -6,8 +6,10 @@
 
 static const CliCommand commands[] = {
     {"arch", cli_arch, "list the arch presets; show one with every key, unit and source"},
-    {"bench", cli_bench, "microbenchmarks: exchange, sync, stream, allreduce, engine speed, amp"},
+    {"bench", cli_bench, "microbenchmarks: exchange, sync, stream, allreduce, engine speed, amp, forward"},
     {"codelet", cli_codelet, "list codelet variants; validate or bench the decompress family"},
+    {"model", cli_model, "GPT-J models: synth (synthetic checkpoint), info (sizes), eval (fp16/int4 accuracy)"},
+    {"tokenize", cli_tokenize, "GPT-2 BPE: text to token ids, or --decode ids to text"},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,411 @@
+/* gptj_weights.c - GPT-J parameter storage, synthesis and checkpoint loading
+ * (see gptj_weights.h). */
+#include "models/gptj_weights.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "sim/fp16.h"
+
+enum { PER_LAYER = 10 };
+
+int gptj_tensor_count(const GptjConfig *c) { return 1 + PER_LAYER * c->n_layer + 4; }
+
+uint64_t gptj_tensor_elems(const GptjTensorInfo *t)
+{
+    uint64_t n = 1;
+    for (int i = 0; i < t->ndim; i++)
+        n *= (uint64_t)t->shape[i];
+    return n;
+}
+
+static void set_info(GptjTensorInfo *o, GptjTensorKind kind, int layer, int64_t d0, int64_t d1)
+{
+    o->kind = kind;
+    o->layer = layer;
+    o->ndim = d1 ? 2 : 1;
+    o->shape[0] = d0;
+    o->shape[1] = d1;
+}
+
+void gptj_tensor_info(const GptjConfig *c, int index, GptjTensorInfo *o)
+{
+    int64_t C = c->n_embd, I = c->n_inner, V = c->vocab_size;
+    IPU_ASSERT(index >= 0 && index < gptj_tensor_count(c));
+    memset(o, 0, sizeof *o);
+    if (index == 0) {
+        snprintf(o->name, sizeof o->name, "transformer.wte.weight");
+        set_info(o, GPTJ_MATRIX, -1, V, C);
+        return;
+    }
+    int k = index - 1;
+    if (k < PER_LAYER * c->n_layer) {
+        int l = k / PER_LAYER;
+        static const char *const names[PER_LAYER] = {
+            "ln_1.weight", "ln_1.bias", "attn.q_proj.weight", "attn.k_proj.weight", "attn.v_proj.weight",
+            "attn.out_proj.weight", "mlp.fc_in.weight", "mlp.fc_in.bias", "mlp.fc_out.weight", "mlp.fc_out.bias",
+        };
+        int j = k % PER_LAYER;
+        snprintf(o->name, sizeof o->name, "transformer.h.%d.%s", l, names[j]);
+        switch (j) {
+        case 0: set_info(o, GPTJ_GAIN, l, C, 0); break;
+        case 1: set_info(o, GPTJ_BIAS, l, C, 0); break;
+        case 2: case 3: case 4: case 5: set_info(o, GPTJ_MATRIX, l, C, C); break;
+        case 6: set_info(o, GPTJ_MATRIX, l, I, C); break;
+        case 7: set_info(o, GPTJ_BIAS, l, I, 0); break;
+        case 8: set_info(o, GPTJ_MATRIX, l, C, I); break;
+        default: set_info(o, GPTJ_BIAS, l, C, 0); break;
+        }
+        return;
+    }
+    switch (k - PER_LAYER * c->n_layer) {
+    case 0: snprintf(o->name, sizeof o->name, "transformer.ln_f.weight"); set_info(o, GPTJ_GAIN, -1, C, 0); break;
+    case 1: snprintf(o->name, sizeof o->name, "transformer.ln_f.bias"); set_info(o, GPTJ_BIAS, -1, C, 0); break;
+    case 2: snprintf(o->name, sizeof o->name, "lm_head.weight"); set_info(o, GPTJ_MATRIX, -1, V, C); break;
+    default: snprintf(o->name, sizeof o->name, "lm_head.bias"); set_info(o, GPTJ_BIAS, -1, V, 0); break;
+    }
+}
+
+static size_t dtype_bytes(GptjDtype d) { return d == GPTJ_F16 ? 2 : 4; }
+
+void gptj_weights_free(GptjWeights *w)
+{
+    if (!w)
+        return;
+    free(w->matrix_slab);
+    free(w->small_slab);
+    free(w->h);
+    for (int i = 0; i < w->n_warnings; i++)
+        free(w->warnings[i]);
+    free(w->warnings);
+    memset(w, 0, sizeof *w);
+}
+
+/* Byte offset of tensor index in its slab (matrix slab or small slab). */
+static uint64_t slab_offset(const GptjConfig *c, GptjDtype wd, int index)
+{
+    uint64_t off = 0;
+    GptjTensorInfo t, ti;
+    gptj_tensor_info(c, index, &ti);
+    for (int i = 0; i < index; i++) {
+        gptj_tensor_info(c, i, &t);
+        if ((t.kind == GPTJ_MATRIX) == (ti.kind == GPTJ_MATRIX))
+            off += gptj_tensor_elems(&t) * (t.kind == GPTJ_MATRIX ? dtype_bytes(wd) : 4);
+    }
+    return off;
+}
+
+void *gptj_weights_tensor(const GptjWeights *w, int index)
+{
+    GptjTensorInfo t;
+    gptj_tensor_info(&w->cfg, index, &t);
+    uint64_t off = slab_offset(&w->cfg, w->wdtype, index);
+    return t.kind == GPTJ_MATRIX ? (char *)w->matrix_slab + off : (char *)w->small_slab + off;
+}
+
+uint64_t gptj_weights_bytes(const GptjWeights *w)
+{
+    const GptjConfig *c = &w->cfg;
+    uint64_t m = gptj_config_n_matrix_params(c);
+    return m * dtype_bytes(w->wdtype) + (gptj_config_n_params(c) - m) * 4;
+}
+
+int gptj_weights_init(GptjWeights *w, const GptjConfig *cfg, GptjDtype wdtype, IpuErr *e)
+{
+    memset(w, 0, sizeof *w);
+    if (gptj_config_validate(cfg, cfg->name, e))
+        return -1;
+    w->cfg = *cfg;
+    w->wdtype = wdtype;
+    uint64_t m = gptj_config_n_matrix_params(cfg), s = gptj_config_n_params(cfg) - m;
+    w->matrix_slab = malloc((size_t)(m * dtype_bytes(wdtype)));
+    w->small_slab = malloc((size_t)(s * sizeof(float)));
+    w->h = calloc((size_t)cfg->n_layer, sizeof *w->h);
+    if (!w->matrix_slab || !w->small_slab || !w->h) {
+        gptj_weights_free(w);
+        return ipu_err(e, "%s: out of memory for %.2f GB of weights", cfg->name,
+                       (double)(m * dtype_bytes(wdtype) + 4 * s) / 1e9);
+    }
+    /* Walk the table once, handing out pointers in order. */
+    char *mp = w->matrix_slab;
+    float *sp = w->small_slab;
+    int n = gptj_tensor_count(cfg);
+    for (int i = 0; i < n; i++) {
+        GptjTensorInfo t;
+        gptj_tensor_info(cfg, i, &t);
+        uint64_t ne = gptj_tensor_elems(&t);
+        void *p;
+        if (t.kind == GPTJ_MATRIX) {
+            p = mp;
+            mp += ne * dtype_bytes(wdtype);
+        } else {
+            p = sp;
+            sp += ne;
+        }
+        if (i == 0) {
+            w->wte = p;
+            continue;
+        }
+        int k = i - 1;
+        if (k < PER_LAYER * cfg->n_layer) {
+            GptjLayerWeights *L = &w->h[k / PER_LAYER];
+            switch (k % PER_LAYER) {
+            case 0: L->ln_1_w = p; break;
+            case 1: L->ln_1_b = p; break;
+            case 2: L->q_proj = p; break;
+            case 3: L->k_proj = p; break;
+            case 4: L->v_proj = p; break;
+            case 5: L->out_proj = p; break;
+            case 6: L->fc_in = p; break;
+            case 7: L->fc_in_b = p; break;
+            case 8: L->fc_out = p; break;
+            default: L->fc_out_b = p; break;
+            }
+            continue;
+        }
+        switch (k - PER_LAYER * cfg->n_layer) {
+        case 0: w->ln_f_w = p; break;
+        case 1: w->ln_f_b = p; break;
+        case 2: w->lm_head = p; break;
+        default: w->lm_head_b = p; break;
+        }
+    }
+    return 0;
+}
+
+/* ---- synthetic weights ---- */
+
+static inline uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t tensor_key(uint64_t seed, const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a of the name */
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+    return mix64(mix64(seed + 0x9e3779b97f4a7c15ull) ^ h);
+}
+
+/* N(0, 1) from one 64-bit counter hash: Box-Muller on two 24-bit uniforms. */
+static inline float normal_at(uint64_t key, uint64_t i)
+{
+    uint64_t r = mix64(key ^ mix64(i * 0x9e3779b97f4a7c15ull + 1));
+    float u1 = ((float)(r >> 40) + 0.5f) * 0x1p-24f; /* (0, 1) */
+    float u2 = ((float)(r & 0xffffffu) + 0.5f) * 0x1p-24f;
+    return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530717958647692f * u2);
+}
+
+static inline float synth_at(uint64_t key, GptjTensorKind kind, uint64_t i)
+{
+    float z = 0.02f * normal_at(key, i);
+    return kind == GPTJ_GAIN ? 1.0f + z : z;
+}
+
+float gptj_synth_value(uint64_t seed, const GptjTensorInfo *t, uint64_t i)
+{
+    return synth_at(tensor_key(seed, t->name), t->kind, i);
+}
+
+void gptj_synth_fill(uint64_t seed, const GptjTensorInfo *t, uint64_t first, uint64_t n, StDtype dtype, void *dst)
+{
+    uint64_t key = tensor_key(seed, t->name);
+    GptjTensorKind kind = t->kind;
+    IPU_ASSERT(dtype == ST_F32 || dtype == ST_F16 || dtype == ST_BF16);
+    long long nn = (long long)n;
+#pragma omp parallel for schedule(static) if (nn > 65536)
+    for (long long j = 0; j < nn; j++) {
+        float v = synth_at(key, kind, first + (uint64_t)j);
+        if (dtype == ST_F32) {
+            ((float *)dst)[j] = v;
+        } else if (dtype == ST_F16) {
+            ((uint16_t *)dst)[j] = fp16_from_f32(v);
+        } else { /* bf16, round to nearest even; values here are finite */
+            uint32_t u = fp16_f32_bits(v);
+            u += 0x7fffu + ((u >> 16) & 1u);
+            ((uint16_t *)dst)[j] = (uint16_t)(u >> 16);
+        }
+    }
+}
+
+int gptj_weights_synth(GptjWeights *w, const GptjConfig *cfg, GptjDtype wdtype, uint64_t seed, IpuErr *e)
+{
+    if (gptj_weights_init(w, cfg, wdtype, e))
+        return -1;
+    int n = gptj_tensor_count(cfg);
+    for (int i = 0; i < n; i++) {
+        GptjTensorInfo t;
+        gptj_tensor_info(cfg, i, &t);
+        StDtype d = t.kind == GPTJ_MATRIX && wdtype == GPTJ_F16 ? ST_F16 : ST_F32;
+        gptj_synth_fill(seed, &t, 0, gptj_tensor_elems(&t), d, gptj_weights_tensor(w, i));
+    }
+    return 0;
+}
+
+typedef struct SynthCtx {
+    const GptjConfig *cfg;
+    uint64_t seed;
+    StDtype dtype;
+} SynthCtx;
+
+static int synth_fill_cb(void *ctx, int index, void *dst, uint64_t n_bytes, IpuErr *e)
+{
+    const SynthCtx *s = ctx;
+    GptjTensorInfo t;
+    gptj_tensor_info(s->cfg, index, &t);
+    IPU_ASSERT(n_bytes == gptj_tensor_elems(&t) * st_dtype_bytes(s->dtype));
+    gptj_synth_fill(s->seed, &t, 0, gptj_tensor_elems(&t), s->dtype, dst);
+    return 0;
+}
+
+int gptj_synth_write(const GptjConfig *cfg, uint64_t seed, StDtype dtype, const char *dir, uint64_t max_shard_bytes,
+                     int *n_shards, IpuErr *e)
+{
+    if (gptj_config_validate(cfg, cfg->name, e))
+        return -1;
+    if (dtype != ST_F32 && dtype != ST_F16 && dtype != ST_BF16)
+        return ipu_err(e, "synthetic weights: dtype %s unsupported (F32, F16 or BF16)", st_dtype_name(dtype));
+    struct stat st;
+    if (stat(dir, &st) != 0 && mkdir(dir, 0777) != 0)
+        return ipu_err(e, "%s: cannot create directory", dir);
+    int n = gptj_tensor_count(cfg);
+    StWriteTensor *wt = calloc((size_t)n, sizeof *wt);
+    GptjTensorInfo *info = calloc((size_t)n, sizeof *info);
+    if (!wt || !info) {
+        free(wt);
+        free(info);
+        return ipu_err(e, "%s: out of memory", dir);
+    }
+    for (int i = 0; i < n; i++) {
+        gptj_tensor_info(cfg, i, &info[i]);
+        wt[i].name = info[i].name;
+        wt[i].dtype = dtype;
+        wt[i].ndim = info[i].ndim;
+        wt[i].shape[0] = info[i].shape[0];
+        wt[i].shape[1] = info[i].shape[1];
+    }
+    SynthCtx ctx = {cfg, seed, dtype};
+    int rc = st_write_model(dir, wt, n, max_shard_bytes, synth_fill_cb, &ctx, n_shards, e);
+    free(wt);
+    free(info);
+    if (rc)
+        return -1;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    return gptj_config_write_hf(cfg, path, e);
+}
+
+/* ---- loading ---- */
+
+/* HF GPT-J checkpoints carry the causal mask and its fill value as buffers. */
+static int ignored_buffer(const char *name)
+{
+    int l, len = 0;
+    if (sscanf(name, "transformer.h.%d.attn.%n", &l, &len) != 1 || len == 0)
+        return 0;
+    return !strcmp(name + len, "bias") || !strcmp(name + len, "masked_bias");
+}
+
+static int add_warning(GptjWeights *w, const char *msg)
+{
+    char **nw = realloc(w->warnings, (size_t)(w->n_warnings + 1) * sizeof *nw);
+    if (!nw)
+        return -1;
+    w->warnings = nw;
+    w->warnings[w->n_warnings] = strdup(msg);
+    if (!w->warnings[w->n_warnings])
+        return -1;
+    w->n_warnings++;
+    return 0;
+}
+
+/* keep: read the weights into w's storage. Otherwise w gets only cfg and
+ * warnings, and scan reads each tensor through a scratch buffer to check its
+ * values. */
+static int load_impl(GptjWeights *w, const GptjConfig *cfg, const char *path, GptjDtype wdtype, int strict, int keep,
+                     int scan, IpuErr *e)
+{
+    memset(w, 0, sizeof *w);
+    GptjConfig file_cfg;
+    if (!cfg) {
+        if (gptj_config_resolve(&file_cfg, path, e))
+            return -1;
+        cfg = &file_cfg;
+    }
+    if (gptj_config_validate(cfg, path, e))
+        return -1;
+    StCheckpoint *ck = st_open(path, e);
+    if (!ck)
+        return -1;
+    if (keep && gptj_weights_init(w, cfg, wdtype, e)) {
+        st_close(ck);
+        return -1;
+    }
+    w->cfg = *cfg;
+    w->wdtype = wdtype;
+    int n = gptj_tensor_count(cfg), rc = 0;
+    unsigned char *used = calloc((size_t)ck->n_tensors + 1, 1);
+    void *scratch = NULL;
+    if (!used)
+        rc = ipu_err(e, "%s: out of memory", path);
+    for (int i = 0; i < n && !rc; i++) {
+        GptjTensorInfo t;
+        gptj_tensor_info(cfg, i, &t);
+        const StTensor *st = st_expect(ck, t.name, t.ndim, t.shape, e);
+        if (!st) {
+            rc = -1;
+            break;
+        }
+        used[st - ck->tensors] = 1;
+        int f16 = t.kind == GPTJ_MATRIX && wdtype == GPTJ_F16;
+        void *dst;
+        if (keep) {
+            dst = gptj_weights_tensor(w, i);
+        } else if (scan) {
+            free(scratch);
+            dst = scratch = malloc((size_t)gptj_tensor_elems(&t) * (f16 ? 2 : 4));
+            if (!scratch) {
+                rc = ipu_err(e, "%s: out of memory reading tensor '%s'", path, t.name);
+                break;
+            }
+        } else {
+            continue;
+        }
+        rc = f16 ? st_read_f16(ck, st, dst, e) : st_read_f32(ck, st, dst, e);
+    }
+    for (int i = 0; i < ck->n_tensors && !rc; i++) {
+        const StTensor *st = &ck->tensors[i];
+        if (used[i] || ignored_buffer(st->name))
+            continue;
+        char msg[IPU_ERR_MSG_BYTES];
+        snprintf(msg, sizeof msg, "%s: unknown tensor '%s' (not part of GPT-J)", st_tensor_file(ck, st), st->name);
+        if (strict)
+            rc = ipu_err(e, "%s", msg);
+        else if (add_warning(w, msg))
+            rc = ipu_err(e, "%s: out of memory", path);
+    }
+    free(scratch);
+    free(used);
+    st_close(ck);
+    if (rc)
+        gptj_weights_free(w);
+    return rc;
+}
+
+int gptj_weights_load(GptjWeights *w, const GptjConfig *cfg, const char *path, GptjDtype wdtype, int strict,
+                      IpuErr *e)
+{
+    return load_impl(w, cfg, path, wdtype, strict, 1, 0, e);
+}
+
+int gptj_checkpoint_check(GptjWeights *w, const GptjConfig *cfg, const char *path, GptjDtype wdtype, int strict,
+                          int scan, IpuErr *e)
+{
+    return load_impl(w, cfg, path, wdtype, strict, 0, scan, e);
+}

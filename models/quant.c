@@ -1,0 +1,419 @@
+/* quant.c - the weight formats f32, f16, q4g and the model policy (see quant.h). */
+#include "models/quant.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/quant_format.h"
+#include "sim/fp16.h"
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* Rounds a non-negative double to the nearest fp16, ties to even, with one
+ * rounding (narrowing through float could round twice). */
+static uint16_t quant_f16_from_f64(double x)
+{
+    IPU_ASSERT(x >= 0.0);
+    uint16_t h = fp16_from_f32((float)x);
+    if (h >= FP16_POS_INF)
+        return h;
+    uint16_t best = h;
+    double best_d = fabs((double)fp16_to_f32(h) - x);
+    for (int d = -1; d <= 1; d += 2) {
+        int c = (int)h + d;
+        if (c < 0 || c > (int)FP16_MAX)
+            continue;
+        double dist = fabs((double)fp16_to_f32((uint16_t)c) - x);
+        if (dist < best_d || (dist == best_d && !(c & 1))) {
+            best = (uint16_t)c;
+            best_d = dist;
+        }
+    }
+    return best;
+}
+
+/* Checks w and rounds it to fp16; errors name the tensor and flat index. */
+static int quant_to_f16_checked(const char *name, const float *w, size_t n, uint16_t *out, IpuErr *e)
+{
+    int bad = 0;
+    #pragma omp parallel for schedule(static) reduction(|| : bad)
+    for (size_t i = 0; i < n; i++) {
+        out[i] = fp16_from_f32(w[i]);
+        bad = bad || !fp16_isfinite(out[i]);
+    }
+    if (!bad)
+        return 0;
+    for (size_t i = 0; i < n; i++) { /* serial, so the first bad index is named */
+        if (!isfinite(w[i]))
+            return ipu_err(e, "tensor '%s': non-finite weight %g at flat index %zu", name, (double)w[i], i);
+        if (!fp16_isfinite(out[i]))
+            return ipu_err(e, "tensor '%s': weight %g at flat index %zu is outside the fp16 range (|w| < 65520)",
+                           name, (double)w[i], i);
+    }
+    IPU_ASSERT(0); /* the parallel pass saw a non-finite value */
+    return -1;
+}
+
+static void *quant_alloc(size_t count, size_t size, const char *name, IpuErr *e)
+{
+    void *p = count ? calloc(count, size) : malloc(1);
+    if (!p)
+        ipu_err(e, "tensor '%s': out of memory for %zu x %zu bytes", name, count, size);
+    return p;
+}
+
+/* ---- f32 -------------------------------------------------------------- */
+
+static double f32_bits(const QuantSpec *s, int64_t rows, int64_t cols) { return 32.0; }
+
+static int f32_quantize(const QuantSpec *s, const char *name, const float *w, int64_t rows, int64_t cols,
+                        QuantTensor *out, IpuErr *e)
+{
+    size_t n = (size_t)rows * (size_t)cols;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(w[i]))
+            return ipu_err(e, "tensor '%s': non-finite weight %g at flat index %zu", name, (double)w[i], i);
+    if (!(out->f32 = quant_alloc(n, sizeof(float), name, e)))
+        return -1;
+    memcpy(out->f32, w, n * sizeof(float));
+    out->data_bytes = n * sizeof(float);
+    return 0;
+}
+
+static void f32_dequantize(const QuantTensor *q, float *out)
+{
+    memcpy(out, q->f32, (size_t)q->rows * (size_t)q->cols * sizeof(float));
+}
+
+/* ---- f16 -------------------------------------------------------------- */
+
+static double f16_bits(const QuantSpec *s, int64_t rows, int64_t cols) { return 16.0; }
+
+static int f16_quantize(const QuantSpec *s, const char *name, const float *w, int64_t rows, int64_t cols,
+                        QuantTensor *out, IpuErr *e)
+{
+    size_t n = (size_t)rows * (size_t)cols;
+    if (!(out->f16 = quant_alloc(n, sizeof(uint16_t), name, e)))
+        return -1;
+    if (quant_to_f16_checked(name, w, n, out->f16, e) < 0)
+        return -1;
+    out->data_bytes = n * sizeof(uint16_t);
+    return 0;
+}
+
+static void f16_dequantize(const QuantTensor *q, float *out)
+{
+    size_t n = (size_t)q->rows * (size_t)q->cols;
+    for (size_t i = 0; i < n; i++)
+        out[i] = fp16_to_f32(q->f16[i]);
+}
+
+/* ---- q4g -------------------------------------------------------------- */
+
+static double q4g_bits(const QuantSpec *s, int64_t rows, int64_t cols) { return q4_bits_per_param(s->group); }
+
+/* One group of n fp16 values v into n/4 packed words and its scale, bias.
+ * The code quotient (v - bias) / scale is a ratio of fp16 numbers: v - bias
+ * is a multiple of 2^-24 below 2^17 (exact in double), scale has 11
+ * significant bits. A quotient that is not a tie sits at least 2^-41 from
+ * one, far more than the 2^-48 ulp of a double near 16, so rounding the
+ * double quotient half to even gives the exact round-half-even code. */
+static void q4g_group(const uint16_t *v, unsigned n, uint16_t *packed, uint16_t *scale, uint16_t *bias)
+{
+    float x[Q4_MAX_GROUP];
+    for (unsigned i = 0; i < n; i++)
+        x[i] = fp16_to_f32(v[i]);
+    float lo = fp16_to_f32(v[0]), hi = lo;
+    uint16_t lo_h = v[0];
+    for (unsigned i = 1; i < n; i++) {
+        if (x[i] < lo) { lo = x[i]; lo_h = v[i]; }
+        if (x[i] > hi)
+            hi = x[i];
+    }
+    uint16_t s = quant_f16_from_f64(((double)hi - (double)lo) / 15.0);
+    *scale = s;
+    *bias = lo_h;
+    double sd = fp16_to_f32(s);
+    for (unsigned i = 0; i < n; i += 4) {
+        unsigned c[4];
+        for (unsigned k = 0; k < 4; k++) {
+            if (s == 0) {
+                c[k] = 0;
+                continue;
+            }
+            double q = nearbyint(((double)x[i + k] - (double)lo) / sd);
+            c[k] = q < 0 ? 0u : q > Q4_MAX_CODE ? (unsigned)Q4_MAX_CODE : (unsigned)q;
+        }
+        packed[i / 4] = q4_pack(c[0], c[1], c[2], c[3]);
+    }
+}
+
+static int q4g_quantize(const QuantSpec *s, const char *name, const float *w, int64_t rows, int64_t cols,
+                        QuantTensor *out, IpuErr *e)
+{
+    unsigned n = s->group;
+    int64_t qrows = s->axis == QUANT_AXIS_IN ? rows : cols;
+    int64_t qlen = s->axis == QUANT_AXIS_IN ? cols : rows;
+    const char *axis = s->axis == QUANT_AXIS_IN ? "input axis (cols)" : "output axis (rows)";
+    if (n < Q4_MIN_GROUP || n % 4 != 0 || n > Q4_MAX_GROUP)
+        return ipu_err(e, "tensor '%s': q4g group size %u must be a multiple of 4 in %d..%d (%s has length %lld)",
+                       name, n, Q4_MIN_GROUP, Q4_MAX_GROUP, axis, (long long)qlen);
+    if (qlen % n != 0)
+        return ipu_err(e, "tensor '%s': q4g group size %u does not divide the %s of length %lld",
+                       name, n, axis, (long long)qlen);
+    size_t count = (size_t)rows * (size_t)cols, groups = (size_t)qrows * (size_t)(qlen / n);
+    uint16_t *v = quant_alloc(count, sizeof(uint16_t), name, e);
+    if (!v)
+        return -1;
+    if (quant_to_f16_checked(name, w, count, v, e) < 0) {
+        free(v);
+        return -1;
+    }
+    if (s->axis == QUANT_AXIS_OUT) { /* work on the transpose (cols, rows) */
+        uint16_t *t = quant_alloc(count, sizeof(uint16_t), name, e);
+        if (!t) {
+            free(v);
+            return -1;
+        }
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = 0; c < cols; c++)
+                t[c * rows + r] = v[r * cols + c];
+        free(v);
+        v = t;
+    }
+    out->qrows = qrows;
+    out->qlen = qlen;
+    out->packed = quant_alloc(count / 4, sizeof(uint16_t), name, e);
+    out->scale = quant_alloc(groups, sizeof(uint16_t), name, e);
+    out->bias = quant_alloc(groups, sizeof(uint16_t), name, e);
+    if (!out->packed || !out->scale || !out->bias) {
+        free(v);
+        return -1;
+    }
+    /* groups are independent: the result is the same at any thread count */
+    #pragma omp parallel for schedule(static)
+    for (size_t g = 0; g < groups; g++)
+        q4g_group(v + g * n, n, out->packed + g * (n / 4), out->scale + g, out->bias + g);
+    out->data_bytes = (count / 4 + 2 * groups) * sizeof(uint16_t);
+    free(v);
+    return 0;
+}
+
+static void q4g_dequantize(const QuantTensor *q, float *out)
+{
+    unsigned n = q->spec.group;
+    int64_t groups_per_row = q->qlen / n;
+    #pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < q->qrows; r++)
+        for (int64_t j = 0; j < q->qlen; j++) {
+            size_t g = (size_t)(r * groups_per_row + j / n);
+            uint16_t word = q->packed[(size_t)(r * q->qlen + j) / 4];
+            float x = fp16_to_f32(q4_dequant_ref(q4_code(word, (unsigned)(j % 4)), q->scale[g], q->bias[g]));
+            if (q->spec.axis == QUANT_AXIS_IN)
+                out[r * q->cols + j] = x;
+            else
+                out[j * q->cols + r] = x;
+        }
+}
+
+static void quant_free_buffers(QuantTensor *q)
+{
+    free(q->f32);
+    free(q->f16);
+    free(q->packed);
+    free(q->scale);
+    free(q->bias);
+    q->f32 = NULL;
+    q->f16 = q->packed = q->scale = q->bias = NULL;
+}
+
+const WeightFormat quant_format_f32 = {"f32", f32_bits, f32_quantize, f32_dequantize, quant_free_buffers};
+const WeightFormat quant_format_f16 = {"f16", f16_bits, f16_quantize, f16_dequantize, quant_free_buffers};
+const WeightFormat quant_format_q4g = {"q4g", q4g_bits, q4g_quantize, q4g_dequantize, quant_free_buffers};
+
+/* ---- specs ------------------------------------------------------------ */
+
+int quant_spec_parse(const char *text, QuantSpec *out, IpuErr *e)
+{
+    static const struct { const char *name; const WeightFormat *fmt; } names[] = {
+        {"f32", &quant_format_f32}, {"fp32", &quant_format_f32},
+        {"f16", &quant_format_f16}, {"fp16", &quant_format_f16},
+        {"q4g", &quant_format_q4g},
+    };
+    const char *colon = strchr(text, ':');
+    size_t len = colon ? (size_t)(colon - text) : strlen(text);
+    const WeightFormat *fmt = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i].name) == len && !strncmp(names[i].name, text, len))
+            fmt = names[i].fmt;
+    if (!fmt)
+        return ipu_err(e, "weight format '%s': unknown format (known: f32, fp32, f16, fp16, q4g[:GROUP[:in|out]])",
+                       text);
+    QuantSpec s = {fmt, QUANT_DEFAULT_GROUP, QUANT_AXIS_IN};
+    if (colon && fmt != &quant_format_q4g)
+        return ipu_err(e, "weight format '%s': %s takes no parameters", text, fmt->name);
+    if (colon) {
+        const char *p = colon + 1;
+        char *end;
+        errno = 0;
+        long g = strtol(p, &end, 10);
+        if (end == p || errno || (*end && *end != ':'))
+            return ipu_err(e, "weight format '%s': group size '%s' is not an integer", text, p);
+        if (g < Q4_MIN_GROUP || g % 4 != 0 || g > Q4_MAX_GROUP)
+            return ipu_err(e, "weight format '%s': group size %ld must be a multiple of 4 in %d..%d",
+                           text, g, Q4_MIN_GROUP, Q4_MAX_GROUP);
+        s.group = (unsigned)g;
+        if (*end == ':') {
+            if (!strcmp(end + 1, "in"))
+                s.axis = QUANT_AXIS_IN;
+            else if (!strcmp(end + 1, "out"))
+                s.axis = QUANT_AXIS_OUT;
+            else
+                return ipu_err(e, "weight format '%s': axis '%s' must be 'in' or 'out'", text, end + 1);
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+void quant_spec_format(const QuantSpec *s, char *buf, size_t cap)
+{
+    if (s->fmt != &quant_format_q4g)
+        snprintf(buf, cap, "%s", s->fmt->name);
+    else
+        snprintf(buf, cap, "q4g:%u%s", s->group, s->axis == QUANT_AXIS_OUT ? ":out" : "");
+}
+
+double quant_bits_per_param(const QuantSpec *s, int64_t rows, int64_t cols)
+{
+    return s->fmt->bits_per_param(s, rows, cols);
+}
+
+/* ---- tensors ---------------------------------------------------------- */
+
+int quant_tensor(const QuantSpec *s, const char *name, const float *w, int64_t rows, int64_t cols,
+                 QuantTensor *out, IpuErr *e)
+{
+    memset(out, 0, sizeof *out);
+    if (rows <= 0 || cols <= 0)
+        return ipu_err(e, "tensor '%s': shape [%lld, %lld] is empty", name, (long long)rows, (long long)cols);
+    out->spec = *s;
+    snprintf(out->name, sizeof out->name, "%s", name);
+    out->rows = out->qrows = rows;
+    out->cols = out->qlen = cols;
+    if (s->fmt->quantize(s, name, w, rows, cols, out, e) < 0) {
+        s->fmt->free(out);
+        return -1;
+    }
+    return 0;
+}
+
+void quant_dequantize(const QuantTensor *q, float *out) { q->spec.fmt->dequantize(q, out); }
+
+void quant_tensor_free(QuantTensor *q)
+{
+    if (q && q->spec.fmt)
+        q->spec.fmt->free(q);
+}
+
+void quant_stats(const QuantTensor *q, const float *ref, QuantStats *out)
+{
+    size_t n = (size_t)q->rows * (size_t)q->cols;
+    float *d = malloc(n * sizeof(float));
+    IPU_ASSERT(d != NULL);
+    quant_dequantize(q, d);
+    double sig = 0, err = 0, mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        double r = ref[i], x = (double)d[i] - r;
+        sig += r * r;
+        err += x * x;
+        if (fabs(x) > mx)
+            mx = fabs(x);
+    }
+    free(d);
+    out->rmse = sqrt(err / (double)n);
+    out->max_abs_err = mx;
+    out->sqnr_db = err == 0 ? INFINITY : 10.0 * log10(sig / err);
+}
+
+/* ---- policy ----------------------------------------------------------- */
+
+int quant_glob_match(const char *pattern, const char *name)
+{
+    const char *star = NULL, *resume = NULL;
+    while (*name) {
+        if (*pattern == '*') {
+            star = pattern++;
+            resume = name;
+        } else if (*pattern == *name) {
+            pattern++;
+            name++;
+        } else if (star) {
+            pattern = star + 1;
+            name = ++resume;
+        } else {
+            return 0;
+        }
+    }
+    while (*pattern == '*')
+        pattern++;
+    return *pattern == '\0';
+}
+
+static void quant_policy_add(QuantPolicy *p, const char *pattern, const QuantSpec *s)
+{
+    IPU_ASSERT(p->nrules < QUANT_POLICY_MAX_RULES);
+    QuantRule *r = &p->rules[p->nrules++];
+    snprintf(r->pattern, sizeof r->pattern, "%s", pattern);
+    r->spec = *s;
+}
+
+void quant_policy_uniform(QuantPolicy *p, const QuantSpec *spec)
+{
+    memset(p, 0, sizeof *p);
+    p->fallback = *spec;
+}
+
+void quant_policy_graphcore(QuantPolicy *p, const QuantSpec *weights)
+{
+    static const char *const keep_f16[] = {"*wte*", "*ln_*", "*.bias"};
+    const QuantSpec f16 = {&quant_format_f16, QUANT_DEFAULT_GROUP, QUANT_AXIS_IN};
+    QuantSpec w = *weights;
+    w.axis = QUANT_AXIS_IN; /* lm_head too: its output axis need not split into groups */
+    memset(p, 0, sizeof *p);
+    for (size_t i = 0; i < sizeof keep_f16 / sizeof keep_f16[0]; i++)
+        quant_policy_add(p, keep_f16[i], &f16);
+    quant_policy_add(p, "*.weight", &w);
+    p->fallback = f16;
+}
+
+int quant_policy_prepend(QuantPolicy *p, const char *rule, IpuErr *e)
+{
+    const char *eq = strrchr(rule, '=');
+    if (!eq || eq == rule || !eq[1])
+        return ipu_err(e, "quant rule '%s': expected PATTERN=FORMAT", rule);
+    if ((size_t)(eq - rule) >= QUANT_PATTERN_BYTES)
+        return ipu_err(e, "quant rule '%s': pattern longer than %d bytes", rule, QUANT_PATTERN_BYTES - 1);
+    if (p->nrules >= QUANT_POLICY_MAX_RULES)
+        return ipu_err(e, "quant rule '%s': more than %d rules", rule, QUANT_POLICY_MAX_RULES);
+    QuantSpec s;
+    if (quant_spec_parse(eq + 1, &s, e) < 0)
+        return ipu_err_prefix(e, "quant rule '%s'", rule);
+    memmove(&p->rules[1], &p->rules[0], (size_t)p->nrules * sizeof p->rules[0]);
+    p->nrules++;
+    memcpy(p->rules[0].pattern, rule, (size_t)(eq - rule));
+    p->rules[0].pattern[eq - rule] = '\0';
+    p->rules[0].spec = s;
+    return 0;
+}
+
+const QuantSpec *quant_policy_lookup(const QuantPolicy *p, const char *name)
+{
+    for (int i = 0; i < p->nrules; i++)
+        if (quant_glob_match(p->rules[i].pattern, name))
+            return &p->rules[i].spec;
+    return &p->fallback;
+}

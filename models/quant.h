@@ -1,0 +1,153 @@
+/* quant.h - weight formats on the host: fp32, fp16 and int4-group (q4g).
+ *
+ * A WeightFormat is a small vtable (name, bits per parameter, quantize,
+ * dequantize, free) so another format (NF4, int8) can be added as one more
+ * descriptor without touching callers. A QuantSpec is a format plus its
+ * parameters (group size, grouped axis), parsed from text such as "fp16",
+ * "f32", "q4g:64" or "q4g:64:out". quant_tensor() turns an fp32 matrix into a
+ * QuantTensor in that spec; quant_dequantize() gives the values back as fp32
+ * (for f16 and q4g the values are fp16 numbers, so the fp32 copy is exact).
+ *
+ * q4g follows models/quant_format.h, whose q4_dequant_ref() is the
+ * specification the tile codelets match bit for bit. Quantizing a group of n
+ * values (all in fp16, each value first rounded to fp16):
+ *   bias  = min
+ *   scale = max - min over 15, computed exactly (double) and rounded once to
+ *           fp16, nearest even
+ *   code  = round_half_even((w - bias) / scale) with w - bias exact and the
+ *           quotient in double (it cannot land on a false tie: see quant.c),
+ *           clamped to 0..15
+ * A constant group, or one whose range is so small that scale rounds to 0,
+ * gets scale 0 and codes 0: it decompresses to bias (the group's min).
+ * Decompression overflows to infinity only when a group spans more than the
+ * fp16 range (|max - min| close to 2 x 65504); real weights never do.
+ *
+ * Layout (matrix [rows, cols], PyTorch Linear [out, in]):
+ * - axis QUANT_AXIS_IN (default): groups run along cols, contiguous in
+ *   memory. packed (rows, cols/n, n/4) uint16, element 0 of four in bits
+ *   15..12; scale, bias (rows, cols/n) fp16.
+ * - axis QUANT_AXIS_OUT: groups run along rows, i.e. down each column. The
+ *   matrix is quantized as its transpose [cols, rows] with the IN layout:
+ *   packed (cols, rows/n, n/4), scale, bias (cols, rows/n). Dequantize
+ *   transposes back, so callers always see [rows, cols].
+ * QuantTensor.qrows, .qlen give the quantized view (rows, cols for IN; cols,
+ * rows for OUT).
+ *
+ * The whole-model policy (QuantPolicy) maps a tensor name to a QuantSpec by
+ * ordered glob rules (first match wins, '*' matches any run of characters).
+ *
+ * Not here: applying a policy to a model's weights (models/gptj does that),
+ * and any tile-side decompression (codelets/decompress).
+ */
+#ifndef IPUSIM_QUANT_H
+#define IPUSIM_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim/err.h"
+
+typedef enum QuantAxis {
+    QUANT_AXIS_IN = 0,  /* groups along cols (the input axis of a Linear) */
+    QUANT_AXIS_OUT = 1, /* groups along rows (the output axis) */
+} QuantAxis;
+
+#define QUANT_DEFAULT_GROUP 64
+#define QUANT_NAME_BYTES 128
+
+typedef struct WeightFormat WeightFormat;
+
+/* A format with its parameters; group and axis matter only for q4g. */
+typedef struct QuantSpec {
+    const WeightFormat *fmt;
+    unsigned group;  /* q4g group size n */
+    QuantAxis axis;
+} QuantSpec;
+
+/* One quantized matrix. Owns its buffers; release with quant_tensor_free. */
+typedef struct QuantTensor {
+    QuantSpec spec;
+    char name[QUANT_NAME_BYTES];
+    int64_t rows, cols;    /* logical shape [rows, cols] */
+    int64_t qrows, qlen;   /* quantized view: groups run along qlen */
+    float *f32;            /* f32: (rows, cols) */
+    uint16_t *f16;         /* f16: (rows, cols) fp16 bits */
+    uint16_t *packed;      /* q4g: (qrows, qlen/n, n/4) */
+    uint16_t *scale;       /* q4g: (qrows, qlen/n) fp16 */
+    uint16_t *bias;        /* q4g: (qrows, qlen/n) fp16 */
+    size_t data_bytes;     /* bytes of the stored form (all buffers) */
+} QuantTensor;
+
+struct WeightFormat {
+    const char *name;      /* "f32", "f16", "q4g" */
+    /* Stored bits per parameter of a [rows, cols] matrix in this spec. */
+    double (*bits_per_param)(const QuantSpec *s, int64_t rows, int64_t cols);
+    /* Fills *out (zeroed first by the caller's quant_tensor). w: (rows, cols). */
+    int (*quantize)(const QuantSpec *s, const char *name, const float *w, int64_t rows, int64_t cols,
+                    QuantTensor *out, IpuErr *e);
+    /* out: (rows, cols) fp32. */
+    void (*dequantize)(const QuantTensor *q, float *out);
+    void (*free)(QuantTensor *q);
+};
+
+extern const WeightFormat quant_format_f32;
+extern const WeightFormat quant_format_f16;
+extern const WeightFormat quant_format_q4g;
+
+/* Parses "f32" | "fp32" | "f16" | "fp16" | "q4g" | "q4g:N" | "q4g:N:in" |
+ * "q4g:N:out". The group size is checked against the axis only when a tensor
+ * is quantized (it needs the shape). */
+int quant_spec_parse(const char *text, QuantSpec *out, IpuErr *e);
+/* Writes the canonical text ("f16", "q4g:64", "q4g:64:out") into buf. */
+void quant_spec_format(const QuantSpec *s, char *buf, size_t cap);
+double quant_bits_per_param(const QuantSpec *s, int64_t rows, int64_t cols);
+
+/* Quantizes w (rows, cols) fp32 into out. Errors name the tensor: a
+ * non-finite weight (flat index), a weight outside the fp16 range, a group
+ * size that is not a multiple of 4, below 4, or does not divide the axis. */
+int quant_tensor(const QuantSpec *s, const char *name, const float *w, int64_t rows, int64_t cols,
+                 QuantTensor *out, IpuErr *e);
+void quant_dequantize(const QuantTensor *q, float *out);
+void quant_tensor_free(QuantTensor *q);
+
+/* Error of a quantized tensor against its input ref (rows, cols). sqnr_db is
+ * 10 log10(sum ref^2 / sum err^2); +INFINITY when the error is zero. */
+typedef struct QuantStats {
+    double rmse;
+    double max_abs_err;
+    double sqnr_db;
+} QuantStats;
+void quant_stats(const QuantTensor *q, const float *ref, QuantStats *out);
+
+/* The whole-model policy: ordered (glob pattern, spec) rules, first match
+ * wins; a name no rule matches gets the fallback. */
+#define QUANT_POLICY_MAX_RULES 32
+#define QUANT_PATTERN_BYTES 96
+
+typedef struct QuantRule {
+    char pattern[QUANT_PATTERN_BYTES];
+    QuantSpec spec;
+} QuantRule;
+
+typedef struct QuantPolicy {
+    int nrules;
+    QuantRule rules[QUANT_POLICY_MAX_RULES];
+    QuantSpec fallback;
+} QuantPolicy;
+
+/* Graphcore's GPT-J policy with weights in `weights` (e.g. q4g:64): embedding
+ * (*wte*), LayerNorm weights and biases (*ln_*) and every bias (*.bias) stay
+ * fp16; every other *.weight (q/k/v/out_proj, fc_in, fc_out, lm_head) gets
+ * `weights`, grouped along its input axis. Anything else: fp16. */
+void quant_policy_graphcore(QuantPolicy *p, const QuantSpec *weights);
+/* Every tensor in one spec (e.g. the fp16 baseline). */
+void quant_policy_uniform(QuantPolicy *p, const QuantSpec *spec);
+/* Puts a rule in front of the existing ones, so it overrides them. rule is
+ * "PATTERN=SPEC", e.g. "lm_head.weight=f16" or "*.mlp.*=q4g:32". */
+int quant_policy_prepend(QuantPolicy *p, const char *rule, IpuErr *e);
+/* The spec for a tensor name (never NULL). */
+const QuantSpec *quant_policy_lookup(const QuantPolicy *p, const char *name);
+/* Glob match used by the policy: '*' matches any run, everything else itself. */
+int quant_glob_match(const char *pattern, const char *name);
+
+#endif
