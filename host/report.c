@@ -369,6 +369,8 @@ int report_write_csv(const Report *r, const char *path, IpuErr *err)
 
 /* ---- plots ------------------------------------------------------------ */
 
+static int make_dirs(const char *dir);
+
 /* pngcairo, then png, then svg: whichever this gnuplot has. */
 static const char *plot_terminal(const char **ext)
 {
@@ -484,6 +486,15 @@ static int plot_groups(const Report *r, const char *dir, const char *term, const
     rv = s.oom ? ipu_err(err, "plot: out of memory") : run_gnuplot(dir, "groups", ext, &s, err);
     free(s.s);
     return rv;
+}
+
+int report_make_dirs(const char *dir, IpuErr *err)
+{
+    if (strlen(dir) >= 1024)
+        return ipu_err(err, "folder '%s': path too long", dir);
+    if (make_dirs(dir))
+        return ipu_err(err, "folder '%s': cannot create it: %s", dir, strerror(errno));
+    return 0;
 }
 
 /* mkdir -p */

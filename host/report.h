@@ -90,6 +90,8 @@ int report_write_csv(const Report *r, const char *path, IpuErr *err);
  * written are returned in written (";"-separated). */
 int report_plot(const Report *r, const char *dir, char *written, size_t cap, IpuErr *err);
 
+/* mkdir -p; the error names the folder. */
+int report_make_dirs(const char *dir, IpuErr *err);
 /* Writes len bytes to path atomically (temp + rename). */
 int report_write_file(const char *path, const char *data, size_t len, IpuErr *err);
 
