@@ -417,9 +417,15 @@ void runcfg_key_value(const RunConfig *rc, size_t i, char *buf, size_t cap)
 void runcfg_print_keys(FILE *f)
 {
     fprintf(f, "| key | type | unit | default | meaning |\n|---|---|---|---|---|\n");
-    for (size_t i = 0; i < NKEYS; i++)
-        fprintf(f, "| %s | %s | %s | %s | %s |\n", keys[i].name, type_name(&keys[i]), keys[i].unit,
+    for (size_t i = 0; i < NKEYS; i++) {
+        char type[64]; /* '|' would split a markdown cell */
+        snprintf(type, sizeof type, "%s", type_name(&keys[i]));
+        for (char *c = type; *c; c++)
+            if (*c == '|')
+                *c = '/';
+        fprintf(f, "| %s | %s | %s | %s | %s |\n", keys[i].name, type, keys[i].unit,
                 keys[i].def[0] ? keys[i].def : "(empty)", keys[i].doc);
+    }
     fprintf(f, "| arch.<key> | (arch) | (arch) | (preset) | any arch key (ipusim arch show PRESET), applied after the preset |\n");
 }
 
