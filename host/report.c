@@ -461,7 +461,7 @@ static int plot_groups(const Report *r, const char *dir, const char *term, const
         unsigned g;
         if (sscanf(f->format, "q4g:%u", &g) == 1)
             text_add(&data, "%u %.6f %.4f\n", g, 1e3 * f->batched_token_s, f->bits_per_param);
-        else if (!strcmp(f->format, "fp16"))
+        else if (!strcmp(f->format, "fp16") || !strcmp(f->format, "f16"))
             fp16_ms = 1e3 * f->batched_token_s;
     }
     char dat[1200];
