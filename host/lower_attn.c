@@ -1,0 +1,274 @@
+/* lower_attn.c - attention with a K / V^T cache over a grid of tiles (see lower.h).
+ *
+ * Per chip, per (sequence b, head h): key block j (sb keys) lives on its
+ * home tile with K_j (sb, hd) and V^T_j (hd, sb). Query block qi (mqb rows)
+ * works on tile (qi, j) for every key block: qi = 0 uses the home tile, the
+ * others receive copies of K_j and V^T_j each step. Scores (mqb, sb) per
+ * tile; a (b, h, qi)'s rows are gathered on one tile for the causal softmax
+ * over all s_pad keys (masking by position, so cycles do not depend on it),
+ * scattered back as fp16 probabilities, multiplied by V^T_j, and the key
+ * blocks' partials reduced on tile (qi, 0).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "codelets/matmul.h"
+#include "codelets/reduce.h"
+#include "codelets/softmax.h"
+#include "host/lower.h"
+
+static uint32_t home_tile(const AttnPlan *ap, uint32_t b, uint32_t h, uint32_t j)
+{
+    return ap->tile0 + (b * ap->heads + h) * ap->nkb + j;
+}
+
+static uint32_t work_tile(const AttnPlan *ap, uint32_t b, uint32_t h, uint32_t qi, uint32_t j)
+{
+    if (qi == 0)
+        return home_tile(ap, b, h, j);
+    uint32_t base = ap->tile0 + ap->batch * ap->heads * ap->nkb;
+    return base + ((b * ap->heads + h) * (ap->nqb - 1) + qi - 1) * ap->nkb + j;
+}
+
+/* nblocks blocks, block i on local tile tiles_of(i). */
+static int tensor_on(LowerBuilder *b, const char *name, GraphDType dt, uint32_t chip, uint32_t nblocks,
+                     uint64_t be, const uint32_t *tiles, SramCategory cat, IpuErr *err)
+{
+    TileInterval *map = malloc(nblocks * sizeof *map);
+    if (!map)
+        return ipu_err(err, "out of host memory");
+    for (uint32_t i = 0; i < nblocks; i++)
+        map[i] = (TileInterval){i * be, (i + 1) * be, lower_tile(b, chip, tiles[i])};
+    int id = graph_add_tensor(b->g, name, dt, nblocks * be, cat, map, nblocks, err);
+    free(map);
+    return id;
+}
+
+int lower_attn_cache(LowerBuilder *b, const char *name, const AttnPlan *ap, SramCategory cat, int *kc, int *vtc,
+                     IpuErr *err)
+{
+    uint32_t n = ap->batch * ap->heads * ap->nkb;
+    uint32_t *tiles = malloc(n * sizeof *tiles);
+    if (!tiles)
+        return ipu_err(err, "out of host memory");
+    for (uint32_t i = 0; i < n; i++)
+        tiles[i] = ap->tile0 + i;
+    char nm[64];
+    int rc = 0;
+    for (uint32_t c = 0; c < b->chips && !rc; c++) {
+        snprintf(nm, sizeof nm, "%s.k.%u", name, c);
+        kc[c] = tensor_on(b, nm, DTYPE_FP16, c, n, (uint64_t)ap->sb * ap->hd, tiles, cat, err);
+        snprintf(nm, sizeof nm, "%s.vt.%u", name, c);
+        vtc[c] = tensor_on(b, nm, DTYPE_FP16, c, n, (uint64_t)ap->sb * ap->hd, tiles, cat, err);
+        rc = kc[c] < 0 || vtc[c] < 0 ? -1 : 0;
+    }
+    free(tiles);
+    return rc;
+}
+
+int lower_attn_kv_pairs(LowerBuilder *b, int step, const AttnPlan *ap, const int *kc, const int *vtc, const int *k,
+                        const int *vt, uint32_t pos0, IpuErr *err)
+{
+    b->p->steps[step].npairs = 0;
+    uint64_t m = (uint64_t)ap->batch * ap->t, cc = (uint64_t)ap->heads * ap->hd, blk = (uint64_t)ap->sb * ap->hd;
+    for (uint32_t c = 0; c < b->chips; c++)
+        for (uint32_t s = 0; s < ap->batch; s++)
+            for (uint32_t h = 0; h < ap->heads; h++) {
+                for (uint32_t t = 0; t < ap->t; t++) {
+                    uint32_t p = pos0 + t, j = p / ap->sb;
+                    if (program_copy_add(b->p, step, k[c], (s * ap->t + t) * cc + h * ap->hd, kc[c],
+                                         ((uint64_t)(s * ap->heads + h) * ap->nkb + j) * blk + (uint64_t)(p % ap->sb) * ap->hd,
+                                         ap->hd, err) < 0)
+                        return -1;
+                }
+                /* V^T: row d of head h, runs of positions inside one key block */
+                for (uint32_t d = 0; d < ap->hd; d++)
+                    for (uint32_t t = 0; t < ap->t;) {
+                        uint32_t p = pos0 + t, j = p / ap->sb, run = ap->sb - p % ap->sb;
+                        if (run > ap->t - t)
+                            run = ap->t - t;
+                        if (program_copy_add(b->p, step, vt[c], (h * ap->hd + d) * m + s * ap->t + t, vtc[c],
+                                             ((uint64_t)(s * ap->heads + h) * ap->nkb + j) * blk + (uint64_t)d * ap->sb + p % ap->sb,
+                                             run, err) < 0)
+                            return -1;
+                        t += run;
+                    }
+            }
+    return 0;
+}
+
+int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan *ap, const int *kc, const int *vtc,
+                     const int *q, const int *k, const int *vt, const int *att, uint32_t pos0, int *kv_copy,
+                     int *softmax_cs, IpuErr *err)
+{
+    const IpuArch *a = &b->g->arch;
+    uint32_t W = a->workers_per_tile, B = ap->batch, H = ap->heads, hd = ap->hd, sb = ap->sb, nkb = ap->nkb;
+    uint32_t mqb = ap->mqb, nqb = ap->nqb, nw = B * H * nqb * nkb, ng = B * H * nqb;
+    uint64_t cc = (uint64_t)H * hd, kvb = (uint64_t)sb * hd;
+    LayerDtype pt = b->partials;
+    GraphDType pdt = pt == LAYER_F16 ? DTYPE_FP16 : DTYPE_FP32;
+    uint32_t *wt = malloc(nw * sizeof *wt), *st = malloc(ng * sizeof *st), *rt = malloc(ng * sizeof *rt);
+    if (!wt || !st || !rt) {
+        free(wt), free(st), free(rt);
+        return ipu_err(err, "out of host memory");
+    }
+    /* block index (b, h, qi, j) = ((b * H + h) * nqb + qi) * nkb + j; group (b, h, qi) */
+    for (uint32_t s = 0; s < B; s++)
+        for (uint32_t h = 0; h < H; h++)
+            for (uint32_t qi = 0; qi < nqb; qi++) {
+                uint32_t gi = (s * H + h) * nqb + qi;
+                for (uint32_t j = 0; j < nkb; j++)
+                    wt[gi * nkb + j] = work_tile(ap, s, h, qi, j);
+                rt[gi] = work_tile(ap, s, h, qi, 0);
+                st[gi] = work_tile(ap, s, h, qi, nkb > 1 ? 1 : 0);
+            }
+    char nm[64];
+    int QB[LOWER_MAX_CHIPS], KW[LOWER_MAX_CHIPS], VW[LOWER_MAX_CHIPS], SC[LOWER_MAX_CHIPS], SM[LOWER_MAX_CHIPS],
+        PR[LOWER_MAX_CHIPS], PJ[LOWER_MAX_CHIPS], PV[LOWER_MAX_CHIPS], RI[LOWER_MAX_CHIPS], RO[LOWER_MAX_CHIPS];
+    int rc = -1;
+    for (uint32_t c = 0; c < b->chips; c++) {
+        KW[c] = VW[c] = -1;
+#define T_ON(id, suffix, dt, n, be, tiles)                                                                          \
+    do {                                                                                                            \
+        snprintf(nm, sizeof nm, "%s.%s.%u", name, suffix, c);                                                       \
+        if ((id = tensor_on(b, nm, dt, c, n, be, tiles, SRAM_ACTIVATIONS, err)) < 0)                               \
+            goto out;                                                                                               \
+    } while (0)
+        T_ON(QB[c], "q", DTYPE_FP16, nw, (uint64_t)mqb * hd, wt);
+        if (nqb > 1) {
+            T_ON(KW[c], "kw", DTYPE_FP16, nw, kvb, wt);
+            T_ON(VW[c], "vw", DTYPE_FP16, nw, kvb, wt);
+        }
+        T_ON(SC[c], "scores", pdt, nw, (uint64_t)mqb * sb, wt);
+        T_ON(SM[c], "smx_in", pdt, ng, (uint64_t)mqb * ap->s_pad, st);
+        T_ON(PR[c], "probs", DTYPE_FP16, ng, (uint64_t)mqb * ap->s_pad, st);
+        T_ON(PJ[c], "pj", DTYPE_FP16, nw, (uint64_t)mqb * sb, wt);
+        T_ON(PV[c], "pv", pdt, nw, (uint64_t)mqb * hd, wt);
+        T_ON(RI[c], "red_in", pdt, ng, (uint64_t)nkb * mqb * hd, rt);
+        T_ON(RO[c], "red_out", DTYPE_FP16, ng, (uint64_t)mqb * hd, rt);
+#undef T_ON
+    }
+    snprintf(nm, sizeof nm, "%s.scores", name);
+    int cs_sc = graph_add_compute_set(b->g, nm, err);
+    snprintf(nm, sizeof nm, "%s.softmax", name);
+    int cs_sm = graph_add_compute_set(b->g, nm, err);
+    snprintf(nm, sizeof nm, "%s.pv", name);
+    int cs_pv = graph_add_compute_set(b->g, nm, err);
+    snprintf(nm, sizeof nm, "%s.reduce", name);
+    int cs_red = graph_add_compute_set(b->g, nm, err);
+    if (cs_sc < 0 || cs_sm < 0 || cs_pv < 0 || cs_red < 0)
+        goto out;
+    *softmax_cs = cs_sm;
+    MatmulArgs parts[16];
+    for (uint32_t c = 0; c < b->chips; c++)
+        for (uint32_t gi = 0; gi < ng; gi++) {
+            uint32_t qi = gi % nqb, sh = gi / nqb; /* sh = s * H + h */
+            for (uint32_t j = 0; j < nkb; j++) {
+                uint32_t wi = gi * nkb + j, tile = lower_tile(b, c, wt[wi]);
+                uint64_t home = (uint64_t)(sh * nkb + j) * kvb;
+                const uint16_t *kp = qi ? lower_ptr(b, KW[c], wi * kvb) : lower_ptr(b, kc[c], home);
+                const uint16_t *vp = qi ? lower_ptr(b, VW[c], wi * kvb) : lower_ptr(b, vtc[c], home);
+                MatmulArgs sc = {.a = lower_ptr(b, QB[c], (uint64_t)wi * mqb * hd), .w = kp,
+                                 .out = lower_ptr(b, SC[c], (uint64_t)wi * mqb * sb), .m = mqb, .k = hd, .n = sb,
+                                 .amp_macs_per_cycle = a->amp_macs_per_cycle_fp16};
+                uint32_t np = matmul_split(&sc, pt, W, parts);
+                for (uint32_t i = 0; i < np; i++)
+                    if (graph_add_vertex(b->g, cs_sc, tile, b->matmul_vt, &parts[i], err))
+                        goto out;
+                MatmulArgs pv = {.a = lower_ptr(b, PJ[c], (uint64_t)wi * mqb * sb), .w = vp,
+                                 .out = lower_ptr(b, PV[c], (uint64_t)wi * mqb * hd), .m = mqb, .k = sb, .n = hd,
+                                 .amp_macs_per_cycle = a->amp_macs_per_cycle_fp16};
+                np = matmul_split(&pv, pt, W, parts);
+                for (uint32_t i = 0; i < np; i++)
+                    if (graph_add_vertex(b->g, cs_pv, tile, b->matmul_vt, &parts[i], err))
+                        goto out;
+            }
+            for (uint32_t w = 0; w < W; w++) { /* softmax rows over the workers */
+                uint32_t r0 = mqb * w / W, r1 = mqb * (w + 1) / W;
+                if (r1 == r0)
+                    continue;
+                char *in = lower_ptr(b, SM[c], ((uint64_t)gi * mqb + r0) * ap->s_pad);
+                SoftmaxArgs sa = {in, lower_ptr(b, PR[c], ((uint64_t)gi * mqb + r0) * ap->s_pad), r1 - r0,
+                                  ap->s_pad, pos0 + qi * mqb + r0, 0, 1.0f / sqrtf((float)hd), pt, LAYER_F16};
+                if (graph_add_vertex(b->g, cs_sm, lower_tile(b, c, st[gi]), &softmax_vertex, &sa, err))
+                    goto out;
+            }
+            uint64_t n2 = (uint64_t)mqb * hd / 2;
+            for (uint32_t w = 0; w < W; w++) {
+                uint64_t e0 = n2 * w / W * 2, e1 = n2 * (w + 1) / W * 2;
+                if (e1 == e0)
+                    continue;
+                char *ri = lower_ptr(b, RI[c], (uint64_t)gi * nkb * mqb * hd);
+                char *ro = lower_ptr(b, RO[c], (uint64_t)gi * mqb * hd);
+                ReduceArgs ra = {ri ? ri + e0 * layer_dtype_bytes(pt) : NULL, ro ? ro + e0 * 2 : NULL, nkb,
+                                 (uint32_t)(e1 - e0), mqb * hd, pt, LAYER_F16};
+                if (graph_add_vertex(b->g, cs_red, lower_tile(b, c, rt[gi]), &reduce_vertex, &ra, err))
+                    goto out;
+            }
+        }
+    /* steps: write the caches and the query blocks */
+    int cp = lower_copy(b, seq, name, err);
+    if (cp < 0 || lower_attn_kv_pairs(b, cp, ap, kc, vtc, k, vt, pos0, err))
+        goto out;
+    *kv_copy = cp;
+    if ((cp = lower_copy(b, seq, name, err)) < 0)
+        goto out;
+    for (uint32_t c = 0; c < b->chips; c++)
+        for (uint32_t gi = 0; gi < ng; gi++) {
+            uint32_t qi = gi % nqb, sh = gi / nqb, s = sh / H, h = sh % H;
+            for (uint32_t j = 0; j < nkb; j++) {
+                uint32_t wi = gi * nkb + j;
+                for (uint32_t r = 0; r < mqb && qi * mqb + r < ap->t; r++)
+                    if (program_copy_add(b->p, cp, q[c], ((uint64_t)s * ap->t + qi * mqb + r) * cc + h * hd, QB[c],
+                                         ((uint64_t)wi * mqb + r) * hd, hd, err) < 0)
+                        goto out;
+                if (qi && (program_copy_add(b->p, cp, kc[c], (uint64_t)(sh * nkb + j) * kvb, KW[c], wi * kvb, kvb, err) < 0 ||
+                           program_copy_add(b->p, cp, vtc[c], (uint64_t)(sh * nkb + j) * kvb, VW[c], wi * kvb, kvb, err) < 0))
+                    goto out;
+            }
+        }
+    if (lower_exec(b, seq, cs_sc, name, PHASE_ATTENTION, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
+        goto out;
+    for (uint32_t c = 0; c < b->chips; c++)
+        for (uint32_t wi = 0; wi < nw; wi++) {
+            uint32_t gi = wi / nkb, j = wi % nkb;
+            for (uint32_t r = 0; r < mqb; r++)
+                if (program_copy_add(b->p, cp, SC[c], ((uint64_t)wi * mqb + r) * sb, SM[c],
+                                     ((uint64_t)gi * mqb + r) * ap->s_pad + (uint64_t)j * sb, sb, err) < 0)
+                    goto out;
+        }
+    if (lower_exec(b, seq, cs_sm, name, PHASE_ATTENTION, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
+        goto out;
+    for (uint32_t c = 0; c < b->chips; c++)
+        for (uint32_t wi = 0; wi < nw; wi++) {
+            uint32_t gi = wi / nkb, j = wi % nkb;
+            for (uint32_t r = 0; r < mqb; r++)
+                if (program_copy_add(b->p, cp, PR[c], ((uint64_t)gi * mqb + r) * ap->s_pad + (uint64_t)j * sb, PJ[c],
+                                     ((uint64_t)wi * mqb + r) * sb, sb, err) < 0)
+                    goto out;
+        }
+    if (lower_exec(b, seq, cs_pv, name, PHASE_ATTENTION, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
+        goto out;
+    for (uint32_t c = 0; c < b->chips; c++)
+        for (uint32_t wi = 0; wi < nw; wi++) {
+            uint32_t gi = wi / nkb, j = wi % nkb;
+            if (program_copy_add(b->p, cp, PV[c], (uint64_t)wi * mqb * hd, RI[c], ((uint64_t)gi * nkb + j) * mqb * hd,
+                                 (uint64_t)mqb * hd, err) < 0)
+                goto out;
+        }
+    if (lower_exec(b, seq, cs_red, name, PHASE_ATTENTION, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
+        goto out;
+    for (uint32_t c = 0; c < b->chips; c++)
+        for (uint32_t gi = 0; gi < ng; gi++) {
+            uint32_t qi = gi % nqb, sh = gi / nqb, s = sh / H, h = sh % H;
+            for (uint32_t r = 0; r < mqb && qi * mqb + r < ap->t; r++)
+                if (program_copy_add(b->p, cp, RO[c], ((uint64_t)gi * mqb + r) * hd, att[c],
+                                     ((uint64_t)s * ap->t + qi * mqb + r) * cc + h * hd, hd, err) < 0)
+                    goto out;
+        }
+    rc = 0;
+out:
+    free(wt), free(st), free(rt);
+    return rc;
+}
