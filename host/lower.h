@@ -114,11 +114,11 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
 /* ---- attention ---- */
 
 typedef struct AttnPlan {
-    uint32_t batch, t;     /* sequences, query rows per sequence in this step */
-    uint32_t heads, hd;    /* heads per chip, head_dim */
+    uint32_t batch, t;       /* sequences, query rows per sequence in this step */
+    uint32_t heads, hd;      /* heads per chip, head_dim */
     uint32_t s_pad, sb, nkb; /* keys (padded), keys per block, key blocks */
-    uint32_t mqb, nqb;     /* query rows per block, query blocks */
-    uint32_t tile0;        /* home tiles of (b, h, key block) from here, then the other query blocks' tiles */
+    uint32_t mqb, nqb;       /* query rows per wave, waves */
+    uint32_t tile0;          /* home tile of cache block (b, h, j) is tile0 + (b * heads + h) * nkb + j */
 } AttnPlan;
 
 /* K cache (batch, heads, nkb) blocks of (sb, hd) and V^T cache blocks of
@@ -129,7 +129,7 @@ int lower_attn_cache(LowerBuilder *b, const char *name, const AttnPlan *ap, Sram
  * vT (C/chips, m) into the caches at positions pos0.., then scores, causal
  * softmax, probs x V, reduce, into att rows (m, C/chips). *kv_copy: the Copy
  * step writing the caches (re-filled by lower_attn_kv_pairs when pos
- * changes); *softmax_cs: its compute set (pos0 patched per step). */
+ * changes); *softmax_cs: the first wave's softmax compute set (pos0 patched per decode step, where there is one wave). */
 int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan *ap, const int *kc, const int *vtc,
                      const int *q, const int *k, const int *vt, const int *att, uint32_t pos0, int *kv_copy,
                      int *softmax_cs, IpuErr *err);

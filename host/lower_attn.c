@@ -1,13 +1,13 @@
 /* lower_attn.c - attention with a K / V^T cache over a grid of tiles (see lower.h).
  *
  * Per chip, per (sequence b, head h): key block j (sb keys) lives on its
- * home tile with K_j (sb, hd) and V^T_j (hd, sb). Query block qi (mqb rows)
- * works on tile (qi, j) for every key block: qi = 0 uses the home tile, the
- * others receive copies of K_j and V^T_j each step. Scores (mqb, sb) per
- * tile; a (b, h, qi)'s rows are gathered on one tile for the causal softmax
+ * home tile with K_j (sb, hd) and V^T_j (hd, sb); the attention's vertices
+ * run there. Query rows go through in waves of mqb rows (the same vertices,
+ * one softmax compute set per wave for its positions): scores (mqb, sb) per
+ * key block; a (b, h)'s rows gathered on one tile for the causal softmax
  * over all s_pad keys (masking by position, so cycles do not depend on it),
  * scattered back as fp16 probabilities, multiplied by V^T_j, and the key
- * blocks' partials reduced on tile (qi, 0).
+ * blocks' partials reduced on the block-0 tile.
  */
 #include <math.h>
 #include <stdio.h>
@@ -21,14 +21,6 @@
 static uint32_t home_tile(const AttnPlan *ap, uint32_t b, uint32_t h, uint32_t j)
 {
     return ap->tile0 + (b * ap->heads + h) * ap->nkb + j;
-}
-
-static uint32_t work_tile(const AttnPlan *ap, uint32_t b, uint32_t h, uint32_t qi, uint32_t j)
-{
-    if (qi == 0)
-        return home_tile(ap, b, h, j);
-    uint32_t base = ap->tile0 + ap->batch * ap->heads * ap->nkb;
-    return base + ((b * ap->heads + h) * (ap->nqb - 1) + qi - 1) * ap->nkb + j;
 }
 
 /* nblocks blocks, block i on local tile tiles_of(i). */
@@ -104,31 +96,28 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
 {
     const IpuArch *a = &b->g->arch;
     uint32_t W = a->workers_per_tile, B = ap->batch, H = ap->heads, hd = ap->hd, sb = ap->sb, nkb = ap->nkb;
-    uint32_t mqb = ap->mqb, nqb = ap->nqb, nw = B * H * nqb * nkb, ng = B * H * nqb;
+    uint32_t mqb = ap->mqb, nw = B * H * nkb, ng = B * H;
     uint64_t cc = (uint64_t)H * hd, kvb = (uint64_t)sb * hd;
     LayerDtype pt = b->partials;
     GraphDType pdt = pt == LAYER_F16 ? DTYPE_FP16 : DTYPE_FP32;
     uint32_t *wt = malloc(nw * sizeof *wt), *st = malloc(ng * sizeof *st), *rt = malloc(ng * sizeof *rt);
-    if (!wt || !st || !rt) {
-        free(wt), free(st), free(rt);
+    int *cs_sm = malloc(ap->nqb * sizeof *cs_sm);
+    if (!wt || !st || !rt || !cs_sm) {
+        free(wt), free(st), free(rt), free(cs_sm);
         return ipu_err(err, "out of host memory");
     }
-    /* block index (b, h, qi, j) = ((b * H + h) * nqb + qi) * nkb + j; group (b, h, qi) */
-    for (uint32_t s = 0; s < B; s++)
-        for (uint32_t h = 0; h < H; h++)
-            for (uint32_t qi = 0; qi < nqb; qi++) {
-                uint32_t gi = (s * H + h) * nqb + qi;
-                for (uint32_t j = 0; j < nkb; j++)
-                    wt[gi * nkb + j] = work_tile(ap, s, h, qi, j);
-                rt[gi] = work_tile(ap, s, h, qi, 0);
-                st[gi] = work_tile(ap, s, h, qi, nkb > 1 ? 1 : 0);
-            }
+    /* block (b, h, j) = (b * H + h) * nkb + j on its home tile; group (b, h) */
+    for (uint32_t g = 0; g < ng; g++) {
+        for (uint32_t j = 0; j < nkb; j++)
+            wt[g * nkb + j] = home_tile(ap, g / H, g % H, j);
+        rt[g] = wt[g * nkb];
+        st[g] = wt[g * nkb + (nkb > 1 ? 1 : 0)];
+    }
     char nm[64];
-    int QB[LOWER_MAX_CHIPS], KW[LOWER_MAX_CHIPS], VW[LOWER_MAX_CHIPS], SC[LOWER_MAX_CHIPS], SM[LOWER_MAX_CHIPS],
-        PR[LOWER_MAX_CHIPS], PJ[LOWER_MAX_CHIPS], PV[LOWER_MAX_CHIPS], RI[LOWER_MAX_CHIPS], RO[LOWER_MAX_CHIPS];
-    int rc = -1;
+    int rc = -1, cp;
+    int QB[LOWER_MAX_CHIPS], SC[LOWER_MAX_CHIPS], SM[LOWER_MAX_CHIPS], PR[LOWER_MAX_CHIPS], PJ[LOWER_MAX_CHIPS],
+        PV[LOWER_MAX_CHIPS], RI[LOWER_MAX_CHIPS], RO[LOWER_MAX_CHIPS];
     for (uint32_t c = 0; c < b->chips; c++) {
-        KW[c] = VW[c] = -1;
 #define T_ON(id, suffix, dt, n, be, tiles)                                                                          \
     do {                                                                                                            \
         snprintf(nm, sizeof nm, "%s.%s.%u", name, suffix, c);                                                       \
@@ -136,10 +125,6 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
             goto out;                                                                                               \
     } while (0)
         T_ON(QB[c], "q", DTYPE_FP16, nw, (uint64_t)mqb * hd, wt);
-        if (nqb > 1) {
-            T_ON(KW[c], "kw", DTYPE_FP16, nw, kvb, wt);
-            T_ON(VW[c], "vw", DTYPE_FP16, nw, kvb, wt);
-        }
         T_ON(SC[c], "scores", pdt, nw, (uint64_t)mqb * sb, wt);
         T_ON(SM[c], "smx_in", pdt, ng, (uint64_t)mqb * ap->s_pad, st);
         T_ON(PR[c], "probs", DTYPE_FP16, ng, (uint64_t)mqb * ap->s_pad, st);
@@ -151,32 +136,31 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
     }
     snprintf(nm, sizeof nm, "%s.scores", name);
     int cs_sc = graph_add_compute_set(b->g, nm, err);
-    snprintf(nm, sizeof nm, "%s.softmax", name);
-    int cs_sm = graph_add_compute_set(b->g, nm, err);
     snprintf(nm, sizeof nm, "%s.pv", name);
     int cs_pv = graph_add_compute_set(b->g, nm, err);
     snprintf(nm, sizeof nm, "%s.reduce", name);
     int cs_red = graph_add_compute_set(b->g, nm, err);
-    if (cs_sc < 0 || cs_sm < 0 || cs_pv < 0 || cs_red < 0)
+    if (cs_sc < 0 || cs_pv < 0 || cs_red < 0)
         goto out;
-    *softmax_cs = cs_sm;
+    for (uint32_t w = 0; w < ap->nqb; w++) {
+        snprintf(nm, sizeof nm, "%s.softmax%u", name, w);
+        if ((cs_sm[w] = graph_add_compute_set(b->g, nm, err)) < 0)
+            goto out;
+    }
+    *softmax_cs = cs_sm[0];
     MatmulArgs parts[16];
     for (uint32_t c = 0; c < b->chips; c++)
-        for (uint32_t gi = 0; gi < ng; gi++) {
-            uint32_t qi = gi % nqb, sh = gi / nqb; /* sh = s * H + h */
+        for (uint32_t g = 0; g < ng; g++) {
             for (uint32_t j = 0; j < nkb; j++) {
-                uint32_t wi = gi * nkb + j, tile = lower_tile(b, c, wt[wi]);
-                uint64_t home = (uint64_t)(sh * nkb + j) * kvb;
-                const uint16_t *kp = qi ? lower_ptr(b, KW[c], wi * kvb) : lower_ptr(b, kc[c], home);
-                const uint16_t *vp = qi ? lower_ptr(b, VW[c], wi * kvb) : lower_ptr(b, vtc[c], home);
-                MatmulArgs sc = {.a = lower_ptr(b, QB[c], (uint64_t)wi * mqb * hd), .w = kp,
+                uint32_t wi = g * nkb + j, tile = lower_tile(b, c, wt[wi]);
+                MatmulArgs sc = {.a = lower_ptr(b, QB[c], (uint64_t)wi * mqb * hd), .w = lower_ptr(b, kc[c], wi * kvb),
                                  .out = lower_ptr(b, SC[c], (uint64_t)wi * mqb * sb), .m = mqb, .k = hd, .n = sb,
                                  .amp_macs_per_cycle = a->amp_macs_per_cycle_fp16};
                 uint32_t np = matmul_split(&sc, pt, W, parts);
                 for (uint32_t i = 0; i < np; i++)
                     if (graph_add_vertex(b->g, cs_sc, tile, b->matmul_vt, &parts[i], err))
                         goto out;
-                MatmulArgs pv = {.a = lower_ptr(b, PJ[c], (uint64_t)wi * mqb * sb), .w = vp,
+                MatmulArgs pv = {.a = lower_ptr(b, PJ[c], (uint64_t)wi * mqb * sb), .w = lower_ptr(b, vtc[c], wi * kvb),
                                  .out = lower_ptr(b, PV[c], (uint64_t)wi * mqb * hd), .m = mqb, .k = sb, .n = hd,
                                  .amp_macs_per_cycle = a->amp_macs_per_cycle_fp16};
                 np = matmul_split(&pv, pt, W, parts);
@@ -184,91 +168,94 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
                     if (graph_add_vertex(b->g, cs_pv, tile, b->matmul_vt, &parts[i], err))
                         goto out;
             }
-            for (uint32_t w = 0; w < W; w++) { /* softmax rows over the workers */
-                uint32_t r0 = mqb * w / W, r1 = mqb * (w + 1) / W;
-                if (r1 == r0)
-                    continue;
-                char *in = lower_ptr(b, SM[c], ((uint64_t)gi * mqb + r0) * ap->s_pad);
-                SoftmaxArgs sa = {in, lower_ptr(b, PR[c], ((uint64_t)gi * mqb + r0) * ap->s_pad), r1 - r0,
-                                  ap->s_pad, pos0 + qi * mqb + r0, 0, 1.0f / sqrtf((float)hd), pt, LAYER_F16};
-                if (graph_add_vertex(b->g, cs_sm, lower_tile(b, c, st[gi]), &softmax_vertex, &sa, err))
-                    goto out;
-            }
+            for (uint32_t qw = 0; qw < ap->nqb; qw++) /* one softmax per wave: its query positions */
+                for (uint32_t w = 0; w < W; w++) {
+                    uint32_t r0 = mqb * w / W, r1 = mqb * (w + 1) / W;
+                    if (r1 == r0)
+                        continue;
+                    SoftmaxArgs sa = {lower_ptr(b, SM[c], ((uint64_t)g * mqb + r0) * ap->s_pad),
+                                      lower_ptr(b, PR[c], ((uint64_t)g * mqb + r0) * ap->s_pad), r1 - r0, ap->s_pad,
+                                      pos0 + qw * mqb + r0, 0, 1.0f / sqrtf((float)hd), pt, LAYER_F16};
+                    if (graph_add_vertex(b->g, cs_sm[qw], lower_tile(b, c, st[g]), &softmax_vertex, &sa, err))
+                        goto out;
+                }
             uint64_t n2 = (uint64_t)mqb * hd / 2;
             for (uint32_t w = 0; w < W; w++) {
                 uint64_t e0 = n2 * w / W * 2, e1 = n2 * (w + 1) / W * 2;
                 if (e1 == e0)
                     continue;
-                char *ri = lower_ptr(b, RI[c], (uint64_t)gi * nkb * mqb * hd);
-                char *ro = lower_ptr(b, RO[c], (uint64_t)gi * mqb * hd);
+                char *ri = lower_ptr(b, RI[c], (uint64_t)g * nkb * mqb * hd);
+                char *ro = lower_ptr(b, RO[c], (uint64_t)g * mqb * hd);
                 ReduceArgs ra = {ri ? ri + e0 * layer_dtype_bytes(pt) : NULL, ro ? ro + e0 * 2 : NULL, nkb,
                                  (uint32_t)(e1 - e0), mqb * hd, pt, LAYER_F16};
-                if (graph_add_vertex(b->g, cs_red, lower_tile(b, c, rt[gi]), &reduce_vertex, &ra, err))
+                if (graph_add_vertex(b->g, cs_red, lower_tile(b, c, rt[g]), &reduce_vertex, &ra, err))
                     goto out;
             }
         }
-    /* steps: write the caches and the query blocks */
-    int cp = lower_copy(b, seq, name, err);
-    if (cp < 0 || lower_attn_kv_pairs(b, cp, ap, kc, vtc, k, vt, pos0, err))
+    /* write the new keys and values into the caches */
+    if ((cp = lower_copy(b, seq, name, err)) < 0 || lower_attn_kv_pairs(b, cp, ap, kc, vtc, k, vt, pos0, err))
         goto out;
     *kv_copy = cp;
-    if ((cp = lower_copy(b, seq, name, err)) < 0)
+    int st_sc = program_execute(b->p, cs_sc, name, PHASE_ATTENTION, err);
+    int st_pv = program_execute(b->p, cs_pv, name, PHASE_ATTENTION, err);
+    int st_red = program_execute(b->p, cs_red, name, PHASE_ATTENTION, err);
+    if (st_sc < 0 || st_pv < 0 || st_red < 0)
         goto out;
-    for (uint32_t c = 0; c < b->chips; c++)
-        for (uint32_t gi = 0; gi < ng; gi++) {
-            uint32_t qi = gi % nqb, sh = gi / nqb, s = sh / H, h = sh % H;
-            for (uint32_t j = 0; j < nkb; j++) {
-                uint32_t wi = gi * nkb + j;
-                for (uint32_t r = 0; r < mqb && qi * mqb + r < ap->t; r++)
-                    if (program_copy_add(b->p, cp, q[c], ((uint64_t)s * ap->t + qi * mqb + r) * cc + h * hd, QB[c],
+    /* query blocks in waves on the same tiles and vertices */
+    for (uint32_t qw = 0; qw < ap->nqb; qw++) {
+        uint32_t q0 = qw * mqb, rows = ap->t - q0 < mqb ? ap->t - q0 : mqb;
+        if ((cp = lower_copy(b, seq, name, err)) < 0)
+            goto out;
+        for (uint32_t c = 0; c < b->chips; c++)
+            for (uint32_t wi = 0; wi < nw; wi++) {
+                uint32_t g = wi / nkb, s = g / H, h = g % H;
+                for (uint32_t r = 0; r < rows; r++)
+                    if (program_copy_add(b->p, cp, q[c], ((uint64_t)s * ap->t + q0 + r) * cc + h * hd, QB[c],
                                          ((uint64_t)wi * mqb + r) * hd, hd, err) < 0)
                         goto out;
-                if (qi && (program_copy_add(b->p, cp, kc[c], (uint64_t)(sh * nkb + j) * kvb, KW[c], wi * kvb, kvb, err) < 0 ||
-                           program_copy_add(b->p, cp, vtc[c], (uint64_t)(sh * nkb + j) * kvb, VW[c], wi * kvb, kvb, err) < 0))
+            }
+        if (lower_append(b, seq, st_sc, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
+            goto out;
+        for (uint32_t c = 0; c < b->chips; c++)
+            for (uint32_t wi = 0; wi < nw; wi++) {
+                uint32_t g = wi / nkb, j = wi % nkb;
+                for (uint32_t r = 0; r < mqb; r++)
+                    if (program_copy_add(b->p, cp, SC[c], ((uint64_t)wi * mqb + r) * sb, SM[c],
+                                         ((uint64_t)g * mqb + r) * ap->s_pad + (uint64_t)j * sb, sb, err) < 0)
+                        goto out;
+            }
+        if (lower_exec(b, seq, cs_sm[qw], name, PHASE_ATTENTION, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
+            goto out;
+        for (uint32_t c = 0; c < b->chips; c++)
+            for (uint32_t wi = 0; wi < nw; wi++) {
+                uint32_t g = wi / nkb, j = wi % nkb;
+                for (uint32_t r = 0; r < mqb; r++)
+                    if (program_copy_add(b->p, cp, PR[c], ((uint64_t)g * mqb + r) * ap->s_pad + (uint64_t)j * sb, PJ[c],
+                                         ((uint64_t)wi * mqb + r) * sb, sb, err) < 0)
+                        goto out;
+            }
+        if (lower_append(b, seq, st_pv, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
+            goto out;
+        for (uint32_t c = 0; c < b->chips; c++)
+            for (uint32_t wi = 0; wi < nw; wi++) {
+                uint32_t g = wi / nkb, j = wi % nkb;
+                if (program_copy_add(b->p, cp, PV[c], (uint64_t)wi * mqb * hd, RI[c], ((uint64_t)g * nkb + j) * mqb * hd,
+                                     (uint64_t)mqb * hd, err) < 0)
                     goto out;
             }
-        }
-    if (lower_exec(b, seq, cs_sc, name, PHASE_ATTENTION, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
-        goto out;
-    for (uint32_t c = 0; c < b->chips; c++)
-        for (uint32_t wi = 0; wi < nw; wi++) {
-            uint32_t gi = wi / nkb, j = wi % nkb;
-            for (uint32_t r = 0; r < mqb; r++)
-                if (program_copy_add(b->p, cp, SC[c], ((uint64_t)wi * mqb + r) * sb, SM[c],
-                                     ((uint64_t)gi * mqb + r) * ap->s_pad + (uint64_t)j * sb, sb, err) < 0)
-                    goto out;
-        }
-    if (lower_exec(b, seq, cs_sm, name, PHASE_ATTENTION, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
-        goto out;
-    for (uint32_t c = 0; c < b->chips; c++)
-        for (uint32_t wi = 0; wi < nw; wi++) {
-            uint32_t gi = wi / nkb, j = wi % nkb;
-            for (uint32_t r = 0; r < mqb; r++)
-                if (program_copy_add(b->p, cp, PR[c], ((uint64_t)gi * mqb + r) * ap->s_pad + (uint64_t)j * sb, PJ[c],
-                                     ((uint64_t)wi * mqb + r) * sb, sb, err) < 0)
-                    goto out;
-        }
-    if (lower_exec(b, seq, cs_pv, name, PHASE_ATTENTION, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
-        goto out;
-    for (uint32_t c = 0; c < b->chips; c++)
-        for (uint32_t wi = 0; wi < nw; wi++) {
-            uint32_t gi = wi / nkb, j = wi % nkb;
-            if (program_copy_add(b->p, cp, PV[c], (uint64_t)wi * mqb * hd, RI[c], ((uint64_t)gi * nkb + j) * mqb * hd,
-                                 (uint64_t)mqb * hd, err) < 0)
-                goto out;
-        }
-    if (lower_exec(b, seq, cs_red, name, PHASE_ATTENTION, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
-        goto out;
-    for (uint32_t c = 0; c < b->chips; c++)
-        for (uint32_t gi = 0; gi < ng; gi++) {
-            uint32_t qi = gi % nqb, sh = gi / nqb, s = sh / H, h = sh % H;
-            for (uint32_t r = 0; r < mqb && qi * mqb + r < ap->t; r++)
-                if (program_copy_add(b->p, cp, RO[c], ((uint64_t)gi * mqb + r) * hd, att[c],
-                                     ((uint64_t)s * ap->t + qi * mqb + r) * cc + h * hd, hd, err) < 0)
-                    goto out;
-        }
+        if (lower_append(b, seq, st_red, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
+            goto out;
+        for (uint32_t c = 0; c < b->chips; c++)
+            for (uint32_t g = 0; g < ng; g++) {
+                uint32_t s = g / H, h = g % H;
+                for (uint32_t r = 0; r < rows; r++)
+                    if (program_copy_add(b->p, cp, RO[c], ((uint64_t)g * mqb + r) * hd, att[c],
+                                         ((uint64_t)s * ap->t + q0 + r) * cc + h * hd, hd, err) < 0)
+                        goto out;
+            }
+    }
     rc = 0;
 out:
-    free(wt), free(st), free(rt);
+    free(wt), free(st), free(rt), free(cs_sm);
     return rc;
 }

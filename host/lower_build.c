@@ -11,9 +11,13 @@
 #include "codelets/reduce.h"
 #include "host/lower.h"
 
-/* Assumption: a linear layer's grid may use this fraction of a tile's SRAM;
- * the rest is left to the residual rows, attention, code and stack. */
-#define LINEAR_BUDGET_FRACTION 0.40
+/* Assumptions (per tile, fractions of its SRAM): one linear layer's weight
+ * block (+ int4 scratch) may take LINEAR_WEIGHT_FRACTION; its activation
+ * slices, partials and reducer buffers LINEAR_ACT_FRACTION, since every
+ * linear of both step graphs keeps its own buffers (no liveness sharing)
+ * and the rows, attention and caches need the rest. */
+#define LINEAR_WEIGHT_FRACTION 0.25
+#define LINEAR_ACT_FRACTION 0.04
 
 void *lower_ptr(LowerBuilder *b, int id, uint64_t first)
 {
@@ -93,18 +97,14 @@ static TileBytes linear_tile_bytes(const LinearPlan *pl, LayerDtype partials)
     return t;
 }
 
-static uint64_t budget_bytes(const LowerBuilder *b)
-{
-    return (uint64_t)(b->g->arch.sram_bytes_per_tile * LINEAR_BUDGET_FRACTION);
-}
-
 uint32_t lower_linear_chunk(const LowerBuilder *b, const LinearPlan *pl, uint32_t m)
 {
     TileBytes t = linear_tile_bytes(pl, b->partials);
-    uint64_t bud = budget_bytes(b);
-    if (t.fixed + t.per_row > bud)
+    double sram = b->g->arch.sram_bytes_per_tile;
+    uint64_t wbud = (uint64_t)(sram * LINEAR_WEIGHT_FRACTION), abud = (uint64_t)(sram * LINEAR_ACT_FRACTION);
+    if (t.fixed > wbud || t.per_row > abud)
         return 0;
-    uint64_t mc = (bud - t.fixed) / t.per_row;
+    uint64_t mc = abud / t.per_row;
     return mc >= m ? m : (uint32_t)mc;
 }
 

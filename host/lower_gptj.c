@@ -27,8 +27,11 @@
 #include "host/lower.h"
 
 #define MC LOWER_MAX_CHIPS
-/* Assumption: rows of the residual stream are spread over at most this many tiles. */
-#define ROW_TILES_MAX 64
+/* Rows of the residual stream (and every row-major activation) are spread
+ * one or more whole rows per tile over up to this fraction of the tiles. */
+#define ROW_TILES_FRACTION 2
+/* Assumption: an attention group's softmax rows or reducer partials take at most this fraction of a tile. */
+#define ATTN_ROWS_FRACTION 0.12
 /* Assumptions (documented in docs/architecture.md): per-tile code + vertex state and worker stacks. */
 #define CODE_BYTES_PER_TILE 16384
 #define STACK_BYTES_PER_TILE 7 * 1024
@@ -63,6 +66,7 @@ struct Lowered {
     int lnf[MC];
     int *remote;       /* (L, chips) */
     int *kc, *vtc;     /* (L, chips) caches (KV on), or (1, chips) scratch (KV off) */
+    uint32_t *kv_tile0; /* (L or 1) first home tile of each layer's cache */
     StepGraph sg[2];
     int nsg;
     uint64_t weight_bytes, kv_bytes;
@@ -89,7 +93,7 @@ void lower_destroy(Lowered *L)
         return;
     graph_destroy(L->b.g);
     program_destroy(L->b.p);
-    free(L->lw), free(L->tile0), free(L->ln1), free(L->remote), free(L->kc), free(L->vtc);
+    free(L->lw), free(L->tile0), free(L->ln1), free(L->remote), free(L->kc), free(L->vtc), free(L->kv_tile0);
     for (int i = 0; i < 2; i++)
         free(L->sg[i].kv_copy), free(L->sg[i].smx_cs);
     free(L);
@@ -215,10 +219,11 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
     uint32_t B = L->opt.batch, C = (uint32_t)cf->n_embd, nl = (uint32_t)cf->n_layer, rd = (uint32_t)cf->rotary_dim;
     uint32_t m = B * t;
     sg->t = t, sg->m = m;
-    sg->nrt = (int)(m < ROW_TILES_MAX ? m : ROW_TILES_MAX);
+    uint32_t rmax = b->usable / ROW_TILES_FRACTION ? b->usable / ROW_TILES_FRACTION : 1;
+    sg->nrt = (int)(m < rmax ? m : rmax);
     sg->rt0 = (int)b->cursor;
     b->cursor += (uint32_t)sg->nrt;
-    sg->nlrt = (int)(B < ROW_TILES_MAX ? B : ROW_TILES_MAX);
+    sg->nlrt = (int)(B < rmax ? B : rmax);
     sg->lrt0 = (int)b->cursor;
     b->cursor += (uint32_t)sg->nlrt;
     char nm[64];
@@ -324,8 +329,10 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
         int cache = L->opt.kv_cache ? (int)l : 0;
         if (ok && (L->opt.kv_cache || att_shared < 0)) {
             int aseq = program_sequence(b->p, "attention", err);
+            AttnPlan ap = sg->ap;
+            ap.tile0 = L->kv_tile0[cache];
             snprintf(nm, sizeof nm, "%s.layer%u.attn", tag, l);
-            ok = aseq >= 0 && !lower_attn_build(b, aseq, nm, &sg->ap, &L->kc[cache * b->chips], &L->vtc[cache * b->chips],
+            ok = aseq >= 0 && !lower_attn_build(b, aseq, nm, &ap, &L->kc[cache * b->chips], &L->vtc[cache * b->chips],
                                                 sg->q, sg->k, sg->vt, sg->att, pos0, &sg->kv_copy[l], &sg->smx_cs[l], err);
             att_shared = aseq;
         } else {
@@ -582,18 +589,30 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
             return -1;
     }
     b->cursor += nl + 1;
-    /* attention plans and caches */
+    /* attention plans and caches: each layer's cache on its own home tiles */
     uint32_t sb = L->s < 64 ? rup(L->s, 16) : 64, nkb = rup(L->s, sb) / sb;
     uint32_t t0 = o->kv_cache ? o->prompt_len : L->s, mqb = t0 < 32 ? t0 : 32;
-    L->sg[0].ap = (AttnPlan){o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, mqb, (t0 + mqb - 1) / mqb, b->cursor};
-    L->sg[1].ap = (AttnPlan){o->batch, 1, L->hc, hd, nkb * sb, sb, nkb, 1, 1, b->cursor};
-    b->cursor += o->batch * L->hc * nkb * L->sg[0].ap.nqb;
+    /* query rows per block: the softmax rows (s_pad keys, partials in and
+     * fp16 out) and the reducer's key-block partials each within
+     * ATTN_ROWS_FRACTION of a tile */
+    uint64_t ps = layer_dtype_bytes(o->partials), abud = (uint64_t)(a.sram_bytes_per_tile * ATTN_ROWS_FRACTION);
+    while (mqb > 1 && ((uint64_t)mqb * nkb * sb * (ps + 2) > abud || (uint64_t)mqb * nkb * hd * ps > abud))
+        mqb--;
+    uint32_t nqb = (t0 + mqb - 1) / mqb;
+    uint32_t homes = o->batch * L->hc * nkb;
+    L->kv_tile0 = calloc(ncache, sizeof *L->kv_tile0);
+    if (!L->kv_tile0)
+        return ipu_err(err, "out of host memory");
     for (uint32_t l = 0; l < ncache; l++) {
+        L->kv_tile0[l] = b->cursor, b->cursor += homes;
+        AttnPlan cp = {o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, mqb, nqb, L->kv_tile0[l]};
         snprintf(nm, sizeof nm, "layer%u.kv", l);
-        if (lower_attn_cache(b, nm, &L->sg[0].ap, o->kv_cache ? SRAM_KV_CACHE : SRAM_ACTIVATIONS, &L->kc[l * chips],
+        if (lower_attn_cache(b, nm, &cp, o->kv_cache ? SRAM_KV_CACHE : SRAM_ACTIVATIONS, &L->kc[l * chips],
                              &L->vtc[l * chips], err))
             return -1;
     }
+    L->sg[0].ap = (AttnPlan){o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, mqb, nqb, L->kv_tile0[0]};
+    L->sg[1].ap = (AttnPlan){o->batch, 1, L->hc, hd, nkb * sb, sb, nkb, 1, 1, L->kv_tile0[0]};
     L->kv_bytes = o->kv_cache ? (uint64_t)chips * nl * o->batch * L->hc * nkb * sb * hd * 4 : 0;
     L->nsg = o->kv_cache ? 2 : 1;
     for (int i = 0; i < L->nsg; i++)
