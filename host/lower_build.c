@@ -18,6 +18,8 @@
  * and the rows, attention and caches need the rest. */
 #define LINEAR_WEIGHT_FRACTION 0.25
 #define LINEAR_ACT_FRACTION 0.04
+/* An N block's partials are reduced in at most this many pieces, one per tile of the block. */
+#define LINEAR_REDUCE_PIECES 16
 
 void *lower_ptr(LowerBuilder *b, int id, uint64_t first)
 {
@@ -90,10 +92,11 @@ static TileBytes linear_tile_bytes(const LinearPlan *pl, LayerDtype partials)
     uint64_t wb = (uint64_t)pl->nblk * pl->kblk * 2;
     if (pl->group)
         wb = (uint64_t)pl->nblk * pl->kblk / 2 + (uint64_t)pl->nblk * pl->kblk / pl->group * 4 + wb; /* + scratch */
-    TileBytes t = {wb + (pl->has_bias ? pl->nblk * 2u : 0u) + (pl->kind == LIN_GATHER ? pl->nblk * 2u : 0u), 0};
+    TileBytes t = {wb + (pl->has_bias ? pl->nblk * 2u : 0u) + /* bias replicated on every tile of its N block */ (pl->kind == LIN_GATHER ? pl->nblk * 2u : 0u), 0};
     uint64_t in_row = pl->kind == LIN_GATHER ? 4 : (uint64_t)pl->kblk * 2;
-    /* the reducer tile holds its own block plus the gathered partials and the sums */
-    t.per_row = in_row + pl->nblk * ps + (uint64_t)pl->kb * pl->nblk * ps + pl->nblk * 2u;
+    /* a tile may also reduce one of its N block's pieces: kb partials of a piece, and the sums */
+    uint64_t np = pl->kb < LINEAR_REDUCE_PIECES ? pl->kb : LINEAR_REDUCE_PIECES;
+    t.per_row = in_row + pl->nblk * ps + pl->kb * pl->nblk * ps / np + pl->nblk * 2u;
     return t;
 }
 
@@ -127,8 +130,9 @@ static double estimate(const LowerBuilder *b, const LinearPlan *pl, uint32_t m, 
                                        b->partials) * W;
     }
     double xin = mc * (pl->kind == LIN_GATHER ? 4.0 : pl->kblk * 2.0) / xb;
-    double xpart = (double)pl->kb * mc * pl->nblk * ps / xb;
-    double red = (double)(pl->kb + 1) * mc * pl->nblk;
+    double np = pl->kb < LINEAR_REDUCE_PIECES ? pl->kb : LINEAR_REDUCE_PIECES;
+    double xpart = (double)pl->kb * mc * pl->nblk * ps / np / xb; /* np pieces of kb partials */
+    double red = (double)(pl->kb + 1) * mc * pl->nblk / np;
     double xout = mc * pl->nblk * 2.0 / xb;
     double steps = 3.0 * (a->sync_chip_cycles + a->exchange_latency_cycles) + 2.0 * a->supervisor_launch_cycles;
     double chunks = (double)div_up(m, mc);
@@ -148,6 +152,9 @@ int lower_plan_linear(const LowerBuilder *b, const char *name, LinearKind kind, 
             continue;
         uint32_t nblk = n / nb;
         if (nblk % 4 || (nblk % 16 && nblk != n && kind == LIN_MATMUL))
+            continue;
+        /* gather: at least 64 columns per block, so the rows copied out stay few (host memory) */
+        if (kind == LIN_GATHER && nblk < 64 && nblk != n)
             continue;
         for (uint32_t kb = 1; kb <= k && (uint64_t)nb * kb <= b->usable; kb++) {
             if (k % kb)
@@ -182,7 +189,7 @@ uint64_t lower_linear_weight_bytes(const LinearPlan *pl)
 {
     uint64_t e = (uint64_t)pl->n * pl->k;
     uint64_t bytes = pl->group ? e / 2 + e / pl->group * 4 : e * 2;
-    return bytes + (pl->has_bias ? pl->n * 2u : 0u);
+    return bytes + (pl->has_bias ? (uint64_t)pl->n * pl->kb * 2u : 0u);
 }
 
 int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPlan *pl, SramCategory cat,
@@ -207,32 +214,37 @@ int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPl
                 return -1;
         }
         if (pl->has_bias) {
-            TileInterval *map = malloc(pl->nb * sizeof *map);
-            if (!map)
-                return ipu_err(err, "out of host memory");
-            for (uint32_t i = 0; i < pl->nb; i++)
-                map[i] = (TileInterval){(uint64_t)i * pl->nblk, (uint64_t)(i + 1) * pl->nblk,
-                                        lower_tile(b, c, pl->tile0 + i * pl->kb)};
             snprintf(nm, sizeof nm, "%s.bias.%u", name, c);
-            w->bias[c] = graph_add_tensor(b->g, nm, DTYPE_FP16, pl->n, cat, map, pl->nb, err);
-            free(map);
-            if (w->bias[c] < 0)
+            if ((w->bias[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, blocks, pl->nblk, pl->tile0, cat, err)) < 0)
                 return -1;
         }
     }
     return 0;
 }
 
-/* A tensor of nb blocks on the reducer tiles (block (i, 0) of the grid). */
-static int reducer_tensor(LowerBuilder *b, const char *name, GraphDType dt, uint32_t chip, const LinearPlan *pl,
-                          uint64_t block_elems, IpuErr *err)
+/* Pieces of an N block's (mc, nblk) partials, reduced one per grid tile of
+ * the block: piece p is elements [piece_at(p), piece_at(p + 1)), multiples of 4. */
+typedef struct Pieces {
+    uint32_t np;
+    uint64_t e; /* mc * nblk */
+} Pieces;
+
+static uint64_t piece_at(const Pieces *pc, uint32_t p) { return pc->e / 4 * p / pc->np * 4; }
+
+/* nb x np intervals: piece (i, p) of `per` x its length at base i * per * e + per * piece_at(p), on tile (i, p). */
+static int piece_tensor(LowerBuilder *b, const char *name, GraphDType dt, uint32_t chip, const LinearPlan *pl,
+                        const Pieces *pc, uint32_t per, IpuErr *err)
 {
-    TileInterval *map = malloc(pl->nb * sizeof *map);
+    TileInterval *map = malloc((size_t)pl->nb * pc->np * sizeof *map);
     if (!map)
         return ipu_err(err, "out of host memory");
+    size_t n = 0;
     for (uint32_t i = 0; i < pl->nb; i++)
-        map[i] = (TileInterval){i * block_elems, (i + 1) * block_elems, lower_tile(b, chip, pl->tile0 + i * pl->kb)};
-    int id = graph_add_tensor(b->g, name, dt, pl->nb * block_elems, SRAM_ACTIVATIONS, map, pl->nb, err);
+        for (uint32_t p = 0; p < pc->np; p++)
+            map[n++] = (TileInterval){(uint64_t)i * per * pc->e + per * piece_at(pc, p),
+                                      (uint64_t)i * per * pc->e + per * piece_at(pc, p + 1),
+                                      lower_tile(b, chip, pl->tile0 + i * pl->kb + p)};
+    int id = graph_add_tensor(b->g, name, dt, (uint64_t)pl->nb * per * pc->e, SRAM_ACTIVATIONS, map, n, err);
     free(map);
     return id;
 }
@@ -254,6 +266,9 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
     LayerDtype pt = gather ? LAYER_F16 : b->partials;
     uint64_t in_blk = gather ? mc : (uint64_t)mc * pl->kblk, part_blk = (uint64_t)mc * pl->nblk;
     uint64_t wblk = (uint64_t)pl->nblk * pl->kblk;
+    /* reduce-scatter over up to LINEAR_REDUCE_PIECES tiles of the block (kb x pieces Copy pairs) */
+    uint32_t npc = pl->kb < LINEAR_REDUCE_PIECES ? pl->kb : LINEAR_REDUCE_PIECES;
+    Pieces pc = {npc < part_blk / 4 ? npc : (uint32_t)(part_blk / 4), part_blk};
     char nm[64];
     int A[LOWER_MAX_CHIPS], D[LOWER_MAX_CHIPS], P[LOWER_MAX_CHIPS], RI[LOWER_MAX_CHIPS], RO[LOWER_MAX_CHIPS],
         Z[LOWER_MAX_CHIPS];
@@ -265,9 +280,9 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
         snprintf(nm, sizeof nm, "%s.part.%u", name, c);
         P[c] = lower_tensor_blocks(b, nm, graph_dt(pt), c, blocks, part_blk, pl->tile0, SRAM_ACTIVATIONS, err);
         snprintf(nm, sizeof nm, "%s.red_in.%u", name, c);
-        RI[c] = reducer_tensor(b, nm, graph_dt(pt), c, pl, pl->kb * part_blk, err);
+        RI[c] = piece_tensor(b, nm, graph_dt(pt), c, pl, &pc, pl->kb, err);
         snprintf(nm, sizeof nm, "%s.out.%u", name, c);
-        RO[c] = reducer_tensor(b, nm, DTYPE_FP16, c, pl, part_blk, err);
+        RO[c] = piece_tensor(b, nm, DTYPE_FP16, c, pl, &pc, 1, err);
         if (A[c] < 0 || P[c] < 0 || RI[c] < 0 || RO[c] < 0)
             return -1;
         if (pl->group) {
@@ -340,26 +355,37 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
                     if (graph_add_vertex(b->g, cs_mm, tile, b->matmul_vt, &parts[q], err))
                         return -1;
             }
-        for (uint32_t i = 0; i < pl->nb; i++) {
-            uint32_t tile = lower_tile(b, c, pl->tile0 + i * pl->kb);
-            uint64_t n2 = part_blk / 2;
-            for (uint32_t q = 0; q < W; q++) {
-                uint64_t e0 = n2 * q / W * 2, e1 = n2 * (q + 1) / W * 2;
-                if (e1 == e0)
+        for (uint32_t i = 0; i < pl->nb; i++)
+            for (uint32_t p = 0; p < pc.np; p++) {
+                uint32_t bi = i * pl->kb + p, tile = lower_tile(b, c, pl->tile0 + bi);
+                uint64_t p0 = piece_at(&pc, p), len = piece_at(&pc, p + 1) - p0, n2 = len / 2;
+                for (uint32_t q = 0; q < W; q++) {
+                    uint64_t e0 = n2 * q / W * 2, e1 = n2 * (q + 1) / W * 2;
+                    if (e1 == e0)
+                        continue;
+                    char *ri = lower_ptr(b, RI[c], (uint64_t)i * pl->kb * part_blk + pl->kb * p0 + e0);
+                    ReduceArgs ra = {ri, lower_ptr(b, RO[c], i * part_blk + p0 + e0), pl->kb, (uint32_t)(e1 - e0),
+                                     (uint32_t)len, pt, LAYER_F16};
+                    if (graph_add_vertex(b->g, cs_red, tile, &reduce_vertex, &ra, err))
+                        return -1;
+                }
+                if (cs_bias < 0 || c >= 64 || !(bias_chips >> c & 1))
                     continue;
-                char *ri = lower_ptr(b, RI[c], i * pl->kb * part_blk), *ro = lower_ptr(b, RO[c], i * part_blk);
-                ReduceArgs ra = {ri ? ri + e0 * layer_dtype_bytes(pt) : NULL, ro ? ro + e0 * 2 : NULL, pl->kb,
-                                 (uint32_t)(e1 - e0), (uint32_t)part_blk, pt, LAYER_F16};
-                if (graph_add_vertex(b->g, cs_red, tile, &reduce_vertex, &ra, err))
-                    return -1;
+                /* the piece as row segments: a partial first row, whole rows, a partial last row */
+                for (uint64_t e = p0; e < p0 + len;) {
+                    uint64_t col = e % pl->nblk, rows = 1, cols = pl->nblk - col;
+                    if (cols > p0 + len - e)
+                        cols = p0 + len - e;
+                    if (col == 0 && cols == pl->nblk)
+                        rows = (p0 + len - e) / pl->nblk;
+                    AddArgs ad = {lower_ptr(b, RO[c], i * part_blk + e), lower_ptr(b, RO[c], i * part_blk + e),
+                                  lower_ptr(b, w->bias[c], (uint64_t)bi * pl->nblk + col), (uint32_t)rows,
+                                  (uint32_t)cols, ADD_OP_BIAS, 0};
+                    if (graph_add_vertex(b->g, cs_bias, tile, &add_vertex, &ad, err))
+                        return -1;
+                    e += rows * cols;
+                }
             }
-            if (cs_bias >= 0 && c < 64 && (bias_chips >> c & 1)) {
-                AddArgs ad = {lower_ptr(b, RO[c], i * part_blk), lower_ptr(b, RO[c], i * part_blk),
-                              lower_ptr(b, w->bias[c], (uint64_t)i * pl->nblk), mc, pl->nblk, ADD_OP_BIAS, 0};
-                if (graph_add_vertex(b->g, cs_bias, tile, &add_vertex, &ad, err))
-                    return -1;
-            }
-        }
     }
     /* steps */
     if (cs_dec >= 0 && lower_exec(b, seq, cs_dec, name, PHASE_DECOMPRESS, err) < 0)
@@ -393,9 +419,12 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
         for (uint32_t c = 0; c < b->chips; c++)
             for (uint32_t bi = 0; bi < blocks; bi++) {
                 uint32_t i = bi / pl->kb, j = bi % pl->kb;
-                if (program_copy_add(b->p, cp, P[c], bi * part_blk, RI[c], ((uint64_t)i * pl->kb + j) * part_blk,
-                                     part_blk, err) < 0)
-                    return -1;
+                for (uint32_t p = 0; p < pc.np; p++) {
+                    uint64_t p0 = piece_at(&pc, p), len = piece_at(&pc, p + 1) - p0;
+                    if (program_copy_add(b->p, cp, P[c], bi * part_blk + p0, RI[c],
+                                         (uint64_t)i * pl->kb * part_blk + pl->kb * p0 + j * len, len, err) < 0)
+                        return -1;
+                }
             }
         if (lower_append(b, seq, red_step, err) < 0 || (bias_step >= 0 && lower_append(b, seq, bias_step, err) < 0))
             return -1;
@@ -403,17 +432,27 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
             return -1;
         for (uint32_t c = 0; c < b->chips; c++)
             for (uint32_t i = 0; i < pl->nb; i++) {
-                if (pl->kind == LIN_MATMUL_T) {
-                    for (uint32_t q = 0; q < pl->nblk; q++)
-                        if (program_copy_add(b->p, cp, RO[c], i * part_blk + (uint64_t)q * mc, y[c],
-                                             ((uint64_t)i * pl->nblk + q) * m + r0, rc, err) < 0)
+                /* rows of the block's partial layout: (mc, nblk), or (nblk, mc) for LIN_MATMUL_T */
+                uint64_t width = pl->kind == LIN_MATMUL_T ? mc : pl->nblk;
+                uint32_t p = 0;
+                for (uint64_t e = 0; e < part_blk;) {
+                    while (piece_at(&pc, p + 1) <= e)
+                        p++;
+                    uint64_t row = e / width, col = e % width, len = width - col;
+                    if (len > piece_at(&pc, p + 1) - e) /* a pair stays on one reducer tile */
+                        len = piece_at(&pc, p + 1) - e;
+                    if (pl->kind == LIN_MATMUL_T) {
+                        uint64_t valid = col < rc ? (rc - col < len ? rc - col : len) : 0;
+                        if (valid && program_copy_add(b->p, cp, RO[c], i * part_blk + e, y[c],
+                                                      ((uint64_t)i * pl->nblk + row) * m + r0 + col, valid, err) < 0)
                             return -1;
-                    continue;
-                }
-                for (uint32_t r = 0; r < rc; r++)
-                    if (program_copy_add(b->p, cp, RO[c], i * part_blk + (uint64_t)r * pl->nblk, y[c],
-                                         (uint64_t)(r0 + r) * pl->n + (uint64_t)i * pl->nblk, pl->nblk, err) < 0)
+                    } else if (row < rc && program_copy_add(b->p, cp, RO[c], i * part_blk + e, y[c],
+                                                           (uint64_t)(r0 + row) * pl->n + (uint64_t)i * pl->nblk + col,
+                                                           len, err) < 0) {
                         return -1;
+                    }
+                    e += len;
+                }
             }
     }
     return 0;
@@ -474,8 +513,13 @@ int lower_linear_pack(const LinearPlan *pl, const QuantSpec *spec, const char *n
         }
     }
     free(slice);
-    if (dst_bias)
-        for (uint32_t q = 0; q < pl->n; q++)
-            dst_bias[q] = q < rows_valid ? fp16_from_f32(bias ? bias[q] : 0.0f) : (bias_pad_neg_inf ? 0xfc00 : 0);
+    if (dst_bias) /* (nb, kb, nblk): each N block's bias on every tile of its row of the grid */
+        for (uint32_t i = 0; i < pl->nb; i++)
+            for (uint32_t j = 0; j < pl->kb; j++)
+                for (uint32_t q = 0; q < pl->nblk; q++) {
+                    uint32_t col = i * pl->nblk + q;
+                    dst_bias[((uint64_t)i * pl->kb + j) * pl->nblk + q] =
+                        col < rows_valid ? fp16_from_f32(bias ? bias[col] : 0.0f) : (bias_pad_neg_inf ? 0xfc00 : 0);
+                }
     return rc;
 }
