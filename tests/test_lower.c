@@ -125,13 +125,17 @@ static int top2_close(const float *l, int V, double tol)
 
 /* Runs prefill + GEN-1 decode steps on the machine, and the reference on
  * the same tokens; checks logits at every step and greedy tokens. */
-static void check_case(const char *fmt, uint32_t chips, int kv, uint32_t batch)
+static void check_case_placed(const char *fmt, uint32_t chips, int kv, uint32_t batch, Placement pl, int overlap)
 {
     IpuErr e;
     IpuArch a;
     arch_small(&a, 96);
+    if (overlap && arch_set(&a, "stream.io_tiles", "8", &e))
+        fail_msg("%s", e.msg);
     RunOptions o;
     opts(&o, fmt, chips, kv, batch);
+    o.placement = pl;
+    o.overlap = overlap;
     GptjWeights w, rw;
     if (gptj_weights_synth(&w, &o.cfg, GPTJ_F32, 7, &e))
         fail_msg("%s", e.msg);
@@ -139,6 +143,7 @@ static void check_case(const char *fmt, uint32_t chips, int kv, uint32_t batch)
     Lowered *L;
     if (lower_gptj(&a, &o, &w, &L, &e))
         fail_msg("%s", e.msg);
+    assert_int_equal(lower_placement(L), pl == PLACE_AUTO ? PLACE_RESIDENT : pl);
     Engine *en = engine_create(lower_graph(L), &e);
     assert_non_null(en);
     GptjState st;
@@ -183,6 +188,11 @@ static void check_case(const char *fmt, uint32_t chips, int kv, uint32_t batch)
     gptj_weights_free(&rw);
 }
 
+static void check_case(const char *fmt, uint32_t chips, int kv, uint32_t batch)
+{
+    check_case_placed(fmt, chips, kv, batch, PLACE_AUTO, 0);
+}
+
 static void test_fp16_1chip_kv(void **s) { (void)s; check_case("f16", 1, 1, 1); }
 static void test_fp16_2chip_kv_batch2(void **s) { (void)s; check_case("f16", 2, 1, 2); }
 static void test_fp16_4chip_nokv(void **s) { (void)s; check_case("f16", 4, 0, 1); }
@@ -190,6 +200,133 @@ static void test_fp16_2chip_nokv_batch2(void **s) { (void)s; check_case("f16", 2
 static void test_q4_1chip_nokv(void **s) { (void)s; check_case("q4g:16", 1, 0, 1); }
 static void test_q4_2chip_kv_batch2(void **s) { (void)s; check_case("q4g:16", 2, 1, 2); }
 static void test_q4_4chip_kv(void **s) { (void)s; check_case("q4g:16", 4, 1, 1); }
+static void test_stream_q4_2chip_kv(void **s) { (void)s; check_case_placed("q4g:16", 2, 1, 1, PLACE_STREAM, 0); }
+static void test_stream_overlap_fp16_2chip_nokv(void **s) { (void)s; check_case_placed("f16", 2, 0, 2, PLACE_STREAM, 1); }
+
+/* ---- gptj_run: timing == functional, steps, threads ---- */
+
+static void run_both(const char *fmt, uint32_t chips, int kv, Placement pl, int overlap, int threads, RunResult *timing,
+                     RunResult *func)
+{
+    IpuErr e;
+    IpuArch a;
+    arch_small(&a, 96);
+    if (overlap && arch_set(&a, "stream.io_tiles", "8", &e))
+        fail_msg("%s", e.msg);
+    RunOptions o;
+    opts(&o, fmt, chips, kv, 2);
+    o.placement = pl, o.overlap = overlap;
+    o.gen_tokens = 4;
+    GptjWeights w;
+    if (gptj_weights_synth(&w, &o.cfg, GPTJ_F16, 3, &e))
+        fail_msg("%s", e.msg);
+    uint32_t prompt[2 * PROMPT];
+    for (uint32_t i = 0; i < 2 * PROMPT; i++)
+        prompt[i] = (i * 31 + 5) % (uint32_t)o.cfg.vocab_size;
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    if ((timing && gptj_run(&a, &o, NULL, NULL, NULL, timing, &e)) || gptj_run(&a, &o, &w, prompt, NULL, func, &e))
+        fail_msg("%s", e.msg);
+    omp_set_num_threads(saved);
+    gptj_weights_free(&w);
+}
+
+static void assert_steps_equal(const StepResult *x, const StepResult *y)
+{
+    assert_int_equal(x->cycles, y->cycles);
+    for (int i = 0; i < PHASE_COUNT; i++)
+        assert_int_equal(x->phase_cycles[i], y->phase_cycles[i]);
+    assert_int_equal(x->exchange_bytes, y->exchange_bytes);
+    assert_int_equal(x->stream_bytes, y->stream_bytes);
+    assert_int_equal(x->link_bytes, y->link_bytes);
+}
+
+static void check_timing_equals_functional(const char *fmt, uint32_t chips, int kv, Placement pl, int overlap)
+{
+    RunResult t, f;
+    run_both(fmt, chips, kv, pl, overlap, 2, &t, &f);
+    assert_null(t.tokens);
+    assert_non_null(f.tokens);
+    assert_int_equal(t.ndecode, 3);
+    assert_true(t.prefill.cycles > 0);
+    assert_steps_equal(&t.prefill, &f.prefill);
+    for (uint32_t k = 0; k < t.ndecode; k++) {
+        assert_steps_equal(&t.decode[k], &f.decode[k]);
+        assert_steps_equal(&t.decode[k], &t.decode[0]); /* positions do not change cycles */
+        uint64_t sum = 0;
+        for (int i = 0; i < PHASE_COUNT; i++)
+            sum += t.decode[k].phase_cycles[i];
+        assert_int_equal(sum, t.decode[k].cycles);
+    }
+    assert_int_equal(t.sram_peak_bytes, f.sram_peak_bytes);
+    assert_int_equal(t.placement, f.placement);
+    if (kv)
+        assert_true(t.decode[0].cycles < t.prefill.cycles);
+    if (pl == PLACE_STREAM)
+        assert_true(t.prefill.stream_bytes > 0 && t.prefill.phase_cycles[PHASE_STREAM] + t.prefill.stream_hidden_cycles > 0);
+    if (overlap)
+        assert_true(t.prefill.stream_hidden_cycles > 0);
+    if (chips > 1)
+        assert_true(t.prefill.link_bytes > 0 && t.prefill.phase_cycles[PHASE_COLLECTIVE] > 0);
+    if (!strcmp(fmt, "q4g:16"))
+        assert_true(t.prefill.phase_cycles[PHASE_DECOMPRESS] > 0);
+    run_result_free(&t);
+    run_result_free(&f);
+}
+
+static void test_timing_eq_functional_kv(void **s) { (void)s; check_timing_equals_functional("q4g:16", 2, 1, PLACE_RESIDENT, 0); }
+static void test_timing_eq_functional_nokv_stream(void **s) { (void)s; check_timing_equals_functional("f16", 4, 0, PLACE_STREAM, 0); }
+static void test_timing_eq_functional_overlap(void **s) { (void)s; check_timing_equals_functional("q4g:16", 2, 1, PLACE_STREAM, 1); }
+
+static void test_threads_same_cycles_and_tokens(void **s)
+{
+    (void)s;
+    RunResult f1, f2;
+    run_both("q4g:16", 2, 1, PLACE_AUTO, 0, 1, NULL, &f1);
+    run_both("q4g:16", 2, 1, PLACE_AUTO, 0, 2, NULL, &f2);
+    assert_steps_equal(&f1.prefill, &f2.prefill);
+    for (uint32_t k = 0; k < f1.ndecode; k++)
+        assert_steps_equal(&f1.decode[k], &f2.decode[k]);
+    assert_memory_equal(f1.tokens, f2.tokens, 2 * 4 * sizeof *f1.tokens);
+    run_result_free(&f1);
+    run_result_free(&f2);
+}
+
+/* ---- errors before any work ---- */
+
+static void expect_error(const IpuArch *a, const RunOptions *o, const char *needle)
+{
+    IpuErr e;
+    RunResult r;
+    e.msg[0] = 0;
+    assert_int_equal(gptj_run(a, o, NULL, NULL, NULL, &r, &e), -1);
+    if (!strstr(e.msg, needle))
+        fail_msg("error '%s' does not mention '%s'", e.msg, needle);
+}
+
+static void test_errors(void **s)
+{
+    (void)s;
+    IpuErr e;
+    IpuArch a;
+    arch_small(&a, 96);
+    RunOptions o;
+    opts(&o, "f16", 3, 1, 1);
+    expect_error(&a, &o, "does not divide n_head");
+    opts(&o, "f16", 8, 1, 1);
+    expect_error(&a, &o, "the arch has 4 chips");
+    opts(&o, "q4g:32", 4, 1, 1); /* out_proj / fc_out per chip: 16 inputs */
+    expect_error(&a, &o, "group size 32 does not divide");
+    opts(&o, "f16", 1, 1, 1);
+    o.seq_len = 4;
+    expect_error(&a, &o, "longer than the sequence");
+    opts(&o, "f16", 1, 1, 1);
+    IpuArch tiny = a;
+    if (arch_set(&tiny, "sram_bytes_per_tile", "32768", &e))
+        fail_msg("%s", e.msg);
+    expect_error(&tiny, &o, "does not fit even with streamed weights");
+    expect_error(&tiny, &o, "tile");
+}
 
 int main(void)
 {
@@ -197,7 +334,13 @@ int main(void)
         cmocka_unit_test(test_fp16_1chip_kv),       cmocka_unit_test(test_fp16_2chip_kv_batch2),
         cmocka_unit_test(test_fp16_4chip_nokv),     cmocka_unit_test(test_fp16_2chip_nokv_batch2),
         cmocka_unit_test(test_q4_1chip_nokv),       cmocka_unit_test(test_q4_2chip_kv_batch2),
-        cmocka_unit_test(test_q4_4chip_kv),
+        cmocka_unit_test(test_q4_4chip_kv),         cmocka_unit_test(test_stream_q4_2chip_kv),
+        cmocka_unit_test(test_stream_overlap_fp16_2chip_nokv),
+        cmocka_unit_test(test_timing_eq_functional_kv),
+        cmocka_unit_test(test_timing_eq_functional_nokv_stream),
+        cmocka_unit_test(test_timing_eq_functional_overlap),
+        cmocka_unit_test(test_threads_same_cycles_and_tokens),
+        cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
