@@ -130,7 +130,7 @@ int cli_calibrate(int argc, char **argv)
     double fit = sqrt(lo * hi), t_fit;
     if (token_time(rc, key, fit, fi, &t_fit, &err))
         goto fail;
-    printf("fitted %s = %.4g (%d bisection steps): %.4f ms against %.4f ms measured\n", key, fit, iter, 1e3 * t_fit,
+    printf("fitted %s = %.6g (%d bisection steps): %.4f ms against %.4f ms measured\n", key, fit, iter, 1e3 * t_fit,
            1e3 * target);
     status = 0;
     goto done;

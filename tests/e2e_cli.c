@@ -156,6 +156,33 @@ static void test_functional(void **state)
     assert_out_has("q4g:16   seq 0 ids:");
 }
 
+/* calibrate recovers a bandwidth from the token time it produced */
+static void test_calibrate(void **state)
+{
+    (void)state;
+    const char *m = "--set model=gptj-micro --set chips=1 --set prompt_len=8 --set gen_tokens=2 --set formats=fp16 ";
+    char args[1024];
+    snprintf(args, sizeof args, "run %s --set arch.stream.bandwidth_bytes_per_s=2e9 --json", m);
+    assert_int_equal(ipusim(args), 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    double t = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "formats"), 0), "batched_token_s")->valuedouble;
+    cJSON_Delete(j);
+    snprintf(args, sizeof args, "calibrate %s --target-ms %.9g --lo 1e8 --hi 1e11", m, 1e3 * t);
+    int rv = ipusim(args);
+    if (rv)
+        fail_msg("exit %d:\n%s", rv, out);
+    const char *fit = strstr(out, "fitted arch.stream.bandwidth_bytes_per_s = ");
+    assert_non_null(fit);
+    double bw = strtod(fit + strlen("fitted arch.stream.bandwidth_bytes_per_s = "), NULL);
+    if (fabs(bw / 2e9 - 1) > 2e-3)
+        fail_msg("fitted %g, want 2e9", bw);
+    /* a target no bandwidth reaches is an error, not a fit */
+    snprintf(args, sizeof args, "calibrate %s --target-ms 0.001 --lo 1e8 --hi 1e11", m);
+    assert_int_equal(ipusim(args), 1);
+    assert_out_has("outside");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -163,6 +190,7 @@ int main(void)
         cmocka_unit_test(test_run_timing_files),
         cmocka_unit_test(test_compare_out),
         cmocka_unit_test(test_functional),
+        cmocka_unit_test(test_calibrate),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
