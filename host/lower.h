@@ -88,7 +88,9 @@ typedef struct LinearWeights {
     int w[LOWER_MAX_CHIPS];     /* fp16 (blocks, nblk, kblk) or packed u16 (blocks, nblk, kblk/4) */
     int scale[LOWER_MAX_CHIPS]; /* int4: (blocks, nblk, kblk/group) fp16 */
     int bias_q[LOWER_MAX_CHIPS];
-    int bias[LOWER_MAX_CHIPS];  /* (nb, nblk) fp16 on the reducer tiles; -1 if none */
+    int bias[LOWER_MAX_CHIPS];  /* (nb, kb, nblk) fp16, each N block's bias on each of its tiles; -1 if none */
+    int dec[LOWER_MAX_CHIPS];   /* int4: (blocks, nblk, kblk) fp16 decompress scratch, shared by every
+                                 * instance of these weights (and by the other stream buffer set) */
 } LinearWeights;
 
 /* Picks the grid for (m rows, k, n) minimising the estimated cycles subject

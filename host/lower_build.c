@@ -199,7 +199,7 @@ int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPl
     uint32_t blocks = pl->nb * pl->kb;
     uint64_t be = (uint64_t)pl->nblk * pl->kblk;
     for (uint32_t c = 0; c < b->chips; c++) {
-        w->scale[c] = w->bias_q[c] = w->bias[c] = -1;
+        w->scale[c] = w->bias_q[c] = w->bias[c] = w->dec[c] = -1;
         snprintf(nm, sizeof nm, "%s.w.%u", name, c);
         w->w[c] = lower_tensor_blocks(b, nm, pl->group ? DTYPE_U16 : DTYPE_FP16, c, blocks, pl->group ? be / 4 : be,
                                       pl->tile0, cat, err);
@@ -210,7 +210,9 @@ int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPl
             w->scale[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, blocks, be / pl->group, pl->tile0, cat, err);
             snprintf(nm, sizeof nm, "%s.qbias.%u", name, c);
             w->bias_q[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, blocks, be / pl->group, pl->tile0, cat, err);
-            if (w->scale[c] < 0 || w->bias_q[c] < 0)
+            snprintf(nm, sizeof nm, "%s.dec.%u", name, c);
+            w->dec[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, blocks, be, pl->tile0, SRAM_ACTIVATIONS, err);
+            if (w->scale[c] < 0 || w->bias_q[c] < 0 || w->dec[c] < 0)
                 return -1;
         }
         if (pl->has_bias) {
@@ -285,11 +287,7 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
         RO[c] = piece_tensor(b, nm, DTYPE_FP16, c, pl, &pc, 1, err);
         if (A[c] < 0 || P[c] < 0 || RI[c] < 0 || RO[c] < 0)
             return -1;
-        if (pl->group) {
-            snprintf(nm, sizeof nm, "%s.dec.%u", name, c);
-            if ((D[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, blocks, wblk, pl->tile0, SRAM_ACTIVATIONS, err)) < 0)
-                return -1;
-        }
+        D[c] = w->dec[c];
         if (gather) {
             snprintf(nm, sizeof nm, "%s.zeros.%u", name, c);
             if ((Z[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, blocks, pl->nblk, pl->tile0, SRAM_ACTIVATIONS,

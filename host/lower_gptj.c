@@ -32,6 +32,8 @@
 #define ROW_TILES_FRACTION 2
 /* Assumption: an attention group's softmax rows or reducer partials take at most this fraction of a tile. */
 #define ATTN_ROWS_FRACTION 0.12
+/* The vocabulary shard may be padded by up to this percentage to tile better. */
+#define VOCAB_PAD_PERCENT 8
 /* Assumptions (documented in docs/architecture.md): per-tile code + vertex state and worker stacks. */
 #define CODE_BYTES_PER_TILE 16384
 #define STACK_BYTES_PER_TILE 7 * 1024
@@ -500,7 +502,6 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
     LowerBuilder *b = &L->b;
     uint32_t chips = o->chips, C = (uint32_t)cf->n_embd, nl = (uint32_t)cf->n_layer, hd = (uint32_t)cf->head_dim;
     L->hc = (uint32_t)cf->n_head / chips, L->cc = L->hc * hd, L->ic = (uint32_t)cf->n_inner / chips;
-    L->vp = rup((uint32_t)cf->vocab_size, chips * 64), L->vc = L->vp / chips;
     L->s = o->seq_len ? o->seq_len : o->prompt_len + o->gen_tokens;
     IpuArch a = *arch;
     if (!(b->g = graph_create(&a, w ? GRAPH_FUNCTIONAL : GRAPH_TIMING, err)) || !(b->p = program_create()))
@@ -536,10 +537,25 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
     }
     L->spec_lm = *quant_policy_lookup(&o->policy, "lm_head.weight");
     uint32_t glm = 0;
-    if (spec_group(&L->spec_lm, "lm_head.weight", &glm, err) ||
-        lower_plan_linear(b, "lm_head.weight", LIN_MATMUL, o->batch, C, L->vc, glm, 1, &L->plm, err) ||
-        lower_plan_linear(b, "transformer.wte.weight", LIN_GATHER, m0, L->vc, C, 0, 0, &L->pemb, err))
+    if (spec_group(&L->spec_lm, "lm_head.weight", &glm, err))
         return -1;
+    /* the vocabulary shard: the smallest multiple of 64 rows >= V / chips, or
+     * up to VOCAB_PAD_MAX more, whichever gives the fastest LM head + embedding
+     * estimate (a shard size with more divisors tiles better) */
+    uint32_t vmin = rup(((uint32_t)cf->vocab_size + chips - 1) / chips, 64);
+    int found = 0;
+    IpuErr e1;
+    for (uint32_t vc = vmin; vc <= vmin + vmin * VOCAB_PAD_PERCENT / 100; vc += 64) {
+        LinearPlan lm, emb;
+        if (lower_plan_linear(b, "lm_head.weight", LIN_MATMUL, o->batch, C, vc, glm, 1, &lm, found ? &e1 : err) ||
+            lower_plan_linear(b, "transformer.wte.weight", LIN_GATHER, m0, vc, C, 0, 0, &emb, found ? &e1 : err))
+            continue;
+        if (!found || lm.est_cycles + emb.est_cycles < L->plm.est_cycles + L->pemb.est_cycles)
+            L->plm = lm, L->pemb = emb, L->vc = vc, found = 1;
+    }
+    if (!found)
+        return -1;
+    L->vp = L->vc * chips;
     /* weights: embedding and LM head resident; the layers resident or in per-layer remote buffers */
     L->pemb.tile0 = b->cursor, b->cursor += L->pemb.nb * L->pemb.kb;
     L->plm.tile0 = b->cursor, b->cursor += L->plm.nb * L->plm.kb;
@@ -570,6 +586,12 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
             snprintf(nm, sizeof nm, "%s%d.%s", place == PLACE_STREAM ? "set" : "layer", s, lin_names[li]);
             if (lower_linear_alloc_weights(b, nm, &L->pl[li], SRAM_WEIGHTS, &L->lw[s * NLIN + li], err))
                 return -1;
+            if (s > 0 && place == PLACE_STREAM) /* one decompress scratch for both buffer sets */
+                for (uint32_t c = 0; c < chips; c++)
+                    if (L->lw[s * NLIN + li].dec[c] >= 0) {
+                        graph_free_tensor(b->g, L->lw[s * NLIN + li].dec[c]);
+                        L->lw[s * NLIN + li].dec[c] = L->lw[li].dec[c];
+                    }
         }
     for (uint32_t l = 0; l < nl; l++)
         for (uint32_t c = 0; c < chips; c++) {
