@@ -47,6 +47,7 @@ typedef struct StepGraph {
     AttnPlan ap;
     int ids[MC], rot[MC], x[MC], h[MC], lnbuf[MC], q[MC], k[MC], vt[MC], att[MC], ao[MC], u[MC], mo[MC], s[MC];
     int last[MC], lnfbuf[MC], logits[MC], aidx[MC], aval[MC];
+    int hs[MC], atts[MC], us[MC], lasts[MC]; /* linear inputs spread over the chip's tiles (see spread_copy) */
     int emb_a, emb_b, select_copy;
     int *kv_copy, *smx_cs;    /* (L) */
     int rt0, nrt, lrt0, nlrt; /* row tiles of the residual rows and of the last rows */
@@ -150,19 +151,32 @@ static int row_vertices(Lowered *L, StepGraph *sg, int cs, int kind, uint32_t c,
                                     lower_ptr(b, id, (uint64_t)a0 * L->cc), n, L->hc, (uint32_t)L->cfg.head_dim, rd};
                     rc = graph_add_vertex(b->g, cs, tile, &rotary_vertex, &a, err);
                 }
-            } else if (kind == 2) {
-                GeluArgs a = {lower_ptr(b, sg->u[c], (uint64_t)a0 * L->ic), lower_ptr(b, sg->u[c], (uint64_t)a0 * L->ic),
-                              n * L->ic};
-                rc = graph_add_vertex(b->g, cs, tile, &gelu_vertex, &a, err);
-            } else if (kind == 3 || kind == 4) {
-                AddArgs a = {lower_ptr(b, kind == 3 ? sg->s[c] : sg->x[c], (uint64_t)a0 * C),
-                             lower_ptr(b, kind == 3 ? sg->ao[c] : sg->x[c], (uint64_t)a0 * C),
-                             lower_ptr(b, kind == 3 ? sg->mo[c] : sg->s[c], (uint64_t)a0 * C), n, C, ADD_OP_ADD, 0};
-                rc = graph_add_vertex(b->g, cs, tile, &add_vertex, &a, err);
+            } else if (kind == 2 || kind == 3 || kind == 4) {
+                (void)n; /* elementwise: handled below per tile, split by elements */
             } else {
                 ArgmaxArgs a = {lower_ptr(b, sg->logits[c], (uint64_t)a0 * L->vc), lower_ptr(b, sg->aidx[c], a0),
                                 lower_ptr(b, sg->aval[c], a0), 1, n, L->vc, c * L->vc, LAYER_F16};
                 rc = graph_add_vertex(b->g, cs, tile, &argmax_vertex, &a, err);
+            }
+            if (rc)
+                return -1;
+        }
+        if (kind < 2 || kind > 4)
+            continue;
+        /* elementwise codelets: the tile's elements in W near-equal runs of multiples of 4 */
+        uint64_t width = kind == 2 ? L->ic : C, e0 = (uint64_t)r0 * width, q4 = (uint64_t)(r1 - r0) * width / 4;
+        for (uint32_t w = 0; w < W; w++) {
+            uint64_t x0 = e0 + q4 * w / W * 4, x1 = e0 + q4 * (w + 1) / W * 4;
+            if (x1 == x0)
+                continue;
+            int rc;
+            if (kind == 2) {
+                GeluArgs a = {lower_ptr(b, sg->u[c], x0), lower_ptr(b, sg->u[c], x0), (uint32_t)(x1 - x0)};
+                rc = graph_add_vertex(b->g, cs, tile, &gelu_vertex, &a, err);
+            } else {
+                AddArgs a = {lower_ptr(b, kind == 3 ? sg->s[c] : sg->x[c], x0), lower_ptr(b, kind == 3 ? sg->ao[c] : sg->x[c], x0),
+                             lower_ptr(b, kind == 3 ? sg->mo[c] : sg->s[c], x0), 1, (uint32_t)(x1 - x0), ADD_OP_ADD, 0};
+                rc = graph_add_vertex(b->g, cs, tile, &add_vertex, &a, err);
             }
             if (rc)
                 return -1;
@@ -185,6 +199,23 @@ static int ln_params_copy(Lowered *L, int seq, const int *src, const int *rowt, 
             if (program_copy_add(b->p, cp, src[c], 0, buf[c], iv * 2 * C, 2 * C, err) < 0)
                 return -1;
     }
+    return 0;
+}
+
+/* A linear's input rows sit on few tiles (whole rows, for the row-wise
+ * codelets); every block of the linear's grid reads its slice of them, so
+ * the sending tiles would be the bottleneck (the engine counts every byte a
+ * tile sends; there is no multicast). Copying the rows first into a tensor
+ * spread in small intervals over all the chip's tiles spreads the sending. */
+static int spread_copy(Lowered *L, int seq, const int *src, const int *dst, IpuErr *err)
+{
+    LowerBuilder *b = &L->b;
+    int cp = lower_copy(b, seq, "spread", err);
+    if (cp < 0)
+        return -1;
+    for (uint32_t c = 0; c < b->chips; c++)
+        if (program_copy_add(b->p, cp, src[c], 0, dst[c], 0, graph_tensor(b->g, src[c])->elems, err) < 0)
+            return -1;
     return 0;
 }
 
@@ -256,6 +287,15 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
         ROWS(sg->logits, "logits", DTYPE_FP16, B, L->vc, sg->lrt0, sg->nlrt);
         ROWS(sg->aidx, "argmax_id", DTYPE_I32, B, 1, sg->lrt0, sg->nlrt);
         ROWS(sg->aval, "argmax_value", DTYPE_FP32, B, 1, sg->lrt0, sg->nlrt);
+        int *sp[4] = {sg->hs, sg->atts, sg->us, sg->lasts};
+        uint64_t spn[4] = {(uint64_t)m * C, (uint64_t)m * L->cc, (uint64_t)m * L->ic, (uint64_t)B * C};
+        static const char *const spname[4] = {"h.spread", "att.spread", "mlp_hidden.spread", "last.spread"};
+        for (int i = 0; i < 4; i++) {
+            snprintf(nm, sizeof nm, "%s.%s.%u", tag, spname[i], c);
+            if ((sp[i][c] = graph_add_tensor_linear(b->g, nm, DTYPE_FP16, spn[i], SRAM_ACTIVATIONS, c * b->tiles,
+                                                    b->usable, 4, err)) < 0)
+                return -1;
+        }
         uint32_t nx = (uint32_t)graph_tensor(b->g, sg->x[c])->nmap, nlast = (uint32_t)graph_tensor(b->g, sg->last[c])->nmap;
         snprintf(nm, sizeof nm, "%s.ln_params.%u", tag, c);
         if ((sg->lnbuf[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, nx, 2 * C, (uint32_t)sg->rt0, SRAM_ACTIVATIONS, err)) < 0)
@@ -283,7 +323,7 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
     int *la = malloc((size_t)nset * NLIN * 2 * sizeof *la);
     if (!la)
         return ipu_err(err, "out of host memory");
-    const int *lin_x[NLIN] = {sg->h, sg->h, sg->h, sg->att, sg->h, sg->u};
+    const int *lin_x[NLIN] = {sg->hs, sg->hs, sg->hs, sg->atts, sg->hs, sg->us};
     const int *lin_y[NLIN] = {sg->q, sg->k, sg->vt, sg->ao, sg->u, sg->mo};
     for (int s = 0; s < nset; s++)
         for (int li = 0; li < NLIN; li++) {
@@ -322,7 +362,7 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
             have_first_stream = 1;
         }
         ok = ok && !ln_params_copy(L, seq, &L->ln1[l * b->chips], sg->x, sg->lnbuf, err);
-        ok = ok && lower_exec(b, seq, rc.ln, "ln_1", PHASE_OTHER, err) >= 0;
+        ok = ok && lower_exec(b, seq, rc.ln, "ln_1", PHASE_OTHER, err) >= 0 && !spread_copy(L, seq, sg->h, sg->hs, err);
         for (int li = LQ; ok && li <= LV; li++)
             ok = lower_append(b, seq, la[(set * NLIN + li) * 2], err) >= 0 &&
                  lower_append(b, seq, la[(set * NLIN + li) * 2 + 1], err) >= 0;
@@ -340,7 +380,7 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
         } else {
             sg->kv_copy[l] = sg->kv_copy[0], sg->smx_cs[l] = sg->smx_cs[0];
         }
-        ok = ok && lower_append(b, seq, att_shared, err) >= 0;
+        ok = ok && lower_append(b, seq, att_shared, err) >= 0 && !spread_copy(L, seq, sg->att, sg->atts, err);
         ok = ok && lower_append(b, seq, la[(set * NLIN + LO) * 2], err) >= 0 &&
              lower_append(b, seq, la[(set * NLIN + LO) * 2 + 1], err) >= 0 &&
              lower_append(b, seq, la[(set * NLIN + LFI) * 2], err) >= 0;
@@ -348,7 +388,7 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
         if (ok && L->placement == PLACE_STREAM && L->opt.overlap && l + 1 < nl)
             ok = lower_append(b, seq, stream_step(L, (int)l + 1, (int)((l + 1) % 2), 1, err), err) >= 0;
         ok = ok && lower_append(b, seq, la[(set * NLIN + LFI) * 2 + 1], err) >= 0;
-        ok = ok && lower_exec(b, seq, rc.gelu, "gelu", PHASE_OTHER, err) >= 0;
+        ok = ok && lower_exec(b, seq, rc.gelu, "gelu", PHASE_OTHER, err) >= 0 && !spread_copy(L, seq, sg->u, sg->us, err);
         ok = ok && lower_append(b, seq, la[(set * NLIN + LFO) * 2], err) >= 0 &&
              lower_append(b, seq, la[(set * NLIN + LFO) * 2 + 1], err) >= 0;
         ok = ok && lower_exec(b, seq, rc.add_s, "block_sum", PHASE_OTHER, err) >= 0;
@@ -372,11 +412,11 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
                                  err) < 0)
                 return -1;
     if (ln_params_copy(L, root, L->lnf, sg->last, sg->lnfbuf, err) ||
-        lower_exec(b, root, rc.lnf, "ln_f", PHASE_OTHER, err) < 0)
+        lower_exec(b, root, rc.lnf, "ln_f", PHASE_OTHER, err) < 0 || spread_copy(L, root, sg->last, sg->lasts, err))
         return -1;
     int sa, sb2;
     snprintf(nm, sizeof nm, "%s.lm_head", tag);
-    if (lower_linear_build(b, nm, &L->plm, &L->lm, B, sg->last, sg->logits, ~0ull, &sa, &sb2, err) ||
+    if (lower_linear_build(b, nm, &L->plm, &L->lm, B, sg->lasts, sg->logits, ~0ull, &sa, &sb2, err) ||
         lower_append(b, root, sa, err) < 0 || lower_append(b, root, sb2, err) < 0 ||
         lower_exec(b, root, rc.amax, "argmax", PHASE_OTHER, err) < 0)
         return -1;
