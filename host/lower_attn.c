@@ -37,6 +37,26 @@ static int tensor_on(LowerBuilder *b, const char *name, GraphDType dt, uint32_t 
     return id;
 }
 
+/* ng groups of (mqb rows x row_elems), group g's rows [mqb j / nkb, mqb (j+1) / nkb) on tile tiles[g * nkb + j]. */
+static int tensor_rows_split(LowerBuilder *b, const char *name, GraphDType dt, uint32_t chip, uint32_t ng, uint32_t nkb,
+                             uint32_t mqb, uint64_t row_elems, const uint32_t *tiles, IpuErr *err)
+{
+    TileInterval *map = malloc((size_t)ng * nkb * sizeof *map);
+    if (!map)
+        return ipu_err(err, "out of host memory");
+    size_t n = 0;
+    for (uint32_t g = 0; g < ng; g++)
+        for (uint32_t j = 0; j < nkb; j++) {
+            uint64_t r0 = (uint64_t)mqb * j / nkb, r1 = (uint64_t)mqb * (j + 1) / nkb;
+            if (r1 > r0)
+                map[n++] = (TileInterval){((uint64_t)g * mqb + r0) * row_elems, ((uint64_t)g * mqb + r1) * row_elems,
+                                          lower_tile(b, chip, tiles[g * nkb + j])};
+        }
+    int id = graph_add_tensor(b->g, name, dt, (uint64_t)ng * mqb * row_elems, SRAM_ACTIVATIONS, map, n, err);
+    free(map);
+    return id;
+}
+
 int lower_attn_cache(LowerBuilder *b, const char *name, const AttnPlan *ap, SramCategory cat, int *kc, int *vtc,
                      IpuErr *err)
 {
@@ -126,13 +146,20 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
     } while (0)
         T_ON(QB[c], "q", DTYPE_FP16, nw, (uint64_t)mqb * hd, wt);
         T_ON(SC[c], "scores", pdt, nw, (uint64_t)mqb * sb, wt);
-        T_ON(SM[c], "smx_in", pdt, ng, (uint64_t)mqb * ap->s_pad, st);
-        T_ON(PR[c], "probs", DTYPE_FP16, ng, (uint64_t)mqb * ap->s_pad, st);
+#define T_ROWS(id, suffix, dt, row_elems)                                                                           \
+    do {                                                                                                            \
+        snprintf(nm, sizeof nm, "%s.%s.%u", name, suffix, c);                                                       \
+        if ((id = tensor_rows_split(b, nm, dt, c, ng, nkb, mqb, row_elems, wt, err)) < 0)                          \
+            goto out;                                                                                               \
+    } while (0)
+        T_ROWS(SM[c], "smx_in", pdt, ap->s_pad);
+        T_ROWS(PR[c], "probs", DTYPE_FP16, ap->s_pad);
         T_ON(PJ[c], "pj", DTYPE_FP16, nw, (uint64_t)mqb * sb, wt);
         T_ON(PV[c], "pv", pdt, nw, (uint64_t)mqb * hd, wt);
-        T_ON(RI[c], "red_in", pdt, ng, (uint64_t)nkb * mqb * hd, rt);
-        T_ON(RO[c], "red_out", DTYPE_FP16, ng, (uint64_t)mqb * hd, rt);
+        T_ROWS(RI[c], "red_in", pdt, (uint64_t)nkb * hd);
+        T_ROWS(RO[c], "red_out", DTYPE_FP16, hd);
 #undef T_ON
+#undef T_ROWS
     }
     snprintf(nm, sizeof nm, "%s.scores", name);
     int cs_sc = graph_add_compute_set(b->g, nm, err);
@@ -168,28 +195,34 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
                     if (graph_add_vertex(b->g, cs_pv, tile, b->matmul_vt, &parts[i], err))
                         goto out;
             }
-            for (uint32_t qw = 0; qw < ap->nqb; qw++) /* one softmax per wave: its query positions */
+            /* softmax and reduce: the group's rows spread over its key-block tiles, then over the workers */
+            for (uint32_t j = 0; j < nkb; j++) {
+                uint32_t j0 = mqb * j / nkb, j1 = mqb * (j + 1) / nkb, rows = j1 - j0, tile = lower_tile(b, c, wt[g * nkb + j]);
+                if (!rows)
+                    continue;
+                for (uint32_t qw = 0; qw < ap->nqb; qw++) /* one softmax per wave: its query positions */
+                    for (uint32_t w = 0; w < W; w++) {
+                        uint32_t r0 = j0 + rows * w / W, r1 = j0 + rows * (w + 1) / W;
+                        if (r1 == r0)
+                            continue;
+                        SoftmaxArgs sa = {lower_ptr(b, SM[c], ((uint64_t)g * mqb + r0) * ap->s_pad),
+                                          lower_ptr(b, PR[c], ((uint64_t)g * mqb + r0) * ap->s_pad), r1 - r0, ap->s_pad,
+                                          pos0 + qw * mqb + r0, 0, 1.0f / sqrtf((float)hd), pt, LAYER_F16};
+                        if (graph_add_vertex(b->g, cs_sm[qw], tile, &softmax_vertex, &sa, err))
+                            goto out;
+                    }
+                /* red_in of these rows: (nkb parts, rows, hd) */
+                uint64_t n2 = (uint64_t)rows * hd / 2;
                 for (uint32_t w = 0; w < W; w++) {
-                    uint32_t r0 = mqb * w / W, r1 = mqb * (w + 1) / W;
-                    if (r1 == r0)
+                    uint64_t e0 = n2 * w / W * 2, e1 = n2 * (w + 1) / W * 2;
+                    if (e1 == e0)
                         continue;
-                    SoftmaxArgs sa = {lower_ptr(b, SM[c], ((uint64_t)g * mqb + r0) * ap->s_pad),
-                                      lower_ptr(b, PR[c], ((uint64_t)g * mqb + r0) * ap->s_pad), r1 - r0, ap->s_pad,
-                                      pos0 + qw * mqb + r0, 0, 1.0f / sqrtf((float)hd), pt, LAYER_F16};
-                    if (graph_add_vertex(b->g, cs_sm[qw], lower_tile(b, c, st[g]), &softmax_vertex, &sa, err))
+                    ReduceArgs ra = {lower_ptr(b, RI[c], ((uint64_t)g * mqb + j0) * nkb * hd + e0),
+                                     lower_ptr(b, RO[c], ((uint64_t)g * mqb + j0) * hd + e0), nkb, (uint32_t)(e1 - e0),
+                                     rows * hd, pt, LAYER_F16};
+                    if (graph_add_vertex(b->g, cs_red, tile, &reduce_vertex, &ra, err))
                         goto out;
                 }
-            uint64_t n2 = (uint64_t)mqb * hd / 2;
-            for (uint32_t w = 0; w < W; w++) {
-                uint64_t e0 = n2 * w / W * 2, e1 = n2 * (w + 1) / W * 2;
-                if (e1 == e0)
-                    continue;
-                char *ri = lower_ptr(b, RI[c], (uint64_t)g * nkb * mqb * hd);
-                char *ro = lower_ptr(b, RO[c], (uint64_t)g * mqb * hd);
-                ReduceArgs ra = {ri ? ri + e0 * layer_dtype_bytes(pt) : NULL, ro ? ro + e0 * 2 : NULL, nkb,
-                                 (uint32_t)(e1 - e0), mqb * hd, pt, LAYER_F16};
-                if (graph_add_vertex(b->g, cs_red, lower_tile(b, c, rt[g]), &reduce_vertex, &ra, err))
-                    goto out;
             }
         }
     /* write the new keys and values into the caches */
@@ -239,9 +272,13 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
         for (uint32_t c = 0; c < b->chips; c++)
             for (uint32_t wi = 0; wi < nw; wi++) {
                 uint32_t g = wi / nkb, j = wi % nkb;
-                if (program_copy_add(b->p, cp, PV[c], (uint64_t)wi * mqb * hd, RI[c], ((uint64_t)g * nkb + j) * mqb * hd,
-                                     (uint64_t)mqb * hd, err) < 0)
-                    goto out;
+                for (uint32_t t = 0; t < nkb; t++) { /* rows of tile t's reduce: part j of (nkb, rows, hd) */
+                    uint32_t j0 = mqb * t / nkb, tr = mqb * (t + 1) / nkb - j0;
+                    if (tr && program_copy_add(b->p, cp, PV[c], ((uint64_t)wi * mqb + j0) * hd, RI[c],
+                                                 ((uint64_t)g * mqb + j0) * nkb * hd + (uint64_t)j * tr * hd,
+                                                 (uint64_t)tr * hd, err) < 0)
+                        goto out;
+                }
             }
         if (lower_append(b, seq, st_red, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
             goto out;

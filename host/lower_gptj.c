@@ -30,8 +30,8 @@
 /* Rows of the residual stream (and every row-major activation) are spread
  * one or more whole rows per tile over up to this fraction of the tiles. */
 #define ROW_TILES_FRACTION 2
-/* Assumption: an attention group's softmax rows or reducer partials take at most this fraction of a tile. */
-#define ATTN_ROWS_FRACTION 0.12
+/* Assumption: one wave of attention takes at most this fraction of a key-block tile. */
+#define ATTN_ROWS_FRACTION 0.15
 /* The vocabulary shard may be padded by up to this percentage to tile better. */
 #define VOCAB_PAD_PERCENT 8
 /* Assumptions (documented in docs/architecture.md): per-tile code + vertex state and worker stacks. */
@@ -653,13 +653,18 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
     b->cursor += nl + 1;
     /* attention plans and caches: each layer's cache on its own home tiles */
     uint32_t sb = L->s < 64 ? rup(L->s, 16) : 64, nkb = rup(L->s, sb) / sb;
-    uint32_t t0 = o->kv_cache ? o->prompt_len : L->s, mqb = t0 < 32 ? t0 : 32;
-    /* query rows per block: the softmax rows (s_pad keys, partials in and
-     * fp16 out) and the reducer's key-block partials each within
-     * ATTN_ROWS_FRACTION of a tile */
+    /* query rows per wave: a key-block tile's q, scores, probabilities and
+     * P V partials, plus its share of the group's softmax rows and reducer
+     * partials, within ATTN_ROWS_FRACTION of a tile */
+    uint32_t t0 = o->kv_cache ? o->prompt_len : L->s, mqb = t0 < 128 ? t0 : 128;
     uint64_t ps = layer_dtype_bytes(o->partials), abud = (uint64_t)(a.sram_bytes_per_tile * ATTN_ROWS_FRACTION);
-    while (mqb > 1 && ((uint64_t)mqb * nkb * sb * (ps + 2) > abud || (uint64_t)mqb * nkb * hd * ps > abud))
-        mqb--;
+    for (; mqb > 1; mqb--) {
+        uint64_t share = (mqb + nkb - 1) / nkb;
+        uint64_t bytes = (uint64_t)mqb * (sb * (ps + 2) + hd * (2 + ps)) +
+                         share * ((uint64_t)nkb * sb * (ps + 2) + (uint64_t)nkb * hd * ps + hd * 2);
+        if (bytes <= abud)
+            break;
+    }
     uint32_t nqb = (t0 + mqb - 1) / mqb;
     uint32_t homes = o->batch * L->hc * nkb;
     L->kv_tile0 = calloc(ncache, sizeof *L->kv_tile0);
