@@ -120,19 +120,16 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
     uint64_t cc = (uint64_t)H * hd, kvb = (uint64_t)sb * hd;
     LayerDtype pt = b->partials;
     GraphDType pdt = pt == LAYER_F16 ? DTYPE_FP16 : DTYPE_FP32;
-    uint32_t *wt = malloc(nw * sizeof *wt), *st = malloc(ng * sizeof *st), *rt = malloc(ng * sizeof *rt);
+    uint32_t *wt = malloc(nw * sizeof *wt);
     int *cs_sm = malloc(ap->nqb * sizeof *cs_sm);
-    if (!wt || !st || !rt || !cs_sm) {
-        free(wt), free(st), free(rt), free(cs_sm);
+    if (!wt || !cs_sm) {
+        free(wt), free(cs_sm);
         return ipu_err(err, "out of host memory");
     }
     /* block (b, h, j) = (b * H + h) * nkb + j on its home tile; group (b, h) */
-    for (uint32_t g = 0; g < ng; g++) {
+    for (uint32_t g = 0; g < ng; g++)
         for (uint32_t j = 0; j < nkb; j++)
             wt[g * nkb + j] = home_tile(ap, g / H, g % H, j);
-        rt[g] = wt[g * nkb];
-        st[g] = wt[g * nkb + (nkb > 1 ? 1 : 0)];
-    }
     char nm[64];
     int rc = -1, cp;
     int QB[LOWER_MAX_CHIPS], SC[LOWER_MAX_CHIPS], SM[LOWER_MAX_CHIPS], PR[LOWER_MAX_CHIPS], PJ[LOWER_MAX_CHIPS],
@@ -293,6 +290,6 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
     }
     rc = 0;
 out:
-    free(wt), free(st), free(rt), free(cs_sm);
+    free(wt), free(cs_sm);
     return rc;
 }
