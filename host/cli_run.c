@@ -139,8 +139,8 @@ static int run_formats(const RunConfig *rc, const GptjWeights *w, const uint32_t
             trace_name(trace_path, rep->f[rep->n - 1].format, rc->nformats > 1, path, sizeof path);
             rv = trace_write(t, path, err);
             if (rv == 0)
-                fprintf(stderr, "trace: %s (%zu events%s)\n", path, t->count,
-                        t->dropped ? ", later events dropped: raise nothing, shorten the run" : "");
+                fprintf(stderr, "trace: %s (%zu events; %llu later ones dropped beyond the limit of %d)\n", path,
+                        t->count, (unsigned long long)t->dropped, RUN_TRACE_MAX_EVENTS);
         }
         trace_destroy(t);
         run_result_free(&res);

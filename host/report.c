@@ -160,18 +160,26 @@ void report_print(FILE *out, const Report *r)
     for (int i = 0; i < r->n; i++)
         fprintf(out, " %14s", r->f[i].format);
     fprintf(out, "\n");
+/* A figure that is undefined for this run (NaN: no decode step, no fp16
+ * baseline) prints as "-". */
 #define ROW(label, fmt, expr)                                            \
     do {                                                                 \
         fprintf(out, "%-34s", label);                                    \
         for (int i = 0; i < r->n; i++) {                                 \
             const FormatReport *f = &r->f[i];                            \
-            fprintf(out, " " fmt, expr);                                 \
+            if (isnan((double)(expr)))                                   \
+                fprintf(out, " %14s", "-");                              \
+            else                                                         \
+                fprintf(out, " " fmt, expr);                             \
         }                                                                \
         fprintf(out, "\n");                                              \
     } while (0)
     ROW("bits per parameter (matrices)", "%14.2f", f->bits_per_param);
     ROW("weights stored, all chips (MB)", "%14.1f", f->weight_bytes / 1e6);
-    ROW("placement", "%14s", f->placement == PLACE_RESIDENT ? "resident" : "stream");
+    fprintf(out, "%-34s", "placement");
+    for (int i = 0; i < r->n; i++)
+        fprintf(out, " %14s", r->f[i].placement == PLACE_RESIDENT ? "resident" : "stream");
+    fprintf(out, "\n");
     ROW("TTFT, prefill (ms)", "%14.3f", 1e3 * f->ttft_s);
     ROW("TPOT, mean decode step (ms)", "%14.3f", 1e3 * f->tpot_s);
     ROW("end-to-end latency (ms)", "%14.3f", 1e3 * f->latency_s);

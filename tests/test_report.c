@@ -259,6 +259,25 @@ static void test_csv_and_table(void **state)
     assert_non_null(strstr(t, "MBU"));
     assert_non_null(strstr(t, "2.00x"));
     assert_non_null(strstr(t, "decode step (mean) by phase"));
+    /* without fp16 the speedup is undefined and printed as "-", not "nan" */
+    {
+        IpuArch a;
+        assert_int_equal(arch_preset("pod4", &a, &e), 0);
+        Report solo;
+        report_init(&solo, NULL);
+        RunResult q;
+        StepResult qd[2];
+        q4_result(&q, qd, 32);
+        assert_int_equal(report_add(&solo, &q, 1, 4, &a, &e), 0);
+        snprintf(path, sizeof path, "%s/solo.txt", tmpdir);
+        FILE *sf = fopen(path, "w");
+        report_print(sf, &solo);
+        fclose(sf);
+        char *st = slurp(path);
+        assert_null(strstr(st, "nan"));
+        assert_non_null(strstr(st, "speedup vs fp16                                 -\n"));
+        report_free(&solo);
+    }
     /* an unwritable path is an error naming it, not a crash */
     assert_int_equal(report_write_csv(&rep, "/nonexistent/dir/r.csv", &e), -1);
     assert_non_null(strstr(e.msg, "/nonexistent/dir/r.csv"));
