@@ -35,7 +35,7 @@ static int run_step(Engine *e, Lowered *L, int decode, StepResult *s, IpuErr *er
         s->phase_cycles[i] = a->category_cycles[i] - before.category_cycles[i];
     s->stream_hidden_cycles = a->stream_hidden_cycles - before.stream_hidden_cycles;
     s->stream_bytes = a->bytes_stream - before.bytes_stream;
-    s->exchange_bytes = a->bytes_exchange - before.bytes_exchange;
+    s->exchange_bytes = (a->bytes_exchange - before.bytes_exchange) * lower_symmetry_factor(L); /* timing: chip 0 built */
     s->link_bytes = a->bytes_collective - before.bytes_collective;
     s->weight_bytes_read = lower_weight_bytes_read(L, decode);
     s->kv_bytes_read = lower_kv_bytes_per_step(L);

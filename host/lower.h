@@ -34,6 +34,11 @@ typedef struct LowerBuilder {
     Graph *g;
     Program *p;
     uint32_t chips;       /* chips used (tensor-parallel degree) */
+    uint32_t vchips;      /* chips whose vertices and Copy pairs are built: all in functional mode;
+                           * chip 0 only in timing mode (tensor-parallel symmetry: every chip runs
+                           * the same shapes and chip 0 has the most work (fc_out bias), so a step's
+                           * time, the max over chips, is chip 0's; streams and collectives still
+                           * name every chip). tests/test_lower.c checks timing == functional. */
     uint32_t tiles;       /* tiles per chip */
     uint32_t usable;      /* tiles per chip for compute (tiles - io_tiles) */
     uint32_t cursor;      /* next local tile a new grid starts on (spreads memory) */
@@ -161,6 +166,8 @@ uint64_t lower_kv_bytes_per_step(const Lowered *L); /* read by attention per ste
 /* Weight bytes one run of the program reads (all chips, stored formats):
  * every layer and the LM head, and the embedding rows of its tokens. */
 uint64_t lower_weight_bytes_read(const Lowered *L, int decode);
+/* chips / vchips: what the engine's on-chip exchange bytes are multiplied by for all chips. */
+uint32_t lower_symmetry_factor(const Lowered *L);
 /* Sets token ids and positions for the next run, and the program's root.
  * prefill: prompt (batch, prompt_len) at positions 0..; its logits are
  * those of position prompt_len - 1. decode: tokens (batch; NULL in timing

@@ -84,7 +84,7 @@ int lower_attn_kv_pairs(LowerBuilder *b, int step, const AttnPlan *ap, const int
 {
     b->p->steps[step].npairs = 0;
     uint64_t m = (uint64_t)ap->batch * ap->t, cc = (uint64_t)ap->heads * ap->hd, blk = (uint64_t)ap->sb * ap->hd;
-    for (uint32_t c = 0; c < b->chips; c++)
+    for (uint32_t c = 0; c < b->vchips; c++)
         for (uint32_t s = 0; s < ap->batch; s++)
             for (uint32_t h = 0; h < ap->heads; h++) {
                 for (uint32_t t = 0; t < ap->t; t++) {
@@ -173,7 +173,7 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
     }
     *softmax_cs = cs_sm[0];
     MatmulArgs parts[16];
-    for (uint32_t c = 0; c < b->chips; c++)
+    for (uint32_t c = 0; c < b->vchips; c++)
         for (uint32_t g = 0; g < ng; g++) {
             for (uint32_t j = 0; j < nkb; j++) {
                 uint32_t wi = g * nkb + j, tile = lower_tile(b, c, wt[wi]);
@@ -236,7 +236,7 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
         uint32_t q0 = qw * mqb, rows = ap->t - q0 < mqb ? ap->t - q0 : mqb;
         if ((cp = lower_copy(b, seq, name, err)) < 0)
             goto out;
-        for (uint32_t c = 0; c < b->chips; c++)
+        for (uint32_t c = 0; c < b->vchips; c++)
             for (uint32_t wi = 0; wi < nw; wi++) {
                 uint32_t g = wi / nkb, s = g / H, h = g % H;
                 for (uint32_t r = 0; r < rows; r++)
@@ -246,7 +246,7 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
             }
         if (lower_append(b, seq, st_sc, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
             goto out;
-        for (uint32_t c = 0; c < b->chips; c++)
+        for (uint32_t c = 0; c < b->vchips; c++)
             for (uint32_t wi = 0; wi < nw; wi++) {
                 uint32_t g = wi / nkb, j = wi % nkb;
                 for (uint32_t r = 0; r < mqb; r++)
@@ -256,7 +256,7 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
             }
         if (lower_exec(b, seq, cs_sm[qw], name, PHASE_ATTENTION, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
             goto out;
-        for (uint32_t c = 0; c < b->chips; c++)
+        for (uint32_t c = 0; c < b->vchips; c++)
             for (uint32_t wi = 0; wi < nw; wi++) {
                 uint32_t g = wi / nkb, j = wi % nkb;
                 for (uint32_t r = 0; r < mqb; r++)
@@ -266,7 +266,7 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
             }
         if (lower_append(b, seq, st_pv, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
             goto out;
-        for (uint32_t c = 0; c < b->chips; c++)
+        for (uint32_t c = 0; c < b->vchips; c++)
             for (uint32_t wi = 0; wi < nw; wi++) {
                 uint32_t g = wi / nkb, j = wi % nkb;
                 for (uint32_t t = 0; t < nkb; t++) { /* rows of tile t's reduce: part j of (nkb, rows, hd) */
@@ -279,7 +279,7 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
             }
         if (lower_append(b, seq, st_red, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
             goto out;
-        for (uint32_t c = 0; c < b->chips; c++)
+        for (uint32_t c = 0; c < b->vchips; c++)
             for (uint32_t g = 0; g < ng; g++) {
                 uint32_t s = g / H, h = g % H;
                 for (uint32_t r = 0; r < rows; r++)

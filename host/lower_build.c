@@ -312,7 +312,7 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
     if (cs_mm < 0 || cs_red < 0 || (pl->group && cs_dec < 0))
         return -1;
     MatmulArgs parts[16];
-    for (uint32_t c = 0; c < b->chips; c++) {
+    for (uint32_t c = 0; c < b->vchips; c++) {
         for (uint32_t i = 0; i < pl->nb; i++)
             for (uint32_t j = 0; j < pl->kb; j++) {
                 uint32_t bi = i * pl->kb + j, tile = lower_tile(b, c, pl->tile0 + bi);
@@ -398,7 +398,7 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
         int cp = lower_copy(b, seq, name, err);
         if (cp < 0)
             return -1;
-        for (uint32_t c = 0; c < b->chips; c++)
+        for (uint32_t c = 0; c < b->vchips; c++)
             for (uint32_t bi = 0; bi < blocks; bi++) {
                 uint32_t j = bi % pl->kb;
                 if (gather) {
@@ -414,7 +414,7 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
         seq = *seq_b;
         if (lower_append(b, seq, mm_step, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
             return -1;
-        for (uint32_t c = 0; c < b->chips; c++)
+        for (uint32_t c = 0; c < b->vchips; c++)
             for (uint32_t bi = 0; bi < blocks; bi++) {
                 uint32_t i = bi / pl->kb, j = bi % pl->kb;
                 for (uint32_t p = 0; p < pc.np; p++) {
@@ -428,7 +428,7 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
             return -1;
         if ((cp = lower_copy(b, seq, name, err)) < 0)
             return -1;
-        for (uint32_t c = 0; c < b->chips; c++)
+        for (uint32_t c = 0; c < b->vchips; c++)
             for (uint32_t i = 0; i < pl->nb; i++) {
                 /* rows of the block's partial layout: (mc, nblk), or (nblk, mc) for LIN_MATMUL_T */
                 uint64_t width = pl->kind == LIN_MATMUL_T ? mc : pl->nblk;

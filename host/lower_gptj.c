@@ -83,6 +83,8 @@ Placement lower_placement(const Lowered *L) { return L->placement; }
 uint64_t lower_weight_bytes(const Lowered *L) { return L->weight_bytes; }
 uint64_t lower_kv_bytes_per_step(const Lowered *L) { return L->kv_bytes; }
 
+uint32_t lower_symmetry_factor(const Lowered *L) { return L->b.chips / L->b.vchips; }
+
 uint64_t lower_weight_bytes_read(const Lowered *L, int decode)
 {
     const StepGraph *sg = decode && L->opt.kv_cache ? &L->sg[1] : &L->sg[0];
@@ -193,7 +195,7 @@ static int ln_params_copy(Lowered *L, int seq, const int *src, const int *rowt, 
     int cp = lower_copy(b, seq, "ln_params", err);
     if (cp < 0)
         return -1;
-    for (uint32_t c = 0; c < b->chips; c++) {
+    for (uint32_t c = 0; c < b->vchips; c++) {
         const Tensor *t = graph_tensor(b->g, rowt[c]);
         for (size_t iv = 0; iv < t->nmap; iv++)
             if (program_copy_add(b->p, cp, src[c], 0, buf[c], iv * 2 * C, 2 * C, err) < 0)
@@ -213,7 +215,7 @@ static int spread_copy(Lowered *L, int seq, const int *src, const int *dst, IpuE
     int cp = lower_copy(b, seq, "spread", err);
     if (cp < 0)
         return -1;
-    for (uint32_t c = 0; c < b->chips; c++)
+    for (uint32_t c = 0; c < b->vchips; c++)
         if (program_copy_add(b->p, cp, src[c], 0, dst[c], 0, graph_tensor(b->g, src[c])->elems, err) < 0)
             return -1;
     return 0;
@@ -314,7 +316,7 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
         snprintf(nm, sizeof nm, "%s.%s", tag, csn[i]);
         if ((cs[i] = graph_add_compute_set(b->g, nm, err)) < 0)
             return -1;
-        for (uint32_t c = 0; c < b->chips; c++)
+        for (uint32_t c = 0; c < b->vchips; c++)
             if (row_vertices(L, sg, cs[i], i, c, err))
                 return -1;
     }
@@ -406,7 +408,7 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
     if (cp < 0)
         return -1;
     sg->select_copy = cp;
-    for (uint32_t c = 0; c < b->chips; c++)
+    for (uint32_t c = 0; c < b->vchips; c++)
         for (uint32_t s = 0; s < B; s++)
             if (program_copy_add(b->p, cp, sg->x[c], ((uint64_t)s * t + t - 1) * C, sg->last[c], (uint64_t)s * C, C,
                                  err) < 0)
@@ -546,7 +548,7 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
     IpuArch a = *arch;
     if (!(b->g = graph_create(&a, w ? GRAPH_FUNCTIONAL : GRAPH_TIMING, err)) || !(b->p = program_create()))
         return -1;
-    b->chips = chips, b->tiles = a.tiles_per_chip, b->usable = a.tiles_per_chip - a.io_tiles;
+    b->chips = chips, b->vchips = w ? chips : 1, b->tiles = a.tiles_per_chip, b->usable = a.tiles_per_chip - a.io_tiles;
     b->functional = w != NULL, b->partials = o->partials;
     b->matmul_vt = o->partials == LAYER_F16 ? &matmul_amp_f16_vertex : &matmul_amp_f32_vertex;
     const CodeletVariant *dv = codelet_variant_find(&codelet_family_decompress, o->decompress[0] ? o->decompress : NULL, err);

@@ -203,7 +203,12 @@ static void test_q4_4chip_kv(void **s) { (void)s; check_case("q4g:16", 4, 1, 1);
 static void test_stream_q4_2chip_kv(void **s) { (void)s; check_case_placed("q4g:16", 2, 1, 1, PLACE_STREAM, 0); }
 static void test_stream_overlap_fp16_2chip_nokv(void **s) { (void)s; check_case_placed("f16", 2, 0, 2, PLACE_STREAM, 1); }
 
-/* ---- gptj_run: timing == functional, steps, threads ---- */
+/* ---- gptj_run: timing == functional, steps, threads ----
+ * Timing mode builds the vertices and Copy pairs of chip 0 only (tensor-
+ * parallel symmetry, lower.h vchips); functional mode builds every chip. So
+ * these tests are also the proof that the symmetry gives the same cycles,
+ * per step and per phase, at 2 and 4 chips, with and without a cache,
+ * resident, streamed and overlapped. */
 
 static void run_both(const char *fmt, uint32_t chips, int kv, Placement pl, int overlap, int threads, RunResult *timing,
                      RunResult *func)
