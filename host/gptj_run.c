@@ -22,12 +22,28 @@ void run_result_free(RunResult *r)
 
 /* Runs the program from its current root; *s gets the difference of the
  * engine's stats over the run (the engine keeps running time across steps,
- * so a trace shows the steps one after another). */
-static int run_step(Engine *e, Lowered *L, int decode, StepResult *s, IpuErr *err)
+ * so a trace shows the steps one after another). Functional mode validates
+ * the program at every step (engine_start: the position patches are costed
+ * afresh); timing mode restarts a root it has run before, reusing the step
+ * costs: the patched Copy pairs move the same bytes per tile at every
+ * position, and tests/test_lower.c checks timing == functional per step. */
+static int run_step(Engine *e, Lowered *L, int decode, int *last_root, int timing, StepResult *s, IpuErr *err)
 {
     Stats before = *engine_stats(e);
-    if (engine_run(e, lower_program(L, decode), err))
+    const Program *p = lower_program(L, decode);
+    if (timing && p->root == *last_root) {
+        EngineStepInfo info;
+        int rc;
+        if (engine_restart(e, err))
+            return -1;
+        while ((rc = engine_step(e, &info, err)) == 1)
+            ;
+        if (rc)
+            return -1;
+    } else if (engine_run(e, p, err)) {
         return -1;
+    }
+    *last_root = p->root;
     const Stats *a = engine_stats(e);
     memset(s, 0, sizeof *s);
     s->cycles = a->cycles_total - before.cycles_total;
@@ -82,11 +98,12 @@ int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weig
     if (!rc && weights && !(out->tokens = calloc((size_t)B * G, sizeof *out->tokens)))
         rc = ipu_err(err, "out of host memory");
     uint32_t *tok = calloc(B, sizeof *tok);
+    int last_root = -1;
     if (!tok)
         rc = ipu_err(err, "out of host memory");
     if (!rc) {
         engine_set_trace(e, trace);
-        rc = lower_prepare_prefill(L, prompt, err) || run_step(e, L, 0, &out->prefill, err) ? -1 : 0;
+        rc = lower_prepare_prefill(L, prompt, err) || run_step(e, L, 0, &last_root, !weights, &out->prefill, err) ? -1 : 0;
     }
     for (uint32_t k = 0; !rc && k < G; k++) {
         if (weights) {
@@ -98,7 +115,10 @@ int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weig
         if (k + 1 == G)
             break;
         /* the token just produced goes in at position P + k */
-        rc = lower_prepare_decode(L, P + k, weights ? tok : NULL, err) || run_step(e, L, 1, &out->decode[k], err) ? -1 : 0;
+        rc = lower_prepare_decode(L, P + k, weights ? tok : NULL, err) ||
+                     run_step(e, L, 1, &last_root, !weights, &out->decode[k], err)
+                 ? -1
+                 : 0;
     }
     free(tok);
     if (!rc)
