@@ -109,6 +109,14 @@ uint64_t lower_linear_weight_bytes(const LinearPlan *pl); /* per chip, stored */
 int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPlan *pl, SramCategory cat,
                                LinearWeights *w, IpuErr *err);
 
+/* The activation buffers of a linear instance, shared by the instances of
+ * the same plan on the same tiles (the two stream buffer sets): NULL, or a
+ * zeroed struct filled by the first instance. */
+typedef struct LinearScratch {
+    int built;
+    int in[LOWER_MAX_CHIPS], part[LOWER_MAX_CHIPS], red_in[LOWER_MAX_CHIPS], out[LOWER_MAX_CHIPS];
+} LinearScratch;
+
 /* One instance for m rows: x (m, k) per chip (ids (m) for gather; a row
  * tensor), y per chip: (m, n) rows, or (n, m) for LIN_MATMUL_T. Its steps
  * go to two new sequences, *seq_a (decompress, first chunk's activations)
@@ -116,7 +124,8 @@ int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPl
  * just before the first matmul, and may append both to several layers'
  * sequences. bias_chips: chips whose reducers add the bias (bitmask). */
 int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, const LinearWeights *w, uint32_t m,
-                       const int *x, const int *y, uint64_t bias_chips, int *seq_a, int *seq_b, IpuErr *err);
+                       const int *x, const int *y, uint64_t bias_chips, LinearScratch *scratch, int *seq_a, int *seq_b,
+                       IpuErr *err);
 
 /* ---- attention ---- */
 

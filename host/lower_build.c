@@ -254,7 +254,8 @@ static int piece_tensor(LowerBuilder *b, const char *name, GraphDType dt, uint32
 static GraphDType graph_dt(LayerDtype t) { return t == LAYER_F16 ? DTYPE_FP16 : DTYPE_FP32; }
 
 int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, const LinearWeights *w, uint32_t m,
-                       const int *x, const int *y, uint64_t bias_chips, int *seq_a, int *seq_b, IpuErr *err)
+                       const int *x, const int *y, uint64_t bias_chips, LinearScratch *scratch, int *seq_a, int *seq_b,
+                       IpuErr *err)
 {
     int seq = *seq_a = program_sequence(b->p, name, err);
     if ((*seq_b = program_sequence(b->p, name, err)) < 0 || seq < 0)
@@ -276,6 +277,11 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
         Z[LOWER_MAX_CHIPS];
     for (uint32_t c = 0; c < b->chips; c++) {
         D[c] = Z[c] = -1;
+        if (scratch && scratch->built) { /* another buffer set's instance: same tiles, same buffers */
+            A[c] = scratch->in[c], P[c] = scratch->part[c], RI[c] = scratch->red_in[c], RO[c] = scratch->out[c];
+            D[c] = w->dec[c];
+            continue;
+        }
         snprintf(nm, sizeof nm, "%s.in.%u", name, c);
         A[c] = lower_tensor_blocks(b, nm, gather ? DTYPE_I32 : DTYPE_FP16, c, blocks, in_blk, pl->tile0,
                                    SRAM_ACTIVATIONS, err);
@@ -287,6 +293,8 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
         RO[c] = piece_tensor(b, nm, DTYPE_FP16, c, pl, &pc, 1, err);
         if (A[c] < 0 || P[c] < 0 || RI[c] < 0 || RO[c] < 0)
             return -1;
+        if (scratch)
+            scratch->in[c] = A[c], scratch->part[c] = P[c], scratch->red_in[c] = RI[c], scratch->out[c] = RO[c];
         D[c] = w->dec[c];
         if (gather) {
             snprintf(nm, sizeof nm, "%s.zeros.%u", name, c);
@@ -295,6 +303,8 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
                 return -1;
         }
     }
+    if (scratch)
+        scratch->built = 1;
     /* compute sets, shared by every chunk */
     snprintf(nm, sizeof nm, "%s.mm", name);
     int cs_mm = graph_add_compute_set(b->g, nm, err);

@@ -327,13 +327,15 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
         return ipu_err(err, "out of host memory");
     const int *lin_x[NLIN] = {sg->hs, sg->hs, sg->hs, sg->atts, sg->hs, sg->us};
     const int *lin_y[NLIN] = {sg->q, sg->k, sg->vt, sg->ao, sg->u, sg->mo};
+    LinearScratch scr[NLIN];
+    memset(scr, 0, sizeof scr);
     for (int s = 0; s < nset; s++)
         for (int li = 0; li < NLIN; li++) {
             snprintf(nm, sizeof nm, "%s.%s%d.%s", tag, L->placement == PLACE_STREAM ? "set" : "layer", s, lin_names[li]);
             LinearPlan pl = L->pl[li];
             pl.tile0 = L->tile0[s * NLIN + li];
-            if (lower_linear_build(b, nm, &pl, &L->lw[s * NLIN + li], m, lin_x[li], lin_y[li],
-                                   li == LFO ? 1u : ~0ull, &la[(s * NLIN + li) * 2], &la[(s * NLIN + li) * 2 + 1], err)) {
+            if (lower_linear_build(b, nm, &pl, &L->lw[s * NLIN + li], m, lin_x[li], lin_y[li], li == LFO ? 1u : ~0ull,
+                                   L->placement == PLACE_STREAM ? &scr[li] : NULL, &la[(s * NLIN + li) * 2], &la[(s * NLIN + li) * 2 + 1], err)) {
                 free(la);
                 return -1;
             }
@@ -343,7 +345,7 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
     int ok = root >= 0;
     /* embedding: gather per vocabulary block, reduce on chip, all-reduce over chips */
     snprintf(nm, sizeof nm, "%s.embed", tag);
-    ok = ok && !lower_linear_build(b, nm, &L->pemb, &L->emb, m, sg->ids, sg->x, 0, &sg->emb_a, &sg->emb_b, err);
+    ok = ok && !lower_linear_build(b, nm, &L->pemb, &L->emb, m, sg->ids, sg->x, 0, NULL, &sg->emb_a, &sg->emb_b, err);
     ok = ok && lower_append(b, root, sg->emb_a, err) >= 0 && lower_append(b, root, sg->emb_b, err) >= 0;
     if (ok && b->chips > 1)
         ok = lower_append(b, root, program_sync(b->p, SYNC_SYSTEM, "embed", PHASE_SYNC, err), err) >= 0 &&
@@ -418,7 +420,7 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
         return -1;
     int sa, sb2;
     snprintf(nm, sizeof nm, "%s.lm_head", tag);
-    if (lower_linear_build(b, nm, &L->plm, &L->lm, B, sg->lasts, sg->logits, ~0ull, &sa, &sb2, err) ||
+    if (lower_linear_build(b, nm, &L->plm, &L->lm, B, sg->lasts, sg->logits, ~0ull, NULL, &sa, &sb2, err) ||
         lower_append(b, root, sa, err) < 0 || lower_append(b, root, sb2, err) < 0 ||
         lower_exec(b, root, rc.amax, "argmax", PHASE_OTHER, err) < 0)
         return -1;
