@@ -187,19 +187,29 @@ static int row_vertices(Lowered *L, StepGraph *sg, int cs, int kind, uint32_t c,
     return 0;
 }
 
-/* Copies a (2C) gain+bias tensor to every row tile's buffer block. */
+/* Copies a (2C) gain+bias tensor to every row tile's buffer block, as a
+ * broadcast tree (the exchange has no multicast and one tile sending to
+ * hundreds would dominate): the source to block 0, then blocks [0, 2^k) to
+ * [2^k, 2^(k+1)), one Copy step per level. */
 static int ln_params_copy(Lowered *L, int seq, const int *src, const int *rowt, const int *buf, IpuErr *err)
 {
     LowerBuilder *b = &L->b;
     uint32_t C = (uint32_t)L->cfg.n_embd;
-    int cp = lower_copy(b, seq, "ln_params", err);
-    if (cp < 0)
-        return -1;
-    for (uint32_t c = 0; c < b->vchips; c++) {
-        const Tensor *t = graph_tensor(b->g, rowt[c]);
-        for (size_t iv = 0; iv < t->nmap; iv++)
-            if (program_copy_add(b->p, cp, src[c], 0, buf[c], iv * 2 * C, 2 * C, err) < 0)
-                return -1;
+    size_t n = graph_tensor(b->g, rowt[0])->nmap;
+    for (size_t have = 0; have < n; have = have ? have * 2 : 1) {
+        int cp = lower_copy(b, seq, "ln_params", err);
+        if (cp < 0)
+            return -1;
+        for (uint32_t c = 0; c < b->vchips; c++) {
+            if (!have) {
+                if (program_copy_add(b->p, cp, src[c], 0, buf[c], 0, 2 * C, err) < 0)
+                    return -1;
+                continue;
+            }
+            for (size_t i = 0; i < have && have + i < n; i++)
+                if (program_copy_add(b->p, cp, buf[c], i * 2 * C, buf[c], (have + i) * 2 * C, 2 * C, err) < 0)
+                    return -1;
+        }
     }
     return 0;
 }
