@@ -115,6 +115,7 @@ int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPl
 typedef struct LinearScratch {
     int built;
     int in[LOWER_MAX_CHIPS], part[LOWER_MAX_CHIPS], red_in[LOWER_MAX_CHIPS], out[LOWER_MAX_CHIPS];
+    int *copies; /* (chunks, 3) the Copy sub-sequences, shared too; free() it after the last instance */
 } LinearScratch;
 
 /* One instance for m rows: x (m, k) per chip (ids (m) for gather; a row

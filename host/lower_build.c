@@ -403,12 +403,30 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
     int bias_step = cs_bias >= 0 ? program_execute(b->p, cs_bias, name, PHASE_MATMUL, err) : -1;
     if (mm_step < 0 || red_step < 0 || (cs_bias >= 0 && bias_step < 0))
         return -1;
+    /* the Copy steps move the same tensors for every instance sharing the
+     * scratch: the first builds them (each a Sync + Copy sub-sequence), the
+     * others append the same step ids */
+    int reuse = scratch && scratch->copies;
+    if (scratch && !reuse && !(scratch->copies = malloc(3 * (size_t)nchunks * sizeof *scratch->copies)))
+        return ipu_err(err, "out of host memory");
+    int cp = -1;
+#define COPY_STEP(k)                                                                                                \
+    do {                                                                                                            \
+        int sub_;                                                                                                   \
+        if (reuse) {                                                                                                \
+            sub_ = scratch->copies[3 * ch + (k)];                                                                   \
+        } else if ((sub_ = program_sequence(b->p, name, err)) < 0 || (cp = lower_copy(b, sub_, name, err)) < 0) {   \
+            return -1;                                                                                              \
+        }                                                                                                           \
+        if (scratch && !reuse)                                                                                      \
+            scratch->copies[3 * ch + (k)] = sub_;                                                                   \
+        if (lower_append(b, seq, sub_, err) < 0)                                                                    \
+            return -1;                                                                                              \
+    } while (0)
     for (uint32_t ch = 0; ch < nchunks; ch++) {
         uint32_t r0 = ch * mc, rc = m - r0 < mc ? m - r0 : mc;
-        int cp = lower_copy(b, seq, name, err);
-        if (cp < 0)
-            return -1;
-        for (uint32_t c = 0; c < b->vchips; c++)
+        COPY_STEP(0);
+        for (uint32_t c = 0; c < b->vchips && !reuse; c++)
             for (uint32_t bi = 0; bi < blocks; bi++) {
                 uint32_t j = bi % pl->kb;
                 if (gather) {
@@ -422,9 +440,10 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
                         return -1;
             }
         seq = *seq_b;
-        if (lower_append(b, seq, mm_step, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
+        if (lower_append(b, seq, mm_step, err) < 0)
             return -1;
-        for (uint32_t c = 0; c < b->vchips; c++)
+        COPY_STEP(1);
+        for (uint32_t c = 0; c < b->vchips && !reuse; c++)
             for (uint32_t bi = 0; bi < blocks; bi++) {
                 uint32_t i = bi / pl->kb, j = bi % pl->kb;
                 for (uint32_t p = 0; p < pc.np; p++) {
@@ -436,9 +455,8 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
             }
         if (lower_append(b, seq, red_step, err) < 0 || (bias_step >= 0 && lower_append(b, seq, bias_step, err) < 0))
             return -1;
-        if ((cp = lower_copy(b, seq, name, err)) < 0)
-            return -1;
-        for (uint32_t c = 0; c < b->vchips; c++)
+        COPY_STEP(2);
+        for (uint32_t c = 0; c < b->vchips && !reuse; c++)
             for (uint32_t i = 0; i < pl->nb; i++) {
                 /* rows of the block's partial layout: (mc, nblk), or (nblk, mc) for LIN_MATMUL_T */
                 uint64_t width = pl->kind == LIN_MATMUL_T ? mc : pl->nblk;
@@ -463,6 +481,7 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
                 }
             }
     }
+#undef COPY_STEP
     return 0;
 }
 

@@ -345,11 +345,15 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
             LinearPlan pl = L->pl[li];
             pl.tile0 = L->tile0[s * NLIN + li];
             if (lower_linear_build(b, nm, &pl, &L->lw[s * NLIN + li], m, lin_x[li], lin_y[li], li == LFO ? 1u : ~0ull,
-                                   L->placement == PLACE_STREAM ? &scr[li] : NULL, &la[(s * NLIN + li) * 2], &la[(s * NLIN + li) * 2 + 1], err)) {
+                                   &scr[li], &la[(s * NLIN + li) * 2], &la[(s * NLIN + li) * 2 + 1], err)) {
                 free(la);
+                for (int q = 0; q < NLIN; q++)
+                    free(scr[q].copies);
                 return -1;
             }
         }
+    for (int q = 0; q < NLIN; q++)
+        free(scr[q].copies);
     int root = program_sequence(b->p, tag, err);
     sg->root = root;
     int ok = root >= 0;
@@ -633,14 +637,15 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
     L->weight_bytes += (uint64_t)chips * nl * layer_bytes;
     for (int s = 0; s < L->nsets; s++)
         for (int li = 0; li < NLIN; li++) {
-            /* stream sets share tiles: the second set lies on the same tiles (double buffer) */
-            if (s == 0 || place != PLACE_STREAM)
+            /* every set (stream buffer sets, resident layers) of a linear lies on the same
+             * tiles, so they share one int4 scratch and the activation buffers */
+            if (s == 0)
                 L->pl[li].tile0 = b->cursor, b->cursor += L->pl[li].nb * L->pl[li].kb;
             L->tile0[s * NLIN + li] = L->pl[li].tile0;
             snprintf(nm, sizeof nm, "%s%d.%s", place == PLACE_STREAM ? "set" : "layer", s, lin_names[li]);
             if (lower_linear_alloc_weights(b, nm, &L->pl[li], SRAM_WEIGHTS, &L->lw[s * NLIN + li], err))
                 return -1;
-            if (s > 0 && place == PLACE_STREAM) /* one decompress scratch for both buffer sets */
+            if (s > 0) /* one decompress scratch for every set */
                 for (uint32_t c = 0; c < chips; c++)
                     if (L->lw[s * NLIN + li].dec[c] >= 0) {
                         graph_free_tensor(b->g, L->lw[s * NLIN + li].dec[c]);
