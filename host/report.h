@@ -14,12 +14,13 @@
  *   throughput      batch x (1 + ndecode) tokens / latency
  *   batched token   (mean decode step, or the prefill when none) / batch:
  *                   Graphcore's "token generation time"
- *   MBU             (weight + KV-cache bytes read in that step / step time)
- *                   / peak, the peak being the streaming bandwidth of the
- *                   chips used when weights stream (each machine gives
- *                   min(stream.bandwidth, its chips x stream.chip_bandwidth))
- *                   and the aggregate SRAM bandwidth of the chips used when
- *                   resident (tiles x clock x REPORT_SRAM_BYTES_PER_CYCLE)
+ *   MBU             (bytes moved in that step / step time) / peak. Weights
+ *                   streamed: the bytes through streaming memory (stream_bytes)
+ *                   against the streaming peak of the chips used (each
+ *                   machine gives min(stream.bandwidth, its chips x
+ *                   stream.chip_bandwidth)). Resident: weight + KV-cache bytes
+ *                   read against the aggregate SRAM bandwidth of the chips
+ *                   used (tiles x clock x REPORT_SRAM_BYTES_PER_CYCLE)
  *   speedup         fp16's batched token time / this format's (NaN without fp16)
  *
  * Not here: running the model (gptj_run), parsing options (runcfg).
@@ -48,7 +49,7 @@ typedef struct FormatReport {
     uint32_t batch, chips, ndecode;
     double clock_hz;
     double ttft_s, tpot_s, latency_s, throughput_tok_per_s, batched_token_s;
-    double step_bytes;              /* weights + KV read by the MBU step */
+    double step_bytes;              /* bytes the MBU counts for the step (see above) */
     double achieved_bytes_per_s, peak_bytes_per_s, mbu;
     double prefill_cycles[PHASE_COUNT], decode_cycles[PHASE_COUNT]; /* decode: mean per step */
     double prefill_total_cycles, decode_total_cycles;
