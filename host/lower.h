@@ -12,8 +12,10 @@
  *   reduced (+ bias), copied to a row-major output.
  * - Attention (lower_attn.c): per (sequence, head) a grid of query blocks x
  *   key blocks over tiles, K cache (keys, hd) and V^T cache (hd, keys).
- * - The model (lower_gptj.c): tensor parallel over chips, one step graph
- *   per distinct rows-per-step (prefill / decode), weight placement.
+ * - The model (lower_gptj.c, state in lower_model.h): tensor parallel over
+ *   chips, one step graph per distinct rows-per-step (prefill / decode),
+ *   weight placement; lower_io.c: functional weights, per-step ids and
+ *   positions, reading tokens and logits.
  *
  * Not here: the run loop and results (gptj_run.c), reports.
  */
