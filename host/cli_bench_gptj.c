@@ -9,6 +9,7 @@
 
 #include "host/cli.h"
 #include "host/gptj_run.h"
+#include "host/gptj_step.h"
 #include "host/lower.h"
 #include "host/runcfg.h"
 #include "sim/engine.h"
@@ -59,21 +60,23 @@ static int decode_steps(const RunConfig *rc, const RunOptions *o, IpuErr *err)
     double lower_s = now_s() - t0;
     Engine *e = engine_create(lower_graph(L), err);
     int rv = e ? 0 : -1;
+    int last_root = -1;
+    StepResult sr;
     t0 = now_s();
     if (!rv)
-        rv = lower_prepare_prefill(L, NULL, err) || engine_run(e, lower_program(L, 0), err) ? -1 : 0;
+        rv = lower_prepare_prefill(L, NULL, err) || gptj_run_step(e, L, 0, &last_root, 1, &sr, err) ? -1 : 0;
     double prefill_s = now_s() - t0;
     enum { STEPS = 4 };
     double step_s[STEPS] = {0};
     uint64_t cycles = 0;
     for (int k = 0; !rv && k < STEPS; k++) {
-        uint64_t c0 = engine_cycles(e);
         t0 = now_s();
-        rv = lower_prepare_decode(L, o->prompt_len + (uint32_t)k, NULL, err) || engine_run(e, lower_program(L, 1), err)
+        rv = lower_prepare_decode(L, o->prompt_len + (uint32_t)k, NULL, err) ||
+                     gptj_run_step(e, L, 1, &last_root, 1, &sr, err)
                  ? -1
                  : 0;
         step_s[k] = now_s() - t0;
-        cycles = engine_cycles(e) - c0;
+        cycles = sr.cycles;
     }
     engine_destroy(e);
     lower_destroy(L);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/gptj_step.h"
 #include "host/lower.h"
 #include "sim/engine.h"
 
@@ -27,7 +28,7 @@ void run_result_free(RunResult *r)
  * afresh); timing mode restarts a root it has run before, reusing the step
  * costs: the patched Copy pairs move the same bytes per tile at every
  * position, and tests/test_lower.c checks timing == functional per step. */
-static int run_step(Engine *e, Lowered *L, int decode, int *last_root, int timing, StepResult *s, IpuErr *err)
+int gptj_run_step(Engine *e, Lowered *L, int decode, int *last_root, int timing, StepResult *s, IpuErr *err)
 {
     Stats before = *engine_stats(e);
     const Program *p = lower_program(L, decode);
@@ -103,7 +104,7 @@ int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weig
         rc = ipu_err(err, "out of host memory");
     if (!rc) {
         engine_set_trace(e, trace);
-        rc = lower_prepare_prefill(L, prompt, err) || run_step(e, L, 0, &last_root, !weights, &out->prefill, err) ? -1 : 0;
+        rc = lower_prepare_prefill(L, prompt, err) || gptj_run_step(e, L, 0, &last_root, !weights, &out->prefill, err) ? -1 : 0;
     }
     for (uint32_t k = 0; !rc && k < G; k++) {
         if (weights) {
@@ -116,7 +117,7 @@ int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weig
             break;
         /* the token just produced goes in at position P + k */
         rc = lower_prepare_decode(L, P + k, weights ? tok : NULL, err) ||
-                     run_step(e, L, 1, &last_root, !weights, &out->decode[k], err)
+                     gptj_run_step(e, L, 1, &last_root, !weights, &out->decode[k], err)
                  ? -1
                  : 0;
     }
