@@ -9,6 +9,7 @@
 #include "codelets/matmul.h"
 #include "codelets/reduce.h"
 #include "codelets/layernorm.h"
+#include "codelets/layernorm_split.h"
 #include "codelets/softmax.h"
 #include "codelets/gelu.h"
 #include "codelets/rotary.h"
@@ -22,6 +23,9 @@ static const CodeletFamily *const families[] = {
     &codelet_family_matmul,
     &codelet_family_reduce,
     &codelet_family_layernorm,
+    &codelet_family_layernorm_stats,
+    &codelet_family_layernorm_combine,
+    &codelet_family_layernorm_apply,
     &codelet_family_softmax,
     &codelet_family_gelu,
     &codelet_family_rotary,
