@@ -226,6 +226,10 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
     sg->nlrt = (int)(B < rmax ? B : rmax);
     sg->lrt0 = (int)b->cursor;
     b->cursor += (uint32_t)sg->nlrt;
+    /* LayerNorm over slice tiles where the planner estimates it faster (few long rows) */
+    uint32_t nt1 = lower_ln_plan(b, m, (m + sg->nrt - 1) / sg->nrt, C, NULL);
+    uint32_t ntf = lower_ln_plan(b, B, (B + sg->nlrt - 1) / sg->nlrt, C, NULL);
+    sg->split_ln1 = nt1 > 0, sg->split_lnf = ntf > 0;
     char nm[64];
     const char *tag = t == 1 && L->opt.kv_cache ? "dec" : "pre";
 #define ROWS(arr, what, dt, rows, width, r0, nr)                                                                    \
@@ -265,14 +269,22 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
         }
         uint32_t nx = (uint32_t)graph_tensor(b->g, sg->x[c])->nmap, nlast = (uint32_t)graph_tensor(b->g, sg->last[c])->nmap;
         snprintf(nm, sizeof nm, "%s.ln_params.%u", tag, c);
-        if ((sg->lnbuf[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, nx, 2 * C, (uint32_t)sg->rt0, SRAM_ACTIVATIONS, err)) < 0)
+        sg->lnbuf[c] = sg->lnfbuf[c] = -1;
+        if (!sg->split_ln1 &&
+            (sg->lnbuf[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, nx, 2 * C, (uint32_t)sg->rt0, SRAM_ACTIVATIONS, err)) < 0)
             return -1;
         snprintf(nm, sizeof nm, "%s.lnf_params.%u", tag, c);
-        if ((sg->lnfbuf[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, nlast, 2 * C, (uint32_t)sg->lrt0,
-                                                 SRAM_ACTIVATIONS, err)) < 0)
+        if (!sg->split_lnf && (sg->lnfbuf[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, nlast, 2 * C, (uint32_t)sg->lrt0,
+                                                                   SRAM_ACTIVATIONS, err)) < 0)
             return -1;
     }
 #undef ROWS
+    snprintf(nm, sizeof nm, "%s.ln_1", tag);
+    if (sg->split_ln1 && lower_ln_build(L, &sg->ln1s, nm, m, nt1, err))
+        return -1;
+    snprintf(nm, sizeof nm, "%s.ln_f", tag);
+    if (sg->split_lnf && lower_ln_build(L, &sg->lnfs, nm, B, ntf, err))
+        return -1;
     /* the row-wise compute sets, shared by every layer */
     RowCs rc;
     int *cs = &rc.ln;
@@ -282,7 +294,7 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
         if ((cs[i] = graph_add_compute_set(b->g, nm, err)) < 0)
             return -1;
         for (uint32_t c = 0; c < b->vchips; c++)
-            if (row_vertices(L, sg, cs[i], i, c, err))
+            if (!(i == 0 && sg->split_ln1) && !(i == 5 && sg->split_lnf) && row_vertices(L, sg, cs[i], i, c, err))
                 return -1;
     }
     /* linears: one instance per weight set (all layers when streaming) or per layer */
@@ -334,8 +346,12 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
             ok = lower_append(b, seq, stream_step(L, (int)l, set, 0, err), err) >= 0;
             have_first_stream = 1;
         }
-        ok = ok && !ln_params_copy(L, seq, &L->ln1[l * b->chips], sg->x, sg->lnbuf, err);
-        ok = ok && lower_exec(b, seq, rc.ln, "ln_1", PHASE_OTHER, err) >= 0 && !spread_copy(L, seq, sg->h, sg->hs, err);
+        if (sg->split_ln1) {
+            ok = ok && !lower_ln_seq(L, &sg->ln1s, seq, &L->ln1[l * b->chips], sg->x, sg->hs, "ln_1", err);
+        } else {
+            ok = ok && !ln_params_copy(L, seq, &L->ln1[l * b->chips], sg->x, sg->lnbuf, err);
+            ok = ok && lower_exec(b, seq, rc.ln, "ln_1", PHASE_OTHER, err) >= 0 && !spread_copy(L, seq, sg->h, sg->hs, err);
+        }
         for (int li = LQ; ok && li <= LV; li++)
             ok = lower_append(b, seq, la[(set * NLIN + li) * 2], err) >= 0 &&
                  lower_append(b, seq, la[(set * NLIN + li) * 2 + 1], err) >= 0;
@@ -384,8 +400,10 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
             if (program_copy_add(b->p, cp, sg->x[c], ((uint64_t)s * t + t - 1) * C, sg->last[c], (uint64_t)s * C, C,
                                  err) < 0)
                 return -1;
-    if (ln_params_copy(L, root, L->lnf, sg->last, sg->lnfbuf, err) ||
-        lower_exec(b, root, rc.lnf, "ln_f", PHASE_OTHER, err) < 0 || spread_copy(L, root, sg->last, sg->lasts, err))
+    if (sg->split_lnf ? lower_ln_seq(L, &sg->lnfs, root, L->lnf, sg->last, sg->lasts, "ln_f", err)
+                      : (ln_params_copy(L, root, L->lnf, sg->last, sg->lnfbuf, err) ||
+                         lower_exec(b, root, rc.lnf, "ln_f", PHASE_OTHER, err) < 0 ||
+                         spread_copy(L, root, sg->last, sg->lasts, err)))
         return -1;
     int sa, sb2;
     snprintf(nm, sizeof nm, "%s.lm_head", tag);

@@ -23,6 +23,26 @@
 enum { LQ, LK, LV, LO, LFI, LFO, NLIN };
 extern const char *const lower_lin_names[NLIN];
 
+/* A LayerNorm of few long rows spread over slice tiles (host/lower_ln.c). */
+typedef struct LnSplit {
+    uint32_t rows, nt, w, ns; /* rows; slice tiles per row; vertices per tile; slices per row (nt * w) */
+    uint32_t tile0;           /* row r's slice tile j is local tile tile0 + r * nt + j */
+    int xs[MC], pb[MC], part[MC], sts[MC], pall[MC], stc[MC];
+    int cs[5];                /* stats pass 1, combine 1, stats pass 2, combine 2, apply */
+} LnSplit;
+
+/* Slice tiles per row (0: one tile per row is estimated faster) for rows
+ * of C, rows_per_tile of them on the busiest row tile; *est_cycles the
+ * chosen estimate. Deterministic. */
+uint32_t lower_ln_plan(const LowerBuilder *b, uint32_t rows, uint32_t rows_per_tile, uint32_t C, double *est_cycles);
+/* Tensors and compute sets (all chips; vertices for vchips) from b->cursor. */
+int lower_ln_build(Lowered *L, LnSplit *ls, const char *name, uint32_t rows, uint32_t nt, IpuErr *err);
+/* Appends to seq: params (2C per chip) to the slices, src rows (R, C) to
+ * the slices, the passes and their exchanges, the result into dst (R*C
+ * elements, any mapping). */
+int lower_ln_seq(Lowered *L, const LnSplit *ls, int seq, const int *params, const int *src, const int *dst,
+                 const char *label, IpuErr *err);
+
 typedef struct StepGraph {
     uint32_t t, m;            /* rows per sequence, rows in all */
     int root;
@@ -33,6 +53,8 @@ typedef struct StepGraph {
     int emb_a, emb_b, select_copy;
     int *kv_copy, *smx_cs;    /* (L) */
     int rt0, nrt, lrt0, nlrt; /* row tiles of the residual rows and of the last rows */
+    int split_ln1, split_lnf; /* ln_1 / ln_f over slice tiles (ln1s, lnfs), else one tile per row */
+    LnSplit ln1s, lnfs;
 } StepGraph;
 
 struct Lowered {

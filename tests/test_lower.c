@@ -27,6 +27,7 @@
 
 #include "host/gptj_run.h"
 #include "host/lower.h"
+#include "host/lower_model.h"
 #include "models/gptj_forward.h"
 #include "sim/engine.h"
 
@@ -193,6 +194,30 @@ static void check_case(const char *fmt, uint32_t chips, int kv, uint32_t batch)
     check_case_placed(fmt, chips, kv, batch, PLACE_AUTO, 0);
 }
 
+/* The planner spreads LayerNorm rows over slice tiles when rows are few
+ * (host/lower_ln.c): this config takes the split path for ln_1 and ln_f in
+ * both step graphs, and its logits agree with the reference. */
+static void test_split_layernorm(void **s)
+{
+    (void)s;
+    IpuErr e;
+    IpuArch a;
+    arch_small(&a, 96);
+    RunOptions o;
+    opts(&o, "f16", 1, 1, 1);
+    Lowered *L;
+    if (lower_gptj(&a, &o, NULL, &L, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(L->nsg, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_true(L->sg[i].split_ln1 && L->sg[i].split_lnf);
+        assert_true(L->sg[i].ln1s.nt >= 1 && L->sg[i].ln1s.ns == L->sg[i].ln1s.nt * a.workers_per_tile);
+    }
+    assert_int_equal(L->sg[1].ln1s.rows, 1);
+    lower_destroy(L);
+    check_case("f16", 1, 1, 1);
+}
+
 static void test_fp16_1chip_kv(void **s) { (void)s; check_case("f16", 1, 1, 1); }
 static void test_fp16_2chip_kv_batch2(void **s) { (void)s; check_case("f16", 2, 1, 2); }
 static void test_fp16_4chip_nokv(void **s) { (void)s; check_case("f16", 4, 0, 1); }
@@ -336,6 +361,7 @@ static void test_errors(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_split_layernorm),
         cmocka_unit_test(test_fp16_1chip_kv),       cmocka_unit_test(test_fp16_2chip_kv_batch2),
         cmocka_unit_test(test_fp16_4chip_nokv),     cmocka_unit_test(test_fp16_2chip_nokv_batch2),
         cmocka_unit_test(test_q4_1chip_nokv),       cmocka_unit_test(test_q4_2chip_kv_batch2),
