@@ -32,10 +32,10 @@ static double copy_cycles(const IpuArch *a, double bytes)
 uint32_t lower_ln_plan(const LowerBuilder *b, uint32_t rows, uint32_t rows_per_tile, uint32_t C, double *est_cycles)
 {
     const IpuArch *a = &b->g->arch;
-    uint32_t W = a->workers_per_tile, wpt = a->workers_per_tile;
+    uint32_t W = a->workers_per_tile; /* also the barrel: tile cycles per worker cycle */
     /* one tile per row: its rows shared by the W workers, then the spread copy sends the tile's rows */
     LayernormArgs la = {NULL, NULL, NULL, NULL, (rows_per_tile + W - 1) / W, C, LAYERNORM_EPS};
-    double best = (double)wpt * (double)layernorm_vertex.measure(&a->isa, &la) +
+    double best = (double)W * (double)layernorm_vertex.measure(&a->isa, &la) +
                   (double)rows_per_tile * C * 2 / a->exchange_bytes_per_cycle;
     uint32_t pick = 0, ntmax = b->usable / rows;
     if (ntmax > LN_SPLIT_MAX_TILES)
@@ -52,7 +52,7 @@ uint32_t lower_ln_plan(const LowerBuilder *b, uint32_t rows, uint32_t rows_per_t
                              layernorm_combine_vertex.measure(&a->isa, &c1) +
                              layernorm_combine_vertex.measure(&a->isa, &c2) + layernorm_apply_vertex.measure(&a->isa, &ap));
         /* scatter (the row tile sends its rows), 2 x partials in, 2 x stats out, slices out */
-        double est = wpt * vc + copy_cycles(a, (double)rows_per_tile * C * 2) + 2 * copy_cycles(a, ns * 8.0) +
+        double est = W * vc + copy_cycles(a, (double)rows_per_tile * C * 2) + 2 * copy_cycles(a, ns * 8.0) +
                      2 * copy_cycles(a, nt * 8.0) + copy_cycles(a, 2.0 * C / nt);
         if (est < best)
             best = est, pick = nt;
