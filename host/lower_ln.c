@@ -23,6 +23,10 @@
 
 /* At most this many slice tiles per row: the combining tile's pall stays within 12 KiB. */
 #define LN_SPLIT_MAX_TILES 256
+/* Assumption: a slice tile's LayerNorm buffers (x and gain/bias slices,
+ * partials, stats; on tile 0 all partials) within this fraction of a tile,
+ * like the linears' LINEAR_*_FRACTION; beyond it the rows stay whole. */
+#define LN_SPLIT_TILE_FRACTION 0.02
 
 static double copy_cycles(const IpuArch *a, double bytes)
 {
@@ -44,6 +48,9 @@ uint32_t lower_ln_plan(const LowerBuilder *b, uint32_t rows, uint32_t rows_per_t
         ntmax = C / 2 / W;
     for (uint32_t nt = 1; nt <= ntmax; nt++) {
         uint32_t ns = nt * W, len = 2 * ((C / 2 + ns - 1) / ns);
+        double bytes = 6.0 * ((C + nt - 1) / nt) + 16.0 * W + 8.0 * ns + 16;
+        if (bytes > LN_SPLIT_TILE_FRACTION * a->sram_bytes_per_tile)
+            continue;
         LnStatsArgs s1 = {NULL, NULL, NULL, len, 1}, s2 = {NULL, NULL, NULL, len, 2};
         LnCombineArgs c1 = {NULL, NULL, ns, C, 1, LAYERNORM_EPS}, c2 = c1;
         c2.pass = 2;
