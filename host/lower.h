@@ -118,6 +118,7 @@ typedef struct LinearScratch {
     int built;
     int in[LOWER_MAX_CHIPS], part[LOWER_MAX_CHIPS], red_in[LOWER_MAX_CHIPS], out[LOWER_MAX_CHIPS];
     int *copies; /* (chunks, 3) the Copy sub-sequences, shared too; free() it after the last instance */
+    uint32_t mc; /* rows per chunk the first instance chose (by the tiles' free memory) */
 } LinearScratch;
 
 /* One instance for m rows: x (m, k) per chip (ids (m) for gather; a row
@@ -193,5 +194,13 @@ int lower_read_tokens(Lowered *L, int decode, uint32_t *tokens, IpuErr *err);
 /* Functional: after a run, the logits of each sequence's last position
  * (batch, vocab_size) as fp32 (from fp16). */
 int lower_read_logits(Lowered *L, int decode, float *logits, IpuErr *err);
+
+/* A tensor (rows, width) cut into grains of up to LOWER_INTERLEAVE_GRAIN
+ * elements (a divisor of width), grain i on local tile i mod usable: any
+ * few consecutive rows (a linear's chunk) lie on many tiles, so the tiles
+ * sending a chunk's activations to a linear's grid are many. */
+#define LOWER_INTERLEAVE_GRAIN 64
+int lower_tensor_interleaved(LowerBuilder *b, const char *name, GraphDType dt, uint32_t chip, uint64_t rows,
+                             uint64_t width, IpuErr *err);
 
 #endif

@@ -18,6 +18,10 @@
  * and the rows, attention and caches need the rest. */
 #define LINEAR_WEIGHT_FRACTION 0.25
 #define LINEAR_ACT_FRACTION 0.04
+/* Assumption: a layer's linear leaves this fraction of each of its tiles
+ * free for what is allocated after it (later linears, attention, the LM
+ * head); the embedding and LM head (no shared scratch) may use all of it. */
+#define LINEAR_FREE_RESERVE 0.10
 /* An N block's partials are reduced in at most this many pieces, one per tile of the block. */
 #define LINEAR_REDUCE_PIECES 16
 
@@ -109,6 +113,24 @@ uint32_t lower_linear_chunk(const LowerBuilder *b, const LinearPlan *pl, uint32_
         return 0;
     uint64_t mc = abud / t.per_row;
     return mc >= m ? m : (uint32_t)mc;
+}
+
+/* Rows whose activations fit the free memory of every tile of the grid
+ * (less LINEAR_FREE_RESERVE for the graph built after this linear). */
+static uint32_t linear_rows_fit(const LowerBuilder *b, const LinearPlan *pl, double reserve_fraction)
+{
+    TileBytes t = linear_tile_bytes(pl, b->partials);
+    uint64_t cap = sram_capacity_bytes(b->g->sram), reserve = (uint64_t)(cap * reserve_fraction);
+    uint64_t fmin = UINT64_MAX;
+    for (uint32_t c = 0; c < b->vchips; c++)
+        for (uint32_t i = 0; i < pl->nb * pl->kb; i++) {
+            uint64_t used = sram_tile_used_bytes(b->g->sram, lower_tile(b, c, pl->tile0 + i));
+            uint64_t f = used + reserve < cap ? cap - used - reserve : 0;
+            fmin = f < fmin ? f : fmin;
+        }
+    /* 4 tensors, each up to 8 bytes of alignment */
+    uint64_t rows = fmin > 32 ? (fmin - 32) / t.per_row : 0;
+    return rows > UINT32_MAX ? UINT32_MAX : (uint32_t)rows;
 }
 
 static double estimate(const LowerBuilder *b, const LinearPlan *pl, uint32_t m, uint32_t mc)
@@ -263,6 +285,22 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
     uint32_t mc = lower_linear_chunk(b, pl, m);
     if (!mc)
         return ipu_err(err, "layer '%s': one row does not fit a tile", name);
+    if (scratch && scratch->built) {
+        mc = scratch->mc;
+    } else { /* fewer rows per chunk where the grid's tiles have less free memory than the budget */
+        /* the layers' linears are built before attention: they leave room for it */
+        double reserve = scratch ? LINEAR_FREE_RESERVE : 0.0;
+        uint32_t fit = linear_rows_fit(b, pl, reserve);
+        if (fit < mc)
+            mc = fit;
+        if (!mc)
+            return ipu_err(err, "layer '%s': no row of activations (%llu bytes on its busiest tile) fits the free "
+                                "memory of its tiles less %.0f%% reserved",
+                           name, (unsigned long long)linear_tile_bytes(pl, b->partials).per_row,
+                           reserve * 100);
+        if (scratch)
+            scratch->mc = mc;
+    }
     const IpuArch *a = &b->g->arch;
     uint32_t W = a->workers_per_tile, blocks = pl->nb * pl->kb, nchunks = (uint32_t)div_up(m, mc);
     int gather = pl->kind == LIN_GATHER;
@@ -549,4 +587,23 @@ int lower_linear_pack(const LinearPlan *pl, const QuantSpec *spec, const char *n
                         col < rows_valid ? fp16_from_f32(bias ? bias[col] : 0.0f) : (bias_pad_neg_inf ? 0xfc00 : 0);
                 }
     return rc;
+}
+
+int lower_tensor_interleaved(LowerBuilder *b, const char *name, GraphDType dt, uint32_t chip, uint64_t rows,
+                             uint64_t width, IpuErr *err)
+{
+    uint64_t grain = LOWER_INTERLEAVE_GRAIN;
+    while (grain > 4 && width % grain)
+        grain /= 2;
+    if (width % grain)
+        grain = width;
+    uint64_t per_row = width / grain, n = rows * per_row;
+    TileInterval *map = malloc(n * sizeof *map);
+    if (!map)
+        return ipu_err(err, "tensor '%s': out of host memory", name);
+    for (uint64_t i = 0; i < n; i++) /* grain i = (row, g) on local tile i mod usable */
+        map[i] = (TileInterval){i * grain, (i + 1) * grain, lower_tile(b, chip, (uint32_t)(i % b->usable))};
+    int id = graph_add_tensor(b->g, name, dt, rows * width, SRAM_ACTIVATIONS, map, n, err);
+    free(map);
+    return id;
 }

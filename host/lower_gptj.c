@@ -263,8 +263,8 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
         static const char *const spname[4] = {"h.spread", "att.spread", "mlp_hidden.spread", "last.spread"};
         for (int i = 0; i < 4; i++) {
             snprintf(nm, sizeof nm, "%s.%s.%u", tag, spname[i], c);
-            if ((sp[i][c] = graph_add_tensor_linear(b->g, nm, DTYPE_FP16, spn[i], SRAM_ACTIVATIONS, c * b->tiles,
-                                                    b->usable, 4, err)) < 0)
+            uint64_t rows = i == 3 ? B : m;
+            if ((sp[i][c] = lower_tensor_interleaved(b, nm, DTYPE_FP16, c, rows, spn[i] / rows, err)) < 0)
                 return -1;
         }
         uint32_t nx = (uint32_t)graph_tensor(b->g, sg->x[c])->nmap, nlast = (uint32_t)graph_tensor(b->g, sg->last[c])->nmap;
