@@ -9,8 +9,10 @@
  *     engine cycles x 800 ps exactly, registers, every error response;
  *   B timing mode on the gc200 preset: data access refused, IGNORE timed,
  *     time == cycles / 1.33 GHz rounded to the picosecond;
+ *     The store stream overlaps (I/O tiles) and ends the program, so its
+ *     time is paid after the last step;
  *   C a vertex that faults: the run ends with the ERROR status and the
- *     engine's message.
+ *     engine's message; D a program that fails validation, likewise.
  * Cycles are checked against engine_run on an identical graph without
  * SystemC. Prints "N passed, M failed"; exits non-zero on any failure.
  */
@@ -87,8 +89,10 @@ struct System {
     }
 };
 
-/* Builds the graph and program described at the top; false on any error. */
-bool build_system(System &s, const IpuArch &a, GraphMode mode, bool fault)
+/* Builds the graph and program described at the top; false on any error.
+ * overlap_tail: the store stream is made with overlap=1 and ends the
+ * program (no sync), so with I/O tiles the engine pays it only at the end. */
+bool build_system(System &s, const IpuArch &a, GraphMode mode, bool fault, bool overlap_tail = false)
 {
     IpuErr e;
     if (!(s.g = graph_create(&a, mode, &e)) || !(s.p = program_create()))
@@ -117,7 +121,7 @@ bool build_system(System &s, const IpuArch &a, GraphMode mode, bool fault)
     int load = program_stream(p, STREAM_TO_TILES, 0, "load", -1, &e);
     int exec = program_execute(p, cs, "affine", -1, &e);
     int copy = program_copy(p, "y->z", -1, &e);
-    int store = program_stream(p, STREAM_FROM_TILES, 0, "store", -1, &e);
+    int store = program_stream(p, STREAM_FROM_TILES, overlap_tail ? 1 : 0, "store", -1, &e);
     int sync = program_sync(p, SYNC_CHIP, "sync", -1, &e);
     if (seq < 0 || load < 0 || exec < 0 || copy < 0 || store < 0 || sync < 0)
         return false;
@@ -125,19 +129,21 @@ bool build_system(System &s, const IpuArch &a, GraphMode mode, bool fault)
         program_stream_add(p, store, s.out, 0, z, 0, kElems, &e) < 0)
         return false;
     for (int step : {load, exec, copy, store, sync})
-        if (program_append(p, seq, step, &e) < 0)
+        if ((step != sync || !overlap_tail) && program_append(p, seq, step, &e) < 0)
             return false;
+    if (overlap_tail)
+        program_set_root(p, seq); /* the sync step is left unused */
     return true;
 }
 
 int32_t input_value(uint64_t i) { return static_cast<int32_t>(i * 7) - 300; }
 
 /* Engine cycles of one plain engine_run of the same system (no SystemC). */
-uint64_t reference_cycles(const IpuArch &a, GraphMode mode, std::vector<int32_t> *out)
+uint64_t reference_cycles(const IpuArch &a, GraphMode mode, bool overlap_tail, std::vector<int32_t> *out)
 {
     System s;
     IpuErr e;
-    if (!build_system(s, a, mode, false))
+    if (!build_system(s, a, mode, false, overlap_tail))
         return 0;
     if (mode == GRAPH_FUNCTIONAL) {
         int32_t *in = static_cast<int32_t *>(graph_remote_data(s.g, s.in));
@@ -220,13 +226,15 @@ struct Initiator : sc_core::sc_module {
 };
 
 /* Launches a run through CTRL and waits for it; returns the time the run
- * started (when the START write landed). */
-sc_time launch_and_wait(Checks &ck, Initiator &in, IpuSystemModule &m)
+ * started (when the START write landed). A run that lasts (any that gets
+ * past validation here) must outlast the status read for the wait below. */
+sc_time launch_and_wait(Checks &ck, Initiator &in, IpuSystemModule &m, bool lasts = true)
 {
     CHECK(ck, in.write_reg(IPU_TLM_REG_CTRL, IPU_TLM_CTRL_START) == tlm::TLM_OK_RESPONSE);
     sc_time start = sc_core::sc_time_stamp();
-    CHECK(ck, (in.read_reg(IPU_TLM_REG_STATUS, 4) & IPU_TLM_STATUS_BUSY) != 0);
-    CHECK(ck, m.busy()); /* the run must outlast the status read for the wait below */
+    uint64_t status = in.read_reg(IPU_TLM_REG_STATUS, 4);
+    CHECK(ck, !lasts || (status & IPU_TLM_STATUS_BUSY) != 0);
+    CHECK(ck, !lasts || m.busy());
     if (m.busy())
         sc_core::wait(m.done_event());
     CHECK(ck, !m.busy());
@@ -292,9 +300,12 @@ void scenario_functional(Checks &ck, Initiator &in, IpuSystemModule &m, uint64_t
     CHECK(ck, in.xfer(tlm::TLM_READ_COMMAND, out_base + 4 * 10, out.data(), 4) == tlm::TLM_OK_RESPONSE);
     CHECK(ck, out[0] == -3 * input_value(10) + 1);
 
-    /* START while busy */
+    /* START while busy; mid-run the cycle register shows the run so far */
     CHECK(ck, in.write_reg(IPU_TLM_REG_CTRL, IPU_TLM_CTRL_START) == tlm::TLM_OK_RESPONSE);
     CHECK(ck, in.write_reg(IPU_TLM_REG_CTRL, IPU_TLM_CTRL_START) == tlm::TLM_GENERIC_ERROR_RESPONSE);
+    uint64_t mid = in.read_reg(IPU_TLM_REG_RUN_CYCLES, 8);
+    CHECK(ck, m.busy() && mid > 0 && mid < ref_cycles);
+    CHECK(ck, in.read_reg(IPU_TLM_REG_RUN_STEPS, 8) < 5);
     sc_core::wait(m.done_event());
     CHECK(ck, in.read_reg(IPU_TLM_REG_RUNS, 4) == 3);
 
@@ -344,6 +355,7 @@ void scenario_timing(Checks &ck, Initiator &in, IpuSystemModule &m, const IpuArc
     CHECK(ck, in.last_delay == sc_time(1016, SC_NS)); /* gc200: 64 GB/s */
     sc_time start = launch_and_wait(ck, in, m);
     CHECK(ck, m.run_cycles() == ref_cycles);
+    CHECK(ck, m.run_steps() == 4);
     long double run_ps = static_cast<long double>(ref_cycles) * 1e12L / a.clock_hz;
     CHECK(ck, sc_core::sc_time_stamp() == start + sc_time::from_value(static_cast<sc_dt::uint64>(std::llround(run_ps))));
     CHECK(ck, in.read_reg(IPU_TLM_REG_STATUS, 4) == IPU_TLM_STATUS_DONE);
@@ -360,6 +372,16 @@ void scenario_fault(Checks &ck, Initiator &in, IpuSystemModule &m)
         CHECK(ck, m.error_message().find("tile 2") != std::string::npos);
         CHECK(ck, in.read_reg(IPU_TLM_REG_RUN_STEPS, 8) == 1); /* the stream ran, the execute failed */
     }
+}
+
+/* A program that fails validation: engine_start's error, no step run. */
+void scenario_invalid(Checks &ck, Initiator &in, IpuSystemModule &m)
+{
+    launch_and_wait(ck, in, m, false);
+    CHECK(ck, m.failed());
+    CHECK(ck, in.read_reg(IPU_TLM_REG_STATUS, 4) == IPU_TLM_STATUS_ERROR);
+    CHECK(ck, m.run_steps() == 0 && m.run_cycles() == 0);
+    CHECK(ck, m.error_message().find("nowhere") != std::string::npos);
 }
 
 IpuArch arch_or_die(const char *preset, Checks &ck)
@@ -380,18 +402,24 @@ int sc_main(int, char **)
     IpuArch fa = arch_or_die("gc200", ck);
     CHECK(ck, arch_set(&fa, "clock_hz", "1.25e9", &e) == 0);
     CHECK(ck, arch_set(&fa, "host.bandwidth_bytes_per_s", "1e9", &e) == 0);
+    /* B: gc200 as published, plus I/O tiles so the trailing store overlaps */
     IpuArch ta = arch_or_die("gc200", ck);
+    CHECK(ck, arch_set(&ta, "stream.io_tiles", "32", &e) == 0);
 
     std::vector<int32_t> ref_out;
-    uint64_t ref_f = reference_cycles(fa, GRAPH_FUNCTIONAL, &ref_out);
-    uint64_t ref_t = reference_cycles(ta, GRAPH_TIMING, nullptr);
+    uint64_t ref_f = reference_cycles(fa, GRAPH_FUNCTIONAL, false, &ref_out);
+    uint64_t ref_t = reference_cycles(ta, GRAPH_TIMING, true, nullptr);
     CHECK(ck, ref_f > 0 && ref_t > 0 && ref_out.size() == kElems);
     /* the run must outlast two register reads so the initiators see BUSY */
     CHECK(ck, ref_f * 800 > 3 * 1004 * 1000);
 
-    System sa, sb, sc;
-    bool built = build_system(sa, fa, GRAPH_FUNCTIONAL, false) && build_system(sb, ta, GRAPH_TIMING, false) &&
-                 build_system(sc, fa, GRAPH_FUNCTIONAL, true);
+    System sa, sb, sc, sd;
+    bool built = build_system(sa, fa, GRAPH_FUNCTIONAL, false) && build_system(sb, ta, GRAPH_TIMING, false, true) &&
+                 build_system(sc, fa, GRAPH_FUNCTIONAL, true) && build_system(sd, fa, GRAPH_FUNCTIONAL, false);
+    /* D: a stream from a remote buffer that does not exist */
+    int bad = built ? program_stream(sd.p, STREAM_TO_TILES, 0, "nowhere", -1, &e) : -1;
+    built = built && bad >= 0 && program_stream_add(sd.p, bad, 99, 0, 0, 0, 4, &e) >= 0 &&
+            program_append(sd.p, 0, bad, &e) >= 0;
     CHECK(ck, built);
     if (!built || ck.failed) {
         std::printf("%d passed, %d failed\n", ck.passed, ck.failed);
@@ -403,15 +431,18 @@ int sc_main(int, char **)
     IpuSystemModule ma("ipu_a", sa.g, sa.p, 1e-6);
     IpuSystemModule mb("ipu_b", sb.g, sb.p);
     IpuSystemModule mc("ipu_c", sc.g, sc.p);
+    IpuSystemModule md("ipu_d", sd.g, sd.p);
     Initiator ia("host_a", [&](Initiator &in) { scenario_functional(ck, in, ma, ref_f, ref_out); });
     Initiator ib("host_b", [&](Initiator &in) { scenario_timing(ck, in, mb, ta, ref_t); });
     Initiator ic("host_c", [&](Initiator &in) { scenario_fault(ck, in, mc); });
+    Initiator id("host_d", [&](Initiator &in) { scenario_invalid(ck, in, md); });
     ia.socket.bind(ma.socket);
     ib.socket.bind(mb.socket);
     ic.socket.bind(mc.socket);
+    id.socket.bind(md.socket);
     sc_core::sc_start();
 
-    CHECK(ck, ia.finished && ib.finished && ic.finished);
+    CHECK(ck, ia.finished && ib.finished && ic.finished && id.finished);
     std::printf("test_ipusim_tlm: functional run %" PRIu64 " cycles (%s at 1.25 GHz), timing run %" PRIu64
                 " cycles on gc200\n",
                 ref_f, sc_time::from_value(ref_f * 800).to_string().c_str(), ref_t);
