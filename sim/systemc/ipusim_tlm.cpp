@@ -76,11 +76,12 @@ IpuSystemModule::IpuSystemModule(sc_core::sc_module_name name, Graph *g, const P
 
 IpuSystemModule::~IpuSystemModule() { engine_destroy(engine_); }
 
-uint64_t IpuSystemModule::engine_cycles() const { return ::engine_cycles(engine_); }
+/* 0 when engine_create failed (and the report did not throw). */
+uint64_t IpuSystemModule::engine_cycles() const { return engine_ ? ::engine_cycles(engine_) : 0; }
 
 uint64_t IpuSystemModule::run_cycles() const
 {
-    return (running_ ? ::engine_cycles(engine_) : run_end_cycles_) - run_start_cycles_;
+    return (running_ ? engine_cycles() : run_end_cycles_) - run_start_cycles_;
 }
 
 sc_time IpuSystemModule::cycles_to_time(uint64_t cycles) const
@@ -105,7 +106,7 @@ void IpuSystemModule::run_thread()
  * this run so far; computed from the run total, so rounding never drifts. */
 void IpuSystemModule::wait_engine_time()
 {
-    sc_time target = run_start_time_ + cycles_to_time(::engine_cycles(engine_) - run_start_cycles_);
+    sc_time target = run_start_time_ + cycles_to_time(engine_cycles() - run_start_cycles_);
     sc_time now = sc_core::sc_time_stamp();
     if (target > now)
         wait(target - now);
@@ -115,9 +116,13 @@ void IpuSystemModule::run_once()
 {
     IpuErr err;
     run_start_time_ = sc_core::sc_time_stamp();
-    run_start_cycles_ = ::engine_cycles(engine_);
+    run_start_cycles_ = engine_cycles();
     run_steps_ = 0;
     running_ = true;
+    if (!engine_) {
+        fail("no engine (engine_create failed when the module was built)");
+        return;
+    }
     /* A failed run leaves the engine mid-program: validate afresh. */
     int rc = need_start_ ? engine_start(engine_, prog_, -1, &err) : engine_restart(engine_, &err);
     if (rc) {
@@ -136,7 +141,7 @@ void IpuSystemModule::run_once()
         return;
     }
     wait_engine_time(); /* a stream deferred under compute is paid at the end */
-    run_end_cycles_ = ::engine_cycles(engine_);
+    run_end_cycles_ = engine_cycles();
     running_ = false;
     busy_ = false;
     done_ = true;
@@ -146,7 +151,7 @@ void IpuSystemModule::run_once()
 
 void IpuSystemModule::fail(const char *msg)
 {
-    run_end_cycles_ = ::engine_cycles(engine_);
+    run_end_cycles_ = engine_cycles();
     running_ = false;
     busy_ = false;
     failed_ = true;
@@ -184,10 +189,29 @@ uint8_t *IpuSystemModule::buffer_data(const MappedBuffer &b) const
     return static_cast<uint8_t *>(graph_remote_data(g_, b.id));
 }
 
-/* The whole register block as bytes (reg_block_bytes_ long). */
+/* Copies n register bytes from addr, which decode() placed inside the
+ * registers or inside the buffer table. */
+void IpuSystemModule::read_registers(uint64_t addr, uint8_t *dst, uint64_t n) const
+{
+    if (addr < IPU_TLM_REGS_END) {
+        uint8_t img[IPU_TLM_REGS_END];
+        register_image(img);
+        std::memcpy(dst, img + addr, n);
+        return;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t off = addr + i - IPU_TLM_BUF_TABLE;
+        const MappedBuffer &b = bufs_[off / IPU_TLM_BUF_TABLE_ENTRY_BYTES];
+        uint64_t field_off = off % IPU_TLM_BUF_TABLE_ENTRY_BYTES;
+        uint64_t v = field_off < 8 ? b.base : b.bytes;
+        dst[i] = static_cast<uint8_t>(v >> (8 * (field_off % 8)));
+    }
+}
+
+/* The registers [0, IPU_TLM_REGS_END) as bytes. */
 void IpuSystemModule::register_image(uint8_t *img) const
 {
-    std::memset(img, 0, reg_block_bytes_);
+    std::memset(img, 0, IPU_TLM_REGS_END);
     uint32_t status = (busy_ ? IPU_TLM_STATUS_BUSY : 0) | (done_ ? IPU_TLM_STATUS_DONE : 0) |
                       (failed_ ? IPU_TLM_STATUS_ERROR : 0);
     put_le(img + IPU_TLM_REG_ID, IPU_TLM_ID, 4);
@@ -197,12 +221,7 @@ void IpuSystemModule::register_image(uint8_t *img) const
     put_le(img + IPU_TLM_REG_RUN_STEPS, run_steps_, 8);
     put_le(img + IPU_TLM_REG_RUNS, runs_, 4);
     put_le(img + IPU_TLM_REG_CLOCK_KHZ, static_cast<uint64_t>(std::llround(clock_hz_ / 1e3)), 4);
-    put_le(img + IPU_TLM_REG_TOTAL_CYCLES, ::engine_cycles(engine_), 8);
-    for (size_t i = 0; i < bufs_.size(); i++) {
-        uint8_t *e = img + IPU_TLM_BUF_TABLE + IPU_TLM_BUF_TABLE_ENTRY_BYTES * i;
-        put_le(e, bufs_[i].base, 8);
-        put_le(e + 8, bufs_[i].bytes, 8);
-    }
+    put_le(img + IPU_TLM_REG_TOTAL_CYCLES, engine_cycles(), 8);
 }
 
 void IpuSystemModule::b_transport(tlm::tlm_generic_payload &tx, sc_time &delay)
@@ -242,9 +261,7 @@ void IpuSystemModule::b_transport(tlm::tlm_generic_payload &tx, sc_time &delay)
         else
             std::memcpy(mem + off, data, len);
     } else if (cmd == tlm::TLM_READ_COMMAND) {
-        std::vector<uint8_t> img(reg_block_bytes_);
-        register_image(img.data());
-        std::memcpy(data, img.data() + addr, len);
+        read_registers(addr, data, len);
     } else { /* writes: CTRL only, as one whole word */
         if (addr != IPU_TLM_REG_CTRL) {
             tx.set_response_status(tlm::TLM_COMMAND_ERROR_RESPONSE);
@@ -299,8 +316,6 @@ unsigned int IpuSystemModule::transport_dbg(tlm::tlm_generic_payload &tx)
     uint64_t region_end = addr < IPU_TLM_REGS_END ? static_cast<uint64_t>(IPU_TLM_REGS_END)
                                                   : IPU_TLM_BUF_TABLE + IPU_TLM_BUF_TABLE_ENTRY_BYTES * bufs_.size();
     unsigned int n = static_cast<unsigned int>(std::min<uint64_t>(len, region_end - addr));
-    std::vector<uint8_t> img(reg_block_bytes_);
-    register_image(img.data());
-    std::memcpy(data, img.data() + addr, n);
+    read_registers(addr, data, n);
     return n;
 }

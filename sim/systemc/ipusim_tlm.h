@@ -121,6 +121,7 @@ private:
     Region decode(uint64_t addr, uint64_t len, const MappedBuffer **buf) const;
     uint8_t *buffer_data(const MappedBuffer &b) const;
     void register_image(uint8_t *img) const;
+    void read_registers(uint64_t addr, uint8_t *dst, uint64_t n) const;
     void b_transport(tlm::tlm_generic_payload &tx, sc_core::sc_time &delay);
     unsigned int transport_dbg(tlm::tlm_generic_payload &tx);
 

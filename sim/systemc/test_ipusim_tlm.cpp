@@ -257,6 +257,10 @@ void scenario_functional(Checks &ck, Initiator &in, IpuSystemModule &m, uint64_t
     CHECK(ck, in.read_reg(IPU_TLM_BUF_TABLE + 16, 8) == 2 * IPU_TLM_PAGE_BYTES);
     CHECK(ck, in.read_reg(IPU_TLM_BUF_TABLE + 20, 4) == 0); /* high half of a 64-bit entry */
     CHECK(ck, m.buffer_base(1) == 2 * IPU_TLM_PAGE_BYTES);
+    uint64_t table[8] = {0};
+    CHECK(ck, in.dbg(tlm::TLM_READ_COMMAND, IPU_TLM_BUF_TABLE, table, 64) == 32); /* clipped at the table's end */
+    CHECK(ck, table[0] == m.buffer_base(0) && table[1] == kBufBytes && table[2] == m.buffer_base(1) &&
+                  table[3] == kBufBytes); /* little-endian host */
     CHECK(ck, m.map_end() == 2 * IPU_TLM_PAGE_BYTES + kBufBytes);
     const uint64_t in_base = m.buffer_base(0), out_base = m.buffer_base(1);
 
