@@ -23,6 +23,13 @@ int cli_codelet(int argc, char **argv);
 int cli_bench_forward(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
 int cli_model(int argc, char **argv);
+/* `ipusim run` and `ipusim compare` (host/cli_run.c). */
+int cli_run(int argc, char **argv);
+int cli_compare(int argc, char **argv);
+/* `ipusim calibrate` (host/cli_calibrate.c). */
+int cli_calibrate(int argc, char **argv);
+/* `ipusim bench gptj`, dispatched by cli_bench (argv[0] is "gptj"). */
+int cli_bench_gptj(int argc, char **argv);
 
 
 /* A small option parser shared by the subcommands. Options are "--name" or

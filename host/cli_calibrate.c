@@ -1,0 +1,142 @@
+/* cli_calibrate.c - `ipusim calibrate`: fit one arch key (by default
+ * arch.stream.bandwidth_bytes_per_s) so one format's batched token time
+ * matches a measured value, by bisection in log space. The token time must
+ * fall as the key grows (true of any bandwidth); the command checks the
+ * bracket before bisecting and says so when the target lies outside it. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/cli.h"
+#include "host/gptj_run.h"
+#include "host/report.h"
+#include "host/runcfg.h"
+
+enum { C_SCENARIO, C_SET, C_KEY, C_TARGET, C_FORMAT, C_LO, C_HI, C_TOL, C_HELP, C_COUNT };
+
+/* Batched token time (s) of format fi with key = v. */
+static int token_time(const RunConfig *base, const char *key, double v, int fi, double *out, IpuErr *err)
+{
+    RunConfig *rc = malloc(sizeof *rc);
+    if (!rc)
+        return ipu_err(err, "out of memory");
+    *rc = *base;
+    char val[64];
+    snprintf(val, sizeof val, "%.9g", v);
+    int rv = runcfg_set(rc, key, val, "calibrate", err);
+    if (!rv)
+        rv = runcfg_finish(rc, err);
+    RunOptions o;
+    if (!rv)
+        rv = runcfg_options(rc, fi, &o, err);
+    RunResult res;
+    memset(&res, 0, sizeof res);
+    if (!rv)
+        rv = gptj_run(&rc->arch, &o, NULL, NULL, NULL, &res, err);
+    Report rep;
+    report_init(&rep, NULL);
+    if (!rv)
+        rv = report_add(&rep, &res, rc->batch, rc->chips_used, &rc->arch, err);
+    if (!rv)
+        *out = rep.f[0].batched_token_s;
+    report_free(&rep);
+    run_result_free(&res);
+    free(rc);
+    return rv;
+}
+
+int cli_calibrate(int argc, char **argv)
+{
+    CliOpt opts[C_COUNT] = {
+        {"scenario", 1, "scenario file (e.g. scenarios/graphcore-mnli.conf)", 0, {0}},
+        {"set", 1, "key=value after the scenario; repeatable", 0, {0}},
+        {"key", 1, "the key to fit (default arch.stream.bandwidth_bytes_per_s)", 0, {0}},
+        {"target-ms", 1, "measured batched token time in ms (required)", 0, {0}},
+        {"format", 1, "which of the configured formats the measurement is of (default fp16)", 0, {0}},
+        {"lo", 1, "bracket low end of the key (default 1e9)", 0, {0}},
+        {"hi", 1, "bracket high end (default 1e12)", 0, {0}},
+        {"tol", 1, "relative tolerance on the key (default 1e-4)", 0, {0}},
+        {"help", 0, "this help", 0, {0}},
+    };
+    const char *pos[1];
+    int npos;
+    if (cli_parse("calibrate", argc, argv, opts, C_COUNT, pos, 0, &npos))
+        return 2;
+    if (opts[C_HELP].count || !opts[C_TARGET].count) {
+        FILE *f = opts[C_HELP].count ? stdout : stderr;
+        fprintf(f, "usage: ipusim calibrate --target-ms MS [options]\n"
+                   "  fits one arch key so a format's batched token time equals MS (bisection, timing mode).\n");
+        cli_print_options(f, opts, C_COUNT);
+        return opts[C_HELP].count ? 0 : 2;
+    }
+    const char *key = cli_value(&opts[C_KEY], "arch.stream.bandwidth_bytes_per_s");
+    char *end;
+    double target = strtod(cli_value(&opts[C_TARGET], ""), &end) * 1e-3;
+    double lo = strtod(cli_value(&opts[C_LO], "1e9"), NULL), hi = strtod(cli_value(&opts[C_HI], "1e12"), NULL);
+    double tol = strtod(cli_value(&opts[C_TOL], "1e-4"), NULL);
+    if (*end || !(target > 0) || !(lo > 0) || !(hi > lo) || !(tol > 0)) {
+        fprintf(stderr, "ipusim calibrate: need --target-ms > 0, 0 < --lo < --hi, --tol > 0\n");
+        return 2;
+    }
+    RunConfig *rc = malloc(sizeof *rc);
+    if (!rc)
+        return 1;
+    runcfg_init(rc);
+    IpuErr err;
+    int status = 1, fi = -1;
+    for (int i = 0; i < opts[C_SCENARIO].count; i++)
+        if (runcfg_load_file(rc, opts[C_SCENARIO].values[i], &err))
+            goto fail;
+    for (int i = 0; i < opts[C_SET].count; i++)
+        if (runcfg_set_kv(rc, opts[C_SET].values[i], "--set", &err))
+            goto fail;
+    if (runcfg_finish(rc, &err))
+        goto fail;
+    QuantSpec want;
+    if (quant_spec_parse(cli_value(&opts[C_FORMAT], "fp16"), &want, &err))
+        goto fail;
+    for (int i = 0; i < rc->nformats; i++)
+        if (rc->specs[i].fmt == want.fmt && (want.fmt != &quant_format_q4g || rc->specs[i].group == want.group))
+            fi = i;
+    if (fi < 0) {
+        ipu_err(&err, "format '%s' is not among the configured formats '%s'", cli_value(&opts[C_FORMAT], "fp16"),
+                rc->formats);
+        goto fail;
+    }
+    double t_lo, t_hi;
+    if (token_time(rc, key, lo, fi, &t_lo, &err) || token_time(rc, key, hi, fi, &t_hi, &err))
+        goto fail;
+    printf("calibrate %s on %s batched token time %.4f ms\n", key, cli_value(&opts[C_FORMAT], "fp16"), 1e3 * target);
+    printf("  %-14.6g -> %.4f ms\n  %-14.6g -> %.4f ms\n", lo, 1e3 * t_lo, hi, 1e3 * t_hi);
+    if (!(t_lo >= target && target >= t_hi)) {
+        ipu_err(&err, "the target %.4f ms is outside [%.4f, %.4f] ms given by %s in [%g, %g]: widen --lo/--hi, or "
+                      "another part of the model dominates",
+                1e3 * target, 1e3 * t_hi, 1e3 * t_lo, key, lo, hi);
+        goto fail;
+    }
+    int iter = 0;
+    while (hi / lo > 1 + tol && iter < 200) {
+        double mid = sqrt(lo * hi), t;
+        if (token_time(rc, key, mid, fi, &t, &err))
+            goto fail;
+        printf("  %-14.6g -> %.4f ms\n", mid, 1e3 * t);
+        if (t > target)
+            lo = mid;
+        else
+            hi = mid;
+        iter++;
+    }
+    double fit = sqrt(lo * hi), t_fit;
+    if (token_time(rc, key, fit, fi, &t_fit, &err))
+        goto fail;
+    printf("fitted %s = %.6g (%d bisection steps): %.4f ms against %.4f ms measured\n", key, fit, iter, 1e3 * t_fit,
+           1e3 * target);
+    status = 0;
+    goto done;
+fail:
+    fprintf(stderr, "ipusim calibrate: %s\n", err.msg);
+done:
+    free(rc);
+    return status;
+}

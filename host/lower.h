@@ -1,0 +1,197 @@
+/* lower.h - lowering GPT-J onto the simulated machine: graph, tile mapping,
+ * programs (host/lower_*.c). gptj_run.c drives it; tests read its state.
+ *
+ * The pieces:
+ * - LowerBuilder (lower_build.c): the graph and program being built, the
+ *   RunPhase categories, tile helpers (row tensors, block tensors), and
+ *   BSP helpers (a Sync then a Copy).
+ * - The linear layer (lower_build.c): a weight-stationary tile grid of
+ *   (N blocks x K blocks) picked by lower_plan_linear, activations copied to
+ *   per-tile slices in chunks of rows, AMP matmuls (or embedding gathers)
+ *   producing partials, partials exchanged to one reducer tile per N block,
+ *   reduced (+ bias), copied to a row-major output.
+ * - Attention (lower_attn.c): per (sequence, head) a grid of query blocks x
+ *   key blocks over tiles, K cache (keys, hd) and V^T cache (hd, keys).
+ * - The model (lower_gptj.c, state in lower_model.h): tensor parallel over
+ *   chips, one step graph per distinct rows-per-step (prefill / decode),
+ *   weight placement; lower_io.c: functional weights, per-step ids and
+ *   positions, reading tokens and logits.
+ *
+ * Not here: the run loop and results (gptj_run.c), reports.
+ */
+#ifndef IPUSIM_LOWER_H
+#define IPUSIM_LOWER_H
+
+#include <stdint.h>
+
+#include "host/gptj_run.h"
+#include "models/quant.h"
+#include "sim/engine.h"
+#include "sim/graph.h"
+#include "sim/program.h"
+
+#define LOWER_MAX_CHIPS 64
+
+typedef struct LowerBuilder {
+    Graph *g;
+    Program *p;
+    uint32_t chips;       /* chips used (tensor-parallel degree) */
+    uint32_t vchips;      /* chips whose vertices and Copy pairs are built: all in functional mode;
+                           * chip 0 only in timing mode (tensor-parallel symmetry: every chip runs
+                           * the same shapes and chip 0 has the most work (fc_out bias), so a step's
+                           * time, the max over chips, is chip 0's; streams and collectives still
+                           * name every chip). tests/test_lower.c checks timing == functional. */
+    uint32_t tiles;       /* tiles per chip */
+    uint32_t usable;      /* tiles per chip for compute (tiles - io_tiles) */
+    uint32_t cursor;      /* next local tile a new grid starts on (spreads memory) */
+    int functional;
+    LayerDtype partials;
+    const VertexType *matmul_vt;
+    const VertexType *decompress_vt;
+} LowerBuilder;
+
+/* Global tile of local tile t (taken modulo usable) on chip c. */
+static inline uint32_t lower_tile(const LowerBuilder *b, uint32_t chip, uint32_t t)
+{
+    return chip * b->tiles + t % b->usable;
+}
+/* Pointer to element `first` of a tensor's host data; NULL in timing mode. */
+void *lower_ptr(LowerBuilder *b, int id, uint64_t first);
+/* A tensor of nblocks blocks of block_elems elements, block i on local tile
+ * tile0 + i (mod usable) of chip. */
+int lower_tensor_blocks(LowerBuilder *b, const char *name, GraphDType dt, uint32_t chip, uint32_t nblocks,
+                        uint64_t block_elems, uint32_t tile0, SramCategory cat, IpuErr *err);
+/* A tensor (rows, width) of whole rows spread over ntiles local tiles from tile0. */
+int lower_tensor_rows(LowerBuilder *b, const char *name, GraphDType dt, uint32_t chip, uint64_t rows, uint64_t width,
+                      uint32_t tile0, uint32_t ntiles, SramCategory cat, IpuErr *err);
+/* Appends a Sync (chip) then a new Copy step to seq; returns the Copy id. */
+int lower_copy(LowerBuilder *b, int seq, const char *label, IpuErr *err);
+int lower_exec(LowerBuilder *b, int seq, int cs, const char *label, RunPhase ph, IpuErr *err);
+int lower_append(LowerBuilder *b, int seq, int step, IpuErr *err);
+
+/* ---- linear layers ---- */
+
+typedef enum LinearKind {
+    LIN_MATMUL,     /* y (M, N) = x (M, K) W^T */
+    LIN_MATMUL_T,   /* y^T (N, M) = W x^T: the AMP's weights are x (for V^T) */
+    LIN_GATHER,     /* embedding: K = vocabulary rows of the shard, x = token ids */
+} LinearKind;
+
+typedef struct LinearPlan {
+    LinearKind kind;
+    uint32_t k, n;        /* per chip */
+    uint32_t nb, kb;      /* grid: nb blocks of outputs x kb blocks of inputs */
+    uint32_t nblk, kblk;  /* n / nb, k / kb */
+    uint32_t group;       /* int4 group size; 0 = fp16 weights */
+    uint32_t tile0;       /* block (i, j) is on local tile tile0 + i * kb + j */
+    int has_bias;
+    double est_cycles;    /* the planner's estimate for m_plan rows */
+    uint32_t m_plan;
+} LinearPlan;
+
+/* Per chip weight tensors of one linear (one set: a layer's own when
+ * resident, the shared buffers when streaming). */
+typedef struct LinearWeights {
+    int w[LOWER_MAX_CHIPS];     /* fp16 (blocks, nblk, kblk) or packed u16 (blocks, nblk, kblk/4) */
+    int scale[LOWER_MAX_CHIPS]; /* int4: (blocks, nblk, kblk/group) fp16 */
+    int bias_q[LOWER_MAX_CHIPS];
+    int bias[LOWER_MAX_CHIPS];  /* (nb, kb, nblk) fp16, each N block's bias on each of its tiles; -1 if none */
+    int dec[LOWER_MAX_CHIPS];   /* int4: (blocks, nblk, kblk) fp16 decompress scratch, shared by every
+                                 * instance of these weights (and by the other stream buffer set) */
+} LinearWeights;
+
+/* Picks the grid for (m rows, k, n) minimising the estimated cycles subject
+ * to the per-tile budget; deterministic. Errors name the layer when no grid
+ * divides the axes (group size not dividing a split). */
+int lower_plan_linear(const LowerBuilder *b, const char *name, LinearKind kind, uint32_t m, uint32_t k, uint32_t n,
+                      uint32_t group, int has_bias, LinearPlan *out, IpuErr *err);
+/* Rows per chunk so one tile's activations fit the budget. */
+uint32_t lower_linear_chunk(const LowerBuilder *b, const LinearPlan *pl, uint32_t m);
+uint64_t lower_linear_weight_bytes(const LinearPlan *pl); /* per chip, stored */
+int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPlan *pl, SramCategory cat,
+                               LinearWeights *w, IpuErr *err);
+
+/* The activation buffers of a linear instance, shared by the instances of
+ * the same plan on the same tiles (the two stream buffer sets): NULL, or a
+ * zeroed struct filled by the first instance. */
+typedef struct LinearScratch {
+    int built;
+    int in[LOWER_MAX_CHIPS], part[LOWER_MAX_CHIPS], red_in[LOWER_MAX_CHIPS], out[LOWER_MAX_CHIPS];
+    int *copies; /* (chunks, 3) the Copy sub-sequences, shared too; free() it after the last instance */
+} LinearScratch;
+
+/* One instance for m rows: x (m, k) per chip (ids (m) for gather; a row
+ * tensor), y per chip: (m, n) rows, or (n, m) for LIN_MATMUL_T. Its steps
+ * go to two new sequences, *seq_a (decompress, first chunk's activations)
+ * and *seq_b (the rest), so a caller may put a step (an overlapped stream)
+ * just before the first matmul, and may append both to several layers'
+ * sequences. bias_chips: chips whose reducers add the bias (bitmask). */
+int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, const LinearWeights *w, uint32_t m,
+                       const int *x, const int *y, uint64_t bias_chips, LinearScratch *scratch, int *seq_a, int *seq_b,
+                       IpuErr *err);
+
+/* ---- attention ---- */
+
+typedef struct AttnPlan {
+    uint32_t batch, t;       /* sequences, query rows per sequence in this step */
+    uint32_t heads, hd;      /* heads per chip, head_dim */
+    uint32_t s_pad, sb, nkb; /* keys (padded), keys per block, key blocks */
+    uint32_t mqb, nqb;       /* query rows per wave, waves */
+    uint32_t tile0;          /* home tile of cache block (b, h, j) is tile0 + (b * heads + h) * nkb + j */
+} AttnPlan;
+
+/* K cache (batch, heads, nkb) blocks of (sb, hd) and V^T cache blocks of
+ * (hd, sb), each on its home tile. */
+int lower_attn_cache(LowerBuilder *b, const char *name, const AttnPlan *ap, SramCategory cat, int *kc, int *vtc,
+                     IpuErr *err);
+/* Appends the attention of one layer to seq: writes k rows (m, C/chips) and
+ * vT (C/chips, m) into the caches at positions pos0.., then scores, causal
+ * softmax, probs x V, reduce, into att rows (m, C/chips). *kv_copy: the Copy
+ * step writing the caches (re-filled by lower_attn_kv_pairs when pos
+ * changes); *softmax_cs: the first wave's softmax compute set (pos0 patched per decode step, where there is one wave). */
+int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan *ap, const int *kc, const int *vtc,
+                     const int *q, const int *k, const int *vt, const int *att, uint32_t pos0, int *kv_copy,
+                     int *softmax_cs, IpuErr *err);
+/* (Re)fills the cache-writing Copy step for positions pos0 ... */
+int lower_attn_kv_pairs(LowerBuilder *b, int step, const AttnPlan *ap, const int *kc, const int *vtc, const int *k,
+                        const int *vt, uint32_t pos0, IpuErr *err);
+
+/* Functional: writes one chip's weights (w: the chip's (n, k) slice, fp32,
+ * row stride ld; bias (n) fp32 or NULL) in the block layout into dst
+ * buffers (one per tensor: w, scale, bias_q, bias), quantized with spec. */
+int lower_linear_pack(const LinearPlan *pl, const QuantSpec *spec, const char *name, const float *w, uint64_t ld,
+                      uint32_t rows_valid, const float *bias, int bias_pad_neg_inf, void *dst_w, uint16_t *dst_scale,
+                      uint16_t *dst_bias_q, uint16_t *dst_bias, IpuErr *err);
+
+/* ---- the lowered model ---- */
+
+typedef struct Lowered Lowered;
+
+int lower_gptj(const IpuArch *arch, const RunOptions *opt, const GptjWeights *w, Lowered **out, IpuErr *err);
+void lower_destroy(Lowered *L);
+Graph *lower_graph(Lowered *L);
+/* 0: the prefill program, 1: the decode program (the same as 0 without KV cache). */
+const Program *lower_program(Lowered *L, int decode);
+Placement lower_placement(const Lowered *L);
+uint64_t lower_weight_bytes(const Lowered *L);      /* all chips, stored formats */
+uint64_t lower_kv_bytes_per_step(const Lowered *L); /* read by attention per step */
+/* Weight bytes one run of the program reads (all chips, stored formats):
+ * every layer and the LM head, and the embedding rows of its tokens. */
+uint64_t lower_weight_bytes_read(const Lowered *L, int decode);
+/* chips / vchips: what the engine's on-chip exchange bytes are multiplied by for all chips. */
+uint32_t lower_symmetry_factor(const Lowered *L);
+/* Sets token ids and positions for the next run, and the program's root.
+ * prefill: prompt (batch, prompt_len) at positions 0..; its logits are
+ * those of position prompt_len - 1. decode: tokens (batch; NULL in timing
+ * mode) at position pos; its logits predict pos + 1. Functional mode writes
+ * ids and rotary rows by the backdoor; both modes patch the position-
+ * dependent Copy pairs and softmax positions (cycles do not depend on them). */
+int lower_prepare_prefill(Lowered *L, const uint32_t *prompt, IpuErr *err);
+int lower_prepare_decode(Lowered *L, uint32_t pos, const uint32_t *tokens, IpuErr *err);
+/* Functional: after a run, the greedy token of each sequence (batch). */
+int lower_read_tokens(Lowered *L, int decode, uint32_t *tokens, IpuErr *err);
+/* Functional: after a run, the logits of each sequence's last position
+ * (batch, vocab_size) as fp32 (from fp16). */
+int lower_read_logits(Lowered *L, int decode, float *logits, IpuErr *err);
+
+#endif

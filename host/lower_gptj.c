@@ -1,0 +1,617 @@
+/* lower_gptj.c - GPT-J on the machine: tensor parallel over chips, the step
+ * graphs (prefill, decode), weight placement and functional weights (see lower.h).
+ *
+ * Per chip c of C: heads c*H/C.. (q, k, v and fc_in split by output rows of
+ * the weight), out_proj and fc_out split by input columns; their partial
+ * outputs are added on the chip (GPT-J's parallel residual: attention and
+ * MLP read the same ln_1 output) and summed over chips by ONE all-reduce per
+ * layer. Embedding and LM head are split by (padded) vocabulary: each chip
+ * gathers its rows (zeros for ids outside its shard) and an all-reduce sums
+ * them; each chip computes its logits and argmax, the host combines the
+ * chips' winners (ties to the lower id).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codelets/add.h"
+#include "codelets/argmax.h"
+#include "codelets/decompress.h"
+#include "codelets/gelu.h"
+#include "codelets/layernorm.h"
+#include "codelets/matmul.h"
+#include "codelets/registry.h"
+#include "codelets/rotary.h"
+#include "codelets/softmax.h"
+#include "host/lower.h"
+
+#include "host/lower_model.h"
+
+const char *const lower_lin_names[NLIN] = {"q_proj", "k_proj", "v_proj", "out_proj", "fc_in", "fc_out"};
+
+static uint32_t rup(uint32_t a, uint32_t m) { return (a + m - 1) / m * m; }
+
+Graph *lower_graph(Lowered *L) { return L->b.g; }
+const Program *lower_program(Lowered *L, int decode) { return L->b.p; }
+Placement lower_placement(const Lowered *L) { return L->placement; }
+uint64_t lower_weight_bytes(const Lowered *L) { return L->weight_bytes; }
+uint64_t lower_kv_bytes_per_step(const Lowered *L) { return L->kv_bytes; }
+
+uint32_t lower_symmetry_factor(const Lowered *L) { return L->b.chips / L->b.vchips; }
+
+uint64_t lower_weight_bytes_read(const Lowered *L, int decode)
+{
+    const StepGraph *sg = decode && L->opt.kv_cache ? &L->sg[1] : &L->sg[0];
+    uint64_t emb_all = (uint64_t)L->b.chips * lower_linear_weight_bytes(&L->pemb);
+    return L->weight_bytes - emb_all + (uint64_t)sg->m * (uint64_t)L->cfg.n_embd * 2;
+}
+
+void lower_destroy(Lowered *L)
+{
+    if (!L)
+        return;
+    graph_destroy(L->b.g);
+    program_destroy(L->b.p);
+    free(L->lw), free(L->tile0), free(L->ln1), free(L->remote), free(L->kc), free(L->vtc), free(L->kv_tile0);
+    for (int i = 0; i < 2; i++)
+        free(L->sg[i].kv_copy), free(L->sg[i].smx_cs);
+    free(L);
+}
+
+static int spec_group(const QuantSpec *s, const char *name, uint32_t *group, IpuErr *err)
+{
+    if (!strcmp(s->fmt->name, "f16")) {
+        *group = 0;
+        return 0;
+    }
+    if (!strcmp(s->fmt->name, "q4g") && s->axis == QUANT_AXIS_IN) {
+        *group = s->group;
+        return 0;
+    }
+    return ipu_err(err, "%s: weight format '%s'%s is not supported on the tiles (fp16 or q4g along the input axis)",
+                   name, s->fmt->name, s->axis == QUANT_AXIS_OUT ? " (grouped along the output axis)" : "");
+}
+
+/* ---- per step graph: rows, elementwise compute sets ---- */
+
+typedef struct RowCs {
+    int ln, rot, gelu, add_s, add_x, lnf, amax;
+} RowCs;
+
+/* Vertices of one row-wise codelet per row tile of tensor `rows_id`. kind: 0 ln, 1 rotary, 2 gelu, 3 add s, 4 add x */
+static int row_vertices(Lowered *L, StepGraph *sg, int cs, int kind, uint32_t c, IpuErr *err)
+{
+    LowerBuilder *b = &L->b;
+    const Tensor *t = graph_tensor(b->g, kind == 5 || kind == 6 ? sg->last[c] : sg->x[c]);
+    uint32_t C = (uint32_t)L->cfg.n_embd, W = b->g->arch.workers_per_tile;
+    for (size_t iv = 0; iv < t->nmap; iv++) {
+        uint32_t r0 = (uint32_t)(t->map[iv].begin / C), r1 = (uint32_t)(t->map[iv].end / C), tile = t->map[iv].tile;
+        for (uint32_t w = 0; w < W; w++) {
+            uint32_t a0 = r0 + (r1 - r0) * w / W, a1 = r0 + (r1 - r0) * (w + 1) / W;
+            if (a1 == a0)
+                continue;
+            uint32_t n = a1 - a0;
+            int rc = 0;
+            if (kind == 0 || kind == 5) {
+                int src = kind == 0 ? sg->x[c] : sg->last[c], buf = kind == 0 ? sg->lnbuf[c] : sg->lnfbuf[c];
+                uint16_t *gb = lower_ptr(b, buf, iv * 2 * C);
+                LayernormArgs a = {lower_ptr(b, src, (uint64_t)a0 * C), gb, gb ? gb + C : NULL,
+                                   lower_ptr(b, kind == 0 ? sg->h[c] : sg->last[c], (uint64_t)a0 * C), n, C,
+                                   L->cfg.layer_norm_eps};
+                rc = graph_add_vertex(b->g, cs, tile, &layernorm_vertex, &a, err);
+            } else if (kind == 1) {
+                uint32_t rd = (uint32_t)L->cfg.rotary_dim;
+                for (int qk = 0; qk < 2 && !rc; qk++) {
+                    int id = qk ? sg->k[c] : sg->q[c];
+                    RotaryArgs a = {lower_ptr(b, id, (uint64_t)a0 * L->cc), lower_ptr(b, sg->rot[c], (uint64_t)a0 * rd * 2),
+                                    lower_ptr(b, id, (uint64_t)a0 * L->cc), n, L->hc, (uint32_t)L->cfg.head_dim, rd};
+                    rc = graph_add_vertex(b->g, cs, tile, &rotary_vertex, &a, err);
+                }
+            } else if (kind == 2 || kind == 3 || kind == 4) {
+                (void)n; /* elementwise: handled below per tile, split by elements */
+            } else {
+                ArgmaxArgs a = {lower_ptr(b, sg->logits[c], (uint64_t)a0 * L->vc), lower_ptr(b, sg->aidx[c], a0),
+                                lower_ptr(b, sg->aval[c], a0), 1, n, L->vc, c * L->vc, LAYER_F16};
+                rc = graph_add_vertex(b->g, cs, tile, &argmax_vertex, &a, err);
+            }
+            if (rc)
+                return -1;
+        }
+        if (kind < 2 || kind > 4)
+            continue;
+        /* elementwise codelets: the tile's elements in W near-equal runs of multiples of 4 */
+        uint64_t width = kind == 2 ? L->ic : C, e0 = (uint64_t)r0 * width, q4 = (uint64_t)(r1 - r0) * width / 4;
+        for (uint32_t w = 0; w < W; w++) {
+            uint64_t x0 = e0 + q4 * w / W * 4, x1 = e0 + q4 * (w + 1) / W * 4;
+            if (x1 == x0)
+                continue;
+            int rc;
+            if (kind == 2) {
+                GeluArgs a = {lower_ptr(b, sg->u[c], x0), lower_ptr(b, sg->u[c], x0), (uint32_t)(x1 - x0)};
+                rc = graph_add_vertex(b->g, cs, tile, &gelu_vertex, &a, err);
+            } else {
+                AddArgs a = {lower_ptr(b, kind == 3 ? sg->s[c] : sg->x[c], x0), lower_ptr(b, kind == 3 ? sg->ao[c] : sg->x[c], x0),
+                             lower_ptr(b, kind == 3 ? sg->mo[c] : sg->s[c], x0), 1, (uint32_t)(x1 - x0), ADD_OP_ADD, 0};
+                rc = graph_add_vertex(b->g, cs, tile, &add_vertex, &a, err);
+            }
+            if (rc)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Copies a (2C) gain+bias tensor to every row tile's buffer block, as a
+ * broadcast tree (the exchange has no multicast and one tile sending to
+ * hundreds would dominate): the source to block 0, then blocks [0, 2^k) to
+ * [2^k, 2^(k+1)), one Copy step per level. */
+static int ln_params_copy(Lowered *L, int seq, const int *src, const int *rowt, const int *buf, IpuErr *err)
+{
+    LowerBuilder *b = &L->b;
+    uint32_t C = (uint32_t)L->cfg.n_embd;
+    size_t n = graph_tensor(b->g, rowt[0])->nmap;
+    for (size_t have = 0; have < n; have = have ? have * 2 : 1) {
+        int cp = lower_copy(b, seq, "ln_params", err);
+        if (cp < 0)
+            return -1;
+        for (uint32_t c = 0; c < b->vchips; c++) {
+            if (!have) {
+                if (program_copy_add(b->p, cp, src[c], 0, buf[c], 0, 2 * C, err) < 0)
+                    return -1;
+                continue;
+            }
+            for (size_t i = 0; i < have && have + i < n; i++)
+                if (program_copy_add(b->p, cp, buf[c], i * 2 * C, buf[c], (have + i) * 2 * C, 2 * C, err) < 0)
+                    return -1;
+        }
+    }
+    return 0;
+}
+
+/* A linear's input rows sit on few tiles (whole rows, for the row-wise
+ * codelets); every block of the linear's grid reads its slice of them, so
+ * the sending tiles would be the bottleneck (the engine counts every byte a
+ * tile sends; there is no multicast). Copying the rows first into a tensor
+ * spread in small intervals over all the chip's tiles spreads the sending. */
+static int spread_copy(Lowered *L, int seq, const int *src, const int *dst, IpuErr *err)
+{
+    LowerBuilder *b = &L->b;
+    int cp = lower_copy(b, seq, "spread", err);
+    if (cp < 0)
+        return -1;
+    for (uint32_t c = 0; c < b->vchips; c++)
+        if (program_copy_add(b->p, cp, src[c], 0, dst[c], 0, graph_tensor(b->g, src[c])->elems, err) < 0)
+            return -1;
+    return 0;
+}
+
+static int stream_step(Lowered *L, int layer, int set, int overlap, IpuErr *err)
+{
+    LowerBuilder *b = &L->b;
+    char nm[48];
+    snprintf(nm, sizeof nm, "layer%d.stream", layer);
+    int st = program_stream(b->p, STREAM_TO_TILES, overlap, nm, PHASE_STREAM, err);
+    if (st < 0)
+        return -1;
+    for (uint32_t c = 0; c < b->chips; c++) {
+        uint64_t off = 0;
+        for (int li = 0; li < NLIN; li++) {
+            const LinearWeights *w = &L->lw[set * NLIN + li];
+            int ids[4] = {w->w[c], w->scale[c], w->bias_q[c], w->bias[c]};
+            for (int q = 0; q < 4; q++) {
+                if (ids[q] < 0)
+                    continue;
+                const Tensor *t = graph_tensor(b->g, ids[q]);
+                if (program_stream_add(b->p, st, L->remote[layer * b->chips + c], off, ids[q], 0, t->elems, err) < 0)
+                    return -1;
+                off += t->elems * graph_dtype_bytes(t->dtype);
+            }
+        }
+    }
+    return st;
+}
+
+static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0, IpuErr *err)
+{
+    LowerBuilder *b = &L->b;
+    const GptjConfig *cf = &L->cfg;
+    uint32_t B = L->opt.batch, C = (uint32_t)cf->n_embd, nl = (uint32_t)cf->n_layer, rd = (uint32_t)cf->rotary_dim;
+    uint32_t m = B * t;
+    sg->t = t, sg->m = m;
+    uint32_t rmax = b->usable / ROW_TILES_FRACTION ? b->usable / ROW_TILES_FRACTION : 1;
+    sg->nrt = (int)(m < rmax ? m : rmax);
+    sg->rt0 = (int)b->cursor;
+    b->cursor += (uint32_t)sg->nrt;
+    sg->nlrt = (int)(B < rmax ? B : rmax);
+    sg->lrt0 = (int)b->cursor;
+    b->cursor += (uint32_t)sg->nlrt;
+    char nm[64];
+    const char *tag = t == 1 && L->opt.kv_cache ? "dec" : "pre";
+#define ROWS(arr, what, dt, rows, width, r0, nr)                                                                    \
+    do {                                                                                                            \
+        snprintf(nm, sizeof nm, "%s.%s.%u", tag, what, c);                                                          \
+        if ((arr[c] = lower_tensor_rows(b, nm, dt, c, rows, width, (uint32_t)(r0), (uint32_t)(nr), SRAM_ACTIVATIONS, \
+                                        err)) < 0)                                                                  \
+            return -1;                                                                                              \
+    } while (0)
+    for (uint32_t c = 0; c < b->chips; c++) {
+        snprintf(nm, sizeof nm, "%s.ids.%u", tag, c);
+        if ((sg->ids[c] = lower_tensor_blocks(b, nm, DTYPE_I32, c, 1, m, (uint32_t)sg->rt0, SRAM_ACTIVATIONS, err)) < 0)
+            return -1;
+        ROWS(sg->x, "x", DTYPE_FP16, m, C, sg->rt0, sg->nrt);
+        ROWS(sg->h, "h", DTYPE_FP16, m, C, sg->rt0, sg->nrt);
+        ROWS(sg->rot, "rotary_table", DTYPE_FP32, m, rd * 2, sg->rt0, sg->nrt);
+        ROWS(sg->q, "q", DTYPE_FP16, m, L->cc, sg->rt0, sg->nrt);
+        ROWS(sg->k, "k", DTYPE_FP16, m, L->cc, sg->rt0, sg->nrt);
+        ROWS(sg->vt, "vT", DTYPE_FP16, L->cc, m, sg->rt0, sg->nrt);
+        ROWS(sg->att, "att", DTYPE_FP16, m, L->cc, sg->rt0, sg->nrt);
+        ROWS(sg->ao, "attn_out", DTYPE_FP16, m, C, sg->rt0, sg->nrt);
+        ROWS(sg->u, "mlp_hidden", DTYPE_FP16, m, L->ic, sg->rt0, sg->nrt);
+        ROWS(sg->mo, "mlp_out", DTYPE_FP16, m, C, sg->rt0, sg->nrt);
+        ROWS(sg->s, "block_sum", DTYPE_FP16, m, C, sg->rt0, sg->nrt);
+        ROWS(sg->last, "last", DTYPE_FP16, B, C, sg->lrt0, sg->nlrt);
+        ROWS(sg->logits, "logits", DTYPE_FP16, B, L->vc, sg->lrt0, sg->nlrt);
+        ROWS(sg->aidx, "argmax_id", DTYPE_I32, B, 1, sg->lrt0, sg->nlrt);
+        ROWS(sg->aval, "argmax_value", DTYPE_FP32, B, 1, sg->lrt0, sg->nlrt);
+        int *sp[4] = {sg->hs, sg->atts, sg->us, sg->lasts};
+        uint64_t spn[4] = {(uint64_t)m * C, (uint64_t)m * L->cc, (uint64_t)m * L->ic, (uint64_t)B * C};
+        static const char *const spname[4] = {"h.spread", "att.spread", "mlp_hidden.spread", "last.spread"};
+        for (int i = 0; i < 4; i++) {
+            snprintf(nm, sizeof nm, "%s.%s.%u", tag, spname[i], c);
+            if ((sp[i][c] = graph_add_tensor_linear(b->g, nm, DTYPE_FP16, spn[i], SRAM_ACTIVATIONS, c * b->tiles,
+                                                    b->usable, 4, err)) < 0)
+                return -1;
+        }
+        uint32_t nx = (uint32_t)graph_tensor(b->g, sg->x[c])->nmap, nlast = (uint32_t)graph_tensor(b->g, sg->last[c])->nmap;
+        snprintf(nm, sizeof nm, "%s.ln_params.%u", tag, c);
+        if ((sg->lnbuf[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, nx, 2 * C, (uint32_t)sg->rt0, SRAM_ACTIVATIONS, err)) < 0)
+            return -1;
+        snprintf(nm, sizeof nm, "%s.lnf_params.%u", tag, c);
+        if ((sg->lnfbuf[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, nlast, 2 * C, (uint32_t)sg->lrt0,
+                                                 SRAM_ACTIVATIONS, err)) < 0)
+            return -1;
+    }
+#undef ROWS
+    /* the row-wise compute sets, shared by every layer */
+    RowCs rc;
+    int *cs = &rc.ln;
+    static const char *const csn[7] = {"ln_1", "rotary", "gelu", "block_sum", "residual", "ln_f", "argmax"};
+    for (int i = 0; i < 7; i++) {
+        snprintf(nm, sizeof nm, "%s.%s", tag, csn[i]);
+        if ((cs[i] = graph_add_compute_set(b->g, nm, err)) < 0)
+            return -1;
+        for (uint32_t c = 0; c < b->vchips; c++)
+            if (row_vertices(L, sg, cs[i], i, c, err))
+                return -1;
+    }
+    /* linears: one instance per weight set (all layers when streaming) or per layer */
+    int nset = L->placement == PLACE_STREAM ? L->nsets : (int)nl;
+    int *la = malloc((size_t)nset * NLIN * 2 * sizeof *la);
+    if (!la)
+        return ipu_err(err, "out of host memory");
+    const int *lin_x[NLIN] = {sg->hs, sg->hs, sg->hs, sg->atts, sg->hs, sg->us};
+    const int *lin_y[NLIN] = {sg->q, sg->k, sg->vt, sg->ao, sg->u, sg->mo};
+    LinearScratch scr[NLIN];
+    memset(scr, 0, sizeof scr);
+    for (int s = 0; s < nset; s++)
+        for (int li = 0; li < NLIN; li++) {
+            snprintf(nm, sizeof nm, "%s.%s%d.%s", tag, L->placement == PLACE_STREAM ? "set" : "layer", s, lower_lin_names[li]);
+            LinearPlan pl = L->pl[li];
+            pl.tile0 = L->tile0[s * NLIN + li];
+            if (lower_linear_build(b, nm, &pl, &L->lw[s * NLIN + li], m, lin_x[li], lin_y[li], li == LFO ? 1u : ~0ull,
+                                   &scr[li], &la[(s * NLIN + li) * 2], &la[(s * NLIN + li) * 2 + 1], err)) {
+                free(la);
+                for (int q = 0; q < NLIN; q++)
+                    free(scr[q].copies);
+                return -1;
+            }
+        }
+    for (int q = 0; q < NLIN; q++)
+        free(scr[q].copies);
+    int root = program_sequence(b->p, tag, err);
+    sg->root = root;
+    int ok = root >= 0;
+    /* embedding: gather per vocabulary block, reduce on chip, all-reduce over chips */
+    snprintf(nm, sizeof nm, "%s.embed", tag);
+    ok = ok && !lower_linear_build(b, nm, &L->pemb, &L->emb, m, sg->ids, sg->x, 0, NULL, &sg->emb_a, &sg->emb_b, err);
+    ok = ok && lower_append(b, root, sg->emb_a, err) >= 0 && lower_append(b, root, sg->emb_b, err) >= 0;
+    if (ok && b->chips > 1)
+        ok = lower_append(b, root, program_sync(b->p, SYNC_SYSTEM, "embed", PHASE_SYNC, err), err) >= 0 &&
+             lower_append(b, root, program_collective(b->p, COLL_ALL_REDUCE, sg->x, b->chips, "embed.allreduce",
+                                                      PHASE_COLLECTIVE, err), err) >= 0;
+    sg->kv_copy = calloc(nl, sizeof *sg->kv_copy);
+    sg->smx_cs = calloc(nl, sizeof *sg->smx_cs);
+    ok = ok && sg->kv_copy && sg->smx_cs;
+    int att_shared = -1;
+    int have_first_stream = 0;
+    for (uint32_t l = 0; ok && l < nl; l++) {
+        int set = L->placement == PLACE_STREAM ? (L->opt.overlap ? (int)(l % 2) : 0) : (int)l;
+        snprintf(nm, sizeof nm, "layer%u", l);
+        int seq = program_sequence(b->p, nm, err);
+        ok = seq >= 0 && lower_append(b, root, seq, err) >= 0;
+        if (ok && L->placement == PLACE_STREAM && (!L->opt.overlap || !have_first_stream)) {
+            ok = lower_append(b, seq, stream_step(L, (int)l, set, 0, err), err) >= 0;
+            have_first_stream = 1;
+        }
+        ok = ok && !ln_params_copy(L, seq, &L->ln1[l * b->chips], sg->x, sg->lnbuf, err);
+        ok = ok && lower_exec(b, seq, rc.ln, "ln_1", PHASE_OTHER, err) >= 0 && !spread_copy(L, seq, sg->h, sg->hs, err);
+        for (int li = LQ; ok && li <= LV; li++)
+            ok = lower_append(b, seq, la[(set * NLIN + li) * 2], err) >= 0 &&
+                 lower_append(b, seq, la[(set * NLIN + li) * 2 + 1], err) >= 0;
+        ok = ok && lower_exec(b, seq, rc.rot, "rotary", PHASE_OTHER, err) >= 0;
+        /* attention: per layer with a KV cache; one shared scratch instance without */
+        int cache = L->opt.kv_cache ? (int)l : 0;
+        if (ok && (L->opt.kv_cache || att_shared < 0)) {
+            int aseq = program_sequence(b->p, "attention", err);
+            AttnPlan ap = sg->ap;
+            ap.tile0 = L->kv_tile0[cache];
+            snprintf(nm, sizeof nm, "%s.layer%u.attn", tag, l);
+            ok = aseq >= 0 && !lower_attn_build(b, aseq, nm, &ap, &L->kc[cache * b->chips], &L->vtc[cache * b->chips],
+                                                sg->q, sg->k, sg->vt, sg->att, pos0, &sg->kv_copy[l], &sg->smx_cs[l], err);
+            att_shared = aseq;
+        } else {
+            sg->kv_copy[l] = sg->kv_copy[0], sg->smx_cs[l] = sg->smx_cs[0];
+        }
+        ok = ok && lower_append(b, seq, att_shared, err) >= 0 && !spread_copy(L, seq, sg->att, sg->atts, err);
+        ok = ok && lower_append(b, seq, la[(set * NLIN + LO) * 2], err) >= 0 &&
+             lower_append(b, seq, la[(set * NLIN + LO) * 2 + 1], err) >= 0 &&
+             lower_append(b, seq, la[(set * NLIN + LFI) * 2], err) >= 0;
+        /* overlap: the next layer's weights stream into the other buffer set under fc_in's matmul */
+        if (ok && L->placement == PLACE_STREAM && L->opt.overlap && l + 1 < nl)
+            ok = lower_append(b, seq, stream_step(L, (int)l + 1, (int)((l + 1) % 2), 1, err), err) >= 0;
+        ok = ok && lower_append(b, seq, la[(set * NLIN + LFI) * 2 + 1], err) >= 0;
+        ok = ok && lower_exec(b, seq, rc.gelu, "gelu", PHASE_OTHER, err) >= 0 && !spread_copy(L, seq, sg->u, sg->us, err);
+        ok = ok && lower_append(b, seq, la[(set * NLIN + LFO) * 2], err) >= 0 &&
+             lower_append(b, seq, la[(set * NLIN + LFO) * 2 + 1], err) >= 0;
+        ok = ok && lower_exec(b, seq, rc.add_s, "block_sum", PHASE_OTHER, err) >= 0;
+        if (ok && b->chips > 1)
+            ok = lower_append(b, seq, program_sync(b->p, SYNC_SYSTEM, "allreduce", PHASE_SYNC, err), err) >= 0 &&
+                 lower_append(b, seq, program_collective(b->p, COLL_ALL_REDUCE, sg->s, b->chips, "layer.allreduce",
+                                                         PHASE_COLLECTIVE, err), err) >= 0;
+        ok = ok && lower_exec(b, seq, rc.add_x, "residual", PHASE_OTHER, err) >= 0;
+    }
+    free(la);
+    if (!ok)
+        return -1;
+    /* head: last row of each sequence, ln_f, LM head shard, argmax per chip */
+    int cp = lower_copy(b, root, "select_last", err);
+    if (cp < 0)
+        return -1;
+    sg->select_copy = cp;
+    for (uint32_t c = 0; c < b->vchips; c++)
+        for (uint32_t s = 0; s < B; s++)
+            if (program_copy_add(b->p, cp, sg->x[c], ((uint64_t)s * t + t - 1) * C, sg->last[c], (uint64_t)s * C, C,
+                                 err) < 0)
+                return -1;
+    if (ln_params_copy(L, root, L->lnf, sg->last, sg->lnfbuf, err) ||
+        lower_exec(b, root, rc.lnf, "ln_f", PHASE_OTHER, err) < 0 || spread_copy(L, root, sg->last, sg->lasts, err))
+        return -1;
+    int sa, sb2;
+    snprintf(nm, sizeof nm, "%s.lm_head", tag);
+    if (lower_linear_build(b, nm, &L->plm, &L->lm, B, sg->lasts, sg->logits, ~0ull, NULL, &sa, &sb2, err) ||
+        lower_append(b, root, sa, err) < 0 || lower_append(b, root, sb2, err) < 0 ||
+        lower_exec(b, root, rc.amax, "argmax", PHASE_OTHER, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---- the whole lowering ---- */
+
+static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights *w, Placement place, Lowered **out,
+                     IpuErr *err)
+{
+    Lowered *L = calloc(1, sizeof *L);
+    if (!L)
+        return ipu_err(err, "out of host memory");
+    *out = L;
+    L->opt = *o, L->cfg = o->cfg, L->placement = place;
+    const GptjConfig *cf = &L->cfg;
+    LowerBuilder *b = &L->b;
+    uint32_t chips = o->chips, C = (uint32_t)cf->n_embd, nl = (uint32_t)cf->n_layer, hd = (uint32_t)cf->head_dim;
+    L->hc = (uint32_t)cf->n_head / chips, L->cc = L->hc * hd, L->ic = (uint32_t)cf->n_inner / chips;
+    L->s = o->seq_len ? o->seq_len : o->prompt_len + o->gen_tokens;
+    IpuArch a = *arch;
+    if (!(b->g = graph_create(&a, w ? GRAPH_FUNCTIONAL : GRAPH_TIMING, err)) || !(b->p = program_create()))
+        return -1;
+    b->chips = chips, b->vchips = w ? chips : 1, b->tiles = a.tiles_per_chip, b->usable = a.tiles_per_chip - a.io_tiles;
+    b->functional = w != NULL, b->partials = o->partials;
+    b->matmul_vt = o->partials == LAYER_F16 ? &matmul_amp_f16_vertex : &matmul_amp_f32_vertex;
+    const CodeletVariant *dv = codelet_variant_find(&codelet_family_decompress, o->decompress[0] ? o->decompress : NULL, err);
+    if (!dv)
+        return -1;
+    b->decompress_vt = dv->vertex;
+    for (int i = 0; i < PHASE_COUNT; i++)
+        if (program_category(b->p, run_phase_names[i], err) != i)
+            return -1;
+    /* reserved per tile: code + vertex state, worker stacks (documented assumptions) */
+    for (uint32_t t = 0; t < arch_total_tiles(&a); t++)
+        if (sram_alloc(b->g->sram, t, CODE_BYTES_PER_TILE, 8, SRAM_CODE, "code+vertex state", err) < 0 ||
+            sram_alloc(b->g->sram, t, STACK_BYTES_PER_TILE, 8, SRAM_STACK, "worker stacks", err) < 0)
+            return -1;
+    /* plans */
+    uint32_t m0 = o->batch * (o->kv_cache ? o->prompt_len : L->s);
+    uint32_t kin[NLIN] = {C, C, C, L->cc, C, L->ic}, nout[NLIN] = {L->cc, L->cc, L->cc, C, L->ic, C};
+    char nm[96];
+    for (int li = 0; li < NLIN; li++) {
+        snprintf(nm, sizeof nm, "transformer.h.0.%s.weight", li <= LO ? (const char *[]){"attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.out_proj"}[li]
+                                                                        : li == LFI ? "mlp.fc_in" : "mlp.fc_out");
+        L->spec[li] = *quant_policy_lookup(&o->policy, nm);
+        uint32_t group = 0;
+        if (spec_group(&L->spec[li], nm, &group, err) ||
+            lower_plan_linear(b, nm, li == LV ? LIN_MATMUL_T : LIN_MATMUL, m0, kin[li], nout[li], group,
+                              li == LFI || li == LFO, &L->pl[li], err))
+            return -1;
+    }
+    L->spec_lm = *quant_policy_lookup(&o->policy, "lm_head.weight");
+    uint32_t glm = 0;
+    if (spec_group(&L->spec_lm, "lm_head.weight", &glm, err))
+        return -1;
+    /* the vocabulary shard: the smallest multiple of 64 rows >= V / chips, or
+     * up to VOCAB_PAD_MAX more, whichever gives the fastest LM head + embedding
+     * estimate (a shard size with more divisors tiles better) */
+    uint32_t vmin = rup(((uint32_t)cf->vocab_size + chips - 1) / chips, 64);
+    int found = 0;
+    IpuErr e1;
+    for (uint32_t vc = vmin; vc <= vmin + vmin * VOCAB_PAD_PERCENT / 100; vc += 64) {
+        LinearPlan lm, emb;
+        if (lower_plan_linear(b, "lm_head.weight", LIN_MATMUL, o->batch, C, vc, glm, 1, &lm, found ? &e1 : err) ||
+            lower_plan_linear(b, "transformer.wte.weight", LIN_GATHER, m0, vc, C, 0, 0, &emb, found ? &e1 : err))
+            continue;
+        if (!found || lm.est_cycles + emb.est_cycles < L->plm.est_cycles + L->pemb.est_cycles)
+            L->plm = lm, L->pemb = emb, L->vc = vc, found = 1;
+    }
+    if (!found)
+        return -1;
+    L->vp = L->vc * chips;
+    /* weights: embedding and LM head resident; the layers resident or in per-layer remote buffers */
+    L->pemb.tile0 = b->cursor, b->cursor += L->pemb.nb * L->pemb.kb;
+    L->plm.tile0 = b->cursor, b->cursor += L->plm.nb * L->plm.kb;
+    if (lower_linear_alloc_weights(b, "wte", &L->pemb, SRAM_WEIGHTS, &L->emb, err) ||
+        lower_linear_alloc_weights(b, "lm_head", &L->plm, SRAM_WEIGHTS, &L->lm, err))
+        return -1;
+    L->weight_bytes = chips * (lower_linear_weight_bytes(&L->pemb) + lower_linear_weight_bytes(&L->plm));
+    L->nsets = place == PLACE_STREAM ? (o->overlap ? 2 : 1) : (int)nl;
+    L->lw = calloc((size_t)L->nsets * NLIN, sizeof *L->lw);
+    L->tile0 = calloc((size_t)L->nsets * NLIN, sizeof *L->tile0);
+    L->ln1 = calloc((size_t)nl * chips, sizeof *L->ln1);
+    L->remote = calloc((size_t)nl * chips, sizeof *L->remote);
+    uint32_t ncache = o->kv_cache ? nl : 1;
+    L->kc = calloc((size_t)ncache * chips, sizeof *L->kc);
+    L->vtc = calloc((size_t)ncache * chips, sizeof *L->vtc);
+    if (!L->lw || !L->tile0 || !L->ln1 || !L->remote || !L->kc || !L->vtc)
+        return ipu_err(err, "out of host memory");
+    uint64_t layer_bytes = 0;
+    for (int li = 0; li < NLIN; li++)
+        layer_bytes += lower_linear_weight_bytes(&L->pl[li]);
+    L->weight_bytes += (uint64_t)chips * nl * layer_bytes;
+    for (int s = 0; s < L->nsets; s++)
+        for (int li = 0; li < NLIN; li++) {
+            /* every set (stream buffer sets, resident layers) of a linear lies on the same
+             * tiles, so they share one int4 scratch and the activation buffers */
+            if (s == 0)
+                L->pl[li].tile0 = b->cursor, b->cursor += L->pl[li].nb * L->pl[li].kb;
+            L->tile0[s * NLIN + li] = L->pl[li].tile0;
+            snprintf(nm, sizeof nm, "%s%d.%s", place == PLACE_STREAM ? "set" : "layer", s, lower_lin_names[li]);
+            if (lower_linear_alloc_weights(b, nm, &L->pl[li], SRAM_WEIGHTS, &L->lw[s * NLIN + li], err))
+                return -1;
+            if (s > 0) /* one decompress scratch for every set */
+                for (uint32_t c = 0; c < chips; c++)
+                    if (L->lw[s * NLIN + li].dec[c] >= 0) {
+                        graph_free_tensor(b->g, L->lw[s * NLIN + li].dec[c]);
+                        L->lw[s * NLIN + li].dec[c] = L->lw[li].dec[c];
+                    }
+        }
+    for (uint32_t l = 0; l < nl; l++)
+        for (uint32_t c = 0; c < chips; c++) {
+            snprintf(nm, sizeof nm, "layer%u.ln_1.%u", l, c);
+            if ((L->ln1[l * chips + c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, 1, 2 * C, b->cursor + l, SRAM_WEIGHTS,
+                                                             err)) < 0)
+                return -1;
+            if (place == PLACE_STREAM) {
+                snprintf(nm, sizeof nm, "layer%u.weights.%u", l, c);
+                if ((L->remote[l * chips + c] = graph_add_remote(b->g, nm, c, layer_bytes, err)) < 0)
+                    return -1;
+            }
+        }
+    for (uint32_t c = 0; c < chips; c++) {
+        snprintf(nm, sizeof nm, "ln_f.%u", c);
+        if ((L->lnf[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, 1, 2 * C, b->cursor + nl, SRAM_WEIGHTS, err)) < 0)
+            return -1;
+    }
+    b->cursor += nl + 1;
+    /* attention plans and caches: each layer's cache on its own home tiles */
+    uint32_t sb = L->s < 64 ? rup(L->s, 16) : 64, nkb = rup(L->s, sb) / sb;
+    /* query rows per wave: a key-block tile's q, scores, probabilities and
+     * P V partials, plus its share of the group's softmax rows and reducer
+     * partials, within ATTN_ROWS_FRACTION of a tile */
+    uint32_t t0 = o->kv_cache ? o->prompt_len : L->s, mqb = t0 < 128 ? t0 : 128;
+    uint64_t ps = layer_dtype_bytes(o->partials), abud = (uint64_t)(a.sram_bytes_per_tile * ATTN_ROWS_FRACTION);
+    for (; mqb > 1; mqb--) {
+        uint64_t share = (mqb + nkb - 1) / nkb;
+        uint64_t bytes = (uint64_t)mqb * (sb * (ps + 2) + hd * (2 + ps)) +
+                         share * ((uint64_t)nkb * sb * (ps + 2) + (uint64_t)nkb * hd * ps + hd * 2);
+        if (bytes <= abud)
+            break;
+    }
+    uint32_t nqb = (t0 + mqb - 1) / mqb;
+    uint32_t homes = o->batch * L->hc * nkb;
+    L->kv_tile0 = calloc(ncache, sizeof *L->kv_tile0);
+    if (!L->kv_tile0)
+        return ipu_err(err, "out of host memory");
+    for (uint32_t l = 0; l < ncache; l++) {
+        L->kv_tile0[l] = b->cursor, b->cursor += homes;
+        AttnPlan cp = {o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, mqb, nqb, L->kv_tile0[l]};
+        snprintf(nm, sizeof nm, "layer%u.kv", l);
+        if (lower_attn_cache(b, nm, &cp, o->kv_cache ? SRAM_KV_CACHE : SRAM_ACTIVATIONS, &L->kc[l * chips],
+                             &L->vtc[l * chips], err))
+            return -1;
+    }
+    L->sg[0].ap = (AttnPlan){o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, mqb, nqb, L->kv_tile0[0]};
+    L->sg[1].ap = (AttnPlan){o->batch, 1, L->hc, hd, nkb * sb, sb, nkb, 1, 1, L->kv_tile0[0]};
+    L->kv_bytes = o->kv_cache ? (uint64_t)chips * nl * o->batch * L->hc * nkb * sb * hd * 4 : 0;
+    L->nsg = o->kv_cache ? 2 : 1;
+    for (int i = 0; i < L->nsg; i++)
+        if (build_step_graph(L, &L->sg[i], i ? 1 : t0, i ? o->prompt_len : 0, err))
+            return -1;
+    if (w && lower_write_weights(L, w, err))
+        return -1;
+    return 0;
+}
+
+static int validate_opts(const IpuArch *a, const RunOptions *o, const GptjWeights *w, IpuErr *err)
+{
+    const GptjConfig *c = &o->cfg;
+    if (gptj_config_validate(c, c->name, err))
+        return -1;
+    if (o->chips < 1 || o->chips > LOWER_MAX_CHIPS || o->chips > a->chips)
+        return ipu_err(err, "chips %u: must be 1..%u (the arch has %u chips)", o->chips,
+                       a->chips < LOWER_MAX_CHIPS ? a->chips : LOWER_MAX_CHIPS, a->chips);
+    if (c->n_head % o->chips)
+        return ipu_err(err, "chips %u does not divide n_head %d (heads are split between chips)", o->chips, c->n_head);
+    if (c->n_inner % o->chips)
+        return ipu_err(err, "chips %u does not divide n_inner %d", o->chips, c->n_inner);
+    if (o->batch < 1 || o->prompt_len < 1 || o->gen_tokens < 1)
+        return ipu_err(err, "batch, prompt_len and gen_tokens must be >= 1 (got %u, %u, %u)", o->batch, o->prompt_len,
+                       o->gen_tokens);
+    uint32_t s = o->seq_len ? o->seq_len : o->prompt_len + o->gen_tokens;
+    if (o->prompt_len > s)
+        return ipu_err(err, "prompt_len %u is longer than the sequence (seq_len %u)", o->prompt_len, s);
+    if (o->prompt_len + o->gen_tokens - 1 > s)
+        return ipu_err(err, "prompt_len %u + gen_tokens %u - 1 positions exceed seq_len %u", o->prompt_len,
+                       o->gen_tokens, s);
+    if ((int)s > c->n_positions)
+        return ipu_err(err, "sequence length %u exceeds the model's context %d", s, c->n_positions);
+    if (c->n_embd % 4 || c->head_dim % 16 || c->rotary_dim % 2)
+        return ipu_err(err, "n_embd %d must be a multiple of 4 and head_dim %d of 16 for the tile codelets", c->n_embd,
+                       c->head_dim);
+    if (w && (w->cfg.n_layer != c->n_layer || w->cfg.n_embd != c->n_embd || w->cfg.vocab_size != c->vocab_size))
+        return ipu_err(err, "weights (%s) do not match the config (%s)", w->cfg.name, c->name);
+    return 0;
+}
+
+int lower_gptj(const IpuArch *arch, const RunOptions *opt, const GptjWeights *w, Lowered **out, IpuErr *err)
+{
+    *out = NULL;
+    if (validate_opts(arch, opt, w, err))
+        return -1;
+    Lowered *L = NULL;
+    if (opt->placement != PLACE_STREAM) {
+        IpuErr e1;
+        if (!lower_try(arch, opt, w, PLACE_RESIDENT, &L, &e1)) {
+            *out = L;
+            return 0;
+        }
+        lower_destroy(L);
+        if (opt->placement == PLACE_RESIDENT) {
+            *err = e1;
+            return ipu_err_prefix(err, "resident weights do not fit");
+        }
+    }
+    if (lower_try(arch, opt, w, PLACE_STREAM, &L, err)) {
+        lower_destroy(L);
+        return ipu_err_prefix(err, "the graph does not fit even with streamed weights");
+    }
+    *out = L;
+    return 0;
+}

@@ -1,0 +1,237 @@
+/* lower_io.c - functional weights into the lowered graph, per-step token
+ * ids and positions, and reading tokens and logits back (see lower.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codelets/rotary.h"
+#include "codelets/softmax.h"
+#include "host/lower_model.h"
+
+/* ---- functional weights ---- */
+
+static float *matrix_f32(const GptjWeights *w, const void *m, uint64_t n)
+{
+    if (w->wdtype == GPTJ_F32)
+        return (float *)m;
+    float *f = malloc(n * sizeof *f);
+    if (f)
+        for (uint64_t i = 0; i < n; i++)
+            f[i] = fp16_to_f32(((const uint16_t *)m)[i]);
+    return f;
+}
+
+static int write_small(Lowered *L, int id, const float *gain, const float *bias, uint32_t C, IpuErr *err)
+{
+    uint16_t *buf = malloc(2 * C * sizeof *buf);
+    if (!buf)
+        return ipu_err(err, "out of host memory");
+    for (uint32_t i = 0; i < C; i++)
+        buf[i] = fp16_from_f32(gain[i]), buf[C + i] = fp16_from_f32(bias[i]);
+    int rc = graph_tensor_write(L->b.g, id, 0, buf, 2 * C, err);
+    free(buf);
+    return rc;
+}
+
+/* Packs one linear of one chip into the tensors of w (resident) or at *off in remote (stream). */
+static int pack_one(Lowered *L, const LinearPlan *pl, const QuantSpec *sp, const char *name, const LinearWeights *w,
+                    uint32_t c, const float *src, uint64_t ld, uint32_t rows_valid, const float *bias, int neg_inf,
+                    int remote, uint64_t *off, IpuErr *err)
+{
+    Graph *g = L->b.g;
+    void *dst[4] = {0};
+    int ids[4] = {w->w[c], w->scale[c], w->bias_q[c], w->bias[c]};
+    char *rb = remote >= 0 ? graph_remote_data(g, remote) : NULL;
+    for (int q = 0; q < 4; q++) {
+        if (ids[q] < 0)
+            continue;
+        const Tensor *t = graph_tensor(g, ids[q]);
+        if (rb) {
+            dst[q] = rb + *off;
+            *off += t->elems * graph_dtype_bytes(t->dtype);
+        } else {
+            dst[q] = graph_tensor_data(g, ids[q]);
+        }
+    }
+    return lower_linear_pack(pl, sp, name, src, ld, rows_valid, bias, neg_inf, dst[0], dst[1], dst[2], dst[3], err);
+}
+
+int lower_write_weights(Lowered *L, const GptjWeights *w, IpuErr *err)
+{
+    uint32_t C = (uint32_t)L->cfg.n_embd, I = (uint32_t)L->cfg.n_inner, V = (uint32_t)L->cfg.vocab_size;
+    char nm[96];
+    int rc = 0;
+    for (uint32_t c = 0; c < L->b.chips && !rc; c++) {
+        rc = write_small(L, L->lnf[c], w->ln_f_w, w->ln_f_b, C, err);
+        float *wte = matrix_f32(w, w->wte, (uint64_t)V * C), *lm = matrix_f32(w, w->lm_head, (uint64_t)V * C);
+        if (!wte || !lm)
+            rc = ipu_err(err, "out of host memory");
+        uint32_t r0 = c * L->vc, valid = r0 >= V ? 0 : (V - r0 < L->vc ? V - r0 : L->vc);
+        uint64_t off = 0;
+        if (!rc)
+            rc = pack_one(L, &L->pemb, NULL, "transformer.wte.weight", &L->emb, c, wte + (uint64_t)r0 * C, C, valid,
+                          NULL, 0, -1, &off, err);
+        if (!rc)
+            rc = pack_one(L, &L->plm, &L->spec_lm, "lm_head.weight", &L->lm, c, lm + (uint64_t)r0 * C, C, valid,
+                          w->lm_head_b + r0, 1, -1, &off, err);
+        if (wte != w->wte)
+            free(wte);
+        if (lm != w->lm_head)
+            free(lm);
+        for (int l = 0; l < L->cfg.n_layer && !rc; l++) {
+            const GptjLayerWeights *lw = &w->h[l];
+            rc = write_small(L, L->ln1[l * L->b.chips + c], lw->ln_1_w, lw->ln_1_b, C, err);
+            const void *mats[NLIN] = {lw->q_proj, lw->k_proj, lw->v_proj, lw->out_proj, lw->fc_in, lw->fc_out};
+            uint64_t elems[NLIN] = {(uint64_t)C * C, (uint64_t)C * C, (uint64_t)C * C, (uint64_t)C * C,
+                                    (uint64_t)I * C, (uint64_t)C * I};
+            int remote = L->placement == PLACE_STREAM ? L->remote[l * L->b.chips + c] : -1;
+            const LinearWeights *set = L->placement == PLACE_STREAM ? L->lw : &L->lw[l * NLIN];
+            off = 0;
+            for (int li = 0; li < NLIN && !rc; li++) {
+                float *m = matrix_f32(w, mats[li], elems[li]);
+                if (!m)
+                    return ipu_err(err, "out of host memory");
+                const float *src;
+                uint64_t ld;
+                const float *bias = NULL;
+                if (li <= LV)
+                    src = m + (uint64_t)c * L->cc * C, ld = C;
+                else if (li == LO)
+                    src = m + (uint64_t)c * L->cc, ld = C;
+                else if (li == LFI)
+                    src = m + (uint64_t)c * L->ic * C, ld = C, bias = lw->fc_in_b + c * L->ic;
+                else
+                    src = m + (uint64_t)c * L->ic, ld = I, bias = lw->fc_out_b;
+                snprintf(nm, sizeof nm, "transformer.h.%d.%s", l, lower_lin_names[li]);
+                rc = pack_one(L, &L->pl[li], &L->spec[li], nm, &set[li], c, src, ld, L->pl[li].n, bias, 0, remote,
+                              &off, err);
+                if (m != mats[li])
+                    free(m);
+            }
+        }
+    }
+    return rc;
+}
+
+/* ---- per step ---- */
+
+static int write_rotary(Lowered *L, StepGraph *sg, uint32_t pos0, IpuErr *err)
+{
+    if (!L->b.functional)
+        return 0;
+    uint32_t rd = (uint32_t)L->cfg.rotary_dim;
+    float *tab = malloc((size_t)sg->t * rd * 2 * sizeof *tab);
+    if (!tab)
+        return ipu_err(err, "out of host memory");
+    rotary_table_ref(tab, pos0, sg->t, rd);
+    int rc = 0;
+    for (uint32_t c = 0; c < L->b.chips && !rc; c++)
+        for (uint32_t s = 0; s < L->opt.batch && !rc; s++)
+            rc = graph_tensor_write(L->b.g, sg->rot[c], (uint64_t)s * sg->t * rd * 2, tab, (uint64_t)sg->t * rd * 2, err);
+    free(tab);
+    return rc;
+}
+
+static int write_ids(Lowered *L, StepGraph *sg, const uint32_t *ids, IpuErr *err)
+{
+    for (uint32_t c = 0; c < L->b.chips; c++)
+        if (L->b.functional && graph_tensor_write(L->b.g, sg->ids[c], 0, ids, sg->m, err))
+            return -1;
+    return 0;
+}
+
+/* KV off: the head reads row pos of every sequence. */
+static void select_row(Lowered *L, StepGraph *sg, uint32_t pos)
+{
+    uint32_t B = L->opt.batch, C = (uint32_t)L->cfg.n_embd;
+    Step *st = &L->b.p->steps[sg->select_copy];
+    for (size_t i = 0; i < st->npairs; i++)
+        st->pairs[i].src_first = ((uint64_t)(i % B) * sg->t + pos) * C;
+}
+
+int lower_prepare_prefill(Lowered *L, const uint32_t *prompt, IpuErr *err)
+{
+    StepGraph *sg = &L->sg[0];
+    L->b.p->root = sg->root;
+    uint32_t B = L->opt.batch, P = L->opt.prompt_len;
+    uint32_t *ids = calloc(sg->m, sizeof *ids);
+    if (!ids)
+        return ipu_err(err, "out of host memory");
+    for (uint32_t s = 0; s < B; s++)
+        for (uint32_t t = 0; t < P; t++)
+            ids[s * sg->t + t] = prompt ? prompt[s * P + t] : 0;
+    int rc = write_ids(L, sg, ids, err) || write_rotary(L, sg, 0, err);
+    free(ids);
+    if (!L->opt.kv_cache)
+        select_row(L, sg, P - 1);
+    return rc ? -1 : 0;
+}
+
+int lower_prepare_decode(Lowered *L, uint32_t pos, const uint32_t *tokens, IpuErr *err)
+{
+    LowerBuilder *b = &L->b;
+    uint32_t B = L->opt.batch;
+    if (!L->opt.kv_cache) {
+        /* one static program: the token goes into the padded sequence at pos, the head reads row pos */
+        StepGraph *sg = &L->sg[0];
+        b->p->root = sg->root;
+        for (uint32_t c = 0; c < b->chips && tokens && b->functional; c++)
+            for (uint32_t s = 0; s < B; s++)
+                if (graph_tensor_write(b->g, sg->ids[c], (uint64_t)s * sg->t + pos, &tokens[s], 1, err))
+                    return -1;
+        select_row(L, sg, pos);
+        return 0;
+    }
+    StepGraph *sg = &L->sg[1];
+    b->p->root = sg->root;
+    if ((tokens && write_ids(L, sg, tokens, err)) || write_rotary(L, sg, pos, err))
+        return -1;
+    /* host backdoor on the static program: the Copy writing the new key and
+     * value goes to slot pos, the softmax's query position is pos */
+    for (int l = 0; l < L->cfg.n_layer; l++) {
+        if (lower_attn_kv_pairs(b, sg->kv_copy[l], &sg->ap, &L->kc[l * b->chips], &L->vtc[l * b->chips], sg->k, sg->vt,
+                                pos, err))
+            return -1;
+        const ComputeSet *cs = graph_compute_set(b->g, sg->smx_cs[l]);
+        for (size_t i = 0; i < cs->count; i++)
+            ((SoftmaxArgs *)cs->v[i].args)->pos0 = pos;
+    }
+    return 0;
+}
+
+static StepGraph *run_graph(Lowered *L, int decode) { return decode && L->opt.kv_cache ? &L->sg[1] : &L->sg[0]; }
+
+int lower_read_tokens(Lowered *L, int decode, uint32_t *tokens, IpuErr *err)
+{
+    StepGraph *sg = run_graph(L, decode);
+    for (uint32_t s = 0; s < L->opt.batch; s++) {
+        float best = 0;
+        for (uint32_t c = 0; c < L->b.chips; c++) {
+            uint32_t id;
+            float v;
+            if (graph_tensor_read(L->b.g, sg->aidx[c], s, &id, 1, err) || graph_tensor_read(L->b.g, sg->aval[c], s, &v, 1, err))
+                return -1;
+            if (c == 0 || v > best) /* ties keep the lower chip's (lower) id */
+                best = v, tokens[s] = id;
+        }
+    }
+    return 0;
+}
+
+int lower_read_logits(Lowered *L, int decode, float *logits, IpuErr *err)
+{
+    StepGraph *sg = run_graph(L, decode);
+    uint32_t V = (uint32_t)L->cfg.vocab_size;
+    uint16_t *row = malloc(L->vc * sizeof *row);
+    if (!row)
+        return ipu_err(err, "out of host memory");
+    int rc = 0;
+    for (uint32_t s = 0; s < L->opt.batch && !rc; s++)
+        for (uint32_t c = 0; c < L->b.chips && !rc; c++) {
+            rc = graph_tensor_read(L->b.g, sg->logits[c], (uint64_t)s * L->vc, row, L->vc, err);
+            for (uint32_t i = 0; i < L->vc && c * L->vc + i < V; i++)
+                logits[(uint64_t)s * V + c * L->vc + i] = fp16_to_f32(row[i]);
+        }
+    free(row);
+    return rc;
+}

@@ -1,0 +1,467 @@
+/* runcfg.c - the run key table, scenario files and cross-key checks (see runcfg.h). */
+#include "host/runcfg.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codelets/registry.h"
+
+typedef enum { RK_STR, RK_U32, RK_U64, RK_ONOFF, RK_CHOICE } RunKeyType;
+
+typedef struct RunKey {
+    const char *name;
+    RunKeyType type;
+    size_t offset, size;  /* size: bytes of a string field */
+    const char *unit;
+    const char *def;
+    double min, max;      /* RK_U32 range */
+    const char *choices;  /* RK_CHOICE: '|'-separated, stored as the index */
+    const char *doc;
+} RunKey;
+
+#define F(field) offsetof(RunConfig, field)
+#define S(field) F(field), sizeof(((RunConfig *)0)->field)
+
+static const RunKey keys[] = {
+    {"model", RK_STR, S(model), "-", "gptj-6b", 0, 0, NULL,
+     "model preset (gptj-6b, gptj-tiny, gptj-micro) or a Hugging Face config.json path"},
+    {"checkpoint", RK_STR, S(checkpoint), "-", "", 0, 0, NULL,
+     "Hugging Face checkpoint folder, read when weights = checkpoint"},
+    {"weights", RK_CHOICE, F(weights), 0, "-", "none", 0, 0, "none|synthetic|checkpoint",
+     "none: timing mode (no arithmetic, no weights); synthetic: seeded weights, functional; checkpoint: real weights, functional"},
+    {"seed", RK_U64, F(seed), 0, "-", "1", 0, 0, NULL, "seed of synthetic weights"},
+    {"arch", RK_STR, S(arch_name), "-", "pod4", 0, 0, NULL,
+     "arch preset (ipusim arch list); arch.<key> = value changes one machine number (ipusim arch show)"},
+    {"chips", RK_U32, F(chips), 0, "chips", "0", 0, 1024, NULL,
+     "tensor-parallel degree; 0 = every chip of the arch; must divide the heads"},
+    {"formats", RK_STR, S(formats), "-", "fp16,q4g:64", 0, 0, NULL,
+     "comma list of weight formats, each run in turn: fp16, q4g:N (N a multiple of 4)"},
+    {"keep_fp16", RK_STR, S(keep_fp16), "-", "", 0, 0, NULL,
+     "comma list of tensor-name globs kept fp16 on top of Graphcore's policy (e.g. lm_head.weight)"},
+    {"placement", RK_CHOICE, F(placement), 0, "-", "stream", 0, 0, "stream|resident|auto",
+     "stream: weights in streaming memory, loaded layer by layer; resident: in tile SRAM; auto: resident if it fits"},
+    {"overlap", RK_ONOFF, F(overlap), 0, "-", "off", 0, 0, NULL,
+     "stream the next layer under this layer's compute (needs arch.stream.io_tiles > 0)"},
+    {"kv_cache", RK_ONOFF, F(kv_cache), 0, "-", "on", 0, 0, NULL,
+     "on: a decode step runs one new token per sequence against the cache; off: Graphcore's scheme, every step re-runs the padded sequence"},
+    {"decompress", RK_STR, S(decompress), "-", "", 0, 0, NULL,
+     "decompress codelet variant (ipusim codelet list); empty = the registry's default"},
+    {"partials", RK_CHOICE, F(partials), 0, "-", "fp16", 0, 0, "fp16|fp32", "matmul partial sums"},
+    {"batch", RK_U32, F(batch), 0, "sequences", "1", 1, 1u << 16, NULL, "sequences per step (micro-batch)"},
+    {"prompt_len", RK_U32, F(prompt_len), 0, "tokens", "512", 1, 1u << 20, NULL,
+     "tokens per prompt (with a prompt text: its token count)"},
+    {"gen_tokens", RK_U32, F(gen_tokens), 0, "tokens", "20", 1, 1u << 20, NULL,
+     "tokens generated per sequence, the first by the prefill"},
+    {"seq_len", RK_U32, F(seq_len), 0, "tokens", "0", 0, 1u << 20, NULL,
+     "padded sequence length; 0 = prompt_len + gen_tokens"},
+    {"prompt", RK_STR, S(prompt), "-", "", 0, 0, NULL,
+     "prompt text for functional runs (GPT-2 BPE); empty = a deterministic id sequence"},
+    {"out", RK_STR, S(out), "-", "out", 0, 0, NULL, "folder for report files (JSON, CSV, plots) of ipusim compare"},
+};
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+static void *kfield(RunConfig *rc, const RunKey *k) { return (char *)rc + k->offset; }
+static const void *ckfield(const RunConfig *rc, const RunKey *k) { return (const char *)rc + k->offset; }
+
+const char *runcfg_placement_name(Placement p)
+{
+    return p == PLACE_STREAM ? "stream" : p == PLACE_RESIDENT ? "resident" : "auto";
+}
+
+/* Index of value in a '|'-separated list, or -1. */
+static int choice_index(const char *choices, const char *value)
+{
+    size_t vl = strlen(value);
+    int i = 0;
+    for (const char *c = choices;; i++) {
+        const char *bar = strchr(c, '|');
+        size_t len = bar ? (size_t)(bar - c) : strlen(c);
+        if (len == vl && !strncmp(c, value, len))
+            return i;
+        if (!bar)
+            return -1;
+        c = bar + 1;
+    }
+}
+
+static int parse_u64(const char *s, uint64_t *v)
+{
+    if (!*s || !isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (*end || errno == ERANGE)
+        return -1;
+    *v = x;
+    return 0;
+}
+
+/* Checks a formats list: each entry fp16 / f16 or q4g:N with N a multiple of 4. */
+static int check_formats(const char *list, QuantSpec *specs, int *n, IpuErr *err)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    *n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        QuantSpec s;
+        if (quant_spec_parse(tok, &s, err))
+            return -1;
+        if (s.fmt == &quant_format_f32)
+            return ipu_err(err, "format '%s': the simulated tiles hold fp16 or q4g weights, not f32", tok);
+        if (s.fmt == &quant_format_q4g && (s.group < 4 || s.group % 4))
+            return ipu_err(err, "format '%s': group size %u is not a multiple of 4", tok, s.group);
+        if (*n >= RUNCFG_MAX_FORMATS)
+            return ipu_err(err, "more than %d formats", RUNCFG_MAX_FORMATS);
+        specs[(*n)++] = s;
+    }
+    if (*n == 0)
+        return ipu_err(err, "no format given (e.g. fp16,q4g:64)");
+    return 0;
+}
+
+static int set_key(RunConfig *rc, const RunKey *k, const char *value, IpuErr *err)
+{
+    switch (k->type) {
+    case RK_STR:
+        if (strlen(value) >= k->size)
+            return ipu_err(err, "value longer than %zu bytes", k->size - 1);
+        snprintf((char *)kfield(rc, k), k->size, "%s", value);
+        return 0;
+    case RK_U32: {
+        uint64_t v;
+        if (parse_u64(value, &v))
+            return ipu_err(err, "'%s' is not a non-negative integer (%s)", value, k->unit);
+        if (v < k->min || v > k->max)
+            return ipu_err(err, "value %s out of range [%g, %g] %s", value, k->min, k->max, k->unit);
+        *(uint32_t *)kfield(rc, k) = (uint32_t)v;
+        return 0;
+    }
+    case RK_U64: {
+        uint64_t v;
+        if (parse_u64(value, &v))
+            return ipu_err(err, "'%s' is not a non-negative integer", value);
+        *(uint64_t *)kfield(rc, k) = v;
+        return 0;
+    }
+    case RK_ONOFF:
+        if (!strcmp(value, "on") || !strcmp(value, "1") || !strcmp(value, "true"))
+            *(int *)kfield(rc, k) = 1;
+        else if (!strcmp(value, "off") || !strcmp(value, "0") || !strcmp(value, "false"))
+            *(int *)kfield(rc, k) = 0;
+        else
+            return ipu_err(err, "'%s' is not on or off", value);
+        return 0;
+    case RK_CHOICE: {
+        int i = choice_index(k->choices, value);
+        if (i < 0)
+            return ipu_err(err, "'%s' is not one of %s", value, k->choices);
+        *(int *)kfield(rc, k) = i;
+        return 0;
+    }
+    }
+    IPU_ASSERT(0);
+    return -1;
+}
+
+/* Checks that need nothing but the one value. */
+static int check_value(const RunConfig *rc, const char *key, IpuErr *err)
+{
+    if (!strcmp(key, "formats")) {
+        QuantSpec specs[RUNCFG_MAX_FORMATS];
+        int n;
+        return check_formats(rc->formats, specs, &n, err);
+    }
+    if (!strcmp(key, "arch")) {
+        IpuArch a;
+        return arch_preset(rc->arch_name, &a, err);
+    }
+    if (!strcmp(key, "decompress") && rc->decompress[0]) {
+        const CodeletFamily *f = codelet_family_find("decompress", err);
+        return f && codelet_variant_find(f, rc->decompress, err) ? 0 : -1;
+    }
+    if (!strcmp(key, "keep_fp16") && rc->keep_fp16[0]) {
+        QuantPolicy p;
+        QuantSpec f16;
+        quant_spec_parse("f16", &f16, err);
+        quant_policy_uniform(&p, &f16);
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", rc->keep_fp16);
+        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            char rule[QUANT_PATTERN_BYTES + 8];
+            if (strlen(tok) >= QUANT_PATTERN_BYTES)
+                return ipu_err(err, "pattern '%s' longer than %d bytes", tok, QUANT_PATTERN_BYTES - 1);
+            snprintf(rule, sizeof rule, "%s=f16", tok);
+            if (quant_policy_prepend(&p, rule, err))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+void runcfg_init(RunConfig *rc)
+{
+    memset(rc, 0, sizeof *rc);
+    IpuErr err;
+    for (size_t i = 0; i < NKEYS; i++)
+        IPU_ASSERT(set_key(rc, &keys[i], keys[i].def, &err) == 0);
+}
+
+int runcfg_set(RunConfig *rc, const char *key, const char *value, const char *source, IpuErr *err)
+{
+    if (!strncmp(key, "arch.", 5)) {
+        /* checked now against a scratch arch so the error names its source;
+         * applied in runcfg_finish after the preset, whenever that is set */
+        IpuArch a;
+        IPU_ASSERT(arch_preset("gc200", &a, err) == 0);
+        if (arch_set(&a, key + 5, value, err))
+            return ipu_err_prefix(err, "%s", source);
+        if (rc->narch_sets >= RUNCFG_MAX_ARCH_SETS)
+            return ipu_err(err, "%s: key '%s': more than %d arch settings", source, key, RUNCFG_MAX_ARCH_SETS);
+        RunArchSet *s = &rc->arch_sets[rc->narch_sets];
+        if (strlen(key + 5) >= sizeof s->key || strlen(value) >= sizeof s->value)
+            return ipu_err(err, "%s: key '%s': key or value too long", source, key);
+        snprintf(s->key, sizeof s->key, "%s", key + 5);
+        snprintf(s->value, sizeof s->value, "%s", value);
+        snprintf(s->source, sizeof s->source, "%s", source);
+        rc->narch_sets++;
+        return 0;
+    }
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (strcmp(keys[i].name, key))
+            continue;
+        RunConfig saved = *rc;
+        if (set_key(rc, &keys[i], value, err) || check_value(rc, key, err)) {
+            *rc = saved;
+            return ipu_err_prefix(err, "%s: key '%s'", source, key);
+        }
+        return 0;
+    }
+    return ipu_err(err, "%s: unknown key '%s' (ipusim run --list-keys lists them; arch keys as arch.<key>)", source, key);
+}
+
+int runcfg_set_kv(RunConfig *rc, const char *kv, const char *source, IpuErr *err)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv)
+        return ipu_err(err, "%s: '%s': expected key=value", source, kv);
+    char key[128];
+    if ((size_t)(eq - kv) >= sizeof key)
+        return ipu_err(err, "%s: key too long in '%s'", source, kv);
+    snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+    return runcfg_set(rc, key, eq + 1, source, err);
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+int runcfg_load_file(RunConfig *rc, const char *path, IpuErr *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return ipu_err(err, "scenario '%s': cannot open: %s", path, strerror(errno));
+    char line[2048];
+    int lineno = 0, rv = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len == sizeof line - 1 && line[len - 1] != '\n' && !feof(f)) {
+            rv = ipu_err(err, "scenario %s:%d: line longer than %zu bytes", path, lineno, sizeof line - 2);
+            break;
+        }
+        for (char *p = line; *p; p++)
+            if (*p == '#' && (p == line || isspace((unsigned char)p[-1]))) {
+                *p = '\0';
+                break;
+            }
+        char *s = trim(line);
+        if (!*s)
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            rv = ipu_err(err, "scenario %s:%d: expected 'key = value', got '%s'", path, lineno, s);
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1), source[160];
+        if (!*key) {
+            rv = ipu_err(err, "scenario %s:%d: missing key before '='", path, lineno);
+            break;
+        }
+        snprintf(source, sizeof source, "scenario %.120s:%d", path, lineno);
+        if ((rv = runcfg_set(rc, key, value, source, err)))
+            break;
+    }
+    fclose(f);
+    return rv;
+}
+
+int runcfg_finish(RunConfig *rc, IpuErr *err)
+{
+    if (gptj_config_resolve(&rc->cfg, rc->model, err))
+        return ipu_err_prefix(err, "key 'model'");
+    if (arch_preset(rc->arch_name, &rc->arch, err))
+        return ipu_err_prefix(err, "key 'arch'");
+    for (int i = 0; i < rc->narch_sets; i++)
+        if (arch_set(&rc->arch, rc->arch_sets[i].key, rc->arch_sets[i].value, err))
+            return ipu_err_prefix(err, "%s", rc->arch_sets[i].source);
+    if (arch_validate(&rc->arch, err))
+        return ipu_err_prefix(err, "arch '%s' with its arch.* settings", rc->arch_name);
+    if (check_formats(rc->formats, rc->specs, &rc->nformats, err))
+        return ipu_err_prefix(err, "key 'formats'");
+    rc->chips_used = rc->chips ? rc->chips : rc->arch.chips;
+    if (rc->chips_used > rc->arch.chips)
+        return ipu_err(err, "key 'chips': %u chips asked, arch '%s' has %u", rc->chips, rc->arch_name, rc->arch.chips);
+    if (rc->cfg.n_head % (int)rc->chips_used)
+        return ipu_err(err, "key 'chips': %u chips do not divide the %d heads of %s", rc->chips_used, rc->cfg.n_head,
+                       rc->model);
+    rc->seq_len_used = rc->seq_len ? rc->seq_len : rc->prompt_len + rc->gen_tokens;
+    if (rc->prompt_len > rc->seq_len_used)
+        return ipu_err(err, "key 'prompt_len': %u tokens do not fit seq_len %u", rc->prompt_len, rc->seq_len_used);
+    if (rc->seq_len && rc->prompt_len + rc->gen_tokens - 1 > rc->seq_len)
+        return ipu_err(err, "key 'gen_tokens': prompt_len %u + %u generated tokens need seq_len >= %u, it is %u",
+                       rc->prompt_len, rc->gen_tokens, rc->prompt_len + rc->gen_tokens - 1, rc->seq_len);
+    if (rc->seq_len_used > (uint32_t)rc->cfg.n_positions)
+        return ipu_err(err, "key 'seq_len': %u tokens exceed the context of %s (%d)", rc->seq_len_used, rc->model,
+                       rc->cfg.n_positions);
+    if (rc->overlap && rc->arch.io_tiles == 0)
+        return ipu_err(err, "key 'overlap': on needs I/O tiles (set arch.stream.io_tiles, e.g. 64)");
+    if (rc->weights == RUN_WEIGHTS_CHECKPOINT && !rc->checkpoint[0])
+        return ipu_err(err, "key 'weights': checkpoint needs key 'checkpoint' (a Hugging Face folder)");
+    return 0;
+}
+
+int runcfg_options(const RunConfig *rc, int i, RunOptions *o, IpuErr *err)
+{
+    IPU_ASSERT(i >= 0 && i < rc->nformats);
+    memset(o, 0, sizeof *o);
+    o->cfg = rc->cfg;
+    o->weights = rc->specs[i];
+    quant_policy_graphcore(&o->policy, &o->weights);
+    if (rc->keep_fp16[0]) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", rc->keep_fp16);
+        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            char rule[QUANT_PATTERN_BYTES + 8];
+            snprintf(rule, sizeof rule, "%s=f16", tok);
+            if (quant_policy_prepend(&o->policy, rule, err))
+                return ipu_err_prefix(err, "key 'keep_fp16'");
+        }
+    }
+    o->placement = rc->placement;
+    o->overlap = rc->overlap;
+    o->kv_cache = rc->kv_cache;
+    snprintf(o->decompress, sizeof o->decompress, "%s", rc->decompress);
+    o->partials = rc->partials == 0 ? LAYER_F16 : LAYER_F32;
+    o->chips = rc->chips_used;
+    o->batch = rc->batch;
+    o->prompt_len = rc->prompt_len;
+    o->gen_tokens = rc->gen_tokens;
+    o->seq_len = rc->seq_len;
+    return 0;
+}
+
+size_t runcfg_key_count(void) { return NKEYS; }
+
+static const char *type_name(const RunKey *k)
+{
+    switch (k->type) {
+    case RK_STR: return "text";
+    case RK_U32: case RK_U64: return "int";
+    case RK_ONOFF: return "on|off";
+    case RK_CHOICE: return k->choices;
+    }
+    return "?";
+}
+
+void runcfg_key_at(size_t i, RunKeyInfo *out)
+{
+    IPU_ASSERT(i < NKEYS);
+    const RunKey *k = &keys[i];
+    *out = (RunKeyInfo){k->name, type_name(k), k->unit, k->def, k->doc};
+}
+
+void runcfg_key_value(const RunConfig *rc, size_t i, char *buf, size_t cap)
+{
+    IPU_ASSERT(i < NKEYS);
+    const RunKey *k = &keys[i];
+    switch (k->type) {
+    case RK_STR: snprintf(buf, cap, "%s", (const char *)ckfield(rc, k)); return;
+    case RK_U32: snprintf(buf, cap, "%u", *(const uint32_t *)ckfield(rc, k)); return;
+    case RK_U64: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)ckfield(rc, k)); return;
+    case RK_ONOFF: snprintf(buf, cap, "%s", *(const int *)ckfield(rc, k) ? "on" : "off"); return;
+    case RK_CHOICE: {
+        int idx = *(const int *)ckfield(rc, k);
+        const char *c = k->choices;
+        for (int j = 0; j < idx; j++)
+            c = strchr(c, '|') + 1;
+        const char *bar = strchr(c, '|');
+        snprintf(buf, cap, "%.*s", bar ? (int)(bar - c) : (int)strlen(c), c);
+        return;
+    }
+    }
+}
+
+void runcfg_print_keys(FILE *f)
+{
+    fprintf(f, "| key | type | unit | default | meaning |\n|---|---|---|---|---|\n");
+    for (size_t i = 0; i < NKEYS; i++) {
+        char type[64]; /* '|' would split a markdown cell */
+        snprintf(type, sizeof type, "%s", type_name(&keys[i]));
+        for (char *c = type; *c; c++)
+            if (*c == '|')
+                *c = '/';
+        fprintf(f, "| %s | %s | %s | %s | %s |\n", keys[i].name, type, keys[i].unit,
+                keys[i].def[0] ? keys[i].def : "(empty)", keys[i].doc);
+    }
+    fprintf(f, "| arch.<key> | (arch) | (arch) | (preset) | any arch key (ipusim arch show PRESET), applied after the preset |\n");
+}
+
+cJSON *runcfg_to_json(const RunConfig *rc)
+{
+    cJSON *root = cJSON_CreateObject(), *run = cJSON_AddObjectToObject(root, "run");
+    char buf[RUNCFG_TEXT_BYTES];
+    for (size_t i = 0; i < NKEYS; i++) {
+        runcfg_key_value(rc, i, buf, sizeof buf);
+        if (keys[i].type == RK_U32 || keys[i].type == RK_U64)
+            cJSON_AddNumberToObject(run, keys[i].name, strtod(buf, NULL));
+        else
+            cJSON_AddStringToObject(run, keys[i].name, buf);
+    }
+    cJSON_AddNumberToObject(run, "chips_used", rc->chips_used);
+    cJSON_AddNumberToObject(run, "seq_len_used", rc->seq_len_used);
+    cJSON *arch = cJSON_AddObjectToObject(root, "arch");
+    cJSON_AddStringToObject(arch, "preset", rc->arch.name);
+    for (size_t i = 0; i < arch_key_count(); i++) {
+        ArchKeyInfo k;
+        arch_key_at(&rc->arch, i, &k);
+        if (!strcmp(k.type, "bool"))
+            cJSON_AddBoolToObject(arch, k.name, !strcmp(k.value, "true"));
+        else
+            cJSON_AddNumberToObject(arch, k.name, strtod(k.value, NULL));
+    }
+    return root;
+}
+
+void runcfg_print(FILE *f, const RunConfig *rc)
+{
+    char buf[RUNCFG_TEXT_BYTES];
+    for (size_t i = 0; i < NKEYS; i++) {
+        runcfg_key_value(rc, i, buf, sizeof buf);
+        fprintf(f, "%s = %s\n", keys[i].name, buf);
+    }
+    for (int i = 0; i < rc->narch_sets; i++)
+        fprintf(f, "arch.%s = %s\n", rc->arch_sets[i].key, rc->arch_sets[i].value);
+}

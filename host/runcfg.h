@@ -1,0 +1,102 @@
+/* runcfg.h - the configuration of one `ipusim run`: which model, which
+ * machine, which weight formats, which scheme, how many tokens.
+ *
+ * One key table (runcfg.c) gives every key its type, unit, default and doc
+ * line. A RunConfig is filled in order from the defaults, then a scenario
+ * file (`key = value` lines, `#` comments), then `key=value` settings; each
+ * source is named in errors ("scenario x.conf:12: key 'batch': ..."). Any key
+ * "arch.<k>" is handed to arch_set, after the arch preset, in the order given.
+ * runcfg_finish then resolves the model and the arch and checks every cross-key
+ * constraint (prompt_len <= seq_len, chips divide the heads, group sizes,
+ * decompress variant, overlap needing I/O tiles) before any long work.
+ *
+ * Not here: running (host/gptj_run.h), printing results (host/report.h).
+ */
+#ifndef IPUSIM_RUNCFG_H
+#define IPUSIM_RUNCFG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "host/gptj_run.h"
+#include "models/gptj_config.h"
+#include "models/quant.h"
+#include "sim/arch.h"
+#include "sim/err.h"
+
+typedef enum RunWeights { RUN_WEIGHTS_NONE, RUN_WEIGHTS_SYNTHETIC, RUN_WEIGHTS_CHECKPOINT } RunWeights;
+
+#define RUNCFG_MAX_FORMATS 16
+#define RUNCFG_MAX_ARCH_SETS 64
+#define RUNCFG_TEXT_BYTES 1024
+
+typedef struct RunArchSet {
+    char key[96];
+    char value[64];
+    char source[160];   /* "--set", "scenario FILE:LINE" */
+} RunArchSet;
+
+typedef struct RunConfig {
+    /* keys, as set */
+    char model[RUNCFG_TEXT_BYTES];      /* preset or config.json path */
+    char checkpoint[RUNCFG_TEXT_BYTES]; /* HF checkpoint dir for weights=checkpoint */
+    RunWeights weights;
+    uint64_t seed;
+    char arch_name[32];
+    uint32_t chips;                     /* 0 = all of the arch's */
+    char formats[256];                  /* "fp16,q4g:64" */
+    char keep_fp16[512];                /* comma list of name globs kept fp16 */
+    Placement placement;
+    int overlap, kv_cache;
+    char decompress[32];
+    LayerDtype partials;
+    uint32_t batch, prompt_len, gen_tokens, seq_len;
+    char prompt[RUNCFG_TEXT_BYTES];
+    char out[RUNCFG_TEXT_BYTES];
+    RunArchSet arch_sets[RUNCFG_MAX_ARCH_SETS];
+    int narch_sets;
+    /* resolved by runcfg_finish */
+    GptjConfig cfg;
+    IpuArch arch;
+    QuantSpec specs[RUNCFG_MAX_FORMATS];
+    int nformats;
+    uint32_t chips_used;
+    uint32_t seq_len_used;
+} RunConfig;
+
+/* The defaults of every key. */
+void runcfg_init(RunConfig *rc);
+/* Sets one key from text; source names where it came from (for errors). */
+int runcfg_set(RunConfig *rc, const char *key, const char *value, const char *source, IpuErr *err);
+/* "key=value" as given to --set. */
+int runcfg_set_kv(RunConfig *rc, const char *kv, const char *source, IpuErr *err);
+/* A scenario file: `key = value` lines; blank lines and `#` comments skipped
+ * (a `#` starts a comment at the line start or after whitespace). */
+int runcfg_load_file(RunConfig *rc, const char *path, IpuErr *err);
+/* Resolves model, arch (preset + arch.* sets), formats; checks cross-key
+ * constraints. Must succeed before runcfg_options. */
+int runcfg_finish(RunConfig *rc, IpuErr *err);
+/* The gptj_run options of format i < rc->nformats: Graphcore's policy for
+ * the format plus keep_fp16 globs prepended as fp16 rules. */
+int runcfg_options(const RunConfig *rc, int i, RunOptions *out, IpuErr *err);
+
+/* The key table, for listings and the echo. */
+typedef struct RunKeyInfo {
+    const char *name, *type, *unit, *def, *doc;
+} RunKeyInfo;
+size_t runcfg_key_count(void);
+void runcfg_key_at(size_t i, RunKeyInfo *out);
+/* The current value of key i as text. */
+void runcfg_key_value(const RunConfig *rc, size_t i, char *buf, size_t cap);
+/* Markdown table of the keys (name, type, unit, default, doc). */
+void runcfg_print_keys(FILE *f);
+/* The resolved config: {"run": {key: value...}, "arch": {preset, key: value...}}. */
+cJSON *runcfg_to_json(const RunConfig *rc);
+/* The same as `key = value` lines (a scenario that reproduces the run). */
+void runcfg_print(FILE *f, const RunConfig *rc);
+
+const char *runcfg_placement_name(Placement p);
+
+#endif

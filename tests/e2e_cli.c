@@ -1,0 +1,196 @@
+/* e2e_cli.c - `ipusim run`, `ipusim compare`, `ipusim calibrate` through the
+ * real program on gptj-micro: exit codes, the files written, functional ids. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+static char tmpdir[256];
+static char out[1 << 17];
+
+/* A small run: micro model on pod4, 4-way tensor parallel. */
+#define MICRO "--set model=gptj-micro --set arch=pod4 --set prompt_len=8 --set gen_tokens=3 "
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/ipusim_test_e2e_cli_XXXXXX");
+    return mkdtemp(tmpdir) && getenv("IPUSIM_BIN") ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Runs ipusim ARGS in tmpdir (stdout and stderr into out); returns the exit code. */
+static int ipusim(const char *args)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && OMP_NUM_THREADS=2 '%s' %s 2>&1", tmpdir, getenv("IPUSIM_BIN"), args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#define assert_out_has(s)                                                   \
+    do {                                                                    \
+        if (!strstr(out, (s)))                                              \
+            fail_msg("output lacks '%s':\n%s", (s), out);                   \
+    } while (0)
+
+static long file_size(const char *rel)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, rel);
+    struct stat st;
+    return stat(path, &st) ? -1 : (long)st.st_size;
+}
+
+static void test_usage_and_errors(void **state)
+{
+    (void)state;
+    assert_int_equal(ipusim("run --bogus"), 2);
+    assert_out_has("unknown option '--bogus'");
+    assert_int_equal(ipusim("run --help"), 0);
+    assert_out_has("--scenario");
+    assert_int_equal(ipusim("run --list-keys"), 0);
+    assert_out_has("| batch | int | sequences | 1 |");
+    assert_out_has("| arch.<key> |");
+    assert_int_equal(ipusim("run --set batch=0"), 1);
+    assert_out_has("--set: key 'batch': value 0 out of range");
+    assert_int_equal(ipusim("run --set arch.stream.bandwidth_bytes_per_s=-3"), 1);
+    assert_out_has("stream.bandwidth_bytes_per_s");
+    char path[400];
+    snprintf(path, sizeof path, "%s/bad.conf", tmpdir);
+    FILE *f = fopen(path, "w");
+    fputs("model = gptj-micro\n\nbatchsize = 3\n", f);
+    fclose(f);
+    assert_int_equal(ipusim("run --scenario bad.conf"), 1);
+    assert_out_has("scenario bad.conf:3: unknown key 'batchsize'");
+    assert_int_equal(ipusim("run --set prompt_len=600 --set seq_len=512"), 1);
+    assert_out_has("key 'prompt_len'");
+    assert_int_equal(ipusim("compare --set decompress=nope"), 1);
+    assert_out_has("key 'decompress'");
+    assert_int_equal(ipusim("run --print-config --set batch=3 --set arch.clock_hz=1e9"), 0);
+    assert_out_has("batch = 3\n");
+    assert_out_has("arch.clock_hz = 1e9\n");
+    assert_int_equal(ipusim("calibrate"), 2);
+}
+
+static void test_run_timing_files(void **state)
+{
+    (void)state;
+    int rv = ipusim("run " MICRO "--set formats=fp16,q4g:8,q4g:16 --csv r.csv --trace t.json --plot plots");
+    if (rv)
+        fail_msg("exit %d:\n%s", rv, out);
+    assert_out_has("TTFT, prefill (ms)");
+    assert_out_has("q4g:8");
+    assert_out_has("decode step (mean) by phase");
+    assert_true(file_size("r.csv") > 100);
+    assert_true(file_size("t-f16.json") > 100);
+    assert_true(file_size("t-q4g-16.json") > 100);
+    assert_true(file_size("plots/breakdown.png") > 1000 || file_size("plots/breakdown.svg") > 1000);
+    assert_true(file_size("plots/groups.png") > 1000 || file_size("plots/groups.svg") > 1000);
+    /* --json parses and holds the echo and one object per format */
+    rv = ipusim("run " MICRO "--set formats=fp16,q4g:16 --json");
+    if (rv)
+        fail_msg("exit %d:\n%s", rv, out);
+    cJSON *j = cJSON_Parse(out);
+    if (!j)
+        fail_msg("not JSON:\n%s", out);
+    cJSON *run = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "config"), "run");
+    assert_string_equal(cJSON_GetObjectItem(run, "model")->valuestring, "gptj-micro");
+    assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "config"), "arch"));
+    cJSON *fs = cJSON_GetObjectItem(j, "formats");
+    assert_int_equal(cJSON_GetArraySize(fs), 2);
+    for (int i = 0; i < 2; i++) {
+        cJSON *f = cJSON_GetArrayItem(fs, i);
+        assert_true(cJSON_GetObjectItem(f, "ttft_s")->valuedouble > 0);
+        assert_true(cJSON_GetObjectItem(f, "tpot_s")->valuedouble > 0);
+        assert_int_equal(cJSON_GetObjectItem(f, "decode_steps")->valueint, 2);
+    }
+    cJSON_Delete(j);
+}
+
+static void test_compare_out(void **state)
+{
+    (void)state;
+    int rv = ipusim("compare " MICRO "--set chips=1 --out cmp");
+    if (rv)
+        fail_msg("exit %d:\n%s", rv, out);
+    assert_out_has("wrote cmp/report.json, cmp/report.csv, cmp/config.conf, cmp/breakdown.");
+    assert_true(file_size("cmp/report.json") > 100);
+    assert_true(file_size("cmp/report.csv") > 100);
+    assert_true(file_size("cmp/config.conf") > 100);
+    /* the written config reproduces the run */
+    rv = ipusim("run --scenario cmp/config.conf --print-config");
+    assert_int_equal(rv, 0);
+    assert_out_has("model = gptj-micro\n");
+}
+
+static void test_functional(void **state)
+{
+    (void)state;
+    int rv = ipusim("run " MICRO "--set weights=synthetic --set seed=3 --set formats=fp16,q4g:16");
+    if (rv)
+        fail_msg("exit %d:\n%s", rv, out);
+    assert_out_has("generated tokens (greedy)");
+    assert_out_has("f16      seq 0 ids:");
+    assert_out_has("q4g:16   seq 0 ids:");
+}
+
+/* calibrate recovers a bandwidth from the token time it produced */
+static void test_calibrate(void **state)
+{
+    (void)state;
+    const char *m = "--set model=gptj-micro --set chips=1 --set prompt_len=8 --set gen_tokens=2 --set formats=fp16 ";
+    char args[1024];
+    snprintf(args, sizeof args, "run %s --set arch.stream.bandwidth_bytes_per_s=2e9 --json", m);
+    assert_int_equal(ipusim(args), 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    double t = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "formats"), 0), "batched_token_s")->valuedouble;
+    cJSON_Delete(j);
+    snprintf(args, sizeof args, "calibrate %s --target-ms %.9g --lo 1e8 --hi 1e11", m, 1e3 * t);
+    int rv = ipusim(args);
+    if (rv)
+        fail_msg("exit %d:\n%s", rv, out);
+    const char *fit = strstr(out, "fitted arch.stream.bandwidth_bytes_per_s = ");
+    assert_non_null(fit);
+    double bw = strtod(fit + strlen("fitted arch.stream.bandwidth_bytes_per_s = "), NULL);
+    if (fabs(bw / 2e9 - 1) > 2e-3)
+        fail_msg("fitted %g, want 2e9", bw);
+    /* a target no bandwidth reaches is an error, not a fit */
+    snprintf(args, sizeof args, "calibrate %s --target-ms 0.001 --lo 1e8 --hi 1e11", m);
+    assert_int_equal(ipusim(args), 1);
+    assert_out_has("outside");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_usage_and_errors),
+        cmocka_unit_test(test_run_timing_files),
+        cmocka_unit_test(test_compare_out),
+        cmocka_unit_test(test_functional),
+        cmocka_unit_test(test_calibrate),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
