@@ -77,9 +77,10 @@ static inline float fp16_to_f32_portable(uint16_t h)
     return fp16_bits_f32(bits);
 }
 
-#if defined(__FLT16_MANT_DIG__) && !defined(IPUSIM_FP16_PORTABLE)
-/* The compiler's _Float16 conversions are IEEE-exact (and use F16C where
- * available); tests check they agree with the portable code bit for bit. */
+#if defined(__F16C__) && defined(__FLT16_MANT_DIG__) && !defined(IPUSIM_FP16_PORTABLE)
+/* With F16C the compiler's _Float16 conversions are single IEEE-exact
+ * instructions; tests check they agree with the portable code bit for bit.
+ * Without F16C they would be libgcc calls, slower than the inline code. */
 static inline uint16_t fp16_from_f32(float f)
 {
     _Float16 h = (_Float16)f;

@@ -6,25 +6,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "tests/testutil.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 
-static int run(const char *args, char *out, size_t cap)
-{
-    const char *bin = getenv("IPUSIM_BIN");
-    assert_non_null(bin);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>/dev/null", bin, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static int run(const char *args, char *out, size_t cap) { return tu_ipusim(NULL, args, 0, out, cap); }
 
 static void test_json_figures(void **state)
 {

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "tests/testutil.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,30 +26,17 @@ static char out[1 << 17];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ipusim_test_e2e_cli_XXXXXX");
-    return mkdtemp(tmpdir) && getenv("IPUSIM_BIN") ? 0 : -1;
+    return tu_tmpdir_create(tmpdir, sizeof tmpdir, "ipusim_test_e2e_cli_") || !getenv("IPUSIM_BIN") ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tu_tmpdir_remove(tmpdir);
 }
 
 /* Runs ipusim ARGS in tmpdir (stdout and stderr into out); returns the exit code. */
-static int ipusim(const char *args)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd '%s' && OMP_NUM_THREADS=2 '%s' %s 2>&1", tmpdir, getenv("IPUSIM_BIN"), args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static int ipusim(const char *args) { return tu_ipusim(tmpdir, args, 1, out, sizeof out); }
 
 #define assert_out_has(s)                                                   \
     do {                                                                    \

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "tests/testutil.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,20 +15,7 @@
 #include <cjson/cJSON.h>
 
 /* Runs `ipusim ARGS` and returns its exit code; out gets stdout+stderr. */
-static int run_ipusim(const char *args, char *out, size_t cap)
-{
-    const char *bin = getenv("IPUSIM_BIN");
-    assert_non_null(bin);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", bin, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    assert_true(WIFEXITED(st));
-    return WEXITSTATUS(st);
-}
+static int run_ipusim(const char *args, char *out, size_t cap) { return tu_ipusim(NULL, args, 1, out, cap); }
 
 static char buf[1 << 16];
 

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/testutil.h"
 #include "models/gptj_weights.h"
 
 static char tmpdir[256];
@@ -19,30 +20,17 @@ static char out[65536];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ipusim_test_cli_XXXXXX");
-    return mkdtemp(tmpdir) && getenv("IPUSIM_BIN") ? 0 : -1;
+    return tu_tmpdir_create(tmpdir, sizeof tmpdir, "ipusim_test_cli_") || !getenv("IPUSIM_BIN") ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tu_tmpdir_remove(tmpdir);
 }
 
 /* Runs ipusim ARGS (stdout and stderr into out); returns the exit code. */
-static int ipusim(const char *args)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=2 '%s' %s 2>&1", getenv("IPUSIM_BIN"), args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static int ipusim(const char *args) { return tu_ipusim(NULL, args, 1, out, sizeof out); }
 
 static void test_synth_then_load(void **state)
 {

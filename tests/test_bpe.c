@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/testutil.h"
 #include "models/bpe.h"
 
 static Bpe *gpt2;
@@ -500,16 +501,9 @@ static void test_find_vocab(void **state)
 /* Runs `ipusim tokenize ARGS`, returns its exit code, stdout in out. */
 static int run_cli(const char *args, char *out, size_t cap)
 {
-    const char *bin = getenv("IPUSIM_BIN");
-    assert_non_null(bin);
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' tokenize %s 2>/dev/null", bin, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    char a[2048];
+    snprintf(a, sizeof a, "tokenize %s", args);
+    return tu_ipusim(NULL, a, 0, out, cap);
 }
 
 static void test_cli(void **state)
