@@ -72,7 +72,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
-const VertexType add_vertex = {"add.f16", sizeof(AddArgs), run, shape_key, measure};
+const VertexType add_vertex = {"add.f16", sizeof(AddArgs), run, shape_key, measure, NULL};
 
 static const CodeletVariant variants[] = {
     {"f16", "f16v4 lanes, one rounding per element", &add_vertex},

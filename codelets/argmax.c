@@ -87,7 +87,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
-const VertexType argmax_vertex = {"argmax.row", sizeof(ArgmaxArgs), run, shape_key, measure};
+const VertexType argmax_vertex = {"argmax.row", sizeof(ArgmaxArgs), run, shape_key, measure, NULL};
 
 static const CodeletVariant variants[] = {
     {"row", "two f32 lanes merged, fp16 or fp32 input", &argmax_vertex},

@@ -5,6 +5,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSSE3__) || defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 #include "codelets/isa.h"
 #include "models/quant_format.h"
@@ -275,6 +278,110 @@ void decompress_q4_fused2(Worker *w, const DecompressQ4Args *a)
     }
 }
 
+/* ---- native (functional fast path, see sim/vertex.h) ---- */
+
+/* Every variant computes decompress_q4_ref, so one native function serves
+ * them all: per group the 16 possible outputs (the specification itself,
+ * q4_dequant_ref of each code), then one table lookup per code. With
+ * F16C/AVX the table is built eight codes at a time: one binary32 multiply
+ * or add of binary16 operands rounded once to binary16 is the correctly
+ * rounded binary16 result, which is what q4_dequant_ref computes; a group
+ * whose table holds a NaN is rebuilt with q4_dequant_ref so NaN bits follow
+ * fp16_from_f32. With SSSE3 the lookups are byte shuffles, 32 codes per
+ * step. tests/test_native.c checks the bits against every variant. */
+static void native_table(uint16_t t[16], uint16_t scale, uint16_t bias)
+{
+#if defined(__F16C__) && defined(__AVX__)
+    const __m256 c0 = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7), c1 = _mm256_setr_ps(8, 9, 10, 11, 12, 13, 14, 15);
+    __m256 s = _mm256_set1_ps(fp16_to_f32(scale)), b = _mm256_set1_ps(fp16_to_f32(bias));
+    __m128i p0 = _mm256_cvtps_ph(_mm256_mul_ps(c0, s), _MM_FROUND_TO_NEAREST_INT);
+    __m128i p1 = _mm256_cvtps_ph(_mm256_mul_ps(c1, s), _MM_FROUND_TO_NEAREST_INT);
+    __m128i r0 = _mm256_cvtps_ph(_mm256_add_ps(_mm256_cvtph_ps(p0), b), _MM_FROUND_TO_NEAREST_INT);
+    __m128i r1 = _mm256_cvtps_ph(_mm256_add_ps(_mm256_cvtph_ps(p1), b), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128((__m128i *)t, r0);
+    _mm_storeu_si128((__m128i *)(t + 8), r1);
+    /* a NaN lane: exponent all ones and a non-zero fraction, i.e. |x| > 0x7c00 */
+    const __m128i inf = _mm_set1_epi16(0x7c00), abs = _mm_set1_epi16(0x7fff);
+    __m128i nan = _mm_or_si128(_mm_cmpgt_epi16(_mm_and_si128(r0, abs), inf), _mm_cmpgt_epi16(_mm_and_si128(r1, abs), inf));
+    if (!_mm_movemask_epi8(nan))
+        return;
+#endif
+    for (unsigned c = 0; c < 16; c++)
+        t[c] = q4_dequant_ref(c, scale, bias);
+}
+
+/* 0 when the variant's run() would neither fault nor charge other cycles
+ * than measure() (fused2's cycles depend on the packed buffer's 4-byte
+ * alignment, which measure() assumes). */
+static int native_ok(const DecompressQ4Args *a, unsigned packed_align)
+{
+    if (!a->groups)
+        return 0;
+    if (!a->packed || !a->scale || !a->bias || !a->out)
+        return -1;
+    if ((uintptr_t)a->packed % packed_align || (uintptr_t)a->scale % 2 || (uintptr_t)a->bias % 2 ||
+        (uintptr_t)a->out % 8)
+        return -1;
+    return 0;
+}
+
+void decompress_q4_native(const DecompressQ4Args *a)
+{
+    uint32_t n = a->group_size, words = n / Q4_CODES_PER_WORD;
+    _Alignas(16) uint16_t t[16];
+    for (uint32_t g = 0; g < a->groups; g++) {
+        native_table(t, a->scale[g], a->bias[g]);
+        const uint16_t *in = a->packed + (size_t)g * words;
+        uint16_t *o = a->out + (size_t)g * n;
+        uint32_t j = 0;
+#if defined(__SSSE3__)
+        if (words >= 8) {
+            /* the table's low bytes and high bytes, each a 16-byte shuffle table */
+            const __m128i lo_hi = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+            __m128i ta = _mm_shuffle_epi8(_mm_load_si128((const __m128i *)t), lo_hi);
+            __m128i tb = _mm_shuffle_epi8(_mm_load_si128((const __m128i *)(t + 8)), lo_hi);
+            __m128i tlo = _mm_unpacklo_epi64(ta, tb), thi = _mm_unpackhi_epi64(ta, tb);
+            /* word bytes (low, high) hold codes (c2 c3, c0 c1): interleaving low and
+             * high nibbles gives c3 c2 c1 c0 per word, reversed by `rev` */
+            const __m128i rev = _mm_setr_epi8(3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12);
+            const __m128i m4 = _mm_set1_epi8(0x0f);
+            for (; j + 8 <= words; j += 8) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(in + j));
+                __m128i ln = _mm_and_si128(v, m4), hn = _mm_and_si128(_mm_srli_epi16(v, 4), m4);
+                __m128i i0 = _mm_shuffle_epi8(_mm_unpacklo_epi8(ln, hn), rev);
+                __m128i i1 = _mm_shuffle_epi8(_mm_unpackhi_epi8(ln, hn), rev);
+                __m128i l0 = _mm_shuffle_epi8(tlo, i0), h0 = _mm_shuffle_epi8(thi, i0);
+                __m128i l1 = _mm_shuffle_epi8(tlo, i1), h1 = _mm_shuffle_epi8(thi, i1);
+                __m128i *d = (__m128i *)(o + 4 * j);
+                _mm_storeu_si128(d, _mm_unpacklo_epi8(l0, h0));
+                _mm_storeu_si128(d + 1, _mm_unpackhi_epi8(l0, h0));
+                _mm_storeu_si128(d + 2, _mm_unpacklo_epi8(l1, h1));
+                _mm_storeu_si128(d + 3, _mm_unpackhi_epi8(l1, h1));
+            }
+        }
+#endif
+        for (; j < words; j++)
+            for (unsigned i = 0; i < Q4_CODES_PER_WORD; i++)
+                o[4 * j + i] = t[q4_code(in[j], i)];
+    }
+}
+
+static int native_any(const IsaCosts *isa, const void *args)
+{
+    if (native_ok(args, 2))
+        return -1;
+    decompress_q4_native(args);
+    return 0;
+}
+
+static int native_fused2(const IsaCosts *isa, const void *args)
+{
+    if (native_ok(args, 4))
+        return -1;
+    decompress_q4_native(args);
+    return 0;
+}
+
 /* ---- vertex types ---- */
 
 typedef void (*DecompressFn)(Worker *w, const DecompressQ4Args *a);
@@ -310,20 +417,26 @@ static uint64_t measure_with(DecompressFn fn, const IsaCosts *isa, const void *a
     return w.faulted ? UINT64_MAX : w.cycles;
 }
 
-#define DECOMPRESS_VERTEX(variant)                                                                \
+#define DECOMPRESS_VERTEX(variant, native)                                                        \
     static void run_##variant(Worker *w, const void *args) { decompress_q4_##variant(w, args); }  \
     static uint64_t measure_##variant(const IsaCosts *isa, const void *args)                      \
     {                                                                                             \
         return measure_with(decompress_q4_##variant, isa, args);                                  \
     }                                                                                             \
-    const VertexType decompress_q4_##variant##_vertex = {                                         \
-        "decompress_q4." #variant, sizeof(DecompressQ4Args), run_##variant, shape_key, measure_##variant};
+    const VertexType decompress_q4_##variant##_vertex = {"decompress_q4." #variant,               \
+                                                         sizeof(DecompressQ4Args),                \
+                                                         run_##variant,                           \
+                                                         shape_key,                               \
+                                                         measure_##variant,                       \
+                                                         native};
 
-DECOMPRESS_VERTEX(twopass)
-DECOMPRESS_VERTEX(fused)
-DECOMPRESS_VERTEX(lut)
-DECOMPRESS_VERTEX(nibunpack)
-DECOMPRESS_VERTEX(fused2)
+/* nibunpack with the instruction disabled faults when measured, so the
+ * engine runs it through run() and reports the fault */
+DECOMPRESS_VERTEX(twopass, native_any)
+DECOMPRESS_VERTEX(fused, native_any)
+DECOMPRESS_VERTEX(lut, native_any)
+DECOMPRESS_VERTEX(nibunpack, native_any)
+DECOMPRESS_VERTEX(fused2, native_fused2)
 
 static const CodeletVariant decompress_variants[] = {
     {"twopass", "Graphcore's: unpack all words (subnormal trick), then a separate scale+bias pass", &decompress_q4_twopass_vertex},

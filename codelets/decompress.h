@@ -76,6 +76,11 @@ void decompress_q4_lut(Worker *w, const DecompressQ4Args *a);       /* 16-entry 
 void decompress_q4_nibunpack(Worker *w, const DecompressQ4Args *a); /* what-if nibunpack4 */
 void decompress_q4_fused2(Worker *w, const DecompressQ4Args *a);    /* fused, two words per step */
 
+/* The native version (functional fast path): decompress_q4_ref's bits,
+ * computed with host SIMD where the build has it; no cycles, no checks
+ * (the vertex types' native functions check what run() would fault on). */
+void decompress_q4_native(const DecompressQ4Args *a);
+
 /* The vertex types (args struct DecompressQ4Args). measure() runs the
  * variant on deterministic scratch data of the args' shape and returns its
  * worker cycles, or UINT64_MAX if the run faulted (nibunpack with the

@@ -69,7 +69,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
-const VertexType gather_vertex = {"gather.rows", sizeof(GatherArgs), run, shape_key, measure};
+const VertexType gather_vertex = {"gather.rows", sizeof(GatherArgs), run, shape_key, measure, NULL};
 
 static const CodeletVariant variants[] = {
     {"rows", "ld64/st64 copy, data-independent cycles", &gather_vertex},

@@ -64,7 +64,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
-const VertexType gelu_vertex = {"gelu.tanh", sizeof(GeluArgs), run, shape_key, measure};
+const VertexType gelu_vertex = {"gelu.tanh", sizeof(GeluArgs), run, shape_key, measure, NULL};
 
 static const CodeletVariant variants[] = {
     {"tanh", "f32v2 arithmetic, scalar tanh", &gelu_vertex},

@@ -99,7 +99,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
-const VertexType layernorm_vertex = {"layernorm.f16", sizeof(LayernormArgs), run, shape_key, measure};
+const VertexType layernorm_vertex = {"layernorm.f16", sizeof(LayernormArgs), run, shape_key, measure, NULL};
 
 static const CodeletVariant variants[] = {
     {"f16", "three passes over the row, f32v2 lanes", &layernorm_vertex},

@@ -159,10 +159,10 @@ static uint64_t measure_apply(const IsaCosts *isa, const void *a)
     return finish(&w);
 }
 
-const VertexType layernorm_stats_vertex = {"layernorm.stats", sizeof(LnStatsArgs), run_stats, key_stats, measure_stats};
+const VertexType layernorm_stats_vertex = {"layernorm.stats", sizeof(LnStatsArgs), run_stats, key_stats, measure_stats, NULL};
 const VertexType layernorm_combine_vertex = {"layernorm.combine", sizeof(LnCombineArgs), run_combine, key_combine,
-                                             measure_combine};
-const VertexType layernorm_apply_vertex = {"layernorm.apply", sizeof(LnApplyArgs), run_apply, key_apply, measure_apply};
+                                             measure_combine, NULL};
+const VertexType layernorm_apply_vertex = {"layernorm.apply", sizeof(LnApplyArgs), run_apply, key_apply, measure_apply, NULL};
 
 static const CodeletVariant v_stats[] = {{"f32v2", "lane sums or squared deviations of a slice", &layernorm_stats_vertex}};
 static const CodeletVariant v_combine[] = {{"f32v2", "slice partials in order -> mean, rstd", &layernorm_combine_vertex}};

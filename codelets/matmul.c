@@ -2,6 +2,9 @@
 #include "codelets/matmul.h"
 
 #include <stdlib.h>
+#if defined(__F16C__) && defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include "codelets/isa_amp.h"
 
@@ -128,7 +131,147 @@ int matmul_check(const MatmulArgs *p, int need_data, IpuErr *err)
     return 0;
 }
 
+/* ---- native (functional fast path, see sim/vertex.h) ---- */
+
+/* Output columns [n_lo, n_hi) in matmul_amp's exact order: per (m, n) start
+ * from the incoming partial (or +0), add the exact fp32 products of each
+ * 16-wide block of K one at a time in k order, round the partial to its
+ * type after each block (a trip through memory). */
+static void native_scalar(const MatmulArgs *p, LayerDtype t, uint32_t n_lo, uint32_t n_hi)
+{
+    uint32_t as = a_stride_of(p), ws = w_stride_of(p), os = out_stride_of(p);
+    for (uint32_t m = 0; m < p->m; m++)
+        for (uint32_t n = n_lo; n < n_hi; n++) {
+            size_t o = (size_t)m * os + n;
+            float acc = p->accumulate ? layer_load(p->out, t, o) : 0.0f;
+            const uint16_t *a = p->a + (size_t)m * as, *w = p->w + (size_t)n * ws;
+            for (uint32_t k0 = 0; k0 < p->k; k0 += AMP_BLOCK_K) {
+                uint32_t k1 = k0 + AMP_BLOCK_K < p->k ? k0 + AMP_BLOCK_K : p->k;
+                for (uint32_t k = k0; k < k1; k++)
+                    acc += fp16_to_f32(a[k]) * fp16_to_f32(w[k]);
+                if (k1 < p->k)
+                    acc = partial_round(acc, t);
+            }
+            layer_store(p->out, t, o, acc);
+        }
+}
+
+#if defined(__F16C__) && defined(__AVX__)
+#define NATIVE_LANES 8
+#define NATIVE_MAX_ROWS 64
+
+/* Eight outputs per vector lane set: for each k the eight weights w[n0+j][k]
+ * come from an 8 x 8 fp16 transpose, so each lane runs its own output's
+ * sequence of additions in k order (the same roundings as native_scalar;
+ * a product of two fp16 values is exact in fp32). Rows m in chunks of
+ * NATIVE_MAX_ROWS share each transposed block. A NaN anywhere sends the
+ * eight outputs to native_scalar, so NaN bits follow the scalar code. */
+static void native_block8(const MatmulArgs *p, LayerDtype t, uint32_t n0)
+{
+    uint32_t as = a_stride_of(p), ws = w_stride_of(p), os = out_stride_of(p);
+    const uint16_t *w = p->w + (size_t)n0 * ws;
+    for (uint32_t m0 = 0; m0 < p->m; m0 += NATIVE_MAX_ROWS) {
+        uint32_t mr = p->m - m0 < NATIVE_MAX_ROWS ? p->m - m0 : NATIVE_MAX_ROWS;
+        __m256 acc[NATIVE_MAX_ROWS];
+        __m256 nan = _mm256_setzero_ps();
+        for (uint32_t r = 0; r < mr; r++) {
+            if (!p->accumulate) {
+                acc[r] = _mm256_setzero_ps();
+                continue;
+            }
+            float v[NATIVE_LANES];
+            for (int j = 0; j < NATIVE_LANES; j++)
+                v[j] = layer_load(p->out, t, (size_t)(m0 + r) * os + n0 + j);
+            acc[r] = _mm256_loadu_ps(v);
+        }
+        for (uint32_t k0 = 0; k0 < p->k; k0 += AMP_BLOCK_K) {
+            uint32_t k1 = k0 + AMP_BLOCK_K < p->k ? k0 + AMP_BLOCK_K : p->k;
+            __m256 wc[AMP_BLOCK_K]; /* wc[k - k0] lane j = w[n0 + j][k] */
+            uint32_t k = k0;
+            for (; k + 8 <= k1; k += 8) {
+                __m128i r[8];
+                for (int j = 0; j < 8; j++)
+                    r[j] = _mm_loadu_si128((const __m128i *)(w + (size_t)j * ws + k));
+                __m128i a0 = _mm_unpacklo_epi16(r[0], r[1]), a1 = _mm_unpackhi_epi16(r[0], r[1]);
+                __m128i a2 = _mm_unpacklo_epi16(r[2], r[3]), a3 = _mm_unpackhi_epi16(r[2], r[3]);
+                __m128i a4 = _mm_unpacklo_epi16(r[4], r[5]), a5 = _mm_unpackhi_epi16(r[4], r[5]);
+                __m128i a6 = _mm_unpacklo_epi16(r[6], r[7]), a7 = _mm_unpackhi_epi16(r[6], r[7]);
+                __m128i b0 = _mm_unpacklo_epi32(a0, a2), b1 = _mm_unpackhi_epi32(a0, a2);
+                __m128i b2 = _mm_unpacklo_epi32(a1, a3), b3 = _mm_unpackhi_epi32(a1, a3);
+                __m128i b4 = _mm_unpacklo_epi32(a4, a6), b5 = _mm_unpackhi_epi32(a4, a6);
+                __m128i b6 = _mm_unpacklo_epi32(a5, a7), b7 = _mm_unpackhi_epi32(a5, a7);
+                __m256 *d = wc + (k - k0);
+                d[0] = _mm256_cvtph_ps(_mm_unpacklo_epi64(b0, b4));
+                d[1] = _mm256_cvtph_ps(_mm_unpackhi_epi64(b0, b4));
+                d[2] = _mm256_cvtph_ps(_mm_unpacklo_epi64(b1, b5));
+                d[3] = _mm256_cvtph_ps(_mm_unpackhi_epi64(b1, b5));
+                d[4] = _mm256_cvtph_ps(_mm_unpacklo_epi64(b2, b6));
+                d[5] = _mm256_cvtph_ps(_mm_unpackhi_epi64(b2, b6));
+                d[6] = _mm256_cvtph_ps(_mm_unpacklo_epi64(b3, b7));
+                d[7] = _mm256_cvtph_ps(_mm_unpackhi_epi64(b3, b7));
+            }
+            for (; k < k1; k++) {
+                float v[NATIVE_LANES];
+                for (int j = 0; j < NATIVE_LANES; j++)
+                    v[j] = fp16_to_f32(w[(size_t)j * ws + k]);
+                wc[k - k0] = _mm256_loadu_ps(v);
+            }
+            for (uint32_t r = 0; r < mr; r++) {
+                const uint16_t *a = p->a + (size_t)(m0 + r) * as;
+                __m256 x = acc[r];
+                for (k = k0; k < k1; k++)
+                    x = _mm256_add_ps(x, _mm256_mul_ps(_mm256_set1_ps(fp16_to_f32(a[k])), wc[k - k0]));
+                if (k1 < p->k && t == LAYER_F16)
+                    x = _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+                nan = _mm256_or_ps(nan, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+                acc[r] = x;
+            }
+        }
+        if (_mm256_movemask_ps(nan)) {
+            /* out still holds the incoming partials of rows >= m0 */
+            MatmulArgs q = *p;
+            q.m = mr;
+            q.a = p->a + (size_t)m0 * as;
+            q.out = (char *)p->out + (size_t)m0 * os * layer_dtype_bytes(t);
+            q.a_stride = as, q.w_stride = ws, q.out_stride = os;
+            native_scalar(&q, t, n0, n0 + NATIVE_LANES);
+            continue;
+        }
+        for (uint32_t r = 0; r < mr; r++) {
+            size_t o = (size_t)(m0 + r) * os + n0;
+            if (t == LAYER_F16)
+                _mm_storeu_si128((__m128i *)((uint16_t *)p->out + o), _mm256_cvtps_ph(acc[r], _MM_FROUND_TO_NEAREST_INT));
+            else
+                _mm256_storeu_ps((float *)p->out + o, acc[r]);
+        }
+    }
+}
+#endif
+
+void matmul_native(const MatmulArgs *p, LayerDtype partials)
+{
+    if (!p->a || !p->w || !p->out) /* matmul_amp does no arithmetic either */
+        return;
+    uint32_t n = 0;
+#if defined(__F16C__) && defined(__AVX__)
+    for (; n + NATIVE_LANES <= p->n; n += NATIVE_LANES)
+        native_block8(p, partials, n);
+#endif
+    native_scalar(p, partials, n, p->n);
+}
+
 /* ---- vertex types ---- */
+
+static int native_f16(const IsaCosts *isa, const void *args)
+{
+    matmul_native(args, LAYER_F16);
+    return 0;
+}
+static int native_f32(const IsaCosts *isa, const void *args)
+{
+    matmul_native(args, LAYER_F32);
+    return 0;
+}
 
 static void run_f16(Worker *w, const void *args) { matmul_amp(w, args, LAYER_F16); }
 static void run_f32(Worker *w, const void *args) { matmul_amp(w, args, LAYER_F32); }
@@ -176,8 +319,8 @@ static uint64_t measure(const IsaCosts *isa, const void *args, LayerDtype partia
 static uint64_t measure_f16(const IsaCosts *isa, const void *args) { return measure(isa, args, LAYER_F16); }
 static uint64_t measure_f32(const IsaCosts *isa, const void *args) { return measure(isa, args, LAYER_F32); }
 
-const VertexType matmul_amp_f16_vertex = {"matmul.amp_f16", sizeof(MatmulArgs), run_f16, matmul_shape_key, measure_f16};
-const VertexType matmul_amp_f32_vertex = {"matmul.amp_f32", sizeof(MatmulArgs), run_f32, matmul_shape_key, measure_f32};
+const VertexType matmul_amp_f16_vertex = {"matmul.amp_f16", sizeof(MatmulArgs), run_f16, matmul_shape_key, measure_f16, native_f16};
+const VertexType matmul_amp_f32_vertex = {"matmul.amp_f32", sizeof(MatmulArgs), run_f32, matmul_shape_key, measure_f32, native_f32};
 
 static const CodeletVariant variants[] = {
     {"amp_f16", "fp16 partials (f16v4hihoamp), rounded once per 16 inputs", &matmul_amp_f16_vertex},

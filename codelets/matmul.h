@@ -78,6 +78,11 @@ void matmul_ref(const MatmulArgs *args, LayerDtype partials);
  * w or out NULL it skips the arithmetic and charges the same cycles. */
 void matmul_amp(Worker *w, const MatmulArgs *args, LayerDtype partials);
 
+/* The native version (functional fast path): matmul_amp's outputs bit for
+ * bit (same order of additions, same roundings), with host SIMD where the
+ * build has it; no cycles. The AMP has no faults to check. */
+void matmul_native(const MatmulArgs *args, LayerDtype partials);
+
 /* Worker cycles of matmul_amp for this shape, without running it. */
 uint64_t matmul_amp_cycles(const IsaCosts *isa, uint32_t m, uint32_t k, uint32_t n,
                            uint32_t amp_macs_per_cycle, LayerDtype partials);

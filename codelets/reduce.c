@@ -82,7 +82,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
-const VertexType reduce_vertex = {"reduce.sum", sizeof(ReduceArgs), run, shape_key, measure};
+const VertexType reduce_vertex = {"reduce.sum", sizeof(ReduceArgs), run, shape_key, measure, NULL};
 
 static const CodeletVariant variants[] = {
     {"sum", "f32v2 lanes, parts in order", &reduce_vertex},

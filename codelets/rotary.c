@@ -103,7 +103,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
-const VertexType rotary_vertex = {"rotary.interleaved", sizeof(RotaryArgs), run, shape_key, measure};
+const VertexType rotary_vertex = {"rotary.interleaved", sizeof(RotaryArgs), run, shape_key, measure, NULL};
 
 static const CodeletVariant variants[] = {
     {"interleaved", "host-built {cos,cos,-sin,sin} table, f32v2 arithmetic", &rotary_vertex},

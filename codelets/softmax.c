@@ -118,7 +118,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
-const VertexType softmax_vertex = {"softmax.causal", sizeof(SoftmaxArgs), run, shape_key, measure};
+const VertexType softmax_vertex = {"softmax.causal", sizeof(SoftmaxArgs), run, shape_key, measure, NULL};
 
 static const CodeletVariant variants[] = {
     {"causal", "three passes, masked keys by select (cycles independent of position)", &softmax_vertex},

@@ -18,7 +18,7 @@ static uint64_t spin_measure(const IsaCosts *isa, const void *args)
     (void)isa;
     return ((const SpinArgs *)args)->worker_cycles;
 }
-static const VertexType spin_vertex = {"bench.spin", sizeof(SpinArgs), spin_run, spin_key, spin_measure};
+static const VertexType spin_vertex = {"bench.spin", sizeof(SpinArgs), spin_run, spin_key, spin_measure, NULL};
 
 static void table_init(BenchTable *t, const char *title, const char *const *cols, int ncols)
 {

@@ -30,6 +30,8 @@ int cli_compare(int argc, char **argv);
 int cli_calibrate(int argc, char **argv);
 /* `ipusim bench gptj`, dispatched by cli_bench (argv[0] is "gptj"). */
 int cli_bench_gptj(int argc, char **argv);
+/* `ipusim bench functional`, dispatched by cli_bench (argv[0] is "functional"). */
+int cli_bench_functional(int argc, char **argv);
 
 
 /* A small option parser shared by the subcommands. Options are "--name" or

@@ -24,6 +24,8 @@ int cli_bench(int argc, char **argv)
         return cli_bench_forward(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "gptj")) /* wall time of the GPT-J simulation: host/cli_bench_gptj.c */
         return cli_bench_gptj(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "functional")) /* functional GPT-J speed: host/cli_bench_functional.c */
+        return cli_bench_functional(argc - 1, argv + 1);
     const char *pos[1];
     int npos;
     if (cli_parse("bench", argc, argv, opts, nopts, pos, 1, &npos))
@@ -35,7 +37,8 @@ int cli_bench(int argc, char **argv)
         fprintf(f, "usage: ipusim bench exchange|sync|stream|allreduce|engine|all [options]\n"
                    "       ipusim bench amp [options] (see ipusim bench amp --help)\n"
                    "       ipusim bench forward [options] (see ipusim bench forward --help)\n"
-                   "       ipusim bench gptj [--scenario FILE] (wall time of lowering and simulating GPT-J)\n");
+                   "       ipusim bench gptj [--scenario FILE] (wall time of lowering and simulating GPT-J)\n"
+                   "       ipusim bench functional [options] (functional GPT-J decode speed, see --help)\n");
         cli_print_options(f, opts, nopts);
         return opts[6].count ? 0 : 2;
     }

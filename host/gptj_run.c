@@ -87,6 +87,8 @@ int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weig
         return -1;
     Engine *e = engine_create(lower_graph(L), err);
     int rc = e ? 0 : -1;
+    if (e)
+        engine_set_native(e, !opt->functional_timed);
     quant_spec_format(&opt->weights, out->format, sizeof out->format);
     out->bits_per_param = quant_bits_per_param(&opt->weights, opt->cfg.n_embd, opt->cfg.n_embd);
     out->placement = lower_placement(L);

@@ -50,6 +50,7 @@ typedef struct RunOptions {
     int kv_cache;                /* 0: Graphcore's scheme, every step re-runs the padded sequence */
     char decompress[32];         /* decompress variant name (codelets registry), "" = default */
     LayerDtype partials;         /* matmul partials fp16 or fp32 */
+    int functional_timed;        /* functional mode: 1 runs every codelet through the timed intrinsics, 0 (default) natively where a codelet has a native version */
     uint32_t chips;              /* tensor-parallel degree; divides n_head, must be <= arch chips */
     uint32_t batch;              /* sequences per step (micro-batch) */
     uint32_t prompt_len;         /* tokens in each prompt */

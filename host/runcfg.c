@@ -50,6 +50,8 @@ static const RunKey keys[] = {
     {"decompress", RK_STR, S(decompress), "-", "", 0, 0, NULL,
      "decompress codelet variant (ipusim codelet list); empty = the registry's default"},
     {"partials", RK_CHOICE, F(partials), 0, "-", "fp16", 0, 0, "fp16|fp32", "matmul partial sums"},
+    {"functional", RK_CHOICE, F(functional), 0, "-", "fast", 0, 0, "fast|timed",
+     "functional runs: fast = codelets with a native version run natively (same bits, cycles from their measured shape); timed = every codelet through the timed intrinsics"},
     {"batch", RK_U32, F(batch), 0, "sequences", "1", 1, 1u << 16, NULL, "sequences per step (micro-batch)"},
     {"prompt_len", RK_U32, F(prompt_len), 0, "tokens", "512", 1, 1u << 20, NULL,
      "tokens per prompt (with a prompt text: its token count)"},
@@ -365,6 +367,7 @@ int runcfg_options(const RunConfig *rc, int i, RunOptions *o, IpuErr *err)
     o->kv_cache = rc->kv_cache;
     snprintf(o->decompress, sizeof o->decompress, "%s", rc->decompress);
     o->partials = rc->partials == 0 ? LAYER_F16 : LAYER_F32;
+    o->functional_timed = rc->functional == 1;
     o->chips = rc->chips_used;
     o->batch = rc->batch;
     o->prompt_len = rc->prompt_len;

@@ -52,6 +52,7 @@ typedef struct RunConfig {
     int overlap, kv_cache;
     char decompress[32];
     LayerDtype partials;
+    int functional;                     /* 0 fast, 1 timed */
     uint32_t batch, prompt_len, gen_tokens, seq_len;
     char prompt[RUNCFG_TEXT_BYTES];
     char out[RUNCFG_TEXT_BYTES];

@@ -27,6 +27,7 @@ typedef struct CsCache {
     size_t ngroups;
     int timed;             /* timing mode: cost below is valid */
     uint64_t cycles, *chip_cycles;
+    uint64_t *native_wc;   /* (nverts) functional native path: measured worker cycles, 0 = no native */
 } CsCache;
 
 typedef struct MeasureEntry {
@@ -58,6 +59,7 @@ struct Engine {
     uint64_t *tile_a, *tile_b; /* (tiles) scratch: bytes sent / received */
     uint64_t pending_cycles;   /* overlapped stream still running */
     int pending_category;
+    int timed_functional;      /* 1: functional mode runs every vertex through run() */
 };
 
 static uint64_t cycles_ceil(double x) { return x <= 0 ? 0 : (uint64_t)ceil(x - 1e-9 * x); }
@@ -97,6 +99,7 @@ void engine_destroy(Engine *e)
         free(e->csc[i].order);
         free(e->csc[i].group_start);
         free(e->csc[i].chip_cycles);
+        free(e->csc[i].native_wc);
     }
     free(e->csc);
     free(e->mtab);
@@ -106,6 +109,7 @@ void engine_destroy(Engine *e)
 }
 
 void engine_set_trace(Engine *e, Trace *t) { e->trace = t; }
+void engine_set_native(Engine *e, int on) { e->timed_functional = !on; }
 uint64_t engine_cycles(const Engine *e) { return e->now; }
 const Stats *engine_stats(const Engine *e) { return &e->stats; }
 
@@ -418,6 +422,7 @@ static int cs_group(Engine *e, int id)
     free(c->order);
     free(c->group_start);
     free(c->chip_cycles);
+    free(c->native_wc);
     memset(c, 0, sizeof *c);
     uint32_t tiles = arch_total_tiles(&e->g->arch);
     /* counting sort by tile keeps insertion order within a tile */
@@ -472,6 +477,27 @@ static uint64_t measure_cached(Engine *e, const Vertex *v)
     e->mtab[h] = (MeasureEntry){v->type, key, v->type->measure(&e->g->arch.isa, v->args)};
     e->mcount++;
     return e->mtab[h].cycles;
+}
+
+/* The functional native path's worker cycles of each vertex of cs, once per
+ * compute set: measure() + 1 for a type with native(), 0 for one without or
+ * whose shape faults when measured (run() then reports the fault). Serial:
+ * measure_cached is not thread-safe. */
+static int native_cycles(Engine *e, const ComputeSet *cs, CsCache *c)
+{
+    if (c->native_wc)
+        return 0;
+    c->native_wc = calloc(cs->count ? cs->count : 1, sizeof *c->native_wc);
+    if (!c->native_wc)
+        return -1;
+    for (size_t i = 0; i < cs->count; i++) {
+        const Vertex *v = &cs->v[i];
+        if (!v->type->native || !v->type->measure)
+            continue;
+        uint64_t m = measure_cached(e, v);
+        c->native_wc[i] = m == VERTEX_MEASURE_FAULT ? 0 : m + 1;
+    }
+    return 0;
 }
 
 /* Tile time of one tile's vertices given their worker cycles, in order. */
@@ -533,6 +559,11 @@ static int run_execute(Engine *e, const Step *s, uint64_t *cycles, const uint64_
         fault_msg = malloc((c->ngroups ? c->ngroups : 1) * sizeof *fault_msg);
         if (!fault_msg)
             rc = ipu_err(err, "engine: out of host memory");
+        const uint64_t *nwc = NULL;
+        if (!rc && !e->timed_functional && native_cycles(e, cs, c))
+            rc = ipu_err(err, "engine: out of host memory");
+        if (!rc && !e->timed_functional)
+            nwc = c->native_wc;
 #pragma omp parallel for schedule(dynamic, 8) if (!rc && ng > 1)
         for (long gi = 0; gi < ng; gi++) {
             fault[gi] = -1;
@@ -540,6 +571,10 @@ static int run_execute(Engine *e, const Step *s, uint64_t *cycles, const uint64_
                 continue;
             for (uint32_t k = c->group_start[gi]; k < c->group_start[gi + 1]; k++) {
                 const Vertex *v = &cs->v[c->order[k]];
+                if (nwc && nwc[c->order[k]] && !v->type->native(&a->isa, v->args)) {
+                    wc[c->order[k]] = nwc[c->order[k]] - 1;
+                    continue;
+                }
                 Worker w;
                 worker_init(&w, &a->isa, (int)v->tile);
                 v->type->run(&w, v->args);

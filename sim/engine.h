@@ -17,7 +17,8 @@
  *            reduce-scatter C-1, each link latency + ceil(elems/C) bytes /
  *            (link bandwidth x efficiency x ring links).
  *   Sync     sync.chip_cycles, or sync.system_cycles over several chips.
- * In functional mode it also does the work: runs each vertex on a Worker,
+ * In functional mode it also does the work: runs each vertex on a Worker
+ * (or through its type's native function, engine_set_native),
  * moves the bytes, and reduces collectives in chip order 0..C-1 (each
  * addition rounded to the tensor's dtype), so results are exact and
  * deterministic. In timing mode it reuses measure() per (vertex type,
@@ -57,6 +58,11 @@ Engine *engine_create(Graph *g, IpuErr *err);
 void engine_destroy(Engine *e);
 /* Events go to t from now on (NULL: none). The engine does not own t. */
 void engine_set_trace(Engine *e, Trace *t);
+/* Functional mode: on (the default) runs a vertex whose type has native()
+ * through it, with the worker cycles measure() gives for its shape (the
+ * same outputs and cycles as run(), see sim/vertex.h); off runs every
+ * vertex through run() and the timed intrinsics. No effect in timing mode. */
+void engine_set_native(Engine *e, int on);
 
 /* Validates the program against the graph (every id, range, chip rule) and
  * positions at its root (root < 0: program_root(p)). Errors

@@ -7,6 +7,16 @@
  * for the cycles of this shape once per (type, shape_key) and reuses them, so
  * a codelet used in timing mode must charge cycles that depend only on its
  * shape (tests check each codelet for that).
+ *
+ * A type may also have a native function: the same outputs as run(), bit
+ * for bit, computed with plain host code and no cycle accounting. In
+ * functional mode the engine (unless told to use the timed path) takes the
+ * vertex's cycles from measure() and calls native(); native() declines
+ * (returns non-zero, having written nothing) whenever run() would fault or
+ * would charge cycles measure() does not predict (a misaligned buffer, a
+ * disabled what-if instruction), and the engine then calls run(), so faults
+ * are reported exactly as before. Tests prove each native() bit-identical to
+ * run() (tests/test_native.c).
  */
 #ifndef IPUSIM_VERTEX_H
 #define IPUSIM_VERTEX_H
@@ -30,6 +40,9 @@ typedef struct VertexType {
      * running it on scratch data (args' data pointers may be NULL), or
      * VERTEX_MEASURE_FAULT if that run faulted (the engine reports it). */
     uint64_t (*measure)(const IsaCosts *isa, const void *args);
+    /* Functional, optional (NULL: none): run()'s outputs without the timed
+     * intrinsics; 0 when done, non-zero to decline (nothing written). */
+    int (*native)(const IsaCosts *isa, const void *args);
 } VertexType;
 
 #endif

@@ -49,7 +49,7 @@ static uint64_t double_measure(const IsaCosts *isa, const void *args)
     const DoubleArgs *a = args;
     return a->fault ? VERTEX_MEASURE_FAULT : 2ull * a->n + a->extra;
 }
-static const VertexType double_vt = {"test.double", sizeof(DoubleArgs), double_run, double_key, double_measure};
+static const VertexType double_vt = {"test.double", sizeof(DoubleArgs), double_run, double_key, double_measure, NULL};
 
 static IpuArch arch_of(const char *preset)
 {

@@ -112,7 +112,7 @@ static void test_remote_capacity(void **state)
 }
 
 static void nop_run(Worker *w, const void *args) { (void)args; w->cycles += 1; }
-static const VertexType nop = {"nop", sizeof(int), nop_run, NULL, NULL};
+static const VertexType nop = {"nop", sizeof(int), nop_run, NULL, NULL, NULL};
 
 static void test_vertex_tile_range(void **state)
 {

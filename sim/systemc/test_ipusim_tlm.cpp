@@ -76,7 +76,7 @@ uint64_t affine_measure(const IsaCosts *, const void *args)
     const AffineArgs *a = static_cast<const AffineArgs *>(args);
     return a->fault ? VERTEX_MEASURE_FAULT : 2ull * a->n + 4;
 }
-const VertexType affine_vt = {"test.affine", sizeof(AffineArgs), affine_run, affine_key, affine_measure};
+const VertexType affine_vt = {"test.affine", sizeof(AffineArgs), affine_run, affine_key, affine_measure, NULL};
 
 struct System {
     Graph *g = nullptr;
