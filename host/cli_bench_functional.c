@@ -53,6 +53,7 @@ typedef struct FuncBench {
     uint64_t *step_cycles;    /* (steps + timed_steps) simulated cycles of each step */
     uint32_t *tokens;         /* (steps + timed_steps + 1) greedy tokens */
     double rss_after_lower_mib;
+    uint64_t fused, executes;  /* Execute steps of the fast decode steps: run tile by tile with the one before, all */
 } FuncBench;
 
 /* Synthesises the weights, lowers (then frees the host copy: the graph holds
@@ -91,6 +92,7 @@ static int bench_run(const RunConfig *rc, const RunOptions *o, uint64_t seed, Fu
     fb->prefill_s = now_s() - t0;
     for (long k = 0; !rv && k < fb->steps + fb->timed_steps; k++) {
         engine_set_native(e, k < fb->steps);
+        Stats before = *engine_stats(e);
         t0 = now_s();
         rv = lower_prepare_decode(L, o->prompt_len + (uint32_t)k, &fb->tokens[k], err) ||
                      gptj_run_step(e, L, 1, &last_root, 0, &sr, err) || lower_read_tokens(L, 1, &fb->tokens[k + 1], err)
@@ -98,6 +100,10 @@ static int bench_run(const RunConfig *rc, const RunOptions *o, uint64_t seed, Fu
                  : 0;
         fb->step_s[k] = now_s() - t0;
         fb->step_cycles[k] = sr.cycles;
+        if (!rv && k == 0) {
+            fb->fused = engine_stats(e)->executes_fused - before.executes_fused;
+            fb->executes = engine_stats(e)->supersteps - before.supersteps;
+        }
     }
     free(prompt);
     engine_destroy(e);
@@ -193,6 +199,9 @@ int cli_bench_functional(int argc, char **argv)
         printf("  mean decode step, timed             %10.1f ms/token\n", 1e3 * timed_sum / (double)timed);
     if (steps && timed)
         printf("  speedup fast vs timed               %10.2f x\n", (timed_sum / (double)timed) / (fast_sum / (double)steps));
+    if (steps)
+        printf("  steps run tile by tile with the Execute before them: %llu of %llu leaf steps per decode step\n",
+               (unsigned long long)fb.fused, (unsigned long long)fb.executes);
     printf("  peak RSS after lowering             %10.0f MiB\n", fb.rss_after_lower_mib);
     printf("  peak RSS                            %10.0f MiB\n", peak_rss_mib());
     status = 0;

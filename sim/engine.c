@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim/footprint.h"
 #include "sim/links.h"
 
 #define ENGINE_MAX_DEPTH 64
@@ -28,7 +29,21 @@ typedef struct CsCache {
     int timed;             /* timing mode: cost below is valid */
     uint64_t cycles, *chip_cycles;
     uint64_t *native_wc;   /* (nverts) functional native path: measured worker cycles, 0 = no native */
+    uint8_t *touched;      /* (ntouched) footprint_compute_set of this set, NULL until needed */
+    size_t ntouched;       /* g->ntensors when scanned */
 } CsCache;
+
+/* Functional fast path: leaves whose data effects a fused Execute already
+ * performed (see run_fused): Copy steps, then the second Execute, whose
+ * result (cycles in its CsCache, or a fault) waits here. */
+#define PRERUN_MAX 8
+typedef struct Prerun {
+    int ncopies, next;       /* Copy step ids done early, and how many were reached */
+    int copies[PRERUN_MAX];
+    int exec_step;           /* the second Execute's step id; -1: nothing pending */
+    int rc;                  /* its result: 0, or -1 with msg */
+    char msg[512];
+} Prerun;
 
 typedef struct MeasureEntry {
     const VertexType *type;
@@ -60,6 +75,7 @@ struct Engine {
     uint64_t pending_cycles;   /* overlapped stream still running */
     int pending_category;
     int timed_functional;      /* 1: functional mode runs every vertex through run() */
+    Prerun pre;
 };
 
 static uint64_t cycles_ceil(double x) { return x <= 0 ? 0 : (uint64_t)ceil(x - 1e-9 * x); }
@@ -72,6 +88,7 @@ Engine *engine_create(Graph *g, IpuErr *err)
         e->g = g;
         e->tile_a = calloc(tiles, sizeof *e->tile_a);
         e->tile_b = calloc(tiles, sizeof *e->tile_b);
+        e->pre.exec_step = -1;
     }
     if (!e || !e->tile_a || !e->tile_b) {
         engine_destroy(e);
@@ -100,6 +117,7 @@ void engine_destroy(Engine *e)
         free(e->csc[i].group_start);
         free(e->csc[i].chip_cycles);
         free(e->csc[i].native_wc);
+        free(e->csc[i].touched);
     }
     free(e->csc);
     free(e->mtab);
@@ -377,6 +395,7 @@ int engine_start(Engine *e, const Program *p, int root, IpuErr *err)
     free_costs(e);
     e->prog = e->started = NULL;
     e->sp = 0;
+    e->pre.exec_step = -1;
     e->cost = calloc(p->nsteps, sizeof *e->cost);
     if (!e->cost)
         return ipu_err(err, "engine: out of host memory");
@@ -398,6 +417,7 @@ int engine_restart(Engine *e, IpuErr *err)
     if (!e->started)
         return ipu_err(err, "engine_restart: no program was started");
     e->prog = e->started;
+    e->pre.exec_step = -1;
     e->stack[0] = (Frame){e->started_root, 0};
     e->sp = 1;
     return 0;
@@ -423,6 +443,7 @@ static int cs_group(Engine *e, int id)
     free(c->group_start);
     free(c->chip_cycles);
     free(c->native_wc);
+    free(c->touched);
     memset(c, 0, sizeof *c);
     uint32_t tiles = arch_total_tiles(&e->g->arch);
     /* counting sort by tile keeps insertion order within a tile */
@@ -518,10 +539,235 @@ static uint64_t schedule_tile(const IpuArch *a, const uint64_t *wc, const uint32
     return a->supervisor_launch_cycles + end;
 }
 
+/* One compute set's functional results: worker cycles and per-group faults. */
+typedef struct ExecRun {
+    uint64_t *wc;     /* (cs->count) */
+    int64_t *fault;   /* (ngroups) faulting vertex index, or -1 */
+    char (*msg)[192]; /* (ngroups) its message */
+} ExecRun;
+
+static int exec_run_alloc(ExecRun *r, size_t nverts, size_t ngroups)
+{
+    r->wc = malloc((nverts ? nverts : 1) * sizeof *r->wc);
+    r->fault = malloc((ngroups ? ngroups : 1) * sizeof *r->fault);
+    r->msg = malloc((ngroups ? ngroups : 1) * sizeof *r->msg);
+    return r->wc && r->fault && r->msg ? 0 : -1;
+}
+
+static void exec_run_free(ExecRun *r)
+{
+    free(r->wc);
+    free(r->fault);
+    free(r->msg);
+}
+
+/* Runs group gi (one tile's vertices, in order), natively where nwc says so,
+ * stopping at the tile's first fault. */
+static void run_group(const IpuArch *a, const ComputeSet *cs, const CsCache *c, const uint64_t *nwc, long gi,
+                      ExecRun *r)
+{
+    r->fault[gi] = -1;
+    for (uint32_t k = c->group_start[gi]; k < c->group_start[gi + 1]; k++) {
+        uint32_t vi = c->order[k];
+        const Vertex *v = &cs->v[vi];
+        if (nwc && nwc[vi] && !v->type->native(&a->isa, v->args)) {
+            r->wc[vi] = nwc[vi] - 1;
+            continue;
+        }
+        Worker w;
+        worker_init(&w, &a->isa, (int)v->tile);
+        v->type->run(&w, v->args);
+        r->wc[vi] = w.cycles;
+        if (w.faulted) {
+            r->fault[gi] = vi;
+            memcpy(r->msg[gi], w.fault, sizeof w.fault);
+            return;
+        }
+    }
+}
+
+/* The fault of the lowest faulting tile as the step's error, or 0. */
+static int exec_fault(Engine *e, const Step *s, const ComputeSet *cs, const CsCache *c, const ExecRun *r, IpuErr *err)
+{
+    const IpuArch *a = &e->g->arch;
+    for (size_t gi = 0; gi < c->ngroups; gi++)
+        if (r->fault[gi] >= 0) {
+            const Vertex *v = &cs->v[r->fault[gi]];
+            return ipu_err(err, "step '%s': compute set '%s': vertex '%s' on chip %u tile %u (global %u) faulted: %s",
+                           s->label, cs->name, v->type->name, chip_of(e, v->tile), v->tile % a->tiles_per_chip,
+                           v->tile, r->msg[gi]);
+        }
+    return 0;
+}
+
+/* Tile times from the worker cycles: c->cycles and c->chip_cycles. */
+static void exec_schedule(Engine *e, const ComputeSet *cs, CsCache *c, const uint64_t *wc)
+{
+    const IpuArch *a = &e->g->arch;
+    memset(c->chip_cycles, 0, a->chips * sizeof *c->chip_cycles);
+    c->cycles = 0;
+    for (size_t gi = 0; gi < c->ngroups; gi++) {
+        uint64_t t = schedule_tile(a, wc, c->order + c->group_start[gi], c->group_start[gi + 1] - c->group_start[gi]);
+        uint32_t chip = chip_of(e, cs->v[c->order[c->group_start[gi]]].tile);
+        if (t > c->chip_cycles[chip])
+            c->chip_cycles[chip] = t;
+        if (t > c->cycles)
+            c->cycles = t;
+    }
+    c->timed = e->g->mode == GRAPH_TIMING;
+}
+
+/* ---- functional fast path: two compute sets tile by tile ----
+ *
+ * A vertex touches only its own tile's memory (the rule that lets the
+ * engine run tiles in parallel). So when Execute(A) is followed, through
+ * Sync steps and Copy steps that touch no tensor of A's footprint
+ * (sim/footprint.h), by Execute(B), running those Copies first and then, tile
+ * by tile, A's vertices and B's gives the same memory as the program order:
+ * the Copies commute with A, and B's vertices on a tile read only that
+ * tile's memory, which A's vertices on other tiles never write. A's freshly
+ * written outputs (decompressed weights) are then still in the host cache
+ * when B (the matmul) reads them. Cycles are computed per compute set as
+ * always and charged at each step; B's result (or fault) waits in e->pre
+ * until its step, and the moved Copies skip their data movement then. */
+
+/* The next leaf step of a walk position (a copy of the engine's stack), as
+ * engine_step would reach it; -1 at the end of the program. */
+static int walk_next_leaf(const Program *p, Frame *st, int *sp)
+{
+    while (*sp > 0) {
+        Frame *f = &st[*sp - 1];
+        const Step *s = &p->steps[f->step];
+        if (s->kind == STEP_SEQUENCE || s->kind == STEP_REPEAT) {
+            uint64_t n = s->kind == STEP_SEQUENCE ? s->nchildren : s->times;
+            if (f->idx >= n) {
+                (*sp)--;
+                continue;
+            }
+            int child = s->kind == STEP_SEQUENCE ? s->children[f->idx] : s->body;
+            f->idx++;
+            if (*sp >= ENGINE_MAX_DEPTH)
+                return -1;
+            st[(*sp)++] = (Frame){child, 0};
+            continue;
+        }
+        (*sp)--;
+        return f->step;
+    }
+    return -1;
+}
+
+static const uint8_t *cs_touched(Engine *e, int id)
+{
+    CsCache *c = &e->csc[id];
+    if (c->touched && c->ntouched == e->g->ntensors)
+        return c->touched;
+    free(c->touched);
+    c->touched = malloc(e->g->ntensors ? e->g->ntensors : 1);
+    if (c->touched && footprint_compute_set(e->g, &e->g->cs[id], c->touched)) {
+        free(c->touched);
+        c->touched = NULL;
+    }
+    c->ntouched = e->g->ntensors;
+    return c->touched;
+}
+
+/* The step id of B for the Execute of compute set a being run, and the Copy
+ * steps before it (copies, *ncopies), or -1 when there is none. */
+static int fuse_partner(Engine *e, int a, int *copies, int *ncopies)
+{
+    Frame st[ENGINE_MAX_DEPTH];
+    int sp = e->sp;
+    memcpy(st, e->stack, (size_t)sp * sizeof *st);
+    const uint8_t *touched = NULL;
+    *ncopies = 0;
+    for (int look = 0; look < 4 * PRERUN_MAX; look++) {
+        int id = walk_next_leaf(e->prog, st, &sp);
+        if (id < 0)
+            return -1;
+        const Step *s = &e->prog->steps[id];
+        if (s->kind == STEP_SYNC)
+            continue;
+        if (s->kind == STEP_EXECUTE)
+            return s->cs != a ? id : -1;
+        if (s->kind != STEP_COPY || *ncopies == PRERUN_MAX)
+            return -1;
+        if (!touched && !(touched = cs_touched(e, a)))
+            return -1;
+        for (size_t i = 0; i < s->npairs; i++)
+            if (touched[s->pairs[i].src] || touched[s->pairs[i].dst])
+                return -1;
+        copies[(*ncopies)++] = id;
+    }
+    return -1;
+}
+
+static void do_copy(Engine *e, const Step *s);
+
+/* Execute(A) at step s fused with Execute(B) at step b (see above). */
+static int run_fused(Engine *e, const Step *s, int b, const int *copies, int ncopies, IpuErr *err)
+{
+    Graph *g = e->g;
+    const Step *s2 = &e->prog->steps[b];
+    const ComputeSet *ca = &g->cs[s->cs], *cb = &g->cs[s2->cs];
+    if (cs_group(e, s2->cs) || native_cycles(e, cb, &e->csc[s2->cs]))
+        return ipu_err(err, "engine: out of host memory");
+    CsCache *a = &e->csc[s->cs], *bc = &e->csc[s2->cs]; /* after cs_group: e->csc may move */
+    ExecRun ra, rb;
+    size_t nm = 0;
+    int32_t(*m)[2] = malloc((a->ngroups + bc->ngroups + 1) * sizeof *m);
+    int rc = exec_run_alloc(&ra, ca->count, a->ngroups) | exec_run_alloc(&rb, cb->count, bc->ngroups) | (m ? 0 : -1);
+    if (rc) {
+        exec_run_free(&ra), exec_run_free(&rb), free(m);
+        return ipu_err(err, "engine: out of host memory");
+    }
+    for (int i = 0; i < ncopies; i++)
+        do_copy(e, &e->prog->steps[copies[i]]);
+    /* both sets' tile groups merged by tile: (group of A or -1, group of B or -1) */
+    for (size_t i = 0, j = 0; i < a->ngroups || j < bc->ngroups;) {
+        uint32_t ta = i < a->ngroups ? ca->v[a->order[a->group_start[i]]].tile : UINT32_MAX;
+        uint32_t tb = j < bc->ngroups ? cb->v[bc->order[bc->group_start[j]]].tile : UINT32_MAX;
+        m[nm][0] = ta <= tb ? (int32_t)i++ : -1;
+        m[nm][1] = tb <= ta ? (int32_t)j++ : -1;
+        nm++;
+    }
+    const long n = (long)nm;
+    const IpuArch *arch = &g->arch;
+#pragma omp parallel for schedule(dynamic, 8) if (n > 1)
+    for (long k = 0; k < n; k++) {
+        if (m[k][0] >= 0)
+            run_group(arch, ca, a, a->native_wc, m[k][0], &ra);
+        if (m[k][1] >= 0)
+            run_group(arch, cb, bc, bc->native_wc, m[k][1], &rb);
+    }
+    rc = exec_fault(e, s, ca, a, &ra, err);
+    if (!rc) {
+        exec_schedule(e, ca, a, ra.wc);
+        exec_schedule(e, cb, bc, rb.wc);
+        IpuErr berr;
+        e->pre.rc = exec_fault(e, s2, cb, bc, &rb, &berr);
+        if (e->pre.rc)
+            snprintf(e->pre.msg, sizeof e->pre.msg, "%s", berr.msg);
+        e->pre.ncopies = ncopies, e->pre.next = 0;
+        memcpy(e->pre.copies, copies, (size_t)ncopies * sizeof *copies);
+        e->pre.exec_step = b;
+    }
+    exec_run_free(&ra), exec_run_free(&rb), free(m);
+    return rc;
+}
+
+/* 1 if Copy step id already moved its data in a fused Execute (consumed now). */
+static int prerun_copy(Engine *e, int id)
+{
+    if (e->pre.exec_step < 0 || e->pre.next >= e->pre.ncopies || e->pre.copies[e->pre.next] != id)
+        return 0;
+    e->pre.next++;
+    return 1;
+}
+
 static int run_execute(Engine *e, const Step *s, uint64_t *cycles, const uint64_t **chip_cycles, IpuErr *err)
 {
     Graph *g = e->g;
-    const IpuArch *a = &g->arch;
     const ComputeSet *cs = &g->cs[s->cs];
     if (cs_group(e, s->cs))
         return ipu_err(err, "engine: out of host memory");
@@ -532,90 +778,66 @@ static int run_execute(Engine *e, const Step *s, uint64_t *cycles, const uint64_
         *chip_cycles = c->chip_cycles;
         return 0;
     }
-    uint64_t *wc = malloc((cs->count ? cs->count : 1) * sizeof *wc);
-    uint64_t *tile_cycles = malloc((c->ngroups ? c->ngroups : 1) * sizeof *tile_cycles);
-    int64_t *fault = malloc((c->ngroups ? c->ngroups : 1) * sizeof *fault);
-    char(*fault_msg)[192] = NULL;
-    if (!wc || !tile_cycles || !fault) {
-        free(wc);
-        free(tile_cycles);
-        free(fault);
+    int id = (int)(s - e->prog->steps);
+    if (e->pre.exec_step == id) { /* ran with the Execute before it */
+        IPU_ASSERT(e->pre.next == e->pre.ncopies);
+        e->pre.exec_step = -1;
+        e->stats.executes_fused++;
+        if (e->pre.rc)
+            return ipu_err(err, "%s", e->pre.msg);
+        *cycles = c->cycles;
+        *chip_cycles = c->chip_cycles;
+        return 0;
+    }
+    e->pre.exec_step = -1;
+    ExecRun r;
+    if (exec_run_alloc(&r, cs->count, c->ngroups)) {
+        exec_run_free(&r);
         return ipu_err(err, "engine: out of host memory");
     }
     int rc = 0;
-    const long ng = (long)c->ngroups;
     if (g->mode == GRAPH_TIMING) {
         for (size_t i = 0; i < cs->count && !rc; i++) {
-            wc[i] = measure_cached(e, &cs->v[i]);
-            if (wc[i] == VERTEX_MEASURE_FAULT) {
+            r.wc[i] = measure_cached(e, &cs->v[i]);
+            if (r.wc[i] == VERTEX_MEASURE_FAULT) {
                 const Vertex *v = &cs->v[i];
                 rc = ipu_err(err, "step '%s': compute set '%s': vertex '%s' on chip %u tile %u (global %u) faults "
                              "when measured (run it in functional mode for the message)",
-                             s->label, cs->name, v->type->name, chip_of(e, v->tile), v->tile % a->tiles_per_chip,
-                             v->tile);
+                             s->label, cs->name, v->type->name, chip_of(e, v->tile),
+                             v->tile % g->arch.tiles_per_chip, v->tile);
             }
         }
     } else {
-        fault_msg = malloc((c->ngroups ? c->ngroups : 1) * sizeof *fault_msg);
-        if (!fault_msg)
-            rc = ipu_err(err, "engine: out of host memory");
         const uint64_t *nwc = NULL;
-        if (!rc && !e->timed_functional && native_cycles(e, cs, c))
-            rc = ipu_err(err, "engine: out of host memory");
-        if (!rc && !e->timed_functional)
+        if (!e->timed_functional) {
+            if (native_cycles(e, cs, c)) {
+                exec_run_free(&r);
+                return ipu_err(err, "engine: out of host memory");
+            }
+            int copies[PRERUN_MAX], ncopies, b = fuse_partner(e, s->cs, copies, &ncopies);
+            if (b >= 0) {
+                exec_run_free(&r);
+                rc = run_fused(e, s, b, copies, ncopies, err);
+                c = &e->csc[s->cs];
+                *cycles = c->cycles;
+                *chip_cycles = c->chip_cycles;
+                return rc;
+            }
             nwc = c->native_wc;
-#pragma omp parallel for schedule(dynamic, 8) if (!rc && ng > 1)
-        for (long gi = 0; gi < ng; gi++) {
-            fault[gi] = -1;
-            if (rc)
-                continue;
-            for (uint32_t k = c->group_start[gi]; k < c->group_start[gi + 1]; k++) {
-                const Vertex *v = &cs->v[c->order[k]];
-                if (nwc && nwc[c->order[k]] && !v->type->native(&a->isa, v->args)) {
-                    wc[c->order[k]] = nwc[c->order[k]] - 1;
-                    continue;
-                }
-                Worker w;
-                worker_init(&w, &a->isa, (int)v->tile);
-                v->type->run(&w, v->args);
-                wc[c->order[k]] = w.cycles;
-                if (w.faulted) {
-                    fault[gi] = c->order[k];
-                    memcpy(fault_msg[gi], w.fault, sizeof w.fault);
-                    break;
-                }
-            }
         }
-        for (long gi = 0; gi < ng && !rc; gi++)
-            if (fault[gi] >= 0) {
-                const Vertex *v = &cs->v[fault[gi]];
-                rc = ipu_err(err, "step '%s': compute set '%s': vertex '%s' on chip %u tile %u (global %u) faulted: %s",
-                             s->label, cs->name, v->type->name, chip_of(e, v->tile), v->tile % a->tiles_per_chip,
-                             v->tile, fault_msg[gi]);
-            }
+        const long ng = (long)c->ngroups;
+        const IpuArch *a = &g->arch;
+#pragma omp parallel for schedule(dynamic, 8) if (ng > 1)
+        for (long gi = 0; gi < ng; gi++)
+            run_group(a, cs, c, nwc, gi, &r);
+        rc = exec_fault(e, s, cs, c, &r, err);
     }
     if (!rc) {
-#pragma omp parallel for schedule(dynamic, 64) if (ng > 256)
-        for (long gi = 0; gi < ng; gi++)
-            tile_cycles[gi] = schedule_tile(a, wc, c->order + c->group_start[gi],
-                                            c->group_start[gi + 1] - c->group_start[gi]);
-        memset(c->chip_cycles, 0, a->chips * sizeof *c->chip_cycles);
-        c->cycles = 0;
-        for (long gi = 0; gi < ng; gi++) {
-            uint32_t chip = chip_of(e, cs->v[c->order[c->group_start[gi]]].tile);
-            if (tile_cycles[gi] > c->chip_cycles[chip])
-                c->chip_cycles[chip] = tile_cycles[gi];
-            if (tile_cycles[gi] > c->cycles)
-                c->cycles = tile_cycles[gi];
-        }
-        c->timed = g->mode == GRAPH_TIMING;
+        exec_schedule(e, cs, c, r.wc);
         *cycles = c->cycles;
         *chip_cycles = c->chip_cycles;
     }
-    free(wc);
-    free(tile_cycles);
-    free(fault);
-    free(fault_msg);
+    exec_run_free(&r);
     return rc;
 }
 
@@ -714,7 +936,7 @@ static int run_leaf(Engine *e, int id, EngineStepInfo *info, IpuErr *err)
         break;
     }
     case STEP_COPY:
-        if (functional)
+        if (functional && !prerun_copy(e, id))
             do_copy(e, s);
         e->stats.bytes_exchange += c->bytes;
         account(e, s, c->cycles, &e->stats.cycles_exchange);

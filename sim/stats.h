@@ -28,7 +28,8 @@
     X(bytes_stream, "bytes", "bytes moved between streaming memory and tiles")                    \
     X(bytes_collective, "bytes", "bytes sent over IPU-Links by collectives, all chips")           \
     X(supersteps, "steps", "leaf steps run (Execute, Copy, StreamCopy, collective, Sync)")        \
-    X(vertices_run, "vertices", "vertex executions (functional runs or timed reuses)")
+    X(vertices_run, "vertices", "vertex executions (functional runs or timed reuses)")            \
+    X(executes_fused, "steps", "functional fast path: Execute steps run tile by tile with the one before")
 
 #define STATS_MAX_CATEGORIES 32
 
