@@ -160,16 +160,20 @@ static void native_scalar(const MatmulArgs *p, LayerDtype t, uint32_t n_lo, uint
 #define NATIVE_LANES 8
 #define NATIVE_MAX_ROWS 64
 
-/* Eight outputs per vector lane set: for each k the eight weights w[n0+j][k]
+/* Eight outputs (nn <= 8) per vector: for each k the eight weights w[n0+j][k]
  * come from an 8 x 8 fp16 transpose, so each lane runs its own output's
  * sequence of additions in k order (the same roundings as native_scalar;
  * a product of two fp16 values is exact in fp32). Rows m in chunks of
  * NATIVE_MAX_ROWS share each transposed block. A NaN anywhere sends the
  * eight outputs to native_scalar, so NaN bits follow the scalar code. */
-static void native_block8(const MatmulArgs *p, LayerDtype t, uint32_t n0)
+static void native_block8(const MatmulArgs *p, LayerDtype t, uint32_t n0, uint32_t nn)
 {
     uint32_t as = a_stride_of(p), ws = w_stride_of(p), os = out_stride_of(p);
-    const uint16_t *w = p->w + (size_t)n0 * ws;
+    /* rows of the block; a block of nn < 8 outputs repeats its last row in
+     * the spare lanes, which are computed and never stored */
+    const uint16_t *wr[NATIVE_LANES];
+    for (uint32_t j = 0; j < NATIVE_LANES; j++)
+        wr[j] = p->w + (size_t)(n0 + (j < nn ? j : nn - 1)) * ws;
     for (uint32_t m0 = 0; m0 < p->m; m0 += NATIVE_MAX_ROWS) {
         uint32_t mr = p->m - m0 < NATIVE_MAX_ROWS ? p->m - m0 : NATIVE_MAX_ROWS;
         __m256 acc[NATIVE_MAX_ROWS];
@@ -180,8 +184,8 @@ static void native_block8(const MatmulArgs *p, LayerDtype t, uint32_t n0)
                 continue;
             }
             float v[NATIVE_LANES];
-            for (int j = 0; j < NATIVE_LANES; j++)
-                v[j] = layer_load(p->out, t, (size_t)(m0 + r) * os + n0 + j);
+            for (uint32_t j = 0; j < NATIVE_LANES; j++)
+                v[j] = layer_load(p->out, t, (size_t)(m0 + r) * os + n0 + (j < nn ? j : nn - 1));
             acc[r] = _mm256_loadu_ps(v);
         }
         for (uint32_t k0 = 0; k0 < p->k; k0 += AMP_BLOCK_K) {
@@ -191,7 +195,7 @@ static void native_block8(const MatmulArgs *p, LayerDtype t, uint32_t n0)
             for (; k + 8 <= k1; k += 8) {
                 __m128i r[8];
                 for (int j = 0; j < 8; j++)
-                    r[j] = _mm_loadu_si128((const __m128i *)(w + (size_t)j * ws + k));
+                    r[j] = _mm_loadu_si128((const __m128i *)(wr[j] + k));
                 __m128i a0 = _mm_unpacklo_epi16(r[0], r[1]), a1 = _mm_unpackhi_epi16(r[0], r[1]);
                 __m128i a2 = _mm_unpacklo_epi16(r[2], r[3]), a3 = _mm_unpackhi_epi16(r[2], r[3]);
                 __m128i a4 = _mm_unpacklo_epi16(r[4], r[5]), a5 = _mm_unpackhi_epi16(r[4], r[5]);
@@ -213,7 +217,7 @@ static void native_block8(const MatmulArgs *p, LayerDtype t, uint32_t n0)
             for (; k < k1; k++) {
                 float v[NATIVE_LANES];
                 for (int j = 0; j < NATIVE_LANES; j++)
-                    v[j] = fp16_to_f32(w[(size_t)j * ws + k]);
+                    v[j] = fp16_to_f32(wr[j][k]);
                 wc[k - k0] = _mm256_loadu_ps(v);
             }
             for (uint32_t r = 0; r < mr; r++) {
@@ -234,15 +238,21 @@ static void native_block8(const MatmulArgs *p, LayerDtype t, uint32_t n0)
             q.a = p->a + (size_t)m0 * as;
             q.out = (char *)p->out + (size_t)m0 * os * layer_dtype_bytes(t);
             q.a_stride = as, q.w_stride = ws, q.out_stride = os;
-            native_scalar(&q, t, n0, n0 + NATIVE_LANES);
+            native_scalar(&q, t, n0, n0 + nn);
             continue;
         }
         for (uint32_t r = 0; r < mr; r++) {
             size_t o = (size_t)(m0 + r) * os + n0;
-            if (t == LAYER_F16)
+            if (nn < NATIVE_LANES) {
+                _Alignas(32) float v[NATIVE_LANES];
+                _mm256_store_ps(v, acc[r]);
+                for (uint32_t j = 0; j < nn; j++)
+                    layer_store(p->out, t, o + j, v[j]);
+            } else if (t == LAYER_F16) {
                 _mm_storeu_si128((__m128i *)((uint16_t *)p->out + o), _mm256_cvtps_ph(acc[r], _MM_FROUND_TO_NEAREST_INT));
-            else
+            } else {
                 _mm256_storeu_ps((float *)p->out + o, acc[r]);
+            }
         }
     }
 }
@@ -252,12 +262,12 @@ void matmul_native(const MatmulArgs *p, LayerDtype partials)
 {
     if (!p->a || !p->w || !p->out) /* matmul_amp does no arithmetic either */
         return;
-    uint32_t n = 0;
 #if defined(__F16C__) && defined(__AVX__)
-    for (; n + NATIVE_LANES <= p->n; n += NATIVE_LANES)
-        native_block8(p, partials, n);
+    for (uint32_t n = 0; n < p->n; n += NATIVE_LANES)
+        native_block8(p, partials, n, p->n - n < NATIVE_LANES ? p->n - n : NATIVE_LANES);
+#else
+    native_scalar(p, partials, 0, p->n);
 #endif
-    native_scalar(p, partials, n, p->n);
 }
 
 /* ---- vertex types ---- */
