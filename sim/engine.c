@@ -29,6 +29,7 @@ typedef struct CsCache {
     int timed;             /* timing mode: cost below is valid */
     uint64_t cycles, *chip_cycles;
     uint64_t *native_wc;   /* (nverts) functional native path: measured worker cycles, 0 = no native */
+    int native_timed;      /* cost above came from native_wc alone: valid for every native run */
     uint8_t *touched;      /* (ntouched) footprint_compute_set of this set, NULL until needed */
     size_t ntouched;       /* g->ntensors when scanned */
 } CsCache;
@@ -542,7 +543,7 @@ static uint64_t schedule_tile(const IpuArch *a, const uint64_t *wc, const uint32
 /* One compute set's functional results: worker cycles and per-group faults. */
 typedef struct ExecRun {
     uint64_t *wc;     /* (cs->count) */
-    int64_t *fault;   /* (ngroups) faulting vertex index, or -1 */
+    int64_t *fault;   /* (ngroups) faulting vertex index, -1 none (all native), -2 none (some run()) */
     char (*msg)[192]; /* (ngroups) its message */
 } ExecRun;
 
@@ -578,6 +579,7 @@ static void run_group(const IpuArch *a, const ComputeSet *cs, const CsCache *c, 
         worker_init(&w, &a->isa, (int)v->tile);
         v->type->run(&w, v->args);
         r->wc[vi] = w.cycles;
+        r->fault[gi] = -2;
         if (w.faulted) {
             r->fault[gi] = vi;
             memcpy(r->msg[gi], w.fault, sizeof w.fault);
@@ -600,10 +602,19 @@ static int exec_fault(Engine *e, const Step *s, const ComputeSet *cs, const CsCa
     return 0;
 }
 
-/* Tile times from the worker cycles: c->cycles and c->chip_cycles. */
-static void exec_schedule(Engine *e, const ComputeSet *cs, CsCache *c, const uint64_t *wc)
+/* Tile times from the worker cycles: c->cycles and c->chip_cycles. A set
+ * whose vertices all ran natively (r->fault all -1) keeps them: its worker
+ * cycles are measure()'s, the same at every run. */
+static void exec_schedule(Engine *e, const ComputeSet *cs, CsCache *c, const ExecRun *r)
 {
     const IpuArch *a = &e->g->arch;
+    const uint64_t *wc = r->wc;
+    int native = e->g->mode == GRAPH_FUNCTIONAL;
+    for (size_t gi = 0; gi < c->ngroups && native; gi++)
+        native = r->fault[gi] == -1;
+    if (native && c->native_timed)
+        return;
+    c->native_timed = native;
     memset(c->chip_cycles, 0, a->chips * sizeof *c->chip_cycles);
     c->cycles = 0;
     for (size_t gi = 0; gi < c->ngroups; gi++) {
@@ -742,8 +753,8 @@ static int run_fused(Engine *e, const Step *s, int b, const int *copies, int nco
     }
     rc = exec_fault(e, s, ca, a, &ra, err);
     if (!rc) {
-        exec_schedule(e, ca, a, ra.wc);
-        exec_schedule(e, cb, bc, rb.wc);
+        exec_schedule(e, ca, a, &ra);
+        exec_schedule(e, cb, bc, &rb);
         IpuErr berr;
         e->pre.rc = exec_fault(e, s2, cb, bc, &rb, &berr);
         if (e->pre.rc)
@@ -833,7 +844,7 @@ static int run_execute(Engine *e, const Step *s, uint64_t *cycles, const uint64_
         rc = exec_fault(e, s, cs, c, &r, err);
     }
     if (!rc) {
-        exec_schedule(e, cs, c, r.wc);
+        exec_schedule(e, cs, c, &r);
         *cycles = c->cycles;
         *chip_cycles = c->chip_cycles;
     }
