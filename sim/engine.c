@@ -30,6 +30,7 @@ typedef struct CsCache {
     uint64_t cycles, *chip_cycles;
     uint64_t *native_wc;   /* (nverts) functional native path: measured worker cycles, 0 = no native */
     int native_timed;      /* cost above came from native_wc alone: valid for every native run */
+    uint64_t native_work;  /* worker cycles of the set's vertices, UINT64_MAX if some have no native path */
     uint8_t *touched;      /* (ntouched) footprint_compute_set of this set, NULL until needed */
     size_t ntouched;       /* g->ntensors when scanned */
 } CsCache;
@@ -512,15 +513,21 @@ static int native_cycles(Engine *e, const ComputeSet *cs, CsCache *c)
     c->native_wc = calloc(cs->count ? cs->count : 1, sizeof *c->native_wc);
     if (!c->native_wc)
         return -1;
+    c->native_work = 0;
     for (size_t i = 0; i < cs->count; i++) {
         const Vertex *v = &cs->v[i];
-        if (!v->type->native || !v->type->measure)
-            continue;
-        uint64_t m = measure_cached(e, v);
+        uint64_t m = v->type->native && v->type->measure ? measure_cached(e, v) : VERTEX_MEASURE_FAULT;
         c->native_wc[i] = m == VERTEX_MEASURE_FAULT ? 0 : m + 1;
+        c->native_work = m == VERTEX_MEASURE_FAULT || c->native_work == UINT64_MAX ? UINT64_MAX : c->native_work + m;
     }
     return 0;
 }
+
+/* Below this many worker cycles a natively run compute set is a few
+ * microseconds of host work: an OpenMP team would cost more than it saves
+ * (and much more on a loaded machine, where a descheduled thread holds the
+ * barrier). Host speed only; results do not depend on it. */
+#define ENGINE_PARALLEL_MIN_WORK (1ull << 20)
 
 /* Tile time of one tile's vertices given their worker cycles, in order. */
 static uint64_t schedule_tile(const IpuArch *a, const uint64_t *wc, const uint32_t *order, uint32_t n)
@@ -744,7 +751,9 @@ static int run_fused(Engine *e, const Step *s, int b, const int *copies, int nco
     }
     const long n = (long)nm;
     const IpuArch *arch = &g->arch;
-#pragma omp parallel for schedule(dynamic, 8) if (n > 1)
+    int par = n > 1 && (a->native_work == UINT64_MAX || bc->native_work == UINT64_MAX ||
+                        a->native_work + bc->native_work >= ENGINE_PARALLEL_MIN_WORK);
+#pragma omp parallel for schedule(dynamic, 8) if (par)
     for (long k = 0; k < n; k++) {
         if (m[k][0] >= 0)
             run_group(arch, ca, a, a->native_wc, m[k][0], &ra);
@@ -838,7 +847,8 @@ static int run_execute(Engine *e, const Step *s, uint64_t *cycles, const uint64_
         }
         const long ng = (long)c->ngroups;
         const IpuArch *a = &g->arch;
-#pragma omp parallel for schedule(dynamic, 8) if (ng > 1)
+        int par = ng > 1 && (!nwc || c->native_work >= ENGINE_PARALLEL_MIN_WORK);
+#pragma omp parallel for schedule(dynamic, 8) if (par)
         for (long gi = 0; gi < ng; gi++)
             run_group(a, cs, c, nwc, gi, &r);
         rc = exec_fault(e, s, cs, c, &r, err);
