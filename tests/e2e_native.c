@@ -17,7 +17,7 @@
 #include "host/lower.h"
 #include "testutil.h"
 
-enum { PROMPT = 4, DECODE = 2, STEPS = DECODE + 1 };
+enum { PROMPT = 3, DECODE = 1, STEPS = DECODE + 1 };
 
 typedef struct Record {
     uint64_t cycles[STEPS];
@@ -86,9 +86,9 @@ static void test_tiny_fast_equals_timed(void **s)
             assert_true(ref.logits && got.logits);
             omp_set_num_threads(1);
             run_steps(L, V, 0, &ref);
-            /* fast at 1 and 2 threads, timed again at 2 threads */
-            static const int runs[][2] = {{1, 1}, {2, 1}, {2, 0}};
-            for (int r = 0; r < 3; r++) {
+            /* fast at 1 and 2 threads (timed at 2 threads is test_engine's and test_native's) */
+            static const int runs[][2] = {{1, 1}, {2, 1}};
+            for (int r = 0; r < 2; r++) {
                 int threads = runs[r][0], native = runs[r][1];
                 omp_set_num_threads(threads);
                 run_steps(L, V, native, &got);

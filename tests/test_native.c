@@ -61,7 +61,7 @@ static void test_decompress_native_equals_run(void **state)
         for (int trial = 0; trial < 4; trial++) {
             uint32_t n = sizes[si], groups = 1 + rng_u32(&r) % 40, words = groups * n / 4;
             uint32_t off = trial % 2; /* packed at +2 bytes on odd trials */
-            uint16_t *packed = aligned_alloc(16, ((size_t)words + 8) * 2 + 16);
+            uint16_t *packed = aligned_alloc(16, ((size_t)words + 8) * 2 / 16 * 16 + 16);
             uint16_t *sb = malloc((size_t)groups * 4);
             uint16_t *ref = malloc((size_t)groups * n * 2);
             uint16_t *o_run = aligned_alloc(16, ((size_t)groups * n * 2 + 15) / 16 * 16);
@@ -353,6 +353,11 @@ static void test_engine_native_equals_timed(void **state)
         engine_destroy(en);
         sys_destroy(&s);
     }
+    /* the two graphs are separate allocations: compare with the addresses masked */
+    for (int k = 0; k < 2; k++)
+        for (char *x = strstr(msg[k], "0x"); x; x = strstr(x, "0x"))
+            for (x += 2; (*x >= '0' && *x <= '9') || (*x >= 'a' && *x <= 'f'); x++)
+                *x = '#';
     assert_string_equal(msg[0], msg[1]);
     assert_non_null(strstr(msg[1], "not 8-byte aligned"));
     assert_non_null(strstr(msg[1], "tile 1"));
