@@ -9,31 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/footprint.h"
+#include "sim/engine_exec.h"
 #include "sim/links.h"
 
-#define ENGINE_MAX_DEPTH 64
-#define ENGINE_MAX_WORKERS 64
+#define ENGINE_MAX_DEPTH EXEC_MAX_DEPTH
 
 typedef struct StepCost {
     int valid;
     uint64_t cycles, bytes;
     uint64_t *chip_cycles; /* (chips) each chip's own busy time; 0 = not taking part */
 } StepCost;
-
-typedef struct CsCache {
-    size_t nverts;         /* vertex count the grouping was built for */
-    uint32_t *order;       /* (nverts) vertex indices sorted by tile, stable */
-    uint32_t *group_start; /* (ngroups + 1) into order */
-    size_t ngroups;
-    int timed;             /* timing mode: cost below is valid */
-    uint64_t cycles, *chip_cycles;
-    uint64_t *native_wc;   /* (nverts) functional native path: measured worker cycles, 0 = no native */
-    int native_timed;      /* cost above came from native_wc alone: valid for every native run */
-    uint64_t native_work;  /* worker cycles of the set's vertices, UINT64_MAX if some have no native path */
-    uint8_t *touched;      /* (ntouched) footprint_compute_set of this set, NULL until needed */
-    size_t ntouched;       /* g->ntensors when scanned */
-} CsCache;
 
 /* Functional fast path: leaves whose data effects a fused Execute already
  * performed (see run_fused): Copy steps, then the second Execute, whose
@@ -51,11 +36,6 @@ typedef struct MeasureEntry {
     const VertexType *type;
     uint64_t key, cycles;
 } MeasureEntry;
-
-typedef struct Frame {
-    int step;
-    uint64_t idx;
-} Frame;
 
 struct Engine {
     Graph *g;
@@ -114,13 +94,8 @@ void engine_destroy(Engine *e)
     if (!e)
         return;
     free_costs(e);
-    for (size_t i = 0; i < e->ncsc; i++) {
-        free(e->csc[i].order);
-        free(e->csc[i].group_start);
-        free(e->csc[i].chip_cycles);
-        free(e->csc[i].native_wc);
-        free(e->csc[i].touched);
-    }
+    for (size_t i = 0; i < e->ncsc; i++)
+        exec_cache_free(&e->csc[i]);
     free(e->csc);
     free(e->mtab);
     free(e->tile_a);
@@ -429,7 +404,6 @@ int engine_restart(Engine *e, IpuErr *err)
 
 static int cs_group(Engine *e, int id)
 {
-    const ComputeSet *cs = &e->g->cs[id];
     if ((size_t)id >= e->ncsc) {
         CsCache *n = realloc(e->csc, e->g->ncs * sizeof *n);
         if (!n)
@@ -438,38 +412,7 @@ static int cs_group(Engine *e, int id)
         e->csc = n;
         e->ncsc = e->g->ncs;
     }
-    CsCache *c = &e->csc[id];
-    if (c->order && c->nverts == cs->count)
-        return 0;
-    free(c->order);
-    free(c->group_start);
-    free(c->chip_cycles);
-    free(c->native_wc);
-    free(c->touched);
-    memset(c, 0, sizeof *c);
-    uint32_t tiles = arch_total_tiles(&e->g->arch);
-    /* counting sort by tile keeps insertion order within a tile */
-    uint32_t *count = calloc(tiles + 1, sizeof *count);
-    c->order = malloc((cs->count ? cs->count : 1) * sizeof *c->order);
-    c->group_start = malloc((cs->count + 1) * sizeof *c->group_start);
-    c->chip_cycles = calloc(e->g->arch.chips, sizeof *c->chip_cycles);
-    if (!count || !c->order || !c->group_start || !c->chip_cycles) {
-        free(count);
-        return -1;
-    }
-    for (size_t i = 0; i < cs->count; i++)
-        count[cs->v[i].tile + 1]++;
-    for (uint32_t t = 0; t < tiles; t++) {
-        if (count[t + 1])
-            c->group_start[c->ngroups++] = count[t];
-        count[t + 1] += count[t];
-    }
-    c->group_start[c->ngroups] = (uint32_t)cs->count;
-    for (size_t i = 0; i < cs->count; i++)
-        c->order[count[cs->v[i].tile]++] = (uint32_t)i;
-    free(count);
-    c->nverts = cs->count;
-    return 0;
+    return exec_cache_group(&e->csc[id], e->g, &e->g->cs[id]);
 }
 
 static uint64_t measure_cached(Engine *e, const Vertex *v)
@@ -529,112 +472,6 @@ static int native_cycles(Engine *e, const ComputeSet *cs, CsCache *c)
  * barrier). Host speed only; results do not depend on it. */
 #define ENGINE_PARALLEL_MIN_WORK (1ull << 20)
 
-/* Tile time of one tile's vertices given their worker cycles, in order. */
-static uint64_t schedule_tile(const IpuArch *a, const uint64_t *wc, const uint32_t *order, uint32_t n)
-{
-    uint64_t free_at[ENGINE_MAX_WORKERS] = {0};
-    uint32_t w = a->workers_per_tile < ENGINE_MAX_WORKERS ? a->workers_per_tile : ENGINE_MAX_WORKERS;
-    uint64_t end = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t best = 0;
-        for (uint32_t k = 1; k < w; k++)
-            if (free_at[k] < free_at[best])
-                best = k;
-        free_at[best] += a->vertex_launch_cycles + wc[order[i]] * a->workers_per_tile;
-        if (free_at[best] > end)
-            end = free_at[best];
-    }
-    return a->supervisor_launch_cycles + end;
-}
-
-/* One compute set's functional results: worker cycles and per-group faults. */
-typedef struct ExecRun {
-    uint64_t *wc;     /* (cs->count) */
-    int64_t *fault;   /* (ngroups) faulting vertex index, -1 none (all native), -2 none (some run()) */
-    char (*msg)[192]; /* (ngroups) its message */
-} ExecRun;
-
-static int exec_run_alloc(ExecRun *r, size_t nverts, size_t ngroups)
-{
-    r->wc = malloc((nverts ? nverts : 1) * sizeof *r->wc);
-    r->fault = malloc((ngroups ? ngroups : 1) * sizeof *r->fault);
-    r->msg = malloc((ngroups ? ngroups : 1) * sizeof *r->msg);
-    return r->wc && r->fault && r->msg ? 0 : -1;
-}
-
-static void exec_run_free(ExecRun *r)
-{
-    free(r->wc);
-    free(r->fault);
-    free(r->msg);
-}
-
-/* Runs group gi (one tile's vertices, in order), natively where nwc says so,
- * stopping at the tile's first fault. */
-static void run_group(const IpuArch *a, const ComputeSet *cs, const CsCache *c, const uint64_t *nwc, long gi,
-                      ExecRun *r)
-{
-    r->fault[gi] = -1;
-    for (uint32_t k = c->group_start[gi]; k < c->group_start[gi + 1]; k++) {
-        uint32_t vi = c->order[k];
-        const Vertex *v = &cs->v[vi];
-        if (nwc && nwc[vi] && !v->type->native(&a->isa, v->args)) {
-            r->wc[vi] = nwc[vi] - 1;
-            continue;
-        }
-        Worker w;
-        worker_init(&w, &a->isa, (int)v->tile);
-        v->type->run(&w, v->args);
-        r->wc[vi] = w.cycles;
-        r->fault[gi] = -2;
-        if (w.faulted) {
-            r->fault[gi] = vi;
-            memcpy(r->msg[gi], w.fault, sizeof w.fault);
-            return;
-        }
-    }
-}
-
-/* The fault of the lowest faulting tile as the step's error, or 0. */
-static int exec_fault(Engine *e, const Step *s, const ComputeSet *cs, const CsCache *c, const ExecRun *r, IpuErr *err)
-{
-    const IpuArch *a = &e->g->arch;
-    for (size_t gi = 0; gi < c->ngroups; gi++)
-        if (r->fault[gi] >= 0) {
-            const Vertex *v = &cs->v[r->fault[gi]];
-            return ipu_err(err, "step '%s': compute set '%s': vertex '%s' on chip %u tile %u (global %u) faulted: %s",
-                           s->label, cs->name, v->type->name, chip_of(e, v->tile), v->tile % a->tiles_per_chip,
-                           v->tile, r->msg[gi]);
-        }
-    return 0;
-}
-
-/* Tile times from the worker cycles: c->cycles and c->chip_cycles. A set
- * whose vertices all ran natively (r->fault all -1) keeps them: its worker
- * cycles are measure()'s, the same at every run. */
-static void exec_schedule(Engine *e, const ComputeSet *cs, CsCache *c, const ExecRun *r)
-{
-    const IpuArch *a = &e->g->arch;
-    const uint64_t *wc = r->wc;
-    int native = e->g->mode == GRAPH_FUNCTIONAL;
-    for (size_t gi = 0; gi < c->ngroups && native; gi++)
-        native = r->fault[gi] == -1;
-    if (native && c->native_timed)
-        return;
-    c->native_timed = native;
-    memset(c->chip_cycles, 0, a->chips * sizeof *c->chip_cycles);
-    c->cycles = 0;
-    for (size_t gi = 0; gi < c->ngroups; gi++) {
-        uint64_t t = schedule_tile(a, wc, c->order + c->group_start[gi], c->group_start[gi + 1] - c->group_start[gi]);
-        uint32_t chip = chip_of(e, cs->v[c->order[c->group_start[gi]]].tile);
-        if (t > c->chip_cycles[chip])
-            c->chip_cycles[chip] = t;
-        if (t > c->cycles)
-            c->cycles = t;
-    }
-    c->timed = e->g->mode == GRAPH_TIMING;
-}
-
 /* ---- functional fast path: two compute sets tile by tile ----
  *
  * A vertex touches only its own tile's memory (the rule that lets the
@@ -649,47 +486,6 @@ static void exec_schedule(Engine *e, const ComputeSet *cs, CsCache *c, const Exe
  * always and charged at each step; B's result (or fault) waits in e->pre
  * until its step, and the moved Copies skip their data movement then. */
 
-/* The next leaf step of a walk position (a copy of the engine's stack), as
- * engine_step would reach it; -1 at the end of the program. */
-static int walk_next_leaf(const Program *p, Frame *st, int *sp)
-{
-    while (*sp > 0) {
-        Frame *f = &st[*sp - 1];
-        const Step *s = &p->steps[f->step];
-        if (s->kind == STEP_SEQUENCE || s->kind == STEP_REPEAT) {
-            uint64_t n = s->kind == STEP_SEQUENCE ? s->nchildren : s->times;
-            if (f->idx >= n) {
-                (*sp)--;
-                continue;
-            }
-            int child = s->kind == STEP_SEQUENCE ? s->children[f->idx] : s->body;
-            f->idx++;
-            if (*sp >= ENGINE_MAX_DEPTH)
-                return -1;
-            st[(*sp)++] = (Frame){child, 0};
-            continue;
-        }
-        (*sp)--;
-        return f->step;
-    }
-    return -1;
-}
-
-static const uint8_t *cs_touched(Engine *e, int id)
-{
-    CsCache *c = &e->csc[id];
-    if (c->touched && c->ntouched == e->g->ntensors)
-        return c->touched;
-    free(c->touched);
-    c->touched = malloc(e->g->ntensors ? e->g->ntensors : 1);
-    if (c->touched && footprint_compute_set(e->g, &e->g->cs[id], c->touched)) {
-        free(c->touched);
-        c->touched = NULL;
-    }
-    c->ntouched = e->g->ntensors;
-    return c->touched;
-}
-
 /* The step id of B for the Execute of compute set a being run, and the Copy
  * steps before it (copies, *ncopies), or -1 when there is none. */
 static int fuse_partner(Engine *e, int a, int *copies, int *ncopies)
@@ -700,7 +496,7 @@ static int fuse_partner(Engine *e, int a, int *copies, int *ncopies)
     const uint8_t *touched = NULL;
     *ncopies = 0;
     for (int look = 0; look < 4 * PRERUN_MAX; look++) {
-        int id = walk_next_leaf(e->prog, st, &sp);
+        int id = exec_walk_next_leaf(e->prog, st, &sp);
         if (id < 0)
             return -1;
         const Step *s = &e->prog->steps[id];
@@ -710,7 +506,7 @@ static int fuse_partner(Engine *e, int a, int *copies, int *ncopies)
             return s->cs != a ? id : -1;
         if (s->kind != STEP_COPY || *ncopies == PRERUN_MAX)
             return -1;
-        if (!touched && !(touched = cs_touched(e, a)))
+        if (!touched && !(touched = exec_cache_touched(&e->csc[a], e->g, &e->g->cs[a])))
             return -1;
         for (size_t i = 0; i < s->npairs; i++)
             if (touched[s->pairs[i].src] || touched[s->pairs[i].dst])
@@ -756,16 +552,16 @@ static int run_fused(Engine *e, const Step *s, int b, const int *copies, int nco
 #pragma omp parallel for schedule(dynamic, 8) if (par)
     for (long k = 0; k < n; k++) {
         if (m[k][0] >= 0)
-            run_group(arch, ca, a, a->native_wc, m[k][0], &ra);
+            exec_run_group(arch, ca, a, a->native_wc, m[k][0], &ra);
         if (m[k][1] >= 0)
-            run_group(arch, cb, bc, bc->native_wc, m[k][1], &rb);
+            exec_run_group(arch, cb, bc, bc->native_wc, m[k][1], &rb);
     }
-    rc = exec_fault(e, s, ca, a, &ra, err);
+    rc = exec_fault(e->g, s, ca, a, &ra, err);
     if (!rc) {
-        exec_schedule(e, ca, a, &ra);
-        exec_schedule(e, cb, bc, &rb);
+        exec_schedule(e->g, ca, a, &ra);
+        exec_schedule(e->g, cb, bc, &rb);
         IpuErr berr;
-        e->pre.rc = exec_fault(e, s2, cb, bc, &rb, &berr);
+        e->pre.rc = exec_fault(e->g, s2, cb, bc, &rb, &berr);
         if (e->pre.rc)
             snprintf(e->pre.msg, sizeof e->pre.msg, "%s", berr.msg);
         e->pre.ncopies = ncopies, e->pre.next = 0;
@@ -850,11 +646,11 @@ static int run_execute(Engine *e, const Step *s, uint64_t *cycles, const uint64_
         int par = ng > 1 && (!nwc || c->native_work >= ENGINE_PARALLEL_MIN_WORK);
 #pragma omp parallel for schedule(dynamic, 8) if (par)
         for (long gi = 0; gi < ng; gi++)
-            run_group(a, cs, c, nwc, gi, &r);
-        rc = exec_fault(e, s, cs, c, &r, err);
+            exec_run_group(a, cs, c, nwc, gi, &r);
+        rc = exec_fault(e->g, s, cs, c, &r, err);
     }
     if (!rc) {
-        exec_schedule(e, cs, c, &r);
+        exec_schedule(e->g, cs, c, &r);
         *cycles = c->cycles;
         *chip_cycles = c->chip_cycles;
     }
