@@ -2,7 +2,8 @@
  * on 1 and 2 chips, q4g:64 and fp16 weights, KV cache on, gives the same
  * logits (bit for bit) and the same cycles at every step with native
  * codelets (functional = fast) and with the timed intrinsics (timed), at 1
- * and 2 OpenMP threads; and `ipusim bench functional` runs on gptj-micro. */
+ * and 2 OpenMP threads; the run key `functional`; and `ipusim bench
+ * functional` runs on gptj-micro. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 
 #include "host/gptj_step.h"
 #include "host/lower.h"
+#include "host/runcfg.h"
 #include "testutil.h"
 
 enum { PROMPT = 3, DECODE = 1, STEPS = DECODE + 1 };
@@ -124,9 +126,29 @@ static void test_bench_functional_micro(void **s)
     assert_non_null(strstr(out, "peak RSS"));
 }
 
+/* The run key: fast by default, timed on request, anything else an error naming the choices. */
+static void test_run_key_functional(void **s)
+{
+    (void)s;
+    static RunConfig rc;
+    IpuErr e = {{0}};
+    RunOptions o;
+    runcfg_init(&rc);
+    if (runcfg_set_kv(&rc, "model=gptj-micro", "test", &e) || runcfg_set_kv(&rc, "prompt_len=8", "test", &e) ||
+        runcfg_finish(&rc, &e) || runcfg_options(&rc, 0, &o, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(o.functional_timed, 0);
+    if (runcfg_set_kv(&rc, "functional=timed", "test", &e) || runcfg_finish(&rc, &e) || runcfg_options(&rc, 0, &o, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(o.functional_timed, 1);
+    assert_int_equal(runcfg_set_kv(&rc, "functional=slow", "test", &e), -1);
+    assert_non_null(strstr(e.msg, "fast|timed"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run_key_functional),
         cmocka_unit_test(test_tiny_fast_equals_timed),
         cmocka_unit_test(test_bench_functional_micro),
     };
