@@ -158,77 +158,110 @@ static void native_scalar(const MatmulArgs *p, LayerDtype t, uint32_t n_lo, uint
 
 #if defined(__F16C__) && defined(__AVX__)
 #define NATIVE_LANES 8
-#define NATIVE_MAX_ROWS 64
+#define NATIVE_BLOCKS 4 /* blocks of 8 outputs per pass: independent addition chains */
+#define NATIVE_MAX_ROWS 32
 
-/* Eight outputs (nn <= 8) per vector: for each k the eight weights w[n0+j][k]
- * come from an 8 x 8 fp16 transpose, so each lane runs its own output's
- * sequence of additions in k order (the same roundings as native_scalar;
- * a product of two fp16 values is exact in fp32). Rows m in chunks of
- * NATIVE_MAX_ROWS share each transposed block. A NaN anywhere sends the
- * eight outputs to native_scalar, so NaN bits follow the scalar code. */
-static void native_block8(const MatmulArgs *p, LayerDtype t, uint32_t n0, uint32_t nn)
+/* Lanes j of the weights w[row j][k0 .. k1) of one block of 8 rows, one
+ * vector per k (wc[k - k0]), by 8 x 8 fp16 transposes. */
+static inline __attribute__((always_inline)) void native_transpose(__m256 *wc, const uint16_t *const *wr, uint32_t k0,
+                                                                   uint32_t k1)
+{
+    uint32_t k = k0;
+    for (; k + 8 <= k1; k += 8) {
+        __m128i r[8];
+        for (int j = 0; j < 8; j++)
+            r[j] = _mm_loadu_si128((const __m128i *)(wr[j] + k));
+        __m128i a0 = _mm_unpacklo_epi16(r[0], r[1]), a1 = _mm_unpackhi_epi16(r[0], r[1]);
+        __m128i a2 = _mm_unpacklo_epi16(r[2], r[3]), a3 = _mm_unpackhi_epi16(r[2], r[3]);
+        __m128i a4 = _mm_unpacklo_epi16(r[4], r[5]), a5 = _mm_unpackhi_epi16(r[4], r[5]);
+        __m128i a6 = _mm_unpacklo_epi16(r[6], r[7]), a7 = _mm_unpackhi_epi16(r[6], r[7]);
+        __m128i b0 = _mm_unpacklo_epi32(a0, a2), b1 = _mm_unpackhi_epi32(a0, a2);
+        __m128i b2 = _mm_unpacklo_epi32(a1, a3), b3 = _mm_unpackhi_epi32(a1, a3);
+        __m128i b4 = _mm_unpacklo_epi32(a4, a6), b5 = _mm_unpackhi_epi32(a4, a6);
+        __m128i b6 = _mm_unpacklo_epi32(a5, a7), b7 = _mm_unpackhi_epi32(a5, a7);
+        __m256 *d = wc + (k - k0);
+        d[0] = _mm256_cvtph_ps(_mm_unpacklo_epi64(b0, b4));
+        d[1] = _mm256_cvtph_ps(_mm_unpackhi_epi64(b0, b4));
+        d[2] = _mm256_cvtph_ps(_mm_unpacklo_epi64(b1, b5));
+        d[3] = _mm256_cvtph_ps(_mm_unpackhi_epi64(b1, b5));
+        d[4] = _mm256_cvtph_ps(_mm_unpacklo_epi64(b2, b6));
+        d[5] = _mm256_cvtph_ps(_mm_unpackhi_epi64(b2, b6));
+        d[6] = _mm256_cvtph_ps(_mm_unpacklo_epi64(b3, b7));
+        d[7] = _mm256_cvtph_ps(_mm_unpackhi_epi64(b3, b7));
+    }
+    for (; k < k1; k++) {
+        float v[NATIVE_LANES];
+        for (int j = 0; j < NATIVE_LANES; j++)
+            v[j] = fp16_to_f32(wr[j][k]);
+        wc[k - k0] = _mm256_loadu_ps(v);
+    }
+}
+
+/* Outputs n0 .. n0 + nn (nn <= 8 x NATIVE_BLOCKS), eight per vector: for
+ * each k the eight weights w[n][k] of a block come from a transpose, so
+ * each lane runs its own output's additions in k order (the same roundings
+ * as native_scalar; a product of two fp16 values is exact in fp32), and the
+ * blocks' chains are independent, which hides the adder latency. A block
+ * of fewer than 8 outputs repeats its last row in the spare lanes (computed,
+ * never stored). Rows m in chunks of NATIVE_MAX_ROWS share each transposed
+ * block. A NaN anywhere sends the outputs to native_scalar, so NaN bits
+ * follow the scalar code. */
+static void native_group(const MatmulArgs *p, LayerDtype t, uint32_t n0, uint32_t nn)
 {
     uint32_t as = a_stride_of(p), ws = w_stride_of(p), os = out_stride_of(p);
-    /* rows of the block; a block of nn < 8 outputs repeats its last row in
-     * the spare lanes, which are computed and never stored */
-    const uint16_t *wr[NATIVE_LANES];
-    for (uint32_t j = 0; j < NATIVE_LANES; j++)
+    uint32_t nb = (nn + NATIVE_LANES - 1) / NATIVE_LANES;
+    const uint16_t *wr[NATIVE_BLOCKS * NATIVE_LANES];
+    for (uint32_t j = 0; j < NATIVE_BLOCKS * NATIVE_LANES; j++)
         wr[j] = p->w + (size_t)(n0 + (j < nn ? j : nn - 1)) * ws;
     for (uint32_t m0 = 0; m0 < p->m; m0 += NATIVE_MAX_ROWS) {
         uint32_t mr = p->m - m0 < NATIVE_MAX_ROWS ? p->m - m0 : NATIVE_MAX_ROWS;
-        __m256 acc[NATIVE_MAX_ROWS];
+        __m256 acc[NATIVE_MAX_ROWS][NATIVE_BLOCKS];
         __m256 nan = _mm256_setzero_ps();
-        for (uint32_t r = 0; r < mr; r++) {
-            if (!p->accumulate) {
-                acc[r] = _mm256_setzero_ps();
-                continue;
+        for (uint32_t r = 0; r < mr; r++)
+            for (uint32_t bl = 0; bl < NATIVE_BLOCKS; bl++) {
+                float v[NATIVE_LANES];
+                for (uint32_t j = 0; j < NATIVE_LANES; j++) {
+                    uint32_t n = bl * NATIVE_LANES + j;
+                    v[j] = p->accumulate ? layer_load(p->out, t, (size_t)(m0 + r) * os + n0 + (n < nn ? n : nn - 1)) : 0.0f;
+                }
+                acc[r][bl] = _mm256_loadu_ps(v);
             }
-            float v[NATIVE_LANES];
-            for (uint32_t j = 0; j < NATIVE_LANES; j++)
-                v[j] = layer_load(p->out, t, (size_t)(m0 + r) * os + n0 + (j < nn ? j : nn - 1));
-            acc[r] = _mm256_loadu_ps(v);
-        }
         for (uint32_t k0 = 0; k0 < p->k; k0 += AMP_BLOCK_K) {
             uint32_t k1 = k0 + AMP_BLOCK_K < p->k ? k0 + AMP_BLOCK_K : p->k;
-            __m256 wc[AMP_BLOCK_K]; /* wc[k - k0] lane j = w[n0 + j][k] */
-            uint32_t k = k0;
-            for (; k + 8 <= k1; k += 8) {
-                __m128i r[8];
-                for (int j = 0; j < 8; j++)
-                    r[j] = _mm_loadu_si128((const __m128i *)(wr[j] + k));
-                __m128i a0 = _mm_unpacklo_epi16(r[0], r[1]), a1 = _mm_unpackhi_epi16(r[0], r[1]);
-                __m128i a2 = _mm_unpacklo_epi16(r[2], r[3]), a3 = _mm_unpackhi_epi16(r[2], r[3]);
-                __m128i a4 = _mm_unpacklo_epi16(r[4], r[5]), a5 = _mm_unpackhi_epi16(r[4], r[5]);
-                __m128i a6 = _mm_unpacklo_epi16(r[6], r[7]), a7 = _mm_unpackhi_epi16(r[6], r[7]);
-                __m128i b0 = _mm_unpacklo_epi32(a0, a2), b1 = _mm_unpackhi_epi32(a0, a2);
-                __m128i b2 = _mm_unpacklo_epi32(a1, a3), b3 = _mm_unpackhi_epi32(a1, a3);
-                __m128i b4 = _mm_unpacklo_epi32(a4, a6), b5 = _mm_unpackhi_epi32(a4, a6);
-                __m128i b6 = _mm_unpacklo_epi32(a5, a7), b7 = _mm_unpackhi_epi32(a5, a7);
-                __m256 *d = wc + (k - k0);
-                d[0] = _mm256_cvtph_ps(_mm_unpacklo_epi64(b0, b4));
-                d[1] = _mm256_cvtph_ps(_mm_unpackhi_epi64(b0, b4));
-                d[2] = _mm256_cvtph_ps(_mm_unpacklo_epi64(b1, b5));
-                d[3] = _mm256_cvtph_ps(_mm_unpackhi_epi64(b1, b5));
-                d[4] = _mm256_cvtph_ps(_mm_unpacklo_epi64(b2, b6));
-                d[5] = _mm256_cvtph_ps(_mm_unpackhi_epi64(b2, b6));
-                d[6] = _mm256_cvtph_ps(_mm_unpacklo_epi64(b3, b7));
-                d[7] = _mm256_cvtph_ps(_mm_unpackhi_epi64(b3, b7));
-            }
-            for (; k < k1; k++) {
-                float v[NATIVE_LANES];
-                for (int j = 0; j < NATIVE_LANES; j++)
-                    v[j] = fp16_to_f32(wr[j][k]);
-                wc[k - k0] = _mm256_loadu_ps(v);
-            }
+            __m256 wc[NATIVE_BLOCKS][AMP_BLOCK_K]; /* wc[block][k - k0] lane j = w[n0 + 8 block + j][k] */
+            for (uint32_t bl = 0; bl < nb; bl++)
+                native_transpose(wc[bl], wr + bl * NATIVE_LANES, k0, k1);
             for (uint32_t r = 0; r < mr; r++) {
                 const uint16_t *a = p->a + (size_t)(m0 + r) * as;
-                __m256 x = acc[r];
-                for (k = k0; k < k1; k++)
-                    x = _mm256_add_ps(x, _mm256_mul_ps(_mm256_set1_ps(fp16_to_f32(a[k])), wc[k - k0]));
-                if (k1 < p->k && t == LAYER_F16)
-                    x = _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
-                nan = _mm256_or_ps(nan, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
-                acc[r] = x;
+                float af[AMP_BLOCK_K];
+                for (uint32_t k = k0; k < k1; k++)
+                    af[k - k0] = fp16_to_f32(a[k]);
+                __m256 x0 = acc[r][0], x1 = acc[r][1], x2 = acc[r][2], x3 = acc[r][3];
+                if (nb == NATIVE_BLOCKS) {
+                    for (uint32_t k = 0; k < k1 - k0; k++) {
+                        __m256 av = _mm256_broadcast_ss(&af[k]);
+                        x0 = _mm256_add_ps(x0, _mm256_mul_ps(av, wc[0][k]));
+                        x1 = _mm256_add_ps(x1, _mm256_mul_ps(av, wc[1][k]));
+                        x2 = _mm256_add_ps(x2, _mm256_mul_ps(av, wc[2][k]));
+                        x3 = _mm256_add_ps(x3, _mm256_mul_ps(av, wc[3][k]));
+                    }
+                } else {
+                    for (uint32_t k = 0; k < k1 - k0; k++) {
+                        __m256 av = _mm256_broadcast_ss(&af[k]);
+                        x0 = _mm256_add_ps(x0, _mm256_mul_ps(av, wc[0][k]));
+                        if (nb > 1)
+                            x1 = _mm256_add_ps(x1, _mm256_mul_ps(av, wc[1][k]));
+                        if (nb > 2)
+                            x2 = _mm256_add_ps(x2, _mm256_mul_ps(av, wc[2][k]));
+                    }
+                }
+                __m256 *x[NATIVE_BLOCKS] = {&x0, &x1, &x2, &x3};
+                for (uint32_t bl = 0; bl < nb; bl++) {
+                    if (k1 < p->k && t == LAYER_F16)
+                        *x[bl] = _mm256_cvtph_ps(_mm256_cvtps_ph(*x[bl], _MM_FROUND_TO_NEAREST_INT));
+                    nan = _mm256_or_ps(nan, _mm256_cmp_ps(*x[bl], *x[bl], _CMP_UNORD_Q));
+                    acc[r][bl] = *x[bl];
+                }
             }
         }
         if (_mm256_movemask_ps(nan)) {
@@ -241,19 +274,22 @@ static void native_block8(const MatmulArgs *p, LayerDtype t, uint32_t n0, uint32
             native_scalar(&q, t, n0, n0 + nn);
             continue;
         }
-        for (uint32_t r = 0; r < mr; r++) {
-            size_t o = (size_t)(m0 + r) * os + n0;
-            if (nn < NATIVE_LANES) {
-                _Alignas(32) float v[NATIVE_LANES];
-                _mm256_store_ps(v, acc[r]);
-                for (uint32_t j = 0; j < nn; j++)
-                    layer_store(p->out, t, o + j, v[j]);
-            } else if (t == LAYER_F16) {
-                _mm_storeu_si128((__m128i *)((uint16_t *)p->out + o), _mm256_cvtps_ph(acc[r], _MM_FROUND_TO_NEAREST_INT));
-            } else {
-                _mm256_storeu_ps((float *)p->out + o, acc[r]);
+        for (uint32_t r = 0; r < mr; r++)
+            for (uint32_t bl = 0; bl < nb; bl++) {
+                size_t o = (size_t)(m0 + r) * os + n0 + bl * NATIVE_LANES;
+                uint32_t valid = nn - bl * NATIVE_LANES < NATIVE_LANES ? nn - bl * NATIVE_LANES : NATIVE_LANES;
+                if (valid < NATIVE_LANES) {
+                    _Alignas(32) float v[NATIVE_LANES];
+                    _mm256_store_ps(v, acc[r][bl]);
+                    for (uint32_t j = 0; j < valid; j++)
+                        layer_store(p->out, t, o + j, v[j]);
+                } else if (t == LAYER_F16) {
+                    _mm_storeu_si128((__m128i *)((uint16_t *)p->out + o),
+                                     _mm256_cvtps_ph(acc[r][bl], _MM_FROUND_TO_NEAREST_INT));
+                } else {
+                    _mm256_storeu_ps((float *)p->out + o, acc[r][bl]);
+                }
             }
-        }
     }
 }
 #endif
@@ -263,8 +299,9 @@ void matmul_native(const MatmulArgs *p, LayerDtype partials)
     if (!p->a || !p->w || !p->out) /* matmul_amp does no arithmetic either */
         return;
 #if defined(__F16C__) && defined(__AVX__)
-    for (uint32_t n = 0; n < p->n; n += NATIVE_LANES)
-        native_block8(p, partials, n, p->n - n < NATIVE_LANES ? p->n - n : NATIVE_LANES);
+    const uint32_t group = NATIVE_BLOCKS * NATIVE_LANES;
+    for (uint32_t n = 0; n < p->n; n += group)
+        native_group(p, partials, n, p->n - n < group ? p->n - n : group);
 #else
     native_scalar(p, partials, 0, p->n);
 #endif
