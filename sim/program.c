@@ -125,9 +125,29 @@ int program_copy_add(Program *p, int step, int src, uint64_t src_first, int dst,
     Step *s = step_of(p, step, STEP_COPY, err);
     if (!s)
         return -1;
+    if (s->npairs && src != dst && n) {
+        CopyPair *l = &s->pairs[s->npairs - 1];
+        if (l->src == src && l->dst == dst) {
+            if (l->rows == 1 && src_first == l->src_first + l->n && dst_first == l->dst_first + l->n) {
+                l->n += n;
+                return 0;
+            }
+            if (n == l->n && src_first > l->src_first && dst_first > l->dst_first) {
+                uint64_t ss = src_first - l->src_first, ds = dst_first - l->dst_first;
+                if (l->rows == 1) {
+                    l->src_stride = ss, l->dst_stride = ds, l->rows = 2;
+                    return 0;
+                }
+                if (ss == l->rows * l->src_stride && ds == l->rows * l->dst_stride) {
+                    l->rows++;
+                    return 0;
+                }
+            }
+        }
+    }
     if (grow((void **)&s->pairs, &s->cap_pairs, s->npairs, sizeof *s->pairs))
         return ipu_err(err, "program: out of host memory");
-    s->pairs[s->npairs++] = (CopyPair){src, dst, src_first, dst_first, n};
+    s->pairs[s->npairs++] = (CopyPair){src, dst, src_first, dst_first, n, 1, 0, 0};
     return 0;
 }
 
