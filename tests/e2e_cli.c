@@ -175,6 +175,30 @@ static void test_functional(void **state)
     assert_out_has("q4g:16   seq 0 ids:");
 }
 
+/* A checkpoint written by `model synth` runs functionally with the ids the
+ * same synthetic weights give; a checkpoint of another config is an error
+ * naming the file and tensor before any run. */
+static void test_checkpoint_run(void **state)
+{
+    (void)state;
+    const char *m = "--set arch=pod4 --set prompt_len=8 --set gen_tokens=3 --set formats=fp16,q4g:16 ";
+    char args[1024], ids_synth[512];
+    assert_int_equal(ipusim("model synth --config gptj-micro --seed 3 --out ck"), 0);
+    snprintf(args, sizeof args, "run --set model=gptj-micro --set weights=synthetic --set seed=3 %s", m);
+    assert_int_equal(ipusim(args), 0);
+    const char *ids = strstr(out, "f16      seq 0 ids:");
+    assert_non_null(ids);
+    snprintf(ids_synth, sizeof ids_synth, "%.*s", (int)strcspn(ids, "\n"), ids);
+    snprintf(args, sizeof args, "run --set model=ck/config.json --set weights=checkpoint --set checkpoint=ck %s", m);
+    int rv = ipusim(args);
+    if (rv)
+        fail_msg("exit %d:\n%s", rv, out);
+    assert_out_has(ids_synth);
+    snprintf(args, sizeof args, "run --set model=gptj-tiny --set weights=checkpoint --set checkpoint=ck %s", m);
+    assert_int_equal(ipusim(args), 1);
+    assert_out_has("ck/model.safetensors: tensor 'transformer.wte.weight': shape [512, 64], expected [50400, 256]");
+}
+
 /* calibrate recovers a bandwidth from the token time it produced */
 static void test_calibrate(void **state)
 {
@@ -210,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_compare_out),
         cmocka_unit_test(test_compare_main_job),
         cmocka_unit_test(test_functional),
+        cmocka_unit_test(test_checkpoint_run),
         cmocka_unit_test(test_calibrate),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
