@@ -232,8 +232,16 @@ int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPl
             w->scale[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, blocks, be / pl->group, pl->tile0, cat, err);
             snprintf(nm, sizeof nm, "%s.qbias.%u", name, c);
             w->bias_q[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, blocks, be / pl->group, pl->tile0, cat, err);
-            snprintf(nm, sizeof nm, "%s.dec.%u", name, c);
-            w->dec[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, blocks, be, pl->tile0, SRAM_ACTIVATIONS, err);
+            if (b->dec_pool_elems) {
+                if (be > b->dec_pool_elems)
+                    return ipu_err(err, "layer '%s': weight block of %llu elements exceeds the decompress scratch "
+                                        "of %llu per tile",
+                                   name, (unsigned long long)be, (unsigned long long)b->dec_pool_elems);
+                w->dec[c] = b->dec_pool[c];
+            } else {
+                snprintf(nm, sizeof nm, "%s.dec.%u", name, c);
+                w->dec[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, blocks, be, pl->tile0, SRAM_ACTIVATIONS, err);
+            }
             if (w->scale[c] < 0 || w->bias_q[c] < 0 || w->dec[c] < 0)
                 return -1;
         }
@@ -244,6 +252,26 @@ int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPl
         }
     }
     return 0;
+}
+
+int lower_dec_pool(LowerBuilder *b, uint64_t elems, IpuErr *err)
+{
+    char nm[64];
+    for (uint32_t c = 0; c < b->chips; c++) {
+        snprintf(nm, sizeof nm, "dec_scratch.%u", c);
+        if ((b->dec_pool[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, b->usable, elems, 0, SRAM_ACTIVATIONS, err)) < 0)
+            return -1;
+    }
+    b->dec_pool_elems = elems;
+    return 0;
+}
+
+/* Element of block bi's decompressed weights in its scratch tensor D. */
+static uint64_t dec_first(const LowerBuilder *b, const LinearPlan *pl, int D, uint32_t chip, uint32_t bi)
+{
+    if (b->dec_pool_elems && D == b->dec_pool[chip])
+        return (uint64_t)((pl->tile0 + bi) % b->usable) * b->dec_pool_elems;
+    return (uint64_t)bi * pl->nblk * pl->kblk;
 }
 
 /* Pieces of an N block's (mc, nblk) partials, reduced one per grid tile of
@@ -364,7 +392,7 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
         for (uint32_t i = 0; i < pl->nb; i++)
             for (uint32_t j = 0; j < pl->kb; j++) {
                 uint32_t bi = i * pl->kb + j, tile = lower_tile(b, c, pl->tile0 + bi);
-                uint16_t *wp = lower_ptr(b, pl->group ? D[c] : w->w[c], bi * wblk);
+                uint16_t *wp = pl->group ? lower_ptr(b, D[c], dec_first(b, pl, D[c], c, bi)) : lower_ptr(b, w->w[c], bi * wblk);
                 if (pl->group) {
                     DecompressQ4Args all = {lower_ptr(b, w->w[c], bi * wblk / 4),
                                             lower_ptr(b, w->scale[c], bi * wblk / pl->group),
