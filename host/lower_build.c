@@ -500,25 +500,23 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
                         return -1;
                     continue;
                 }
-                for (uint32_t r = 0; r < rc; r++)
-                    if (program_copy_add(b->p, cp, x[c], (uint64_t)(r0 + r) * pl->k + (uint64_t)j * pl->kblk, A[c],
-                                         bi * in_blk + (uint64_t)r * pl->kblk, pl->kblk, err) < 0)
-                        return -1;
+                if (program_copy_add_rows(b->p, cp, x[c], (uint64_t)r0 * pl->k + (uint64_t)j * pl->kblk, pl->k, A[c],
+                                          bi * in_blk, pl->kblk, pl->kblk, rc, err) < 0)
+                    return -1;
             }
         seq = *seq_b;
         if (lower_append(b, seq, mm_step, err) < 0)
             return -1;
         COPY_STEP(1);
+        /* piece p of every K block j of N block i: one strided pair over j */
         for (uint32_t c = 0; c < b->vchips && !reuse; c++)
-            for (uint32_t bi = 0; bi < blocks; bi++) {
-                uint32_t i = bi / pl->kb, j = bi % pl->kb;
+            for (uint32_t i = 0; i < pl->nb; i++)
                 for (uint32_t p = 0; p < pc.np; p++) {
                     uint64_t p0 = piece_at(&pc, p), len = piece_at(&pc, p + 1) - p0;
-                    if (program_copy_add(b->p, cp, P[c], bi * part_blk + p0, RI[c],
-                                         (uint64_t)i * pl->kb * part_blk + pl->kb * p0 + j * len, len, err) < 0)
+                    if (program_copy_add_rows(b->p, cp, P[c], (uint64_t)i * pl->kb * part_blk + p0, part_blk, RI[c],
+                                              (uint64_t)i * pl->kb * part_blk + pl->kb * p0, len, len, pl->kb, err) < 0)
                         return -1;
                 }
-            }
         if (lower_append(b, seq, red_step, err) < 0 || (bias_step >= 0 && lower_append(b, seq, bias_step, err) < 0))
             return -1;
         COPY_STEP(2);

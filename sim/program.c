@@ -151,6 +151,25 @@ int program_copy_add(Program *p, int step, int src, uint64_t src_first, int dst,
     return 0;
 }
 
+int program_copy_add_rows(Program *p, int step, int src, uint64_t src_first, uint64_t src_stride, int dst,
+                          uint64_t dst_first, uint64_t dst_stride, uint64_t n, uint64_t rows, IpuErr *err)
+{
+    for (uint64_t r = 0; r < rows; r++) {
+        uint64_t s0 = src_first + r * src_stride, d0 = dst_first + r * dst_stride;
+        const CopyPair *l = r ? &p->steps[step].pairs[p->steps[step].npairs - 1] : NULL;
+        if (l && l->rows > 1 && l->src == src && l->dst == dst && l->n == n && l->src_stride == src_stride &&
+            l->dst_stride == dst_stride && s0 == l->src_first + l->rows * src_stride &&
+            d0 == l->dst_first + l->rows * dst_stride) {
+            /* the pair already runs at these strides: the rest would each add one row */
+            p->steps[step].pairs[p->steps[step].npairs - 1].rows += rows - r;
+            return 0;
+        }
+        if (program_copy_add(p, step, src, s0, dst, d0, n, err))
+            return -1;
+    }
+    return 0;
+}
+
 int program_stream(Program *p, StreamDir dir, int overlap, const char *label, int category, IpuErr *err)
 {
     int id = add_step(p, STEP_STREAM, label, category, err);

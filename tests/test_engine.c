@@ -242,8 +242,27 @@ static void test_copy_coalesced_equals_uncoalesced(void **state)
         for (int r = 0; r < R; r++)
             assert_memory_equal(fwd + j * R * KBLK + r * KBLK, v + r * W + j * KBLK, KBLK * sizeof *v);
 
-    /* contiguous runs grow one pair; a tensor copied into itself is never merged */
+    /* program_copy_add_rows builds the same pairs as adding the runs one by one */
     Program *p = program_create();
+    int one = program_copy(p, "one", -1, &e), all = program_copy(p, "all", -1, &e);
+    for (int j = 0; j < KB; j++) {
+        for (int r = 0; r < R; r++)
+            assert_int_equal(program_copy_add(p, one, x, (uint64_t)r * W + (uint64_t)j * KBLK, y,
+                                              (uint64_t)j * R * KBLK + (uint64_t)r * KBLK, KBLK, &e), 0);
+        assert_int_equal(program_copy_add_rows(p, all, x, (uint64_t)j * KBLK, W, y, (uint64_t)j * R * KBLK, KBLK,
+                                               KBLK, R, &e), 0);
+    }
+    /* and rows at stride n are one contiguous run */
+    assert_int_equal(program_copy_add_rows(p, one, x, 0, 8, y, 0, 8, 8, 5, &e), 0);
+    assert_int_equal(program_copy_add_rows(p, all, x, 0, 8, y, 0, 8, 8, 5, &e), 0);
+    assert_int_equal(p->steps[one].npairs, KB + 1);
+    assert_int_equal(p->steps[one].pairs[KB].n, 40);
+    assert_int_equal(p->steps[all].npairs, p->steps[one].npairs);
+    assert_memory_equal(p->steps[all].pairs, p->steps[one].pairs, p->steps[one].npairs * sizeof(CopyPair));
+    program_destroy(p);
+
+    /* contiguous runs grow one pair; a tensor copied into itself is never merged */
+    p = program_create();
     int c = program_copy(p, "runs", -1, &e);
     assert_int_equal(program_copy_add(p, c, x, 0, y, 0, 8, &e), 0);
     assert_int_equal(program_copy_add(p, c, x, 8, y, 8, 16, &e), 0);
