@@ -1,6 +1,6 @@
 /* e2e_cli.c - `ipusim run`, `ipusim compare`, `ipusim calibrate` through the
  * real program on gptj-micro (exit codes, the files written, functional ids),
- * and the main job on GPT-J 6B. */
+ * and the main job and Graphcore's MNLI setup on GPT-J 6B. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -164,6 +164,29 @@ static void test_compare_main_job(void **state)
     cJSON_Delete(j);
 }
 
+/* Graphcore's MNLI setup (6B, pod4, batch 12 x 256, no cache, streamed)
+ * at its smallest group size fits the tiles (q4g:16 has the most scale and
+ * bias per weight; every linear shares one decompress scratch), and moves
+ * fewer bytes than fp16. */
+static void test_mnli_q4g16_fits(void **state)
+{
+    (void)state;
+    char args[1024];
+    snprintf(args, sizeof args, "run --scenario %s/scenarios/graphcore-mnli.conf --set formats=fp16,q4g:16 --json",
+             getenv("IPUSIM_SOURCE_DIR"));
+    int rv = ipusim(args);
+    if (rv)
+        fail_msg("exit %d:\n%s", rv, out);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    cJSON *fm = cJSON_GetObjectItem(j, "formats");
+    assert_int_equal(cJSON_GetArraySize(fm), 2);
+    cJSON *f16 = cJSON_GetArrayItem(fm, 0), *q4 = cJSON_GetArrayItem(fm, 1);
+    assert_string_equal(cJSON_GetObjectItem(q4, "format")->valuestring, "q4g:16");
+    assert_true(cJSON_GetObjectItem(q4, "step_bytes")->valuedouble < cJSON_GetObjectItem(f16, "step_bytes")->valuedouble);
+    cJSON_Delete(j);
+}
+
 static void test_functional(void **state)
 {
     (void)state;
@@ -233,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_run_timing_files),
         cmocka_unit_test(test_compare_out),
         cmocka_unit_test(test_compare_main_job),
+        cmocka_unit_test(test_mnli_q4g16_fits),
         cmocka_unit_test(test_functional),
         cmocka_unit_test(test_checkpoint_run),
         cmocka_unit_test(test_calibrate),
