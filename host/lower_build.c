@@ -117,16 +117,19 @@ uint32_t lower_linear_chunk(const LowerBuilder *b, const LinearPlan *pl, uint32_
 
 /* Rows whose activations fit the free memory of every tile of the grid
  * (less LINEAR_FREE_RESERVE for the graph built after this linear). */
-static uint32_t linear_rows_fit(const LowerBuilder *b, const LinearPlan *pl, double reserve_fraction)
+static uint32_t linear_rows_fit(const LowerBuilder *b, const LinearPlan *pl, double reserve_fraction,
+                                uint32_t *tightest, uint64_t *tightest_used)
 {
     TileBytes t = linear_tile_bytes(pl, b->partials);
     uint64_t cap = sram_capacity_bytes(b->g->sram), reserve = (uint64_t)(cap * reserve_fraction);
     uint64_t fmin = UINT64_MAX;
     for (uint32_t c = 0; c < b->vchips; c++)
         for (uint32_t i = 0; i < pl->nb * pl->kb; i++) {
-            uint64_t used = sram_tile_used_bytes(b->g->sram, lower_tile(b, c, pl->tile0 + i));
+            uint32_t tile = lower_tile(b, c, pl->tile0 + i);
+            uint64_t used = sram_tile_used_bytes(b->g->sram, tile);
             uint64_t f = used + reserve < cap ? cap - used - reserve : 0;
-            fmin = f < fmin ? f : fmin;
+            if (f < fmin)
+                fmin = f, *tightest = tile, *tightest_used = used;
         }
     /* 4 tensors, each up to 8 bytes of alignment */
     uint64_t rows = fmin > 32 ? (fmin - 32) / t.per_row : 0;
@@ -318,14 +321,17 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
     } else { /* fewer rows per chunk where the grid's tiles have less free memory than the budget */
         /* the layers' linears are built before attention: they leave room for it */
         double reserve = scratch ? LINEAR_FREE_RESERVE : 0.0;
-        uint32_t fit = linear_rows_fit(b, pl, reserve);
+        uint32_t tight = 0;
+        uint64_t tight_used = 0;
+        uint32_t fit = linear_rows_fit(b, pl, reserve, &tight, &tight_used);
         if (fit < mc)
             mc = fit;
         if (!mc)
             return ipu_err(err, "layer '%s': no row of activations (%llu bytes on its busiest tile) fits the free "
-                                "memory of its tiles less %.0f%% reserved",
-                           name, (unsigned long long)linear_tile_bytes(pl, b->partials).per_row,
-                           reserve * 100);
+                                "memory of its tiles less %.0f%% reserved: global tile %u has %llu of %u bytes in "
+                                "use (the graph built before this layer; fewer rows per step or more chips free it)",
+                           name, (unsigned long long)linear_tile_bytes(pl, b->partials).per_row, reserve * 100,
+                           tight, (unsigned long long)tight_used, sram_capacity_bytes(b->g->sram));
         if (scratch)
             scratch->mc = mc;
     }
