@@ -61,7 +61,7 @@ void lower_destroy(Lowered *L)
 
 static int spec_group(const QuantSpec *s, const char *name, uint32_t *group, IpuErr *err)
 {
-    if (!strcmp(s->fmt->name, "f16")) {
+    if (s->fmt == &quant_format_f16) {
         *group = 0;
         return 0;
     }

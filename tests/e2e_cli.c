@@ -94,7 +94,7 @@ static void test_run_timing_files(void **state)
     assert_out_has("q4g:8");
     assert_out_has("decode step (mean) by phase");
     assert_true(file_size("r.csv") > 100);
-    assert_true(file_size("t-f16.json") > 100);
+    assert_true(file_size("t-fp16.json") > 100);
     assert_true(file_size("t-q4g-16.json") > 100);
     assert_true(file_size("plots/breakdown.png") > 1000 || file_size("plots/breakdown.svg") > 1000);
     assert_true(file_size("plots/groups.png") > 1000 || file_size("plots/groups.svg") > 1000);
@@ -202,7 +202,7 @@ static void test_functional(void **state)
     if (rv)
         fail_msg("exit %d:\n%s", rv, out);
     assert_out_has("generated tokens (greedy)");
-    assert_out_has("f16      seq 0 ids:");
+    assert_out_has("fp16     seq 0 ids:");
     assert_out_has("q4g:16   seq 0 ids:");
 }
 
@@ -217,7 +217,7 @@ static void test_checkpoint_run(void **state)
     assert_int_equal(ipusim("model synth --config gptj-micro --seed 3 --out ck"), 0);
     snprintf(args, sizeof args, "run --set model=gptj-micro --set weights=synthetic --set seed=3 %s", m);
     assert_int_equal(ipusim(args), 0);
-    const char *ids = strstr(out, "f16      seq 0 ids:");
+    const char *ids = strstr(out, "fp16     seq 0 ids:");
     assert_non_null(ids);
     snprintf(ids_synth, sizeof ids_synth, "%.*s", (int)strcspn(ids, "\n"), ids);
     snprintf(args, sizeof args, "run --set model=ck/config.json --set weights=checkpoint --set checkpoint=ck %s", m);
