@@ -180,9 +180,10 @@ int bench_stream(const IpuArch *a, BenchTable *t, IpuErr *err)
     }
     snprintf(t->note, sizeof t->note,
              "published (ipu-figures.md, 'streaming memory bandwidth'): NO official figure; streaming memory is "
-             "'between 3x and 20x slower than IPU-Links' (320 GB/s per chip -> 16-107 GB/s). The model's figures "
-             "come from named assumptions: %.3g GB/s per machine shared by its streaming chips, capped at %.3g GB/s "
-             "per chip (PCIe Gen4 x8 per IPU), %.3g us latency. A GPT-J scenario calibrates the bandwidth later.",
+             "'between 3x and 20x slower than IPU-Links' (320 GB/s per chip -> 16-107 GB/s). The model's figures: "
+             "%.4g GB/s per machine shared by its streaming chips (gc200/bow: calibrated on Graphcore's GPT-J fp16 "
+             "point, docs/validation.md), capped at %.3g GB/s per chip (assumption: PCIe Gen4 x8 per IPU), %.3g us "
+             "latency (assumption).",
              a->stream_bandwidth_bytes_per_s / 1e9, a->stream_chip_bandwidth_bytes_per_s / 1e9,
              a->stream_latency_s * 1e6);
     return 0;

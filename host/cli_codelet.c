@@ -26,6 +26,27 @@ static void usage(FILE *f)
                "                                       [--group-size N] [--json]\n");
 }
 
+/* Parses a subcommand taking one codelet family name; the last option is
+ * --help. Returns -1 to go on with *name set, else the exit status. */
+static int parse_family(const char *cmd, int argc, char **argv, CliOpt *opts, int nopts, const char **name)
+{
+    const char *pos[2];
+    int npos;
+    if (cli_parse(cmd, argc, argv, opts, nopts, pos, 2, &npos))
+        return 2;
+    if (opts[nopts - 1].count) {
+        usage(stdout);
+        cli_print_options(stdout, opts, nopts);
+        return 0;
+    }
+    if (npos != 1) {
+        usage(stderr);
+        return 2;
+    }
+    *name = pos[0];
+    return -1;
+}
+
 static int cmd_list(void)
 {
     for (size_t i = 0; i < codelet_family_count(); i++) {
@@ -87,19 +108,10 @@ static int cmd_validate(int argc, char **argv)
         {"help", 0, "this help", 0, {0}},
     };
     const int nopts = sizeof opts / sizeof opts[0];
-    const char *pos[2];
-    int npos;
-    if (cli_parse("codelet validate", argc, argv, opts, nopts, pos, 2, &npos))
-        return 2;
-    if (opts[2].count) {
-        usage(stdout);
-        cli_print_options(stdout, opts, nopts);
-        return 0;
-    }
-    if (npos != 1) {
-        usage(stderr);
-        return 2;
-    }
+    const char *family;
+    int st = parse_family("codelet validate", argc, argv, opts, nopts, &family);
+    if (st >= 0)
+        return st;
     char *end;
     const char *seed_text = cli_value(&opts[1], "1");
     uint64_t seed = strtoull(seed_text, &end, 0);
@@ -110,7 +122,7 @@ static int cmd_validate(int argc, char **argv)
     const CodeletFamily *f;
     const CodeletVariant *vars;
     size_t nvar;
-    if (pick_variants(pos[0], cli_value(&opts[0], NULL), &f, &vars, &nvar))
+    if (pick_variants(family, cli_value(&opts[0], NULL), &f, &vars, &nvar))
         return 1;
     /* Validation is about results: the what-if instruction is switched on so
      * the nibunpack variant can be checked too. */
@@ -157,19 +169,10 @@ static int cmd_bench(int argc, char **argv)
         {"help", 0, "this help", 0, {0}},
     };
     const int nopts = sizeof opts / sizeof opts[0];
-    const char *pos[2];
-    int npos;
-    if (cli_parse("codelet bench", argc, argv, opts, nopts, pos, 2, &npos))
-        return 2;
-    if (opts[5].count) {
-        usage(stdout);
-        cli_print_options(stdout, opts, nopts);
-        return 0;
-    }
-    if (npos != 1) {
-        usage(stderr);
-        return 2;
-    }
+    const char *family;
+    int st = parse_family("codelet bench", argc, argv, opts, nopts, &family);
+    if (st >= 0)
+        return st;
     IpuErr err = {{0}};
     IpuArch arch;
     if (arch_preset(cli_value(&opts[0], "bow"), &arch, &err)) {
@@ -209,7 +212,7 @@ static int cmd_bench(int argc, char **argv)
     const CodeletFamily *f;
     const CodeletVariant *vars;
     size_t nvar;
-    if (pick_variants(pos[0], cli_value(&opts[2], NULL), &f, &vars, &nvar))
+    if (pick_variants(family, cli_value(&opts[2], NULL), &f, &vars, &nvar))
         return 1;
     int json = opts[4].count > 0;
     uint32_t workers = arch.workers_per_tile;

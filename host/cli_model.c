@@ -381,7 +381,7 @@ static int model_eval(int argc, char **argv)
     for (int k = -1; k < ng; k++) {
         char spec_text[32];
         if (k < 0)
-            snprintf(spec_text, sizeof spec_text, "f16");
+            snprintf(spec_text, sizeof spec_text, "fp16");
         else
             snprintf(spec_text, sizeof spec_text, "q4g:%d", groups[k]);
         QuantSpec s;

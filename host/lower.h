@@ -48,6 +48,12 @@ typedef struct LowerBuilder {
     LayerDtype partials;
     const VertexType *matmul_vt;
     const VertexType *decompress_vt;
+    /* int4 decompress scratch shared by every linear (they run one after
+     * another): per chip a tensor of dec_pool_elems fp16 on each usable tile
+     * (local tile i at element i * dec_pool_elems); dec_pool_elems = 0: none,
+     * each linear allocates its own (lower_linear_alloc_weights) */
+    int dec_pool[LOWER_MAX_CHIPS];
+    uint64_t dec_pool_elems;
 } LowerBuilder;
 
 /* Global tile of local tile t (taken modulo usable) on chip c. */
@@ -97,7 +103,8 @@ typedef struct LinearWeights {
     int bias_q[LOWER_MAX_CHIPS];
     int bias[LOWER_MAX_CHIPS];  /* (nb, kb, nblk) fp16, each N block's bias on each of its tiles; -1 if none */
     int dec[LOWER_MAX_CHIPS];   /* int4: (blocks, nblk, kblk) fp16 decompress scratch, shared by every
-                                 * instance of these weights (and by the other stream buffer set) */
+                                 * instance of these weights (and by the other stream buffer set);
+                                 * or the builder's dec_pool when it has one */
 } LinearWeights;
 
 /* Picks the grid for (m rows, k, n) minimising the estimated cycles subject
@@ -108,6 +115,9 @@ int lower_plan_linear(const LowerBuilder *b, const char *name, LinearKind kind, 
 /* Rows per chunk so one tile's activations fit the budget. */
 uint32_t lower_linear_chunk(const LowerBuilder *b, const LinearPlan *pl, uint32_t m);
 uint64_t lower_linear_weight_bytes(const LinearPlan *pl); /* per chip, stored */
+/* Creates the builder's shared decompress scratch: elems fp16 per usable
+ * tile of every chip (the largest int4 weight block of the linears). */
+int lower_dec_pool(LowerBuilder *b, uint64_t elems, IpuErr *err);
 int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPlan *pl, SramCategory cat,
                                LinearWeights *w, IpuErr *err);
 

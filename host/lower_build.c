@@ -117,16 +117,19 @@ uint32_t lower_linear_chunk(const LowerBuilder *b, const LinearPlan *pl, uint32_
 
 /* Rows whose activations fit the free memory of every tile of the grid
  * (less LINEAR_FREE_RESERVE for the graph built after this linear). */
-static uint32_t linear_rows_fit(const LowerBuilder *b, const LinearPlan *pl, double reserve_fraction)
+static uint32_t linear_rows_fit(const LowerBuilder *b, const LinearPlan *pl, double reserve_fraction,
+                                uint32_t *tightest, uint64_t *tightest_used)
 {
     TileBytes t = linear_tile_bytes(pl, b->partials);
     uint64_t cap = sram_capacity_bytes(b->g->sram), reserve = (uint64_t)(cap * reserve_fraction);
     uint64_t fmin = UINT64_MAX;
     for (uint32_t c = 0; c < b->vchips; c++)
         for (uint32_t i = 0; i < pl->nb * pl->kb; i++) {
-            uint64_t used = sram_tile_used_bytes(b->g->sram, lower_tile(b, c, pl->tile0 + i));
+            uint32_t tile = lower_tile(b, c, pl->tile0 + i);
+            uint64_t used = sram_tile_used_bytes(b->g->sram, tile);
             uint64_t f = used + reserve < cap ? cap - used - reserve : 0;
-            fmin = f < fmin ? f : fmin;
+            if (f < fmin)
+                fmin = f, *tightest = tile, *tightest_used = used;
         }
     /* 4 tensors, each up to 8 bytes of alignment */
     uint64_t rows = fmin > 32 ? (fmin - 32) / t.per_row : 0;
@@ -232,8 +235,16 @@ int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPl
             w->scale[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, blocks, be / pl->group, pl->tile0, cat, err);
             snprintf(nm, sizeof nm, "%s.qbias.%u", name, c);
             w->bias_q[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, blocks, be / pl->group, pl->tile0, cat, err);
-            snprintf(nm, sizeof nm, "%s.dec.%u", name, c);
-            w->dec[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, blocks, be, pl->tile0, SRAM_ACTIVATIONS, err);
+            if (b->dec_pool_elems) {
+                if (be > b->dec_pool_elems)
+                    return ipu_err(err, "layer '%s': weight block of %llu elements exceeds the decompress scratch "
+                                        "of %llu per tile",
+                                   name, (unsigned long long)be, (unsigned long long)b->dec_pool_elems);
+                w->dec[c] = b->dec_pool[c];
+            } else {
+                snprintf(nm, sizeof nm, "%s.dec.%u", name, c);
+                w->dec[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, blocks, be, pl->tile0, SRAM_ACTIVATIONS, err);
+            }
             if (w->scale[c] < 0 || w->bias_q[c] < 0 || w->dec[c] < 0)
                 return -1;
         }
@@ -244,6 +255,26 @@ int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPl
         }
     }
     return 0;
+}
+
+int lower_dec_pool(LowerBuilder *b, uint64_t elems, IpuErr *err)
+{
+    char nm[64];
+    for (uint32_t c = 0; c < b->chips; c++) {
+        snprintf(nm, sizeof nm, "dec_scratch.%u", c);
+        if ((b->dec_pool[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, b->usable, elems, 0, SRAM_ACTIVATIONS, err)) < 0)
+            return -1;
+    }
+    b->dec_pool_elems = elems;
+    return 0;
+}
+
+/* Element of block bi's decompressed weights in its scratch tensor D. */
+static uint64_t dec_first(const LowerBuilder *b, const LinearPlan *pl, int D, uint32_t chip, uint32_t bi)
+{
+    if (b->dec_pool_elems && D == b->dec_pool[chip])
+        return (uint64_t)((pl->tile0 + bi) % b->usable) * b->dec_pool_elems;
+    return (uint64_t)bi * pl->nblk * pl->kblk;
 }
 
 /* Pieces of an N block's (mc, nblk) partials, reduced one per grid tile of
@@ -290,14 +321,17 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
     } else { /* fewer rows per chunk where the grid's tiles have less free memory than the budget */
         /* the layers' linears are built before attention: they leave room for it */
         double reserve = scratch ? LINEAR_FREE_RESERVE : 0.0;
-        uint32_t fit = linear_rows_fit(b, pl, reserve);
+        uint32_t tight = 0;
+        uint64_t tight_used = 0;
+        uint32_t fit = linear_rows_fit(b, pl, reserve, &tight, &tight_used);
         if (fit < mc)
             mc = fit;
         if (!mc)
             return ipu_err(err, "layer '%s': no row of activations (%llu bytes on its busiest tile) fits the free "
-                                "memory of its tiles less %.0f%% reserved",
-                           name, (unsigned long long)linear_tile_bytes(pl, b->partials).per_row,
-                           reserve * 100);
+                                "memory of its tiles less %.0f%% reserved: global tile %u has %llu of %u bytes in "
+                                "use (the graph built before this layer; fewer rows per step or more chips free it)",
+                           name, (unsigned long long)linear_tile_bytes(pl, b->partials).per_row, reserve * 100,
+                           tight, (unsigned long long)tight_used, sram_capacity_bytes(b->g->sram));
         if (scratch)
             scratch->mc = mc;
     }
@@ -364,7 +398,7 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
         for (uint32_t i = 0; i < pl->nb; i++)
             for (uint32_t j = 0; j < pl->kb; j++) {
                 uint32_t bi = i * pl->kb + j, tile = lower_tile(b, c, pl->tile0 + bi);
-                uint16_t *wp = lower_ptr(b, pl->group ? D[c] : w->w[c], bi * wblk);
+                uint16_t *wp = pl->group ? lower_ptr(b, D[c], dec_first(b, pl, D[c], c, bi)) : lower_ptr(b, w->w[c], bi * wblk);
                 if (pl->group) {
                     DecompressQ4Args all = {lower_ptr(b, w->w[c], bi * wblk / 4),
                                             lower_ptr(b, w->scale[c], bi * wblk / pl->group),
@@ -472,25 +506,23 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
                         return -1;
                     continue;
                 }
-                for (uint32_t r = 0; r < rc; r++)
-                    if (program_copy_add(b->p, cp, x[c], (uint64_t)(r0 + r) * pl->k + (uint64_t)j * pl->kblk, A[c],
-                                         bi * in_blk + (uint64_t)r * pl->kblk, pl->kblk, err) < 0)
-                        return -1;
+                if (program_copy_add_rows(b->p, cp, x[c], (uint64_t)r0 * pl->k + (uint64_t)j * pl->kblk, pl->k, A[c],
+                                          bi * in_blk, pl->kblk, pl->kblk, rc, err) < 0)
+                    return -1;
             }
         seq = *seq_b;
         if (lower_append(b, seq, mm_step, err) < 0)
             return -1;
         COPY_STEP(1);
+        /* piece p of every K block j of N block i: one strided pair over j */
         for (uint32_t c = 0; c < b->vchips && !reuse; c++)
-            for (uint32_t bi = 0; bi < blocks; bi++) {
-                uint32_t i = bi / pl->kb, j = bi % pl->kb;
+            for (uint32_t i = 0; i < pl->nb; i++)
                 for (uint32_t p = 0; p < pc.np; p++) {
                     uint64_t p0 = piece_at(&pc, p), len = piece_at(&pc, p + 1) - p0;
-                    if (program_copy_add(b->p, cp, P[c], bi * part_blk + p0, RI[c],
-                                         (uint64_t)i * pl->kb * part_blk + pl->kb * p0 + j * len, len, err) < 0)
+                    if (program_copy_add_rows(b->p, cp, P[c], (uint64_t)i * pl->kb * part_blk + p0, part_blk, RI[c],
+                                              (uint64_t)i * pl->kb * part_blk + pl->kb * p0, len, len, pl->kb, err) < 0)
                         return -1;
                 }
-            }
         if (lower_append(b, seq, red_step, err) < 0 || (bias_step >= 0 && lower_append(b, seq, bias_step, err) < 0))
             return -1;
         COPY_STEP(2);

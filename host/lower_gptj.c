@@ -61,7 +61,7 @@ void lower_destroy(Lowered *L)
 
 static int spec_group(const QuantSpec *s, const char *name, uint32_t *group, IpuErr *err)
 {
-    if (!strcmp(s->fmt->name, "f16")) {
+    if (s->fmt == &quant_format_f16) {
         *group = 0;
         return 0;
     }
@@ -485,6 +485,13 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
     /* weights: embedding and LM head resident; the layers resident or in per-layer remote buffers */
     L->pemb.tile0 = b->cursor, b->cursor += L->pemb.nb * L->pemb.kb;
     L->plm.tile0 = b->cursor, b->cursor += L->plm.nb * L->plm.kb;
+    /* one decompress scratch for every int4 linear (all sets and layers): the largest block */
+    uint64_t pool = L->plm.group ? (uint64_t)L->plm.nblk * L->plm.kblk : 0;
+    for (int li = 0; li < NLIN; li++)
+        if (L->pl[li].group && (uint64_t)L->pl[li].nblk * L->pl[li].kblk > pool)
+            pool = (uint64_t)L->pl[li].nblk * L->pl[li].kblk;
+    if (pool && lower_dec_pool(b, pool, err))
+        return -1;
     if (lower_linear_alloc_weights(b, "wte", &L->pemb, SRAM_WEIGHTS, &L->emb, err) ||
         lower_linear_alloc_weights(b, "lm_head", &L->plm, SRAM_WEIGHTS, &L->lm, err))
         return -1;
@@ -513,12 +520,6 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
             snprintf(nm, sizeof nm, "%s%d.%s", place == PLACE_STREAM ? "set" : "layer", s, lower_lin_names[li]);
             if (lower_linear_alloc_weights(b, nm, &L->pl[li], SRAM_WEIGHTS, &L->lw[s * NLIN + li], err))
                 return -1;
-            if (s > 0) /* one decompress scratch for every set */
-                for (uint32_t c = 0; c < chips; c++)
-                    if (L->lw[s * NLIN + li].dec[c] >= 0) {
-                        graph_free_tensor(b->g, L->lw[s * NLIN + li].dec[c]);
-                        L->lw[s * NLIN + li].dec[c] = L->lw[li].dec[c];
-                    }
         }
     for (uint32_t l = 0; l < nl; l++)
         for (uint32_t c = 0; c < chips; c++) {

@@ -140,13 +140,17 @@ static int write_ids(Lowered *L, StepGraph *sg, const uint32_t *ids, IpuErr *err
     return 0;
 }
 
-/* KV off: the head reads row pos of every sequence. */
+/* KV off: the head reads row pos of every sequence. Each pair starts at
+ * row (s * t + old pos) of some sequence s (program_copy_add may have
+ * merged the sequences of a chip into one pair of B runs of stride t * C). */
 static void select_row(Lowered *L, StepGraph *sg, uint32_t pos)
 {
-    uint32_t B = L->opt.batch, C = (uint32_t)L->cfg.n_embd;
+    uint64_t C = (uint64_t)L->cfg.n_embd, seq = (uint64_t)sg->t * C;
     Step *st = &L->b.p->steps[sg->select_copy];
-    for (size_t i = 0; i < st->npairs; i++)
-        st->pairs[i].src_first = ((uint64_t)(i % B) * sg->t + pos) * C;
+    for (size_t i = 0; i < st->npairs; i++) {
+        IPU_ASSERT(st->pairs[i].rows == 1 || st->pairs[i].src_stride == seq);
+        st->pairs[i].src_first = st->pairs[i].src_first / seq * seq + pos * C;
+    }
 }
 
 int lower_prepare_prefill(Lowered *L, const uint32_t *prompt, IpuErr *err)

@@ -134,7 +134,7 @@ int report_add(Report *r, const RunResult *res, uint32_t batch, uint32_t chips, 
     /* speedups against the fp16 format, whichever order the formats came in */
     const FormatReport *base = NULL;
     for (int i = 0; i < r->n; i++)
-        if (!strcmp(r->f[i].format, "fp16") || !strcmp(r->f[i].format, "f16"))
+        if (!strcmp(r->f[i].format, "fp16"))
             base = &r->f[i];
     for (int i = 0; i < r->n; i++)
         r->f[i].speedup_vs_fp16 = base ? base->batched_token_s / r->f[i].batched_token_s : NAN;
@@ -478,7 +478,7 @@ static int plot_groups(const Report *r, const char *dir, const char *term, const
         unsigned g;
         if (sscanf(f->format, "q4g:%u", &g) == 1)
             text_add(&data, "%u %.6f %.4f\n", g, 1e3 * f->batched_token_s, f->bits_per_param);
-        else if (!strcmp(f->format, "fp16") || !strcmp(f->format, "f16"))
+        else if (!strcmp(f->format, "fp16"))
             fp16_ms = 1e3 * f->batched_token_s;
     }
     char dat[1200];

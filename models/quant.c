@@ -230,8 +230,8 @@ static void quant_free_buffers(QuantTensor *q)
     q->f16 = q->packed = q->scale = q->bias = NULL;
 }
 
-const WeightFormat quant_format_f32 = {"f32", f32_bits, f32_quantize, f32_dequantize, quant_free_buffers};
-const WeightFormat quant_format_f16 = {"f16", f16_bits, f16_quantize, f16_dequantize, quant_free_buffers};
+const WeightFormat quant_format_f32 = {"fp32", f32_bits, f32_quantize, f32_dequantize, quant_free_buffers};
+const WeightFormat quant_format_f16 = {"fp16", f16_bits, f16_quantize, f16_dequantize, quant_free_buffers};
 const WeightFormat quant_format_q4g = {"q4g", q4g_bits, q4g_quantize, q4g_dequantize, quant_free_buffers};
 
 /* ---- specs ------------------------------------------------------------ */

@@ -79,7 +79,7 @@ typedef struct QuantTensor {
 } QuantTensor;
 
 struct WeightFormat {
-    const char *name;      /* "f32", "f16", "q4g" */
+    const char *name;      /* "fp32", "fp16", "q4g" */
     /* Stored bits per parameter of a [rows, cols] matrix in this spec. */
     double (*bits_per_param)(const QuantSpec *s, int64_t rows, int64_t cols);
     /* Fills *out (zeroed first by the caller's quant_tensor). w: (rows, cols). */
@@ -98,7 +98,7 @@ extern const WeightFormat quant_format_q4g;
  * "q4g:N:out". The group size is checked against the axis only when a tensor
  * is quantized (it needs the shape). */
 int quant_spec_parse(const char *text, QuantSpec *out, IpuErr *e);
-/* Writes the canonical text ("f16", "q4g:64", "q4g:64:out") into buf. */
+/* Writes the canonical text ("fp16", "q4g:64", "q4g:64:out") into buf. */
 void quant_spec_format(const QuantSpec *s, char *buf, size_t cap);
 double quant_bits_per_param(const QuantSpec *s, int64_t rows, int64_t cols);
 

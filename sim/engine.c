@@ -156,38 +156,101 @@ static void tile_traffic_to_chips(Engine *e, uint64_t *chip_cycles, uint64_t lat
     }
 }
 
+/* Index of the interval of t holding element i (< t->elems). A pair's runs
+ * walk the intervals in order, so search forward from hint (the last
+ * answer) by galloping; a binary search over all when i lies before it. */
+static size_t interval_at(const Tensor *t, uint64_t i, size_t hint)
+{
+    if (hint >= t->nmap || t->map[hint].begin > i) {
+        size_t k;
+        graph_tensor_tile_of(t, i, &k);
+        return k;
+    }
+    /* intervals as long as hint's all the way (grains): a direct guess */
+    const TileInterval *h = &t->map[hint];
+    size_t g = hint + (i - h->begin) / (h->end - h->begin);
+    if (g < t->nmap && t->map[g].begin <= i && i < t->map[g].end)
+        return g;
+    /* gallop forward from hint: map[lo].begin <= i < map[hi].begin (hi = nmap: past the end) */
+    size_t lo = hint, hi = hint + 1, step = 1;
+    while (hi < t->nmap && t->map[hi].begin <= i) {
+        lo = hi;
+        step *= 2;
+        hi = hi + step < t->nmap ? hi + step : t->nmap;
+    }
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->map[mid].begin <= i)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static int cost_copy(Engine *e, const Step *s, StepCost *c, IpuErr *err)
 {
+    size_t si = 0, di = 0; /* interval hints, kept while the tensors stay the same (pairs come in order) */
     for (size_t i = 0; i < s->npairs; i++) {
         const CopyPair *p = &s->pairs[i];
+        if (i && p->src != s->pairs[i - 1].src)
+            si = 0;
+        if (i && p->dst != s->pairs[i - 1].dst)
+            di = 0;
         const Tensor *src = NULL, *dst = NULL;
-        if (tensor_live(e, p->src, s, "source", err, &src) || tensor_live(e, p->dst, s, "destination", err, &dst) ||
-            range_ok(src, p->src_first, p->n, s, err) || range_ok(dst, p->dst_first, p->n, s, err))
+        if (tensor_live(e, p->src, s, "source", err, &src) || tensor_live(e, p->dst, s, "destination", err, &dst))
+            return -1;
+        if (p->rows == 0)
+            return ipu_err(err, "step '%s': copy '%s' -> '%s' has 0 rows", s->label, src->name, dst->name);
+        uint64_t last = p->rows - 1;
+        if ((p->rows > 1 && (last > (UINT64_MAX - p->src_first) / (p->src_stride ? p->src_stride : 1) ||
+                             last > (UINT64_MAX - p->dst_first) / (p->dst_stride ? p->dst_stride : 1))) ||
+            range_ok(src, p->src_first + last * p->src_stride, p->n, s, err) ||
+            range_ok(dst, p->dst_first + last * p->dst_stride, p->n, s, err))
             return -1;
         if (src->dtype != dst->dtype)
             return ipu_err(err, "step '%s': copy '%s' (%s) -> '%s' (%s): dtypes differ", s->label, src->name,
                            graph_dtype_names[src->dtype], dst->name, graph_dtype_names[dst->dtype]);
         size_t esz = graph_dtype_bytes(src->dtype);
-        for (uint64_t k = 0; k < p->n;) {
-            size_t si, di;
-            uint32_t st = graph_tensor_tile_of(src, p->src_first + k, &si);
-            uint32_t dt = graph_tensor_tile_of(dst, p->dst_first + k, &di);
-            uint64_t len = p->n - k;
-            if (src->map[si].end - (p->src_first + k) < len)
-                len = src->map[si].end - (p->src_first + k);
-            if (dst->map[di].end - (p->dst_first + k) < len)
-                len = dst->map[di].end - (p->dst_first + k);
-            if (chip_of(e, st) != chip_of(e, dt))
-                return ipu_err(err,
-                               "step '%s': copy '%s' -> '%s' crosses chips (tile %u on chip %u -> tile %u on chip "
-                               "%u); use a collective",
-                               s->label, src->name, dst->name, st, chip_of(e, st), dt, chip_of(e, dt));
-            if (st != dt) {
-                e->tile_a[st] += len * esz;
-                e->tile_b[dt] += len * esz;
-                c->bytes += len * esz;
+        uint32_t tpc = e->g->arch.tiles_per_chip;
+        /* a run's first intervals: the previous run's plus how far that one moved (exact for grains) */
+        size_t s_prev = si, d_prev = di, s_step = 0, d_step = 0;
+        for (uint64_t r = 0; r < p->rows && p->n; r++) {
+            /* one search per run; inside it the intervals follow one another */
+            uint64_t sp = p->src_first + r * p->src_stride, dp = p->dst_first + r * p->dst_stride;
+            uint64_t left = p->n;
+            size_t sg = s_prev + s_step, dg = d_prev + d_step;
+            si = sg < src->nmap && src->map[sg].begin <= sp && sp < src->map[sg].end ? sg : interval_at(src, sp, si);
+            di = dg < dst->nmap && dst->map[dg].begin <= dp && dp < dst->map[dg].end ? dg : interval_at(dst, dp, di);
+            if (r)
+                s_step = si - s_prev, d_step = di - d_prev;
+            s_prev = si, d_prev = di;
+            uint32_t dlo = dst->map[di].tile / tpc * tpc; /* first tile of the destination's chip */
+            for (;;) {
+                const TileInterval *sm = &src->map[si], *dm = &dst->map[di];
+                uint64_t len = left;
+                if (sm->end - sp < len)
+                    len = sm->end - sp;
+                if (dm->end - dp < len)
+                    len = dm->end - dp;
+                if (sm->tile != dm->tile) {
+                    if (sm->tile - dlo >= tpc || dm->tile - dlo >= tpc)
+                        return ipu_err(err,
+                                       "step '%s': copy '%s' -> '%s' crosses chips (tile %u on chip %u -> tile %u "
+                                       "on chip %u); use a collective",
+                                       s->label, src->name, dst->name, sm->tile, chip_of(e, sm->tile), dm->tile,
+                                       chip_of(e, dm->tile));
+                    e->tile_a[sm->tile] += len * esz;
+                    e->tile_b[dm->tile] += len * esz;
+                    c->bytes += len * esz;
+                }
+                if (!(left -= len))
+                    break;
+                sp += len, dp += len;
+                si += sp == sm->end;
+                if (dp == dm->end && dst->map[++di].tile - dlo >= tpc)
+                    dlo = dst->map[di].tile / tpc * tpc;
             }
-            k += len;
         }
     }
     tile_traffic_to_chips(e, c->chip_cycles, e->g->arch.exchange_latency_cycles);
@@ -225,9 +288,10 @@ static int cost_stream(Engine *e, const Step *s, StepCost *c, IpuErr *err)
                          (unsigned long long)r->bytes);
             break;
         }
+        size_t ti = 0;
         for (uint64_t k = 0; k < x->n;) {
-            size_t ti;
-            uint32_t tile = graph_tensor_tile_of(t, x->first + k, &ti);
+            ti = interval_at(t, x->first + k, ti);
+            uint32_t tile = t->map[ti].tile;
             uint64_t len = t->map[ti].end - (x->first + k);
             if (len > x->n - k)
                 len = x->n - k;
@@ -666,7 +730,9 @@ static void do_copy(Engine *e, const Step *s)
         const CopyPair *p = &s->pairs[i];
         const Tensor *src = graph_tensor(e->g, p->src), *dst = graph_tensor(e->g, p->dst);
         size_t esz = graph_dtype_bytes(src->dtype);
-        memmove((char *)dst->data + p->dst_first * esz, (const char *)src->data + p->src_first * esz, p->n * esz);
+        for (uint64_t r = 0; r < p->rows; r++)
+            memmove((char *)dst->data + (p->dst_first + r * p->dst_stride) * esz,
+                    (const char *)src->data + (p->src_first + r * p->src_stride) * esz, p->n * esz);
     }
 }
 

@@ -27,6 +27,29 @@ static int grow(void **arr, size_t *cap, size_t n, size_t sz)
     return 0;
 }
 
+/* Sorts interval indices by (tile, index): a bottom-up merge sort (stable).
+ * -1 when out of host memory. */
+static int sort_by_tile(size_t *idx, size_t n, const TileInterval *map)
+{
+    size_t *tmp = malloc(n * sizeof *tmp);
+    if (!tmp)
+        return -1;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n, i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                tmp[k++] = map[idx[j]].tile < map[idx[i]].tile ? idx[j++] : idx[i++];
+            while (i < mid)
+                tmp[k++] = idx[i++];
+            while (j < hi)
+                tmp[k++] = idx[j++];
+        }
+        memcpy(idx, tmp, n * sizeof *idx);
+    }
+    free(tmp);
+    return 0;
+}
+
 Graph *graph_create(const IpuArch *arch, GraphMode mode, IpuErr *err)
 {
     if (arch_validate(arch, err))
@@ -121,18 +144,46 @@ int graph_add_tensor(Graph *g, const char *name, GraphDType dtype, uint64_t elem
         tensor_release(g, t);
         return ipu_err(err, "tensor '%s': out of host memory", name);
     }
+    /* The intervals a tile holds are one SRAM block (each 8-byte aligned
+     * inside it, in element order): a tensor interleaved over tiles in small
+     * grains costs one allocation per tile, not per grain. Freeing the block
+     * is freeing its first interval's offset; the others are no-ops. */
     size_t esz = graph_dtype_bytes(dtype);
-    for (size_t i = 0; i < nmap; i++) {
-        int64_t off = sram_alloc(g->sram, map[i].tile, (map[i].end - map[i].begin) * esz, 8, cat, name, err);
-        if (off < 0) {
-            t->nmap = i; /* release what was allocated */
-            tensor_release(g, t);
-            return -1;
-        }
-        t->map[i] = map[i];
-        t->sram_offset[i] = off;
+    size_t *order = malloc((nmap ? nmap : 1) * sizeof *order);
+    if (!order) {
+        tensor_release(g, t);
+        return ipu_err(err, "tensor '%s': out of host memory", name);
     }
+    memcpy(t->map, map, nmap * sizeof *map);
     t->nmap = nmap;
+    for (size_t i = 0; i < nmap; i++) {
+        order[i] = i;
+        t->sram_offset[i] = -1; /* not allocated: freeing it is a no-op */
+    }
+    int rc = 0;
+    if (nmap > 1 && sort_by_tile(order, nmap, t->map))
+        rc = ipu_err(err, "tensor '%s': out of host memory", name);
+    for (size_t a = 0; a < nmap && !rc;) {
+        uint32_t tile = t->map[order[a]].tile;
+        size_t z = a;
+        uint64_t bytes = 0; /* each interval starts 8-aligned; the last one's padding is not allocated */
+        for (; z < nmap && t->map[order[z]].tile == tile; z++)
+            bytes = (bytes + 7) / 8 * 8 + (t->map[order[z]].end - t->map[order[z]].begin) * esz;
+        int64_t off = sram_alloc(g->sram, tile, bytes, 8, cat, name, err);
+        if (off < 0) {
+            rc = -1;
+            break;
+        }
+        for (; a < z; a++) {
+            t->sram_offset[order[a]] = off;
+            off += (int64_t)(((t->map[order[a]].end - t->map[order[a]].begin) * esz + 7) / 8 * 8);
+        }
+    }
+    free(order);
+    if (rc) {
+        tensor_release(g, t);
+        return -1;
+    }
     return (int)g->ntensors++;
 }
 

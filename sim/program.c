@@ -125,9 +125,48 @@ int program_copy_add(Program *p, int step, int src, uint64_t src_first, int dst,
     Step *s = step_of(p, step, STEP_COPY, err);
     if (!s)
         return -1;
+    if (s->npairs && src != dst && n) {
+        CopyPair *l = &s->pairs[s->npairs - 1];
+        if (l->src == src && l->dst == dst) {
+            if (l->rows == 1 && src_first == l->src_first + l->n && dst_first == l->dst_first + l->n) {
+                l->n += n;
+                return 0;
+            }
+            if (n == l->n && src_first > l->src_first && dst_first > l->dst_first) {
+                uint64_t ss = src_first - l->src_first, ds = dst_first - l->dst_first;
+                if (l->rows == 1) {
+                    l->src_stride = ss, l->dst_stride = ds, l->rows = 2;
+                    return 0;
+                }
+                if (ss == l->rows * l->src_stride && ds == l->rows * l->dst_stride) {
+                    l->rows++;
+                    return 0;
+                }
+            }
+        }
+    }
     if (grow((void **)&s->pairs, &s->cap_pairs, s->npairs, sizeof *s->pairs))
         return ipu_err(err, "program: out of host memory");
-    s->pairs[s->npairs++] = (CopyPair){src, dst, src_first, dst_first, n};
+    s->pairs[s->npairs++] = (CopyPair){src, dst, src_first, dst_first, n, 1, 0, 0};
+    return 0;
+}
+
+int program_copy_add_rows(Program *p, int step, int src, uint64_t src_first, uint64_t src_stride, int dst,
+                          uint64_t dst_first, uint64_t dst_stride, uint64_t n, uint64_t rows, IpuErr *err)
+{
+    for (uint64_t r = 0; r < rows; r++) {
+        uint64_t s0 = src_first + r * src_stride, d0 = dst_first + r * dst_stride;
+        const CopyPair *l = r ? &p->steps[step].pairs[p->steps[step].npairs - 1] : NULL;
+        if (l && l->rows > 1 && l->src == src && l->dst == dst && l->n == n && l->src_stride == src_stride &&
+            l->dst_stride == dst_stride && s0 == l->src_first + l->rows * src_stride &&
+            d0 == l->dst_first + l->rows * dst_stride) {
+            /* the pair already runs at these strides: the rest would each add one row */
+            p->steps[step].pairs[p->steps[step].npairs - 1].rows += rows - r;
+            return 0;
+        }
+        if (program_copy_add(p, step, src, s0, dst, d0, n, err))
+            return -1;
+    }
     return 0;
 }
 

@@ -39,10 +39,14 @@ typedef enum StreamDir { STREAM_TO_TILES, STREAM_FROM_TILES } StreamDir;
 typedef enum CollectiveKind { COLL_ALL_REDUCE, COLL_ALL_GATHER, COLL_REDUCE_SCATTER } CollectiveKind;
 typedef enum SyncScope { SYNC_CHIP, SYNC_SYSTEM } SyncScope;
 
-/* n elements: src[src_first ..] -> dst[dst_first ..] */
+/* rows runs of n elements: run r is src[src_first + r * src_stride ..] ->
+ * dst[dst_first + r * dst_stride ..]; strides are only read when rows > 1.
+ * program_copy_add builds these by coalescing, so a lowering that adds one
+ * pair per row stores one pair per block. */
 typedef struct CopyPair {
     int src, dst;
     uint64_t src_first, dst_first, n;
+    uint64_t rows, src_stride, dst_stride;
 } CopyPair;
 
 /* n elements of tensor from element first <-> remote bytes from remote_offset_bytes */
@@ -101,8 +105,20 @@ int program_append(Program *p, int seq, int child, IpuErr *err);
 int program_repeat(Program *p, uint64_t times, int body, const char *label, int category, IpuErr *err);
 int program_execute(Program *p, int cs, const char *label, int category, IpuErr *err);
 int program_copy(Program *p, const char *label, int category, IpuErr *err);
+/* Adds n elements src[src_first ..] -> dst[dst_first ..] to the Copy step.
+ * Coalesces it into the step's last pair when that pair has the same
+ * tensors and src != dst: when both ranges continue the last run (and the
+ * pair has one run), it grows n; when it is one more run of the same n at
+ * the pair's strides (any strides the second run sets, both > 0), it grows
+ * rows. Coalescing changes neither the data moved nor its order, so nor
+ * the step's cost (tests/test_engine.c). Callers that patch pairs after
+ * building must allow for it (they see fewer pairs than they added). */
 int program_copy_add(Program *p, int step, int src, uint64_t src_first, int dst, uint64_t dst_first, uint64_t n,
                      IpuErr *err);
+/* rows runs of n elements at the given strides, as if added run by run
+ * with program_copy_add (and coalesced the same way), in one call. */
+int program_copy_add_rows(Program *p, int step, int src, uint64_t src_first, uint64_t src_stride, int dst,
+                          uint64_t dst_first, uint64_t dst_stride, uint64_t n, uint64_t rows, IpuErr *err);
 int program_stream(Program *p, StreamDir dir, int overlap, const char *label, int category, IpuErr *err);
 int program_stream_add(Program *p, int step, int remote, uint64_t remote_offset_bytes, int tensor, uint64_t first,
                        uint64_t n, IpuErr *err);

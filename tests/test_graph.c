@@ -76,6 +76,44 @@ static void test_mapping_errors(void **state)
     graph_destroy(g);
 }
 
+/* Intervals of one tensor on one tile are one SRAM block: each starts
+ * 8-aligned inside it, the used bytes are as if packed one after another,
+ * another tensor fits after it, and freeing the tensor frees the block. */
+static void test_intervals_on_one_tile_share_a_block(void **state)
+{
+    (void)state;
+    Graph *g = make("gc200", GRAPH_TIMING);
+    IpuErr e;
+    /* fp16 grains of 3 (6 bytes) alternating between tiles 2 and 4 */
+    TileInterval m[8];
+    for (uint32_t i = 0; i < 8; i++)
+        m[i] = (TileInterval){3u * i, 3u * (i + 1), i % 2 ? 4u : 2u};
+    int t = graph_add_tensor(g, "grains", DTYPE_FP16, 24, SRAM_ACTIVATIONS, m, 8, &e);
+    assert_true(t >= 0);
+    const Tensor *x = graph_tensor(g, t);
+    /* tile 2 holds grains 0, 2, 4, 6 at 0, 8, 16, 24 of one block: 30 bytes */
+    assert_int_equal(sram_tile_used_bytes(g->sram, 2), 30);
+    assert_int_equal(sram_tile_used_bytes(g->sram, 4), 30);
+    for (int i = 2; i < 8; i += 2)
+        assert_int_equal(x->sram_offset[i] - x->sram_offset[i - 2], 8);
+    /* the rest of the tile still fits one allocation */
+    TileInterval rest[] = {{0, (638976 - 32) / 2, 2}};
+    int r = graph_add_tensor(g, "rest", DTYPE_FP16, (638976 - 32) / 2, SRAM_WEIGHTS, rest, 1, &e);
+    assert_true(r >= 0);
+    graph_free_tensor(g, r);
+    graph_free_tensor(g, t);
+    assert_int_equal(sram_tile_used_bytes(g->sram, 2), 0);
+    assert_int_equal(sram_tile_used_bytes(g->sram, 4), 0);
+    /* a tile's grains that do not fit name the tile and the block's bytes; nothing stays allocated */
+    TileInterval big[] = {{0, 200000, 9}, {200000, 200010, 8}, {200010, 400000, 9}};
+    assert_int_equal(graph_add_tensor(g, "big", DTYPE_FP16, 400000, SRAM_WEIGHTS, big, 3, &e), -1);
+    assert_non_null(strstr(e.msg, "tile 9"));
+    assert_non_null(strstr(e.msg, "needs 799980 bytes"));
+    assert_int_equal(sram_tile_used_bytes(g->sram, 8), 0);
+    assert_int_equal(sram_tile_used_bytes(g->sram, 9), 0);
+    graph_destroy(g);
+}
+
 static void test_linear_mapping(void **state)
 {
     (void)state;
@@ -135,6 +173,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tensor_mapping_and_sram),
         cmocka_unit_test(test_mapping_errors),
+        cmocka_unit_test(test_intervals_on_one_tile_share_a_block),
         cmocka_unit_test(test_linear_mapping),
         cmocka_unit_test(test_remote_capacity),
         cmocka_unit_test(test_vertex_tile_range),
