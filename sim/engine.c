@@ -509,10 +509,16 @@ static uint64_t measure_cached(Engine *e, const Vertex *v)
     return e->mtab[h].cycles;
 }
 
+/* One worker cycle through run() and the timed intrinsics costs the host
+ * about this many times what it costs natively (host speed only). */
+#define ENGINE_RUN_HOST_FACTOR 64
+
 /* The functional native path's worker cycles of each vertex of cs, once per
  * compute set: measure() + 1 for a type with native(), 0 for one without or
- * whose shape faults when measured (run() then reports the fault). Serial:
- * measure_cached is not thread-safe. */
+ * whose shape faults when measured (run() then reports the fault); and
+ * native_work, the set's host work in native worker cycles (a vertex
+ * through run() counted ENGINE_RUN_HOST_FACTOR times, one whose measure()
+ * faults as unbounded). Serial: measure_cached is not thread-safe. */
 static int native_cycles(Engine *e, const ComputeSet *cs, CsCache *c)
 {
     if (c->native_wc)
@@ -523,17 +529,18 @@ static int native_cycles(Engine *e, const ComputeSet *cs, CsCache *c)
     c->native_work = 0;
     for (size_t i = 0; i < cs->count; i++) {
         const Vertex *v = &cs->v[i];
-        uint64_t m = v->type->native && v->type->measure ? measure_cached(e, v) : VERTEX_MEASURE_FAULT;
-        c->native_wc[i] = m == VERTEX_MEASURE_FAULT ? 0 : m + 1;
-        c->native_work = m == VERTEX_MEASURE_FAULT || c->native_work == UINT64_MAX ? UINT64_MAX : c->native_work + m;
+        uint64_t m = v->type->measure ? measure_cached(e, v) : VERTEX_MEASURE_FAULT;
+        c->native_wc[i] = m == VERTEX_MEASURE_FAULT || !v->type->native ? 0 : m + 1;
+        uint64_t w = m == VERTEX_MEASURE_FAULT ? UINT64_MAX : v->type->native ? m : m * ENGINE_RUN_HOST_FACTOR;
+        c->native_work = w == UINT64_MAX || c->native_work == UINT64_MAX ? UINT64_MAX : c->native_work + w;
     }
     return 0;
 }
 
-/* Below this many worker cycles a natively run compute set is a few
- * microseconds of host work: an OpenMP team would cost more than it saves
- * (and much more on a loaded machine, where a descheduled thread holds the
- * barrier). Host speed only; results do not depend on it. */
+/* Below this much host work (native worker cycles) a compute set takes a
+ * few microseconds: an OpenMP team would cost more than it saves (and much
+ * more on a loaded machine, where a descheduled thread holds the barrier).
+ * Host speed only; results do not depend on it. */
 #define ENGINE_PARALLEL_MIN_WORK (1ull << 20)
 
 /* ---- functional fast path: two compute sets tile by tile ----
@@ -611,7 +618,7 @@ static int run_fused(Engine *e, const Step *s, int b, const int *copies, int nco
     }
     const long n = (long)nm;
     const IpuArch *arch = &g->arch;
-    int par = n > 1 && (a->native_work == UINT64_MAX || bc->native_work == UINT64_MAX ||
+    int par = n > 1 && (a->native_work >= ENGINE_PARALLEL_MIN_WORK || bc->native_work >= ENGINE_PARALLEL_MIN_WORK ||
                         a->native_work + bc->native_work >= ENGINE_PARALLEL_MIN_WORK);
 #pragma omp parallel for schedule(dynamic, 8) if (par)
     for (long k = 0; k < n; k++) {

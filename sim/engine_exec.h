@@ -29,7 +29,7 @@ typedef struct CsCache {
     uint64_t cycles, *chip_cycles;
     uint64_t *native_wc;   /* (nverts) functional native path: measured worker cycles, 0 = no native */
     int native_timed;      /* cost above came from native_wc alone: valid for every native run */
-    uint64_t native_work;  /* worker cycles of the set's vertices, UINT64_MAX if some have no native path */
+    uint64_t native_work;  /* host work of the set in native worker cycles (engine.c native_cycles), UINT64_MAX unbounded */
     uint8_t *touched;      /* (ntouched) footprint_compute_set of this set, NULL until needed */
     size_t ntouched;       /* g->ntensors when scanned */
 } CsCache;
