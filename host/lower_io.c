@@ -10,14 +10,30 @@
 
 /* ---- functional weights ---- */
 
-static float *matrix_f32(const GptjWeights *w, const void *m, uint64_t n)
+/* A growable fp32 scratch: every matrix is converted once into the same
+ * buffer (for all chips), not once per chip into fresh memory. */
+typedef struct {
+    float *f;
+    uint64_t cap;
+} F32Buf;
+
+/* fp32 view of the n-element matrix m: m itself when the weights are fp32. */
+static const float *matrix_f32(const GptjWeights *w, const void *m, uint64_t n, F32Buf *b)
 {
     if (w->wdtype == GPTJ_F32)
-        return (float *)m;
-    float *f = malloc(n * sizeof *f);
-    if (f)
-        for (uint64_t i = 0; i < n; i++)
-            f[i] = fp16_to_f32(((const uint16_t *)m)[i]);
+        return m;
+    if (n > b->cap) {
+        free(b->f);
+        b->f = malloc(n * sizeof *b->f);
+        b->cap = b->f ? n : 0;
+        if (!b->f)
+            return NULL;
+    }
+    const uint16_t *h = m;
+    float *f = b->f;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < (int64_t)n; i++)
+        f[i] = fp16_to_f32(h[i]);
     return f;
 }
 
@@ -59,41 +75,47 @@ static int pack_one(Lowered *L, const LinearPlan *pl, const QuantSpec *sp, const
 int lower_write_weights(Lowered *L, const GptjWeights *w, IpuErr *err)
 {
     uint32_t C = (uint32_t)L->cfg.n_embd, I = (uint32_t)L->cfg.n_inner, V = (uint32_t)L->cfg.vocab_size;
+    uint32_t chips = L->b.chips;
     char nm[96];
-    int rc = 0;
-    for (uint32_t c = 0; c < L->b.chips && !rc; c++) {
+    F32Buf buf = {NULL, 0};
+    uint64_t *off = calloc(chips, sizeof *off); /* per chip: bytes packed into this layer's remote buffer */
+    int rc = off ? 0 : ipu_err(err, "out of host memory");
+    for (uint32_t c = 0; c < chips && !rc; c++)
         rc = write_small(L, L->lnf[c], w->ln_f_w, w->ln_f_b, C, err);
-        float *wte = matrix_f32(w, w->wte, (uint64_t)V * C), *lm = matrix_f32(w, w->lm_head, (uint64_t)V * C);
-        if (!wte || !lm)
+    /* vocabulary shards: the embedding (fp16) and the LM head (its format) */
+    for (int k = 0; k < 2 && !rc; k++) {
+        const float *m = matrix_f32(w, k ? w->lm_head : w->wte, (uint64_t)V * C, &buf);
+        if (!m)
             rc = ipu_err(err, "out of host memory");
-        uint32_t r0 = c * L->vc, valid = r0 >= V ? 0 : (V - r0 < L->vc ? V - r0 : L->vc);
-        uint64_t off = 0;
-        if (!rc)
-            rc = pack_one(L, &L->pemb, NULL, "transformer.wte.weight", &L->emb, c, wte + (uint64_t)r0 * C, C, valid,
-                          NULL, 0, -1, &off, err);
-        if (!rc)
-            rc = pack_one(L, &L->plm, &L->spec_lm, "lm_head.weight", &L->lm, c, lm + (uint64_t)r0 * C, C, valid,
-                          w->lm_head_b + r0, 1, -1, &off, err);
-        if (wte != w->wte)
-            free(wte);
-        if (lm != w->lm_head)
-            free(lm);
-        for (int l = 0; l < L->cfg.n_layer && !rc; l++) {
-            const GptjLayerWeights *lw = &w->h[l];
-            rc = write_small(L, L->ln1[l * L->b.chips + c], lw->ln_1_w, lw->ln_1_b, C, err);
-            const void *mats[NLIN] = {lw->q_proj, lw->k_proj, lw->v_proj, lw->out_proj, lw->fc_in, lw->fc_out};
-            uint64_t elems[NLIN] = {(uint64_t)C * C, (uint64_t)C * C, (uint64_t)C * C, (uint64_t)C * C,
-                                    (uint64_t)I * C, (uint64_t)C * I};
-            int remote = L->placement == PLACE_STREAM ? L->remote[l * L->b.chips + c] : -1;
-            const LinearWeights *set = L->placement == PLACE_STREAM ? L->lw : &L->lw[l * NLIN];
-            off = 0;
-            for (int li = 0; li < NLIN && !rc; li++) {
-                float *m = matrix_f32(w, mats[li], elems[li]);
-                if (!m)
-                    return ipu_err(err, "out of host memory");
-                const float *src;
+        for (uint32_t c = 0; c < chips && !rc; c++) {
+            uint32_t r0 = c * L->vc, valid = r0 >= V ? 0 : (V - r0 < L->vc ? V - r0 : L->vc);
+            rc = k ? pack_one(L, &L->plm, &L->spec_lm, "lm_head.weight", &L->lm, c, m + (uint64_t)r0 * C, C, valid,
+                              w->lm_head_b + r0, 1, -1, &off[c], err)
+                   : pack_one(L, &L->pemb, NULL, "transformer.wte.weight", &L->emb, c, m + (uint64_t)r0 * C, C, valid,
+                              NULL, 0, -1, &off[c], err);
+        }
+    }
+    for (int l = 0; l < L->cfg.n_layer && !rc; l++) {
+        const GptjLayerWeights *lw = &w->h[l];
+        for (uint32_t c = 0; c < chips && !rc; c++) {
+            rc = write_small(L, L->ln1[l * chips + c], lw->ln_1_w, lw->ln_1_b, C, err);
+            off[c] = 0;
+        }
+        const void *mats[NLIN] = {lw->q_proj, lw->k_proj, lw->v_proj, lw->out_proj, lw->fc_in, lw->fc_out};
+        uint64_t elems[NLIN] = {(uint64_t)C * C, (uint64_t)C * C, (uint64_t)C * C, (uint64_t)C * C,
+                                (uint64_t)I * C, (uint64_t)C * I};
+        const LinearWeights *set = L->placement == PLACE_STREAM ? L->lw : &L->lw[l * NLIN];
+        /* linear by linear, then chip by chip: each chip's remote buffer holds its linears in order */
+        for (int li = 0; li < NLIN && !rc; li++) {
+            const float *m = matrix_f32(w, mats[li], elems[li], &buf);
+            if (!m) {
+                rc = ipu_err(err, "out of host memory");
+                break;
+            }
+            snprintf(nm, sizeof nm, "transformer.h.%d.%s", l, lower_lin_names[li]);
+            for (uint32_t c = 0; c < chips && !rc; c++) {
+                const float *src, *bias = NULL;
                 uint64_t ld;
-                const float *bias = NULL;
                 if (li <= LV)
                     src = m + (uint64_t)c * L->cc * C, ld = C;
                 else if (li == LO)
@@ -102,14 +124,14 @@ int lower_write_weights(Lowered *L, const GptjWeights *w, IpuErr *err)
                     src = m + (uint64_t)c * L->ic * C, ld = C, bias = lw->fc_in_b + c * L->ic;
                 else
                     src = m + (uint64_t)c * L->ic, ld = I, bias = lw->fc_out_b;
-                snprintf(nm, sizeof nm, "transformer.h.%d.%s", l, lower_lin_names[li]);
+                int remote = L->placement == PLACE_STREAM ? L->remote[l * chips + c] : -1;
                 rc = pack_one(L, &L->pl[li], &L->spec[li], nm, &set[li], c, src, ld, L->pl[li].n, bias, 0, remote,
-                              &off, err);
-                if (m != mats[li])
-                    free(m);
+                              &off[c], err);
             }
         }
     }
+    free(buf.f);
+    free(off);
     return rc;
 }
 
