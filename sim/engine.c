@@ -5,20 +5,14 @@
  * running the vertices (functional) or from the measure cache (timing). */
 #include "sim/engine.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim/engine_cost.h"
 #include "sim/engine_exec.h"
 #include "sim/links.h"
 
 #define ENGINE_MAX_DEPTH EXEC_MAX_DEPTH
-
-typedef struct StepCost {
-    int valid;
-    uint64_t cycles, bytes;
-    uint64_t *chip_cycles; /* (chips) each chip's own busy time; 0 = not taking part */
-} StepCost;
 
 /* Functional fast path: leaves whose data effects a fused Execute already
  * performed (see run_fused): Copy steps, then the second Execute, whose
@@ -53,14 +47,12 @@ struct Engine {
     size_t mcap, mcount;
     Frame stack[ENGINE_MAX_DEPTH];
     int sp;
-    uint64_t *tile_a, *tile_b; /* (tiles) scratch: bytes sent / received */
+    CostScratch cx;            /* Copy / StreamCopy costing scratch */
     uint64_t pending_cycles;   /* overlapped stream still running */
     int pending_category;
     int timed_functional;      /* 1: functional mode runs every vertex through run() */
     Prerun pre;
 };
-
-static uint64_t cycles_ceil(double x) { return x <= 0 ? 0 : (uint64_t)ceil(x - 1e-9 * x); }
 
 Engine *engine_create(Graph *g, IpuErr *err)
 {
@@ -68,11 +60,12 @@ Engine *engine_create(Graph *g, IpuErr *err)
     uint32_t tiles = arch_total_tiles(&g->arch);
     if (e) {
         e->g = g;
-        e->tile_a = calloc(tiles, sizeof *e->tile_a);
-        e->tile_b = calloc(tiles, sizeof *e->tile_b);
+        e->cx.g = g;
+        e->cx.tile_a = calloc(tiles, sizeof *e->cx.tile_a);
+        e->cx.tile_b = calloc(tiles, sizeof *e->cx.tile_b);
         e->pre.exec_step = -1;
     }
-    if (!e || !e->tile_a || !e->tile_b) {
+    if (!e || !e->cx.tile_a || !e->cx.tile_b) {
         engine_destroy(e);
         ipu_err(err, "engine: out of host memory");
         return NULL;
@@ -98,8 +91,8 @@ void engine_destroy(Engine *e)
         exec_cache_free(&e->csc[i]);
     free(e->csc);
     free(e->mtab);
-    free(e->tile_a);
-    free(e->tile_b);
+    free(e->cx.tile_a);
+    free(e->cx.tile_b);
     free(e);
 }
 
@@ -113,256 +106,6 @@ void engine_reset(Engine *e)
     e->now = 0;
     e->pending_cycles = 0;
     stats_clear(&e->stats);
-}
-
-static uint32_t chip_of(const Engine *e, uint32_t tile) { return tile / e->g->arch.tiles_per_chip; }
-
-/* ---- validation and the data-independent step costs ---- */
-
-static int tensor_live(const Engine *e, int id, const Step *s, const char *role, IpuErr *err, const Tensor **out)
-{
-    const Tensor *t = graph_tensor(e->g, id);
-    if (!t)
-        return ipu_err(err, "step '%s': %s tensor id %d does not exist", s->label, role, id);
-    if (t->nmap == 0 && t->elems > 0)
-        return ipu_err(err, "step '%s': %s tensor '%s' was freed", s->label, role, t->name);
-    *out = t;
-    return 0;
-}
-
-static int range_ok(const Tensor *t, uint64_t first, uint64_t n, const Step *s, IpuErr *err)
-{
-    if (first > t->elems || n > t->elems - first)
-        return ipu_err(err, "step '%s': elements [%llu, %llu) outside tensor '%s' of %llu", s->label,
-                       (unsigned long long)first, (unsigned long long)(first + n), t->name,
-                       (unsigned long long)t->elems);
-    return 0;
-}
-
-/* Exchange: chip time = busiest tile's max(sent, received) / bytes per cycle + latency. */
-static void tile_traffic_to_chips(Engine *e, uint64_t *chip_cycles, uint64_t latency)
-{
-    const IpuArch *a = &e->g->arch;
-    uint32_t tiles = arch_total_tiles(a);
-    for (uint32_t t = 0; t < tiles; t++) {
-        uint64_t b = e->tile_a[t] > e->tile_b[t] ? e->tile_a[t] : e->tile_b[t];
-        if (!b)
-            continue;
-        uint64_t c = cycles_ceil((double)b / a->exchange_bytes_per_cycle) + latency;
-        uint32_t chip = t / a->tiles_per_chip;
-        if (c > chip_cycles[chip])
-            chip_cycles[chip] = c;
-        e->tile_a[t] = e->tile_b[t] = 0;
-    }
-}
-
-/* Index of the interval of t holding element i (< t->elems). A pair's runs
- * walk the intervals in order, so search forward from hint (the last
- * answer) by galloping; a binary search over all when i lies before it. */
-static size_t interval_at(const Tensor *t, uint64_t i, size_t hint)
-{
-    if (hint >= t->nmap || t->map[hint].begin > i) {
-        size_t k;
-        graph_tensor_tile_of(t, i, &k);
-        return k;
-    }
-    /* intervals as long as hint's all the way (grains): a direct guess */
-    const TileInterval *h = &t->map[hint];
-    size_t g = hint + (i - h->begin) / (h->end - h->begin);
-    if (g < t->nmap && t->map[g].begin <= i && i < t->map[g].end)
-        return g;
-    /* gallop forward from hint: map[lo].begin <= i < map[hi].begin (hi = nmap: past the end) */
-    size_t lo = hint, hi = hint + 1, step = 1;
-    while (hi < t->nmap && t->map[hi].begin <= i) {
-        lo = hi;
-        step *= 2;
-        hi = hi + step < t->nmap ? hi + step : t->nmap;
-    }
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (t->map[mid].begin <= i)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static int cost_copy(Engine *e, const Step *s, StepCost *c, IpuErr *err)
-{
-    size_t si = 0, di = 0; /* interval hints, kept while the tensors stay the same (pairs come in order) */
-    for (size_t i = 0; i < s->npairs; i++) {
-        const CopyPair *p = &s->pairs[i];
-        if (i && p->src != s->pairs[i - 1].src)
-            si = 0;
-        if (i && p->dst != s->pairs[i - 1].dst)
-            di = 0;
-        const Tensor *src = NULL, *dst = NULL;
-        if (tensor_live(e, p->src, s, "source", err, &src) || tensor_live(e, p->dst, s, "destination", err, &dst))
-            return -1;
-        if (p->rows == 0)
-            return ipu_err(err, "step '%s': copy '%s' -> '%s' has 0 rows", s->label, src->name, dst->name);
-        uint64_t last = p->rows - 1;
-        if ((p->rows > 1 && (last > (UINT64_MAX - p->src_first) / (p->src_stride ? p->src_stride : 1) ||
-                             last > (UINT64_MAX - p->dst_first) / (p->dst_stride ? p->dst_stride : 1))) ||
-            range_ok(src, p->src_first + last * p->src_stride, p->n, s, err) ||
-            range_ok(dst, p->dst_first + last * p->dst_stride, p->n, s, err))
-            return -1;
-        if (src->dtype != dst->dtype)
-            return ipu_err(err, "step '%s': copy '%s' (%s) -> '%s' (%s): dtypes differ", s->label, src->name,
-                           graph_dtype_names[src->dtype], dst->name, graph_dtype_names[dst->dtype]);
-        size_t esz = graph_dtype_bytes(src->dtype);
-        uint32_t tpc = e->g->arch.tiles_per_chip;
-        /* a run's first intervals: the previous run's plus how far that one moved (exact for grains) */
-        size_t s_prev = si, d_prev = di, s_step = 0, d_step = 0;
-        for (uint64_t r = 0; r < p->rows && p->n; r++) {
-            /* one search per run; inside it the intervals follow one another */
-            uint64_t sp = p->src_first + r * p->src_stride, dp = p->dst_first + r * p->dst_stride;
-            uint64_t left = p->n;
-            size_t sg = s_prev + s_step, dg = d_prev + d_step;
-            si = sg < src->nmap && src->map[sg].begin <= sp && sp < src->map[sg].end ? sg : interval_at(src, sp, si);
-            di = dg < dst->nmap && dst->map[dg].begin <= dp && dp < dst->map[dg].end ? dg : interval_at(dst, dp, di);
-            if (r)
-                s_step = si - s_prev, d_step = di - d_prev;
-            s_prev = si, d_prev = di;
-            uint32_t dlo = dst->map[di].tile / tpc * tpc; /* first tile of the destination's chip */
-            for (;;) {
-                const TileInterval *sm = &src->map[si], *dm = &dst->map[di];
-                uint64_t len = left;
-                if (sm->end - sp < len)
-                    len = sm->end - sp;
-                if (dm->end - dp < len)
-                    len = dm->end - dp;
-                if (sm->tile != dm->tile) {
-                    if (sm->tile - dlo >= tpc || dm->tile - dlo >= tpc)
-                        return ipu_err(err,
-                                       "step '%s': copy '%s' -> '%s' crosses chips (tile %u on chip %u -> tile %u "
-                                       "on chip %u); use a collective",
-                                       s->label, src->name, dst->name, sm->tile, chip_of(e, sm->tile), dm->tile,
-                                       chip_of(e, dm->tile));
-                    e->tile_a[sm->tile] += len * esz;
-                    e->tile_b[dm->tile] += len * esz;
-                    c->bytes += len * esz;
-                }
-                if (!(left -= len))
-                    break;
-                sp += len, dp += len;
-                si += sp == sm->end;
-                if (dp == dm->end && dst->map[++di].tile - dlo >= tpc)
-                    dlo = dst->map[di].tile / tpc * tpc;
-            }
-        }
-    }
-    tile_traffic_to_chips(e, c->chip_cycles, e->g->arch.exchange_latency_cycles);
-    return 0;
-}
-
-static int cost_stream(Engine *e, const Step *s, StepCost *c, IpuErr *err)
-{
-    const IpuArch *a = &e->g->arch;
-    uint64_t *chip_bytes = calloc(a->chips, sizeof *chip_bytes);
-    uint32_t *streaming = calloc(arch_machines(a), sizeof *streaming);
-    if (!chip_bytes || !streaming) {
-        free(chip_bytes);
-        free(streaming);
-        return ipu_err(err, "engine: out of host memory");
-    }
-    int rc = 0;
-    for (size_t i = 0; i < s->nxfers && !rc; i++) {
-        const StreamXfer *x = &s->xfers[i];
-        const RemoteBuffer *r = graph_remote(e->g, x->remote);
-        const Tensor *t = NULL;
-        if (!r) {
-            rc = ipu_err(err, "step '%s': remote buffer id %d does not exist", s->label, x->remote);
-            break;
-        }
-        if (tensor_live(e, x->tensor, s, "tile", err, &t) || range_ok(t, x->first, x->n, s, err)) {
-            rc = -1;
-            break;
-        }
-        size_t esz = graph_dtype_bytes(t->dtype);
-        if (x->remote_offset_bytes > r->bytes || x->n * esz > r->bytes - x->remote_offset_bytes) {
-            rc = ipu_err(err, "step '%s': bytes [%llu, %llu) outside remote buffer '%s' of %llu", s->label,
-                         (unsigned long long)x->remote_offset_bytes,
-                         (unsigned long long)(x->remote_offset_bytes + x->n * esz), r->name,
-                         (unsigned long long)r->bytes);
-            break;
-        }
-        size_t ti = 0;
-        for (uint64_t k = 0; k < x->n;) {
-            ti = interval_at(t, x->first + k, ti);
-            uint32_t tile = t->map[ti].tile;
-            uint64_t len = t->map[ti].end - (x->first + k);
-            if (len > x->n - k)
-                len = x->n - k;
-            if (chip_of(e, tile) != r->chip) {
-                rc = ipu_err(err, "step '%s': tensor '%s' has elements on tile %u (chip %u) but remote buffer '%s' "
-                                  "belongs to chip %u",
-                             s->label, t->name, tile, chip_of(e, tile), r->name, r->chip);
-                break;
-            }
-            e->tile_a[tile] += len * esz;
-            k += len;
-        }
-        chip_bytes[r->chip] += x->n * esz;
-        c->bytes += x->n * esz;
-    }
-    if (!rc) {
-        /* the busiest tile bounds each chip: tile_traffic_to_chips puts it in chip_cycles */
-        tile_traffic_to_chips(e, c->chip_cycles, 0);
-        for (uint32_t ch = 0; ch < a->chips; ch++)
-            streaming[ch / a->chips_per_machine] += chip_bytes[ch] > 0;
-        uint64_t latency = cycles_ceil(a->stream_latency_s * a->clock_hz);
-        for (uint32_t ch = 0; ch < a->chips; ch++) {
-            if (!chip_bytes[ch])
-                continue;
-            double bw = a->stream_bandwidth_bytes_per_s / streaming[ch / a->chips_per_machine];
-            if (bw > a->stream_chip_bandwidth_bytes_per_s)
-                bw = a->stream_chip_bandwidth_bytes_per_s;
-            uint64_t link = cycles_ceil((double)chip_bytes[ch] / bw * a->clock_hz);
-            if (link > c->chip_cycles[ch])
-                c->chip_cycles[ch] = link;
-            c->chip_cycles[ch] += latency;
-        }
-    } else {
-        memset(e->tile_a, 0, arch_total_tiles(a) * sizeof *e->tile_a);
-    }
-    free(chip_bytes);
-    free(streaming);
-    return rc;
-}
-
-static int cost_collective(Engine *e, const Step *s, StepCost *c, IpuErr *err)
-{
-    const IpuArch *a = &e->g->arch;
-    if (s->ntensors == 0)
-        return ipu_err(err, "step '%s': collective over no tensors", s->label);
-    const Tensor *t0 = NULL;
-    for (size_t i = 0; i < s->ntensors; i++) {
-        const Tensor *t = NULL;
-        uint32_t chip;
-        if (tensor_live(e, s->tensors[i], s, "collective", err, &t))
-            return -1;
-        if (!graph_tensor_chip(e->g, t, &chip))
-            return ipu_err(err, "step '%s': collective tensor '%s' spans chips; give one tensor per chip", s->label,
-                           t->name);
-        if (c->chip_cycles[chip] == UINT64_MAX)
-            return ipu_err(err, "step '%s': two collective tensors on chip %u ('%s')", s->label, chip, t->name);
-        c->chip_cycles[chip] = UINT64_MAX; /* marks the chip taken; set to the cost below */
-        if (i == 0)
-            t0 = t;
-        else if (t->dtype != t0->dtype || t->elems != t0->elems)
-            return ipu_err(err, "step '%s': collective tensor '%s' differs from '%s' in dtype or size", s->label,
-                           t->name, t0->name);
-    }
-    if (s->coll != COLL_ALL_GATHER && t0->dtype != DTYPE_FP16 && t0->dtype != DTYPE_FP32)
-        return ipu_err(err, "step '%s': reductions need fp16 or fp32 tensors, '%s' is %s", s->label, t0->name,
-                       graph_dtype_names[t0->dtype]);
-    uint64_t cycles = links_ring_cycles(a, s->coll, s->ntensors, t0->elems * graph_dtype_bytes(t0->dtype), &c->bytes);
-    for (uint32_t ch = 0; ch < a->chips; ch++)
-        if (c->chip_cycles[ch] == UINT64_MAX)
-            c->chip_cycles[ch] = cycles;
-    return 0;
 }
 
 static int validate(Engine *e, const Program *p, int id, int depth, IpuErr *err)
@@ -402,13 +145,13 @@ static int validate(Engine *e, const Program *p, int id, int depth, IpuErr *err)
         break;
     }
     case STEP_COPY:
-        rc = cost_copy(e, s, c, err);
+        rc = cost_copy(&e->cx, s, c, err);
         break;
     case STEP_STREAM:
-        rc = cost_stream(e, s, c, err);
+        rc = cost_stream(&e->cx, s, c, err);
         break;
     case STEP_COLLECTIVE:
-        rc = cost_collective(e, s, c, err);
+        rc = cost_collective(e->g, s, c, err);
         break;
     case STEP_SYNC: {
         uint64_t cyc = s->scope == SYNC_SYSTEM && a->chips > 1 ? a->sync_system_cycles : a->sync_chip_cycles;
@@ -690,7 +433,7 @@ static int run_execute(Engine *e, const Step *s, uint64_t *cycles, const uint64_
                 const Vertex *v = &cs->v[i];
                 rc = ipu_err(err, "step '%s': compute set '%s': vertex '%s' on chip %u tile %u (global %u) faults "
                              "when measured (run it in functional mode for the message)",
-                             s->label, cs->name, v->type->name, chip_of(e, v->tile),
+                             s->label, cs->name, v->type->name, v->tile / g->arch.tiles_per_chip,
                              v->tile % g->arch.tiles_per_chip, v->tile);
             }
         }

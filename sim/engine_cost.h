@@ -1,0 +1,44 @@
+/* engine_cost.h - the cost of the engine's data-movement steps, private to
+ * sim/: Copy (exchange), StreamCopy (streaming memory) and collectives
+ * (rings over IPU-Links). Each depends only on the graph and the arch, so
+ * engine_start computes it once per step while validating the program, and
+ * each reports a bad step (a dead tensor, a range outside it, a copy across
+ * chips, a remote buffer of another chip) as an error naming the step.
+ *
+ * Not here: Execute costs (engine_exec), Sync (a constant of the arch), and
+ * when a step runs (engine.c). Not a public interface: only sim/engine.c
+ * includes it.
+ */
+#ifndef IPUSIM_ENGINE_COST_H
+#define IPUSIM_ENGINE_COST_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "sim/err.h"
+#include "sim/graph.h"
+#include "sim/program.h"
+
+typedef struct StepCost {
+    int valid;
+    uint64_t cycles, bytes;
+    uint64_t *chip_cycles; /* (chips) each chip's own busy time; 0 = not taking part */
+} StepCost;
+
+/* Costing scratch: per-tile bytes sent and received, (tiles) each, all zero
+ * between calls. */
+typedef struct CostScratch {
+    const Graph *g;
+    uint64_t *tile_a, *tile_b;
+} CostScratch;
+
+/* Each fills c->chip_cycles and c->bytes (the caller takes c->cycles as the
+ * busiest chip's); -1 with err naming the step when the step is invalid. */
+int cost_copy(CostScratch *cx, const Step *s, StepCost *c, IpuErr *err);
+int cost_stream(CostScratch *cx, const Step *s, StepCost *c, IpuErr *err);
+int cost_collective(const Graph *g, const Step *s, StepCost *c, IpuErr *err);
+
+/* Cycles covering x, rounding up (a hair of tolerance so exact products stay exact). */
+static inline uint64_t cost_cycles_ceil(double x) { return x <= 0 ? 0 : (uint64_t)ceil(x - 1e-9 * x); }
+
+#endif
