@@ -1,7 +1,11 @@
 /* cli.c - the option parser shared by the subcommands (see cli.h). */
 #include "host/cli.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 int cli_parse(const char *cmd, int argc, char **argv, CliOpt *opts, int nopts,
               const char **positional, int max_positional, int *npositional)
@@ -61,4 +65,31 @@ void cli_print_options(FILE *f, const CliOpt *opts, int nopts)
 {
     for (int i = 0; i < nopts; i++)
         fprintf(f, "  --%s%s\n      %s\n", opts[i].name, opts[i].takes_value ? " VALUE" : "", opts[i].help);
+}
+
+double cli_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double cli_peak_rss_mib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
+}
+
+int cli_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "ipusim %s: --%s '%s' must be an integer in %ld..%ld\n", cmd, opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
 }

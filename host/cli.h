@@ -55,6 +55,14 @@ int cli_parse(const char *cmd, int argc, char **argv, CliOpt *opts, int nopts,
 const char *cli_value(const CliOpt *o, const char *def);
 void cli_print_options(FILE *f, const CliOpt *opts, int nopts);
 
+/* For the bench commands: monotonic wall seconds, and this process's peak
+ * resident set so far in MiB. */
+double cli_now_s(void);
+double cli_peak_rss_mib(void);
+/* Option --OPT's value s as an integer in lo..hi into *out: 0, or -1 after
+ * printing "ipusim CMD: --OPT 'S' must be an integer in LO..HI". */
+int cli_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
+
 /* The arch of a command line: preset, then the --arch-file, then each
  * --set key=value (sets may be NULL), then arch_validate. */
 int cli_arch_resolve(const char *preset, const char *file, const CliOpt *sets, IpuArch *a, IpuErr *err);

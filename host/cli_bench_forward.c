@@ -1,45 +1,15 @@
 /* cli_bench_forward.c - `ipusim bench forward`: host speed of the fp32 reference
  * forward on synthetic weights (ms/token, tokens/s, peak resident memory). */
-#include <errno.h>
 #include <limits.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "host/cli.h"
 #include "models/gptj_forward.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double peak_rss_mib(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
-}
-
-static int bench_int(const char *opt, const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "ipusim bench forward: --%s '%s' must be an integer in %ld..%ld\n", opt, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
 
 /* `ipusim bench forward`, dispatched by cli_bench (argv[0] is "forward"). */
 int cli_bench_forward(int argc, char **argv)
@@ -65,11 +35,11 @@ int cli_bench_forward(int argc, char **argv)
         return 0;
     }
     long seed, B, T0, steps, threads = 0;
-    if (bench_int("seed", cli_value(&opts[1], "0"), 0, LONG_MAX, &seed) ||
-        bench_int("batch", cli_value(&opts[2], "1"), 1, 1024, &B) ||
-        bench_int("prompt", cli_value(&opts[3], "16"), 1, 1 << 20, &T0) ||
-        bench_int("tokens", cli_value(&opts[4], "8"), 1, 1 << 20, &steps) ||
-        (opts[6].count && bench_int("threads", cli_value(&opts[6], NULL), 1, 1024, &threads)))
+    if (cli_long("bench forward", "seed", cli_value(&opts[1], "0"), 0, LONG_MAX, &seed) ||
+        cli_long("bench forward", "batch", cli_value(&opts[2], "1"), 1, 1024, &B) ||
+        cli_long("bench forward", "prompt", cli_value(&opts[3], "16"), 1, 1 << 20, &T0) ||
+        cli_long("bench forward", "tokens", cli_value(&opts[4], "8"), 1, 1 << 20, &steps) ||
+        (opts[6].count && cli_long("bench forward", "threads", cli_value(&opts[6], NULL), 1, 1024, &threads)))
         return 2;
     const char *dt = cli_value(&opts[5], "f16");
     if (strcmp(dt, "f16") && strcmp(dt, "f32")) {
@@ -106,11 +76,11 @@ int cli_bench_forward(int argc, char **argv)
     printf("bench forward: %s, %s matrices, batch %ld, prompt %ld, %ld decode steps, %d threads\n", c.name, dt, B, T0,
            steps, omp_get_max_threads());
     fflush(stdout);
-    double t = now_s();
+    double t = cli_now_s();
     if (ckpt ? gptj_weights_load(&w, &c, ckpt, wd, 0, &e) : gptj_weights_synth(&w, &c, wd, (uint64_t)seed, &e))
         goto fail;
     printf("%s weights: %.2f GB in %.2f s\n", ckpt ? "loaded" : "synthetic", (double)gptj_weights_bytes(&w) / 1e9,
-           now_s() - t);
+           cli_now_s() - t);
     fflush(stdout);
     if (gptj_state_init(&s, &w, (int)B, (int)(T0 + steps), &e))
         goto fail;
@@ -124,24 +94,24 @@ int cli_bench_forward(int argc, char **argv)
     for (long i = 0; i < B * T0; i++)
         tok[i] = (int)((uint64_t)(i * 40503 + 17 + seed) % (uint64_t)c.vocab_size);
     GptjSampler g = {0, 0, 0, 0};
-    t = now_s();
+    t = cli_now_s();
     if (gptj_forward(&s, tok, (int)T0, logits, 1, &e))
         goto fail;
-    double prefill_s = now_s() - t;
+    double prefill_s = cli_now_s() - t;
     printf("prefill: %ld tokens x %ld sequences in %.1f ms (%.2f ms/token)\n", T0, B, 1e3 * prefill_s,
            1e3 * prefill_s / (double)(T0 * B));
     fflush(stdout);
-    t = now_s();
+    t = cli_now_s();
     for (long i = 0; i < steps; i++) {
         for (long b = 0; b < B; b++)
             next[b] = gptj_sample(&g, logits + (size_t)b * c.vocab_size, c.vocab_size);
         if (gptj_forward(&s, next, 1, logits, 1, &e))
             goto fail;
     }
-    double step_s = (now_s() - t) / (double)steps;
+    double step_s = (cli_now_s() - t) / (double)steps;
     printf("decode: %.2f ms/token (one step of %ld sequences), %.2f tokens/s\n", 1e3 * step_s, B,
            (double)B / step_s);
-    printf("peak resident memory: %.0f MiB\n", peak_rss_mib());
+    printf("peak resident memory: %.0f MiB\n", cli_peak_rss_mib());
     rc = 0;
     goto out;
 fail:

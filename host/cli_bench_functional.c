@@ -3,14 +3,11 @@
  * (weights, lowering), wall time per decode step with the native codelets
  * (functional = fast) and, optionally, with the timed intrinsics, and peak
  * resident memory. A benchmark prints figures; it is not a test. */
-#include <errno.h>
 #include <limits.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
 #include "host/cli.h"
 #include "host/gptj_run.h"
@@ -18,33 +15,6 @@
 #include "host/lower.h"
 #include "host/runcfg.h"
 #include "sim/engine.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double peak_rss_mib(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
-}
-
-static int bench_long(const char *opt, const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "ipusim bench functional: --%s '%s' must be an integer in %ld..%ld\n", opt, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
 
 typedef struct FuncBench {
     long steps, timed_steps;  /* decode steps with the native path, then with the timed one */
@@ -62,18 +32,18 @@ static int bench_run(const RunConfig *rc, const RunOptions *o, uint64_t seed, Fu
 {
     GptjWeights w;
     memset(&w, 0, sizeof w);
-    double t0 = now_s();
+    double t0 = cli_now_s();
     if (gptj_weights_synth(&w, &o->cfg, GPTJ_F16, seed, err))
         return -1;
-    fb->synth_s = now_s() - t0;
-    t0 = now_s();
+    fb->synth_s = cli_now_s() - t0;
+    t0 = cli_now_s();
     Lowered *L = NULL;
     int rv = lower_gptj(&rc->arch, o, &w, &L, err);
-    fb->lower_s = now_s() - t0;
+    fb->lower_s = cli_now_s() - t0;
     gptj_weights_free(&w);
     if (rv)
         return -1;
-    fb->rss_after_lower_mib = peak_rss_mib();
+    fb->rss_after_lower_mib = cli_peak_rss_mib();
     Engine *e = engine_create(lower_graph(L), err);
     rv = e ? 0 : -1;
     uint32_t *prompt = calloc(o->prompt_len, sizeof *prompt);
@@ -83,22 +53,22 @@ static int bench_run(const RunConfig *rc, const RunOptions *o, uint64_t seed, Fu
         prompt[i] = (uint32_t)((i * 53u + 7u) % (uint32_t)o->cfg.vocab_size);
     int last_root = -1;
     StepResult sr;
-    t0 = now_s();
+    t0 = cli_now_s();
     if (!rv)
         rv = lower_prepare_prefill(L, prompt, err) || gptj_run_step(e, L, 0, &last_root, 0, &sr, err) ||
                      lower_read_tokens(L, 0, &fb->tokens[0], err)
                  ? -1
                  : 0;
-    fb->prefill_s = now_s() - t0;
+    fb->prefill_s = cli_now_s() - t0;
     for (long k = 0; !rv && k < fb->steps + fb->timed_steps; k++) {
         engine_set_native(e, k < fb->steps);
         Stats before = *engine_stats(e);
-        t0 = now_s();
+        t0 = cli_now_s();
         rv = lower_prepare_decode(L, o->prompt_len + (uint32_t)k, &fb->tokens[k], err) ||
                      gptj_run_step(e, L, 1, &last_root, 0, &sr, err) || lower_read_tokens(L, 1, &fb->tokens[k + 1], err)
                  ? -1
                  : 0;
-        fb->step_s[k] = now_s() - t0;
+        fb->step_s[k] = cli_now_s() - t0;
         fb->step_cycles[k] = sr.cycles;
         if (!rv && k == 0) {
             fb->fused = engine_stats(e)->executes_fused - before.executes_fused;
@@ -136,11 +106,11 @@ int cli_bench_functional(int argc, char **argv)
         return 0;
     }
     long prompt, steps, timed, threads, seed;
-    if (bench_long("prompt", cli_value(&opts[3], "4"), 1, 2048, &prompt) ||
-        bench_long("steps", cli_value(&opts[4], "3"), 0, 1000, &steps) ||
-        bench_long("timed-steps", cli_value(&opts[5], "0"), 0, 1000, &timed) ||
-        bench_long("threads", cli_value(&opts[6], "2"), 1, 1024, &threads) ||
-        bench_long("seed", cli_value(&opts[7], "1"), 0, LONG_MAX, &seed))
+    if (cli_long("bench functional", "prompt", cli_value(&opts[3], "4"), 1, 2048, &prompt) ||
+        cli_long("bench functional", "steps", cli_value(&opts[4], "3"), 0, 1000, &steps) ||
+        cli_long("bench functional", "timed-steps", cli_value(&opts[5], "0"), 0, 1000, &timed) ||
+        cli_long("bench functional", "threads", cli_value(&opts[6], "2"), 1, 1024, &threads) ||
+        cli_long("bench functional", "seed", cli_value(&opts[7], "1"), 0, LONG_MAX, &seed))
         return 2;
     omp_set_num_threads((int)threads);
     RunConfig *rc = malloc(sizeof *rc);
@@ -203,7 +173,7 @@ int cli_bench_functional(int argc, char **argv)
         printf("  steps run tile by tile with the Execute before them: %llu of %llu leaf steps per decode step\n",
                (unsigned long long)fb.fused, (unsigned long long)fb.executes);
     printf("  peak RSS after lowering             %10.0f MiB\n", fb.rss_after_lower_mib);
-    printf("  peak RSS                            %10.0f MiB\n", peak_rss_mib());
+    printf("  peak RSS                            %10.0f MiB\n", cli_peak_rss_mib());
     status = 0;
     goto done;
 fail:

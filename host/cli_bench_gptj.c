@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "host/cli.h"
 #include "host/gptj_run.h"
@@ -13,13 +12,6 @@
 #include "host/lower.h"
 #include "host/runcfg.h"
 #include "sim/engine.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 /* Wall seconds of gptj_run for format fi of rc with gen tokens; cycles out. */
 static int timed_run(const RunConfig *rc, int fi, double *wall_s, uint64_t *decode_cycles, IpuErr *err)
@@ -29,9 +21,9 @@ static int timed_run(const RunConfig *rc, int fi, double *wall_s, uint64_t *deco
         return -1;
     RunResult res;
     memset(&res, 0, sizeof res);
-    double t0 = now_s();
+    double t0 = cli_now_s();
     int rv = gptj_run(&rc->arch, &o, NULL, NULL, NULL, &res, err);
-    *wall_s = now_s() - t0;
+    *wall_s = cli_now_s() - t0;
     if (!rv && decode_cycles)
         *decode_cycles = res.ndecode ? res.decode[0].cycles : 0;
     run_result_free(&res);
@@ -53,29 +45,29 @@ static int configure(RunConfig *rc, const char *scenario, const char *const *set
  * (the first pays for measuring each new vertex shape once). */
 static int decode_steps(const RunConfig *rc, const RunOptions *o, IpuErr *err)
 {
-    double t0 = now_s();
+    double t0 = cli_now_s();
     Lowered *L = NULL;
     if (lower_gptj(&rc->arch, o, NULL, &L, err))
         return -1;
-    double lower_s = now_s() - t0;
+    double lower_s = cli_now_s() - t0;
     Engine *e = engine_create(lower_graph(L), err);
     int rv = e ? 0 : -1;
     int last_root = -1;
     StepResult sr;
-    t0 = now_s();
+    t0 = cli_now_s();
     if (!rv)
         rv = lower_prepare_prefill(L, NULL, err) || gptj_run_step(e, L, 0, &last_root, 1, &sr, err) ? -1 : 0;
-    double prefill_s = now_s() - t0;
+    double prefill_s = cli_now_s() - t0;
     enum { STEPS = 4 };
     double step_s[STEPS] = {0};
     uint64_t cycles = 0;
     for (int k = 0; !rv && k < STEPS; k++) {
-        t0 = now_s();
+        t0 = cli_now_s();
         rv = lower_prepare_decode(L, o->prompt_len + (uint32_t)k, NULL, err) ||
                      gptj_run_step(e, L, 1, &last_root, 1, &sr, err)
                  ? -1
                  : 0;
-        step_s[k] = now_s() - t0;
+        step_s[k] = cli_now_s() - t0;
         cycles = sr.cycles;
     }
     engine_destroy(e);
