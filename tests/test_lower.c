@@ -171,7 +171,6 @@ static void check_case_placed(const char *fmt, uint32_t chips, int kv, uint32_t 
             if (!(d <= tol))
                 fail_msg("%s chips %u kv %d batch %u step %d seq %u: max |logit diff| %g > tol %g", fmt, chips, kv,
                          batch, step, s, d, tol);
-            if (getenv("LOWER_DEBUG")) fprintf(stderr, "%s c%u kv%d b%u step %d seq %u: diff %g tol %g tok %u\n", fmt, chips, kv, batch, step, s, d, tol, tok[s]);
             int ref_tok = 0;
             for (int i = 1; i < V; i++)
                 if (want[(size_t)s * V + i] > want[(size_t)s * V + ref_tok])
