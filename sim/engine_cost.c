@@ -8,8 +8,6 @@
 
 static uint32_t chip_of(const Graph *g, uint32_t tile) { return tile / g->arch.tiles_per_chip; }
 
-/* ---- validation and the data-independent step costs ---- */
-
 static int tensor_live(const Graph *g, int id, const Step *s, const char *role, IpuErr *err, const Tensor **out)
 {
     const Tensor *t = graph_tensor(g, id);
