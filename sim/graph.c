@@ -99,6 +99,7 @@ void graph_destroy(Graph *g)
         for (size_t j = 0; j < g->cs[i].count; j++)
             free(g->cs[i].v[j].args);
         free(g->cs[i].v);
+        free(g->cs[i].uses);
     }
     free(g->cs);
     free(g->remote_bytes_per_machine);
@@ -136,6 +137,7 @@ int graph_add_tensor(Graph *g, const char *name, GraphDType dtype, uint64_t elem
     t->dtype = dtype;
     t->elems = elems;
     t->cat = cat;
+    t->always_live = cat == SRAM_WEIGHTS || cat == SRAM_KV_CACHE || cat == SRAM_CODE || cat == SRAM_STACK;
     t->map = malloc((nmap ? nmap : 1) * sizeof *t->map);
     t->sram_offset = malloc((nmap ? nmap : 1) * sizeof *t->sram_offset);
     if (g->mode == GRAPH_FUNCTIONAL)
@@ -362,4 +364,40 @@ const ComputeSet *graph_compute_set(const Graph *g, int id)
     if (id < 0 || (size_t)id >= g->ncs)
         return NULL;
     return &g->cs[id];
+}
+
+int graph_cs_use(Graph *g, int cs, int tensor, TensorAccess access, IpuErr *err)
+{
+    if (cs < 0 || (size_t)cs >= g->ncs)
+        return ipu_err(err, "compute set id %d does not exist", cs);
+    ComputeSet *c = &g->cs[cs];
+    if (tensor < 0 || (size_t)tensor >= g->ntensors)
+        return ipu_err(err, "compute set '%s': tensor id %d does not exist", c->name, tensor);
+    if (access < ACCESS_READ || access > ACCESS_READ_WRITE)
+        return ipu_err(err, "compute set '%s': bad access %d to tensor '%s'", c->name, (int)access,
+                       g->tensors[tensor].name);
+    size_t lo = 0, hi = c->nuses; /* first use with tensor id >= tensor */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c->uses[mid].tensor < tensor)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < c->nuses && c->uses[lo].tensor == tensor) {
+        c->uses[lo].access |= access;
+        return 0;
+    }
+    if (grow((void **)&c->uses, &c->cap_uses, c->nuses, sizeof *c->uses))
+        return ipu_err(err, "compute set '%s': out of host memory", c->name);
+    memmove(c->uses + lo + 1, c->uses + lo, (c->nuses - lo) * sizeof *c->uses);
+    c->uses[lo] = (TensorUse){tensor, access};
+    c->nuses++;
+    return 0;
+}
+
+void graph_tensor_set_always_live(Graph *g, int id)
+{
+    IPU_ASSERT(id >= 0 && (size_t)id < g->ntensors);
+    g->tensors[id].always_live = 1;
 }

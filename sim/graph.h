@@ -42,6 +42,9 @@ typedef struct Tensor {
     GraphDType dtype;
     uint64_t elems;
     SramCategory cat;
+    int always_live;      /* 1: holds its bytes for the whole program (weights, KV cache, code, stack, or set
+                           * by graph_tensor_set_always_live); 0: lives only from a write to its last read,
+                           * and shares bytes with tensors whose lives do not overlap (graph_layout) */
     TileInterval *map;    /* (nmap) sorted, covering [0, elems) */
     size_t nmap;
     int64_t *sram_offset; /* (nmap) byte offset of each interval in its tile's SRAM */
@@ -61,10 +64,20 @@ typedef struct Vertex {
     void *args;           /* owned copy, type->args_bytes */
 } Vertex;
 
+/* How a compute set's vertices use a tensor. */
+typedef enum TensorAccess { ACCESS_READ = 1, ACCESS_WRITE = 2, ACCESS_READ_WRITE = 3 } TensorAccess;
+
+typedef struct TensorUse {
+    int tensor;
+    unsigned access;      /* TensorAccess bits, OR-ed over every declaration */
+} TensorUse;
+
 typedef struct ComputeSet {
     char name[64];
     Vertex *v;
     size_t count, cap;
+    TensorUse *uses;      /* (nuses) sorted by tensor id: what the vertices read and write */
+    size_t nuses, cap_uses;
 } ComputeSet;
 
 typedef struct Graph {
@@ -116,5 +129,14 @@ int graph_add_compute_set(Graph *g, const char *name, IpuErr *err);
 /* Copies args (type->args_bytes). Error names the tile when it does not exist. */
 int graph_add_vertex(Graph *g, int cs, uint32_t tile, const VertexType *type, const void *args, IpuErr *err);
 const ComputeSet *graph_compute_set(const Graph *g, int id);
+/* Declares that cs's vertices access tensor (OR-ed into an earlier
+ * declaration). Tensor liveness (graph_layout) takes a tensor's uses from
+ * these and from the Copy, StreamCopy and collective steps that name it, so
+ * every tensor a vertex's args point into must be declared: a write that
+ * does not also read is taken to start a new value. Errors name the set. */
+int graph_cs_use(Graph *g, int cs, int tensor, TensorAccess access, IpuErr *err);
+/* Keeps the tensor's bytes for the whole program (e.g. written by the host
+ * and read by several runs). */
+void graph_tensor_set_always_live(Graph *g, int id);
 
 #endif
