@@ -10,6 +10,7 @@
 
 #include "sim/engine_cost.h"
 #include "sim/engine_exec.h"
+#include "sim/layout.h"
 #include "sim/links.h"
 
 #define ENGINE_MAX_DEPTH EXEC_MAX_DEPTH
@@ -52,6 +53,8 @@ struct Engine {
     int pending_category;
     int timed_functional;      /* 1: functional mode runs every vertex through run() */
     Prerun pre;
+    int poison;                /* functional: fill a tensor's bytes with 0xff when its value dies (sim/layout) */
+    size_t pos;                /* the layout position of the next leaf step */
 };
 
 Engine *engine_create(Graph *g, IpuErr *err)
@@ -98,6 +101,7 @@ void engine_destroy(Engine *e)
 
 void engine_set_trace(Engine *e, Trace *t) { e->trace = t; }
 void engine_set_native(Engine *e, int on) { e->timed_functional = !on; }
+void engine_set_poison(Engine *e, int on) { e->poison = on; }
 uint64_t engine_cycles(const Engine *e) { return e->now; }
 const Stats *engine_stats(const Engine *e) { return &e->stats; }
 
@@ -189,11 +193,14 @@ int engine_start(Engine *e, const Program *p, int root, IpuErr *err)
             return ipu_err(err, "engine: out of host memory");
     if (validate(e, p, root, 0, err))
         return -1;
+    if ((e->g->layout_stale || !e->g->layout) && layout_graph(e->g, p, &root, 1, 0, err))
+        return -1;
+    if (e->poison && e->g->mode == GRAPH_FUNCTIONAL && layout_root_index(e->g->layout, root) < 0)
+        return ipu_err(err, "engine: poisoning needs a memory layout made for the root step '%s'",
+                       p->steps[root].label);
     e->prog = e->started = p;
     e->started_root = root;
-    e->stack[0] = (Frame){root, 0};
-    e->sp = 1;
-    return 0;
+    return engine_restart(e, err);
 }
 
 int engine_restart(Engine *e, IpuErr *err)
@@ -202,8 +209,10 @@ int engine_restart(Engine *e, IpuErr *err)
         return ipu_err(err, "engine_restart: no program was started");
     e->prog = e->started;
     e->pre.exec_step = -1;
-    e->stack[0] = (Frame){e->started_root, 0};
+    e->stack[0] = (Frame){e->started_root, 0, 0};
     e->sp = 1;
+    int r = e->g->layout ? layout_root_index(e->g->layout, e->started_root) : -1;
+    e->pos = r < 0 ? SIZE_MAX : layout_root_pos(e->g->layout, (size_t)r);
     return 0;
 }
 
@@ -444,7 +453,7 @@ static int run_execute(Engine *e, const Step *s, uint64_t *cycles, const uint64_
                 exec_run_free(&r);
                 return ipu_err(err, "engine: out of host memory");
             }
-            int copies[PRERUN_MAX], ncopies, b = fuse_partner(e, s->cs, copies, &ncopies);
+            int copies[PRERUN_MAX], ncopies, b = e->poison ? -1 : fuse_partner(e, s->cs, copies, &ncopies);
             if (b >= 0) {
                 exec_run_free(&r);
                 rc = run_fused(e, s, b, copies, ncopies, err);
@@ -612,6 +621,26 @@ static int run_leaf(Engine *e, int id, EngineStepInfo *info, IpuErr *err)
     return 1;
 }
 
+/* Poisoning: the bytes of each tensor whose value dies at this leaf's
+ * position become 0xff (NaN in fp16 and fp32), so a later read of bytes the
+ * layout may have given to another tensor shows in the results. Not inside
+ * a Repeat with iterations to come (its values live to its end). */
+static void poison_deaths(Engine *e)
+{
+    for (int i = 0; i < e->sp; i++) {
+        const Step *s = &e->prog->steps[e->stack[i].step];
+        if (s->kind == STEP_REPEAT && e->stack[i].idx < s->times)
+            return;
+    }
+    const int *ids;
+    size_t n = layout_deaths(e->g->layout, e->pos, &ids);
+    for (size_t i = 0; i < n; i++) {
+        const Tensor *t = graph_tensor(e->g, ids[i]);
+        if (t->data)
+            memset(t->data, 0xff, t->elems * graph_dtype_bytes(t->dtype));
+    }
+}
+
 int engine_step(Engine *e, EngineStepInfo *info, IpuErr *err)
 {
     if (!e->prog)
@@ -626,13 +655,23 @@ int engine_step(Engine *e, EngineStepInfo *info, IpuErr *err)
                 continue;
             }
             int child = s->kind == STEP_SEQUENCE ? s->children[f->idx] : s->body;
+            if (s->kind == STEP_REPEAT && f->idx == 0)
+                f->pos0 = e->pos;
+            else if (s->kind == STEP_REPEAT && e->pos != SIZE_MAX)
+                e->pos = f->pos0; /* every iteration runs the body's positions again */
             f->idx++;
             IPU_ASSERT(e->sp < ENGINE_MAX_DEPTH); /* validate() bounded the depth */
-            e->stack[e->sp++] = (Frame){child, 0};
+            e->stack[e->sp++] = (Frame){child, 0, 0};
             continue;
         }
         e->sp--;
-        return run_leaf(e, f->step, info, err);
+        int rc = run_leaf(e, f->step, info, err);
+        if (rc == 1 && e->pos != SIZE_MAX) {
+            if (e->poison && e->g->mode == GRAPH_FUNCTIONAL)
+                poison_deaths(e);
+            e->pos++;
+        }
+        return rc;
     }
     pay_pending(e);
     e->prog = NULL;

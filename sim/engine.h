@@ -63,10 +63,18 @@ void engine_set_trace(Engine *e, Trace *t);
  * same outputs and cycles as run(), see sim/vertex.h); off runs every
  * vertex through run() and the timed intrinsics. No effect in timing mode. */
 void engine_set_native(Engine *e, int on);
+/* Functional mode, a check of the memory layout (sim/layout.h): on fills
+ * each tensor's bytes with 0xff (NaN as fp16 or fp32) at the step where
+ * its value dies, so a step that reads a value the layout let another
+ * tensor overwrite shows in the results. Runs Execute steps one by one
+ * (no fused pairs). The root run must be one the layout was made for. */
+void engine_set_poison(Engine *e, int on);
 
 /* Validates the program against the graph (every id, range, chip rule) and
- * positions at its root (root < 0: program_root(p)). Errors
- * name the step label and tensor. */
+ * positions at its root (root < 0: program_root(p)). A graph whose tensors
+ * changed since its last memory layout (or that has none) is laid out for
+ * this root first (sim/layout.h; its out-of-memory error names the step).
+ * Errors name the step label and tensor. */
 int engine_start(Engine *e, const Program *p, int root, IpuErr *err);
 /* Starts the last program given to engine_start again at the same root,
  * reusing its validated step costs (cheap: for a decode loop). The caller

@@ -167,7 +167,7 @@ int exec_walk_next_leaf(const Program *p, Frame *st, int *sp)
             f->idx++;
             if (*sp >= EXEC_MAX_DEPTH)
                 return -1;
-            st[(*sp)++] = (Frame){child, 0};
+            st[(*sp)++] = (Frame){child, 0, 0};
             continue;
         }
         (*sp)--;

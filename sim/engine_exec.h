@@ -38,6 +38,7 @@ typedef struct CsCache {
 typedef struct Frame {
     int step;
     uint64_t idx;
+    size_t pos0;  /* a Repeat's: the layout position its body starts at */
 } Frame;
 
 typedef struct ExecRun {

@@ -1,5 +1,6 @@
 /* graph.c - tensors, remote buffers, compute sets and vertices (see graph.h). */
 #include "sim/graph.h"
+#include "sim/layout.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -71,18 +72,35 @@ Graph *graph_create(const IpuArch *arch, GraphMode mode, IpuErr *err)
     return g;
 }
 
+static void tensor_unalloc(Graph *g, Tensor *t)
+{
+    if (t->placed == TENSOR_IN_SRAM)
+        for (size_t b = 0; b < t->nblocks; b++)
+            sram_free(g->sram, t->blocks[b].tile, t->blocks[b].offset);
+    for (size_t b = 0; b < t->nblocks; b++)
+        t->blocks[b].offset = -1;
+    graph_tensor_set_offsets(t);
+    t->placed = TENSOR_UNPLACED;
+}
+
+static int tensor_alloc(Graph *g, Tensor *t, IpuErr *err);
+
 static void tensor_release(Graph *g, Tensor *t)
 {
-    if (t->map)
-        for (size_t i = 0; i < t->nmap; i++)
-            sram_free(g->sram, t->map[i].tile, t->sram_offset[i]);
+    tensor_unalloc(g, t);
     free(t->map);
     free(t->sram_offset);
+    free(t->blocks);
+    free(t->block_of);
+    free(t->inner);
     free(t->data);
     t->map = NULL;
     t->sram_offset = NULL;
+    t->blocks = NULL;
+    t->block_of = NULL;
+    t->inner = NULL;
     t->data = NULL;
-    t->nmap = 0;
+    t->nmap = t->nblocks = 0;
 }
 
 void graph_destroy(Graph *g)
@@ -103,6 +121,7 @@ void graph_destroy(Graph *g)
     }
     free(g->cs);
     free(g->remote_bytes_per_machine);
+    layout_free(g->layout);
     sram_destroy(g->sram);
     free(g);
 }
@@ -138,51 +157,48 @@ int graph_add_tensor(Graph *g, const char *name, GraphDType dtype, uint64_t elem
     t->elems = elems;
     t->cat = cat;
     t->always_live = cat == SRAM_WEIGHTS || cat == SRAM_KV_CACHE || cat == SRAM_CODE || cat == SRAM_STACK;
-    t->map = malloc((nmap ? nmap : 1) * sizeof *t->map);
-    t->sram_offset = malloc((nmap ? nmap : 1) * sizeof *t->sram_offset);
+    size_t n1 = nmap ? nmap : 1;
+    t->map = malloc(n1 * sizeof *t->map);
+    t->sram_offset = malloc(n1 * sizeof *t->sram_offset);
+    t->blocks = malloc(n1 * sizeof *t->blocks);
+    t->block_of = malloc(n1 * sizeof *t->block_of);
+    t->inner = malloc(n1 * sizeof *t->inner);
+    size_t *order = malloc(n1 * sizeof *order);
     if (g->mode == GRAPH_FUNCTIONAL)
         t->data = calloc(elems ? elems : 1, graph_dtype_bytes(dtype));
-    if (!t->map || !t->sram_offset || (g->mode == GRAPH_FUNCTIONAL && !t->data)) {
-        tensor_release(g, t);
-        return ipu_err(err, "tensor '%s': out of host memory", name);
-    }
-    /* The intervals a tile holds are one SRAM block (each 8-byte aligned
-     * inside it, in element order): a tensor interleaved over tiles in small
-     * grains costs one allocation per tile, not per grain. Freeing the block
-     * is freeing its first interval's offset; the others are no-ops. */
-    size_t esz = graph_dtype_bytes(dtype);
-    size_t *order = malloc((nmap ? nmap : 1) * sizeof *order);
-    if (!order) {
+    if (!t->map || !t->sram_offset || !t->blocks || !t->block_of || !t->inner || !order ||
+        (g->mode == GRAPH_FUNCTIONAL && !t->data)) {
+        free(order);
         tensor_release(g, t);
         return ipu_err(err, "tensor '%s': out of host memory", name);
     }
     memcpy(t->map, map, nmap * sizeof *map);
     t->nmap = nmap;
-    for (size_t i = 0; i < nmap; i++) {
-        order[i] = i;
-        t->sram_offset[i] = -1; /* not allocated: freeing it is a no-op */
+    for (size_t i = 0; i < nmap; i++)
+        order[i] = i, t->sram_offset[i] = -1;
+    if (nmap > 1 && sort_by_tile(order, nmap, t->map)) {
+        free(order);
+        tensor_release(g, t);
+        return ipu_err(err, "tensor '%s': out of host memory", name);
     }
-    int rc = 0;
-    if (nmap > 1 && sort_by_tile(order, nmap, t->map))
-        rc = ipu_err(err, "tensor '%s': out of host memory", name);
-    for (size_t a = 0; a < nmap && !rc;) {
+    /* The intervals a tile holds are one block: a tensor interleaved over
+     * tiles in small grains costs one allocation per tile, not per grain.
+     * Each interval starts 8-aligned; the last one's padding is not counted. */
+    size_t esz = graph_dtype_bytes(dtype);
+    for (size_t a = 0; a < nmap;) {
         uint32_t tile = t->map[order[a]].tile;
-        size_t z = a;
-        uint64_t bytes = 0; /* each interval starts 8-aligned; the last one's padding is not allocated */
-        for (; z < nmap && t->map[order[z]].tile == tile; z++)
-            bytes = (bytes + 7) / 8 * 8 + (t->map[order[z]].end - t->map[order[z]].begin) * esz;
-        int64_t off = sram_alloc(g->sram, tile, bytes, 8, cat, name, err);
-        if (off < 0) {
-            rc = -1;
-            break;
+        uint64_t bytes = 0;
+        for (; a < nmap && t->map[order[a]].tile == tile; a++) {
+            bytes = (bytes + 7) / 8 * 8;
+            t->block_of[order[a]] = (uint32_t)t->nblocks;
+            t->inner[order[a]] = bytes;
+            bytes += (t->map[order[a]].end - t->map[order[a]].begin) * esz;
         }
-        for (; a < z; a++) {
-            t->sram_offset[order[a]] = off;
-            off += (int64_t)(((t->map[order[a]].end - t->map[order[a]].begin) * esz + 7) / 8 * 8);
-        }
+        t->blocks[t->nblocks++] = (TileBlock){tile, bytes, -1};
     }
     free(order);
-    if (rc) {
+    g->layout_stale = 1;
+    if (t->always_live && tensor_alloc(g, t, err)) {
         tensor_release(g, t);
         return -1;
     }
@@ -213,10 +229,51 @@ int graph_add_tensor_linear(Graph *g, const char *name, GraphDType dtype, uint64
     return id;
 }
 
+void graph_tensor_set_offsets(Tensor *t)
+{
+    for (size_t i = 0; i < t->nmap; i++) {
+        int64_t off = t->blocks[t->block_of[i]].offset;
+        t->sram_offset[i] = off < 0 ? -1 : off + (int64_t)t->inner[i];
+    }
+}
+
+static int tensor_alloc(Graph *g, Tensor *t, IpuErr *err)
+{
+    tensor_unalloc(g, t);
+    t->placed = TENSOR_IN_SRAM;
+    for (size_t b = 0; b < t->nblocks; b++) {
+        int64_t off = sram_alloc(g->sram, t->blocks[b].tile, t->blocks[b].bytes, 8, t->cat, t->name, err);
+        if (off < 0) {
+            for (size_t q = 0; q < b; q++)
+                sram_free(g->sram, t->blocks[q].tile, t->blocks[q].offset);
+            for (size_t q = 0; q < t->nblocks; q++)
+                t->blocks[q].offset = -1;
+            t->placed = TENSOR_UNPLACED;
+            return -1;
+        }
+        t->blocks[b].offset = off;
+    }
+    graph_tensor_set_offsets(t);
+    return 0;
+}
+
+int graph_tensor_alloc(Graph *g, int id, IpuErr *err)
+{
+    IPU_ASSERT(id >= 0 && (size_t)id < g->ntensors);
+    return tensor_alloc(g, &g->tensors[id], err);
+}
+
+void graph_tensor_unplace(Graph *g, int id)
+{
+    IPU_ASSERT(id >= 0 && (size_t)id < g->ntensors);
+    tensor_unalloc(g, &g->tensors[id]);
+}
+
 void graph_free_tensor(Graph *g, int id)
 {
     IPU_ASSERT(id >= 0 && (size_t)id < g->ntensors);
     tensor_release(g, &g->tensors[id]);
+    g->layout_stale = 1;
 }
 
 const Tensor *graph_tensor(const Graph *g, int id)
@@ -386,6 +443,7 @@ int graph_cs_use(Graph *g, int cs, int tensor, TensorAccess access, IpuErr *err)
     }
     if (lo < c->nuses && c->uses[lo].tensor == tensor) {
         c->uses[lo].access |= access;
+        g->layout_stale = 1;
         return 0;
     }
     if (grow((void **)&c->uses, &c->cap_uses, c->nuses, sizeof *c->uses))
@@ -393,6 +451,7 @@ int graph_cs_use(Graph *g, int cs, int tensor, TensorAccess access, IpuErr *err)
     memmove(c->uses + lo + 1, c->uses + lo, (c->nuses - lo) * sizeof *c->uses);
     c->uses[lo] = (TensorUse){tensor, access};
     c->nuses++;
+    g->layout_stale = 1;
     return 0;
 }
 
@@ -400,4 +459,5 @@ void graph_tensor_set_always_live(Graph *g, int id)
 {
     IPU_ASSERT(id >= 0 && (size_t)id < g->ntensors);
     g->tensors[id].always_live = 1;
+    g->layout_stale = 1;
 }

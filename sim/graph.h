@@ -37,6 +37,20 @@ typedef struct TileInterval {
     uint32_t tile;
 } TileInterval;
 
+/* A tensor's intervals on one tile form one SRAM block (each interval
+ * 8-byte aligned inside it, in element order). */
+typedef struct TileBlock {
+    uint32_t tile;
+    uint64_t bytes;
+    int64_t offset;       /* byte offset in the tile's SRAM; -1 until placed */
+} TileBlock;
+
+typedef enum TensorPlacement {
+    TENSOR_UNPLACED,      /* not-always-live, waiting for sim/layout */
+    TENSOR_IN_SRAM,       /* blocks allocated in the Sram (always-live) */
+    TENSOR_LAID_OUT,      /* blocks placed by sim/layout among tensors of disjoint lives */
+} TensorPlacement;
+
 typedef struct Tensor {
     char name[64];
     GraphDType dtype;
@@ -47,7 +61,12 @@ typedef struct Tensor {
                            * and shares bytes with tensors whose lives do not overlap (graph_layout) */
     TileInterval *map;    /* (nmap) sorted, covering [0, elems) */
     size_t nmap;
-    int64_t *sram_offset; /* (nmap) byte offset of each interval in its tile's SRAM */
+    int64_t *sram_offset; /* (nmap) byte offset of each interval in its tile's SRAM; -1 until placed */
+    TileBlock *blocks;    /* (nblocks) sorted by tile */
+    size_t nblocks;
+    uint32_t *block_of;   /* (nmap) the block of each interval */
+    uint64_t *inner;      /* (nmap) each interval's byte offset inside its block */
+    TensorPlacement placed;
     void *data;           /* functional mode: (elems) host copy; NULL in timing mode */
 } Tensor;
 
@@ -91,6 +110,8 @@ typedef struct Graph {
     double *remote_bytes_per_machine; /* (machines) */
     ComputeSet *cs;
     size_t ncs, cap_cs;
+    struct Layout *layout;            /* sim/layout.h: the last memory layout, NULL before one */
+    int layout_stale;                 /* tensors or their uses changed since it was made */
 } Graph;
 
 /* The arch is validated and copied. NULL with err on a bad arch or no host memory. */
@@ -99,13 +120,22 @@ void graph_destroy(Graph *g);
 
 /* Adds a tensor; returns its id (>= 0) or -1. Errors name the tensor and the
  * tile (nonexistent tile, interval gaps/overlaps, out of tile memory).
- * Each interval is allocated aligned to 8 bytes. */
+ * An always-live tensor (category weights, KV cache, code or stack) is
+ * allocated now, one block per tile; any other waits for sim/layout, which
+ * places it by its live range once the program is known. */
 int graph_add_tensor(Graph *g, const char *name, GraphDType dtype, uint64_t elems, SramCategory cat,
                      const TileInterval *map, size_t nmap, IpuErr *err);
 /* Convenience: elems spread over tiles [first_tile, first_tile + ntiles) in
  * near-equal contiguous intervals of multiples of `grain` elements. */
 int graph_add_tensor_linear(Graph *g, const char *name, GraphDType dtype, uint64_t elems, SramCategory cat,
                             uint32_t first_tile, uint32_t ntiles, uint64_t grain, IpuErr *err);
+/* Recomputes each interval's sram_offset from its block's offset (after sim/layout placed the blocks). */
+void graph_tensor_set_offsets(Tensor *t);
+/* Allocates the tensor's blocks in the Sram now (always-live); -1 with the
+ * allocator's out-of-memory error, nothing left allocated. */
+int graph_tensor_alloc(Graph *g, int id, IpuErr *err);
+/* Forgets where the tensor's blocks are (frees them if in the Sram). */
+void graph_tensor_unplace(Graph *g, int id);
 /* Frees a tensor's tile SRAM (its id stays valid for names; using it in a step is an error). */
 void graph_free_tensor(Graph *g, int id);
 const Tensor *graph_tensor(const Graph *g, int id);

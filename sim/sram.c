@@ -136,6 +136,14 @@ uint64_t sram_peak_bytes(const Sram *s, uint32_t tile, SramCategory cat) { retur
 uint64_t sram_tile_used_bytes(const Sram *s, uint32_t tile) { return s->tile[tile].used; }
 uint64_t sram_tile_peak_bytes(const Sram *s, uint32_t tile) { return s->tile[tile].peak; }
 
+uint32_t sram_block_count(const Sram *s, uint32_t tile) { return s->tile[tile].count; }
+
+void sram_block(const Sram *s, uint32_t tile, uint32_t i, uint64_t *offset, uint64_t *bytes, SramCategory *cat)
+{
+    const SramBlock *b = &s->tile[tile].blocks[i];
+    *offset = b->offset, *bytes = b->bytes, *cat = b->cat;
+}
+
 void sram_report(const Sram *s, FILE *f, uint32_t n)
 {
     if (n > s->tiles)

@@ -53,6 +53,10 @@ uint64_t sram_peak_bytes(const Sram *s, uint32_t tile, SramCategory cat);
 uint64_t sram_tile_used_bytes(const Sram *s, uint32_t tile);
 uint64_t sram_tile_peak_bytes(const Sram *s, uint32_t tile);
 
+/* The tile's allocated blocks, sorted by offset: how many, and block i. */
+uint32_t sram_block_count(const Sram *s, uint32_t tile);
+void sram_block(const Sram *s, uint32_t tile, uint32_t i, uint64_t *offset, uint64_t *bytes, SramCategory *cat);
+
 /* The n fullest tiles by peak bytes (ties: lower tile first), each with its
  * peak per category, as a table. */
 void sram_report(const Sram *s, FILE *f, uint32_t n);

@@ -25,10 +25,21 @@ static void test_tensor_mapping_and_sram(void **state)
     Graph *g = make("pod4", GRAPH_FUNCTIONAL);
     IpuErr e;
     TileInterval m[] = {{0, 10, 3}, {10, 25, 1472 + 7}};
-    int t = graph_add_tensor(g, "x", DTYPE_FP32, 25, SRAM_ACTIVATIONS, m, 2, &e);
+    /* an always-live tensor (weights) is allocated when added; an activation waits for sim/layout */
+    int t = graph_add_tensor(g, "x", DTYPE_FP32, 25, SRAM_WEIGHTS, m, 2, &e);
     assert_true(t >= 0);
+    assert_int_equal(sram_used_bytes(g->sram, 3, SRAM_WEIGHTS), 40);
+    assert_int_equal(sram_used_bytes(g->sram, 1472 + 7, SRAM_WEIGHTS), 60);
+    int act = graph_add_tensor(g, "act", DTYPE_FP32, 25, SRAM_ACTIVATIONS, m, 2, &e);
+    assert_true(act >= 0);
+    assert_int_equal(graph_tensor(g, act)->placed, TENSOR_UNPLACED);
+    assert_int_equal(graph_tensor(g, act)->sram_offset[0], -1);
+    assert_int_equal(sram_used_bytes(g->sram, 3, SRAM_ACTIVATIONS), 0);
+    graph_tensor_set_always_live(g, act);
+    assert_int_equal(graph_tensor_alloc(g, act, &e), 0);
     assert_int_equal(sram_used_bytes(g->sram, 3, SRAM_ACTIVATIONS), 40);
-    assert_int_equal(sram_used_bytes(g->sram, 1472 + 7, SRAM_ACTIVATIONS), 60);
+    graph_free_tensor(g, act);
+    assert_int_equal(sram_used_bytes(g->sram, 3, SRAM_ACTIVATIONS), 0);
     const Tensor *x = graph_tensor(g, t);
     assert_int_equal(graph_tensor_tile_of(x, 9, NULL), 3);
     assert_int_equal(graph_tensor_tile_of(x, 10, NULL), 1479);
@@ -88,7 +99,7 @@ static void test_intervals_on_one_tile_share_a_block(void **state)
     TileInterval m[8];
     for (uint32_t i = 0; i < 8; i++)
         m[i] = (TileInterval){3u * i, 3u * (i + 1), i % 2 ? 4u : 2u};
-    int t = graph_add_tensor(g, "grains", DTYPE_FP16, 24, SRAM_ACTIVATIONS, m, 8, &e);
+    int t = graph_add_tensor(g, "grains", DTYPE_FP16, 24, SRAM_WEIGHTS, m, 8, &e);
     assert_true(t >= 0);
     const Tensor *x = graph_tensor(g, t);
     /* tile 2 holds grains 0, 2, 4, 6 at 0, 8, 16, 24 of one block: 30 bytes */
