@@ -2,12 +2,14 @@
  * engine, and fill the RunResult (see gptj_run.h). */
 #include "host/gptj_run.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "host/gptj_step.h"
 #include "host/lower.h"
 #include "sim/engine.h"
+#include "sim/layout.h"
 
 const char *const run_phase_names[PHASE_COUNT] = {"stream", "decompress", "matmul",    "attention",
                                                   "other",  "exchange",   "sync",      "collective"};
@@ -18,7 +20,10 @@ void run_result_free(RunResult *r)
         return;
     free(r->decode);
     free(r->tokens);
-    r->decode = NULL, r->tokens = NULL;
+    free(r->memory_report);
+    free(r->mem_tile);
+    free(r->mem_chip);
+    r->decode = NULL, r->tokens = NULL, r->memory_report = NULL, r->mem_tile = r->mem_chip = NULL;
 }
 
 /* Runs the program from its current root; *s gets the difference of the
@@ -63,17 +68,35 @@ int gptj_run_step(Engine *e, Lowered *L, int decode, int *last_root, int timing,
     return 0;
 }
 
-static void sram_peak(Graph *g, RunResult *out)
+/* The fullest tile of the memory layout at its peak, the memory report and
+ * the liveness curves of that tile and of chip 0. */
+static int memory_result(Graph *g, const Program *p, RunResult *out, IpuErr *err)
 {
-    uint32_t n = sram_tiles(g->sram);
-    out->sram_peak_bytes = 0, out->sram_peak_tile = 0;
-    for (uint32_t t = 0; t < n; t++) {
-        uint64_t p = sram_tile_peak_bytes(g->sram, t);
-        if (p > out->sram_peak_bytes)
-            out->sram_peak_bytes = p, out->sram_peak_tile = t;
+    const Layout *l = g->layout;
+    LayoutPeak pk;
+    if (!l || layout_tile_peak(g, layout_peak_tile(g), &pk))
+        return ipu_err(err, "gptj_run: the graph has no memory layout");
+    out->sram = (SramPeak){.bytes = pk.bytes, .tile = pk.tile};
+    if (pk.step >= 0)
+        snprintf(out->sram.step, sizeof out->sram.step, "%s", p->steps[pk.step].label);
+    memcpy(out->sram.always, pk.always, sizeof pk.always);
+    memcpy(out->sram.live, pk.live, sizeof pk.live);
+    out->mem_npos = layout_positions(l);
+    out->mem_decode_pos = layout_root_pos(l, 1);
+    size_t len = 0;
+    FILE *f = open_memstream(&out->memory_report, &len);
+    out->mem_tile = malloc((out->mem_npos ? out->mem_npos : 1) * sizeof *out->mem_tile);
+    out->mem_chip = malloc((out->mem_npos ? out->mem_npos : 1) * sizeof *out->mem_chip);
+    if (!f || !out->mem_tile || !out->mem_chip) {
+        if (f)
+            fclose(f);
+        return ipu_err(err, "out of host memory");
     }
-    for (int c = 0; c < SRAM_CATEGORY_COUNT && c < 8; c++)
-        out->sram_peak_by_category[c] = sram_peak_bytes(g->sram, out->sram_peak_tile, (SramCategory)c);
+    layout_report(g, p, f, 10);
+    fclose(f);
+    if (layout_tile_curve(g, pk.tile, out->mem_tile) || layout_chip_curve(g, 0, out->mem_chip))
+        return ipu_err(err, "out of host memory");
+    return 0;
 }
 
 int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weights, const uint32_t *prompt,
@@ -87,8 +110,10 @@ int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weig
         return -1;
     Engine *e = engine_create(lower_graph(L), err);
     int rc = e ? 0 : -1;
-    if (e)
+    if (e) {
         engine_set_native(e, !opt->functional_timed);
+        engine_set_poison(e, opt->check_liveness);
+    }
     quant_spec_format(&opt->weights, out->format, sizeof out->format);
     out->bits_per_param = quant_bits_per_param(&opt->weights, opt->cfg.n_embd, opt->cfg.n_embd);
     out->placement = lower_placement(L);
@@ -125,7 +150,7 @@ int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weig
     }
     free(tok);
     if (!rc)
-        sram_peak(lower_graph(L), out);
+        rc = memory_result(lower_graph(L), lower_program(L, 0), out, err);
     engine_destroy(e);
     lower_destroy(L);
     if (rc)

@@ -18,45 +18,12 @@
 
 #include <stdint.h>
 
-#include "codelets/layer_dtype.h"
-#include "models/gptj_config.h"
+#include "host/run_options.h"
 #include "models/gptj_weights.h"
-#include "models/quant.h"
 #include "sim/arch.h"
 #include "sim/err.h"
+#include "sim/sram.h"
 #include "sim/trace.h"
-
-typedef enum RunPhase {
-    PHASE_STREAM,      /* weights (or KV) from streaming memory, exposed time */
-    PHASE_DECOMPRESS,  /* int4 -> fp16 codelets */
-    PHASE_MATMUL,      /* AMP matmuls of the linear layers and the LM head, and their partial-sum reduces */
-    PHASE_ATTENTION,   /* scores, softmax, probs x V and their reduces */
-    PHASE_OTHER,       /* layernorm, rotary, gelu, residual adds, embedding, argmax */
-    PHASE_EXCHANGE,    /* on-chip exchange (Copy steps) */
-    PHASE_SYNC,        /* syncs */
-    PHASE_COLLECTIVE,  /* all-reduce / all-gather over IPU-Links */
-    PHASE_COUNT
-} RunPhase;
-extern const char *const run_phase_names[PHASE_COUNT];
-
-typedef enum Placement { PLACE_STREAM, PLACE_RESIDENT, PLACE_AUTO } Placement;
-
-typedef struct RunOptions {
-    GptjConfig cfg;              /* the model */
-    QuantSpec weights;           /* format of the quantized matrices (fp16 baseline or q4g:n) */
-    QuantPolicy policy;          /* which tensors get `weights` and which stay fp16 */
-    Placement placement;         /* auto: resident when every tile fits, else stream */
-    int overlap;                 /* 1: stream the next layer under this one's compute (needs arch io_tiles > 0) */
-    int kv_cache;                /* 0: Graphcore's scheme, every step re-runs the padded sequence */
-    char decompress[32];         /* decompress variant name (codelets registry), "" = default */
-    LayerDtype partials;         /* matmul partials fp16 or fp32 */
-    int functional_timed;        /* functional mode: 1 runs every codelet through the timed intrinsics, 0 (default) natively where a codelet has a native version */
-    uint32_t chips;              /* tensor-parallel degree; divides n_head, must be <= arch chips */
-    uint32_t batch;              /* sequences per step (micro-batch) */
-    uint32_t prompt_len;         /* tokens in each prompt */
-    uint32_t gen_tokens;         /* tokens generated per sequence (>= 1; the first comes from the prefill) */
-    uint32_t seq_len;            /* padded sequence length; 0 = prompt_len + gen_tokens */
-} RunOptions;
 
 typedef struct StepResult {
     uint64_t cycles;                    /* the whole step */
@@ -69,6 +36,15 @@ typedef struct StepResult {
     uint64_t kv_bytes_read;             /* bytes of KV cache the attention read (all chips) */
 } StepResult;
 
+/* One tile of the memory layout at its peak. */
+typedef struct SramPeak {
+    uint64_t bytes;                       /* always-live + live not-always-live bytes at the peak */
+    uint32_t tile;                        /* global tile id */
+    char step[48];                        /* the step at the peak; "" when only always-live bytes */
+    uint64_t always[SRAM_CATEGORY_COUNT]; /* always-live bytes by category */
+    uint64_t live[SRAM_CATEGORY_COUNT];   /* not-always-live bytes live at the peak, by category */
+} SramPeak;
+
 typedef struct RunResult {
     char format[32];             /* "fp16", "q4g:64" */
     double bits_per_param;       /* of the quantized matrices */
@@ -78,9 +54,10 @@ typedef struct RunResult {
     StepResult *decode;          /* (ndecode) one per further token */
     uint32_t ndecode;
     uint64_t weight_bytes;       /* all weights of the system in their stored formats */
-    uint64_t sram_peak_bytes;    /* the fullest tile's peak */
-    uint32_t sram_peak_tile;     /* its global id */
-    uint64_t sram_peak_by_category[8]; /* that tile's peak per SramCategory */
+    SramPeak sram;               /* the fullest tile at its peak (sim/layout) */
+    char *memory_report;         /* the ten fullest tiles and what is live on each at its peak (layout_report) */
+    uint64_t *mem_tile, *mem_chip; /* (mem_npos) bytes live at each program position: the peak tile, chip 0 */
+    size_t mem_npos, mem_decode_pos; /* positions: the prefill program's, then from mem_decode_pos the decode program's */
     uint32_t *tokens;            /* functional: (batch, gen_tokens) generated ids; NULL in timing mode */
 } RunResult;
 

@@ -121,9 +121,7 @@ int report_add(Report *r, const RunResult *res, uint32_t batch, uint32_t chips, 
     f->mbu = f->achieved_bytes_per_s / f->peak_bytes_per_s;
 
     f->weight_bytes = res->weight_bytes;
-    f->sram_peak_bytes = res->sram_peak_bytes;
-    f->sram_peak_tile = res->sram_peak_tile;
-    memcpy(f->sram_peak_by_category, res->sram_peak_by_category, sizeof f->sram_peak_by_category);
+    f->sram = res->sram;
     if (res->tokens) {
         size_t n = (size_t)batch * (1 + res->ndecode);
         if (!(f->tokens = malloc(n * sizeof *f->tokens)))
@@ -199,13 +197,22 @@ void report_print(FILE *out, const Report *r)
     ROW("achieved bandwidth (GB/s)", "%14.1f", f->achieved_bytes_per_s / 1e9);
     ROW("peak bandwidth (GB/s)", "%14.1f", f->peak_bytes_per_s / 1e9);
     ROW("MBU (%)", "%14.1f", 100 * f->mbu);
-    ROW("SRAM peak tile", "%14u", f->sram_peak_tile);
-    ROW("SRAM peak (KiB)", "%14.1f", f->sram_peak_bytes / 1024.0);
-    for (int c = 0; c < SRAM_CATEGORY_COUNT; c++) {
-        char label[48];
-        snprintf(label, sizeof label, "  of which %s (KiB)", sram_category_names[c]);
-        ROW(label, "%14.1f", f->sram_peak_by_category[c] / 1024.0);
-    }
+    ROW("SRAM peak tile", "%14u", f->sram.tile);
+    ROW("SRAM peak (KiB)", "%14.1f", f->sram.bytes / 1024.0);
+    for (int live = 0; live < 2; live++)
+        for (int c = 0; c < SRAM_CATEGORY_COUNT; c++) {
+            char label[48];
+            snprintf(label, sizeof label, "  %s %s (KiB)", live ? "live" : "always-live", sram_category_names[c]);
+            uint64_t any = 0;
+            for (int i = 0; i < r->n; i++)
+                any |= live ? r->f[i].sram.live[c] : r->f[i].sram.always[c];
+            if (any)
+                ROW(label, "%14.1f", (live ? f->sram.live[c] : f->sram.always[c]) / 1024.0);
+        }
+    fprintf(out, "%-34s", "SRAM peak at step");
+    for (int i = 0; i < r->n; i++)
+        fprintf(out, " %14.14s", r->f[i].sram.step[0] ? r->f[i].sram.step : "-");
+    fputc('\n', out);
 #undef ROW
     print_breakdown(out, r, 0);
     if (r->f[0].ndecode)
@@ -263,10 +270,14 @@ cJSON *report_to_json(const Report *r)
         add_num(o, "mbu", f->mbu);
         cJSON_AddNumberToObject(o, "weight_bytes", (double)f->weight_bytes);
         cJSON *sp = cJSON_AddObjectToObject(o, "sram_peak");
-        cJSON_AddNumberToObject(sp, "tile", f->sram_peak_tile);
-        cJSON_AddNumberToObject(sp, "bytes", (double)f->sram_peak_bytes);
-        for (int c = 0; c < SRAM_CATEGORY_COUNT; c++)
-            cJSON_AddNumberToObject(sp, sram_category_names[c], (double)f->sram_peak_by_category[c]);
+        cJSON_AddNumberToObject(sp, "tile", f->sram.tile);
+        cJSON_AddNumberToObject(sp, "bytes", (double)f->sram.bytes);
+        cJSON_AddStringToObject(sp, "step", f->sram.step);
+        cJSON *al = cJSON_AddObjectToObject(sp, "always_live"), *lv = cJSON_AddObjectToObject(sp, "not_always_live");
+        for (int c = 0; c < SRAM_CATEGORY_COUNT; c++) {
+            cJSON_AddNumberToObject(al, sram_category_names[c], (double)f->sram.always[c]);
+            cJSON_AddNumberToObject(lv, sram_category_names[c], (double)f->sram.live[c]);
+        }
         cJSON_AddItemToObject(o, "prefill", phases_json(f->prefill_cycles, f->prefill_total_cycles, f->clock_hz));
         if (f->ndecode)
             cJSON_AddItemToObject(o, "decode", phases_json(f->decode_cycles, f->decode_total_cycles, f->clock_hz));

@@ -54,9 +54,7 @@ typedef struct FormatReport {
     double prefill_cycles[PHASE_COUNT], decode_cycles[PHASE_COUNT]; /* decode: mean per step */
     double prefill_total_cycles, decode_total_cycles;
     uint64_t weight_bytes;
-    uint64_t sram_peak_bytes;
-    uint32_t sram_peak_tile;
-    uint64_t sram_peak_by_category[8];
+    SramPeak sram;                  /* the fullest tile at its peak */
     uint32_t *tokens;               /* functional runs: (batch, 1 + ndecode) ids; NULL otherwise */
     double speedup_vs_fp16;
 } FormatReport;

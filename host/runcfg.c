@@ -3,13 +3,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codelets/registry.h"
 
-typedef enum { RK_STR, RK_U32, RK_U64, RK_ONOFF, RK_CHOICE } RunKeyType;
+typedef enum { RK_STR, RK_U32, RK_U64, RK_F64, RK_ONOFF, RK_CHOICE } RunKeyType;
 
 typedef struct RunKey {
     const char *name;
@@ -17,7 +18,7 @@ typedef struct RunKey {
     size_t offset, size;  /* size: bytes of a string field */
     const char *unit;
     const char *def;
-    double min, max;      /* RK_U32 range */
+    double min, max;      /* RK_U32 and RK_F64 range (RK_F64: min excluded) */
     const char *choices;  /* RK_CHOICE: '|'-separated, stored as the index */
     const char *doc;
 } RunKey;
@@ -52,6 +53,12 @@ static const RunKey keys[] = {
     {"partials", RK_CHOICE, F(partials), 0, "-", "fp16", 0, 0, "fp16|fp32", "matmul partial sums"},
     {"functional", RK_CHOICE, F(functional), 0, "-", "fast", 0, 0, "fast|timed",
      "functional runs: fast = codelets with a native version run natively (same bits, cycles from their measured shape); timed = every codelet through the timed intrinsics"},
+    {"check_liveness", RK_ONOFF, F(check_liveness), 0, "-", "off", 0, 0, NULL,
+     "functional runs: fill each tensor's bytes with NaN when its value dies, so a read of memory the layout gave "
+     "to another tensor shows in the logits (a check of the lowering; compute sets run one by one)"},
+    {"memory_proportion", RK_F64, F(memory_proportion), 0, "fraction", "0.6", 0, 1, NULL,
+     "share of a tile's memory left by always-live tensors that one linear layer's temporaries may plan for "
+     "(Poplar's availableMemoryProportion, default 0.6); halved up to 3 times when the layout does not fit"},
     {"batch", RK_U32, F(batch), 0, "sequences", "1", 1, 1u << 16, NULL, "sequences per step (micro-batch)"},
     {"prompt_len", RK_U32, F(prompt_len), 0, "tokens", "512", 1, 1u << 20, NULL,
      "tokens per prompt (with a prompt text: its token count)"},
@@ -149,6 +156,16 @@ static int set_key(RunConfig *rc, const RunKey *k, const char *value, IpuErr *er
         if (parse_u64(value, &v))
             return ipu_err(err, "'%s' is not a non-negative integer", value);
         *(uint64_t *)kfield(rc, k) = v;
+        return 0;
+    }
+    case RK_F64: {
+        char *end = NULL;
+        double v = strtod(value, &end);
+        if (!value[0] || *end || strpbrk(value, "xXnN") || !isfinite(v))
+            return ipu_err(err, "'%s' is not a decimal number (%s)", value, k->unit);
+        if (!(v > k->min && v <= k->max))
+            return ipu_err(err, "value %s out of range (%g, %g] %s", value, k->min, k->max, k->unit);
+        *(double *)kfield(rc, k) = v;
         return 0;
     }
     case RK_ONOFF:
@@ -368,6 +385,8 @@ int runcfg_options(const RunConfig *rc, int i, RunOptions *o, IpuErr *err)
     snprintf(o->decompress, sizeof o->decompress, "%s", rc->decompress);
     o->partials = rc->partials == 0 ? LAYER_F16 : LAYER_F32;
     o->functional_timed = rc->functional == 1;
+    o->check_liveness = rc->check_liveness;
+    o->memory_proportion = rc->memory_proportion;
     o->chips = rc->chips_used;
     o->batch = rc->batch;
     o->prompt_len = rc->prompt_len;
@@ -383,6 +402,7 @@ static const char *type_name(const RunKey *k)
     switch (k->type) {
     case RK_STR: return "text";
     case RK_U32: case RK_U64: return "int";
+    case RK_F64: return "number";
     case RK_ONOFF: return "on|off";
     case RK_CHOICE: return k->choices;
     }
@@ -404,6 +424,7 @@ void runcfg_key_value(const RunConfig *rc, size_t i, char *buf, size_t cap)
     case RK_STR: snprintf(buf, cap, "%s", (const char *)ckfield(rc, k)); return;
     case RK_U32: snprintf(buf, cap, "%u", *(const uint32_t *)ckfield(rc, k)); return;
     case RK_U64: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)ckfield(rc, k)); return;
+    case RK_F64: snprintf(buf, cap, "%.17g", *(const double *)ckfield(rc, k)); return;
     case RK_ONOFF: snprintf(buf, cap, "%s", *(const int *)ckfield(rc, k) ? "on" : "off"); return;
     case RK_CHOICE: {
         int idx = *(const int *)ckfield(rc, k);
@@ -438,7 +459,7 @@ cJSON *runcfg_to_json(const RunConfig *rc)
     char buf[RUNCFG_TEXT_BYTES];
     for (size_t i = 0; i < NKEYS; i++) {
         runcfg_key_value(rc, i, buf, sizeof buf);
-        if (keys[i].type == RK_U32 || keys[i].type == RK_U64)
+        if (keys[i].type == RK_U32 || keys[i].type == RK_U64 || keys[i].type == RK_F64)
             cJSON_AddNumberToObject(run, keys[i].name, strtod(buf, NULL));
         else
             cJSON_AddStringToObject(run, keys[i].name, buf);

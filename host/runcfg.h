@@ -53,6 +53,8 @@ typedef struct RunConfig {
     char decompress[32];
     LayerDtype partials;
     int functional;                     /* 0 fast, 1 timed */
+    int check_liveness;                 /* functional: poison dead values */
+    double memory_proportion;           /* see RunOptions */
     uint32_t batch, prompt_len, gen_tokens, seq_len;
     char prompt[RUNCFG_TEXT_BYTES];
     char out[RUNCFG_TEXT_BYTES];

@@ -156,7 +156,7 @@ static void test_tiny_timing_pod4(void **s)
         assert_int_equal(r[f].placement, PLACE_STREAM);
         assert_true(r[f].decode[0].cycles < r[f].prefill.cycles);
         assert_true(r[f].decode[0].phase_cycles[PHASE_STREAM] > 0);
-        assert_true(r[f].sram_peak_bytes <= a.sram_bytes_per_tile);
+        assert_true(r[f].sram.bytes <= a.sram_bytes_per_tile);
     }
     assert_true(r[1].weight_bytes < r[0].weight_bytes);
     assert_true(r[1].decode[0].stream_bytes < r[0].decode[0].stream_bytes);

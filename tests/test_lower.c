@@ -287,7 +287,9 @@ static void check_timing_equals_functional(const char *fmt, uint32_t chips, int 
             sum += t.decode[k].phase_cycles[i];
         assert_int_equal(sum, t.decode[k].cycles);
     }
-    assert_int_equal(t.sram_peak_bytes, f.sram_peak_bytes);
+    assert_int_equal(t.sram.bytes, f.sram.bytes);
+    assert_int_equal(t.sram.tile, f.sram.tile);
+    assert_string_equal(t.sram.step, f.sram.step);
     assert_int_equal(t.placement, f.placement);
     if (kv)
         assert_true(t.decode[0].cycles < t.prefill.cycles);

@@ -65,10 +65,11 @@ static void fp16_result(RunResult *r, StepResult *dec)
     r->decode = dec;
     r->ndecode = 2;
     r->weight_bytes = 123456789;
-    r->sram_peak_bytes = 500000;
-    r->sram_peak_tile = 1471;
-    r->sram_peak_by_category[SRAM_WEIGHTS] = 300000;
-    r->sram_peak_by_category[SRAM_ACTIVATIONS] = 200000;
+    r->sram.bytes = 500000;
+    r->sram.tile = 1471;
+    r->sram.always[SRAM_WEIGHTS] = 300000;
+    r->sram.live[SRAM_ACTIVATIONS] = 200000;
+    snprintf(r->sram.step, sizeof r->sram.step, "layer0.fc_in");
 }
 
 /* q4g:G: every decode step 1e6 cycles (half fp16's mean step). */
@@ -122,8 +123,10 @@ static void test_arithmetic_values(void **state)
     near(q->speedup_vs_fp16, 2.0);
     near(q->decode_cycles[PHASE_DECOMPRESS], 2.5e5);
     near(q->bits_per_param, 4.5);
-    assert_int_equal(f->sram_peak_tile, 1471);
-    assert_int_equal(f->sram_peak_by_category[SRAM_WEIGHTS], 300000);
+    assert_int_equal(f->sram.tile, 1471);
+    assert_int_equal(f->sram.always[SRAM_WEIGHTS], 300000);
+    assert_int_equal(f->sram.live[SRAM_ACTIVATIONS], 200000);
+    assert_string_equal(f->sram.step, "layer0.fc_in");
     report_free(&rep);
     report_free(NULL);
 }
