@@ -14,7 +14,7 @@
 /* Events kept in a trace; more are counted as dropped (a 6B run has millions). */
 #define RUN_TRACE_MAX_EVENTS 400000
 
-enum { O_SCENARIO, O_SET, O_JSON, O_CSV, O_TRACE, O_PLOT, O_OUT, O_LIST_KEYS, O_PRINT_CONFIG, O_HELP, O_COUNT };
+enum { O_SCENARIO, O_SET, O_JSON, O_CSV, O_TRACE, O_PLOT, O_OUT, O_MEMORY_REPORT, O_LIST_KEYS, O_PRINT_CONFIG, O_HELP, O_COUNT };
 
 static void usage(FILE *f, const char *cmd, const CliOpt *opts)
 {
@@ -119,8 +119,9 @@ static void trace_name(const char *base, const char *format, int several, char *
     snprintf(out, cap, "%.*s-%s%s", (int)(dot - base), base, fmt, dot);
 }
 
+/* memory_report: where to print each format's ten fullest tiles (NULL: nowhere). */
 static int run_formats(const RunConfig *rc, const GptjWeights *w, const uint32_t *prompt, const char *trace_path,
-                       Report *rep, IpuErr *err)
+                       FILE *memory_report, Report *rep, IpuErr *err)
 {
     for (int i = 0; i < rc->nformats; i++) {
         RunOptions o;
@@ -134,6 +135,9 @@ static int run_formats(const RunConfig *rc, const GptjWeights *w, const uint32_t
         int rv = gptj_run(&rc->arch, &o, w, prompt, t, &res, err);
         if (rv == 0)
             rv = report_add(rep, &res, rc->batch, rc->chips_used, &rc->arch, err);
+        if (rv == 0 && memory_report)
+            fprintf(memory_report, "memory layout, %s: the ten fullest tiles at their peaks\n%s\n", res.format,
+                    res.memory_report);
         if (rv == 0 && t) {
             char path[RUNCFG_TEXT_BYTES + 64];
             trace_name(trace_path, rep->f[rep->n - 1].format, rc->nformats > 1, path, sizeof path);
@@ -176,6 +180,8 @@ static int run_main(const char *cmd, int argc, char **argv, int compare)
         {"trace", 1, "write the Perfetto trace of the run (FILE-<format>.json with several formats)", 0, {0}},
         {"plot", 1, "write plots (breakdown, token time against group size) into this folder", 0, {0}},
         {"out", 1, "compare: the folder for report files (same as --set out=DIR)", 0, {0}},
+        {"memory-report", 0, "print each format's ten fullest tiles and what is live on each at its peak "
+                             "(stderr with --json)", 0, {0}},
         {"list-keys", 0, "print the run keys (markdown table) and exit", 0, {0}},
         {"print-config", 0, "print the resolved configuration as a scenario file and exit", 0, {0}},
         {"help", 0, "this help", 0, {0}},
@@ -230,8 +236,9 @@ static int run_main(const char *cmd, int argc, char **argv, int compare)
         goto fail;
     report_free(&rep);
     report_init(&rep, runcfg_to_json(rc));
-    if (run_formats(rc, rc->weights == RUN_WEIGHTS_NONE ? NULL : &w, prompt, cli_value(&opts[O_TRACE], NULL), &rep,
-                    &err))
+    FILE *mem = !opts[O_MEMORY_REPORT].count ? NULL : opts[O_JSON].count ? stderr : stdout;
+    if (run_formats(rc, rc->weights == RUN_WEIGHTS_NONE ? NULL : &w, prompt, cli_value(&opts[O_TRACE], NULL), mem,
+                    &rep, &err))
         goto fail;
 
     if (opts[O_JSON].count) {
