@@ -93,29 +93,33 @@ static int row_vertex(Lowered *L, StepGraph *sg, int cs, RowKind kind, uint32_t 
 {
     LowerBuilder *b = &L->b;
     uint32_t C = (uint32_t)L->cfg.n_embd;
-    if (kind == ROW_LN_1 || kind == ROW_LN_F) {
-        int src = kind == ROW_LN_1 ? sg->x[c] : sg->last[c], buf = kind == ROW_LN_1 ? sg->lnbuf[c] : sg->lnfbuf[c];
-        uint16_t *gb = lower_ptr(b, buf, iv * 2 * C);
-        LayernormArgs a = {lower_ptr(b, src, (uint64_t)a0 * C), gb, gb ? gb + C : NULL,
-                           lower_ptr(b, kind == ROW_LN_1 ? sg->h[c] : sg->last[c], (uint64_t)a0 * C), n, C,
-                           L->cfg.layer_norm_eps};
-        return graph_add_vertex(b->g, cs, tile, &layernorm_vertex, &a, err);
+    if (kind == ROW_LN_1) { /* h = ln(x) */
+        uint16_t *gb = lower_in(b, cs, sg->lnbuf[c], iv * 2 * C);
+        LayernormArgs a = {lower_in(b, cs, sg->x[c], (uint64_t)a0 * C), gb, gb ? gb + C : NULL,
+                           lower_out(b, cs, sg->h[c], (uint64_t)a0 * C), n, C, L->cfg.layer_norm_eps};
+        return lower_vertex(b, cs, tile, &layernorm_vertex, &a, err);
     }
-    if (kind == ROW_ROTARY) {
+    if (kind == ROW_LN_F) { /* last = ln(last), in place */
+        uint16_t *gb = lower_in(b, cs, sg->lnfbuf[c], iv * 2 * C);
+        uint16_t *x = lower_inout(b, cs, sg->last[c], (uint64_t)a0 * C);
+        LayernormArgs a = {x, gb, gb ? gb + C : NULL, x, n, C, L->cfg.layer_norm_eps};
+        return lower_vertex(b, cs, tile, &layernorm_vertex, &a, err);
+    }
+    if (kind == ROW_ROTARY) { /* q and k rotated in place */
         uint32_t rd = (uint32_t)L->cfg.rotary_dim;
         for (int qk = 0; qk < 2; qk++) {
-            int id = qk ? sg->k[c] : sg->q[c];
-            RotaryArgs a = {lower_ptr(b, id, (uint64_t)a0 * L->cc), lower_ptr(b, sg->rot[c], (uint64_t)a0 * rd * 2),
-                            lower_ptr(b, id, (uint64_t)a0 * L->cc), n, L->hc, (uint32_t)L->cfg.head_dim, rd};
-            if (graph_add_vertex(b->g, cs, tile, &rotary_vertex, &a, err))
+            uint16_t *x = lower_inout(b, cs, qk ? sg->k[c] : sg->q[c], (uint64_t)a0 * L->cc);
+            RotaryArgs a = {x, lower_in(b, cs, sg->rot[c], (uint64_t)a0 * rd * 2), x, n, L->hc,
+                            (uint32_t)L->cfg.head_dim, rd};
+            if (lower_vertex(b, cs, tile, &rotary_vertex, &a, err))
                 return -1;
         }
         return 0;
     }
     IPU_ASSERT(kind == ROW_ARGMAX);
-    ArgmaxArgs a = {lower_ptr(b, sg->logits[c], (uint64_t)a0 * L->vc), lower_ptr(b, sg->aidx[c], a0),
-                    lower_ptr(b, sg->aval[c], a0), 1, n, L->vc, c * L->vc, LAYER_F16};
-    return graph_add_vertex(b->g, cs, tile, &argmax_vertex, &a, err);
+    ArgmaxArgs a = {lower_in(b, cs, sg->logits[c], (uint64_t)a0 * L->vc), lower_out(b, cs, sg->aidx[c], a0),
+                    lower_out(b, cs, sg->aval[c], a0), 1, n, L->vc, c * L->vc, LAYER_F16};
+    return lower_vertex(b, cs, tile, &argmax_vertex, &a, err);
 }
 
 /* The vertex of an elementwise kind over elements [x0, x1) of chip c's rows. */
@@ -123,14 +127,22 @@ static int elem_vertex(Lowered *L, StepGraph *sg, int cs, RowKind kind, uint32_t
                        uint64_t x1, IpuErr *err)
 {
     LowerBuilder *b = &L->b;
-    if (kind == ROW_GELU) {
-        GeluArgs a = {lower_ptr(b, sg->u[c], x0), lower_ptr(b, sg->u[c], x0), (uint32_t)(x1 - x0)};
-        return graph_add_vertex(b->g, cs, tile, &gelu_vertex, &a, err);
+    if (kind == ROW_GELU) { /* u = gelu(u), in place */
+        uint16_t *u = lower_inout(b, cs, sg->u[c], x0);
+        GeluArgs a = {u, u, (uint32_t)(x1 - x0)};
+        return lower_vertex(b, cs, tile, &gelu_vertex, &a, err);
     }
-    int sum = kind == ROW_BLOCK_SUM; /* s = attn_out + mlp_out; else x += s */
-    AddArgs a = {lower_ptr(b, sum ? sg->s[c] : sg->x[c], x0), lower_ptr(b, sum ? sg->ao[c] : sg->x[c], x0),
-                 lower_ptr(b, sum ? sg->mo[c] : sg->s[c], x0), 1, (uint32_t)(x1 - x0), ADD_OP_ADD, 0};
-    return graph_add_vertex(b->g, cs, tile, &add_vertex, &a, err);
+    AddArgs a = {.rows = 1, .cols = (uint32_t)(x1 - x0), .op = ADD_OP_ADD};
+    if (kind == ROW_BLOCK_SUM) { /* s = attn_out + mlp_out */
+        a.out = lower_out(b, cs, sg->s[c], x0);
+        a.a = lower_in(b, cs, sg->ao[c], x0);
+        a.b = lower_in(b, cs, sg->mo[c], x0);
+    } else { /* x += s, in place */
+        a.out = lower_inout(b, cs, sg->x[c], x0);
+        a.a = a.out;
+        a.b = lower_in(b, cs, sg->s[c], x0);
+    }
+    return lower_vertex(b, cs, tile, &add_vertex, &a, err);
 }
 
 /* The vertices of one row kind for chip c, per row tile (of the residual
@@ -592,6 +604,8 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
     for (int i = 0; i < L->nsg; i++)
         if (build_step_graph(L, &L->sg[i], i ? 1 : t0, i ? o->prompt_len : 0, err))
             return -1;
+    if (lower_uses_ok(b, err)) /* a declaration after the last vertex of a set */
+        return -1;
     if (w && lower_write_weights(L, w, err))
         return -1;
     return 0;
