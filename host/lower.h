@@ -54,6 +54,10 @@ typedef struct LowerBuilder {
      * each linear allocates its own (lower_linear_alloc_weights) */
     int dec_pool[LOWER_MAX_CHIPS];
     uint64_t dec_pool_elems;
+    /* the first failed use declaration (lower_in / lower_out / lower_inout
+     * return a pointer, so they keep their error here for lower_vertex) */
+    int use_failed;
+    IpuErr use_err;
 } LowerBuilder;
 
 /* Global tile of local tile t (taken modulo usable) on chip c. */
@@ -61,8 +65,22 @@ static inline uint32_t lower_tile(const LowerBuilder *b, uint32_t chip, uint32_t
 {
     return chip * b->tiles + t % b->usable;
 }
-/* Pointer to element `first` of a tensor's host data; NULL in timing mode. */
-void *lower_ptr(LowerBuilder *b, int id, uint64_t first);
+/* Vertex args: a pointer to element `first` of a tensor's host data (NULL
+ * in timing mode) that also declares the tensor's use by compute set cs
+ * (graph_cs_use; tensor liveness takes a tensor's uses from these, so every
+ * pointer in a vertex's args comes from one of them):
+ *   lower_in     the vertices read it;
+ *   lower_out    they write it without reading it first: a new value, so the
+ *                tensor's previous value is dead once last read before this;
+ *   lower_inout  they read and write it (in place: out == in, accumulate).
+ * A failed declaration is kept in the builder; lower_vertex returns it. */
+void *lower_in(LowerBuilder *b, int cs, int id, uint64_t first);
+void *lower_out(LowerBuilder *b, int cs, int id, uint64_t first);
+void *lower_inout(LowerBuilder *b, int cs, int id, uint64_t first);
+/* graph_add_vertex, or -1 with the builder's first failed use declaration. */
+int lower_vertex(LowerBuilder *b, int cs, uint32_t tile, const VertexType *type, const void *args, IpuErr *err);
+/* 0, or -1 with the builder's first failed use declaration. */
+int lower_uses_ok(const LowerBuilder *b, IpuErr *err);
 /* A tensor of nblocks blocks of block_elems elements, block i on local tile
  * tile0 + i (mod usable) of chip. */
 int lower_tensor_blocks(LowerBuilder *b, const char *name, GraphDType dt, uint32_t chip, uint32_t nblocks,

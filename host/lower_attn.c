@@ -177,19 +177,22 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
         for (uint32_t g = 0; g < ng; g++) {
             for (uint32_t j = 0; j < nkb; j++) {
                 uint32_t wi = g * nkb + j, tile = lower_tile(b, c, wt[wi]);
-                MatmulArgs sc = {.a = lower_ptr(b, QB[c], (uint64_t)wi * mqb * hd), .w = lower_ptr(b, kc[c], wi * kvb),
-                                 .out = lower_ptr(b, SC[c], (uint64_t)wi * mqb * sb), .m = mqb, .k = hd, .n = sb,
+                /* scores = q K_j^T; accumulate 0: out is only written */
+                MatmulArgs sc = {.a = lower_in(b, cs_sc, QB[c], (uint64_t)wi * mqb * hd),
+                                 .w = lower_in(b, cs_sc, kc[c], wi * kvb),
+                                 .out = lower_out(b, cs_sc, SC[c], (uint64_t)wi * mqb * sb), .m = mqb, .k = hd, .n = sb,
                                  .amp_macs_per_cycle = a->amp_macs_per_cycle_fp16};
                 uint32_t np = matmul_split(&sc, pt, W, parts);
                 for (uint32_t i = 0; i < np; i++)
-                    if (graph_add_vertex(b->g, cs_sc, tile, b->matmul_vt, &parts[i], err))
+                    if (lower_vertex(b, cs_sc, tile, b->matmul_vt, &parts[i], err))
                         goto out;
-                MatmulArgs pv = {.a = lower_ptr(b, PJ[c], (uint64_t)wi * mqb * sb), .w = lower_ptr(b, vtc[c], wi * kvb),
-                                 .out = lower_ptr(b, PV[c], (uint64_t)wi * mqb * hd), .m = mqb, .k = sb, .n = hd,
+                MatmulArgs pv = {.a = lower_in(b, cs_pv, PJ[c], (uint64_t)wi * mqb * sb),
+                                 .w = lower_in(b, cs_pv, vtc[c], wi * kvb),
+                                 .out = lower_out(b, cs_pv, PV[c], (uint64_t)wi * mqb * hd), .m = mqb, .k = sb, .n = hd,
                                  .amp_macs_per_cycle = a->amp_macs_per_cycle_fp16};
                 np = matmul_split(&pv, pt, W, parts);
                 for (uint32_t i = 0; i < np; i++)
-                    if (graph_add_vertex(b->g, cs_pv, tile, b->matmul_vt, &parts[i], err))
+                    if (lower_vertex(b, cs_pv, tile, b->matmul_vt, &parts[i], err))
                         goto out;
             }
             /* softmax and reduce: the group's rows spread over its key-block tiles, then over the workers */
@@ -202,10 +205,11 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
                         uint32_t r0 = j0 + rows * w / W, r1 = j0 + rows * (w + 1) / W;
                         if (r1 == r0)
                             continue;
-                        SoftmaxArgs sa = {lower_ptr(b, SM[c], ((uint64_t)g * mqb + r0) * ap->s_pad),
-                                          lower_ptr(b, PR[c], ((uint64_t)g * mqb + r0) * ap->s_pad), r1 - r0, ap->s_pad,
-                                          pos0 + qw * mqb + r0, 0, 1.0f / sqrtf((float)hd), pt, LAYER_F16};
-                        if (graph_add_vertex(b->g, cs_sm[qw], tile, &softmax_vertex, &sa, err))
+                        uint64_t row0 = ((uint64_t)g * mqb + r0) * ap->s_pad;
+                        SoftmaxArgs sa = {lower_in(b, cs_sm[qw], SM[c], row0), lower_out(b, cs_sm[qw], PR[c], row0),
+                                          r1 - r0, ap->s_pad, pos0 + qw * mqb + r0, 0, 1.0f / sqrtf((float)hd), pt,
+                                          LAYER_F16};
+                        if (lower_vertex(b, cs_sm[qw], tile, &softmax_vertex, &sa, err))
                             goto out;
                     }
                 /* red_in of these rows: (nkb parts, rows, hd) */
@@ -214,10 +218,10 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
                     uint64_t e0 = n2 * w / W * 2, e1 = n2 * (w + 1) / W * 2;
                     if (e1 == e0)
                         continue;
-                    ReduceArgs ra = {lower_ptr(b, RI[c], ((uint64_t)g * mqb + j0) * nkb * hd + e0),
-                                     lower_ptr(b, RO[c], ((uint64_t)g * mqb + j0) * hd + e0), nkb, (uint32_t)(e1 - e0),
-                                     rows * hd, pt, LAYER_F16};
-                    if (graph_add_vertex(b->g, cs_red, tile, &reduce_vertex, &ra, err))
+                    ReduceArgs ra = {lower_in(b, cs_red, RI[c], ((uint64_t)g * mqb + j0) * nkb * hd + e0),
+                                     lower_out(b, cs_red, RO[c], ((uint64_t)g * mqb + j0) * hd + e0), nkb,
+                                     (uint32_t)(e1 - e0), rows * hd, pt, LAYER_F16};
+                    if (lower_vertex(b, cs_red, tile, &reduce_vertex, &ra, err))
                         goto out;
                 }
             }

@@ -25,10 +25,32 @@
 /* An N block's partials are reduced in at most this many pieces, one per tile of the block. */
 #define LINEAR_REDUCE_PIECES 16
 
-void *lower_ptr(LowerBuilder *b, int id, uint64_t first)
+static void *use(LowerBuilder *b, int cs, int id, uint64_t first, TensorAccess access)
 {
+    IpuErr e;
+    if (graph_cs_use(b->g, cs, id, access, &e) && !b->use_failed)
+        b->use_failed = 1, b->use_err = e;
     char *d = graph_tensor_data(b->g, id);
     return d ? d + first * graph_dtype_bytes(graph_tensor(b->g, id)->dtype) : NULL;
+}
+
+void *lower_in(LowerBuilder *b, int cs, int id, uint64_t first) { return use(b, cs, id, first, ACCESS_READ); }
+void *lower_out(LowerBuilder *b, int cs, int id, uint64_t first) { return use(b, cs, id, first, ACCESS_WRITE); }
+void *lower_inout(LowerBuilder *b, int cs, int id, uint64_t first) { return use(b, cs, id, first, ACCESS_READ_WRITE); }
+
+int lower_uses_ok(const LowerBuilder *b, IpuErr *err)
+{
+    if (!b->use_failed)
+        return 0;
+    *err = b->use_err;
+    return -1;
+}
+
+int lower_vertex(LowerBuilder *b, int cs, uint32_t tile, const VertexType *type, const void *args, IpuErr *err)
+{
+    if (lower_uses_ok(b, err))
+        return -1;
+    return graph_add_vertex(b->g, cs, tile, type, args, err);
 }
 
 int lower_tensor_blocks(LowerBuilder *b, const char *name, GraphDType dt, uint32_t chip, uint32_t nblocks,
@@ -391,48 +413,54 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
         snprintf(nm, sizeof nm, "%s.bias", name);
         cs_bias = graph_add_compute_set(b->g, nm, err);
     }
-    if (cs_mm < 0 || cs_red < 0 || (pl->group && cs_dec < 0))
+    if (cs_mm < 0 || cs_red < 0 || (pl->group && cs_dec < 0) || (pl->has_bias && bias_chips && cs_bias < 0))
         return -1;
     MatmulArgs parts[16];
+    DecompressQ4Args dp[16];
     for (uint32_t c = 0; c < b->vchips; c++) {
         for (uint32_t i = 0; i < pl->nb; i++)
             for (uint32_t j = 0; j < pl->kb; j++) {
                 uint32_t bi = i * pl->kb + j, tile = lower_tile(b, c, pl->tile0 + bi);
-                uint16_t *wp = pl->group ? lower_ptr(b, D[c], dec_first(b, pl, D[c], c, bi)) : lower_ptr(b, w->w[c], bi * wblk);
+                /* the block's fp16 weights: int4 decompressed into the scratch, or stored so */
+                int wid = pl->group ? D[c] : w->w[c];
+                uint64_t wfirst = pl->group ? dec_first(b, pl, D[c], c, bi) : bi * wblk;
                 if (pl->group) {
-                    DecompressQ4Args all = {lower_ptr(b, w->w[c], bi * wblk / 4),
-                                            lower_ptr(b, w->scale[c], bi * wblk / pl->group),
-                                            lower_ptr(b, w->bias_q[c], bi * wblk / pl->group), wp,
-                                            (uint32_t)(wblk / pl->group), pl->group};
-                    DecompressQ4Args dp[16];
+                    DecompressQ4Args all = {lower_in(b, cs_dec, w->w[c], bi * wblk / 4),
+                                            lower_in(b, cs_dec, w->scale[c], bi * wblk / pl->group),
+                                            lower_in(b, cs_dec, w->bias_q[c], bi * wblk / pl->group),
+                                            lower_out(b, cs_dec, D[c], wfirst), (uint32_t)(wblk / pl->group),
+                                            pl->group};
                     uint32_t nd = decompress_q4_split(&all, W, dp);
                     for (uint32_t q = 0; q < nd; q++)
-                        if (graph_add_vertex(b->g, cs_dec, tile, b->decompress_vt, &dp[q], err))
+                        if (lower_vertex(b, cs_dec, tile, b->decompress_vt, &dp[q], err))
                             return -1;
                 }
+                uint16_t *wp = lower_in(b, cs_mm, wid, wfirst);
                 if (gather) {
                     for (uint32_t q = 0; q < W; q++) {
                         uint32_t t0 = mc * q / W, t1 = mc * (q + 1) / W;
                         if (t1 == t0)
                             continue;
-                        GatherArgs ga = {wp, lower_ptr(b, Z[c], (uint64_t)bi * pl->nblk),
-                                         lower_ptr(b, A[c], bi * in_blk + t0), lower_ptr(b, P[c], bi * part_blk + (uint64_t)t0 * pl->nblk),
+                        GatherArgs ga = {wp, lower_in(b, cs_mm, Z[c], (uint64_t)bi * pl->nblk),
+                                         lower_in(b, cs_mm, A[c], bi * in_blk + t0),
+                                         lower_out(b, cs_mm, P[c], bi * part_blk + (uint64_t)t0 * pl->nblk),
                                          pl->kblk, pl->nblk, t1 - t0, c * pl->k + j * pl->kblk};
-                        if (graph_add_vertex(b->g, cs_mm, tile, &gather_vertex, &ga, err))
+                        if (lower_vertex(b, cs_mm, tile, &gather_vertex, &ga, err))
                             return -1;
                     }
                     continue;
                 }
-                uint16_t *ap = lower_ptr(b, A[c], bi * in_blk);
+                uint16_t *ap = lower_in(b, cs_mm, A[c], bi * in_blk);
+                /* accumulate 0: out is only written */
                 MatmulArgs whole = {.k = pl->kblk, .amp_macs_per_cycle = a->amp_macs_per_cycle_fp16,
-                                    .out = lower_ptr(b, P[c], bi * part_blk)};
+                                    .out = lower_out(b, cs_mm, P[c], bi * part_blk)};
                 if (pl->kind == LIN_MATMUL)
                     whole.a = ap, whole.w = wp, whole.m = mc, whole.n = pl->nblk;
                 else
                     whole.a = wp, whole.w = ap, whole.m = pl->nblk, whole.n = mc;
                 uint32_t np = matmul_split(&whole, pt, W < 16 ? W : 16, parts);
                 for (uint32_t q = 0; q < np; q++)
-                    if (graph_add_vertex(b->g, cs_mm, tile, b->matmul_vt, &parts[q], err))
+                    if (lower_vertex(b, cs_mm, tile, b->matmul_vt, &parts[q], err))
                         return -1;
             }
         for (uint32_t i = 0; i < pl->nb; i++)
@@ -443,10 +471,10 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
                     uint64_t e0 = n2 * q / W * 2, e1 = n2 * (q + 1) / W * 2;
                     if (e1 == e0)
                         continue;
-                    char *ri = lower_ptr(b, RI[c], (uint64_t)i * pl->kb * part_blk + pl->kb * p0 + e0);
-                    ReduceArgs ra = {ri, lower_ptr(b, RO[c], i * part_blk + p0 + e0), pl->kb, (uint32_t)(e1 - e0),
+                    ReduceArgs ra = {lower_in(b, cs_red, RI[c], (uint64_t)i * pl->kb * part_blk + pl->kb * p0 + e0),
+                                     lower_out(b, cs_red, RO[c], i * part_blk + p0 + e0), pl->kb, (uint32_t)(e1 - e0),
                                      (uint32_t)len, pt, LAYER_F16};
-                    if (graph_add_vertex(b->g, cs_red, tile, &reduce_vertex, &ra, err))
+                    if (lower_vertex(b, cs_red, tile, &reduce_vertex, &ra, err))
                         return -1;
                 }
                 if (cs_bias < 0 || c >= 64 || !(bias_chips >> c & 1))
@@ -458,10 +486,10 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
                         cols = p0 + len - e;
                     if (col == 0 && cols == pl->nblk)
                         rows = (p0 + len - e) / pl->nblk;
-                    AddArgs ad = {lower_ptr(b, RO[c], i * part_blk + e), lower_ptr(b, RO[c], i * part_blk + e),
-                                  lower_ptr(b, w->bias[c], (uint64_t)bi * pl->nblk + col), (uint32_t)rows,
+                    uint16_t *o = lower_inout(b, cs_bias, RO[c], i * part_blk + e); /* in place */
+                    AddArgs ad = {o, o, lower_in(b, cs_bias, w->bias[c], (uint64_t)bi * pl->nblk + col), (uint32_t)rows,
                                   (uint32_t)cols, ADD_OP_BIAS, 0};
-                    if (graph_add_vertex(b->g, cs_bias, tile, &add_vertex, &ad, err))
+                    if (lower_vertex(b, cs_bias, tile, &add_vertex, &ad, err))
                         return -1;
                     e += rows * cols;
                 }

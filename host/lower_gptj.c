@@ -75,67 +75,99 @@ static int spec_group(const QuantSpec *s, const char *name, uint32_t *group, Ipu
 
 /* ---- per step graph: rows, elementwise compute sets ---- */
 
-typedef struct RowCs {
-    int ln, rot, gelu, add_s, add_x, lnf, amax;
-} RowCs;
+/* The row-wise compute sets of a step graph (shared by every layer), and
+ * the kind of vertex each holds. */
+typedef enum RowKind { ROW_LN_1, ROW_ROTARY, ROW_GELU, ROW_BLOCK_SUM, ROW_RESIDUAL, ROW_LN_F, ROW_ARGMAX, ROW_NKINDS } RowKind;
+static const char *const row_cs_names[ROW_NKINDS] = {
+    [ROW_LN_1] = "ln_1",        [ROW_ROTARY] = "rotary", [ROW_GELU] = "gelu",     [ROW_BLOCK_SUM] = "block_sum",
+    [ROW_RESIDUAL] = "residual", [ROW_LN_F] = "ln_f",     [ROW_ARGMAX] = "argmax",
+};
 
-/* Vertices of one row-wise codelet per row tile of tensor `rows_id`. kind: 0 ln, 1 rotary, 2 gelu, 3 add s, 4 add x */
-static int row_vertices(Lowered *L, StepGraph *sg, int cs, int kind, uint32_t c, IpuErr *err)
+/* Elementwise kinds split a tile's elements over the workers; the others its rows. */
+static int row_kind_elementwise(RowKind k) { return k == ROW_GELU || k == ROW_BLOCK_SUM || k == ROW_RESIDUAL; }
+
+/* The vertex (two for rotary: q and k) of a row kind over rows [a0, a0 + n)
+ * of chip c, on the tile of row tile iv. */
+static int row_vertex(Lowered *L, StepGraph *sg, int cs, RowKind kind, uint32_t c, size_t iv, uint32_t tile, uint32_t a0,
+                      uint32_t n, IpuErr *err)
 {
     LowerBuilder *b = &L->b;
-    const Tensor *t = graph_tensor(b->g, kind == 5 || kind == 6 ? sg->last[c] : sg->x[c]);
+    uint32_t C = (uint32_t)L->cfg.n_embd;
+    if (kind == ROW_LN_1) { /* h = ln(x) */
+        uint16_t *gb = lower_in(b, cs, sg->lnbuf[c], iv * 2 * C);
+        LayernormArgs a = {lower_in(b, cs, sg->x[c], (uint64_t)a0 * C), gb, gb ? gb + C : NULL,
+                           lower_out(b, cs, sg->h[c], (uint64_t)a0 * C), n, C, L->cfg.layer_norm_eps};
+        return lower_vertex(b, cs, tile, &layernorm_vertex, &a, err);
+    }
+    if (kind == ROW_LN_F) { /* last = ln(last), in place */
+        uint16_t *gb = lower_in(b, cs, sg->lnfbuf[c], iv * 2 * C);
+        uint16_t *x = lower_inout(b, cs, sg->last[c], (uint64_t)a0 * C);
+        LayernormArgs a = {x, gb, gb ? gb + C : NULL, x, n, C, L->cfg.layer_norm_eps};
+        return lower_vertex(b, cs, tile, &layernorm_vertex, &a, err);
+    }
+    if (kind == ROW_ROTARY) { /* q and k rotated in place */
+        uint32_t rd = (uint32_t)L->cfg.rotary_dim;
+        for (int qk = 0; qk < 2; qk++) {
+            uint16_t *x = lower_inout(b, cs, qk ? sg->k[c] : sg->q[c], (uint64_t)a0 * L->cc);
+            RotaryArgs a = {x, lower_in(b, cs, sg->rot[c], (uint64_t)a0 * rd * 2), x, n, L->hc,
+                            (uint32_t)L->cfg.head_dim, rd};
+            if (lower_vertex(b, cs, tile, &rotary_vertex, &a, err))
+                return -1;
+        }
+        return 0;
+    }
+    IPU_ASSERT(kind == ROW_ARGMAX);
+    ArgmaxArgs a = {lower_in(b, cs, sg->logits[c], (uint64_t)a0 * L->vc), lower_out(b, cs, sg->aidx[c], a0),
+                    lower_out(b, cs, sg->aval[c], a0), 1, n, L->vc, c * L->vc, LAYER_F16};
+    return lower_vertex(b, cs, tile, &argmax_vertex, &a, err);
+}
+
+/* The vertex of an elementwise kind over elements [x0, x1) of chip c's rows. */
+static int elem_vertex(Lowered *L, StepGraph *sg, int cs, RowKind kind, uint32_t c, uint32_t tile, uint64_t x0,
+                       uint64_t x1, IpuErr *err)
+{
+    LowerBuilder *b = &L->b;
+    if (kind == ROW_GELU) { /* u = gelu(u), in place */
+        uint16_t *u = lower_inout(b, cs, sg->u[c], x0);
+        GeluArgs a = {u, u, (uint32_t)(x1 - x0)};
+        return lower_vertex(b, cs, tile, &gelu_vertex, &a, err);
+    }
+    AddArgs a = {.rows = 1, .cols = (uint32_t)(x1 - x0), .op = ADD_OP_ADD};
+    if (kind == ROW_BLOCK_SUM) { /* s = attn_out + mlp_out */
+        a.out = lower_out(b, cs, sg->s[c], x0);
+        a.a = lower_in(b, cs, sg->ao[c], x0);
+        a.b = lower_in(b, cs, sg->mo[c], x0);
+    } else { /* x += s, in place */
+        a.out = lower_inout(b, cs, sg->x[c], x0);
+        a.a = a.out;
+        a.b = lower_in(b, cs, sg->s[c], x0);
+    }
+    return lower_vertex(b, cs, tile, &add_vertex, &a, err);
+}
+
+/* The vertices of one row kind for chip c, per row tile (of the residual
+ * rows x, or of the last rows for ln_f and argmax): its rows (or, for an
+ * elementwise kind, its elements in runs of multiples of 4) in W near-equal
+ * shares. */
+static int row_vertices(Lowered *L, StepGraph *sg, int cs, RowKind kind, uint32_t c, IpuErr *err)
+{
+    LowerBuilder *b = &L->b;
+    const Tensor *t = graph_tensor(b->g, kind == ROW_LN_F || kind == ROW_ARGMAX ? sg->last[c] : sg->x[c]);
     uint32_t C = (uint32_t)L->cfg.n_embd, W = b->g->arch.workers_per_tile;
     for (size_t iv = 0; iv < t->nmap; iv++) {
         uint32_t r0 = (uint32_t)(t->map[iv].begin / C), r1 = (uint32_t)(t->map[iv].end / C), tile = t->map[iv].tile;
-        for (uint32_t w = 0; w < W; w++) {
-            uint32_t a0 = r0 + (r1 - r0) * w / W, a1 = r0 + (r1 - r0) * (w + 1) / W;
-            if (a1 == a0)
-                continue;
-            uint32_t n = a1 - a0;
-            int rc = 0;
-            if (kind == 0 || kind == 5) {
-                int src = kind == 0 ? sg->x[c] : sg->last[c], buf = kind == 0 ? sg->lnbuf[c] : sg->lnfbuf[c];
-                uint16_t *gb = lower_ptr(b, buf, iv * 2 * C);
-                LayernormArgs a = {lower_ptr(b, src, (uint64_t)a0 * C), gb, gb ? gb + C : NULL,
-                                   lower_ptr(b, kind == 0 ? sg->h[c] : sg->last[c], (uint64_t)a0 * C), n, C,
-                                   L->cfg.layer_norm_eps};
-                rc = graph_add_vertex(b->g, cs, tile, &layernorm_vertex, &a, err);
-            } else if (kind == 1) {
-                uint32_t rd = (uint32_t)L->cfg.rotary_dim;
-                for (int qk = 0; qk < 2 && !rc; qk++) {
-                    int id = qk ? sg->k[c] : sg->q[c];
-                    RotaryArgs a = {lower_ptr(b, id, (uint64_t)a0 * L->cc), lower_ptr(b, sg->rot[c], (uint64_t)a0 * rd * 2),
-                                    lower_ptr(b, id, (uint64_t)a0 * L->cc), n, L->hc, (uint32_t)L->cfg.head_dim, rd};
-                    rc = graph_add_vertex(b->g, cs, tile, &rotary_vertex, &a, err);
-                }
-            } else if (kind == 2 || kind == 3 || kind == 4) {
-                (void)n; /* elementwise: handled below per tile, split by elements */
-            } else {
-                ArgmaxArgs a = {lower_ptr(b, sg->logits[c], (uint64_t)a0 * L->vc), lower_ptr(b, sg->aidx[c], a0),
-                                lower_ptr(b, sg->aval[c], a0), 1, n, L->vc, c * L->vc, LAYER_F16};
-                rc = graph_add_vertex(b->g, cs, tile, &argmax_vertex, &a, err);
+        if (!row_kind_elementwise(kind)) {
+            for (uint32_t w = 0; w < W; w++) {
+                uint32_t a0 = r0 + (r1 - r0) * w / W, a1 = r0 + (r1 - r0) * (w + 1) / W;
+                if (a1 > a0 && row_vertex(L, sg, cs, kind, c, iv, tile, a0, a1 - a0, err))
+                    return -1;
             }
-            if (rc)
-                return -1;
-        }
-        if (kind < 2 || kind > 4)
             continue;
-        /* elementwise codelets: the tile's elements in W near-equal runs of multiples of 4 */
-        uint64_t width = kind == 2 ? L->ic : C, e0 = (uint64_t)r0 * width, q4 = (uint64_t)(r1 - r0) * width / 4;
+        }
+        uint64_t width = kind == ROW_GELU ? L->ic : C, e0 = (uint64_t)r0 * width, q4 = (uint64_t)(r1 - r0) * width / 4;
         for (uint32_t w = 0; w < W; w++) {
             uint64_t x0 = e0 + q4 * w / W * 4, x1 = e0 + q4 * (w + 1) / W * 4;
-            if (x1 == x0)
-                continue;
-            int rc;
-            if (kind == 2) {
-                GeluArgs a = {lower_ptr(b, sg->u[c], x0), lower_ptr(b, sg->u[c], x0), (uint32_t)(x1 - x0)};
-                rc = graph_add_vertex(b->g, cs, tile, &gelu_vertex, &a, err);
-            } else {
-                AddArgs a = {lower_ptr(b, kind == 3 ? sg->s[c] : sg->x[c], x0), lower_ptr(b, kind == 3 ? sg->ao[c] : sg->x[c], x0),
-                             lower_ptr(b, kind == 3 ? sg->mo[c] : sg->s[c], x0), 1, (uint32_t)(x1 - x0), ADD_OP_ADD, 0};
-                rc = graph_add_vertex(b->g, cs, tile, &add_vertex, &a, err);
-            }
-            if (rc)
+            if (x1 > x0 && elem_vertex(L, sg, cs, kind, c, tile, x0, x1, err))
                 return -1;
         }
     }
@@ -286,15 +318,14 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
     if (sg->split_lnf && lower_ln_build(L, &sg->lnfs, nm, B, ntf, err))
         return -1;
     /* the row-wise compute sets, shared by every layer */
-    RowCs rc;
-    int *cs = &rc.ln;
-    static const char *const csn[7] = {"ln_1", "rotary", "gelu", "block_sum", "residual", "ln_f", "argmax"};
-    for (int i = 0; i < 7; i++) {
-        snprintf(nm, sizeof nm, "%s.%s", tag, csn[i]);
-        if ((cs[i] = graph_add_compute_set(b->g, nm, err)) < 0)
+    int rowcs[ROW_NKINDS];
+    for (RowKind k = 0; k < ROW_NKINDS; k++) {
+        snprintf(nm, sizeof nm, "%s.%s", tag, row_cs_names[k]);
+        if ((rowcs[k] = graph_add_compute_set(b->g, nm, err)) < 0)
             return -1;
         for (uint32_t c = 0; c < b->vchips; c++)
-            if (!(i == 0 && sg->split_ln1) && !(i == 5 && sg->split_lnf) && row_vertices(L, sg, cs[i], i, c, err))
+            if (!(k == ROW_LN_1 && sg->split_ln1) && !(k == ROW_LN_F && sg->split_lnf) &&
+                row_vertices(L, sg, rowcs[k], k, c, err))
                 return -1;
     }
     /* linears: one instance per weight set (all layers when streaming) or per layer */
@@ -350,12 +381,12 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
             ok = ok && !lower_ln_seq(L, &sg->ln1s, seq, &L->ln1[l * b->chips], sg->x, sg->hs, "ln_1", err);
         } else {
             ok = ok && !ln_params_copy(L, seq, &L->ln1[l * b->chips], sg->x, sg->lnbuf, err);
-            ok = ok && lower_exec(b, seq, rc.ln, "ln_1", PHASE_OTHER, err) >= 0 && !spread_copy(L, seq, sg->h, sg->hs, err);
+            ok = ok && lower_exec(b, seq, rowcs[ROW_LN_1], "ln_1", PHASE_OTHER, err) >= 0 && !spread_copy(L, seq, sg->h, sg->hs, err);
         }
         for (int li = LQ; ok && li <= LV; li++)
             ok = lower_append(b, seq, la[(set * NLIN + li) * 2], err) >= 0 &&
                  lower_append(b, seq, la[(set * NLIN + li) * 2 + 1], err) >= 0;
-        ok = ok && lower_exec(b, seq, rc.rot, "rotary", PHASE_OTHER, err) >= 0;
+        ok = ok && lower_exec(b, seq, rowcs[ROW_ROTARY], "rotary", PHASE_OTHER, err) >= 0;
         /* attention: per layer with a KV cache; one shared scratch instance without */
         int cache = L->opt.kv_cache ? (int)l : 0;
         if (ok && (L->opt.kv_cache || att_shared < 0)) {
@@ -377,15 +408,15 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
         if (ok && L->placement == PLACE_STREAM && L->opt.overlap && l + 1 < nl)
             ok = lower_append(b, seq, stream_step(L, (int)l + 1, (int)((l + 1) % 2), 1, err), err) >= 0;
         ok = ok && lower_append(b, seq, la[(set * NLIN + LFI) * 2 + 1], err) >= 0;
-        ok = ok && lower_exec(b, seq, rc.gelu, "gelu", PHASE_OTHER, err) >= 0 && !spread_copy(L, seq, sg->u, sg->us, err);
+        ok = ok && lower_exec(b, seq, rowcs[ROW_GELU], "gelu", PHASE_OTHER, err) >= 0 && !spread_copy(L, seq, sg->u, sg->us, err);
         ok = ok && lower_append(b, seq, la[(set * NLIN + LFO) * 2], err) >= 0 &&
              lower_append(b, seq, la[(set * NLIN + LFO) * 2 + 1], err) >= 0;
-        ok = ok && lower_exec(b, seq, rc.add_s, "block_sum", PHASE_OTHER, err) >= 0;
+        ok = ok && lower_exec(b, seq, rowcs[ROW_BLOCK_SUM], "block_sum", PHASE_OTHER, err) >= 0;
         if (ok && b->chips > 1)
             ok = lower_append(b, seq, program_sync(b->p, SYNC_SYSTEM, "allreduce", PHASE_SYNC, err), err) >= 0 &&
                  lower_append(b, seq, program_collective(b->p, COLL_ALL_REDUCE, sg->s, b->chips, "layer.allreduce",
                                                          PHASE_COLLECTIVE, err), err) >= 0;
-        ok = ok && lower_exec(b, seq, rc.add_x, "residual", PHASE_OTHER, err) >= 0;
+        ok = ok && lower_exec(b, seq, rowcs[ROW_RESIDUAL], "residual", PHASE_OTHER, err) >= 0;
     }
     free(la);
     if (!ok)
@@ -402,14 +433,14 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
                 return -1;
     if (sg->split_lnf ? lower_ln_seq(L, &sg->lnfs, root, L->lnf, sg->last, sg->lasts, "ln_f", err)
                       : (ln_params_copy(L, root, L->lnf, sg->last, sg->lnfbuf, err) ||
-                         lower_exec(b, root, rc.lnf, "ln_f", PHASE_OTHER, err) < 0 ||
+                         lower_exec(b, root, rowcs[ROW_LN_F], "ln_f", PHASE_OTHER, err) < 0 ||
                          spread_copy(L, root, sg->last, sg->lasts, err)))
         return -1;
     int sa, sb2;
     snprintf(nm, sizeof nm, "%s.lm_head", tag);
     if (lower_linear_build(b, nm, &L->plm, &L->lm, B, sg->lasts, sg->logits, ~0ull, NULL, &sa, &sb2, err) ||
         lower_append(b, root, sa, err) < 0 || lower_append(b, root, sb2, err) < 0 ||
-        lower_exec(b, root, rc.amax, "argmax", PHASE_OTHER, err) < 0)
+        lower_exec(b, root, rowcs[ROW_ARGMAX], "argmax", PHASE_OTHER, err) < 0)
         return -1;
     return 0;
 }
@@ -573,6 +604,8 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
     for (int i = 0; i < L->nsg; i++)
         if (build_step_graph(L, &L->sg[i], i ? 1 : t0, i ? o->prompt_len : 0, err))
             return -1;
+    if (lower_uses_ok(b, err)) /* a declaration after the last vertex of a set */
+        return -1;
     if (w && lower_write_weights(L, w, err))
         return -1;
     return 0;

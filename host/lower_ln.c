@@ -71,6 +71,47 @@ uint32_t lower_ln_plan(const LowerBuilder *b, uint32_t rows, uint32_t rows_per_t
 
 static uint32_t tb(const LnSplit *ls, uint32_t C, uint32_t j) { return layernorm_slice_begin(C, ls->ns, j * ls->w); }
 
+/* Row r of chip c: its combine vertices (passes 1 and 2) on the combining
+ * tile, and per slice tile W stats (passes 1 and 2) and apply vertices. */
+static int ln_row_vertices(Lowered *L, const LnSplit *ls, uint32_t c, uint32_t r, IpuErr *err)
+{
+    LowerBuilder *b = &L->b;
+    uint32_t C = (uint32_t)L->cfg.n_embd, W = ls->w, nt = ls->nt, home = lower_tile(b, c, ls->tile0 + r * nt);
+    for (uint32_t pass = 1; pass <= 2; pass++) {
+        int cs = ls->cs[2 * pass - 1];
+        /* pass 1 writes {mean, 0}; pass 2 reads the mean and writes {mean, rstd} */
+        float *stats = pass == 1 ? lower_out(b, cs, ls->stc[c], 2 * r) : lower_inout(b, cs, ls->stc[c], 2 * r);
+        LnCombineArgs ca = {lower_in(b, cs, ls->pall[c], 2 * (uint64_t)r * ls->ns), stats, ls->ns, C, pass,
+                            L->cfg.layer_norm_eps};
+        if (lower_vertex(b, cs, home, &layernorm_combine_vertex, &ca, err))
+            return -1;
+    }
+    for (uint32_t j = 0; j < nt; j++) {
+        uint32_t t = lower_tile(b, c, ls->tile0 + r * nt + j), t0 = tb(ls, C, j), tl = tb(ls, C, j + 1) - t0;
+        uint64_t st = 2 * ((uint64_t)r * nt + j); /* the tile's {mean, rstd} in sts */
+        for (uint32_t v = 0; v < W; v++) {
+            uint32_t k = j * W + v, b0 = layernorm_slice_begin(C, ls->ns, k);
+            uint32_t n = layernorm_slice_begin(C, ls->ns, k + 1) - b0;
+            uint64_t x0 = (uint64_t)r * C + b0, pp = 2 * ((uint64_t)r * ls->ns + k);
+            for (uint32_t pass = 1; pass <= 2; pass++) { /* pass 1 has no stats to read: NULL */
+                int cs = ls->cs[2 * pass - 2];
+                LnStatsArgs sa = {lower_in(b, cs, ls->xs[c], x0), pass == 2 ? lower_in(b, cs, ls->sts[c], st) : NULL,
+                                  lower_out(b, cs, ls->part[c], pp), n, pass};
+                if (lower_vertex(b, cs, t, &layernorm_stats_vertex, &sa, err))
+                    return -1;
+            }
+            /* pb block of tile j: gain [t0, t0+tl) then bias, at r*2C + 2*t0; x normalised in place */
+            int cs = ls->cs[4];
+            uint16_t *g = lower_in(b, cs, ls->pb[c], (uint64_t)r * 2 * C + 2 * t0 + (b0 - t0)),
+                     *x = lower_inout(b, cs, ls->xs[c], x0);
+            LnApplyArgs aa = {x, g, g ? g + tl : NULL, lower_in(b, cs, ls->sts[c], st), x, n};
+            if (lower_vertex(b, cs, t, &layernorm_apply_vertex, &aa, err))
+                return -1;
+        }
+    }
+    return 0;
+}
+
 int lower_ln_build(Lowered *L, LnSplit *ls, const char *name, uint32_t rows, uint32_t nt, IpuErr *err)
 {
     LowerBuilder *b = &L->b;
@@ -120,35 +161,9 @@ int lower_ln_build(Lowered *L, LnSplit *ls, const char *name, uint32_t rows, uin
             return -1;
     }
     for (uint32_t c = 0; c < b->vchips; c++)
-        for (uint32_t r = 0; r < rows; r++) {
-            uint32_t home = lower_tile(b, c, ls->tile0 + r * nt);
-            uint16_t *xr = lower_ptr(b, ls->xs[c], (uint64_t)r * C), *pr = lower_ptr(b, ls->pb[c], (uint64_t)r * 2 * C);
-            for (uint32_t pass = 1; pass <= 2; pass++) {
-                LnCombineArgs ca = {lower_ptr(b, ls->pall[c], 2 * (uint64_t)r * ls->ns), lower_ptr(b, ls->stc[c], 2 * r),
-                                    ls->ns, C, pass, L->cfg.layer_norm_eps};
-                if (graph_add_vertex(b->g, ls->cs[2 * pass - 1], home, &layernorm_combine_vertex, &ca, err))
-                    return -1;
-            }
-            for (uint32_t j = 0; j < nt; j++) {
-                uint32_t t = lower_tile(b, c, ls->tile0 + r * nt + j), t0 = tb(ls, C, j), tl = tb(ls, C, j + 1) - t0;
-                float *st = lower_ptr(b, ls->sts[c], 2 * ((uint64_t)r * nt + j));
-                for (uint32_t v = 0; v < W; v++) {
-                    uint32_t k = j * W + v, b0 = layernorm_slice_begin(C, ls->ns, k);
-                    uint32_t n = layernorm_slice_begin(C, ls->ns, k + 1) - b0;
-                    float *pp = lower_ptr(b, ls->part[c], 2 * ((uint64_t)r * ls->ns + k));
-                    for (uint32_t pass = 1; pass <= 2; pass++) {
-                        LnStatsArgs sa = {xr ? xr + b0 : NULL, st, pp, n, pass};
-                        if (graph_add_vertex(b->g, ls->cs[2 * pass - 2], t, &layernorm_stats_vertex, &sa, err))
-                            return -1;
-                    }
-                    /* pb block of tile j: gain [t0, t0+tl) then bias, at r*2C + 2*t0 */
-                    uint16_t *g = pr ? pr + 2 * t0 + (b0 - t0) : NULL;
-                    LnApplyArgs aa = {xr ? xr + b0 : NULL, g, g ? g + tl : NULL, st, xr ? xr + b0 : NULL, n};
-                    if (graph_add_vertex(b->g, ls->cs[4], t, &layernorm_apply_vertex, &aa, err))
-                        return -1;
-                }
-            }
-        }
+        for (uint32_t r = 0; r < rows; r++)
+            if (ln_row_vertices(L, ls, c, r, err))
+                return -1;
     return 0;
 }
 

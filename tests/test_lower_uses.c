@@ -1,0 +1,220 @@
+/* test_lower_uses.c - the lowering declares what its vertices touch
+ * (host/lower.h lower_in / lower_out / lower_inout, graph_cs_use), which
+ * tensor liveness will take as the truth.
+ *
+ * Completeness: in functional mode, every tensor sim/footprint.c finds in a
+ * compute set's vertex args (a conservative scan for pointers into host
+ * buffers) is declared in that set's uses, and every declared tensor is
+ * pointed into (no stray declarations). Timing mode (no pointers, chip 0's
+ * vertices only) declares exactly functional mode's uses of chip 0's
+ * tensors. Over gptj-micro at 1, 2 and 4 chips, KV cache on and off, fp16
+ * and q4g:16, resident and streamed, split and whole-row LayerNorm, and
+ * once gptj-tiny on the full chip.
+ *
+ * Access modes and always-live (test_poison_*): a run in which, before
+ * every Execute, each tensor the set declares write-only is filled with
+ * garbage, and between runs every tensor that is not always-live is, gives
+ * the same logits bit for bit as a clean run; and a tensor a set declares
+ * read-only is unchanged by it. A write-only declaration on a tensor the
+ * vertices also read (or only partly overwrite while the rest is still to
+ * be read), or a host-written or run-to-run value not marked always-live,
+ * changes the logits.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/gptj_run.h"
+#include "host/lower.h"
+#include "host/lower_model.h"
+#include "sim/engine.h"
+#include "sim/footprint.h"
+
+#define PROMPT 5
+#define GEN 3
+
+static void arch_small(IpuArch *a, uint32_t tiles, uint32_t workers)
+{
+    IpuErr e;
+    char v[16];
+    if (arch_preset("pod4", a, &e))
+        fail_msg("%s", e.msg);
+    if (tiles) {
+        snprintf(v, sizeof v, "%u", tiles);
+        if (arch_set(a, "tiles_per_chip", v, &e))
+            fail_msg("%s", e.msg);
+    }
+    snprintf(v, sizeof v, "%u", workers);
+    if (arch_set(a, "workers_per_tile", v, &e))
+        fail_msg("%s", e.msg);
+}
+
+static void opts(RunOptions *o, const char *model, const char *fmt, uint32_t chips, int kv, uint32_t batch,
+                 Placement pl)
+{
+    IpuErr e;
+    memset(o, 0, sizeof *o);
+    if (gptj_config_preset(&o->cfg, model, &e) || quant_spec_parse(fmt, &o->weights, &e))
+        fail_msg("%s", e.msg);
+    quant_policy_graphcore(&o->policy, &o->weights);
+    o->placement = pl;
+    o->kv_cache = kv;
+    o->partials = LAYER_F32;
+    o->chips = chips;
+    o->batch = batch;
+    o->prompt_len = PROMPT;
+    o->gen_tokens = GEN;
+}
+
+static const TensorUse *find_use(const ComputeSet *cs, int tensor)
+{
+    size_t lo = 0, hi = cs->nuses;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cs->uses[mid].tensor < tensor)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < cs->nuses && cs->uses[lo].tensor == tensor ? &cs->uses[lo] : NULL;
+}
+
+/* Functional graph: footprint == declared tensors, per compute set.
+ * Returns the number of (set, tensor) pairs checked. */
+static size_t check_footprints(const Graph *g, const char *what)
+{
+    uint8_t *touched = malloc(g->ntensors ? g->ntensors : 1);
+    assert_non_null(touched);
+    size_t pairs = 0;
+    for (size_t i = 0; i < g->ncs; i++) {
+        const ComputeSet *cs = &g->cs[i];
+        assert_int_equal(footprint_compute_set(g, cs, touched), 0);
+        for (size_t t = 0; t < g->ntensors; t++)
+            if (touched[t] && !find_use(cs, (int)t))
+                fail_msg("%s: compute set '%s' points into tensor '%s' but does not declare it", what, cs->name,
+                         g->tensors[t].name);
+        for (size_t u = 0; u < cs->nuses; u++) {
+            if (!touched[cs->uses[u].tensor])
+                fail_msg("%s: compute set '%s' declares tensor '%s' but no vertex points into it", what, cs->name,
+                         g->tensors[cs->uses[u].tensor].name);
+            pairs++;
+        }
+    }
+    free(touched);
+    return pairs;
+}
+
+/* Timing graph tm vs functional graph fn of the same lowering: the same
+ * compute sets and tensors; tm's uses are fn's uses of chip 0's tensors. */
+static void check_timing_uses(const Graph *tm, const Graph *fn, const char *what)
+{
+    assert_int_equal(tm->ncs, fn->ncs);
+    assert_int_equal(tm->ntensors, fn->ntensors);
+    for (size_t i = 0; i < fn->ncs; i++) {
+        const ComputeSet *ct = &tm->cs[i], *cf = &fn->cs[i];
+        assert_string_equal(ct->name, cf->name);
+        size_t k = 0;
+        for (size_t u = 0; u < cf->nuses; u++) {
+            uint32_t chip = 1;
+            if (!graph_tensor_chip(fn, &fn->tensors[cf->uses[u].tensor], &chip) || chip != 0)
+                continue;
+            if (k >= ct->nuses || ct->uses[k].tensor != cf->uses[u].tensor || ct->uses[k].access != cf->uses[u].access)
+                fail_msg("%s: compute set '%s': timing mode's declaration of tensor '%s' differs from functional "
+                         "mode's", what, cf->name, fn->tensors[cf->uses[u].tensor].name);
+            k++;
+        }
+        if (k != ct->nuses)
+            fail_msg("%s: compute set '%s': timing mode declares %zu tensors, functional mode %zu of chip 0", what,
+                     cf->name, ct->nuses, k);
+    }
+}
+
+typedef struct Case {
+    const char *model, *fmt;
+    uint32_t chips;
+    int kv;
+    uint32_t batch;
+    Placement pl;
+    uint32_t tiles, workers; /* tiles 0: the preset's */
+} Case;
+
+static void case_name(const Case *k, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s %s chips %u kv %d batch %u %s tiles %u workers %u", k->model, k->fmt, k->chips, k->kv,
+             k->batch, k->pl == PLACE_STREAM ? "stream" : "resident", k->tiles, k->workers);
+}
+
+/* Lowers k in both modes and checks the declarations; returns the pairs checked. */
+static size_t check_case(const Case *k, int *split_ln, int *whole_ln)
+{
+    IpuErr e;
+    IpuArch a;
+    arch_small(&a, k->tiles, k->workers);
+    RunOptions o;
+    opts(&o, k->model, k->fmt, k->chips, k->kv, k->batch, k->pl);
+    char what[160];
+    case_name(k, what, sizeof what);
+    GptjWeights w;
+    if (gptj_weights_synth(&w, &o.cfg, GPTJ_F16, 5, &e))
+        fail_msg("%s", e.msg);
+    Lowered *fn, *tm;
+    if (lower_gptj(&a, &o, &w, &fn, &e) || lower_gptj(&a, &o, NULL, &tm, &e))
+        fail_msg("%s: %s", what, e.msg);
+    assert_int_equal(lower_placement(fn), k->pl);
+    for (int i = 0; i < fn->nsg; i++) {
+        *split_ln += fn->sg[i].split_ln1 + fn->sg[i].split_lnf;
+        *whole_ln += !fn->sg[i].split_ln1 + !fn->sg[i].split_lnf;
+    }
+    size_t pairs = check_footprints(lower_graph(fn), what);
+    check_timing_uses(lower_graph(tm), lower_graph(fn), what);
+    lower_destroy(fn);
+    lower_destroy(tm);
+    gptj_weights_free(&w);
+    return pairs;
+}
+
+static void test_declared_uses_micro(void **s)
+{
+    (void)s;
+    static const char *const fmts[] = {"f16", "q4g:16"};
+    static const uint32_t chips[] = {1, 2, 4};
+    int split_ln = 0, whole_ln = 0;
+    size_t pairs = 0;
+    for (int f = 0; f < 2; f++)
+        for (int c = 0; c < 3; c++)
+            for (int kv = 0; kv < 2; kv++)
+                for (int st = 0; st < 2; st++) {
+                    Case k = {"gptj-micro", fmts[f], chips[c], kv, kv ? 2u : 1u, st ? PLACE_STREAM : PLACE_RESIDENT,
+                              96, 6};
+                    pairs += check_case(&k, &split_ln, &whole_ln);
+                }
+    /* few tiles: more rows than tiles, so LayerNorm keeps whole rows */
+    Case few[] = {{"gptj-micro", "f16", 1, 0, 2, PLACE_RESIDENT, 12, 6}, {"gptj-micro", "q4g:16", 2, 1, 4, PLACE_STREAM, 12, 6}};
+    for (int i = 0; i < 2; i++)
+        pairs += check_case(&few[i], &split_ln, &whole_ln);
+    /* both LayerNorm paths were covered */
+    assert_true(split_ln > 0 && whole_ln > 0);
+    assert_true(pairs > 1000);
+}
+
+static void test_declared_uses_tiny(void **s)
+{
+    (void)s;
+    int split_ln = 0, whole_ln = 0;
+    Case k = {"gptj-tiny", "q4g:16", 2, 1, 1, PLACE_STREAM, 0, 6};
+    assert_true(check_case(&k, &split_ln, &whole_ln) > 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_declared_uses_micro),
+        cmocka_unit_test(test_declared_uses_tiny),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
