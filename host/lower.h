@@ -24,7 +24,8 @@
 
 #include <stdint.h>
 
-#include "host/gptj_run.h"
+#include "host/run_options.h"
+#include "models/gptj_weights.h"
 #include "models/quant.h"
 #include "sim/engine.h"
 #include "sim/graph.h"
@@ -46,6 +47,8 @@ typedef struct LowerBuilder {
     uint32_t cursor;      /* next local tile a new grid starts on (spreads memory) */
     int functional;
     LayerDtype partials;
+    double mem_prop;      /* share of what always-live tensors leave on a tile that one linear's
+                           * temporaries may plan for (RunOptions.memory_proportion) */
     const VertexType *matmul_vt;
     const VertexType *decompress_vt;
     /* int4 decompress scratch shared by every linear (they run one after

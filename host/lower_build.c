@@ -11,17 +11,13 @@
 #include "codelets/reduce.h"
 #include "host/lower.h"
 
-/* Assumptions (per tile, fractions of its SRAM): one linear layer's weight
- * block (+ int4 scratch) may take LINEAR_WEIGHT_FRACTION; its activation
- * slices, partials and reducer buffers LINEAR_ACT_FRACTION, since every
- * linear of both step graphs keeps its own buffers (no liveness sharing)
- * and the rows, attention and caches need the rest. */
+/* Assumption: one linear layer's weight block (+ int4 scratch) may take
+ * this fraction of a tile (always-live: every layer's blocks share the
+ * tiles when resident). Its temporaries (activation slices, partials,
+ * reducer buffers) are not-always-live and plan for b->mem_prop of what the
+ * always-live tensors leave (Poplar's availableMemoryProportion); the
+ * memory layout (sim/layout) then places them among the other live values. */
 #define LINEAR_WEIGHT_FRACTION 0.25
-#define LINEAR_ACT_FRACTION 0.04
-/* Assumption: a layer's linear leaves this fraction of each of its tiles
- * free for what is allocated after it (later linears, attention, the LM
- * head); the embedding and LM head (no shared scratch) may use all of it. */
-#define LINEAR_FREE_RESERVE 0.10
 /* An N block's partials are reduced in at most this many pieces, one per tile of the block. */
 #define LINEAR_REDUCE_PIECES 16
 
@@ -130,26 +126,29 @@ uint32_t lower_linear_chunk(const LowerBuilder *b, const LinearPlan *pl, uint32_
 {
     TileBytes t = linear_tile_bytes(pl, b->partials);
     double sram = b->g->arch.sram_bytes_per_tile;
-    uint64_t wbud = (uint64_t)(sram * LINEAR_WEIGHT_FRACTION), abud = (uint64_t)(sram * LINEAR_ACT_FRACTION);
-    if (t.fixed > wbud || t.per_row > abud)
+    uint64_t wbud = (uint64_t)(sram * LINEAR_WEIGHT_FRACTION);
+    if (t.fixed > wbud)
+        return 0;
+    uint64_t abud = (uint64_t)((sram - (double)t.fixed) * b->mem_prop);
+    if (t.per_row > abud)
         return 0;
     uint64_t mc = abud / t.per_row;
     return mc >= m ? m : (uint32_t)mc;
 }
 
-/* Rows whose activations fit the free memory of every tile of the grid
- * (less LINEAR_FREE_RESERVE for the graph built after this linear). */
-static uint32_t linear_rows_fit(const LowerBuilder *b, const LinearPlan *pl, double reserve_fraction,
-                                uint32_t *tightest, uint64_t *tightest_used)
+/* Rows whose temporaries fit mem_prop of what the always-live tensors
+ * (allocated before the step graphs) leave on every tile of the grid. */
+static uint32_t linear_rows_fit(const LowerBuilder *b, const LinearPlan *pl, uint32_t *tightest,
+                                uint64_t *tightest_used)
 {
     TileBytes t = linear_tile_bytes(pl, b->partials);
-    uint64_t cap = sram_capacity_bytes(b->g->sram), reserve = (uint64_t)(cap * reserve_fraction);
+    uint64_t cap = sram_capacity_bytes(b->g->sram);
     uint64_t fmin = UINT64_MAX;
     for (uint32_t c = 0; c < b->vchips; c++)
         for (uint32_t i = 0; i < pl->nb * pl->kb; i++) {
             uint32_t tile = lower_tile(b, c, pl->tile0 + i);
             uint64_t used = sram_tile_used_bytes(b->g->sram, tile);
-            uint64_t f = used + reserve < cap ? cap - used - reserve : 0;
+            uint64_t f = used < cap ? (uint64_t)((double)(cap - used) * b->mem_prop) : 0;
             if (f < fmin)
                 fmin = f, *tightest = tile, *tightest_used = used;
         }
@@ -341,19 +340,17 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
     if (scratch && scratch->built) {
         mc = scratch->mc;
     } else { /* fewer rows per chunk where the grid's tiles have less free memory than the budget */
-        /* the layers' linears are built before attention: they leave room for it */
-        double reserve = scratch ? LINEAR_FREE_RESERVE : 0.0;
         uint32_t tight = 0;
         uint64_t tight_used = 0;
-        uint32_t fit = linear_rows_fit(b, pl, reserve, &tight, &tight_used);
+        uint32_t fit = linear_rows_fit(b, pl, &tight, &tight_used);
         if (fit < mc)
             mc = fit;
         if (!mc)
-            return ipu_err(err, "layer '%s': no row of activations (%llu bytes on its busiest tile) fits the free "
-                                "memory of its tiles less %.0f%% reserved: global tile %u has %llu of %u bytes in "
-                                "use (the graph built before this layer; fewer rows per step or more chips free it)",
-                           name, (unsigned long long)linear_tile_bytes(pl, b->partials).per_row, reserve * 100,
-                           tight, (unsigned long long)tight_used, sram_capacity_bytes(b->g->sram));
+            return ipu_err(err, "layer '%s': no row of activations (%llu bytes on its busiest tile) fits %.3g of "
+                                "the memory its tiles' always-live tensors leave: global tile %u has %llu of %u "
+                                "bytes always-live (fewer rows per step or more chips free it)",
+                           name, (unsigned long long)linear_tile_bytes(pl, b->partials).per_row, b->mem_prop, tight,
+                           (unsigned long long)tight_used, sram_capacity_bytes(b->g->sram));
         if (scratch)
             scratch->mc = mc;
     }

@@ -25,6 +25,7 @@
 #include "codelets/rotary.h"
 #include "codelets/softmax.h"
 #include "host/lower.h"
+#include "sim/layout.h"
 
 #include "host/lower_model.h"
 
@@ -447,8 +448,8 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
 
 /* ---- the whole lowering ---- */
 
-static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights *w, Placement place, Lowered **out,
-                     IpuErr *err)
+static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights *w, Placement place, double mem_prop,
+                     Lowered **out, IpuErr *err)
 {
     Lowered *L = calloc(1, sizeof *L);
     if (!L)
@@ -465,6 +466,7 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
         return -1;
     b->chips = chips, b->vchips = w ? chips : 1, b->tiles = a.tiles_per_chip, b->usable = a.tiles_per_chip - a.io_tiles;
     b->functional = w != NULL, b->partials = o->partials;
+    b->mem_prop = mem_prop;
     b->matmul_vt = o->partials == LAYER_F16 ? &matmul_amp_f16_vertex : &matmul_amp_f32_vertex;
     const CodeletVariant *dv = codelet_variant_find(&codelet_family_decompress, o->decompress[0] ? o->decompress : NULL, err);
     if (!dv)
@@ -604,6 +606,18 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
     for (int i = 0; i < L->nsg; i++)
         if (build_step_graph(L, &L->sg[i], i ? 1 : t0, i ? o->prompt_len : 0, err))
             return -1;
+    /* what the host reads after a run stays: nothing in the program reads it */
+    for (int i = 0; i < L->nsg; i++)
+        for (uint32_t c = 0; c < chips; c++) {
+            graph_tensor_set_always_live(b->g, L->sg[i].logits[c]);
+            graph_tensor_set_always_live(b->g, L->sg[i].aidx[c]);
+            graph_tensor_set_always_live(b->g, L->sg[i].aval[c]);
+        }
+    /* tile memory with lifetimes over the prefill then the decode program; timing mode
+     * lays out chip 0 (the chips it builds; the others mirror it) */
+    int roots[2] = {L->sg[0].root, L->sg[L->nsg - 1].root};
+    if (layout_graph(b->g, b->p, roots, (size_t)L->nsg, b->vchips, err))
+        return -1;
     if (lower_uses_ok(b, err)) /* a declaration after the last vertex of a set */
         return -1;
     if (w && lower_write_weights(L, w, err))
@@ -642,6 +656,33 @@ static int validate_opts(const IpuArch *a, const RunOptions *o, const GptjWeight
     return 0;
 }
 
+/* Out of tile memory, the linears' temporaries plan for half as much, up to
+ * LOWER_MEMORY_RETRIES times (what a Poplar user does with
+ * availableMemoryProportion); the first error is the one reported. */
+#define LOWER_MEMORY_RETRIES 3
+
+static int lower_fit(const IpuArch *arch, const RunOptions *o, const GptjWeights *w, Placement place, Lowered **out,
+                     IpuErr *err)
+{
+    double prop = o->memory_proportion > 0 ? o->memory_proportion : 0.6;
+    IpuErr first;
+    for (int i = 0; i <= LOWER_MEMORY_RETRIES; i++, prop /= 2) {
+        Lowered *L = NULL;
+        IpuErr e;
+        if (!lower_try(arch, o, w, place, prop, &L, &e)) {
+            *out = L;
+            return 0;
+        }
+        lower_destroy(L);
+        if (i == 0)
+            first = e;
+        if (!strstr(e.msg, "out of tile memory") && !strstr(e.msg, "no row of activations"))
+            break;
+    }
+    *err = first;
+    return -1;
+}
+
 int lower_gptj(const IpuArch *arch, const RunOptions *opt, const GptjWeights *w, Lowered **out, IpuErr *err)
 {
     *out = NULL;
@@ -650,20 +691,17 @@ int lower_gptj(const IpuArch *arch, const RunOptions *opt, const GptjWeights *w,
     Lowered *L = NULL;
     if (opt->placement != PLACE_STREAM) {
         IpuErr e1;
-        if (!lower_try(arch, opt, w, PLACE_RESIDENT, &L, &e1)) {
+        if (!lower_fit(arch, opt, w, PLACE_RESIDENT, &L, &e1)) {
             *out = L;
             return 0;
         }
-        lower_destroy(L);
         if (opt->placement == PLACE_RESIDENT) {
             *err = e1;
             return ipu_err_prefix(err, "resident weights do not fit");
         }
     }
-    if (lower_try(arch, opt, w, PLACE_STREAM, &L, err)) {
-        lower_destroy(L);
+    if (lower_fit(arch, opt, w, PLACE_STREAM, &L, err))
         return ipu_err_prefix(err, "the graph does not fit even with streamed weights");
-    }
     *out = L;
     return 0;
 }

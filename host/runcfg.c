@@ -424,7 +424,15 @@ void runcfg_key_value(const RunConfig *rc, size_t i, char *buf, size_t cap)
     case RK_STR: snprintf(buf, cap, "%s", (const char *)ckfield(rc, k)); return;
     case RK_U32: snprintf(buf, cap, "%u", *(const uint32_t *)ckfield(rc, k)); return;
     case RK_U64: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)ckfield(rc, k)); return;
-    case RK_F64: snprintf(buf, cap, "%.17g", *(const double *)ckfield(rc, k)); return;
+    case RK_F64: { /* the shortest text that reads back to the same double */
+        double v = *(const double *)ckfield(rc, k);
+        for (int digits = 15; digits <= 17; digits++) {
+            snprintf(buf, cap, "%.*g", digits, v);
+            if (strtod(buf, NULL) == v)
+                break;
+        }
+        return;
+    }
     case RK_ONOFF: snprintf(buf, cap, "%s", *(const int *)ckfield(rc, k) ? "on" : "off"); return;
     case RK_CHOICE: {
         int idx = *(const int *)ckfield(rc, k);

@@ -353,7 +353,7 @@ static void test_errors(void **s)
     expect_error(&a, &o, "longer than the sequence");
     opts(&o, "f16", 1, 1, 1);
     IpuArch tiny = a;
-    if (arch_set(&tiny, "sram_bytes_per_tile", "32768", &e))
+    if (arch_set(&tiny, "sram_bytes_per_tile", "24576", &e))
         fail_msg("%s", e.msg);
     expect_error(&tiny, &o, "does not fit even with streamed weights");
     expect_error(&tiny, &o, "tile");

@@ -36,7 +36,7 @@ static void lower_one(uint32_t tiles, uint32_t m, uint32_t k, uint32_t n, Measur
     assert_non_null(b.g);
     assert_non_null(b.p);
     b.chips = b.vchips = 1, b.tiles = a.tiles_per_chip, b.usable = a.tiles_per_chip - a.io_tiles;
-    b.partials = LAYER_F16, b.matmul_vt = &matmul_amp_f16_vertex;
+    b.partials = LAYER_F16, b.matmul_vt = &matmul_amp_f16_vertex, b.mem_prop = 0.6;
     for (int i = 0; i < PHASE_COUNT; i++)
         assert_int_equal(program_category(b.p, run_phase_names[i], &e), i);
     LinearWeights w;
