@@ -56,6 +56,14 @@ typedef struct LowerBuilder {
     uint64_t dec_pool_elems;
 } LowerBuilder;
 
+/* A builder of its own graph and program for one chip of arch a in timing
+ * mode (chips = vchips = 1), with the model's per-tile code and stack
+ * reservations and the RunPhase categories: for benches and tests that
+ * lower one layer alone (fp16 weights: no decompress vertex). */
+int lower_builder_standalone(LowerBuilder *b, const IpuArch *a, LayerDtype partials, IpuErr *err);
+/* Frees what lower_builder_standalone created; zeroes b. */
+void lower_builder_free(LowerBuilder *b);
+
 /* Global tile of local tile t (taken modulo usable) on chip c. */
 static inline uint32_t lower_tile(const LowerBuilder *b, uint32_t chip, uint32_t t)
 {
