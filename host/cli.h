@@ -18,6 +18,8 @@ int cli_arch(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 /* `ipusim bench amp`, dispatched by cli_bench (argv[0] is "amp"). */
 int cli_bench_amp(int argc, char **argv);
+/* `ipusim bench matmul`, dispatched by cli_bench (argv[0] is "matmul"). */
+int cli_bench_matmul(int argc, char **argv);
 int cli_codelet(int argc, char **argv);
 /* `ipusim bench forward`, dispatched by cli_bench (argv[0] is "forward"). */
 int cli_bench_forward(int argc, char **argv);

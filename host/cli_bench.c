@@ -1,4 +1,5 @@
-/* cli_bench.c - `ipusim bench exchange|sync|stream|allreduce|engine|all`. */
+/* cli_bench.c - `ipusim bench exchange|sync|stream|allreduce|engine|all`; amp, matmul, forward, gptj and
+ * functional are dispatched to their own files. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@ int cli_bench(int argc, char **argv)
     int nopts = (int)(sizeof opts / sizeof opts[0]);
     if (argc > 1 && !strcmp(argv[1], "amp")) /* AMP matmul throughput: host/cli_bench_amp.c */
         return cli_bench_amp(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "matmul")) /* whole-chip matmuls by the lowering: host/cli_bench_matmul.c */
+        return cli_bench_matmul(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "forward")) /* fp32 reference forward on the host: host/cli_bench_forward.c */
         return cli_bench_forward(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "gptj")) /* wall time of the GPT-J simulation: host/cli_bench_gptj.c */
@@ -36,6 +39,7 @@ int cli_bench(int argc, char **argv)
         FILE *f = opts[6].count ? stdout : stderr;
         fprintf(f, "usage: ipusim bench exchange|sync|stream|allreduce|engine|all [options]\n"
                    "       ipusim bench amp [options] (see ipusim bench amp --help)\n"
+                   "       ipusim bench matmul [options] (whole-chip matmuls by the lowering, see --help)\n"
                    "       ipusim bench forward [options] (see ipusim bench forward --help)\n"
                    "       ipusim bench gptj [--scenario FILE] (wall time of lowering and simulating GPT-J)\n"
                    "       ipusim bench functional [options] (functional GPT-J decode speed, see --help)\n");

@@ -32,6 +32,10 @@
 #include "sim/program.h"
 
 #define LOWER_MAX_CHIPS 64
+/* The default share of what always-live tensors leave on a tile that one
+ * linear's temporaries plan for: Poplar's availableMemoryProportion default
+ * (docs/reference/poplin-matmul.md). */
+#define LOWER_MEMORY_PROPORTION 0.6
 
 typedef struct LowerBuilder {
     Graph *g;
@@ -62,6 +66,14 @@ typedef struct LowerBuilder {
     int use_failed;
     IpuErr use_err;
 } LowerBuilder;
+
+/* A builder of its own graph and program for one chip of arch a in timing
+ * mode (chips = vchips = 1), with the model's per-tile code and stack
+ * reservations and the RunPhase categories: for benches and tests that
+ * lower one layer alone (fp16 weights: no decompress vertex). */
+int lower_builder_standalone(LowerBuilder *b, const IpuArch *a, LayerDtype partials, IpuErr *err);
+/* Frees what lower_builder_standalone created; zeroes b. */
+void lower_builder_free(LowerBuilder *b);
 
 /* Global tile of local tile t (taken modulo usable) on chip c. */
 static inline uint32_t lower_tile(const LowerBuilder *b, uint32_t chip, uint32_t t)

@@ -10,6 +10,7 @@
 #include "codelets/matmul.h"
 #include "codelets/reduce.h"
 #include "host/lower.h"
+#include "host/lower_model.h" /* CODE_BYTES_PER_TILE, STACK_BYTES_PER_TILE */
 
 /* Assumption: one linear layer's weight block (+ int4 scratch) may take
  * this fraction of a tile (always-live: every layer's blocks share the
@@ -20,6 +21,41 @@
 #define LINEAR_WEIGHT_FRACTION 0.25
 /* An N block's partials are reduced in at most this many pieces, one per tile of the block. */
 #define LINEAR_REDUCE_PIECES 16
+
+int lower_builder_standalone(LowerBuilder *b, const IpuArch *a, LayerDtype partials, IpuErr *err)
+{
+    memset(b, 0, sizeof *b);
+    IpuArch one = *a;
+    one.chips = one.chips_per_machine = 1;
+    if (!(b->g = graph_create(&one, GRAPH_TIMING, err)))
+        return -1;
+    if (!(b->p = program_create())) {
+        lower_builder_free(b);
+        return ipu_err(err, "out of host memory");
+    }
+    b->chips = b->vchips = 1, b->tiles = one.tiles_per_chip, b->usable = one.tiles_per_chip - one.io_tiles;
+    b->partials = partials;
+    b->mem_prop = LOWER_MEMORY_PROPORTION;
+    b->matmul_vt = partials == LAYER_F16 ? &matmul_amp_f16_vertex : &matmul_amp_f32_vertex;
+    for (int i = 0; i < PHASE_COUNT; i++)
+        if (program_category(b->p, run_phase_names[i], err) != i)
+            goto fail;
+    for (uint32_t t = 0; t < one.tiles_per_chip; t++)
+        if (sram_alloc(b->g->sram, t, CODE_BYTES_PER_TILE, 8, SRAM_CODE, "code+vertex state", err) < 0 ||
+            sram_alloc(b->g->sram, t, STACK_BYTES_PER_TILE, 8, SRAM_STACK, "worker stacks", err) < 0)
+            goto fail;
+    return 0;
+fail:
+    lower_builder_free(b);
+    return -1;
+}
+
+void lower_builder_free(LowerBuilder *b)
+{
+    program_destroy(b->p);
+    graph_destroy(b->g);
+    memset(b, 0, sizeof *b);
+}
 
 static void *use(LowerBuilder *b, int cs, int id, uint64_t first, TensorAccess access)
 {

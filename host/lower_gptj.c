@@ -664,7 +664,7 @@ static int validate_opts(const IpuArch *a, const RunOptions *o, const GptjWeight
 static int lower_fit(const IpuArch *arch, const RunOptions *o, const GptjWeights *w, Placement place, Lowered **out,
                      IpuErr *err)
 {
-    double prop = o->memory_proportion > 0 ? o->memory_proportion : 0.6;
+    double prop = o->memory_proportion > 0 ? o->memory_proportion : LOWER_MEMORY_PROPORTION;
     IpuErr first;
     for (int i = 0; i <= LOWER_MEMORY_RETRIES; i++, prop /= 2) {
         Lowered *L = NULL;
