@@ -598,6 +598,14 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
         if (lower_attn_cache(b, nm, &cp, o->kv_cache ? SRAM_KV_CACHE : SRAM_ACTIVATIONS, &L->kc[l * chips],
                              &L->vtc[l * chips], err))
             return -1;
+        /* Without a cache the scratch is rewritten each layer, but only for the
+         * positions of the run: the padding keys past seq_len are read (masked
+         * scores, zero probabilities times V) and must stay the zeros they
+         * start as, so the scratch keeps its bytes (one set, shared by the layers). */
+        for (uint32_t c = 0; !o->kv_cache && c < chips; c++) {
+            graph_tensor_set_always_live(b->g, L->kc[l * chips + c]);
+            graph_tensor_set_always_live(b->g, L->vtc[l * chips + c]);
+        }
     }
     L->sg[0].ap = (AttnPlan){o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, mqb, nqb, L->kv_tile0[0]};
     L->sg[1].ap = (AttnPlan){o->batch, 1, L->hc, hd, nkb * sb, sb, nkb, 1, 1, L->kv_tile0[0]};

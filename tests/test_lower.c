@@ -1,5 +1,6 @@
 /* test_lower.c - GPT-J lowered onto the machine (host/lower.h, gptj_run.h):
- * functional logits against the fp32 reference forward on the same weights,
+ * functional logits against the fp32 reference forward on the same weights
+ * (with dead values poisoned, so they check the memory layout's liveness too),
  * greedy tokens, timing == functional cycles, thread-count independence,
  * and the errors that must come before any work.
  *
@@ -147,6 +148,10 @@ static void check_case_placed(const char *fmt, uint32_t chips, int kv, uint32_t 
     assert_int_equal(lower_placement(L), pl == PLACE_AUTO ? PLACE_RESIDENT : pl);
     Engine *en = engine_create(lower_graph(L), &e);
     assert_non_null(en);
+    /* every value is poisoned (NaN) when the memory layout says it died: a
+     * lowering that reads memory the layout gave to another tensor fails the
+     * logit comparison below */
+    engine_set_poison(en, 1);
     GptjState st;
     int V = o.cfg.vocab_size;
     if (gptj_state_init(&st, &rw, (int)batch, 64, &e))
