@@ -8,10 +8,12 @@
 
 double bench_matmul_min_xchg_bytes(const LinearPlan *pl, uint32_t m, uint32_t partial_bytes)
 {
-    double in = (double)m * pl->kblk * 2;
-    double part = pl->kb > 1 ? (double)m * pl->nblk * partial_bytes * (pl->kb - 1) / pl->kb : 0;
-    double out = (double)m * pl->nblk * 2 / pl->kb;
-    return in + part + out;
+    double rows = (double)((m + pl->mb - 1) / pl->mb); /* a row group's */
+    double in = rows * pl->kblk * 2;
+    double part = pl->kb > 1 ? rows * pl->nblk * partial_bytes * (pl->kb - 1) / pl->kb : 0;
+    double out = rows * pl->nblk * 2 / pl->kb;
+    double copy = pl->mb > 1 ? (double)pl->nblk * pl->kblk * 2 : 0; /* a row group's weight block */
+    return in + part + out + copy;
 }
 
 /* Adds each tile's bytes sent and received by Copy step s to sent / recv
@@ -113,7 +115,7 @@ int bench_matmul_run(const IpuArch *a, uint32_t m, uint32_t k, uint32_t n, Matmu
         lower_linear_build(&b, "matmul", &out->plan, &w, m, &x, &y, 0, &scr, &seq_a, &seq_b, err))
         goto done;
     out->rows_per_chunk = scr.mc;
-    out->chunks = (m + scr.mc - 1) / scr.mc;
+    out->chunks = ((m + out->plan.mb - 1) / out->plan.mb + scr.mc - 1) / scr.mc;
     if ((root = program_sequence(b.p, "root", err)) < 0 || lower_append(&b, root, seq_a, err) < 0 ||
         lower_append(&b, root, seq_b, err) < 0)
         goto done;

@@ -97,6 +97,7 @@ static int print_json(const IpuArch *a, const CliOpt *opts, double peak, const R
             continue;
         }
         cJSON_AddNumberToObject(o, "nb", r->plan.nb);
+        cJSON_AddNumberToObject(o, "mb", r->plan.mb);
         cJSON_AddNumberToObject(o, "kb", r->plan.kb);
         cJSON_AddNumberToObject(o, "nblk", r->plan.nblk);
         cJSON_AddNumberToObject(o, "kblk", r->plan.kblk);
@@ -142,7 +143,7 @@ static void print_table(const IpuArch *a, const CliOpt *opts, double peak, const
            "%u tiles (%u usable), %.3g GHz, AMP peak %.1f TFLOPS, exchange %.3g B/cycle/tile\n",
            a->name, a->tiles_per_chip, a->tiles_per_chip - a->io_tiles, a->clock_hz / 1e9, peak,
            a->exchange_bytes_per_cycle);
-    printf("grid nb x kb of blocks nblk x kblk; rows/chunk x chunks; xchg B/tile: busiest tile's bytes sent + received;\n"
+    printf("grid nb x kb x mb row groups of blocks nblk x kblk; rows/chunk x chunks (per row group); xchg B/tile: busiest tile's bytes sent + received;\n"
            "bound: max(compute at AMP peak, plan's minimal exchange per tile), which binds; amp/xchg/sync/red: %% of "
            "cycles; est: planner's estimate\n");
     printf("%-8s %5s %5s %5s %11s %11s %11s %10s %8s %7s %6s %10s %10s %-4s %6s %10s %8s %5s %5s %5s %5s\n", "shape", "M",
@@ -157,7 +158,7 @@ static void print_table(const IpuArch *a, const CliOpt *opts, double peak, const
             continue;
         }
         char grid[24], blk[24], ch[24];
-        snprintf(grid, sizeof grid, "%ux%u", r->plan.nb, r->plan.kb);
+        snprintf(grid, sizeof grid, "%ux%ux%u", r->plan.nb, r->plan.kb, r->plan.mb);
         snprintf(blk, sizeof blk, "%ux%u", r->plan.nblk, r->plan.kblk);
         snprintf(ch, sizeof ch, "%ux%u", r->rows_per_chunk, r->chunks);
         printf("%11s %11s %11s %10llu %8.3f %7.1f %5.1f%% %10llu %10.0f %-4s %6.2f %10.0f %8.2f %5.1f %5.1f %5.1f %5.1f\n",

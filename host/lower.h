@@ -100,6 +100,9 @@ int lower_uses_ok(const LowerBuilder *b, IpuErr *err);
  * tile0 + i (mod usable) of chip. */
 int lower_tensor_blocks(LowerBuilder *b, const char *name, GraphDType dt, uint32_t chip, uint32_t nblocks,
                         uint64_t block_elems, uint32_t tile0, SramCategory cat, IpuErr *err);
+/* The same with the tensor's life given (graph_add_tensor_life). */
+int lower_tensor_blocks_life(LowerBuilder *b, const char *name, GraphDType dt, uint32_t chip, uint32_t nblocks,
+                             uint64_t block_elems, uint32_t tile0, SramCategory cat, int always_live, IpuErr *err);
 /* A tensor (rows, width) of whole rows spread over ntiles local tiles from tile0. */
 int lower_tensor_rows(LowerBuilder *b, const char *name, GraphDType dt, uint32_t chip, uint64_t rows, uint64_t width,
                       uint32_t tile0, uint32_t ntiles, SramCategory cat, IpuErr *err);
@@ -121,8 +124,10 @@ typedef struct LinearPlan {
     uint32_t k, n;        /* per chip */
     uint32_t nb, kb;      /* grid: nb blocks of outputs x kb blocks of inputs */
     uint32_t nblk, kblk;  /* n / nb, k / kb */
+    uint32_t mb;          /* row groups, each on its own copy of the grid (group 0 holds the weights,
+                           * the others get a copy by exchange); chosen per instance's rows */
     uint32_t group;       /* int4 group size; 0 = fp16 weights */
-    uint32_t tile0;       /* block (i, j) is on local tile tile0 + i * kb + j */
+    uint32_t tile0;       /* block (i, j) of row group g is on local tile tile0 + (g * nb + i) * kb + j */
     int has_bias;
     double est_cycles;    /* the planner's estimate for m_plan rows */
     uint32_t m_plan;
@@ -145,8 +150,11 @@ typedef struct LinearWeights {
  * divides the axes (group size not dividing a split). */
 int lower_plan_linear(const LowerBuilder *b, const char *name, LinearKind kind, uint32_t m, uint32_t k, uint32_t n,
                       uint32_t group, int has_bias, LinearPlan *out, IpuErr *err);
-/* Rows per chunk so one tile's activations fit the budget. */
+/* Rows per chunk so one tile's temporaries fit the budget (0: not one). */
 uint32_t lower_linear_chunk(const LowerBuilder *b, const LinearPlan *pl, uint32_t m);
+/* The row groups (pl->mb) with the lowest estimate for m rows on pl's grid,
+ * and that estimate; 0 if no row fits. */
+uint32_t lower_linear_groups(const LowerBuilder *b, const LinearPlan *pl, uint32_t m, double *est_cycles);
 uint64_t lower_linear_weight_bytes(const LinearPlan *pl); /* per chip, stored */
 /* Creates the builder's shared decompress scratch: elems fp16 per usable
  * tile of every chip (the largest int4 weight block of the linears). */
@@ -160,6 +168,8 @@ int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPl
 typedef struct LinearScratch {
     int built;
     int in[LOWER_MAX_CHIPS], part[LOWER_MAX_CHIPS], red_in[LOWER_MAX_CHIPS], out[LOWER_MAX_CHIPS];
+    int zeros[LOWER_MAX_CHIPS]; /* gather: zeros for ids outside the shard */
+    int rw[LOWER_MAX_CHIPS], rscale[LOWER_MAX_CHIPS], rbq[LOWER_MAX_CHIPS], rbias[LOWER_MAX_CHIPS]; /* row groups' weight copies */
     int *copies; /* (chunks, 3) the Copy sub-sequences, shared too; free() it after the last instance */
     uint32_t mc; /* rows per chunk the first instance chose (by the tiles' free memory) */
 } LinearScratch;

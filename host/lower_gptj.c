@@ -343,6 +343,9 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
             snprintf(nm, sizeof nm, "%s.%s%d.%s", tag, L->placement == PLACE_STREAM ? "set" : "layer", s, lower_lin_names[li]);
             LinearPlan pl = L->pl[li];
             pl.tile0 = L->tile0[s * NLIN + li];
+            pl.mb = lower_linear_groups(b, &pl, m, NULL); /* this step's rows: decode needs no row groups */
+            if (!pl.mb)
+                pl.mb = 1; /* lower_linear_build names the tile that does not fit */
             if (lower_linear_build(b, nm, &pl, &L->lw[s * NLIN + li], m, lin_x[li], lin_y[li], li == LFO ? 1u : ~0ull,
                                    &scr[li], &la[(s * NLIN + li) * 2], &la[(s * NLIN + li) * 2 + 1], err)) {
                 free(la);
@@ -603,8 +606,8 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
          * scores, zero probabilities times V) and must stay the zeros they
          * start as, so the scratch keeps its bytes (one set, shared by the layers). */
         for (uint32_t c = 0; !o->kv_cache && c < chips; c++) {
-            graph_tensor_set_always_live(b->g, L->kc[l * chips + c]);
-            graph_tensor_set_always_live(b->g, L->vtc[l * chips + c]);
+            graph_tensor_set_always_live(b->g, L->kc[l * chips + c], 1);
+            graph_tensor_set_always_live(b->g, L->vtc[l * chips + c], 1);
         }
     }
     L->sg[0].ap = (AttnPlan){o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, mqb, nqb, L->kv_tile0[0]};
@@ -617,9 +620,9 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
     /* what the host reads after a run stays: nothing in the program reads it */
     for (int i = 0; i < L->nsg; i++)
         for (uint32_t c = 0; c < chips; c++) {
-            graph_tensor_set_always_live(b->g, L->sg[i].logits[c]);
-            graph_tensor_set_always_live(b->g, L->sg[i].aidx[c]);
-            graph_tensor_set_always_live(b->g, L->sg[i].aval[c]);
+            graph_tensor_set_always_live(b->g, L->sg[i].logits[c], 1);
+            graph_tensor_set_always_live(b->g, L->sg[i].aidx[c], 1);
+            graph_tensor_set_always_live(b->g, L->sg[i].aval[c], 1);
         }
     /* tile memory with lifetimes over the prefill then the decode program; timing mode
      * lays out chip 0 (the chips it builds; the others mirror it) */

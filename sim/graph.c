@@ -129,6 +129,13 @@ void graph_destroy(Graph *g)
 int graph_add_tensor(Graph *g, const char *name, GraphDType dtype, uint64_t elems, SramCategory cat,
                      const TileInterval *map, size_t nmap, IpuErr *err)
 {
+    int always = cat == SRAM_WEIGHTS || cat == SRAM_KV_CACHE || cat == SRAM_CODE || cat == SRAM_STACK;
+    return graph_add_tensor_life(g, name, dtype, elems, cat, always, map, nmap, err);
+}
+
+int graph_add_tensor_life(Graph *g, const char *name, GraphDType dtype, uint64_t elems, SramCategory cat,
+                          int always_live, const TileInterval *map, size_t nmap, IpuErr *err)
+{
     if (dtype >= DTYPE_COUNT || cat >= SRAM_CATEGORY_COUNT)
         return ipu_err(err, "tensor '%s': bad dtype or SRAM category", name);
     if (strlen(name) >= sizeof g->tensors[0].name)
@@ -156,7 +163,7 @@ int graph_add_tensor(Graph *g, const char *name, GraphDType dtype, uint64_t elem
     t->dtype = dtype;
     t->elems = elems;
     t->cat = cat;
-    t->always_live = cat == SRAM_WEIGHTS || cat == SRAM_KV_CACHE || cat == SRAM_CODE || cat == SRAM_STACK;
+    t->always_live = always_live != 0;
     size_t n1 = nmap ? nmap : 1;
     t->map = malloc(n1 * sizeof *t->map);
     t->sram_offset = malloc(n1 * sizeof *t->sram_offset);
@@ -455,9 +462,9 @@ int graph_cs_use(Graph *g, int cs, int tensor, TensorAccess access, IpuErr *err)
     return 0;
 }
 
-void graph_tensor_set_always_live(Graph *g, int id)
+void graph_tensor_set_always_live(Graph *g, int id, int on)
 {
     IPU_ASSERT(id >= 0 && (size_t)id < g->ntensors);
-    g->tensors[id].always_live = 1;
+    g->tensors[id].always_live = on != 0;
     g->layout_stale = 1;
 }

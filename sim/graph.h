@@ -125,6 +125,9 @@ void graph_destroy(Graph *g);
  * places it by its live range once the program is known. */
 int graph_add_tensor(Graph *g, const char *name, GraphDType dtype, uint64_t elems, SramCategory cat,
                      const TileInterval *map, size_t nmap, IpuErr *err);
+/* The same with the tensor's life given: 1 always-live, 0 not (whatever its category). */
+int graph_add_tensor_life(Graph *g, const char *name, GraphDType dtype, uint64_t elems, SramCategory cat,
+                          int always_live, const TileInterval *map, size_t nmap, IpuErr *err);
 /* Convenience: elems spread over tiles [first_tile, first_tile + ntiles) in
  * near-equal contiguous intervals of multiples of `grain` elements. */
 int graph_add_tensor_linear(Graph *g, const char *name, GraphDType dtype, uint64_t elems, SramCategory cat,
@@ -167,6 +170,6 @@ const ComputeSet *graph_compute_set(const Graph *g, int id);
 int graph_cs_use(Graph *g, int cs, int tensor, TensorAccess access, IpuErr *err);
 /* Keeps the tensor's bytes for the whole program (e.g. written by the host
  * and read by several runs). */
-void graph_tensor_set_always_live(Graph *g, int id);
+void graph_tensor_set_always_live(Graph *g, int id, int on);
 
 #endif

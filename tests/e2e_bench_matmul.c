@@ -59,8 +59,9 @@ static void test_small_chip_rows(void **state)
                                    num(r, "sync_cycles"));
         assert_true(num(r, "tflops") < peak);
         assert_true(num(r, "cycles_over_bound") >= 1.0);
-        assert_true(num(r, "nb") * num(r, "kb") <= 64);
-        assert_true(num(r, "rows_per_chunk") * num(r, "chunks") >= num(r, "m"));
+        assert_true(num(r, "nb") * num(r, "kb") * num(r, "mb") <= 64);
+        /* every row group's rows go through its chunks */
+        assert_true(num(r, "rows_per_chunk") * num(r, "chunks") * num(r, "mb") >= num(r, "m"));
         /* the busiest tile sends and receives at most every byte moved, at least its share */
         double tb = num(r, "tile_xchg_bytes"), cb = num(r, "copy_bytes");
         assert_true(tb <= 2 * cb);

@@ -35,7 +35,7 @@ static void test_tensor_mapping_and_sram(void **state)
     assert_int_equal(graph_tensor(g, act)->placed, TENSOR_UNPLACED);
     assert_int_equal(graph_tensor(g, act)->sram_offset[0], -1);
     assert_int_equal(sram_used_bytes(g->sram, 3, SRAM_ACTIVATIONS), 0);
-    graph_tensor_set_always_live(g, act);
+    graph_tensor_set_always_live(g, act, 1);
     assert_int_equal(graph_tensor_alloc(g, act, &e), 0);
     assert_int_equal(sram_used_bytes(g->sram, 3, SRAM_ACTIVATIONS), 40);
     graph_free_tensor(g, act);

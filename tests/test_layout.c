@@ -360,7 +360,7 @@ static void run_broken(int poison, int broken, float *out0, float *out_last)
     TileInterval m = {0, 8, 0};
     int x = graph_add_tensor(g, "x", DTYPE_FP32, 8, SRAM_ACTIVATIONS, &m, 1, &e);
     int y = on_tile(g, "y", 8, 0), z = on_tile(g, "z", 8, 0);
-    graph_tensor_set_always_live(g, z); /* the host reads it after the run */
+    graph_tensor_set_always_live(g, z, 1); /* the host reads it after the run */
     int root = program_sequence(p, "root", &e);
     program_append(p, root, mix_step(g, p, "make_x", -1, -1, x, ACCESS_WRITE), &e);
     program_append(p, root, mix_step(g, p, "read_x", x, -1, y, ACCESS_WRITE), &e);

@@ -1,0 +1,841 @@
+/* lower_linear.c - the linear layer (see lower.h): its planner, its weight
+ * tensors and packing, and how one instance is built.
+ *
+ * A plan is a grid of nb x kb tiles, block (i, j) holding the weights of
+ * output rows i*nblk.. and inputs j*kblk.., repeated over mb row groups:
+ * group g works on rows [g*rows_g, (g+1)*rows_g) on its own copy of the
+ * grid, local tiles tile0 + (g*nb + i)*kb + j. Group 0's tiles hold the
+ * weights (always-live when resident, streamed in when not); the other
+ * groups get a copy by exchange at the start of every instance (a doubling
+ * tree of Copy steps), as poplin replicates weights over a split of the
+ * rows (docs/reference/poplin-matmul.md). Within a group the rows go
+ * through in chunks of mc rows per tile: input rows to each block's tile,
+ * AMP matmul into partials, the K blocks' partials reduce-scattered over
+ * up to LINEAR_REDUCE_PIECES tiles of their N block, reduced (+ bias),
+ * the sums copied to the row-major output.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codelets/add.h"
+#include "codelets/decompress.h"
+#include "codelets/gather.h"
+#include "codelets/matmul.h"
+#include "codelets/reduce.h"
+#include "host/lower.h"
+
+/* Assumption: one linear layer's weight block (+ int4 scratch) may take
+ * this fraction of a tile (always-live: every layer's blocks share the
+ * tiles when resident). Its temporaries (activation slices, partials,
+ * reducer buffers, weight copies of the row groups) are not-always-live
+ * and plan for b->mem_prop of what the always-live tensors leave (Poplar's
+ * availableMemoryProportion); the memory layout (sim/layout) then places
+ * them among the other live values. */
+#define LINEAR_WEIGHT_FRACTION 0.25
+/* An N block's partials are reduced in at most this many pieces, one per tile of the block. */
+#define LINEAR_REDUCE_PIECES 16
+/* Row groups a plan may have (each a copy of the grid's weights). */
+#define LINEAR_MAX_GROUPS 64
+/* Vertices one tile's matmul or decompress is split into: the arch's maximum workers_per_tile. */
+#define LINEAR_MAX_SPLIT 64
+
+static uint64_t div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+static GraphDType graph_dt(LayerDtype t) { return t == LAYER_F16 ? DTYPE_FP16 : DTYPE_FP32; }
+
+/* ---- memory and cost of a plan ---- */
+
+typedef struct TileBytes {
+    uint64_t weights;  /* a grid tile's weight block as stored (+ int4 decompress scratch, + bias) */
+    uint64_t per_row;  /* temporaries per row of a chunk: input slice, partials, reducer buffers */
+} TileBytes;
+
+static uint64_t stored_block_bytes(const LinearPlan *pl)
+{
+    uint64_t e = (uint64_t)pl->nblk * pl->kblk;
+    return (pl->group ? e / 2 + e / pl->group * 4 : e * 2) + (pl->has_bias ? pl->nblk * 2u : 0u);
+}
+
+static TileBytes linear_tile_bytes(const LinearPlan *pl, LayerDtype partials)
+{
+    uint64_t ps = pl->kind == LIN_GATHER ? 2 : layer_dtype_bytes(partials);
+    TileBytes t = {stored_block_bytes(pl), 0};
+    if (pl->group)
+        t.weights += (uint64_t)pl->nblk * pl->kblk * 2; /* the decompressed block */
+    if (pl->kind == LIN_GATHER)
+        t.weights += pl->nblk * 2u; /* zeros for ids outside the shard */
+    uint64_t in_row = pl->kind == LIN_GATHER ? 4 : (uint64_t)pl->kblk * 2;
+    /* a tile may also reduce one of its N block's pieces: kb partials of a piece, and the sums */
+    uint64_t np = pl->kb < LINEAR_REDUCE_PIECES ? pl->kb : LINEAR_REDUCE_PIECES;
+    t.per_row = in_row + pl->nblk * ps + pl->kb * pl->nblk * ps / np + pl->nblk * 2u;
+    return t;
+}
+
+/* Rows per group. */
+static uint32_t group_rows(const LinearPlan *pl, uint32_t m) { return (uint32_t)div_up(m, pl->mb ? pl->mb : 1); }
+
+uint32_t lower_linear_chunk(const LowerBuilder *b, const LinearPlan *pl, uint32_t m)
+{
+    TileBytes t = linear_tile_bytes(pl, b->partials);
+    double sram = b->g->arch.sram_bytes_per_tile;
+    if (t.weights > sram * LINEAR_WEIGHT_FRACTION)
+        return 0;
+    /* a row group's tiles also hold the weight copy among their temporaries */
+    double abud = (sram - (double)t.weights) * b->mem_prop - (pl->mb > 1 ? (double)stored_block_bytes(pl) : 0);
+    if (abud < (double)t.per_row)
+        return 0;
+    uint64_t mc = (uint64_t)abud / t.per_row, rows = group_rows(pl, m);
+    return mc >= rows ? rows : (uint32_t)mc;
+}
+
+/* Rows whose temporaries fit mem_prop of what the always-live tensors
+ * (allocated before the step graphs) leave on every tile of every group. */
+static uint32_t linear_rows_fit(const LowerBuilder *b, const LinearPlan *pl, uint32_t *tightest,
+                                uint64_t *tightest_used)
+{
+    TileBytes t = linear_tile_bytes(pl, b->partials);
+    uint64_t cap = sram_capacity_bytes(b->g->sram), copy = stored_block_bytes(pl);
+    double fmin = INFINITY;
+    for (uint32_t c = 0; c < b->vchips; c++)
+        for (uint32_t i = 0; i < pl->mb * pl->nb * pl->kb; i++) {
+            uint32_t tile = lower_tile(b, c, pl->tile0 + i);
+            uint64_t used = sram_tile_used_bytes(b->g->sram, tile);
+            double f = used < cap ? (double)(cap - used) * b->mem_prop : 0;
+            if (i >= pl->nb * pl->kb) /* a row group's weight copy */
+                f -= (double)copy;
+            if (f < fmin)
+                fmin = f, *tightest = tile, *tightest_used = used;
+        }
+    /* 4 tensors, each up to 8 bytes of alignment */
+    double rows = fmin > 32 ? (fmin - 32) / (double)t.per_row : 0;
+    return rows > UINT32_MAX ? UINT32_MAX : (uint32_t)rows;
+}
+
+/* AMP (or gather) worker cycles of one tile's chunk of mc rows, on W workers. */
+static double chunk_compute(const LowerBuilder *b, const LinearPlan *pl, uint32_t mc)
+{
+    const IpuArch *a = &b->g->arch;
+    uint32_t W = a->workers_per_tile;
+    if (pl->kind == LIN_GATHER)
+        return (double)div_up(mc, W) * (pl->nblk / 4.0 * 2 + 6) * W;
+    uint32_t mm_m = pl->kind == LIN_MATMUL ? mc : pl->nblk, mm_n = pl->kind == LIN_MATMUL ? pl->nblk : mc;
+    uint32_t wm = mm_m, wn = mm_n;
+    if (mm_m >= W)
+        wm = (uint32_t)div_up(mm_m, W);
+    else
+        wn = (uint32_t)(div_up(div_up(mm_n, 16), W) * 16);
+    return (double)matmul_amp_cycles(&a->isa, wm, pl->kblk, wn < mm_n ? wn : mm_n, a->amp_macs_per_cycle_fp16,
+                                     b->partials) * W;
+}
+
+/* The estimate of one instance for m rows: per chunk compute, exchange
+ * (input slices, partials, sums: what one tile sends or receives, and the
+ * output rows' receiving tiles), reduce and step overheads; the weight
+ * copies of the row groups; decompress. */
+static double estimate(const LowerBuilder *b, const LinearPlan *pl, uint32_t m, uint32_t mc)
+{
+    const IpuArch *a = &b->g->arch;
+    double xb = a->exchange_bytes_per_cycle, ps = pl->kind == LIN_GATHER ? 2 : layer_dtype_bytes(b->partials);
+    double xin = mc * (pl->kind == LIN_GATHER ? 4.0 : pl->kblk * 2.0) / xb;
+    double np = pl->kb < LINEAR_REDUCE_PIECES ? pl->kb : LINEAR_REDUCE_PIECES;
+    double xpart = (double)pl->kb * mc * pl->nblk * ps / np / xb; /* np pieces of kb partials */
+    double red = (double)(pl->kb + 1) * mc * pl->nblk / np;
+    /* the sums: a tile sends its piece; an output row (n elements) lands whole on one of up to
+     * `usable` row tiles, which receives rows_per_tile of them from the chunk's rows */
+    double rows_per_tile = div_up(m, m < b->usable ? m : b->usable), chunk_rows = (double)mc * pl->mb;
+    double recv_rows = rows_per_tile < chunk_rows ? rows_per_tile : chunk_rows;
+    double xout = fmax(mc * pl->nblk * 2.0, recv_rows * pl->n * 2.0) / xb;
+    double steps = 3.0 * (a->sync_chip_cycles + a->exchange_latency_cycles) + 2.0 * a->supervisor_launch_cycles;
+    double chunks = (double)div_up(group_rows(pl, m), mc);
+    double levels = pl->mb > 1 ? ceil(log2((double)pl->mb)) : 0;
+    double copies = levels * (stored_block_bytes(pl) / xb + a->sync_chip_cycles + a->exchange_latency_cycles);
+    double dec = pl->group ? (double)pl->nblk * pl->kblk : 0;
+    return chunks * (chunk_compute(b, pl, mc) + xin + xpart + red + xout + steps) + copies + dec;
+}
+
+uint32_t lower_linear_groups(const LowerBuilder *b, const LinearPlan *pl, uint32_t m, double *est_cycles)
+{
+    uint32_t best = 0, grid = pl->nb * pl->kb;
+    double best_est = INFINITY;
+    for (uint32_t mb = 1; mb <= LINEAR_MAX_GROUPS && mb <= m && (uint64_t)mb * grid <= b->usable; mb++) {
+        if (mb > 1 && pl->kind == LIN_GATHER)
+            break;
+        LinearPlan q = *pl;
+        q.mb = mb;
+        uint32_t mc = lower_linear_chunk(b, &q, m);
+        if (!mc)
+            continue;
+        double e = estimate(b, &q, m, mc);
+        if (e < best_est) /* ties keep the fewer groups: deterministic */
+            best = mb, best_est = e;
+    }
+    if (est_cycles)
+        *est_cycles = best_est;
+    return best;
+}
+
+int lower_plan_linear(const LowerBuilder *b, const char *name, LinearKind kind, uint32_t m, uint32_t k, uint32_t n,
+                      uint32_t group, int has_bias, LinearPlan *out, IpuErr *err)
+{
+    if (group && k % group)
+        return ipu_err(err, "layer '%s': group size %u does not divide its per-chip input axis %u", name, group, k);
+    int found = 0;
+    LinearPlan best = {0};
+    for (uint32_t nb = 1; nb <= n && nb <= b->usable; nb++) {
+        if (n % nb)
+            continue;
+        uint32_t nblk = n / nb;
+        if (nblk % 4 || (nblk % 16 && nblk != n && kind == LIN_MATMUL))
+            continue;
+        /* gather: at least 64 columns per block, so the rows copied out stay few (host memory) */
+        if (kind == LIN_GATHER && nblk < 64 && nblk != n)
+            continue;
+        for (uint32_t kb = 1; kb <= k && (uint64_t)nb * kb <= b->usable; kb++) {
+            if (k % kb)
+                continue;
+            uint32_t kblk = k / kb;
+            if (kind != LIN_GATHER && (kblk % 4 || (kblk % 16 && kblk != k)))
+                continue;
+            if (group && kblk % group)
+                continue;
+            LinearPlan pl = {.kind = kind, .k = k, .n = n, .nb = nb, .kb = kb, .nblk = nblk, .kblk = kblk,
+                             .group = group, .has_bias = has_bias, .m_plan = m};
+            if (!(pl.mb = lower_linear_groups(b, &pl, m, &pl.est_cycles)))
+                continue;
+            if (!found || pl.est_cycles < best.est_cycles) /* ties keep the first: deterministic */
+                best = pl, found = 1;
+        }
+    }
+    if (!found) {
+        if (group)
+            return ipu_err(err, "layer '%s' (%u x %u per chip, group %u): no tile grid whose input blocks are whole "
+                                "groups fits %u tiles of %u bytes",
+                           name, n, k, group, b->usable, b->g->arch.sram_bytes_per_tile);
+        return ipu_err(err, "layer '%s' (%u x %u per chip): no tile grid fits %u tiles of %u bytes", name, n, k,
+                       b->usable, b->g->arch.sram_bytes_per_tile);
+    }
+    *out = best;
+    return 0;
+}
+
+/* ---- weights ---- */
+
+uint64_t lower_linear_weight_bytes(const LinearPlan *pl)
+{
+    uint64_t e = (uint64_t)pl->n * pl->k;
+    uint64_t bytes = pl->group ? e / 2 + e / pl->group * 4 : e * 2;
+    return bytes + (pl->has_bias ? (uint64_t)pl->n * pl->kb * 2u : 0u);
+}
+
+/* The stored weight tensors of nblocks blocks from local tile tile0: w, and
+ * for int4 scale and bias_q, and bias; always-live unless they are a row
+ * group's copy. */
+static int weight_tensors(LowerBuilder *b, const char *name, const LinearPlan *pl, uint32_t c, uint32_t nblocks,
+                          uint32_t tile0, SramCategory cat, int always, int *w, int *scale, int *bias_q, int *bias,
+                          IpuErr *err)
+{
+    char nm[96]; /* graph_add_tensor names an over-long result */
+    uint64_t be = (uint64_t)pl->nblk * pl->kblk;
+    *scale = *bias_q = *bias = -1;
+    snprintf(nm, sizeof nm, "%s.w.%u", name, c);
+    *w = lower_tensor_blocks_life(b, nm, pl->group ? DTYPE_U16 : DTYPE_FP16, c, nblocks, pl->group ? be / 4 : be,
+                                  tile0, cat, always, err);
+    if (*w < 0)
+        return -1;
+    if (pl->group) {
+        snprintf(nm, sizeof nm, "%s.scale.%u", name, c);
+        *scale = lower_tensor_blocks_life(b, nm, DTYPE_FP16, c, nblocks, be / pl->group, tile0, cat, always, err);
+        snprintf(nm, sizeof nm, "%s.qbias.%u", name, c);
+        *bias_q = lower_tensor_blocks_life(b, nm, DTYPE_FP16, c, nblocks, be / pl->group, tile0, cat, always, err);
+        if (*scale < 0 || *bias_q < 0)
+            return -1;
+    }
+    if (pl->has_bias) {
+        snprintf(nm, sizeof nm, "%s.bias.%u", name, c);
+        if ((*bias = lower_tensor_blocks_life(b, nm, DTYPE_FP16, c, nblocks, pl->nblk, tile0, cat, always, err)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPlan *pl, SramCategory cat,
+                               LinearWeights *w, IpuErr *err)
+{
+    char nm[64];
+    uint32_t blocks = pl->nb * pl->kb;
+    uint64_t be = (uint64_t)pl->nblk * pl->kblk;
+    for (uint32_t c = 0; c < b->chips; c++) {
+        w->dec[c] = -1;
+        if (weight_tensors(b, name, pl, c, blocks, pl->tile0, cat, 1, &w->w[c], &w->scale[c], &w->bias_q[c],
+                           &w->bias[c], err))
+            return -1;
+        if (!pl->group)
+            continue;
+        if (b->dec_pool_elems) {
+            if (be > b->dec_pool_elems)
+                return ipu_err(err, "layer '%s': weight block of %llu elements exceeds the decompress scratch of "
+                                    "%llu per tile",
+                               name, (unsigned long long)be, (unsigned long long)b->dec_pool_elems);
+            w->dec[c] = b->dec_pool[c];
+            continue;
+        }
+        snprintf(nm, sizeof nm, "%s.dec.%u", name, c);
+        if ((w->dec[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, blocks, be, pl->tile0, SRAM_ACTIVATIONS, err)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int lower_dec_pool(LowerBuilder *b, uint64_t elems, IpuErr *err)
+{
+    char nm[64];
+    for (uint32_t c = 0; c < b->chips; c++) {
+        snprintf(nm, sizeof nm, "dec_scratch.%u", c);
+        if ((b->dec_pool[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, b->usable, elems, 0, SRAM_ACTIVATIONS, err)) < 0)
+            return -1;
+    }
+    b->dec_pool_elems = elems;
+    return 0;
+}
+
+int lower_linear_pack(const LinearPlan *pl, const QuantSpec *spec, const char *name, const float *w, uint64_t ld,
+                      uint32_t rows_valid, const float *bias, int bias_pad_neg_inf, void *dst_w, uint16_t *dst_scale,
+                      uint16_t *dst_bias_q, uint16_t *dst_bias, IpuErr *err)
+{
+    uint64_t wblk = (uint64_t)pl->nblk * pl->kblk;
+    if (pl->kind == LIN_GATHER) { /* w: (k vocab rows, ld >= n) */
+        uint16_t *d = dst_w;
+        for (uint32_t i = 0; i < pl->nb; i++)
+            for (uint32_t j = 0; j < pl->kb; j++)
+                for (uint32_t r = 0; r < pl->kblk; r++)
+                    for (uint32_t q = 0; q < pl->nblk; q++) {
+                        uint64_t row = (uint64_t)j * pl->kblk + r;
+                        d[(i * pl->kb + j) * wblk + (uint64_t)r * pl->nblk + q] =
+                            row < rows_valid ? fp16_from_f32(w[row * ld + (uint64_t)i * pl->nblk + q]) : 0;
+                    }
+        return 0;
+    }
+    /* matrices: w (n rows, ld >= k); rows from rows_valid on are padding (zero) */
+    float *slice = calloc((size_t)pl->n * pl->k, sizeof *slice);
+    if (!slice)
+        return ipu_err(err, "%s: out of host memory", name);
+    for (uint64_t r = 0; r < rows_valid; r++)
+        memcpy(slice + r * pl->k, w + r * ld, pl->k * sizeof *slice);
+    int rc = 0;
+    if (!pl->group) {
+        uint16_t *d = dst_w;
+        for (uint32_t i = 0; i < pl->nb; i++)
+            for (uint32_t j = 0; j < pl->kb; j++)
+                for (uint32_t r = 0; r < pl->nblk; r++)
+                    for (uint32_t q = 0; q < pl->kblk; q++)
+                        d[(i * pl->kb + j) * wblk + (uint64_t)r * pl->kblk + q] =
+                            fp16_from_f32(slice[((uint64_t)i * pl->nblk + r) * pl->k + (uint64_t)j * pl->kblk + q]);
+    } else {
+        QuantTensor qt;
+        memset(&qt, 0, sizeof qt);
+        if (quant_tensor(spec, name, slice, pl->n, pl->k, &qt, err)) {
+            rc = -1;
+        } else {
+            uint16_t *d = dst_w;
+            uint32_t g = pl->group, gpr = pl->k / g;
+            for (uint32_t i = 0; i < pl->nb; i++)
+                for (uint32_t j = 0; j < pl->kb; j++)
+                    for (uint32_t r = 0; r < pl->nblk; r++) {
+                        uint64_t row = (uint64_t)i * pl->nblk + r, bi = (uint64_t)i * pl->kb + j;
+                        memcpy(d + bi * wblk / 4 + (uint64_t)r * pl->kblk / 4, qt.packed + row * (pl->k / 4) + j * pl->kblk / 4,
+                               pl->kblk / 4 * 2);
+                        memcpy(dst_scale + bi * wblk / g + (uint64_t)r * pl->kblk / g, qt.scale + row * gpr + j * pl->kblk / g,
+                               pl->kblk / g * 2);
+                        memcpy(dst_bias_q + bi * wblk / g + (uint64_t)r * pl->kblk / g, qt.bias + row * gpr + j * pl->kblk / g,
+                               pl->kblk / g * 2);
+                    }
+            quant_tensor_free(&qt);
+        }
+    }
+    free(slice);
+    if (dst_bias) /* (nb, kb, nblk): each N block's bias on every tile of its row of the grid */
+        for (uint32_t i = 0; i < pl->nb; i++)
+            for (uint32_t j = 0; j < pl->kb; j++)
+                for (uint32_t q = 0; q < pl->nblk; q++) {
+                    uint32_t col = i * pl->nblk + q;
+                    dst_bias[((uint64_t)i * pl->kb + j) * pl->nblk + q] =
+                        col < rows_valid ? fp16_from_f32(bias ? bias[col] : 0.0f) : (bias_pad_neg_inf ? 0xfc00 : 0);
+                }
+    return rc;
+}
+
+/* ---- one instance ---- */
+
+/* Pieces of an N block's (mc, nblk) partials, reduced one per grid tile of
+ * the block: piece p is elements [piece_at(p), piece_at(p + 1)), multiples of 4. */
+typedef struct Pieces {
+    uint32_t np;
+    uint64_t e; /* mc * nblk */
+} Pieces;
+
+static uint64_t piece_at(const Pieces *pc, uint32_t p) { return pc->e / 4 * p / pc->np * 4; }
+
+/* The state lower_linear_build's stages share. Blocks are numbered over
+ * every group: bi = (g * nb + i) * kb + j on local tile tile0 + bi; "N
+ * blocks" ni = g * nb + i. */
+typedef struct LinearBuild {
+    LowerBuilder *b;
+    const char *name;
+    const LinearPlan *pl;
+    const LinearWeights *w;
+    uint32_t m;                 /* rows of x */
+    uint32_t rows_g;            /* rows per group (the last group may have fewer) */
+    uint32_t mc, nchunks;       /* rows per chunk on a tile, chunks per group */
+    uint32_t blocks, nn;        /* blocks and N blocks over all groups */
+    uint32_t W;                 /* workers per tile */
+    int gather;
+    LayerDtype pt;              /* partials */
+    uint64_t in_blk, part_blk;  /* per block: input (mc, kblk) (gather: mc ids), partials (mc, nblk) elements */
+    uint64_t wblk;              /* weights per block: nblk * kblk */
+    Pieces pc;
+    uint64_t bias_chips;        /* chips whose reducers add the bias (bitmask) */
+    /* per chip tensors: see LinearScratch; rw..rbias: groups 1..'s weight copies, -1 when mb = 1 */
+    int A[LOWER_MAX_CHIPS], P[LOWER_MAX_CHIPS], RI[LOWER_MAX_CHIPS], RO[LOWER_MAX_CHIPS], Z[LOWER_MAX_CHIPS];
+    int rw[LOWER_MAX_CHIPS], rscale[LOWER_MAX_CHIPS], rbq[LOWER_MAX_CHIPS], rbias[LOWER_MAX_CHIPS];
+    int cs_dec, cs_mm, cs_red, cs_bias; /* compute sets; -1 when not needed */
+} LinearBuild;
+
+/* The tensor and first element holding block bi's weights: group 0's stored
+ * ones, or the other groups' copies (t: 0 w, 1 scale, 2 bias_q, 3 bias). */
+static void block_weights(const LinearBuild *lb, uint32_t c, uint32_t bi, int t, int *id, uint64_t *first)
+{
+    const LinearPlan *pl = lb->pl;
+    uint32_t grid = pl->nb * pl->kb, g = bi / grid, local = g ? bi - grid : bi;
+    const int *home[4] = {lb->w->w, lb->w->scale, lb->w->bias_q, lb->w->bias};
+    const int *copy[4] = {lb->rw, lb->rscale, lb->rbq, lb->rbias};
+    uint64_t per[4] = {pl->group ? lb->wblk / 4 : lb->wblk, pl->group ? lb->wblk / pl->group : 0,
+                       pl->group ? lb->wblk / pl->group : 0, pl->nblk};
+    *id = g ? copy[t][c] : home[t][c];
+    *first = (uint64_t)local * per[t];
+}
+
+/* Element of block bi's decompressed weights in the scratch tensor D. */
+static uint64_t dec_first(const LinearBuild *lb, int D, uint32_t c, uint32_t bi)
+{
+    const LowerBuilder *b = lb->b;
+    if (b->dec_pool_elems && D == b->dec_pool[c])
+        return (uint64_t)((lb->pl->tile0 + bi) % b->usable) * b->dec_pool_elems;
+    return (uint64_t)bi * lb->wblk;
+}
+
+/* nn x np intervals: piece (ni, p) of `per` x its length at base ni * per * e + per * piece_at(p), on tile (ni, p). */
+static int piece_tensor(LinearBuild *lb, const char *what, GraphDType dt, uint32_t c, uint32_t per, IpuErr *err)
+{
+    const LinearPlan *pl = lb->pl;
+    const Pieces *pc = &lb->pc;
+    TileInterval *map = malloc((size_t)lb->nn * pc->np * sizeof *map);
+    if (!map)
+        return ipu_err(err, "out of host memory");
+    size_t n = 0;
+    for (uint32_t ni = 0; ni < lb->nn; ni++)
+        for (uint32_t p = 0; p < pc->np; p++)
+            map[n++] = (TileInterval){(uint64_t)ni * per * pc->e + per * piece_at(pc, p),
+                                      (uint64_t)ni * per * pc->e + per * piece_at(pc, p + 1),
+                                      lower_tile(lb->b, c, pl->tile0 + ni * pl->kb + p)};
+    char nm[64];
+    snprintf(nm, sizeof nm, "%s.%s.%u", lb->name, what, c);
+    int id = graph_add_tensor(lb->b->g, nm, dt, (uint64_t)lb->nn * per * pc->e, SRAM_ACTIVATIONS, map, n, err);
+    free(map);
+    return id;
+}
+
+/* Rows per chunk: the plan's budget, fewer where the tiles have less free memory. */
+static int build_rows(LinearBuild *lb, LinearScratch *scratch, IpuErr *err)
+{
+    LowerBuilder *b = lb->b;
+    const LinearPlan *pl = lb->pl;
+    lb->rows_g = group_rows(pl, lb->m);
+    if (scratch && scratch->built) {
+        lb->mc = scratch->mc;
+        return 0;
+    }
+    if (!(lb->mc = lower_linear_chunk(b, pl, lb->m)))
+        return ipu_err(err, "layer '%s': one row does not fit a tile", lb->name);
+    uint32_t tight = 0;
+    uint64_t tight_used = 0;
+    uint32_t fit = linear_rows_fit(b, pl, &tight, &tight_used);
+    if (fit < lb->mc)
+        lb->mc = fit;
+    if (!lb->mc)
+        return ipu_err(err, "layer '%s': no row of activations (%llu bytes on its busiest tile) fits %.3g of the "
+                            "memory its tiles' always-live tensors leave: global tile %u has %llu of %u bytes "
+                            "always-live (fewer rows per step or more chips free it)",
+                       lb->name, (unsigned long long)linear_tile_bytes(pl, b->partials).per_row, b->mem_prop, tight,
+                       (unsigned long long)tight_used, sram_capacity_bytes(b->g->sram));
+    if (scratch)
+        scratch->mc = lb->mc;
+    return 0;
+}
+
+/* The temporaries of every chip (or the scratch's, built by an earlier instance on the same tiles). */
+static int build_temps(LinearBuild *lb, LinearScratch *scratch, IpuErr *err)
+{
+    LowerBuilder *b = lb->b;
+    const LinearPlan *pl = lb->pl;
+    char nm[64];
+    for (uint32_t c = 0; c < b->chips; c++) {
+        lb->Z[c] = lb->rw[c] = lb->rscale[c] = lb->rbq[c] = lb->rbias[c] = -1;
+        if (scratch && scratch->built) {
+            lb->A[c] = scratch->in[c], lb->P[c] = scratch->part[c];
+            lb->RI[c] = scratch->red_in[c], lb->RO[c] = scratch->out[c], lb->Z[c] = scratch->zeros[c];
+            lb->rw[c] = scratch->rw[c], lb->rscale[c] = scratch->rscale[c];
+            lb->rbq[c] = scratch->rbq[c], lb->rbias[c] = scratch->rbias[c];
+            continue;
+        }
+        snprintf(nm, sizeof nm, "%s.in.%u", lb->name, c);
+        lb->A[c] = lower_tensor_blocks(b, nm, lb->gather ? DTYPE_I32 : DTYPE_FP16, c, lb->blocks, lb->in_blk, pl->tile0,
+                                       SRAM_ACTIVATIONS, err);
+        snprintf(nm, sizeof nm, "%s.part.%u", lb->name, c);
+        lb->P[c] = lower_tensor_blocks(b, nm, graph_dt(lb->pt), c, lb->blocks, lb->part_blk, pl->tile0,
+                                       SRAM_ACTIVATIONS, err);
+        lb->RI[c] = piece_tensor(lb, "red_in", graph_dt(lb->pt), c, pl->kb, err);
+        lb->RO[c] = piece_tensor(lb, "out", DTYPE_FP16, c, 1, err);
+        if (lb->A[c] < 0 || lb->P[c] < 0 || lb->RI[c] < 0 || lb->RO[c] < 0)
+            return -1;
+        if (lb->gather) {
+            snprintf(nm, sizeof nm, "%s.zeros.%u", lb->name, c);
+            if ((lb->Z[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, lb->blocks, pl->nblk, pl->tile0,
+                                                SRAM_ACTIVATIONS, err)) < 0)
+                return -1;
+        }
+        if (pl->mb > 1) { /* the row groups' weight copies: weights, not always-live */
+            snprintf(nm, sizeof nm, "%s.copy", lb->name);
+            uint32_t grid = pl->nb * pl->kb;
+            if (weight_tensors(b, nm, pl, c, lb->blocks - grid, pl->tile0 + grid, SRAM_WEIGHTS, 0, &lb->rw[c],
+                               &lb->rscale[c], &lb->rbq[c], &lb->rbias[c], err))
+                return -1;
+        }
+        if (scratch) {
+            scratch->in[c] = lb->A[c], scratch->part[c] = lb->P[c], scratch->red_in[c] = lb->RI[c];
+            scratch->out[c] = lb->RO[c], scratch->zeros[c] = lb->Z[c];
+            scratch->rw[c] = lb->rw[c], scratch->rscale[c] = lb->rscale[c];
+            scratch->rbq[c] = lb->rbq[c], scratch->rbias[c] = lb->rbias[c];
+        }
+    }
+    if (scratch)
+        scratch->built = 1;
+    return 0;
+}
+
+static int new_cs(LinearBuild *lb, const char *what, int *cs, IpuErr *err)
+{
+    char nm[64];
+    snprintf(nm, sizeof nm, "%s.%s", lb->name, what);
+    return (*cs = graph_add_compute_set(lb->b->g, nm, err)) < 0 ? -1 : 0;
+}
+
+/* Decompress of every block of chip c into its tile's scratch, split over the workers. */
+static int decompress_vertices(LinearBuild *lb, uint32_t c, IpuErr *err)
+{
+    LowerBuilder *b = lb->b;
+    const LinearPlan *pl = lb->pl;
+    DecompressQ4Args dp[LINEAR_MAX_SPLIT];
+    int D = lb->w->dec[c];
+    for (uint32_t bi = 0; bi < lb->blocks; bi++) {
+        int wid, sid, qid;
+        uint64_t wf, sf, qf;
+        block_weights(lb, c, bi, 0, &wid, &wf);
+        block_weights(lb, c, bi, 1, &sid, &sf);
+        block_weights(lb, c, bi, 2, &qid, &qf);
+        DecompressQ4Args all = {lower_in(b, lb->cs_dec, wid, wf), lower_in(b, lb->cs_dec, sid, sf),
+                                lower_in(b, lb->cs_dec, qid, qf), lower_out(b, lb->cs_dec, D, dec_first(lb, D, c, bi)),
+                                (uint32_t)(lb->wblk / pl->group), pl->group};
+        uint32_t nd = decompress_q4_split(&all, lb->W, dp);
+        for (uint32_t q = 0; q < nd; q++)
+            if (lower_vertex(b, lb->cs_dec, lower_tile(b, c, pl->tile0 + bi), b->decompress_vt, &dp[q], err))
+                return -1;
+    }
+    return 0;
+}
+
+/* The matmul (or embedding gather) of every block of chip c into its partials. */
+static int matmul_vertices(LinearBuild *lb, uint32_t c, IpuErr *err)
+{
+    LowerBuilder *b = lb->b;
+    const LinearPlan *pl = lb->pl;
+    int cs = lb->cs_mm;
+    MatmulArgs parts[LINEAR_MAX_SPLIT];
+    for (uint32_t bi = 0; bi < lb->blocks; bi++) {
+        uint32_t tile = lower_tile(b, c, pl->tile0 + bi), j = bi % pl->kb;
+        int wid = pl->group ? lb->w->dec[c] : -1;
+        uint64_t wfirst = pl->group ? dec_first(lb, wid, c, bi) : 0;
+        if (!pl->group)
+            block_weights(lb, c, bi, 0, &wid, &wfirst);
+        uint16_t *wp = lower_in(b, cs, wid, wfirst);
+        if (lb->gather) {
+            for (uint32_t q = 0; q < lb->W; q++) {
+                uint32_t t0 = lb->mc * q / lb->W, t1 = lb->mc * (q + 1) / lb->W;
+                if (t1 == t0)
+                    continue;
+                GatherArgs ga = {wp, lower_in(b, cs, lb->Z[c], (uint64_t)bi * pl->nblk),
+                                 lower_in(b, cs, lb->A[c], bi * lb->in_blk + t0),
+                                 lower_out(b, cs, lb->P[c], bi * lb->part_blk + (uint64_t)t0 * pl->nblk), pl->kblk,
+                                 pl->nblk, t1 - t0, c * pl->k + j * pl->kblk};
+                if (lower_vertex(b, cs, tile, &gather_vertex, &ga, err))
+                    return -1;
+            }
+            continue;
+        }
+        uint16_t *ap = lower_in(b, cs, lb->A[c], bi * lb->in_blk);
+        MatmulArgs whole = {.k = pl->kblk, .amp_macs_per_cycle = b->g->arch.amp_macs_per_cycle_fp16,
+                            .out = lower_out(b, cs, lb->P[c], bi * lb->part_blk)}; /* accumulate 0: only written */
+        if (pl->kind == LIN_MATMUL)
+            whole.a = ap, whole.w = wp, whole.m = lb->mc, whole.n = pl->nblk;
+        else
+            whole.a = wp, whole.w = ap, whole.m = pl->nblk, whole.n = lb->mc;
+        uint32_t np = matmul_split(&whole, lb->pt, lb->W, parts);
+        for (uint32_t q = 0; q < np; q++)
+            if (lower_vertex(b, cs, tile, b->matmul_vt, &parts[q], err))
+                return -1;
+    }
+    return 0;
+}
+
+/* The bias of N block ni's piece [p0, p0 + len) on tile bi, as row segments:
+ * a partial first row, whole rows, a partial last row; in place. */
+static int bias_vertices(LinearBuild *lb, uint32_t c, uint32_t ni, uint32_t bi, uint64_t p0, uint64_t len, IpuErr *err)
+{
+    LowerBuilder *b = lb->b;
+    const LinearPlan *pl = lb->pl;
+    int bid;
+    uint64_t bfirst;
+    block_weights(lb, c, bi, 3, &bid, &bfirst);
+    for (uint64_t e = p0; e < p0 + len;) {
+        uint64_t col = e % pl->nblk, rows = 1, cols = pl->nblk - col;
+        if (cols > p0 + len - e)
+            cols = p0 + len - e;
+        if (col == 0 && cols == pl->nblk)
+            rows = (p0 + len - e) / pl->nblk;
+        uint16_t *o = lower_inout(b, lb->cs_bias, lb->RO[c], ni * lb->part_blk + e);
+        AddArgs ad = {o, o, lower_in(b, lb->cs_bias, bid, bfirst + col), (uint32_t)rows, (uint32_t)cols, ADD_OP_BIAS, 0};
+        if (lower_vertex(b, lb->cs_bias, lower_tile(b, c, pl->tile0 + bi), &add_vertex, &ad, err))
+            return -1;
+        e += rows * cols;
+    }
+    return 0;
+}
+
+/* The reducers of chip c: piece p of N block ni summed over its kb partials on tile (ni, p), then the bias. */
+static int reduce_vertices(LinearBuild *lb, uint32_t c, IpuErr *err)
+{
+    LowerBuilder *b = lb->b;
+    const LinearPlan *pl = lb->pl;
+    const Pieces *pc = &lb->pc;
+    for (uint32_t ni = 0; ni < lb->nn; ni++)
+        for (uint32_t p = 0; p < pc->np; p++) {
+            uint32_t bi = ni * pl->kb + p, tile = lower_tile(b, c, pl->tile0 + bi);
+            uint64_t p0 = piece_at(pc, p), len = piece_at(pc, p + 1) - p0, n2 = len / 2;
+            for (uint32_t q = 0; q < lb->W; q++) {
+                uint64_t e0 = n2 * q / lb->W * 2, e1 = n2 * (q + 1) / lb->W * 2;
+                if (e1 == e0)
+                    continue;
+                ReduceArgs ra = {lower_in(b, lb->cs_red, lb->RI[c], (uint64_t)ni * pl->kb * lb->part_blk + pl->kb * p0 + e0),
+                                 lower_out(b, lb->cs_red, lb->RO[c], ni * lb->part_blk + p0 + e0), pl->kb,
+                                 (uint32_t)(e1 - e0), (uint32_t)len, lb->pt, LAYER_F16};
+                if (lower_vertex(b, lb->cs_red, tile, &reduce_vertex, &ra, err))
+                    return -1;
+            }
+            if (lb->cs_bias >= 0 && c < 64 && (lb->bias_chips >> c & 1) && bias_vertices(lb, c, ni, bi, p0, len, err))
+                return -1;
+        }
+    return 0;
+}
+
+/* The groups' weight copies: a doubling tree, groups [0, have) to [have, 2 have), one Copy step per level. */
+static int replicate_steps(LinearBuild *lb, int seq, IpuErr *err)
+{
+    LowerBuilder *b = lb->b;
+    const LinearPlan *pl = lb->pl;
+    uint32_t grid = pl->nb * pl->kb;
+    for (uint32_t have = 1; have < pl->mb; have *= 2) {
+        int cp = lower_copy(b, seq, lb->name, err);
+        if (cp < 0)
+            return -1;
+        for (uint32_t c = 0; c < b->vchips; c++)
+            for (uint32_t g = 0; g < have && have + g < pl->mb; g++)
+                for (int t = 0; t < 4; t++) {
+                    int src, dst;
+                    uint64_t sf, df;
+                    block_weights(lb, c, g * grid, t, &src, &sf);
+                    block_weights(lb, c, (have + g) * grid, t, &dst, &df);
+                    if (src < 0)
+                        continue;
+                    uint64_t n = graph_tensor(b->g, dst)->elems / (pl->mb - 1); /* one group's blocks */
+                    if (program_copy_add(b->p, cp, src, sf, dst, df, n, err) < 0)
+                        return -1;
+                }
+    }
+    return 0;
+}
+
+/* Rows [*r0, *r0 + *rc) of group g's chunk ch (rc may be 0 for the last group). */
+static void chunk_rows(const LinearBuild *lb, uint32_t g, uint32_t ch, uint32_t *r0, uint32_t *rc)
+{
+    uint64_t start = (uint64_t)g * lb->rows_g + (uint64_t)ch * lb->mc;
+    uint64_t end = (uint64_t)(g + 1) * lb->rows_g < lb->m ? (uint64_t)(g + 1) * lb->rows_g : lb->m;
+    *r0 = (uint32_t)start;
+    *rc = start >= end ? 0 : (uint32_t)(end - start < lb->mc ? end - start : lb->mc);
+}
+
+/* Chunk ch's input rows to every block's tile. */
+static int input_pairs(LinearBuild *lb, int cp, const int *x, uint32_t ch, IpuErr *err)
+{
+    LowerBuilder *b = lb->b;
+    const LinearPlan *pl = lb->pl;
+    for (uint32_t c = 0; c < b->vchips; c++)
+        for (uint32_t bi = 0; bi < lb->blocks; bi++) {
+            uint32_t j = bi % pl->kb, r0, rc;
+            chunk_rows(lb, bi / (pl->nb * pl->kb), ch, &r0, &rc);
+            if (!rc)
+                continue;
+            int rv = lb->gather ? program_copy_add(b->p, cp, x[c], r0, lb->A[c], bi * lb->in_blk, rc, err)
+                                : program_copy_add_rows(b->p, cp, x[c], (uint64_t)r0 * pl->k + (uint64_t)j * pl->kblk,
+                                                        pl->k, lb->A[c], bi * lb->in_blk, pl->kblk, pl->kblk, rc, err);
+            if (rv < 0)
+                return -1;
+        }
+    return 0;
+}
+
+/* Piece p of every K block of N block ni to the piece's reducer: one strided pair over the K blocks. */
+static int partial_pairs(LinearBuild *lb, int cp, IpuErr *err)
+{
+    const LinearPlan *pl = lb->pl;
+    for (uint32_t c = 0; c < lb->b->vchips; c++)
+        for (uint32_t ni = 0; ni < lb->nn; ni++)
+            for (uint32_t p = 0; p < lb->pc.np; p++) {
+                uint64_t p0 = piece_at(&lb->pc, p), len = piece_at(&lb->pc, p + 1) - p0, base = (uint64_t)ni * pl->kb * lb->part_blk;
+                if (program_copy_add_rows(lb->b->p, cp, lb->P[c], base + p0, lb->part_blk, lb->RI[c],
+                                          base + pl->kb * p0, len, len, pl->kb, err) < 0)
+                    return -1;
+            }
+    return 0;
+}
+
+/* Chunk ch's sums to the output: rows of y (m, n), or columns of y^T (n, m) for LIN_MATMUL_T. */
+static int output_pairs(LinearBuild *lb, int cp, const int *y, uint32_t ch, IpuErr *err)
+{
+    LowerBuilder *b = lb->b;
+    const LinearPlan *pl = lb->pl;
+    uint64_t width = pl->kind == LIN_MATMUL_T ? lb->mc : pl->nblk; /* a row of the block's partial layout */
+    for (uint32_t c = 0; c < b->vchips; c++)
+        for (uint32_t ni = 0; ni < lb->nn; ni++) {
+            uint32_t i = ni % pl->nb, r0, rc, p = 0;
+            chunk_rows(lb, ni / pl->nb, ch, &r0, &rc);
+            for (uint64_t e = 0; rc && e < lb->part_blk;) {
+                while (piece_at(&lb->pc, p + 1) <= e)
+                    p++;
+                uint64_t row = e / width, col = e % width, len = width - col;
+                if (len > piece_at(&lb->pc, p + 1) - e) /* a pair stays on one reducer tile */
+                    len = piece_at(&lb->pc, p + 1) - e;
+                uint64_t src = (uint64_t)ni * lb->part_blk + e;
+                int rv = 0;
+                if (pl->kind == LIN_MATMUL_T) {
+                    uint64_t valid = col < rc ? (rc - col < len ? rc - col : len) : 0;
+                    if (valid)
+                        rv = program_copy_add(b->p, cp, lb->RO[c], src, y[c], ((uint64_t)i * pl->nblk + row) * lb->m + r0 + col,
+                                              valid, err);
+                } else if (row < rc) {
+                    rv = program_copy_add(b->p, cp, lb->RO[c], src, y[c],
+                                          (uint64_t)(r0 + row) * pl->n + (uint64_t)i * pl->nblk + col, len, err);
+                }
+                if (rv < 0)
+                    return -1;
+                e += len;
+            }
+        }
+    return 0;
+}
+
+/* Appends chunk ch's k-th Copy sub-sequence (0 inputs, 1 partials, 2 sums)
+ * to seq: a new one (*cp its Copy step, to be filled) or, for an instance
+ * sharing the scratch, the one the first instance built (*cp = -1). */
+static int chunk_copy(LinearBuild *lb, LinearScratch *scratch, int reuse, uint32_t ch, int k, int seq, int *cp, IpuErr *err)
+{
+    int sub;
+    *cp = -1;
+    if (reuse) {
+        sub = scratch->copies[3 * ch + k];
+    } else {
+        if ((sub = program_sequence(lb->b->p, lb->name, err)) < 0 || (*cp = lower_copy(lb->b, sub, lb->name, err)) < 0)
+            return -1;
+        if (scratch)
+            scratch->copies[3 * ch + k] = sub;
+    }
+    return lower_append(lb->b, seq, sub, err) < 0 ? -1 : 0;
+}
+
+/* The steps: [weight copies, decompress, first inputs] in seq_a, then per chunk the rest in seq_b. */
+static int build_steps(LinearBuild *lb, const int *x, const int *y, LinearScratch *scratch, int seq_a, int seq_b,
+                       IpuErr *err)
+{
+    LowerBuilder *b = lb->b;
+    RunPhase ph_mm = lb->gather ? PHASE_OTHER : PHASE_MATMUL;
+    if (replicate_steps(lb, seq_a, err) ||
+        (lb->cs_dec >= 0 && lower_exec(b, seq_a, lb->cs_dec, lb->name, PHASE_DECOMPRESS, err) < 0))
+        return -1;
+    int mm = program_execute(b->p, lb->cs_mm, lb->name, (int)ph_mm, err);
+    int red = program_execute(b->p, lb->cs_red, lb->name, (int)ph_mm, err);
+    int bias = lb->cs_bias >= 0 ? program_execute(b->p, lb->cs_bias, lb->name, PHASE_MATMUL, err) : -1;
+    if (mm < 0 || red < 0 || (lb->cs_bias >= 0 && bias < 0))
+        return -1;
+    /* the Copy steps move the same tensors for every instance sharing the
+     * scratch: the first builds them, the others append the same steps */
+    int reuse = scratch && scratch->copies;
+    if (scratch && !reuse && !(scratch->copies = malloc(3 * (size_t)lb->nchunks * sizeof *scratch->copies)))
+        return ipu_err(err, "out of host memory");
+    int cp;
+    for (uint32_t ch = 0; ch < lb->nchunks; ch++) {
+        int seq = ch ? seq_b : seq_a;
+        if (chunk_copy(lb, scratch, reuse, ch, 0, seq, &cp, err) || (cp >= 0 && input_pairs(lb, cp, x, ch, err)))
+            return -1;
+        seq = seq_b;
+        if (lower_append(b, seq, mm, err) < 0 || chunk_copy(lb, scratch, reuse, ch, 1, seq, &cp, err) ||
+            (cp >= 0 && partial_pairs(lb, cp, err)))
+            return -1;
+        if (lower_append(b, seq, red, err) < 0 || (bias >= 0 && lower_append(b, seq, bias, err) < 0))
+            return -1;
+        if (chunk_copy(lb, scratch, reuse, ch, 2, seq, &cp, err) || (cp >= 0 && output_pairs(lb, cp, y, ch, err)))
+            return -1;
+    }
+    return 0;
+}
+
+int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, const LinearWeights *w, uint32_t m,
+                       const int *x, const int *y, uint64_t bias_chips, LinearScratch *scratch, int *seq_a, int *seq_b,
+                       IpuErr *err)
+{
+    if ((*seq_a = program_sequence(b->p, name, err)) < 0 || (*seq_b = program_sequence(b->p, name, err)) < 0)
+        return -1;
+    if (pl->mb < 1 || (uint64_t)pl->mb * pl->nb * pl->kb > b->usable)
+        return ipu_err(err, "layer '%s': %u row groups of %u x %u tiles exceed %u tiles", name, pl->mb, pl->nb, pl->kb,
+                       b->usable);
+    LinearBuild lb = {.b = b, .name = name, .pl = pl, .w = w, .m = m, .bias_chips = bias_chips};
+    if (build_rows(&lb, scratch, err))
+        return -1;
+    lb.nchunks = (uint32_t)div_up(lb.rows_g, lb.mc);
+    lb.blocks = pl->mb * pl->nb * pl->kb, lb.nn = pl->mb * pl->nb;
+    lb.W = b->g->arch.workers_per_tile;
+    lb.gather = pl->kind == LIN_GATHER;
+    lb.pt = lb.gather ? LAYER_F16 : b->partials;
+    lb.in_blk = lb.gather ? lb.mc : (uint64_t)lb.mc * pl->kblk, lb.part_blk = (uint64_t)lb.mc * pl->nblk;
+    lb.wblk = (uint64_t)pl->nblk * pl->kblk;
+    uint32_t npc = pl->kb < LINEAR_REDUCE_PIECES ? pl->kb : LINEAR_REDUCE_PIECES;
+    lb.pc = (Pieces){npc < lb.part_blk / 4 ? npc : (uint32_t)(lb.part_blk / 4), lb.part_blk};
+    lb.cs_dec = lb.cs_bias = -1;
+    if (build_temps(&lb, scratch, err) || new_cs(&lb, "mm", &lb.cs_mm, err) || new_cs(&lb, "reduce", &lb.cs_red, err) ||
+        (pl->group && new_cs(&lb, "decompress", &lb.cs_dec, err)) ||
+        (pl->has_bias && bias_chips && new_cs(&lb, "bias", &lb.cs_bias, err)))
+        return -1;
+    for (uint32_t c = 0; c < b->vchips; c++)
+        if ((pl->group && decompress_vertices(&lb, c, err)) || matmul_vertices(&lb, c, err) ||
+            reduce_vertices(&lb, c, err))
+            return -1;
+    return build_steps(&lb, x, y, scratch, *seq_a, *seq_b, err);
+}
