@@ -252,7 +252,7 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
     uint32_t B = L->opt.batch, C = (uint32_t)cf->n_embd, nl = (uint32_t)cf->n_layer, rd = (uint32_t)cf->rotary_dim;
     uint32_t m = B * t;
     sg->t = t, sg->m = m;
-    uint32_t rmax = b->usable / ROW_TILES_FRACTION ? b->usable / ROW_TILES_FRACTION : 1;
+    uint32_t rmax = b->usable; /* rows of the residual stream (and every row-major activation): whole rows on up to every tile */
     sg->nrt = (int)(m < rmax ? m : rmax);
     sg->rt0 = (int)b->cursor;
     b->cursor += (uint32_t)sg->nrt;
@@ -449,6 +449,32 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
     return 0;
 }
 
+/* Query rows per wave of attention (up to 128 and t): a key-block tile's
+ * q, scores, probabilities and P V partials, plus its share of the
+ * group's softmax rows and reducer partials, within mem_prop of what the
+ * always-live tensors (caches, weights) leave on the fullest home tile of
+ * chip 0; 0 if not one row fits. */
+static uint32_t attn_wave_rows(const Lowered *L, uint32_t t, uint32_t sb, uint32_t nkb, uint32_t ncache, uint32_t homes)
+{
+    const LowerBuilder *b = &L->b;
+    uint64_t cap = sram_capacity_bytes(b->g->sram), used = 0;
+    for (uint32_t l = 0; l < ncache; l++)
+        for (uint32_t i = 0; i < homes; i++) {
+            uint64_t u = sram_tile_used_bytes(b->g->sram, lower_tile(b, 0, L->kv_tile0[l] + i));
+            used = u > used ? u : used;
+        }
+    double budget = used < cap ? (double)(cap - used) * b->mem_prop : 0;
+    uint64_t ps = layer_dtype_bytes(L->opt.partials), hd = (uint64_t)L->cfg.head_dim;
+    for (uint32_t mqb = t < 128 ? t : 128; mqb >= 1; mqb--) {
+        uint64_t share = (mqb + nkb - 1) / nkb;
+        uint64_t bytes = (uint64_t)mqb * (sb * (ps + 2) + hd * (2 + ps)) +
+                         share * ((uint64_t)nkb * sb * (ps + 2) + (uint64_t)nkb * hd * ps + hd * 2);
+        if ((double)bytes <= budget)
+            return mqb;
+    }
+    return 0;
+}
+
 /* ---- the whole lowering ---- */
 
 static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights *w, Placement place, double mem_prop,
@@ -577,26 +603,14 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
     b->cursor += nl + 1;
     /* attention plans and caches: each layer's cache on its own home tiles */
     uint32_t sb = L->s < 64 ? rup(L->s, 16) : 64, nkb = rup(L->s, sb) / sb;
-    /* query rows per wave: a key-block tile's q, scores, probabilities and
-     * P V partials, plus its share of the group's softmax rows and reducer
-     * partials, within ATTN_ROWS_FRACTION of a tile */
-    uint32_t t0 = o->kv_cache ? o->prompt_len : L->s, mqb = t0 < 128 ? t0 : 128;
-    uint64_t ps = layer_dtype_bytes(o->partials), abud = (uint64_t)(a.sram_bytes_per_tile * ATTN_ROWS_FRACTION);
-    for (; mqb > 1; mqb--) {
-        uint64_t share = (mqb + nkb - 1) / nkb;
-        uint64_t bytes = (uint64_t)mqb * (sb * (ps + 2) + hd * (2 + ps)) +
-                         share * ((uint64_t)nkb * sb * (ps + 2) + (uint64_t)nkb * hd * ps + hd * 2);
-        if (bytes <= abud)
-            break;
-    }
-    uint32_t nqb = (t0 + mqb - 1) / mqb;
+    uint32_t t0 = o->kv_cache ? o->prompt_len : L->s;
     uint32_t homes = o->batch * L->hc * nkb;
     L->kv_tile0 = calloc(ncache, sizeof *L->kv_tile0);
     if (!L->kv_tile0)
         return ipu_err(err, "out of host memory");
     for (uint32_t l = 0; l < ncache; l++) {
         L->kv_tile0[l] = b->cursor, b->cursor += homes;
-        AttnPlan cp = {o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, mqb, nqb, L->kv_tile0[l]};
+        AttnPlan cp = {o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, 0, 0, L->kv_tile0[l]};
         snprintf(nm, sizeof nm, "layer%u.kv", l);
         if (lower_attn_cache(b, nm, &cp, o->kv_cache ? SRAM_KV_CACHE : SRAM_ACTIVATIONS, &L->kc[l * chips],
                              &L->vtc[l * chips], err))
@@ -610,6 +624,12 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
             graph_tensor_set_always_live(b->g, L->vtc[l * chips + c], 1);
         }
     }
+    uint32_t mqb = attn_wave_rows(L, t0, sb, nkb, ncache, homes);
+    if (!mqb)
+        return ipu_err(err, "attention: not one query row's buffers fit %.3g of what the KV caches and weights leave "
+                            "on the key-block tiles",
+                       b->mem_prop);
+    uint32_t nqb = (t0 + mqb - 1) / mqb;
     L->sg[0].ap = (AttnPlan){o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, mqb, nqb, L->kv_tile0[0]};
     L->sg[1].ap = (AttnPlan){o->batch, 1, L->hc, hd, nkb * sb, sb, nkb, 1, 1, L->kv_tile0[0]};
     L->kv_bytes = o->kv_cache ? (uint64_t)chips * nl * o->batch * L->hc * nkb * sb * hd * 4 : 0;

@@ -9,12 +9,6 @@
 #include "host/lower.h"
 
 #define MC LOWER_MAX_CHIPS
-/* Rows of the residual stream (and every row-major activation) are spread
- * one or more whole rows per tile over up to 1/ROW_TILES_FRACTION of the
- * tiles (all of them: at batch 12 x 256 half the tiles could not hold them). */
-#define ROW_TILES_FRACTION 1
-/* Assumption: one wave of attention takes at most this fraction of a key-block tile. */
-#define ATTN_ROWS_FRACTION 0.15
 /* The vocabulary shard may be padded by up to this percentage to tile better. */
 #define VOCAB_PAD_PERCENT 8
 /* Assumptions (documented in docs/architecture.md): per-tile code + vertex state and worker stacks. */

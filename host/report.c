@@ -34,7 +34,7 @@ void report_free(Report *r)
     if (!r)
         return;
     for (int i = 0; i < r->n; i++)
-        free(r->f[i].tokens);
+        free(r->f[i].tokens), free(r->f[i].mem_tile), free(r->f[i].mem_chip);
     free(r->f);
     cJSON_Delete(r->config);
     memset(r, 0, sizeof *r);
@@ -122,6 +122,15 @@ int report_add(Report *r, const RunResult *res, uint32_t batch, uint32_t chips, 
 
     f->weight_bytes = res->weight_bytes;
     f->sram = res->sram;
+    f->mem_npos = res->mem_npos, f->mem_decode_pos = res->mem_decode_pos;
+    if (res->mem_npos) {
+        f->mem_tile = malloc(res->mem_npos * sizeof *f->mem_tile);
+        f->mem_chip = malloc(res->mem_npos * sizeof *f->mem_chip);
+        if (!f->mem_tile || !f->mem_chip)
+            return ipu_err(err, "report: out of memory");
+        memcpy(f->mem_tile, res->mem_tile, res->mem_npos * sizeof *f->mem_tile);
+        memcpy(f->mem_chip, res->mem_chip, res->mem_npos * sizeof *f->mem_chip);
+    }
     if (res->tokens) {
         size_t n = (size_t)batch * (1 + res->ndecode);
         if (!(f->tokens = malloc(n * sizeof *f->tokens)))
@@ -516,6 +525,43 @@ static int plot_groups(const Report *r, const char *dir, const char *term, const
     return rv;
 }
 
+/* Bytes live at each program step (prefill, then decode) on each format's
+ * fullest tile and on chip 0: the liveness curves of the memory layout. */
+static int plot_memory(const Report *r, const char *dir, const char *term, const char *ext, IpuErr *err)
+{
+    Text data = {0}, s = {0};
+    for (int i = 0; i < r->n; i++) {
+        const FormatReport *f = &r->f[i];
+        text_add(&data, "# %s: position tile_KiB chip_MiB (fullest tile %u)\n", f->format, f->sram.tile);
+        for (size_t q = 0; q < f->mem_npos; q++)
+            text_add(&data, "%zu %.3f %.3f\n", q, f->mem_tile[q] / 1024.0, f->mem_chip[q] / 1048576.0);
+        text_add(&data, "\n\n");
+    }
+    char dat[1200];
+    snprintf(dat, sizeof dat, "%s/memory.dat", dir);
+    int rv = data.oom ? ipu_err(err, "'%s': out of memory", dat) : report_write_file(dat, data.s, data.n, err);
+    free(data.s);
+    if (rv)
+        return -1;
+    text_add(&s, "set terminal %s\nset multiplot layout 2,1 title 'tile memory live at each program step'\n"
+                 "set grid\nset key outside right top\nset xlabel 'program step (prefill, then decode from the dashed line)'\n",
+             term);
+    if (r->f[0].mem_decode_pos < r->f[0].mem_npos)
+        text_add(&s, "set arrow from %zu, graph 0 to %zu, graph 1 nohead dt 2\n", r->f[0].mem_decode_pos,
+                 r->f[0].mem_decode_pos);
+    for (int panel = 0; panel < 2; panel++) {
+        text_add(&s, "set ylabel '%s'\nplot", panel ? "chip 0 (MiB)" : "fullest tile (KiB)");
+        for (int i = 0; i < r->n; i++)
+            text_add(&s, "%s '%s' index %d using 1:%d with lines title '%s'", i ? "," : "", dat, i, panel ? 3 : 2,
+                     r->f[i].format);
+        text_add(&s, "\n");
+    }
+    text_add(&s, "unset multiplot\n");
+    rv = s.oom ? ipu_err(err, "plot: out of memory") : run_gnuplot(dir, "memory", ext, &s, err);
+    free(s.s);
+    return rv;
+}
+
 int report_make_dirs(const char *dir, IpuErr *err)
 {
     if (strlen(dir) >= 1024)
@@ -566,6 +612,12 @@ int report_plot(const Report *r, const char *dir, char *written, size_t cap, Ipu
             return -1;
         if (written)
             snprintf(written + strlen(written), cap - strlen(written), ";%s/groups.%s", dir, ext);
+    }
+    if (r->f[0].mem_npos) {
+        if (plot_memory(r, dir, term, ext, err))
+            return -1;
+        if (written)
+            snprintf(written + strlen(written), cap - strlen(written), ";%s/memory.%s", dir, ext);
     }
     return 0;
 }

@@ -55,6 +55,8 @@ typedef struct FormatReport {
     double prefill_total_cycles, decode_total_cycles;
     uint64_t weight_bytes;
     SramPeak sram;                  /* the fullest tile at its peak */
+    uint64_t *mem_tile, *mem_chip;  /* (mem_npos) bytes live at each program position: the peak tile, chip 0 */
+    size_t mem_npos, mem_decode_pos; /* the decode program's positions start at mem_decode_pos */
     uint32_t *tokens;               /* functional runs: (batch, 1 + ndecode) ids; NULL otherwise */
     double speedup_vs_fp16;
 } FormatReport;
