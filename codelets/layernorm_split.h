@@ -23,7 +23,7 @@
  * slice length (stats, apply) or the number of parts (combine).
  *
  * Not here: where the slices live and the exchanges between the passes
- * (host/lower_ln.c).
+ * (host/lower/layernorm.c).
  */
 #ifndef IPUSIM_LAYERNORM_SPLIT_H
 #define IPUSIM_LAYERNORM_SPLIT_H

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "host/lower.h"
+#include "host/lower/lower.h"
 #include "sim/arch.h"
 #include "sim/err.h"
 

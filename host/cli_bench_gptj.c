@@ -9,7 +9,7 @@
 #include "host/cli.h"
 #include "host/gptj_run.h"
 #include "host/gptj_step.h"
-#include "host/lower.h"
+#include "host/lower/lower.h"
 #include "host/runcfg.h"
 #include "sim/engine.h"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "host/gptj_step.h"
-#include "host/lower.h"
+#include "host/lower/lower.h"
 #include "sim/engine.h"
 #include "sim/layout.h"
 

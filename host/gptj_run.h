@@ -1,6 +1,6 @@
 /* gptj_run.h - GPT-J on the simulated machine: one weight format, one run.
  *
- * gptj_run lowers GPT-J (host/lower_*.c) onto a graph and programs for the
+ * gptj_run lowers GPT-J (host/lower/) onto a graph and programs for the
  * arch, tensor parallel over opt->chips chips, then runs the prefill and one
  * program per generated token on the engine, in timing mode (no weights) or
  * functional mode (weights given: real or synthetic), and returns per-step

@@ -12,7 +12,7 @@
 #define IPUSIM_GPTJ_STEP_H
 
 #include "host/gptj_run.h"
-#include "host/lower.h"
+#include "host/lower/lower.h"
 #include "sim/engine.h"
 
 int gptj_run_step(Engine *e, Lowered *L, int decode, int *last_root, int timing, StepResult *s, IpuErr *err);

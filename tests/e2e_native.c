@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "host/gptj_step.h"
-#include "host/lower.h"
+#include "host/lower/lower.h"
 #include "host/runcfg.h"
 #include "testutil.h"
 

@@ -27,8 +27,8 @@
 #include <string.h>
 
 #include "host/gptj_run.h"
-#include "host/lower.h"
-#include "host/lower_model.h"
+#include "host/lower/lower.h"
+#include "host/lower/model.h"
 #include "models/gptj_forward.h"
 #include "sim/engine.h"
 
@@ -199,7 +199,7 @@ static void check_case(const char *fmt, uint32_t chips, int kv, uint32_t batch)
 }
 
 /* The planner spreads LayerNorm rows over slice tiles when rows are few
- * (host/lower_ln.c): this config takes the split path for ln_1 and ln_f in
+ * (host/lower/layernorm.c): this config takes the split path for ln_1 and ln_f in
  * both step graphs, and its logits agree with the reference. */
 static void test_split_layernorm(void **s)
 {

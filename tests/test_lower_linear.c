@@ -12,7 +12,7 @@
 
 #include "codelets/matmul.h"
 #include "host/gptj_run.h"
-#include "host/lower.h"
+#include "host/lower/lower.h"
 #include "sim/engine.h"
 
 typedef struct Measured {

@@ -30,8 +30,8 @@
 #include <string.h>
 
 #include "host/gptj_run.h"
-#include "host/lower.h"
-#include "host/lower_model.h"
+#include "host/lower/lower.h"
+#include "host/lower/model.h"
 #include "sim/engine.h"
 #include "sim/footprint.h"
 

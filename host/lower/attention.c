@@ -1,4 +1,4 @@
-/* lower_attn.c - attention with a K / V^T cache over a grid of tiles (see lower.h).
+/* attention.c - attention with a K / V^T cache over a grid of tiles (see lower.h).
  *
  * Per chip, per (sequence b, head h): key block j (sb keys) lives on its
  * home tile with K_j (sb, hd) and V^T_j (hd, sb); the attention's vertices
@@ -16,7 +16,7 @@
 #include "codelets/matmul.h"
 #include "codelets/reduce.h"
 #include "codelets/softmax.h"
-#include "host/lower.h"
+#include "host/lower/lower.h"
 
 static uint32_t home_tile(const AttnPlan *ap, uint32_t b, uint32_t h, uint32_t j)
 {

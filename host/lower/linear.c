@@ -1,4 +1,4 @@
-/* lower_linear.c - the linear layer (see lower.h): its planner, its weight
+/* linear.c - the linear layer (see lower.h): its planner, its weight
  * tensors and packing, and how one instance is built.
  *
  * A plan is a grid of nb x kb tiles, block (i, j) holding the weights of
@@ -24,7 +24,7 @@
 #include "codelets/gather.h"
 #include "codelets/matmul.h"
 #include "codelets/reduce.h"
-#include "host/lower.h"
+#include "host/lower/lower.h"
 
 /* Assumption: one linear layer's weight block (+ int4 scratch) may take
  * this fraction of a tile (always-live: every layer's blocks share the

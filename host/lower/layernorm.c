@@ -1,6 +1,6 @@
-/* lower_ln.c - a LayerNorm of few long rows spread over tiles and workers
+/* layernorm.c - a LayerNorm of few long rows spread over tiles and workers
  * (codelets/layernorm_split.h), with its exchanges as Copy steps; the
- * alternative to one row per tile on one worker (lower_gptj.c row_vertices).
+ * alternative to one row per tile on one worker (model.c row_vertices).
  *
  * Row r of R has nt slice tiles (local tile0 + r*nt + j) with W vertices
  * each: ns = nt*W slices. Tile j of row r holds, per row:
@@ -19,7 +19,7 @@
 
 #include "codelets/layernorm.h"
 #include "codelets/layernorm_split.h"
-#include "host/lower_model.h"
+#include "host/lower/model.h"
 
 /* At most this many slice tiles per row: the combining tile's pall stays within 12 KiB. */
 #define LN_SPLIT_MAX_TILES 256

@@ -1,12 +1,12 @@
-/* lower_model.h - the lowered model's state, shared by host/lower_gptj.c
- * (building the graph and programs) and host/lower_io.c (functional
+/* model.h - the lowered model's state, shared by host/lower/model.c
+ * (building the graph and programs) and host/lower/io.c (functional
  * weights, per-step ids and positions, reading results). Private to the
  * lowering: everything else uses host/lower.h.
  */
 #ifndef IPUSIM_LOWER_MODEL_H
 #define IPUSIM_LOWER_MODEL_H
 
-#include "host/lower.h"
+#include "host/lower/lower.h"
 
 #define MC LOWER_MAX_CHIPS
 /* The vocabulary shard may be padded by up to this percentage to tile better. */
@@ -18,7 +18,7 @@
 enum { LQ, LK, LV, LO, LFI, LFO, NLIN };
 extern const char *const lower_lin_names[NLIN];
 
-/* A LayerNorm of few long rows spread over slice tiles (host/lower_ln.c). */
+/* A LayerNorm of few long rows spread over slice tiles (host/lower/layernorm.c). */
 typedef struct LnSplit {
     uint32_t rows, nt, w, ns; /* rows; slice tiles per row; vertices per tile; slices per row (nt * w) */
     uint32_t tile0;           /* row r's slice tile j is local tile tile0 + r * nt + j */

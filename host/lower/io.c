@@ -1,4 +1,4 @@
-/* lower_io.c - functional weights into the lowered graph, per-step token
+/* io.c - functional weights into the lowered graph, per-step token
  * ids and positions, and reading tokens and logits back (see lower.h). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 
 #include "codelets/rotary.h"
 #include "codelets/softmax.h"
-#include "host/lower_model.h"
+#include "host/lower/model.h"
 
 /* ---- functional weights ---- */
 

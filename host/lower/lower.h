@@ -1,21 +1,26 @@
 /* lower.h - lowering GPT-J onto the simulated machine: graph, tile mapping,
- * programs (host/lower_*.c). gptj_run.c drives it; tests read its state.
+ * programs (host/lower/). gptj_run.c drives it; tests read its state.
  *
- * The pieces:
- * - LowerBuilder (lower_build.c): the graph and program being built, the
- *   RunPhase categories, tile helpers (row tensors, block tensors), and
- *   BSP helpers (a Sync then a Copy).
- * - The linear layer (lower_build.c): a weight-stationary tile grid of
- *   (N blocks x K blocks) picked by lower_plan_linear, activations copied to
- *   per-tile slices in chunks of rows, AMP matmuls (or embedding gathers)
- *   producing partials, partials exchanged to one reducer tile per N block,
- *   reduced (+ bias), copied to a row-major output.
- * - Attention (lower_attn.c): per (sequence, head) a grid of query blocks x
- *   key blocks over tiles, K cache (keys, hd) and V^T cache (hd, keys).
- * - The model (lower_gptj.c, state in lower_model.h): tensor parallel over
- *   chips, one step graph per distinct rows-per-step (prefill / decode),
- *   weight placement; lower_io.c: functional weights, per-step ids and
- *   positions, reading tokens and logits.
+ * The pieces, one file each:
+ * - builder.c: LowerBuilder, the graph and program being built; vertex
+ *   args that declare their tensor uses (lower_in / lower_out /
+ *   lower_inout, which the memory layout's live ranges come from); tile
+ *   helpers (row, block and interleaved tensors); BSP helpers (a Sync then
+ *   a Copy).
+ * - linear.c: the linear layer. lower_plan_linear picks a grid of N blocks
+ *   x K blocks, repeated over row groups (weights copied to each group by
+ *   exchange); an instance copies activations to per-tile slices in chunks
+ *   of rows, runs AMP matmuls (or embedding gathers) into partials,
+ *   reduce-scatters the partials over the N block's tiles, reduces (+ bias)
+ *   and copies the sums to a row-major output.
+ * - attention.c: per (sequence, head) a grid of query waves x key blocks
+ *   over tiles, K cache (keys, hd) and V^T cache (hd, keys).
+ * - layernorm.c: a LayerNorm of few long rows split over slice tiles.
+ * - model.c (state in model.h): tensor parallel over chips, one step graph
+ *   per distinct rows-per-step (prefill / decode), weight placement, the
+ *   memory layout of both programs.
+ * - io.c: functional weights, per-step ids and positions, reading tokens
+ *   and logits.
  *
  * Not here: the run loop and results (gptj_run.c), reports.
  */

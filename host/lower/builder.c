@@ -1,4 +1,4 @@
-/* lower_build.c - the builder: a standalone one-chip builder, vertex args
+/* builder.c - the builder: a standalone one-chip builder, vertex args
  * that declare their tensor uses, tile-mapped tensors, and BSP step helpers
  * (see lower.h). */
 #include <stdio.h>
@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "codelets/matmul.h"
-#include "host/lower.h"
-#include "host/lower_model.h" /* CODE_BYTES_PER_TILE, STACK_BYTES_PER_TILE */
+#include "host/lower/lower.h"
+#include "host/lower/model.h" /* CODE_BYTES_PER_TILE, STACK_BYTES_PER_TILE */
 
 
 int lower_builder_standalone(LowerBuilder *b, const IpuArch *a, LayerDtype partials, IpuErr *err)

@@ -1,4 +1,4 @@
-/* lower_gptj.c - GPT-J on the machine: tensor parallel over chips, the step
+/* model.c - GPT-J on the machine: tensor parallel over chips, the step
  * graphs (prefill, decode), weight placement and functional weights (see lower.h).
  *
  * Per chip c of C: heads c*H/C.. (q, k, v and fc_in split by output rows of
@@ -24,10 +24,10 @@
 #include "codelets/registry.h"
 #include "codelets/rotary.h"
 #include "codelets/softmax.h"
-#include "host/lower.h"
+#include "host/lower/lower.h"
 #include "sim/layout.h"
 
-#include "host/lower_model.h"
+#include "host/lower/model.h"
 
 const char *const lower_lin_names[NLIN] = {"q_proj", "k_proj", "v_proj", "out_proj", "fc_in", "fc_out"};
 
