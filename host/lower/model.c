@@ -245,187 +245,234 @@ static int stream_step(Lowered *L, int layer, int set, int overlap, IpuErr *err)
     return st;
 }
 
-static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0, IpuErr *err)
+/* What one step graph's build stages share. */
+typedef struct StepBuild {
+    Lowered *L;
+    StepGraph *sg;
+    const char *tag;         /* "pre" or "dec": the tensor and compute set name prefix */
+    uint32_t pos0;           /* position of the step's first row (decode: patched per step) */
+    int rowcs[ROW_NKINDS];   /* the row-wise compute sets, shared by every layer */
+    int nset;                /* linear instances: weight sets (stream) or layers (resident) */
+    int *la;                 /* (nset, NLIN, 2) each instance's two sequences (lower_linear_build) */
+    int att_shared;          /* without a KV cache: the one attention sequence every layer appends */
+} StepBuild;
+
+/* A row tensor (rows, width) of chip c named "<tag>.<what>.<c>" on nr row tiles from r0. */
+static int row_tensor(StepBuild *sb, const char *what, GraphDType dt, uint32_t c, uint64_t rows, uint64_t width,
+                      int r0, int nr, int *id, IpuErr *err)
 {
-    LowerBuilder *b = &L->b;
-    const GptjConfig *cf = &L->cfg;
-    uint32_t B = L->opt.batch, C = (uint32_t)cf->n_embd, nl = (uint32_t)cf->n_layer, rd = (uint32_t)cf->rotary_dim;
-    uint32_t m = B * t;
-    sg->t = t, sg->m = m;
-    uint32_t rmax = b->usable; /* rows of the residual stream (and every row-major activation): whole rows on up to every tile */
-    sg->nrt = (int)(m < rmax ? m : rmax);
-    sg->rt0 = (int)b->cursor;
-    b->cursor += (uint32_t)sg->nrt;
-    sg->nlrt = (int)(B < rmax ? B : rmax);
-    sg->lrt0 = (int)b->cursor;
-    b->cursor += (uint32_t)sg->nlrt;
-    /* LayerNorm over slice tiles where the planner estimates it faster (few long rows) */
-    uint32_t nt1 = lower_ln_plan(b, m, (m + sg->nrt - 1) / sg->nrt, C, NULL);
-    uint32_t ntf = lower_ln_plan(b, B, (B + sg->nlrt - 1) / sg->nlrt, C, NULL);
-    sg->split_ln1 = nt1 > 0, sg->split_lnf = ntf > 0;
     char nm[64];
-    const char *tag = t == 1 && L->opt.kv_cache ? "dec" : "pre";
-#define ROWS(arr, what, dt, rows, width, r0, nr)                                                                    \
-    do {                                                                                                            \
-        snprintf(nm, sizeof nm, "%s.%s.%u", tag, what, c);                                                          \
-        if ((arr[c] = lower_tensor_rows(b, nm, dt, c, rows, width, (uint32_t)(r0), (uint32_t)(nr), SRAM_ACTIVATIONS, \
-                                        err)) < 0)                                                                  \
-            return -1;                                                                                              \
-    } while (0)
-    for (uint32_t c = 0; c < b->chips; c++) {
-        snprintf(nm, sizeof nm, "%s.ids.%u", tag, c);
-        if ((sg->ids[c] = lower_tensor_blocks(b, nm, DTYPE_I32, c, 1, m, (uint32_t)sg->rt0, SRAM_ACTIVATIONS, err)) < 0)
-            return -1;
-        ROWS(sg->x, "x", DTYPE_FP16, m, C, sg->rt0, sg->nrt);
-        ROWS(sg->h, "h", DTYPE_FP16, m, C, sg->rt0, sg->nrt);
-        ROWS(sg->rot, "rotary_table", DTYPE_FP32, m, rd * 2, sg->rt0, sg->nrt);
-        ROWS(sg->q, "q", DTYPE_FP16, m, L->cc, sg->rt0, sg->nrt);
-        ROWS(sg->k, "k", DTYPE_FP16, m, L->cc, sg->rt0, sg->nrt);
-        ROWS(sg->vt, "vT", DTYPE_FP16, L->cc, m, sg->rt0, sg->nrt);
-        ROWS(sg->att, "att", DTYPE_FP16, m, L->cc, sg->rt0, sg->nrt);
-        ROWS(sg->ao, "attn_out", DTYPE_FP16, m, C, sg->rt0, sg->nrt);
-        ROWS(sg->u, "mlp_hidden", DTYPE_FP16, m, L->ic, sg->rt0, sg->nrt);
-        ROWS(sg->mo, "mlp_out", DTYPE_FP16, m, C, sg->rt0, sg->nrt);
-        ROWS(sg->s, "block_sum", DTYPE_FP16, m, C, sg->rt0, sg->nrt);
-        ROWS(sg->last, "last", DTYPE_FP16, B, C, sg->lrt0, sg->nlrt);
-        ROWS(sg->logits, "logits", DTYPE_FP16, B, L->vc, sg->lrt0, sg->nlrt);
-        ROWS(sg->aidx, "argmax_id", DTYPE_I32, B, 1, sg->lrt0, sg->nlrt);
-        ROWS(sg->aval, "argmax_value", DTYPE_FP32, B, 1, sg->lrt0, sg->nlrt);
-        int *sp[4] = {sg->hs, sg->atts, sg->us, sg->lasts};
-        uint64_t spn[4] = {(uint64_t)m * C, (uint64_t)m * L->cc, (uint64_t)m * L->ic, (uint64_t)B * C};
-        static const char *const spname[4] = {"h.spread", "att.spread", "mlp_hidden.spread", "last.spread"};
-        for (int i = 0; i < 4; i++) {
-            snprintf(nm, sizeof nm, "%s.%s.%u", tag, spname[i], c);
-            uint64_t rows = i == 3 ? B : m;
-            if ((sp[i][c] = lower_tensor_interleaved(b, nm, DTYPE_FP16, c, rows, spn[i] / rows, err)) < 0)
-                return -1;
-        }
-        uint32_t nx = (uint32_t)graph_tensor(b->g, sg->x[c])->nmap, nlast = (uint32_t)graph_tensor(b->g, sg->last[c])->nmap;
-        snprintf(nm, sizeof nm, "%s.ln_params.%u", tag, c);
-        sg->lnbuf[c] = sg->lnfbuf[c] = -1;
-        if (!sg->split_ln1 &&
-            (sg->lnbuf[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, nx, 2 * C, (uint32_t)sg->rt0, SRAM_ACTIVATIONS, err)) < 0)
-            return -1;
-        snprintf(nm, sizeof nm, "%s.lnf_params.%u", tag, c);
-        if (!sg->split_lnf && (sg->lnfbuf[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, nlast, 2 * C, (uint32_t)sg->lrt0,
-                                                                   SRAM_ACTIVATIONS, err)) < 0)
+    snprintf(nm, sizeof nm, "%s.%s.%u", sb->tag, what, c);
+    *id = lower_tensor_rows(&sb->L->b, nm, dt, c, rows, width, (uint32_t)r0, (uint32_t)nr, SRAM_ACTIVATIONS, err);
+    return *id < 0 ? -1 : 0;
+}
+
+/* Chip c's row-major activations, the linear inputs spread over every tile, and the LayerNorm parameter buffers. */
+static int step_tensors(StepBuild *sb, uint32_t c, IpuErr *err)
+{
+    Lowered *L = sb->L;
+    LowerBuilder *b = &L->b;
+    StepGraph *sg = sb->sg;
+    uint32_t B = L->opt.batch, C = (uint32_t)L->cfg.n_embd, m = sg->m, rd = (uint32_t)L->cfg.rotary_dim;
+    int r0 = sg->rt0, nr = sg->nrt, l0 = sg->lrt0, nl = sg->nlrt;
+    char nm[64];
+    snprintf(nm, sizeof nm, "%s.ids.%u", sb->tag, c);
+    if ((sg->ids[c] = lower_tensor_blocks(b, nm, DTYPE_I32, c, 1, m, (uint32_t)r0, SRAM_ACTIVATIONS, err)) < 0 ||
+        row_tensor(sb, "x", DTYPE_FP16, c, m, C, r0, nr, &sg->x[c], err) ||
+        row_tensor(sb, "h", DTYPE_FP16, c, m, C, r0, nr, &sg->h[c], err) ||
+        row_tensor(sb, "rotary_table", DTYPE_FP32, c, m, rd * 2, r0, nr, &sg->rot[c], err) ||
+        row_tensor(sb, "q", DTYPE_FP16, c, m, L->cc, r0, nr, &sg->q[c], err) ||
+        row_tensor(sb, "k", DTYPE_FP16, c, m, L->cc, r0, nr, &sg->k[c], err) ||
+        row_tensor(sb, "vT", DTYPE_FP16, c, L->cc, m, r0, nr, &sg->vt[c], err) ||
+        row_tensor(sb, "att", DTYPE_FP16, c, m, L->cc, r0, nr, &sg->att[c], err) ||
+        row_tensor(sb, "attn_out", DTYPE_FP16, c, m, C, r0, nr, &sg->ao[c], err) ||
+        row_tensor(sb, "mlp_hidden", DTYPE_FP16, c, m, L->ic, r0, nr, &sg->u[c], err) ||
+        row_tensor(sb, "mlp_out", DTYPE_FP16, c, m, C, r0, nr, &sg->mo[c], err) ||
+        row_tensor(sb, "block_sum", DTYPE_FP16, c, m, C, r0, nr, &sg->s[c], err) ||
+        row_tensor(sb, "last", DTYPE_FP16, c, B, C, l0, nl, &sg->last[c], err) ||
+        row_tensor(sb, "logits", DTYPE_FP16, c, B, L->vc, l0, nl, &sg->logits[c], err) ||
+        row_tensor(sb, "argmax_id", DTYPE_I32, c, B, 1, l0, nl, &sg->aidx[c], err) ||
+        row_tensor(sb, "argmax_value", DTYPE_FP32, c, B, 1, l0, nl, &sg->aval[c], err))
+        return -1;
+    /* what the host reads after a run stays: nothing in the program reads it */
+    graph_tensor_set_always_live(b->g, sg->logits[c], 1);
+    graph_tensor_set_always_live(b->g, sg->aidx[c], 1);
+    graph_tensor_set_always_live(b->g, sg->aval[c], 1);
+    int *sp[4] = {sg->hs, sg->atts, sg->us, sg->lasts};
+    uint64_t rows[4] = {m, m, m, B}, width[4] = {C, L->cc, L->ic, C};
+    static const char *const spname[4] = {"h.spread", "att.spread", "mlp_hidden.spread", "last.spread"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(nm, sizeof nm, "%s.%s.%u", sb->tag, spname[i], c);
+        if ((sp[i][c] = lower_tensor_interleaved(b, nm, DTYPE_FP16, c, rows[i], width[i], err)) < 0)
             return -1;
     }
-#undef ROWS
-    snprintf(nm, sizeof nm, "%s.ln_1", tag);
-    if (sg->split_ln1 && lower_ln_build(L, &sg->ln1s, nm, m, nt1, err))
+    sg->lnbuf[c] = sg->lnfbuf[c] = -1;
+    uint32_t nx = (uint32_t)graph_tensor(b->g, sg->x[c])->nmap, nlast = (uint32_t)graph_tensor(b->g, sg->last[c])->nmap;
+    snprintf(nm, sizeof nm, "%s.ln_params.%u", sb->tag, c);
+    if (!sg->split_ln1 &&
+        (sg->lnbuf[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, nx, 2 * C, (uint32_t)r0, SRAM_ACTIVATIONS, err)) < 0)
         return -1;
-    snprintf(nm, sizeof nm, "%s.ln_f", tag);
-    if (sg->split_lnf && lower_ln_build(L, &sg->lnfs, nm, B, ntf, err))
+    snprintf(nm, sizeof nm, "%s.lnf_params.%u", sb->tag, c);
+    if (!sg->split_lnf &&
+        (sg->lnfbuf[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, nlast, 2 * C, (uint32_t)l0, SRAM_ACTIVATIONS, err)) < 0)
         return -1;
-    /* the row-wise compute sets, shared by every layer */
-    int rowcs[ROW_NKINDS];
+    return 0;
+}
+
+/* The split LayerNorms' tensors and compute sets, and the row-wise compute sets. */
+static int step_row_sets(StepBuild *sb, uint32_t nt1, uint32_t ntf, IpuErr *err)
+{
+    Lowered *L = sb->L;
+    LowerBuilder *b = &L->b;
+    StepGraph *sg = sb->sg;
+    char nm[64];
+    snprintf(nm, sizeof nm, "%s.ln_1", sb->tag);
+    if (sg->split_ln1 && lower_ln_build(L, &sg->ln1s, nm, sg->m, nt1, err))
+        return -1;
+    snprintf(nm, sizeof nm, "%s.ln_f", sb->tag);
+    if (sg->split_lnf && lower_ln_build(L, &sg->lnfs, nm, L->opt.batch, ntf, err))
+        return -1;
     for (RowKind k = 0; k < ROW_NKINDS; k++) {
-        snprintf(nm, sizeof nm, "%s.%s", tag, row_cs_names[k]);
-        if ((rowcs[k] = graph_add_compute_set(b->g, nm, err)) < 0)
+        snprintf(nm, sizeof nm, "%s.%s", sb->tag, row_cs_names[k]);
+        if ((sb->rowcs[k] = graph_add_compute_set(b->g, nm, err)) < 0)
             return -1;
-        for (uint32_t c = 0; c < b->vchips; c++)
-            if (!(k == ROW_LN_1 && sg->split_ln1) && !(k == ROW_LN_F && sg->split_lnf) &&
-                row_vertices(L, sg, rowcs[k], k, c, err))
+        int split = (k == ROW_LN_1 && sg->split_ln1) || (k == ROW_LN_F && sg->split_lnf);
+        for (uint32_t c = 0; c < b->vchips && !split; c++)
+            if (row_vertices(L, sg, sb->rowcs[k], k, c, err))
                 return -1;
     }
-    /* linears: one instance per weight set (all layers when streaming) or per layer */
-    int nset = L->placement == PLACE_STREAM ? L->nsets : (int)nl;
-    int *la = malloc((size_t)nset * NLIN * 2 * sizeof *la);
-    if (!la)
-        return ipu_err(err, "out of host memory");
+    return 0;
+}
+
+/* The linear instances: one per weight set (all layers when streaming) or per layer. */
+static int step_linears(StepBuild *sb, IpuErr *err)
+{
+    Lowered *L = sb->L;
+    LowerBuilder *b = &L->b;
+    StepGraph *sg = sb->sg;
     const int *lin_x[NLIN] = {sg->hs, sg->hs, sg->hs, sg->atts, sg->hs, sg->us};
     const int *lin_y[NLIN] = {sg->q, sg->k, sg->vt, sg->ao, sg->u, sg->mo};
     LinearScratch scr[NLIN];
     memset(scr, 0, sizeof scr);
-    for (int s = 0; s < nset; s++)
-        for (int li = 0; li < NLIN; li++) {
-            snprintf(nm, sizeof nm, "%s.%s%d.%s", tag, L->placement == PLACE_STREAM ? "set" : "layer", s, lower_lin_names[li]);
+    int rc = 0;
+    for (int s = 0; s < sb->nset && !rc; s++)
+        for (int li = 0; li < NLIN && !rc; li++) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "%s.%s%d.%s", sb->tag, L->placement == PLACE_STREAM ? "set" : "layer", s,
+                     lower_lin_names[li]);
             LinearPlan pl = L->pl[li];
             pl.tile0 = L->tile0[s * NLIN + li];
-            pl.mb = lower_linear_groups(b, &pl, m, NULL); /* this step's rows: decode needs no row groups */
+            pl.mb = lower_linear_groups(b, &pl, sg->m, NULL); /* this step's rows: decode needs no row groups */
             if (!pl.mb)
                 pl.mb = 1; /* lower_linear_build names the tile that does not fit */
-            if (lower_linear_build(b, nm, &pl, &L->lw[s * NLIN + li], m, lin_x[li], lin_y[li], li == LFO ? 1u : ~0ull,
-                                   &scr[li], &la[(s * NLIN + li) * 2], &la[(s * NLIN + li) * 2 + 1], err)) {
-                free(la);
-                for (int q = 0; q < NLIN; q++)
-                    free(scr[q].copies);
-                return -1;
-            }
+            int *seqs = &sb->la[(s * NLIN + li) * 2];
+            rc = lower_linear_build(b, nm, &pl, &L->lw[s * NLIN + li], sg->m, lin_x[li], lin_y[li],
+                                    li == LFO ? 1u : ~0ull, &scr[li], &seqs[0], &seqs[1], err);
         }
     for (int q = 0; q < NLIN; q++)
         free(scr[q].copies);
-    int root = program_sequence(b->p, tag, err);
-    sg->root = root;
-    int ok = root >= 0;
-    /* embedding: gather per vocabulary block, reduce on chip, all-reduce over chips */
-    snprintf(nm, sizeof nm, "%s.embed", tag);
-    ok = ok && !lower_linear_build(b, nm, &L->pemb, &L->emb, m, sg->ids, sg->x, 0, NULL, &sg->emb_a, &sg->emb_b, err);
-    ok = ok && lower_append(b, root, sg->emb_a, err) >= 0 && lower_append(b, root, sg->emb_b, err) >= 0;
-    if (ok && b->chips > 1)
-        ok = lower_append(b, root, program_sync(b->p, SYNC_SYSTEM, "embed", PHASE_SYNC, err), err) >= 0 &&
-             lower_append(b, root, program_collective(b->p, COLL_ALL_REDUCE, sg->x, b->chips, "embed.allreduce",
-                                                      PHASE_COLLECTIVE, err), err) >= 0;
-    sg->kv_copy = calloc(nl, sizeof *sg->kv_copy);
-    sg->smx_cs = calloc(nl, sizeof *sg->smx_cs);
-    ok = ok && sg->kv_copy && sg->smx_cs;
-    int att_shared = -1;
-    int have_first_stream = 0;
-    for (uint32_t l = 0; ok && l < nl; l++) {
-        int set = L->placement == PLACE_STREAM ? (L->opt.overlap ? (int)(l % 2) : 0) : (int)l;
-        snprintf(nm, sizeof nm, "layer%u", l);
-        int seq = program_sequence(b->p, nm, err);
-        ok = seq >= 0 && lower_append(b, root, seq, err) >= 0;
-        if (ok && L->placement == PLACE_STREAM && (!L->opt.overlap || !have_first_stream)) {
-            ok = lower_append(b, seq, stream_step(L, (int)l, set, 0, err), err) >= 0;
-            have_first_stream = 1;
-        }
-        if (sg->split_ln1) {
-            ok = ok && !lower_ln_seq(L, &sg->ln1s, seq, &L->ln1[l * b->chips], sg->x, sg->hs, "ln_1", err);
-        } else {
-            ok = ok && !ln_params_copy(L, seq, &L->ln1[l * b->chips], sg->x, sg->lnbuf, err);
-            ok = ok && lower_exec(b, seq, rowcs[ROW_LN_1], "ln_1", PHASE_OTHER, err) >= 0 && !spread_copy(L, seq, sg->h, sg->hs, err);
-        }
-        for (int li = LQ; ok && li <= LV; li++)
-            ok = lower_append(b, seq, la[(set * NLIN + li) * 2], err) >= 0 &&
-                 lower_append(b, seq, la[(set * NLIN + li) * 2 + 1], err) >= 0;
-        ok = ok && lower_exec(b, seq, rowcs[ROW_ROTARY], "rotary", PHASE_OTHER, err) >= 0;
-        /* attention: per layer with a KV cache; one shared scratch instance without */
-        int cache = L->opt.kv_cache ? (int)l : 0;
-        if (ok && (L->opt.kv_cache || att_shared < 0)) {
-            int aseq = program_sequence(b->p, "attention", err);
-            AttnPlan ap = sg->ap;
-            ap.tile0 = L->kv_tile0[cache];
-            snprintf(nm, sizeof nm, "%s.layer%u.attn", tag, l);
-            ok = aseq >= 0 && !lower_attn_build(b, aseq, nm, &ap, &L->kc[cache * b->chips], &L->vtc[cache * b->chips],
-                                                sg->q, sg->k, sg->vt, sg->att, pos0, &sg->kv_copy[l], &sg->smx_cs[l], err);
-            att_shared = aseq;
-        } else {
-            sg->kv_copy[l] = sg->kv_copy[0], sg->smx_cs[l] = sg->smx_cs[0];
-        }
-        ok = ok && lower_append(b, seq, att_shared, err) >= 0 && !spread_copy(L, seq, sg->att, sg->atts, err);
-        ok = ok && lower_append(b, seq, la[(set * NLIN + LO) * 2], err) >= 0 &&
-             lower_append(b, seq, la[(set * NLIN + LO) * 2 + 1], err) >= 0 &&
-             lower_append(b, seq, la[(set * NLIN + LFI) * 2], err) >= 0;
-        /* overlap: the next layer's weights stream into the other buffer set under fc_in's matmul */
-        if (ok && L->placement == PLACE_STREAM && L->opt.overlap && l + 1 < nl)
-            ok = lower_append(b, seq, stream_step(L, (int)l + 1, (int)((l + 1) % 2), 1, err), err) >= 0;
-        ok = ok && lower_append(b, seq, la[(set * NLIN + LFI) * 2 + 1], err) >= 0;
-        ok = ok && lower_exec(b, seq, rowcs[ROW_GELU], "gelu", PHASE_OTHER, err) >= 0 && !spread_copy(L, seq, sg->u, sg->us, err);
-        ok = ok && lower_append(b, seq, la[(set * NLIN + LFO) * 2], err) >= 0 &&
-             lower_append(b, seq, la[(set * NLIN + LFO) * 2 + 1], err) >= 0;
-        ok = ok && lower_exec(b, seq, rowcs[ROW_BLOCK_SUM], "block_sum", PHASE_OTHER, err) >= 0;
-        if (ok && b->chips > 1)
-            ok = lower_append(b, seq, program_sync(b->p, SYNC_SYSTEM, "allreduce", PHASE_SYNC, err), err) >= 0 &&
-                 lower_append(b, seq, program_collective(b->p, COLL_ALL_REDUCE, sg->s, b->chips, "layer.allreduce",
-                                                         PHASE_COLLECTIVE, err), err) >= 0;
-        ok = ok && lower_exec(b, seq, rowcs[ROW_RESIDUAL], "residual", PHASE_OTHER, err) >= 0;
-    }
-    free(la);
-    if (!ok)
+    return rc;
+}
+
+/* Appends linear li of weight set `set` (its two sequences) to seq. */
+static int append_linear(StepBuild *sb, int seq, int set, int li, IpuErr *err)
+{
+    const int *s = &sb->la[(set * NLIN + li) * 2];
+    return lower_append(&sb->L->b, seq, s[0], err) < 0 || lower_append(&sb->L->b, seq, s[1], err) < 0 ? -1 : 0;
+}
+
+/* The embedding: a gather per vocabulary block, reduced on the chip, summed over the chips. */
+static int step_embedding(StepBuild *sb, int root, IpuErr *err)
+{
+    Lowered *L = sb->L;
+    LowerBuilder *b = &L->b;
+    StepGraph *sg = sb->sg;
+    char nm[64];
+    snprintf(nm, sizeof nm, "%s.embed", sb->tag);
+    if (lower_linear_build(b, nm, &L->pemb, &L->emb, sg->m, sg->ids, sg->x, 0, NULL, &sg->emb_a, &sg->emb_b, err) ||
+        lower_append(b, root, sg->emb_a, err) < 0 || lower_append(b, root, sg->emb_b, err) < 0)
         return -1;
-    /* head: last row of each sequence, ln_f, LM head shard, argmax per chip */
+    if (b->chips == 1)
+        return 0;
+    int sync = program_sync(b->p, SYNC_SYSTEM, "embed", PHASE_SYNC, err);
+    int ar = program_collective(b->p, COLL_ALL_REDUCE, sg->x, b->chips, "embed.allreduce", PHASE_COLLECTIVE, err);
+    return lower_append(b, root, sync, err) < 0 || lower_append(b, root, ar, err) < 0 ? -1 : 0;
+}
+
+/* Layer l's attention into seq: per layer with a KV cache; one shared scratch instance without. */
+static int step_attention(StepBuild *sb, int seq, uint32_t l, IpuErr *err)
+{
+    Lowered *L = sb->L;
+    LowerBuilder *b = &L->b;
+    StepGraph *sg = sb->sg;
+    if (L->opt.kv_cache || sb->att_shared < 0) {
+        int cache = L->opt.kv_cache ? (int)l : 0, aseq = program_sequence(b->p, "attention", err);
+        AttnPlan ap = sg->ap;
+        ap.tile0 = L->kv_tile0[cache];
+        char nm[64];
+        snprintf(nm, sizeof nm, "%s.layer%u.attn", sb->tag, l);
+        if (aseq < 0 || lower_attn_build(b, aseq, nm, &ap, &L->kc[cache * b->chips], &L->vtc[cache * b->chips], sg->q,
+                                         sg->k, sg->vt, sg->att, sb->pos0, &sg->kv_copy[l], &sg->smx_cs[l], err))
+            return -1;
+        sb->att_shared = aseq;
+    } else {
+        sg->kv_copy[l] = sg->kv_copy[0], sg->smx_cs[l] = sg->smx_cs[0];
+    }
+    return lower_append(b, seq, sb->att_shared, err) < 0 ? -1 : 0;
+}
+
+/* Layer l: [stream,] ln_1, q/k/v, rotary, attention, out_proj, fc_in [under
+ * the next layer's overlapped stream], gelu, fc_out, block sum, all-reduce
+ * over chips, residual. */
+static int step_layer(StepBuild *sb, int root, uint32_t l, IpuErr *err)
+{
+    Lowered *L = sb->L;
+    LowerBuilder *b = &L->b;
+    StepGraph *sg = sb->sg;
+    int stream = L->placement == PLACE_STREAM, overlap = stream && L->opt.overlap, nl = L->cfg.n_layer;
+    int set = stream ? (overlap ? (int)(l % 2) : 0) : (int)l;
+    char nm[48];
+    snprintf(nm, sizeof nm, "layer%u", l);
+    int seq = program_sequence(b->p, nm, err);
+    if (seq < 0 || lower_append(b, root, seq, err) < 0)
+        return -1;
+    if (stream && (!overlap || l == 0) && lower_append(b, seq, stream_step(L, (int)l, set, 0, err), err) < 0)
+        return -1;
+    if (sg->split_ln1 ? lower_ln_seq(L, &sg->ln1s, seq, &L->ln1[l * b->chips], sg->x, sg->hs, "ln_1", err)
+                      : (ln_params_copy(L, seq, &L->ln1[l * b->chips], sg->x, sg->lnbuf, err) ||
+                         lower_exec(b, seq, sb->rowcs[ROW_LN_1], "ln_1", PHASE_OTHER, err) < 0 ||
+                         spread_copy(L, seq, sg->h, sg->hs, err)))
+        return -1;
+    for (int li = LQ; li <= LV; li++)
+        if (append_linear(sb, seq, set, li, err))
+            return -1;
+    if (lower_exec(b, seq, sb->rowcs[ROW_ROTARY], "rotary", PHASE_OTHER, err) < 0 || step_attention(sb, seq, l, err) ||
+        spread_copy(L, seq, sg->att, sg->atts, err) || append_linear(sb, seq, set, LO, err) ||
+        lower_append(b, seq, sb->la[(set * NLIN + LFI) * 2], err) < 0)
+        return -1;
+    /* overlap: the next layer's weights stream into the other buffer set under fc_in's matmul */
+    if (overlap && (int)l + 1 < nl && lower_append(b, seq, stream_step(L, (int)l + 1, (int)((l + 1) % 2), 1, err), err) < 0)
+        return -1;
+    if (lower_append(b, seq, sb->la[(set * NLIN + LFI) * 2 + 1], err) < 0 ||
+        lower_exec(b, seq, sb->rowcs[ROW_GELU], "gelu", PHASE_OTHER, err) < 0 || spread_copy(L, seq, sg->u, sg->us, err) ||
+        append_linear(sb, seq, set, LFO, err) ||
+        lower_exec(b, seq, sb->rowcs[ROW_BLOCK_SUM], "block_sum", PHASE_OTHER, err) < 0)
+        return -1;
+    if (b->chips > 1 &&
+        (lower_append(b, seq, program_sync(b->p, SYNC_SYSTEM, "allreduce", PHASE_SYNC, err), err) < 0 ||
+         lower_append(b, seq, program_collective(b->p, COLL_ALL_REDUCE, sg->s, b->chips, "layer.allreduce",
+                                                 PHASE_COLLECTIVE, err), err) < 0))
+        return -1;
+    return lower_exec(b, seq, sb->rowcs[ROW_RESIDUAL], "residual", PHASE_OTHER, err) < 0 ? -1 : 0;
+}
+
+/* The head: the last row of each sequence, ln_f, the LM head shard, argmax per chip. */
+static int step_head(StepBuild *sb, int root, IpuErr *err)
+{
+    Lowered *L = sb->L;
+    LowerBuilder *b = &L->b;
+    StepGraph *sg = sb->sg;
+    uint32_t B = L->opt.batch, C = (uint32_t)L->cfg.n_embd, t = sg->t;
     int cp = lower_copy(b, root, "select_last", err);
     if (cp < 0)
         return -1;
@@ -437,16 +484,56 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
                 return -1;
     if (sg->split_lnf ? lower_ln_seq(L, &sg->lnfs, root, L->lnf, sg->last, sg->lasts, "ln_f", err)
                       : (ln_params_copy(L, root, L->lnf, sg->last, sg->lnfbuf, err) ||
-                         lower_exec(b, root, rowcs[ROW_LN_F], "ln_f", PHASE_OTHER, err) < 0 ||
+                         lower_exec(b, root, sb->rowcs[ROW_LN_F], "ln_f", PHASE_OTHER, err) < 0 ||
                          spread_copy(L, root, sg->last, sg->lasts, err)))
         return -1;
     int sa, sb2;
-    snprintf(nm, sizeof nm, "%s.lm_head", tag);
+    char nm[64];
+    snprintf(nm, sizeof nm, "%s.lm_head", sb->tag);
     if (lower_linear_build(b, nm, &L->plm, &L->lm, B, sg->lasts, sg->logits, ~0ull, NULL, &sa, &sb2, err) ||
         lower_append(b, root, sa, err) < 0 || lower_append(b, root, sb2, err) < 0 ||
-        lower_exec(b, root, rowcs[ROW_ARGMAX], "argmax", PHASE_OTHER, err) < 0)
+        lower_exec(b, root, sb->rowcs[ROW_ARGMAX], "argmax", PHASE_OTHER, err) < 0)
         return -1;
     return 0;
+}
+
+/* The step graph of t rows per sequence from position pos0: its tensors,
+ * compute sets and the program under sg->root. */
+static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0, IpuErr *err)
+{
+    LowerBuilder *b = &L->b;
+    uint32_t B = L->opt.batch, C = (uint32_t)L->cfg.n_embd, nl = (uint32_t)L->cfg.n_layer;
+    sg->t = t, sg->m = B * t;
+    /* row tiles: whole rows of the residual stream (and every row-major activation) on up to every tile */
+    sg->nrt = (int)(sg->m < b->usable ? sg->m : b->usable), sg->rt0 = (int)b->cursor;
+    b->cursor += (uint32_t)sg->nrt;
+    sg->nlrt = (int)(B < b->usable ? B : b->usable), sg->lrt0 = (int)b->cursor;
+    b->cursor += (uint32_t)sg->nlrt;
+    /* LayerNorm over slice tiles where the planner estimates it faster (few long rows) */
+    uint32_t nt1 = lower_ln_plan(b, sg->m, (sg->m + sg->nrt - 1) / sg->nrt, C, NULL);
+    uint32_t ntf = lower_ln_plan(b, B, (B + sg->nlrt - 1) / sg->nlrt, C, NULL);
+    sg->split_ln1 = nt1 > 0, sg->split_lnf = ntf > 0;
+    StepBuild sb = {.L = L, .sg = sg, .tag = t == 1 && L->opt.kv_cache ? "dec" : "pre", .pos0 = pos0,
+                    .nset = L->placement == PLACE_STREAM ? L->nsets : (int)nl, .att_shared = -1};
+    for (uint32_t c = 0; c < b->chips; c++)
+        if (step_tensors(&sb, c, err))
+            return -1;
+    sg->kv_copy = calloc(nl, sizeof *sg->kv_copy);
+    sg->smx_cs = calloc(nl, sizeof *sg->smx_cs);
+    sb.la = malloc((size_t)sb.nset * NLIN * 2 * sizeof *sb.la);
+    int rc = !sg->kv_copy || !sg->smx_cs || !sb.la ? ipu_err(err, "out of host memory") : 0;
+    if (!rc)
+        rc = step_row_sets(&sb, nt1, ntf, err) || step_linears(&sb, err) ? -1 : 0;
+    if (!rc && (sg->root = program_sequence(b->p, sb.tag, err)) < 0)
+        rc = -1;
+    if (!rc)
+        rc = step_embedding(&sb, sg->root, err);
+    for (uint32_t l = 0; !rc && l < nl; l++)
+        rc = step_layer(&sb, sg->root, l, err);
+    if (!rc)
+        rc = step_head(&sb, sg->root, err);
+    free(sb.la);
+    return rc;
 }
 
 /* Query rows per wave of attention (up to 128 and t): a key-block tile's
@@ -637,13 +724,6 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
     for (int i = 0; i < L->nsg; i++)
         if (build_step_graph(L, &L->sg[i], i ? 1 : t0, i ? o->prompt_len : 0, err))
             return -1;
-    /* what the host reads after a run stays: nothing in the program reads it */
-    for (int i = 0; i < L->nsg; i++)
-        for (uint32_t c = 0; c < chips; c++) {
-            graph_tensor_set_always_live(b->g, L->sg[i].logits[c], 1);
-            graph_tensor_set_always_live(b->g, L->sg[i].aidx[c], 1);
-            graph_tensor_set_always_live(b->g, L->sg[i].aval[c], 1);
-        }
     /* tile memory with lifetimes over the prefill then the decode program; timing mode
      * lays out chip 0 (the chips it builds; the others mirror it) */
     int roots[2] = {L->sg[0].root, L->sg[L->nsg - 1].root};
