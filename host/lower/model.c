@@ -564,25 +564,17 @@ static uint32_t attn_wave_rows(const Lowered *L, uint32_t t, uint32_t sb, uint32
 
 /* ---- the whole lowering ---- */
 
-static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights *w, Placement place, double mem_prop,
-                     Lowered **out, IpuErr *err)
+/* The graph, program and builder of one try (arch, mode, codelets,
+ * categories, the per-tile code and stack reservations). */
+static int lower_setup(Lowered *L, const IpuArch *arch, const GptjWeights *w, double mem_prop, IpuErr *err)
 {
-    Lowered *L = calloc(1, sizeof *L);
-    if (!L)
-        return ipu_err(err, "out of host memory");
-    *out = L;
-    L->opt = *o, L->cfg = o->cfg, L->placement = place;
-    const GptjConfig *cf = &L->cfg;
+    const RunOptions *o = &L->opt;
     LowerBuilder *b = &L->b;
-    uint32_t chips = o->chips, C = (uint32_t)cf->n_embd, nl = (uint32_t)cf->n_layer, hd = (uint32_t)cf->head_dim;
-    L->hc = (uint32_t)cf->n_head / chips, L->cc = L->hc * hd, L->ic = (uint32_t)cf->n_inner / chips;
-    L->s = o->seq_len ? o->seq_len : o->prompt_len + o->gen_tokens;
-    IpuArch a = *arch;
-    if (!(b->g = graph_create(&a, w ? GRAPH_FUNCTIONAL : GRAPH_TIMING, err)) || !(b->p = program_create()))
+    if (!(b->g = graph_create(arch, w ? GRAPH_FUNCTIONAL : GRAPH_TIMING, err)) || !(b->p = program_create()))
         return -1;
-    b->chips = chips, b->vchips = w ? chips : 1, b->tiles = a.tiles_per_chip, b->usable = a.tiles_per_chip - a.io_tiles;
-    b->functional = w != NULL, b->partials = o->partials;
-    b->mem_prop = mem_prop;
+    b->chips = o->chips, b->vchips = w ? o->chips : 1, b->tiles = arch->tiles_per_chip;
+    b->usable = arch->tiles_per_chip - arch->io_tiles;
+    b->functional = w != NULL, b->partials = o->partials, b->mem_prop = mem_prop;
     b->matmul_vt = o->partials == LAYER_F16 ? &matmul_amp_f16_vertex : &matmul_amp_f32_vertex;
     const CodeletVariant *dv = codelet_variant_find(&codelet_family_decompress, o->decompress[0] ? o->decompress : NULL, err);
     if (!dv)
@@ -592,17 +584,27 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
         if (program_category(b->p, run_phase_names[i], err) != i)
             return -1;
     /* reserved per tile: code + vertex state, worker stacks (documented assumptions) */
-    for (uint32_t t = 0; t < arch_total_tiles(&a); t++)
+    for (uint32_t t = 0; t < arch_total_tiles(arch); t++)
         if (sram_alloc(b->g->sram, t, CODE_BYTES_PER_TILE, 8, SRAM_CODE, "code+vertex state", err) < 0 ||
             sram_alloc(b->g->sram, t, STACK_BYTES_PER_TILE, 8, SRAM_STACK, "worker stacks", err) < 0)
             return -1;
-    /* plans */
+    return 0;
+}
+
+/* Each layer linear's format and plan for the prefill's rows; the LM head
+ * and embedding over the vocabulary shard that plans fastest. */
+static int plan_linears(Lowered *L, IpuErr *err)
+{
+    const RunOptions *o = &L->opt;
+    LowerBuilder *b = &L->b;
+    uint32_t C = (uint32_t)L->cfg.n_embd, chips = o->chips;
     uint32_t m0 = o->batch * (o->kv_cache ? o->prompt_len : L->s);
     uint32_t kin[NLIN] = {C, C, C, L->cc, C, L->ic}, nout[NLIN] = {L->cc, L->cc, L->cc, C, L->ic, C};
-    char nm[96];
+    static const char *const hf[NLIN] = {"attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.out_proj", "mlp.fc_in",
+                                         "mlp.fc_out"};
     for (int li = 0; li < NLIN; li++) {
-        snprintf(nm, sizeof nm, "transformer.h.0.%s.weight", li <= LO ? (const char *[]){"attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.out_proj"}[li]
-                                                                        : li == LFI ? "mlp.fc_in" : "mlp.fc_out");
+        char nm[96];
+        snprintf(nm, sizeof nm, "transformer.h.0.%s.weight", hf[li]);
         L->spec[li] = *quant_policy_lookup(&o->policy, nm);
         uint32_t group = 0;
         if (spec_group(&L->spec[li], nm, &group, err) ||
@@ -615,9 +617,9 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
     if (spec_group(&L->spec_lm, "lm_head.weight", &glm, err))
         return -1;
     /* the vocabulary shard: the smallest multiple of 64 rows >= V / chips, or
-     * up to VOCAB_PAD_MAX more, whichever gives the fastest LM head + embedding
-     * estimate (a shard size with more divisors tiles better) */
-    uint32_t vmin = rup(((uint32_t)cf->vocab_size + chips - 1) / chips, 64);
+     * up to VOCAB_PAD_PERCENT more, whichever gives the fastest LM head +
+     * embedding estimate (a shard size with more divisors tiles better) */
+    uint32_t vmin = rup(((uint32_t)L->cfg.vocab_size + chips - 1) / chips, 64);
     int found = 0;
     IpuErr e1;
     for (uint32_t vc = vmin; vc <= vmin + vmin * VOCAB_PAD_PERCENT / 100; vc += 64) {
@@ -631,7 +633,17 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
     if (!found)
         return -1;
     L->vp = L->vc * chips;
-    /* weights: embedding and LM head resident; the layers resident or in per-layer remote buffers */
+    return 0;
+}
+
+/* The weights: embedding and LM head resident, the layers' linears
+ * resident (a set per layer) or in per-layer remote buffers streamed into
+ * one or two sets; the int4 decompress scratch; the LayerNorm parameters. */
+static int alloc_weights(Lowered *L, IpuErr *err)
+{
+    const RunOptions *o = &L->opt;
+    LowerBuilder *b = &L->b;
+    uint32_t chips = o->chips, C = (uint32_t)L->cfg.n_embd, nl = (uint32_t)L->cfg.n_layer;
     L->pemb.tile0 = b->cursor, b->cursor += L->pemb.nb * L->pemb.kb;
     L->plm.tile0 = b->cursor, b->cursor += L->plm.nb * L->plm.kb;
     /* one decompress scratch for every int4 linear (all sets and layers): the largest block */
@@ -639,26 +651,23 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
     for (int li = 0; li < NLIN; li++)
         if (L->pl[li].group && (uint64_t)L->pl[li].nblk * L->pl[li].kblk > pool)
             pool = (uint64_t)L->pl[li].nblk * L->pl[li].kblk;
-    if (pool && lower_dec_pool(b, pool, err))
-        return -1;
-    if (lower_linear_alloc_weights(b, "wte", &L->pemb, SRAM_WEIGHTS, &L->emb, err) ||
+    if ((pool && lower_dec_pool(b, pool, err)) ||
+        lower_linear_alloc_weights(b, "wte", &L->pemb, SRAM_WEIGHTS, &L->emb, err) ||
         lower_linear_alloc_weights(b, "lm_head", &L->plm, SRAM_WEIGHTS, &L->lm, err))
         return -1;
     L->weight_bytes = chips * (lower_linear_weight_bytes(&L->pemb) + lower_linear_weight_bytes(&L->plm));
-    L->nsets = place == PLACE_STREAM ? (o->overlap ? 2 : 1) : (int)nl;
+    L->nsets = L->placement == PLACE_STREAM ? (o->overlap ? 2 : 1) : (int)nl;
     L->lw = calloc((size_t)L->nsets * NLIN, sizeof *L->lw);
     L->tile0 = calloc((size_t)L->nsets * NLIN, sizeof *L->tile0);
     L->ln1 = calloc((size_t)nl * chips, sizeof *L->ln1);
     L->remote = calloc((size_t)nl * chips, sizeof *L->remote);
-    uint32_t ncache = o->kv_cache ? nl : 1;
-    L->kc = calloc((size_t)ncache * chips, sizeof *L->kc);
-    L->vtc = calloc((size_t)ncache * chips, sizeof *L->vtc);
-    if (!L->lw || !L->tile0 || !L->ln1 || !L->remote || !L->kc || !L->vtc)
+    if (!L->lw || !L->tile0 || !L->ln1 || !L->remote)
         return ipu_err(err, "out of host memory");
     uint64_t layer_bytes = 0;
     for (int li = 0; li < NLIN; li++)
         layer_bytes += lower_linear_weight_bytes(&L->pl[li]);
     L->weight_bytes += (uint64_t)chips * nl * layer_bytes;
+    char nm[64];
     for (int s = 0; s < L->nsets; s++)
         for (int li = 0; li < NLIN; li++) {
             /* every set (stream buffer sets, resident layers) of a linear lies on the same
@@ -666,7 +675,7 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
             if (s == 0)
                 L->pl[li].tile0 = b->cursor, b->cursor += L->pl[li].nb * L->pl[li].kb;
             L->tile0[s * NLIN + li] = L->pl[li].tile0;
-            snprintf(nm, sizeof nm, "%s%d.%s", place == PLACE_STREAM ? "set" : "layer", s, lower_lin_names[li]);
+            snprintf(nm, sizeof nm, "%s%d.%s", L->placement == PLACE_STREAM ? "set" : "layer", s, lower_lin_names[li]);
             if (lower_linear_alloc_weights(b, nm, &L->pl[li], SRAM_WEIGHTS, &L->lw[s * NLIN + li], err))
                 return -1;
         }
@@ -676,11 +685,9 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
             if ((L->ln1[l * chips + c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, 1, 2 * C, b->cursor + l, SRAM_WEIGHTS,
                                                              err)) < 0)
                 return -1;
-            if (place == PLACE_STREAM) {
-                snprintf(nm, sizeof nm, "layer%u.weights.%u", l, c);
-                if ((L->remote[l * chips + c] = graph_add_remote(b->g, nm, c, layer_bytes, err)) < 0)
-                    return -1;
-            }
+            snprintf(nm, sizeof nm, "layer%u.weights.%u", l, c);
+            if (L->placement == PLACE_STREAM && (L->remote[l * chips + c] = graph_add_remote(b->g, nm, c, layer_bytes, err)) < 0)
+                return -1;
         }
     for (uint32_t c = 0; c < chips; c++) {
         snprintf(nm, sizeof nm, "ln_f.%u", c);
@@ -688,16 +695,27 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
             return -1;
     }
     b->cursor += nl + 1;
-    /* attention plans and caches: each layer's cache on its own home tiles */
+    return 0;
+}
+
+/* The KV caches (each layer's on its own home tiles), or without a cache
+ * one scratch for every layer, and the attention plans of both step graphs. */
+static int alloc_caches(Lowered *L, IpuErr *err)
+{
+    const RunOptions *o = &L->opt;
+    LowerBuilder *b = &L->b;
+    uint32_t chips = o->chips, nl = (uint32_t)L->cfg.n_layer, hd = (uint32_t)L->cfg.head_dim;
     uint32_t sb = L->s < 64 ? rup(L->s, 16) : 64, nkb = rup(L->s, sb) / sb;
-    uint32_t t0 = o->kv_cache ? o->prompt_len : L->s;
-    uint32_t homes = o->batch * L->hc * nkb;
+    uint32_t t0 = o->kv_cache ? o->prompt_len : L->s, homes = o->batch * L->hc * nkb, ncache = o->kv_cache ? nl : 1;
+    L->kc = calloc((size_t)ncache * chips, sizeof *L->kc);
+    L->vtc = calloc((size_t)ncache * chips, sizeof *L->vtc);
     L->kv_tile0 = calloc(ncache, sizeof *L->kv_tile0);
-    if (!L->kv_tile0)
+    if (!L->kc || !L->vtc || !L->kv_tile0)
         return ipu_err(err, "out of host memory");
     for (uint32_t l = 0; l < ncache; l++) {
         L->kv_tile0[l] = b->cursor, b->cursor += homes;
         AttnPlan cp = {o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, 0, 0, L->kv_tile0[l]};
+        char nm[64];
         snprintf(nm, sizeof nm, "layer%u.kv", l);
         if (lower_attn_cache(b, nm, &cp, o->kv_cache ? SRAM_KV_CACHE : SRAM_ACTIVATIONS, &L->kc[l * chips],
                              &L->vtc[l * chips], err))
@@ -716,24 +734,41 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
         return ipu_err(err, "attention: not one query row's buffers fit %.3g of what the KV caches and weights leave "
                             "on the key-block tiles",
                        b->mem_prop);
-    uint32_t nqb = (t0 + mqb - 1) / mqb;
-    L->sg[0].ap = (AttnPlan){o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, mqb, nqb, L->kv_tile0[0]};
+    L->sg[0].ap = (AttnPlan){o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, mqb, (t0 + mqb - 1) / mqb, L->kv_tile0[0]};
     L->sg[1].ap = (AttnPlan){o->batch, 1, L->hc, hd, nkb * sb, sb, nkb, 1, 1, L->kv_tile0[0]};
     L->kv_bytes = o->kv_cache ? (uint64_t)chips * nl * o->batch * L->hc * nkb * sb * hd * 4 : 0;
+    return 0;
+}
+
+/* One lowering with the weights placed `place` and the linears planning
+ * for mem_prop: plans, weights, caches, the step graphs, the memory layout
+ * of their programs, and in functional mode the weights' bytes. */
+static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights *w, Placement place, double mem_prop,
+                     Lowered **out, IpuErr *err)
+{
+    Lowered *L = calloc(1, sizeof *L);
+    if (!L)
+        return ipu_err(err, "out of host memory");
+    *out = L;
+    L->opt = *o, L->cfg = o->cfg, L->placement = place;
+    L->hc = (uint32_t)L->cfg.n_head / o->chips, L->cc = L->hc * (uint32_t)L->cfg.head_dim;
+    L->ic = (uint32_t)L->cfg.n_inner / o->chips;
+    L->s = o->seq_len ? o->seq_len : o->prompt_len + o->gen_tokens;
+    if (lower_setup(L, arch, w, mem_prop, err) || plan_linears(L, err) || alloc_weights(L, err) ||
+        alloc_caches(L, err))
+        return -1;
     L->nsg = o->kv_cache ? 2 : 1;
     for (int i = 0; i < L->nsg; i++)
-        if (build_step_graph(L, &L->sg[i], i ? 1 : t0, i ? o->prompt_len : 0, err))
+        if (build_step_graph(L, &L->sg[i], i ? 1 : L->sg[0].ap.t, i ? o->prompt_len : 0, err))
             return -1;
     /* tile memory with lifetimes over the prefill then the decode program; timing mode
      * lays out chip 0 (the chips it builds; the others mirror it) */
     int roots[2] = {L->sg[0].root, L->sg[L->nsg - 1].root};
-    if (layout_graph(b->g, b->p, roots, (size_t)L->nsg, b->vchips, err))
+    if (layout_graph(L->b.g, L->b.p, roots, (size_t)L->nsg, L->b.vchips, err))
         return -1;
-    if (lower_uses_ok(b, err)) /* a declaration after the last vertex of a set */
+    if (lower_uses_ok(&L->b, err)) /* a declaration after the last vertex of a set */
         return -1;
-    if (w && lower_write_weights(L, w, err))
-        return -1;
-    return 0;
+    return w ? lower_write_weights(L, w, err) : 0;
 }
 
 static int validate_opts(const IpuArch *a, const RunOptions *o, const GptjWeights *w, IpuErr *err)
