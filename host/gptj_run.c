@@ -36,7 +36,7 @@ void run_result_free(RunResult *r)
 int gptj_run_step(Engine *e, Lowered *L, int decode, int *last_root, int timing, StepResult *s, IpuErr *err)
 {
     Stats before = *engine_stats(e);
-    const Program *p = lower_program(L, decode);
+    const Program *p = lower_program(L); /* its root: the step graph lower_prepare_* chose */
     if (timing && p->root == *last_root) {
         EngineStepInfo info;
         int rc;
@@ -150,7 +150,7 @@ int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weig
     }
     free(tok);
     if (!rc)
-        rc = memory_result(lower_graph(L), lower_program(L, 0), out, err);
+        rc = memory_result(lower_graph(L), lower_program(L), out, err);
     engine_destroy(e);
     lower_destroy(L);
     if (rc)

@@ -165,7 +165,7 @@ static void check_case_placed(const char *fmt, uint32_t chips, int kv, uint32_t 
     int itok[4];
     for (int step = 0; step < GEN; step++) {
         int rc = step == 0 ? lower_prepare_prefill(L, prompt, &e) : lower_prepare_decode(L, PROMPT + step - 1, tok, &e);
-        if (rc || engine_run(en, lower_program(L, step > 0), &e))
+        if (rc || engine_run(en, lower_program(L), &e))
             fail_msg("%s", e.msg);
         if (lower_read_logits(L, step > 0, got, &e) || lower_read_tokens(L, step > 0, tok, &e))
             fail_msg("%s", e.msg);

@@ -229,8 +229,9 @@ typedef struct Lowered Lowered;
 int lower_gptj(const IpuArch *arch, const RunOptions *opt, const GptjWeights *w, Lowered **out, IpuErr *err);
 void lower_destroy(Lowered *L);
 Graph *lower_graph(Lowered *L);
-/* 0: the prefill program, 1: the decode program (the same as 0 without KV cache). */
-const Program *lower_program(Lowered *L, int decode);
+/* The program of both step graphs: lower_prepare_prefill and
+ * lower_prepare_decode set its root to the step graph they prepare. */
+const Program *lower_program(Lowered *L);
 Placement lower_placement(const Lowered *L);
 uint64_t lower_weight_bytes(const Lowered *L);      /* all chips, stored formats */
 uint64_t lower_kv_bytes_per_step(const Lowered *L); /* read by attention per step */

@@ -34,7 +34,7 @@ const char *const lower_lin_names[NLIN] = {"q_proj", "k_proj", "v_proj", "out_pr
 static uint32_t rup(uint32_t a, uint32_t m) { return (a + m - 1) / m * m; }
 
 Graph *lower_graph(Lowered *L) { return L->b.g; }
-const Program *lower_program(Lowered *L, int decode) { return L->b.p; }
+const Program *lower_program(Lowered *L) { return L->b.p; }
 Placement lower_placement(const Lowered *L) { return L->placement; }
 uint64_t lower_weight_bytes(const Lowered *L) { return L->weight_bytes; }
 uint64_t lower_kv_bytes_per_step(const Lowered *L) { return L->kv_bytes; }

@@ -1,29 +1,36 @@
 /* model.h - the lowered model's state, shared by host/lower/model.c
  * (building the graph and programs) and host/lower/io.c (functional
  * weights, per-step ids and positions, reading results). Private to the
- * lowering: everything else uses host/lower.h.
+ * lowering: everything else uses host/lower/lower.h.
  */
 #ifndef IPUSIM_LOWER_MODEL_H
 #define IPUSIM_LOWER_MODEL_H
 
 #include "host/lower/lower.h"
 
-#define MC LOWER_MAX_CHIPS
+#define MC LOWER_MAX_CHIPS /* per chip arrays below: [c] is chip c's tensor id */
 /* The vocabulary shard may be padded by up to this percentage to tile better. */
 #define VOCAB_PAD_PERCENT 8
 /* Assumptions (documented in docs/architecture.md): per-tile code + vertex state and worker stacks. */
 #define CODE_BYTES_PER_TILE 16384
 #define STACK_BYTES_PER_TILE 7 * 1024
 
-enum { LQ, LK, LV, LO, LFI, LFO, NLIN };
+/* A layer's linears, in the order they run: q_proj, k_proj, v_proj
+ * (computed transposed, V^T), out_proj, fc_in, fc_out. */
+typedef enum LayerLinear { LQ, LK, LV, LO, LFI, LFO, NLIN } LayerLinear;
 extern const char *const lower_lin_names[NLIN];
 
 /* A LayerNorm of few long rows spread over slice tiles (host/lower/layernorm.c). */
 typedef struct LnSplit {
     uint32_t rows, nt, w, ns; /* rows; slice tiles per row; vertices per tile; slices per row (nt * w) */
     uint32_t tile0;           /* row r's slice tile j is local tile tile0 + r * nt + j */
-    int xs[MC], pb[MC], part[MC], sts[MC], pall[MC], stc[MC];
-    int cs[5];                /* stats pass 1, combine 1, stats pass 2, combine 2, apply */
+    int xs[MC];               /* (rows, C) fp16: the rows, cut into slices over the slice tiles */
+    int pb[MC];               /* (rows, 2C) fp16: each slice's gain and bias */
+    int part[MC];             /* (rows, ns, 2) fp32: each slice's partial sums (on its slice tile) */
+    int sts[MC];              /* (slice tiles, 2) fp32: {mean, rstd} copied back to each slice tile */
+    int pall[MC];             /* (rows, ns, 2) fp32: a row's partials gathered on its combining tile */
+    int stc[MC];              /* (rows, 2) fp32: {mean, rstd} as combined */
+    int cs[5];                /* compute sets: stats pass 1, combine 1, stats pass 2, combine 2, apply */
 } LnSplit;
 
 /* Slice tiles per row (0: one tile per row is estimated faster) for rows
@@ -38,16 +45,38 @@ int lower_ln_build(Lowered *L, LnSplit *ls, const char *name, uint32_t rows, uin
 int lower_ln_seq(Lowered *L, const LnSplit *ls, int seq, const int *params, const int *src, const int *dst,
                  const char *label, IpuErr *err);
 
+/* One step graph: the tensors and program of a step of t rows per
+ * sequence (prefill, or a decode step of one). Row tensors are per chip,
+ * whole rows on the row tiles; m = batch x t rows; C = n_embd; cc = the
+ * chip's heads x head_dim; ic = the chip's share of n_inner; vc = the
+ * chip's vocabulary shard. */
 typedef struct StepGraph {
     uint32_t t, m;            /* rows per sequence, rows in all */
-    int root;
-    AttnPlan ap;
-    int ids[MC], rot[MC], x[MC], h[MC], lnbuf[MC], q[MC], k[MC], vt[MC], att[MC], ao[MC], u[MC], mo[MC], s[MC];
-    int last[MC], lnfbuf[MC], logits[MC], aidx[MC], aval[MC];
-    int hs[MC], atts[MC], us[MC], lasts[MC]; /* linear inputs spread over the chip's tiles (see spread_copy) */
-    int emb_a, emb_b, select_copy;
-    int *kv_copy, *smx_cs;    /* (L) */
-    int rt0, nrt, lrt0, nlrt; /* row tiles of the residual rows and of the last rows */
+    int root;                 /* the program's root step */
+    AttnPlan ap;              /* the attention's grid for t rows */
+    int ids[MC];              /* (m) i32 token ids, written by the host before a run */
+    int rot[MC];              /* (m, 2 rotary_dim) fp32 cos/sin rows of the step's positions, written by the host */
+    int x[MC];                /* (m, C) fp16 the residual stream */
+    int h[MC];                /* (m, C) fp16 ln_1(x) (one tile per row; the split path writes hs directly) */
+    int lnbuf[MC];            /* (row tiles, 2C) fp16 ln_1's gain and bias on every row tile; -1 when split */
+    int q[MC], k[MC];         /* (m, cc) fp16 queries and keys (rotated in place) */
+    int vt[MC];               /* (cc, m) fp16 values, transposed */
+    int att[MC];              /* (m, cc) fp16 attention output */
+    int ao[MC];               /* (m, C) fp16 out_proj partial output (this chip's heads) */
+    int u[MC];                /* (m, ic) fp16 fc_in output, gelu in place */
+    int mo[MC];               /* (m, C) fp16 fc_out partial output */
+    int s[MC];                /* (m, C) fp16 ao + mo, then summed over chips by an all-reduce */
+    int last[MC];             /* (batch, C) fp16 each sequence's last row, ln_f in place */
+    int lnfbuf[MC];           /* (last row tiles, 2C) fp16 ln_f's gain and bias; -1 when split */
+    int logits[MC];           /* (batch, vc) fp16 this chip's logits, read by the host */
+    int aidx[MC], aval[MC];   /* (batch) i32 / fp32 this chip's argmax and its value, read by the host */
+    int hs[MC], atts[MC], us[MC], lasts[MC]; /* h, att, u, last spread over the chip's tiles: the linears' inputs (spread_copy) */
+    int emb_a, emb_b;         /* the embedding's two sequences (lower_linear_build) */
+    int select_copy;          /* the Copy of each sequence's last row into last (KV off: patched per position) */
+    int *kv_copy;             /* (n_layer) each layer's Copy writing the new keys and values into its cache */
+    int *smx_cs;              /* (n_layer) each layer's first softmax compute set (pos0 patched per decode step) */
+    int rt0, nrt;             /* row tiles of the residual rows: nrt tiles from local tile rt0 */
+    int lrt0, nlrt;           /* row tiles of the last rows */
     int split_ln1, split_lnf; /* ln_1 / ln_f over slice tiles (ln1s, lnfs), else one tile per row */
     LnSplit ln1s, lnfs;
 } StepGraph;
@@ -56,22 +85,28 @@ struct Lowered {
     LowerBuilder b;
     RunOptions opt;
     GptjConfig cfg;
-    Placement placement;
-    uint32_t hc, cc, ic, vp, vc, s;
-    LinearPlan pl[NLIN], plm, pemb;
-    QuantSpec spec[NLIN], spec_lm;
-    LinearWeights *lw; /* (nsets, NLIN) */
-    uint32_t *tile0;   /* (nsets, NLIN) first tile of each set's grid */
-    int nsets;
-    LinearWeights emb, lm;
-    int *ln1;          /* (L, chips) gain then bias, fp16 (2C) */
-    int lnf[MC];
-    int *remote;       /* (L, chips) */
-    int *kc, *vtc;     /* (L, chips) caches (KV on), or (1, chips) scratch (KV off) */
-    uint32_t *kv_tile0; /* (L or 1) first home tile of each layer's cache */
-    StepGraph sg[2];
-    int nsg;
-    uint64_t weight_bytes, kv_bytes;
+    Placement placement;     /* resident or stream (what auto chose) */
+    uint32_t hc;             /* heads per chip */
+    uint32_t cc;             /* hc x head_dim: a chip's width of q, k, v and att */
+    uint32_t ic;             /* n_inner / chips: a chip's width of the MLP hidden layer */
+    uint32_t vc, vp;         /* vocabulary rows per chip (padded shard) and over all chips */
+    uint32_t s;              /* sequence length (padded) */
+    LinearPlan pl[NLIN];     /* each layer linear's plan (grid for the prefill's rows) */
+    LinearPlan plm, pemb;    /* the LM head's and the embedding's plans */
+    QuantSpec spec[NLIN], spec_lm; /* the weight format of each linear and of the LM head */
+    LinearWeights *lw;       /* (nsets, NLIN) weight tensors of each set */
+    uint32_t *tile0;         /* (nsets, NLIN) first tile of each set's grid */
+    int nsets;               /* weight sets: n_layer resident, 1 streamed, 2 streamed with overlap */
+    LinearWeights emb, lm;   /* the embedding's and LM head's weights (resident) */
+    int *ln1;                /* (n_layer, chips) ln_1's gain then bias, fp16 (2C) */
+    int lnf[MC];             /* ln_f's gain then bias, fp16 (2C) */
+    int *remote;             /* (n_layer, chips) each layer's weights in streaming memory (stream) */
+    int *kc, *vtc;           /* (n_layer, chips) K and V^T caches (KV on), or (1, chips) scratch (KV off) */
+    uint32_t *kv_tile0;      /* (n_layer or 1) first home tile of each layer's cache */
+    StepGraph sg[2];         /* prefill, decode (KV on) */
+    int nsg;                 /* step graphs: 2 with a KV cache, 1 without (every step re-runs the sequence) */
+    uint64_t weight_bytes;   /* all chips, stored formats */
+    uint64_t kv_bytes;       /* KV cache bytes attention reads per step, all chips */
 };
 
 
