@@ -110,190 +110,234 @@ int lower_attn_kv_pairs(LowerBuilder *b, int step, const AttnPlan *ap, const int
     return 0;
 }
 
+/* What lower_attn_build's stages share. Blocks: wi = g * nkb + j for group
+ * g = (sequence, head) = b * H + h and key block j, on home tile wt[wi]. */
+typedef struct AttnBuild {
+    LowerBuilder *b;
+    const char *name;
+    const AttnPlan *ap;
+    uint32_t W, H, hd, sb, nkb, mqb, nw, ng; /* workers; heads, head_dim; keys per block, key blocks; rows per wave; blocks, groups */
+    uint64_t cc, kvb;          /* the chip's q row width (H x hd); elements of a cache block (sb x hd) */
+    LayerDtype pt;             /* partials */
+    uint32_t *wt;              /* (nw) home tile of each block */
+    int *cs_sm;                /* (nqb) each wave's softmax compute set */
+    int cs_sc, cs_pv, cs_red;  /* scores, probs x V, reduce */
+    /* per chip tensors (all not-always-live scratch of one wave):
+     * QB (nw, mqb, hd) q rows per block; SC (nw, mqb, sb) scores; SM (ng, mqb, s_pad) a group's scores
+     * gathered per row; PR (ng, mqb, s_pad) fp16 probabilities; PJ (nw, mqb, sb) a block's probabilities;
+     * PV (nw, mqb, hd) its P V partials; RI (ng, mqb, nkb, hd) partials gathered per row; RO (ng, mqb, hd) sums */
+    int QB[LOWER_MAX_CHIPS], SC[LOWER_MAX_CHIPS], SM[LOWER_MAX_CHIPS], PR[LOWER_MAX_CHIPS], PJ[LOWER_MAX_CHIPS],
+        PV[LOWER_MAX_CHIPS], RI[LOWER_MAX_CHIPS], RO[LOWER_MAX_CHIPS];
+} AttnBuild;
+
+static int attn_tensors(AttnBuild *ab, IpuErr *err)
+{
+    LowerBuilder *b = ab->b;
+    GraphDType pdt = ab->pt == LAYER_F16 ? DTYPE_FP16 : DTYPE_FP32;
+    char nm[64];
+    for (uint32_t c = 0; c < b->chips; c++) {
+        struct {
+            int *id;
+            const char *what;
+            GraphDType dt;
+            int per_row;     /* 1: rows of a group split over its blocks (tensor_rows_split), 0: one block per tile */
+            uint64_t elems;  /* per row (split) or per block */
+        } t[] = {
+            {&ab->QB[c], "q", DTYPE_FP16, 0, (uint64_t)ab->mqb * ab->hd},
+            {&ab->SC[c], "scores", pdt, 0, (uint64_t)ab->mqb * ab->sb},
+            {&ab->SM[c], "smx_in", pdt, 1, ab->ap->s_pad},
+            {&ab->PR[c], "probs", DTYPE_FP16, 1, ab->ap->s_pad},
+            {&ab->PJ[c], "pj", DTYPE_FP16, 0, (uint64_t)ab->mqb * ab->sb},
+            {&ab->PV[c], "pv", pdt, 0, (uint64_t)ab->mqb * ab->hd},
+            {&ab->RI[c], "red_in", pdt, 1, (uint64_t)ab->nkb * ab->hd},
+            {&ab->RO[c], "red_out", DTYPE_FP16, 1, ab->hd},
+        };
+        for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
+            snprintf(nm, sizeof nm, "%s.%s.%u", ab->name, t[k].what, c);
+            *t[k].id = t[k].per_row ? tensor_rows_split(b, nm, t[k].dt, c, ab->ng, ab->nkb, ab->mqb, t[k].elems, ab->wt, err)
+                                    : tensor_on(b, nm, t[k].dt, c, ab->nw, t[k].elems, ab->wt, SRAM_ACTIVATIONS, err);
+            if (*t[k].id < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int attn_compute_sets(AttnBuild *ab, IpuErr *err)
+{
+    char nm[64];
+    const char *what[3] = {"scores", "pv", "reduce"};
+    int *ids[3] = {&ab->cs_sc, &ab->cs_pv, &ab->cs_red};
+    for (int i = 0; i < 3; i++) {
+        snprintf(nm, sizeof nm, "%s.%s", ab->name, what[i]);
+        if ((*ids[i] = graph_add_compute_set(ab->b->g, nm, err)) < 0)
+            return -1;
+    }
+    for (uint32_t w = 0; w < ab->ap->nqb; w++) {
+        snprintf(nm, sizeof nm, "%s.softmax%u", ab->name, w);
+        if ((ab->cs_sm[w] = graph_add_compute_set(ab->b->g, nm, err)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Block wi of chip c: scores = q K_j^T and P_j V_j, each split over the workers. */
+static int attn_block_vertices(AttnBuild *ab, uint32_t c, uint32_t wi, const int *kc, const int *vtc, IpuErr *err)
+{
+    LowerBuilder *b = ab->b;
+    uint32_t tile = lower_tile(b, c, ab->wt[wi]), amp = b->g->arch.amp_macs_per_cycle_fp16;
+    MatmulArgs parts[LOWER_MAX_WORKERS];
+    /* accumulate 0: out is only written */
+    MatmulArgs sc = {.a = lower_in(b, ab->cs_sc, ab->QB[c], (uint64_t)wi * ab->mqb * ab->hd),
+                     .w = lower_in(b, ab->cs_sc, kc[c], wi * ab->kvb),
+                     .out = lower_out(b, ab->cs_sc, ab->SC[c], (uint64_t)wi * ab->mqb * ab->sb), .m = ab->mqb,
+                     .k = ab->hd, .n = ab->sb, .amp_macs_per_cycle = amp};
+    uint32_t np = matmul_split(&sc, ab->pt, ab->W, parts);
+    for (uint32_t i = 0; i < np; i++)
+        if (lower_vertex(b, ab->cs_sc, tile, b->matmul_vt, &parts[i], err))
+            return -1;
+    MatmulArgs pv = {.a = lower_in(b, ab->cs_pv, ab->PJ[c], (uint64_t)wi * ab->mqb * ab->sb),
+                     .w = lower_in(b, ab->cs_pv, vtc[c], wi * ab->kvb),
+                     .out = lower_out(b, ab->cs_pv, ab->PV[c], (uint64_t)wi * ab->mqb * ab->hd), .m = ab->mqb,
+                     .k = ab->sb, .n = ab->hd, .amp_macs_per_cycle = amp};
+    np = matmul_split(&pv, ab->pt, ab->W, parts);
+    for (uint32_t i = 0; i < np; i++)
+        if (lower_vertex(b, ab->cs_pv, tile, b->matmul_vt, &parts[i], err))
+            return -1;
+    return 0;
+}
+
+/* Group g of chip c: its rows spread over its key-block tiles, then over
+ * the workers, for the softmax of every wave (its query positions from
+ * pos0) and for the reduce of the key blocks' partials. */
+static int attn_group_vertices(AttnBuild *ab, uint32_t c, uint32_t g, uint32_t pos0, IpuErr *err)
+{
+    LowerBuilder *b = ab->b;
+    const AttnPlan *ap = ab->ap;
+    uint32_t W = ab->W, mqb = ab->mqb, nkb = ab->nkb, hd = ab->hd;
+    for (uint32_t j = 0; j < nkb; j++) {
+        uint32_t j0 = mqb * j / nkb, rows = mqb * (j + 1) / nkb - j0, tile = lower_tile(b, c, ab->wt[g * nkb + j]);
+        if (!rows)
+            continue;
+        for (uint32_t qw = 0; qw < ap->nqb; qw++)
+            for (uint32_t w = 0; w < W; w++) {
+                uint32_t r0 = j0 + rows * w / W, r1 = j0 + rows * (w + 1) / W;
+                if (r1 == r0)
+                    continue;
+                uint64_t row0 = ((uint64_t)g * mqb + r0) * ap->s_pad;
+                SoftmaxArgs sa = {lower_in(b, ab->cs_sm[qw], ab->SM[c], row0), lower_out(b, ab->cs_sm[qw], ab->PR[c], row0),
+                                  r1 - r0, ap->s_pad, pos0 + qw * mqb + r0, 0, 1.0f / sqrtf((float)hd), ab->pt, LAYER_F16};
+                if (lower_vertex(b, ab->cs_sm[qw], tile, &softmax_vertex, &sa, err))
+                    return -1;
+            }
+        /* red_in of these rows: (nkb parts, rows, hd) */
+        uint64_t n2 = (uint64_t)rows * hd / 2;
+        for (uint32_t w = 0; w < W; w++) {
+            uint64_t e0 = n2 * w / W * 2, e1 = n2 * (w + 1) / W * 2;
+            if (e1 == e0)
+                continue;
+            ReduceArgs ra = {lower_in(b, ab->cs_red, ab->RI[c], ((uint64_t)g * mqb + j0) * nkb * hd + e0),
+                             lower_out(b, ab->cs_red, ab->RO[c], ((uint64_t)g * mqb + j0) * hd + e0), nkb,
+                             (uint32_t)(e1 - e0), rows * hd, ab->pt, LAYER_F16};
+            if (lower_vertex(b, ab->cs_red, tile, &reduce_vertex, &ra, err))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* The pairs of one wave's Copy number `which`: 0 q rows (rows of the wave
+ * from q0) to every key block; 1 scores gathered per row; 2 probabilities
+ * scattered to the blocks; 3 P V partials gathered per row for the reduce;
+ * 4 the sums into att. */
+static int attn_wave_pairs(AttnBuild *ab, int cp, int which, uint32_t q0, uint32_t rows, const int *q, const int *att,
+                           IpuErr *err)
+{
+    LowerBuilder *b = ab->b;
+    const AttnPlan *ap = ab->ap;
+    uint32_t mqb = ab->mqb, nkb = ab->nkb, hd = ab->hd, sb = ab->sb, H = ab->H;
+    for (uint32_t c = 0; c < b->vchips; c++)
+        for (uint32_t wi = 0; wi < (which == 4 ? ab->ng : ab->nw); wi++) {
+            uint32_t g = which == 4 ? wi : wi / nkb, j = wi % nkb, s = g / H, h = g % H;
+            int rv = 0;
+            for (uint32_t r = 0; r < (which == 0 || which == 4 ? rows : which == 3 ? nkb : mqb) && rv >= 0; r++) {
+                uint64_t rowq = ((uint64_t)s * ap->t + q0 + r) * ab->cc + h * hd;
+                if (which == 0) {
+                    rv = program_copy_add(b->p, cp, q[c], rowq, ab->QB[c], ((uint64_t)wi * mqb + r) * hd, hd, err);
+                } else if (which == 1) {
+                    rv = program_copy_add(b->p, cp, ab->SC[c], ((uint64_t)wi * mqb + r) * sb, ab->SM[c],
+                                          ((uint64_t)g * mqb + r) * ap->s_pad + (uint64_t)j * sb, sb, err);
+                } else if (which == 2) {
+                    rv = program_copy_add(b->p, cp, ab->PR[c], ((uint64_t)g * mqb + r) * ap->s_pad + (uint64_t)j * sb,
+                                          ab->PJ[c], ((uint64_t)wi * mqb + r) * sb, sb, err);
+                } else if (which == 3) { /* r = the reducing tile t: its rows, part j of (nkb, rows, hd) */
+                    uint32_t j0 = mqb * r / nkb, tr = mqb * (r + 1) / nkb - j0;
+                    if (tr)
+                        rv = program_copy_add(b->p, cp, ab->PV[c], ((uint64_t)wi * mqb + j0) * hd, ab->RI[c],
+                                              ((uint64_t)g * mqb + j0) * nkb * hd + (uint64_t)j * tr * hd,
+                                              (uint64_t)tr * hd, err);
+                } else {
+                    rv = program_copy_add(b->p, cp, ab->RO[c], ((uint64_t)g * mqb + r) * hd, att[c], rowq, hd, err);
+                }
+            }
+            if (rv < 0)
+                return -1;
+        }
+    return 0;
+}
+
+/* The waves: the same tiles and vertices for each wave's query rows. */
+static int attn_wave_steps(AttnBuild *ab, int seq, const int *q, const int *att, IpuErr *err)
+{
+    LowerBuilder *b = ab->b;
+    const AttnPlan *ap = ab->ap;
+    int st_sc = program_execute(b->p, ab->cs_sc, ab->name, PHASE_ATTENTION, err);
+    int st_pv = program_execute(b->p, ab->cs_pv, ab->name, PHASE_ATTENTION, err);
+    int st_red = program_execute(b->p, ab->cs_red, ab->name, PHASE_ATTENTION, err);
+    if (st_sc < 0 || st_pv < 0 || st_red < 0)
+        return -1;
+    for (uint32_t qw = 0; qw < ap->nqb; qw++) {
+        uint32_t q0 = qw * ab->mqb, rows = ap->t - q0 < ab->mqb ? ap->t - q0 : ab->mqb;
+        int sm = program_execute(b->p, ab->cs_sm[qw], ab->name, PHASE_ATTENTION, err);
+        int after[5] = {st_sc, sm, st_pv, st_red, -1}; /* the step after each Copy */
+        for (int which = 0; which < 5; which++) {
+            int cp = lower_copy(b, seq, ab->name, err);
+            if (cp < 0 || attn_wave_pairs(ab, cp, which, q0, rows, q, att, err) ||
+                (after[which] >= 0 && lower_append(b, seq, after[which], err) < 0))
+                return -1;
+        }
+    }
+    return 0;
+}
+
 int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan *ap, const int *kc, const int *vtc,
                      const int *q, const int *k, const int *vt, const int *att, uint32_t pos0, int *kv_copy,
                      int *softmax_cs, IpuErr *err)
 {
-    const IpuArch *a = &b->g->arch;
-    uint32_t W = a->workers_per_tile, B = ap->batch, H = ap->heads, hd = ap->hd, sb = ap->sb, nkb = ap->nkb;
-    uint32_t mqb = ap->mqb, nw = B * H * nkb, ng = B * H;
-    uint64_t cc = (uint64_t)H * hd, kvb = (uint64_t)sb * hd;
-    LayerDtype pt = b->partials;
-    GraphDType pdt = pt == LAYER_F16 ? DTYPE_FP16 : DTYPE_FP32;
-    uint32_t *wt = malloc(nw * sizeof *wt);
-    int *cs_sm = malloc(ap->nqb * sizeof *cs_sm);
-    if (!wt || !cs_sm) {
-        free(wt), free(cs_sm);
-        return ipu_err(err, "out of host memory");
-    }
-    /* block (b, h, j) = (b * H + h) * nkb + j on its home tile; group (b, h) */
-    for (uint32_t g = 0; g < ng; g++)
-        for (uint32_t j = 0; j < nkb; j++)
-            wt[g * nkb + j] = home_tile(ap, g / H, g % H, j);
-    char nm[64];
-    int rc = -1, cp;
-    int QB[LOWER_MAX_CHIPS], SC[LOWER_MAX_CHIPS], SM[LOWER_MAX_CHIPS], PR[LOWER_MAX_CHIPS], PJ[LOWER_MAX_CHIPS],
-        PV[LOWER_MAX_CHIPS], RI[LOWER_MAX_CHIPS], RO[LOWER_MAX_CHIPS];
-    for (uint32_t c = 0; c < b->chips; c++) {
-#define T_ON(id, suffix, dt, n, be, tiles)                                                                          \
-    do {                                                                                                            \
-        snprintf(nm, sizeof nm, "%s.%s.%u", name, suffix, c);                                                       \
-        if ((id = tensor_on(b, nm, dt, c, n, be, tiles, SRAM_ACTIVATIONS, err)) < 0)                               \
-            goto out;                                                                                               \
-    } while (0)
-        T_ON(QB[c], "q", DTYPE_FP16, nw, (uint64_t)mqb * hd, wt);
-        T_ON(SC[c], "scores", pdt, nw, (uint64_t)mqb * sb, wt);
-#define T_ROWS(id, suffix, dt, row_elems)                                                                           \
-    do {                                                                                                            \
-        snprintf(nm, sizeof nm, "%s.%s.%u", name, suffix, c);                                                       \
-        if ((id = tensor_rows_split(b, nm, dt, c, ng, nkb, mqb, row_elems, wt, err)) < 0)                          \
-            goto out;                                                                                               \
-    } while (0)
-        T_ROWS(SM[c], "smx_in", pdt, ap->s_pad);
-        T_ROWS(PR[c], "probs", DTYPE_FP16, ap->s_pad);
-        T_ON(PJ[c], "pj", DTYPE_FP16, nw, (uint64_t)mqb * sb, wt);
-        T_ON(PV[c], "pv", pdt, nw, (uint64_t)mqb * hd, wt);
-        T_ROWS(RI[c], "red_in", pdt, (uint64_t)nkb * hd);
-        T_ROWS(RO[c], "red_out", DTYPE_FP16, hd);
-#undef T_ON
-#undef T_ROWS
-    }
-    snprintf(nm, sizeof nm, "%s.scores", name);
-    int cs_sc = graph_add_compute_set(b->g, nm, err);
-    snprintf(nm, sizeof nm, "%s.pv", name);
-    int cs_pv = graph_add_compute_set(b->g, nm, err);
-    snprintf(nm, sizeof nm, "%s.reduce", name);
-    int cs_red = graph_add_compute_set(b->g, nm, err);
-    if (cs_sc < 0 || cs_pv < 0 || cs_red < 0)
-        goto out;
-    for (uint32_t w = 0; w < ap->nqb; w++) {
-        snprintf(nm, sizeof nm, "%s.softmax%u", name, w);
-        if ((cs_sm[w] = graph_add_compute_set(b->g, nm, err)) < 0)
-            goto out;
-    }
-    *softmax_cs = cs_sm[0];
-    MatmulArgs parts[16];
-    for (uint32_t c = 0; c < b->vchips; c++)
-        for (uint32_t g = 0; g < ng; g++) {
-            for (uint32_t j = 0; j < nkb; j++) {
-                uint32_t wi = g * nkb + j, tile = lower_tile(b, c, wt[wi]);
-                /* scores = q K_j^T; accumulate 0: out is only written */
-                MatmulArgs sc = {.a = lower_in(b, cs_sc, QB[c], (uint64_t)wi * mqb * hd),
-                                 .w = lower_in(b, cs_sc, kc[c], wi * kvb),
-                                 .out = lower_out(b, cs_sc, SC[c], (uint64_t)wi * mqb * sb), .m = mqb, .k = hd, .n = sb,
-                                 .amp_macs_per_cycle = a->amp_macs_per_cycle_fp16};
-                uint32_t np = matmul_split(&sc, pt, W, parts);
-                for (uint32_t i = 0; i < np; i++)
-                    if (lower_vertex(b, cs_sc, tile, b->matmul_vt, &parts[i], err))
-                        goto out;
-                MatmulArgs pv = {.a = lower_in(b, cs_pv, PJ[c], (uint64_t)wi * mqb * sb),
-                                 .w = lower_in(b, cs_pv, vtc[c], wi * kvb),
-                                 .out = lower_out(b, cs_pv, PV[c], (uint64_t)wi * mqb * hd), .m = mqb, .k = sb, .n = hd,
-                                 .amp_macs_per_cycle = a->amp_macs_per_cycle_fp16};
-                np = matmul_split(&pv, pt, W, parts);
-                for (uint32_t i = 0; i < np; i++)
-                    if (lower_vertex(b, cs_pv, tile, b->matmul_vt, &parts[i], err))
-                        goto out;
-            }
-            /* softmax and reduce: the group's rows spread over its key-block tiles, then over the workers */
-            for (uint32_t j = 0; j < nkb; j++) {
-                uint32_t j0 = mqb * j / nkb, j1 = mqb * (j + 1) / nkb, rows = j1 - j0, tile = lower_tile(b, c, wt[g * nkb + j]);
-                if (!rows)
-                    continue;
-                for (uint32_t qw = 0; qw < ap->nqb; qw++) /* one softmax per wave: its query positions */
-                    for (uint32_t w = 0; w < W; w++) {
-                        uint32_t r0 = j0 + rows * w / W, r1 = j0 + rows * (w + 1) / W;
-                        if (r1 == r0)
-                            continue;
-                        uint64_t row0 = ((uint64_t)g * mqb + r0) * ap->s_pad;
-                        SoftmaxArgs sa = {lower_in(b, cs_sm[qw], SM[c], row0), lower_out(b, cs_sm[qw], PR[c], row0),
-                                          r1 - r0, ap->s_pad, pos0 + qw * mqb + r0, 0, 1.0f / sqrtf((float)hd), pt,
-                                          LAYER_F16};
-                        if (lower_vertex(b, cs_sm[qw], tile, &softmax_vertex, &sa, err))
-                            goto out;
-                    }
-                /* red_in of these rows: (nkb parts, rows, hd) */
-                uint64_t n2 = (uint64_t)rows * hd / 2;
-                for (uint32_t w = 0; w < W; w++) {
-                    uint64_t e0 = n2 * w / W * 2, e1 = n2 * (w + 1) / W * 2;
-                    if (e1 == e0)
-                        continue;
-                    ReduceArgs ra = {lower_in(b, cs_red, RI[c], ((uint64_t)g * mqb + j0) * nkb * hd + e0),
-                                     lower_out(b, cs_red, RO[c], ((uint64_t)g * mqb + j0) * hd + e0), nkb,
-                                     (uint32_t)(e1 - e0), rows * hd, pt, LAYER_F16};
-                    if (lower_vertex(b, cs_red, tile, &reduce_vertex, &ra, err))
-                        goto out;
-                }
-            }
+    AttnBuild ab = {.b = b, .name = name, .ap = ap, .W = b->g->arch.workers_per_tile, .H = ap->heads, .hd = ap->hd,
+                    .sb = ap->sb, .nkb = ap->nkb, .mqb = ap->mqb, .nw = ap->batch * ap->heads * ap->nkb,
+                    .ng = ap->batch * ap->heads, .cc = (uint64_t)ap->heads * ap->hd, .kvb = (uint64_t)ap->sb * ap->hd,
+                    .pt = b->partials};
+    ab.wt = malloc(ab.nw * sizeof *ab.wt);
+    ab.cs_sm = malloc(ap->nqb * sizeof *ab.cs_sm);
+    int rc = !ab.wt || !ab.cs_sm ? ipu_err(err, "out of host memory") : 0;
+    for (uint32_t g = 0; !rc && g < ab.ng; g++)
+        for (uint32_t j = 0; j < ab.nkb; j++)
+            ab.wt[g * ab.nkb + j] = home_tile(ap, g / ab.H, g % ab.H, j);
+    rc = rc || attn_tensors(&ab, err) || attn_compute_sets(&ab, err) ? -1 : 0;
+    for (uint32_t c = 0; !rc && c < b->vchips; c++)
+        for (uint32_t g = 0; !rc && g < ab.ng; g++) {
+            for (uint32_t j = 0; !rc && j < ab.nkb; j++)
+                rc = attn_block_vertices(&ab, c, g * ab.nkb + j, kc, vtc, err);
+            rc = rc || attn_group_vertices(&ab, c, g, pos0, err) ? -1 : 0;
         }
-    /* write the new keys and values into the caches */
-    if ((cp = lower_copy(b, seq, name, err)) < 0 || lower_attn_kv_pairs(b, cp, ap, kc, vtc, k, vt, pos0, err))
-        goto out;
-    *kv_copy = cp;
-    int st_sc = program_execute(b->p, cs_sc, name, PHASE_ATTENTION, err);
-    int st_pv = program_execute(b->p, cs_pv, name, PHASE_ATTENTION, err);
-    int st_red = program_execute(b->p, cs_red, name, PHASE_ATTENTION, err);
-    if (st_sc < 0 || st_pv < 0 || st_red < 0)
-        goto out;
-    /* query blocks in waves on the same tiles and vertices */
-    for (uint32_t qw = 0; qw < ap->nqb; qw++) {
-        uint32_t q0 = qw * mqb, rows = ap->t - q0 < mqb ? ap->t - q0 : mqb;
-        if ((cp = lower_copy(b, seq, name, err)) < 0)
-            goto out;
-        for (uint32_t c = 0; c < b->vchips; c++)
-            for (uint32_t wi = 0; wi < nw; wi++) {
-                uint32_t g = wi / nkb, s = g / H, h = g % H;
-                for (uint32_t r = 0; r < rows; r++)
-                    if (program_copy_add(b->p, cp, q[c], ((uint64_t)s * ap->t + q0 + r) * cc + h * hd, QB[c],
-                                         ((uint64_t)wi * mqb + r) * hd, hd, err) < 0)
-                        goto out;
-            }
-        if (lower_append(b, seq, st_sc, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
-            goto out;
-        for (uint32_t c = 0; c < b->vchips; c++)
-            for (uint32_t wi = 0; wi < nw; wi++) {
-                uint32_t g = wi / nkb, j = wi % nkb;
-                for (uint32_t r = 0; r < mqb; r++)
-                    if (program_copy_add(b->p, cp, SC[c], ((uint64_t)wi * mqb + r) * sb, SM[c],
-                                         ((uint64_t)g * mqb + r) * ap->s_pad + (uint64_t)j * sb, sb, err) < 0)
-                        goto out;
-            }
-        if (lower_exec(b, seq, cs_sm[qw], name, PHASE_ATTENTION, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
-            goto out;
-        for (uint32_t c = 0; c < b->vchips; c++)
-            for (uint32_t wi = 0; wi < nw; wi++) {
-                uint32_t g = wi / nkb, j = wi % nkb;
-                for (uint32_t r = 0; r < mqb; r++)
-                    if (program_copy_add(b->p, cp, PR[c], ((uint64_t)g * mqb + r) * ap->s_pad + (uint64_t)j * sb, PJ[c],
-                                         ((uint64_t)wi * mqb + r) * sb, sb, err) < 0)
-                        goto out;
-            }
-        if (lower_append(b, seq, st_pv, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
-            goto out;
-        for (uint32_t c = 0; c < b->vchips; c++)
-            for (uint32_t wi = 0; wi < nw; wi++) {
-                uint32_t g = wi / nkb, j = wi % nkb;
-                for (uint32_t t = 0; t < nkb; t++) { /* rows of tile t's reduce: part j of (nkb, rows, hd) */
-                    uint32_t j0 = mqb * t / nkb, tr = mqb * (t + 1) / nkb - j0;
-                    if (tr && program_copy_add(b->p, cp, PV[c], ((uint64_t)wi * mqb + j0) * hd, RI[c],
-                                                 ((uint64_t)g * mqb + j0) * nkb * hd + (uint64_t)j * tr * hd,
-                                                 (uint64_t)tr * hd, err) < 0)
-                        goto out;
-                }
-            }
-        if (lower_append(b, seq, st_red, err) < 0 || (cp = lower_copy(b, seq, name, err)) < 0)
-            goto out;
-        for (uint32_t c = 0; c < b->vchips; c++)
-            for (uint32_t g = 0; g < ng; g++) {
-                uint32_t s = g / H, h = g % H;
-                for (uint32_t r = 0; r < rows; r++)
-                    if (program_copy_add(b->p, cp, RO[c], ((uint64_t)g * mqb + r) * hd, att[c],
-                                         ((uint64_t)s * ap->t + q0 + r) * cc + h * hd, hd, err) < 0)
-                        goto out;
-            }
-    }
-    rc = 0;
-out:
-    free(wt), free(cs_sm);
+    /* write the new keys and values into the caches, then the waves */
+    int cp = rc ? -1 : lower_copy(b, seq, name, err);
+    if (!rc && (cp < 0 || lower_attn_kv_pairs(b, cp, ap, kc, vtc, k, vt, pos0, err) ||
+                attn_wave_steps(&ab, seq, q, att, err)))
+        rc = -1;
+    if (!rc)
+        *kv_copy = cp, *softmax_cs = ab.cs_sm[0];
+    free(ab.wt), free(ab.cs_sm);
     return rc;
 }

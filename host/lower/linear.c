@@ -38,8 +38,6 @@
 #define LINEAR_REDUCE_PIECES 16
 /* Row groups a plan may have (each a copy of the grid's weights). */
 #define LINEAR_MAX_GROUPS 64
-/* Vertices one tile's matmul or decompress is split into: the arch's maximum workers_per_tile. */
-#define LINEAR_MAX_SPLIT 64
 
 static uint64_t div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 static GraphDType graph_dt(LayerDtype t) { return t == LAYER_F16 ? DTYPE_FP16 : DTYPE_FP32; }
@@ -535,7 +533,7 @@ static int decompress_vertices(LinearBuild *lb, uint32_t c, IpuErr *err)
 {
     LowerBuilder *b = lb->b;
     const LinearPlan *pl = lb->pl;
-    DecompressQ4Args dp[LINEAR_MAX_SPLIT];
+    DecompressQ4Args dp[LOWER_MAX_WORKERS];
     int D = lb->w->dec[c];
     for (uint32_t bi = 0; bi < lb->blocks; bi++) {
         int wid, sid, qid;
@@ -560,7 +558,7 @@ static int matmul_vertices(LinearBuild *lb, uint32_t c, IpuErr *err)
     LowerBuilder *b = lb->b;
     const LinearPlan *pl = lb->pl;
     int cs = lb->cs_mm;
-    MatmulArgs parts[LINEAR_MAX_SPLIT];
+    MatmulArgs parts[LOWER_MAX_WORKERS];
     for (uint32_t bi = 0; bi < lb->blocks; bi++) {
         uint32_t tile = lower_tile(b, c, pl->tile0 + bi), j = bi % pl->kb;
         int wid = pl->group ? lb->w->dec[c] : -1;
