@@ -127,6 +127,25 @@ static double chunk_compute(const LowerBuilder *b, const LinearPlan *pl, uint32_
                                      b->partials) * W;
 }
 
+/* Tile cycles of decompressing one block: its groups split over the
+ * workers as lower_linear_build splits them, the slowest worker's measured
+ * cycles x workers (the barrel) + a launch; 0 for fp16 weights. */
+static double decompress_cycles(const LowerBuilder *b, const LinearPlan *pl)
+{
+    if (!pl->group || !b->decompress_vt)
+        return 0;
+    const IpuArch *a = &b->g->arch;
+    DecompressQ4Args all = {.groups = (uint32_t)((uint64_t)pl->nblk * pl->kblk / pl->group), .group_size = pl->group};
+    DecompressQ4Args parts[LOWER_MAX_WORKERS];
+    uint32_t n = decompress_q4_split(&all, a->workers_per_tile, parts);
+    uint64_t worst = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t c = b->decompress_vt->measure(&a->isa, &parts[i]);
+        worst = c > worst ? c : worst;
+    }
+    return (double)(worst + a->vertex_launch_cycles) * a->workers_per_tile + a->supervisor_launch_cycles;
+}
+
 /* The estimate of one instance for m rows: per chunk compute, exchange
  * (input slices, partials, sums: what one tile sends or receives, and the
  * output rows' receiving tiles), reduce and step overheads; the weight
@@ -148,8 +167,7 @@ static double estimate(const LowerBuilder *b, const LinearPlan *pl, uint32_t m, 
     double chunks = (double)div_up(group_rows(pl, m), mc);
     double levels = pl->mb > 1 ? ceil(log2((double)pl->mb)) : 0;
     double copies = levels * (stored_block_bytes(pl) / xb + a->sync_chip_cycles + a->exchange_latency_cycles);
-    double dec = pl->group ? (double)pl->nblk * pl->kblk : 0;
-    return chunks * (chunk_compute(b, pl, mc) + xin + xpart + red + xout + steps) + copies + dec;
+    return chunks * (chunk_compute(b, pl, mc) + xin + xpart + red + xout + steps) + copies + decompress_cycles(b, pl);
 }
 
 uint32_t lower_linear_groups(const LowerBuilder *b, const LinearPlan *pl, uint32_t m, double *est_cycles)
@@ -176,10 +194,18 @@ uint32_t lower_linear_groups(const LowerBuilder *b, const LinearPlan *pl, uint32
 int lower_plan_linear(const LowerBuilder *b, const char *name, LinearKind kind, uint32_t m, uint32_t k, uint32_t n,
                       uint32_t group, int has_bias, LinearPlan *out, IpuErr *err)
 {
+    return lower_plan_linear_steps(b, name, kind, m, 0, 0, k, n, group, has_bias, out, err);
+}
+
+int lower_plan_linear_steps(const LowerBuilder *b, const char *name, LinearKind kind, uint32_t m, uint32_t m2,
+                            double steps2, uint32_t k, uint32_t n, uint32_t group, int has_bias, LinearPlan *out,
+                            IpuErr *err)
+{
     if (group && k % group)
         return ipu_err(err, "layer '%s': group size %u does not divide its per-chip input axis %u", name, group, k);
     int found = 0;
     LinearPlan best = {0};
+    double best_cost = 0;
     for (uint32_t nb = 1; nb <= n && nb <= b->usable; nb++) {
         if (n % nb)
             continue;
@@ -201,8 +227,14 @@ int lower_plan_linear(const LowerBuilder *b, const char *name, LinearKind kind, 
                              .group = group, .has_bias = has_bias, .m_plan = m};
             if (!(pl.mb = lower_linear_groups(b, &pl, m, &pl.est_cycles)))
                 continue;
-            if (!found || pl.est_cycles < best.est_cycles) /* ties keep the first: deterministic */
-                best = pl, found = 1;
+            double cost = pl.est_cycles, e2 = 0;
+            if (steps2 > 0 && m2) { /* the other step graph's rows run on the same weights */
+                if (!lower_linear_groups(b, &pl, m2, &e2))
+                    continue;
+                cost += steps2 * e2;
+            }
+            if (!found || cost < best_cost) /* ties keep the first: deterministic */
+                best = pl, best_cost = cost, found = 1;
         }
     }
     if (!found) {

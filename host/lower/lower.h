@@ -157,6 +157,13 @@ typedef struct LinearWeights {
  * divides the axes (group size not dividing a split). */
 int lower_plan_linear(const LowerBuilder *b, const char *name, LinearKind kind, uint32_t m, uint32_t k, uint32_t n,
                       uint32_t group, int has_bias, LinearPlan *out, IpuErr *err);
+/* The same for weights that serve two step graphs: the grid minimising the
+ * estimate for m rows plus steps2 x the estimate for m2 rows (each with its
+ * own row groups: a prefill once, then steps2 decode steps). out->mb and
+ * out->est_cycles are m's. */
+int lower_plan_linear_steps(const LowerBuilder *b, const char *name, LinearKind kind, uint32_t m, uint32_t m2,
+                            double steps2, uint32_t k, uint32_t n, uint32_t group, int has_bias, LinearPlan *out,
+                            IpuErr *err);
 /* Rows per chunk so one tile's temporaries fit the budget (0: not one). */
 uint32_t lower_linear_chunk(const LowerBuilder *b, const LinearPlan *pl, uint32_t m);
 /* The row groups (pl->mb) with the lowest estimate for m rows on pl's grid,

@@ -599,6 +599,8 @@ static int plan_linears(Lowered *L, IpuErr *err)
     LowerBuilder *b = &L->b;
     uint32_t C = (uint32_t)L->cfg.n_embd, chips = o->chips;
     uint32_t m0 = o->batch * (o->kv_cache ? o->prompt_len : L->s);
+    /* with a KV cache the same weights then serve gen_tokens - 1 decode steps of batch rows */
+    double decode_steps = o->kv_cache ? (double)o->gen_tokens - 1 : 0;
     uint32_t kin[NLIN] = {C, C, C, L->cc, C, L->ic}, nout[NLIN] = {L->cc, L->cc, L->cc, C, L->ic, C};
     static const char *const hf[NLIN] = {"attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.out_proj", "mlp.fc_in",
                                          "mlp.fc_out"};
@@ -608,8 +610,8 @@ static int plan_linears(Lowered *L, IpuErr *err)
         L->spec[li] = *quant_policy_lookup(&o->policy, nm);
         uint32_t group = 0;
         if (spec_group(&L->spec[li], nm, &group, err) ||
-            lower_plan_linear(b, nm, li == LV ? LIN_MATMUL_T : LIN_MATMUL, m0, kin[li], nout[li], group,
-                              li == LFI || li == LFO, &L->pl[li], err))
+            lower_plan_linear_steps(b, nm, li == LV ? LIN_MATMUL_T : LIN_MATMUL, m0, o->batch, decode_steps, kin[li],
+                                    nout[li], group, li == LFI || li == LFO, &L->pl[li], err))
             return -1;
     }
     L->spec_lm = *quant_policy_lookup(&o->policy, "lm_head.weight");
