@@ -172,7 +172,7 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
             goto out;
     }
     *softmax_cs = cs_sm[0];
-    MatmulArgs parts[16];
+    MatmulArgs parts[ARCH_MAX_WORKERS_PER_TILE];
     for (uint32_t c = 0; c < b->vchips; c++)
         for (uint32_t g = 0; g < ng; g++) {
             for (uint32_t j = 0; j < nkb; j++) {

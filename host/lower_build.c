@@ -415,8 +415,8 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
     }
     if (cs_mm < 0 || cs_red < 0 || (pl->group && cs_dec < 0) || (pl->has_bias && bias_chips && cs_bias < 0))
         return -1;
-    MatmulArgs parts[16];
-    DecompressQ4Args dp[16];
+    MatmulArgs parts[ARCH_MAX_WORKERS_PER_TILE];
+    DecompressQ4Args dp[ARCH_MAX_WORKERS_PER_TILE]; /* decompress_q4_split fills all W */
     for (uint32_t c = 0; c < b->vchips; c++) {
         for (uint32_t i = 0; i < pl->nb; i++)
             for (uint32_t j = 0; j < pl->kb; j++) {
