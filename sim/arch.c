@@ -43,7 +43,7 @@ static const ArchKey keys[] = {
      "usable tile SRAM; ref: 'SRAM per tile' row (Mk1 256 KiB; Mk2/Bow 638,976 B usable)"},
     {"clock_hz", KEY_F64, F(clock_hz), "Hz", {1.6e9, 1.33e9, 1.85e9}, 1e6, 1e11,
      "tile clock; ref: 'clock' row (Mk1 derived from 31.1 TFLOPS, Mk2 ~1.33 GHz derived from 250 TFLOPS, Bow device-reported)"},
-    {"workers_per_tile", KEY_U32, F(workers_per_tile), "workers", {6, 6, 6}, 1, 64,
+    {"workers_per_tile", KEY_U32, F(workers_per_tile), "workers", {6, 6, 6}, 1, ARCH_MAX_WORKERS_PER_TILE,
      "barrel worker contexts; ref: 'worker contexts per tile' and 'issue model' rows"},
     {"amp_macs_per_cycle_fp16", KEY_U32, F(amp_macs_per_cycle_fp16), "MAC/cycle", {32, 64, 64}, 1, 4096,
      "per tile, fp16 inputs; ref: 'MACs per cycle per tile, fp16' row (derived)"},

@@ -21,6 +21,10 @@
 #include "sim/err.h"
 #include "sim/isa_cost.h"
 
+/* The largest workers_per_tile the arch accepts (arch.c's range): callers
+ * may size per-worker arrays by it. */
+#define ARCH_MAX_WORKERS_PER_TILE 64
+
 typedef struct IpuArch {
     char name[32];                     /* preset it started from */
     /* system */

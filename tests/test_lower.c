@@ -328,6 +328,52 @@ static void test_threads_same_cycles_and_tokens(void **s)
     run_result_free(&f2);
 }
 
+/* More workers than the lowering's per-worker arrays once held (16): the
+ * arch allows up to ARCH_MAX_WORKERS_PER_TILE. The int4 decompress split
+ * fills one entry per worker; attention splits its matmuls by rows over
+ * all of them when a wave has at least that many query rows (a long
+ * prompt). An overrun is what the ASan build catches here. */
+static void check_workers(uint32_t workers, int kv, uint32_t prompt_len)
+{
+    IpuErr e;
+    IpuArch a;
+    arch_small(&a, 96);
+    char v[16];
+    snprintf(v, sizeof v, "%u", workers);
+    if (arch_set(&a, "workers_per_tile", v, &e))
+        fail_msg("%s", e.msg);
+    RunOptions o;
+    opts(&o, "q4g:16", 2, kv, 2);
+    o.prompt_len = prompt_len;
+    GptjWeights w;
+    if (gptj_weights_synth(&w, &o.cfg, GPTJ_F16, 3, &e))
+        fail_msg("%s", e.msg);
+    uint32_t *prompt = malloc(2 * prompt_len * sizeof *prompt);
+    assert_non_null(prompt);
+    for (uint32_t i = 0; i < 2 * prompt_len; i++)
+        prompt[i] = (i * 31 + 5) % (uint32_t)o.cfg.vocab_size;
+    RunResult t, f;
+    if (gptj_run(&a, &o, NULL, NULL, NULL, &t, &e) || gptj_run(&a, &o, &w, prompt, NULL, &f, &e))
+        fail_msg("workers %u: %s", workers, e.msg);
+    free(prompt);
+    assert_non_null(f.tokens);
+    assert_steps_equal(&t.prefill, &f.prefill);
+    assert_int_equal(t.ndecode, f.ndecode);
+    for (uint32_t k = 0; k < t.ndecode; k++)
+        assert_steps_equal(&t.decode[k], &f.decode[k]);
+    run_result_free(&t);
+    run_result_free(&f);
+    gptj_weights_free(&w);
+}
+
+static void test_workers_32_64(void **s)
+{
+    (void)s;
+    check_workers(32, 1, 40);
+    check_workers(64, 1, PROMPT);
+    check_workers(64, 0, 70);
+}
+
 /* ---- errors before any work ---- */
 
 static void expect_error(const IpuArch *a, const RunOptions *o, const char *needle)
@@ -377,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_timing_eq_functional_nokv_stream),
         cmocka_unit_test(test_timing_eq_functional_overlap),
         cmocka_unit_test(test_threads_same_cycles_and_tokens),
+        cmocka_unit_test(test_workers_32_64),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

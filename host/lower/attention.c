@@ -186,7 +186,7 @@ static int attn_block_vertices(AttnBuild *ab, uint32_t c, uint32_t wi, const int
 {
     LowerBuilder *b = ab->b;
     uint32_t tile = lower_tile(b, c, ab->wt[wi]), amp = b->g->arch.amp_macs_per_cycle_fp16;
-    MatmulArgs parts[LOWER_MAX_WORKERS];
+    MatmulArgs parts[ARCH_MAX_WORKERS_PER_TILE];
     /* accumulate 0: out is only written */
     MatmulArgs sc = {.a = lower_in(b, ab->cs_sc, ab->QB[c], (uint64_t)wi * ab->mqb * ab->hd),
                      .w = lower_in(b, ab->cs_sc, kc[c], wi * ab->kvb),

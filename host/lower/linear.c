@@ -136,7 +136,7 @@ static double decompress_cycles(const LowerBuilder *b, const LinearPlan *pl)
         return 0;
     const IpuArch *a = &b->g->arch;
     DecompressQ4Args all = {.groups = (uint32_t)((uint64_t)pl->nblk * pl->kblk / pl->group), .group_size = pl->group};
-    DecompressQ4Args parts[LOWER_MAX_WORKERS];
+    DecompressQ4Args parts[ARCH_MAX_WORKERS_PER_TILE];
     uint32_t n = decompress_q4_split(&all, a->workers_per_tile, parts);
     uint64_t worst = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -565,7 +565,7 @@ static int decompress_vertices(LinearBuild *lb, uint32_t c, IpuErr *err)
 {
     LowerBuilder *b = lb->b;
     const LinearPlan *pl = lb->pl;
-    DecompressQ4Args dp[LOWER_MAX_WORKERS];
+    DecompressQ4Args dp[ARCH_MAX_WORKERS_PER_TILE];
     int D = lb->w->dec[c];
     for (uint32_t bi = 0; bi < lb->blocks; bi++) {
         int wid, sid, qid;
@@ -590,7 +590,7 @@ static int matmul_vertices(LinearBuild *lb, uint32_t c, IpuErr *err)
     LowerBuilder *b = lb->b;
     const LinearPlan *pl = lb->pl;
     int cs = lb->cs_mm;
-    MatmulArgs parts[LOWER_MAX_WORKERS];
+    MatmulArgs parts[ARCH_MAX_WORKERS_PER_TILE];
     for (uint32_t bi = 0; bi < lb->blocks; bi++) {
         uint32_t tile = lower_tile(b, c, pl->tile0 + bi), j = bi % pl->kb;
         int wid = pl->group ? lb->w->dec[c] : -1;

@@ -41,8 +41,6 @@
  * linear's temporaries plan for: Poplar's availableMemoryProportion default
  * (docs/reference/poplin-matmul.md). */
 #define LOWER_MEMORY_PROPORTION 0.6
-/* Vertices one tile's work may be split into: the arch's maximum workers_per_tile (sim/arch.c). */
-#define LOWER_MAX_WORKERS 64
 
 typedef struct LowerBuilder {
     Graph *g;
