@@ -16,6 +16,7 @@ typedef struct TBlock {
     uint32_t block;      /* index into the tensor's blocks */
     uint64_t bytes;
     uint32_t seg0, nseg; /* the tensor's segments in Layout.segs */
+    uint32_t start;      /* its first position (the placement order) */
 } TBlock;
 
 typedef struct Event {
@@ -239,14 +240,11 @@ static int cmp_range(const void *a, const void *b)
     return x->lo < y->lo ? -1 : x->lo > y->lo;
 }
 
-static const Layout *cmp_l; /* qsort context (placement is serial) */
-
 static int cmp_tblock(const void *a, const void *b)
 {
     const TBlock *x = a, *y = b;
-    uint32_t sx = cmp_l->segs[x->seg0].start, sy = cmp_l->segs[y->seg0].start;
-    if (sx != sy)
-        return sx < sy ? -1 : 1;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
     return x->tensor < y->tensor ? -1 : x->tensor > y->tensor;
 }
 
@@ -304,7 +302,6 @@ static int place_tile(Graph *g, const Program *p, Layout *l, uint32_t t, Range *
     size_t b0 = l->tile_block[t], b1 = l->tile_block[t + 1];
     if (b0 == b1)
         return 0;
-    cmp_l = l;
     qsort(l->blocks + b0, b1 - b0, sizeof *l->blocks, cmp_tblock);
     uint32_t nfix = sram_block_count(g->sram, t), cap = sram_capacity_bytes(g->sram);
     for (size_t k = b0; k < b1; k++) {
@@ -327,7 +324,8 @@ static int place_tile(Graph *g, const Program *p, Layout *l, uint32_t t, Range *
                 return ipu_err(err, "layout: out of host memory");
             (*ranges)[n++] = (Range){(uint64_t)off, (uint64_t)off + o->bytes};
         }
-        qsort(*ranges, n, sizeof **ranges, cmp_range);
+        if (n > 1)
+            qsort(*ranges, n, sizeof **ranges, cmp_range);
         uint64_t at = 0;
         for (size_t i = 0; i < n && (*ranges)[i].lo < at + tb->bytes; i++)
             if ((*ranges)[i].hi > at)
@@ -508,7 +506,7 @@ int layout_graph(Graph *g, const Program *p, const int *roots, size_t nroots, ui
         Tensor *t = &g->tensors[i];
         for (size_t b = 0; l->tnseg[i] && b < t->nblocks && t->blocks[b].tile < l->tiles; b++)
             l->blocks[l->tile_block[t->blocks[b].tile]++] =
-                (TBlock){(int)i, (uint32_t)b, t->blocks[b].bytes, l->tseg0[i], l->tnseg[i]};
+                (TBlock){(int)i, (uint32_t)b, t->blocks[b].bytes, l->tseg0[i], l->tnseg[i], l->segs[l->tseg0[i]].start};
     }
     for (uint32_t t = l->tiles; t > 0 && !rc; t--)
         l->tile_block[t] = l->tile_block[t - 1];

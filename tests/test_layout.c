@@ -294,7 +294,7 @@ static void test_random_programs_never_share_live_bytes(void **state)
             if (rng_next(&seed) % 3 == 0 && src != dst && elems[src] == elems[dst]) {
                 s.kind = 1, s.src = src, s.dst = dst;
             } else {
-                char label[16];
+                char label[32];
                 snprintf(label, sizeof label, "cs%d", i);
                 s.cs = graph_add_compute_set(g, label, &e);
                 for (int k = 0; k < 3; k++)
@@ -309,7 +309,7 @@ static void test_random_programs_never_share_live_bytes(void **state)
         }
         int root = program_sequence(p, "root", &e), seq = root;
         for (size_t i = 0; i < n; i++) {
-            char label[16];
+            char label[32];
             snprintf(label, sizeof label, "s%zu", i);
             if (st[i].kind == 2) {
                 seq = program_sequence(p, "body", &e);
