@@ -339,7 +339,21 @@ static int place_tile(Graph *g, const Program *p, Layout *l, uint32_t t, Range *
 
 /* ---- peaks ---- */
 
-static void tile_peak(const Graph *g, const Layout *l, uint32_t t, uint64_t *curve, LayoutPeak *pk)
+typedef struct Delta {
+    uint32_t pos;
+    int64_t bytes;
+} Delta;
+
+static int cmp_delta(const void *a, const void *b)
+{
+    const Delta *x = a, *y = b;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* The tile's peak: a sweep over its blocks' segment starts and ends (not a
+ * curve over every position: a program has thousands, a tile a few dozen
+ * blocks). d is scratch, grown as needed; -1 on no host memory. */
+static int tile_peak(const Graph *g, const Layout *l, uint32_t t, Delta **d, size_t *cap_d, LayoutPeak *pk)
 {
     size_t b0 = l->tile_block[t], b1 = l->tile_block[t + 1];
     memset(pk, 0, sizeof *pk);
@@ -355,11 +369,26 @@ static void tile_peak(const Graph *g, const Layout *l, uint32_t t, uint64_t *cur
     }
     pk->bytes = sram_tile_used_bytes(g->sram, t);
     if (b0 == b1)
-        return;
-    tile_curve(g, l, t, b0, b1, curve);
-    for (size_t q = 0; q < l->npos; q++)
-        if (curve[q] > pk->bytes || pk->pos < 0)
-            pk->bytes = curve[q], pk->pos = (int64_t)q;
+        return 0;
+    size_t n = 0;
+    for (size_t k = b0; k < b1; k++)
+        for (uint32_t s = 0; s < l->blocks[k].nseg; s++) {
+            const Seg *sg = &l->segs[l->blocks[k].seg0 + s];
+            if (n + 2 > *cap_d && grow((void **)d, cap_d, n + 1, sizeof **d))
+                return -1;
+            (*d)[n++] = (Delta){sg->start, (int64_t)l->blocks[k].bytes};
+            (*d)[n++] = (Delta){sg->end + 1, -(int64_t)l->blocks[k].bytes};
+        }
+    qsort(*d, n, sizeof **d, cmp_delta);
+    int64_t cur = (int64_t)pk->bytes, best = -1;
+    for (size_t i = 0; i < n;) { /* the bytes from position (*d)[i].pos on: every delta there applied */
+        uint32_t pos = (*d)[i].pos;
+        for (; i < n && (*d)[i].pos == pos; i++)
+            cur += (*d)[i].bytes;
+        if (pos < l->npos && cur > best)
+            best = cur, pk->pos = pos;
+    }
+    pk->bytes = (uint64_t)best;
     pk->step = (int)l->pos_step[pk->pos];
     for (size_t k = b0; k < b1; k++) {
         const TBlock *tb = &l->blocks[k];
@@ -373,6 +402,7 @@ static void tile_peak(const Graph *g, const Layout *l, uint32_t t, uint64_t *cur
                 pk->live[x->cat] += tb->bytes;
         }
     }
+    return 0;
 }
 
 /* ---- the whole layout ---- */
@@ -522,13 +552,14 @@ int layout_graph(Graph *g, const Program *p, const int *roots, size_t nroots, ui
             g->tensors[i].placed = TENSOR_LAID_OUT;
             graph_tensor_set_offsets(&g->tensors[i]);
         }
-    uint64_t *curve = NULL;
-    if (!rc && (!(l->peak = calloc(l->tiles ? l->tiles : 1, sizeof *l->peak)) ||
-                !(curve = malloc((l->npos ? l->npos : 1) * sizeof *curve)) || build_deaths(l, g->ntensors)))
+    Delta *d = NULL;
+    size_t cap_d = 0;
+    if (!rc && (!(l->peak = calloc(l->tiles ? l->tiles : 1, sizeof *l->peak)) || build_deaths(l, g->ntensors)))
         rc = ipu_err(err, "layout: out of host memory");
     for (uint32_t t = 0; t < l->tiles && !rc; t++)
-        tile_peak(g, l, t, curve, &l->peak[t]);
-    free(curve);
+        if (tile_peak(g, l, t, &d, &cap_d, &l->peak[t]))
+            rc = ipu_err(err, "layout: out of host memory");
+    free(d);
     if (rc) {
         for (size_t i = 0; i < g->ntensors; i++)
             if (g->tensors[i].placed == TENSOR_LAID_OUT || (g->tensors[i].placed == TENSOR_IN_SRAM &&

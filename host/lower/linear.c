@@ -149,8 +149,8 @@ static double decompress_cycles(const LowerBuilder *b, const LinearPlan *pl)
 /* The estimate of one instance for m rows: per chunk compute, exchange
  * (input slices, partials, sums: what one tile sends or receives, and the
  * output rows' receiving tiles), reduce and step overheads; the weight
- * copies of the row groups; decompress. */
-static double estimate(const LowerBuilder *b, const LinearPlan *pl, uint32_t m, uint32_t mc)
+ * copies of the row groups; dec, the block's decompress (decompress_cycles). */
+static double estimate(const LowerBuilder *b, const LinearPlan *pl, uint32_t m, uint32_t mc, double dec)
 {
     const IpuArch *a = &b->g->arch;
     double xb = a->exchange_bytes_per_cycle, ps = pl->kind == LIN_GATHER ? 2 : layer_dtype_bytes(b->partials);
@@ -167,13 +167,13 @@ static double estimate(const LowerBuilder *b, const LinearPlan *pl, uint32_t m, 
     double chunks = (double)div_up(group_rows(pl, m), mc);
     double levels = pl->mb > 1 ? ceil(log2((double)pl->mb)) : 0;
     double copies = levels * (stored_block_bytes(pl) / xb + a->sync_chip_cycles + a->exchange_latency_cycles);
-    return chunks * (chunk_compute(b, pl, mc) + xin + xpart + red + xout + steps) + copies + decompress_cycles(b, pl);
+    return chunks * (chunk_compute(b, pl, mc) + xin + xpart + red + xout + steps) + copies + dec;
 }
 
 uint32_t lower_linear_groups(const LowerBuilder *b, const LinearPlan *pl, uint32_t m, double *est_cycles)
 {
     uint32_t best = 0, grid = pl->nb * pl->kb;
-    double best_est = INFINITY;
+    double best_est = INFINITY, dec = decompress_cycles(b, pl); /* the same for every mb: measured once */
     for (uint32_t mb = 1; mb <= LINEAR_MAX_GROUPS && mb <= m && (uint64_t)mb * grid <= b->usable; mb++) {
         if (mb > 1 && pl->kind == LIN_GATHER)
             break;
@@ -182,7 +182,7 @@ uint32_t lower_linear_groups(const LowerBuilder *b, const LinearPlan *pl, uint32
         uint32_t mc = lower_linear_chunk(b, &q, m);
         if (!mc)
             continue;
-        double e = estimate(b, &q, m, mc);
+        double e = estimate(b, &q, m, mc, dec);
         if (e < best_est) /* ties keep the fewer groups: deterministic */
             best = mb, best_est = e;
     }
