@@ -1,5 +1,5 @@
 /* test_lower_uses.c - the lowering declares what its vertices touch
- * (host/lower.h lower_in / lower_out / lower_inout, graph_cs_use), which
+ * (host/lower/lower.h lower_in / lower_out / lower_inout, graph_cs_use), which
  * tensor liveness will take as the truth.
  *
  * Completeness: in functional mode, every tensor sim/footprint.c finds in a
@@ -38,7 +38,7 @@
 #define PROMPT 5
 #define GEN 3
 
-static void arch_small(IpuArch *a, uint32_t tiles, uint32_t workers)
+static void arch_small(IpuArch *a, uint32_t tiles, uint32_t workers, int overlap)
 {
     IpuErr e;
     char v[16];
@@ -50,7 +50,7 @@ static void arch_small(IpuArch *a, uint32_t tiles, uint32_t workers)
             fail_msg("%s", e.msg);
     }
     snprintf(v, sizeof v, "%u", workers);
-    if (arch_set(a, "workers_per_tile", v, &e))
+    if (arch_set(a, "workers_per_tile", v, &e) || (overlap && arch_set(a, "stream.io_tiles", "8", &e)))
         fail_msg("%s", e.msg);
 }
 
@@ -84,6 +84,24 @@ static const TensorUse *find_use(const ComputeSet *cs, int tensor)
     return lo < cs->nuses && cs->uses[lo].tensor == tensor ? &cs->uses[lo] : NULL;
 }
 
+/* Names the first vertex of cs with a word pointing into tensor t, and the
+ * word (so a false positive of the conservative scan can be told apart). */
+static void fail_undeclared(const Graph *g, const ComputeSet *cs, size_t t, const char *what)
+{
+    const Tensor *x = &g->tensors[t];
+    uintptr_t lo = (uintptr_t)x->data, hi = lo + x->elems * graph_dtype_bytes(x->dtype);
+    for (size_t v = 0; v < cs->count; v++)
+        for (size_t off = 0; off + sizeof(uintptr_t) <= cs->v[v].type->args_bytes; off += sizeof(uintptr_t)) {
+            uintptr_t p;
+            memcpy(&p, (const char *)cs->v[v].args + off, sizeof p);
+            if (p >= lo && p <= hi)
+                fail_msg("%s: compute set '%s' points into tensor '%s' but does not declare it (vertex %zu '%s', "
+                         "args byte %zu: %#llx)", what, cs->name, x->name, v, cs->v[v].type->name, off,
+                         (unsigned long long)p);
+        }
+    fail_msg("%s: compute set '%s': tensor '%s' in the footprint but no word found", what, cs->name, x->name);
+}
+
 /* Functional graph: footprint == declared tensors, per compute set.
  * Returns the number of (set, tensor) pairs checked. */
 static size_t check_footprints(const Graph *g, const char *what)
@@ -96,8 +114,7 @@ static size_t check_footprints(const Graph *g, const char *what)
         assert_int_equal(footprint_compute_set(g, cs, touched), 0);
         for (size_t t = 0; t < g->ntensors; t++)
             if (touched[t] && !find_use(cs, (int)t))
-                fail_msg("%s: compute set '%s' points into tensor '%s' but does not declare it", what, cs->name,
-                         g->tensors[t].name);
+                fail_undeclared(g, cs, t, what);
         for (size_t u = 0; u < cs->nuses; u++) {
             if (!touched[cs->uses[u].tensor])
                 fail_msg("%s: compute set '%s' declares tensor '%s' but no vertex points into it", what, cs->name,
@@ -141,12 +158,14 @@ typedef struct Case {
     uint32_t batch;
     Placement pl;
     uint32_t tiles, workers; /* tiles 0: the preset's */
+    int overlap;             /* stream: two weight buffer sets (and 8 I/O tiles) */
 } Case;
 
 static void case_name(const Case *k, char *buf, size_t n)
 {
     snprintf(buf, n, "%s %s chips %u kv %d batch %u %s tiles %u workers %u", k->model, k->fmt, k->chips, k->kv,
-             k->batch, k->pl == PLACE_STREAM ? "stream" : "resident", k->tiles, k->workers);
+             k->batch, k->pl != PLACE_STREAM ? "resident" : k->overlap ? "stream+overlap" : "stream", k->tiles,
+             k->workers);
 }
 
 /* Lowers k in both modes and checks the declarations; returns the pairs checked. */
@@ -154,9 +173,10 @@ static size_t check_case(const Case *k, int *split_ln, int *whole_ln)
 {
     IpuErr e;
     IpuArch a;
-    arch_small(&a, k->tiles, k->workers);
+    arch_small(&a, k->tiles, k->workers, k->overlap);
     RunOptions o;
     opts(&o, k->model, k->fmt, k->chips, k->kv, k->batch, k->pl);
+    o.overlap = k->overlap;
     char what[160];
     case_name(k, what, sizeof what);
     GptjWeights w;
@@ -190,13 +210,19 @@ static void test_declared_uses_micro(void **s)
             for (int kv = 0; kv < 2; kv++)
                 for (int st = 0; st < 2; st++) {
                     Case k = {"gptj-micro", fmts[f], chips[c], kv, kv ? 2u : 1u, st ? PLACE_STREAM : PLACE_RESIDENT,
-                              96, 6};
+                              96, 6, 0};
                     pairs += check_case(&k, &split_ln, &whole_ln);
                 }
     /* few tiles: more rows than tiles, so LayerNorm keeps whole rows */
-    Case few[] = {{"gptj-micro", "f16", 1, 0, 2, PLACE_RESIDENT, 12, 6}, {"gptj-micro", "q4g:16", 2, 1, 4, PLACE_STREAM, 12, 6}};
+    Case few[] = {{"gptj-micro", "f16", 1, 0, 2, PLACE_RESIDENT, 12, 6, 0},
+                  {"gptj-micro", "q4g:16", 2, 1, 4, PLACE_STREAM, 12, 6, 0}};
     for (int i = 0; i < 2; i++)
         pairs += check_case(&few[i], &split_ln, &whole_ln);
+    /* overlapped streaming: two weight buffer sets sharing the activation buffers */
+    Case ov[] = {{"gptj-micro", "q4g:16", 2, 1, 2, PLACE_STREAM, 96, 6, 1},
+                 {"gptj-micro", "f16", 2, 0, 2, PLACE_STREAM, 96, 6, 1}};
+    for (int i = 0; i < 2; i++)
+        pairs += check_case(&ov[i], &split_ln, &whole_ln);
     /* both LayerNorm paths were covered */
     assert_true(split_ln > 0 && whole_ln > 0);
     assert_true(pairs > 1000);
@@ -206,8 +232,169 @@ static void test_declared_uses_tiny(void **s)
 {
     (void)s;
     int split_ln = 0, whole_ln = 0;
-    Case k = {"gptj-tiny", "q4g:16", 2, 1, 1, PLACE_STREAM, 0, 6};
+    Case k = {"gptj-tiny", "q4g:16", 2, 1, 1, PLACE_STREAM, 0, 6, 0};
     assert_true(check_case(&k, &split_ln, &whole_ln) > 0);
+}
+
+/* ---- poisoning: access modes and always-live, run by run ---- */
+
+/* Garbage: every byte 0xff (fp16 and fp32 NaN, int -1). */
+static void poison(Graph *g, int id)
+{
+    const Tensor *t = graph_tensor(g, id);
+    memset(t->data, 0xff, t->elems * graph_dtype_bytes(t->dtype));
+}
+
+/* The leaf steps under step in execution order. */
+static void leaves(const Program *p, int step, int **out, size_t *n, size_t *cap)
+{
+    const Step *s = &p->steps[step];
+    if (s->kind == STEP_SEQUENCE) {
+        for (size_t i = 0; i < s->nchildren; i++)
+            leaves(p, s->children[i], out, n, cap);
+        return;
+    }
+    if (s->kind == STEP_REPEAT) {
+        for (uint64_t i = 0; i < s->times; i++)
+            leaves(p, s->body, out, n, cap);
+        return;
+    }
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 1024;
+        *out = realloc(*out, *cap * sizeof **out);
+        assert_non_null(*out);
+    }
+    (*out)[(*n)++] = step;
+}
+
+/* One program run, leaf by leaf. poisoned: before each Execute the set's
+ * write-only tensors get garbage, and its read-only tensors must come out
+ * unchanged. The engine runs every vertex through run() (no native path, so
+ * no two compute sets fused: each engine_step is the leaf we expect). */
+static void run_program(Lowered *L, Engine *en, int decode, int poisoned, const char *what)
+{
+    IpuErr e;
+    Graph *g = lower_graph(L);
+    const Program *p = lower_program(L);
+    if (engine_start(en, p, -1, &e))
+        fail_msg("%s: %s", what, e.msg);
+    int *leaf = NULL;
+    size_t n = 0, cap = 0;
+    leaves(p, program_root(p, &e), &leaf, &n, &cap);
+    uint8_t **before = calloc(g->ntensors, sizeof *before);
+    assert_non_null(before);
+    for (size_t i = 0; i < n; i++) {
+        const Step *st = &p->steps[leaf[i]];
+        const ComputeSet *cs = st->kind == STEP_EXECUTE ? graph_compute_set(g, st->cs) : NULL;
+        for (size_t u = 0; poisoned && cs && u < cs->nuses; u++) {
+            const Tensor *t = graph_tensor(g, cs->uses[u].tensor);
+            size_t bytes = t->elems * graph_dtype_bytes(t->dtype);
+            if (cs->uses[u].access == ACCESS_WRITE)
+                poison(g, cs->uses[u].tensor);
+            else if (cs->uses[u].access == ACCESS_READ && (before[cs->uses[u].tensor] = malloc(bytes)))
+                memcpy(before[cs->uses[u].tensor], t->data, bytes);
+        }
+        EngineStepInfo info;
+        if (engine_step(en, &info, &e) != 1)
+            fail_msg("%s: step %zu: %s", what, i, e.msg);
+        assert_int_equal(info.step, leaf[i]);
+        for (size_t u = 0; poisoned && cs && u < cs->nuses; u++) {
+            int id = cs->uses[u].tensor;
+            const Tensor *t = graph_tensor(g, id);
+            if (before[id] && memcmp(before[id], t->data, t->elems * graph_dtype_bytes(t->dtype)))
+                fail_msg("%s: compute set '%s' declares tensor '%s' read-only but changes it", what, cs->name, t->name);
+            free(before[id]);
+            before[id] = NULL;
+        }
+    }
+    EngineStepInfo info;
+    assert_int_equal(engine_step(en, &info, &e), 0);
+    free(before);
+    free(leaf);
+}
+
+/* Prefill and GEN-1 decode steps (tokens: the clean run's, so both runs
+ * see the same ids); logits of every step into logits (GEN, batch, V).
+ * poisoned: also every tensor that is not always-live gets garbage after
+ * each run (it has no value the next run may read). */
+static void run_steps(const Case *k, int poisoned, uint32_t *tokens, float *logits)
+{
+    IpuErr e;
+    IpuArch a;
+    arch_small(&a, k->tiles, k->workers, k->overlap);
+    RunOptions o;
+    opts(&o, k->model, k->fmt, k->chips, k->kv, k->batch, k->pl);
+    o.overlap = k->overlap;
+    char what[200];
+    case_name(k, what, sizeof what);
+    strncat(what, poisoned ? " poisoned" : " clean", sizeof what - strlen(what) - 1);
+    GptjWeights w;
+    Lowered *L;
+    Engine *en;
+    if (gptj_weights_synth(&w, &o.cfg, GPTJ_F16, 5, &e) || lower_gptj(&a, &o, &w, &L, &e) ||
+        !(en = engine_create(lower_graph(L), &e)))
+        fail_msg("%s: %s", what, e.msg);
+    engine_set_native(en, 0);
+    Graph *g = lower_graph(L);
+    uint32_t B = k->batch, V = (uint32_t)o.cfg.vocab_size, prompt[4 * PROMPT];
+    for (uint32_t i = 0; i < B * PROMPT; i++)
+        prompt[i] = (i * 89 + 7) % V;
+    for (int step = 0; step < GEN; step++) {
+        if (poisoned)
+            for (size_t t = 0; t < g->ntensors; t++)
+                if (!g->tensors[t].always_live)
+                    poison(g, (int)t);
+        int rc = step ? lower_prepare_decode(L, PROMPT + step - 1, tokens + (step - 1) * B, &e)
+                      : lower_prepare_prefill(L, prompt, &e);
+        if (rc)
+            fail_msg("%s: %s", what, e.msg);
+        run_program(L, en, step > 0, poisoned, what);
+        float *lg = logits + (size_t)step * B * V;
+        if (lower_read_logits(L, step > 0, lg, &e))
+            fail_msg("%s: %s", what, e.msg);
+        if (!poisoned && lower_read_tokens(L, step > 0, tokens + step * B, &e))
+            fail_msg("%s: %s", what, e.msg);
+    }
+    engine_destroy(en);
+    lower_destroy(L);
+    gptj_weights_free(&w);
+}
+
+static void check_poison(const Case *k)
+{
+    uint32_t V = 512, n = GEN * k->batch * V; /* gptj-micro's vocabulary */
+    uint32_t tokens[GEN * 4];
+    float *clean = malloc(n * sizeof *clean), *dirty = malloc(n * sizeof *dirty);
+    assert_true(clean && dirty);
+    run_steps(k, 0, tokens, clean);
+    run_steps(k, 1, tokens, dirty);
+    char what[160];
+    case_name(k, what, sizeof what);
+    for (uint32_t i = 0; i < n; i++)
+        if (memcmp(&clean[i], &dirty[i], sizeof *clean))
+            fail_msg("%s: step %u sequence %u logit %u: %g clean, %g poisoned", what, i / (k->batch * V),
+                     i / V % k->batch, i % V, clean[i], dirty[i]);
+    free(clean), free(dirty);
+}
+
+static void test_poison_kv(void **s)
+{
+    (void)s;
+    Case ks[] = {{"gptj-micro", "f16", 1, 1, 1, PLACE_RESIDENT, 96, 6, 0},
+                 {"gptj-micro", "q4g:16", 2, 1, 2, PLACE_STREAM, 96, 6, 1},
+                 {"gptj-micro", "q4g:16", 2, 1, 4, PLACE_STREAM, 12, 6, 0}};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+        check_poison(&ks[i]);
+}
+
+static void test_poison_nokv(void **s)
+{
+    (void)s;
+    Case ks[] = {{"gptj-micro", "q4g:16", 2, 0, 1, PLACE_RESIDENT, 96, 6, 0},
+                 {"gptj-micro", "f16", 4, 0, 2, PLACE_STREAM, 96, 6, 0},
+                 {"gptj-micro", "f16", 1, 0, 2, PLACE_RESIDENT, 12, 6, 0}};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+        check_poison(&ks[i]);
 }
 
 int main(void)
@@ -215,6 +402,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_declared_uses_micro),
         cmocka_unit_test(test_declared_uses_tiny),
+        cmocka_unit_test(test_poison_kv),
+        cmocka_unit_test(test_poison_nokv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -530,8 +530,9 @@ static int build_temps(LinearBuild *lb, LinearScratch *scratch, IpuErr *err)
             return -1;
         if (lb->gather) {
             snprintf(nm, sizeof nm, "%s.zeros.%u", lb->name, c);
-            if ((lb->Z[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, lb->blocks, pl->nblk, pl->tile0,
-                                                SRAM_ACTIVATIONS, err)) < 0)
+            /* a constant no step writes: the zeros it holds from loading */
+            if ((lb->Z[c] = lower_tensor_blocks_life(b, nm, DTYPE_FP16, c, lb->blocks, pl->nblk, pl->tile0,
+                                                     SRAM_ACTIVATIONS, 1, err)) < 0)
                 return -1;
         }
         if (pl->mb > 1) { /* the row groups' weight copies: weights, not always-live */
@@ -642,8 +643,11 @@ static int bias_vertices(LinearBuild *lb, uint32_t c, uint32_t ni, uint32_t bi, 
             cols = p0 + len - e;
         if (col == 0 && cols == pl->nblk)
             rows = (p0 + len - e) / pl->nblk;
-        uint16_t *o = lower_inout(b, lb->cs_bias, lb->RO[c], ni * lb->part_blk + e);
-        AddArgs ad = {o, o, lower_in(b, lb->cs_bias, bid, bfirst + col), (uint32_t)rows, (uint32_t)cols, ADD_OP_BIAS, 0};
+        AddArgs ad;
+        memset(&ad, 0, sizeof ad); /* padding too (lower_vertex) */
+        ad.out = lower_inout(b, lb->cs_bias, lb->RO[c], ni * lb->part_blk + e), ad.a = ad.out; /* in place */
+        ad.b = lower_in(b, lb->cs_bias, bid, bfirst + col);
+        ad.rows = (uint32_t)rows, ad.cols = (uint32_t)cols, ad.op = ADD_OP_BIAS;
         if (lower_vertex(b, lb->cs_bias, lower_tile(b, c, pl->tile0 + bi), &add_vertex, &ad, err))
             return -1;
         e += rows * cols;
@@ -665,9 +669,12 @@ static int reduce_vertices(LinearBuild *lb, uint32_t c, IpuErr *err)
                 uint64_t e0 = n2 * q / lb->W * 2, e1 = n2 * (q + 1) / lb->W * 2;
                 if (e1 == e0)
                     continue;
-                ReduceArgs ra = {lower_in(b, lb->cs_red, lb->RI[c], (uint64_t)ni * pl->kb * lb->part_blk + pl->kb * p0 + e0),
-                                 lower_out(b, lb->cs_red, lb->RO[c], ni * lb->part_blk + p0 + e0), pl->kb,
-                                 (uint32_t)(e1 - e0), (uint32_t)len, lb->pt, LAYER_F16};
+                ReduceArgs ra;
+                memset(&ra, 0, sizeof ra); /* padding too (lower_vertex) */
+                ra.in = lower_in(b, lb->cs_red, lb->RI[c], (uint64_t)ni * pl->kb * lb->part_blk + pl->kb * p0 + e0);
+                ra.out = lower_out(b, lb->cs_red, lb->RO[c], ni * lb->part_blk + p0 + e0);
+                ra.parts = pl->kb, ra.n = (uint32_t)(e1 - e0), ra.in_stride = (uint32_t)len, ra.in_type = lb->pt;
+                ra.out_type = LAYER_F16;
                 if (lower_vertex(b, lb->cs_red, tile, &reduce_vertex, &ra, err))
                     return -1;
             }
