@@ -395,6 +395,7 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
             if ((Z[c] = lower_tensor_blocks(b, nm, DTYPE_FP16, c, blocks, pl->nblk, pl->tile0, SRAM_ACTIVATIONS,
                                             err)) < 0)
                 return -1;
+            graph_tensor_set_always_live(b->g, Z[c]); /* a constant no step writes: the zeros it holds from loading */
         }
     }
     if (scratch)

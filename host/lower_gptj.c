@@ -290,6 +290,13 @@ static int build_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0
         ROWS(sg->logits, "logits", DTYPE_FP16, B, L->vc, sg->lrt0, sg->nlrt);
         ROWS(sg->aidx, "argmax_id", DTYPE_I32, B, 1, sg->lrt0, sg->nlrt);
         ROWS(sg->aval, "argmax_value", DTYPE_FP32, B, 1, sg->lrt0, sg->nlrt);
+        /* kept whole program long (not shared by liveness): ids and rotary rows
+         * are written by the host before a run (without a cache the ids of
+         * earlier positions and the prefill's rotary table serve every later
+         * run too); logits and the argmax the host reads after it */
+        int keep[5] = {sg->ids[c], sg->rot[c], sg->logits[c], sg->aidx[c], sg->aval[c]};
+        for (int i = 0; i < 5; i++)
+            graph_tensor_set_always_live(b->g, keep[i]);
         int *sp[4] = {sg->hs, sg->atts, sg->us, sg->lasts};
         uint64_t spn[4] = {(uint64_t)m * C, (uint64_t)m * L->cc, (uint64_t)m * L->ic, (uint64_t)B * C};
         static const char *const spname[4] = {"h.spread", "att.spread", "mlp_hidden.spread", "last.spread"};
@@ -596,6 +603,14 @@ static int lower_try(const IpuArch *arch, const RunOptions *o, const GptjWeights
         if (lower_attn_cache(b, nm, &cp, o->kv_cache ? SRAM_KV_CACHE : SRAM_ACTIVATIONS, &L->kc[l * chips],
                              &L->vtc[l * chips], err))
             return -1;
+        /* Without a cache the scratch is rewritten every layer of every run
+         * (positions 0..s-1) before it is read, so it carries nothing from
+         * run to run - except the V^T's padding key slots s..s_pad-1: never
+         * written, read by P V with probability 0, they must keep the zeros
+         * they were loaded with (0 x garbage can be NaN). The K padding's
+         * scores are masked whatever they hold. */
+        for (uint32_t c = 0; c < chips && !o->kv_cache && nkb * sb > L->s; c++)
+            graph_tensor_set_always_live(b->g, L->vtc[l * chips + c]);
     }
     L->sg[0].ap = (AttnPlan){o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, mqb, nqb, L->kv_tile0[0]};
     L->sg[1].ap = (AttnPlan){o->batch, 1, L->hc, hd, nkb * sb, sb, nkb, 1, 1, L->kv_tile0[0]};

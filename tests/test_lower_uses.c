@@ -210,11 +210,173 @@ static void test_declared_uses_tiny(void **s)
     assert_true(check_case(&k, &split_ln, &whole_ln) > 0);
 }
 
+/* ---- poisoning: access modes and always-live, run by run ---- */
+
+/* Garbage: every byte 0xff (fp16 and fp32 NaN, int -1). */
+static void poison(Graph *g, int id)
+{
+    const Tensor *t = graph_tensor(g, id);
+    memset(t->data, 0xff, t->elems * graph_dtype_bytes(t->dtype));
+}
+
+/* The leaf steps under step in execution order. */
+static void leaves(const Program *p, int step, int **out, size_t *n, size_t *cap)
+{
+    const Step *s = &p->steps[step];
+    if (s->kind == STEP_SEQUENCE) {
+        for (size_t i = 0; i < s->nchildren; i++)
+            leaves(p, s->children[i], out, n, cap);
+        return;
+    }
+    if (s->kind == STEP_REPEAT) {
+        for (uint64_t i = 0; i < s->times; i++)
+            leaves(p, s->body, out, n, cap);
+        return;
+    }
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 1024;
+        *out = realloc(*out, *cap * sizeof **out);
+        assert_non_null(*out);
+    }
+    (*out)[(*n)++] = step;
+}
+
+/* One program run, leaf by leaf. poisoned: before each Execute the set's
+ * write-only tensors get garbage, and its read-only tensors must come out
+ * unchanged. The engine runs every vertex through run() (no native path, so
+ * no two compute sets fused: each engine_step is the leaf we expect). */
+static void run_program(Lowered *L, Engine *en, int decode, int poisoned, const char *what)
+{
+    IpuErr e;
+    Graph *g = lower_graph(L);
+    const Program *p = lower_program(L, decode);
+    if (engine_start(en, p, -1, &e))
+        fail_msg("%s: %s", what, e.msg);
+    int *leaf = NULL;
+    size_t n = 0, cap = 0;
+    leaves(p, program_root(p, &e), &leaf, &n, &cap);
+    uint8_t **before = calloc(g->ntensors, sizeof *before);
+    assert_non_null(before);
+    for (size_t i = 0; i < n; i++) {
+        const Step *st = &p->steps[leaf[i]];
+        const ComputeSet *cs = st->kind == STEP_EXECUTE ? graph_compute_set(g, st->cs) : NULL;
+        for (size_t u = 0; poisoned && cs && u < cs->nuses; u++) {
+            const Tensor *t = graph_tensor(g, cs->uses[u].tensor);
+            size_t bytes = t->elems * graph_dtype_bytes(t->dtype);
+            if (cs->uses[u].access == ACCESS_WRITE)
+                poison(g, cs->uses[u].tensor);
+            else if (cs->uses[u].access == ACCESS_READ && (before[cs->uses[u].tensor] = malloc(bytes)))
+                memcpy(before[cs->uses[u].tensor], t->data, bytes);
+        }
+        EngineStepInfo info;
+        if (engine_step(en, &info, &e) != 1)
+            fail_msg("%s: step %zu: %s", what, i, e.msg);
+        assert_int_equal(info.step, leaf[i]);
+        for (size_t u = 0; poisoned && cs && u < cs->nuses; u++) {
+            int id = cs->uses[u].tensor;
+            const Tensor *t = graph_tensor(g, id);
+            if (before[id] && memcmp(before[id], t->data, t->elems * graph_dtype_bytes(t->dtype)))
+                fail_msg("%s: compute set '%s' declares tensor '%s' read-only but changes it", what, cs->name, t->name);
+            free(before[id]);
+            before[id] = NULL;
+        }
+    }
+    EngineStepInfo info;
+    assert_int_equal(engine_step(en, &info, &e), 0);
+    free(before);
+    free(leaf);
+}
+
+/* Prefill and GEN-1 decode steps (tokens: the clean run's, so both runs
+ * see the same ids); logits of every step into logits (GEN, batch, V).
+ * poisoned: also every tensor that is not always-live gets garbage after
+ * each run (it has no value the next run may read). */
+static void run_steps(const Case *k, int poisoned, uint32_t *tokens, float *logits)
+{
+    IpuErr e;
+    IpuArch a;
+    arch_small(&a, k->tiles, k->workers);
+    RunOptions o;
+    opts(&o, k->model, k->fmt, k->chips, k->kv, k->batch, k->pl);
+    char what[200];
+    case_name(k, what, sizeof what);
+    strncat(what, poisoned ? " poisoned" : " clean", sizeof what - strlen(what) - 1);
+    GptjWeights w;
+    Lowered *L;
+    Engine *en;
+    if (gptj_weights_synth(&w, &o.cfg, GPTJ_F16, 5, &e) || lower_gptj(&a, &o, &w, &L, &e) ||
+        !(en = engine_create(lower_graph(L), &e)))
+        fail_msg("%s: %s", what, e.msg);
+    engine_set_native(en, 0);
+    Graph *g = lower_graph(L);
+    uint32_t B = k->batch, V = (uint32_t)o.cfg.vocab_size, prompt[4 * PROMPT];
+    for (uint32_t i = 0; i < B * PROMPT; i++)
+        prompt[i] = (i * 89 + 7) % V;
+    for (int step = 0; step < GEN; step++) {
+        if (poisoned)
+            for (size_t t = 0; t < g->ntensors; t++)
+                if (!g->tensors[t].always_live)
+                    poison(g, (int)t);
+        int rc = step ? lower_prepare_decode(L, PROMPT + step - 1, tokens + (step - 1) * B, &e)
+                      : lower_prepare_prefill(L, prompt, &e);
+        if (rc)
+            fail_msg("%s: %s", what, e.msg);
+        run_program(L, en, step > 0, poisoned, what);
+        float *lg = logits + (size_t)step * B * V;
+        if (lower_read_logits(L, step > 0, lg, &e))
+            fail_msg("%s: %s", what, e.msg);
+        if (!poisoned && lower_read_tokens(L, step > 0, tokens + step * B, &e))
+            fail_msg("%s: %s", what, e.msg);
+    }
+    engine_destroy(en);
+    lower_destroy(L);
+    gptj_weights_free(&w);
+}
+
+static void check_poison(const Case *k)
+{
+    uint32_t V = 512, n = GEN * k->batch * V; /* gptj-micro's vocabulary */
+    uint32_t tokens[GEN * 4];
+    float *clean = malloc(n * sizeof *clean), *dirty = malloc(n * sizeof *dirty);
+    assert_true(clean && dirty);
+    run_steps(k, 0, tokens, clean);
+    run_steps(k, 1, tokens, dirty);
+    char what[160];
+    case_name(k, what, sizeof what);
+    for (uint32_t i = 0; i < n; i++)
+        if (memcmp(&clean[i], &dirty[i], sizeof *clean))
+            fail_msg("%s: step %u sequence %u logit %u: %g clean, %g poisoned", what, i / (k->batch * V),
+                     i / V % k->batch, i % V, clean[i], dirty[i]);
+    free(clean), free(dirty);
+}
+
+static void test_poison_kv(void **s)
+{
+    (void)s;
+    Case ks[] = {{"gptj-micro", "f16", 1, 1, 1, PLACE_RESIDENT, 96, 6},
+                 {"gptj-micro", "q4g:16", 2, 1, 2, PLACE_STREAM, 96, 6},
+                 {"gptj-micro", "q4g:16", 2, 1, 4, PLACE_STREAM, 12, 6}};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+        check_poison(&ks[i]);
+}
+
+static void test_poison_nokv(void **s)
+{
+    (void)s;
+    Case ks[] = {{"gptj-micro", "q4g:16", 2, 0, 1, PLACE_RESIDENT, 96, 6},
+                 {"gptj-micro", "f16", 4, 0, 2, PLACE_STREAM, 96, 6},
+                 {"gptj-micro", "f16", 1, 0, 2, PLACE_RESIDENT, 12, 6}};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+        check_poison(&ks[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_declared_uses_micro),
         cmocka_unit_test(test_declared_uses_tiny),
+        cmocka_unit_test(test_poison_kv),
+        cmocka_unit_test(test_poison_nokv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
