@@ -77,7 +77,11 @@ static inline uint32_t lower_tile(const LowerBuilder *b, uint32_t chip, uint32_t
 void *lower_in(LowerBuilder *b, int cs, int id, uint64_t first);
 void *lower_out(LowerBuilder *b, int cs, int id, uint64_t first);
 void *lower_inout(LowerBuilder *b, int cs, int id, uint64_t first);
-/* graph_add_vertex, or -1 with the builder's first failed use declaration. */
+/* graph_add_vertex, or -1 with the builder's first failed use declaration.
+ * Args structs with padding bytes are memset to 0 before their fields are
+ * set: sim/footprint.c reads every pointer-sized word, and stack garbage in
+ * the padding (often the upper half of a heap pointer) can look like a
+ * pointer into a tensor. */
 int lower_vertex(LowerBuilder *b, int cs, uint32_t tile, const VertexType *type, const void *args, IpuErr *err);
 /* 0, or -1 with the builder's first failed use declaration. */
 int lower_uses_ok(const LowerBuilder *b, IpuErr *err);

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "codelets/matmul.h"
 #include "codelets/reduce.h"
@@ -206,9 +207,11 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
                         if (r1 == r0)
                             continue;
                         uint64_t row0 = ((uint64_t)g * mqb + r0) * ap->s_pad;
-                        SoftmaxArgs sa = {lower_in(b, cs_sm[qw], SM[c], row0), lower_out(b, cs_sm[qw], PR[c], row0),
-                                          r1 - r0, ap->s_pad, pos0 + qw * mqb + r0, 0, 1.0f / sqrtf((float)hd), pt,
-                                          LAYER_F16};
+                        SoftmaxArgs sa;
+                        memset(&sa, 0, sizeof sa); /* padding too (lower_vertex) */
+                        sa.in = lower_in(b, cs_sm[qw], SM[c], row0), sa.out = lower_out(b, cs_sm[qw], PR[c], row0);
+                        sa.rows = r1 - r0, sa.len = ap->s_pad, sa.pos0 = pos0 + qw * mqb + r0, sa.q_len = 0;
+                        sa.scale = 1.0f / sqrtf((float)hd), sa.in_type = pt, sa.out_type = LAYER_F16;
                         if (lower_vertex(b, cs_sm[qw], tile, &softmax_vertex, &sa, err))
                             goto out;
                     }
@@ -218,9 +221,12 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
                     uint64_t e0 = n2 * w / W * 2, e1 = n2 * (w + 1) / W * 2;
                     if (e1 == e0)
                         continue;
-                    ReduceArgs ra = {lower_in(b, cs_red, RI[c], ((uint64_t)g * mqb + j0) * nkb * hd + e0),
-                                     lower_out(b, cs_red, RO[c], ((uint64_t)g * mqb + j0) * hd + e0), nkb,
-                                     (uint32_t)(e1 - e0), rows * hd, pt, LAYER_F16};
+                    ReduceArgs ra;
+                    memset(&ra, 0, sizeof ra); /* padding too (lower_vertex) */
+                    ra.in = lower_in(b, cs_red, RI[c], ((uint64_t)g * mqb + j0) * nkb * hd + e0);
+                    ra.out = lower_out(b, cs_red, RO[c], ((uint64_t)g * mqb + j0) * hd + e0);
+                    ra.parts = nkb, ra.n = (uint32_t)(e1 - e0), ra.in_stride = rows * hd, ra.in_type = pt;
+                    ra.out_type = LAYER_F16;
                     if (lower_vertex(b, cs_red, tile, &reduce_vertex, &ra, err))
                         goto out;
                 }

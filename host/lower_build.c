@@ -472,9 +472,12 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
                     uint64_t e0 = n2 * q / W * 2, e1 = n2 * (q + 1) / W * 2;
                     if (e1 == e0)
                         continue;
-                    ReduceArgs ra = {lower_in(b, cs_red, RI[c], (uint64_t)i * pl->kb * part_blk + pl->kb * p0 + e0),
-                                     lower_out(b, cs_red, RO[c], i * part_blk + p0 + e0), pl->kb, (uint32_t)(e1 - e0),
-                                     (uint32_t)len, pt, LAYER_F16};
+                    ReduceArgs ra;
+                    memset(&ra, 0, sizeof ra); /* padding too (lower_vertex) */
+                    ra.in = lower_in(b, cs_red, RI[c], (uint64_t)i * pl->kb * part_blk + pl->kb * p0 + e0);
+                    ra.out = lower_out(b, cs_red, RO[c], i * part_blk + p0 + e0);
+                    ra.parts = pl->kb, ra.n = (uint32_t)(e1 - e0), ra.in_stride = (uint32_t)len, ra.in_type = pt;
+                    ra.out_type = LAYER_F16;
                     if (lower_vertex(b, cs_red, tile, &reduce_vertex, &ra, err))
                         return -1;
                 }

@@ -93,16 +93,15 @@ static int row_vertex(Lowered *L, StepGraph *sg, int cs, RowKind kind, uint32_t 
 {
     LowerBuilder *b = &L->b;
     uint32_t C = (uint32_t)L->cfg.n_embd;
-    if (kind == ROW_LN_1) { /* h = ln(x) */
-        uint16_t *gb = lower_in(b, cs, sg->lnbuf[c], iv * 2 * C);
-        LayernormArgs a = {lower_in(b, cs, sg->x[c], (uint64_t)a0 * C), gb, gb ? gb + C : NULL,
-                           lower_out(b, cs, sg->h[c], (uint64_t)a0 * C), n, C, L->cfg.layer_norm_eps};
-        return lower_vertex(b, cs, tile, &layernorm_vertex, &a, err);
-    }
-    if (kind == ROW_LN_F) { /* last = ln(last), in place */
-        uint16_t *gb = lower_in(b, cs, sg->lnfbuf[c], iv * 2 * C);
-        uint16_t *x = lower_inout(b, cs, sg->last[c], (uint64_t)a0 * C);
-        LayernormArgs a = {x, gb, gb ? gb + C : NULL, x, n, C, L->cfg.layer_norm_eps};
+    if (kind == ROW_LN_1 || kind == ROW_LN_F) { /* h = ln(x); last = ln(last), in place */
+        int f = kind == ROW_LN_F;
+        LayernormArgs a;
+        memset(&a, 0, sizeof a); /* padding too (lower_vertex) */
+        a.gain = lower_in(b, cs, f ? sg->lnfbuf[c] : sg->lnbuf[c], iv * 2 * C);
+        a.bias = a.gain ? a.gain + C : NULL;
+        a.out = f ? lower_inout(b, cs, sg->last[c], (uint64_t)a0 * C) : lower_out(b, cs, sg->h[c], (uint64_t)a0 * C);
+        a.x = f ? a.out : lower_in(b, cs, sg->x[c], (uint64_t)a0 * C);
+        a.rows = n, a.cols = C, a.eps = L->cfg.layer_norm_eps;
         return lower_vertex(b, cs, tile, &layernorm_vertex, &a, err);
     }
     if (kind == ROW_ROTARY) { /* q and k rotated in place */
@@ -117,8 +116,11 @@ static int row_vertex(Lowered *L, StepGraph *sg, int cs, RowKind kind, uint32_t 
         return 0;
     }
     IPU_ASSERT(kind == ROW_ARGMAX);
-    ArgmaxArgs a = {lower_in(b, cs, sg->logits[c], (uint64_t)a0 * L->vc), lower_out(b, cs, sg->aidx[c], a0),
-                    lower_out(b, cs, sg->aval[c], a0), 1, n, L->vc, c * L->vc, LAYER_F16};
+    ArgmaxArgs a;
+    memset(&a, 0, sizeof a); /* padding too (lower_vertex) */
+    a.in = lower_in(b, cs, sg->logits[c], (uint64_t)a0 * L->vc);
+    a.out_index = lower_out(b, cs, sg->aidx[c], a0), a.out_value = lower_out(b, cs, sg->aval[c], a0);
+    a.want_value = 1, a.rows = n, a.n = L->vc, a.index_base = c * L->vc, a.in_type = LAYER_F16;
     return lower_vertex(b, cs, tile, &argmax_vertex, &a, err);
 }
 
@@ -129,7 +131,9 @@ static int elem_vertex(Lowered *L, StepGraph *sg, int cs, RowKind kind, uint32_t
     LowerBuilder *b = &L->b;
     if (kind == ROW_GELU) { /* u = gelu(u), in place */
         uint16_t *u = lower_inout(b, cs, sg->u[c], x0);
-        GeluArgs a = {u, u, (uint32_t)(x1 - x0)};
+        GeluArgs a;
+        memset(&a, 0, sizeof a); /* padding too (lower_vertex) */
+        a.x = a.out = u, a.n = (uint32_t)(x1 - x0);
         return lower_vertex(b, cs, tile, &gelu_vertex, &a, err);
     }
     AddArgs a = {.rows = 1, .cols = (uint32_t)(x1 - x0), .op = ADD_OP_ADD};

@@ -16,6 +16,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "codelets/layernorm.h"
 #include "codelets/layernorm_split.h"
@@ -104,7 +105,10 @@ static int ln_row_vertices(Lowered *L, const LnSplit *ls, uint32_t c, uint32_t r
             int cs = ls->cs[4];
             uint16_t *g = lower_in(b, cs, ls->pb[c], (uint64_t)r * 2 * C + 2 * t0 + (b0 - t0)),
                      *x = lower_inout(b, cs, ls->xs[c], x0);
-            LnApplyArgs aa = {x, g, g ? g + tl : NULL, lower_in(b, cs, ls->sts[c], st), x, n};
+            LnApplyArgs aa;
+            memset(&aa, 0, sizeof aa); /* padding too (lower_vertex) */
+            aa.x = aa.out = x, aa.gain = g, aa.bias = g ? g + tl : NULL, aa.stats = lower_in(b, cs, ls->sts[c], st);
+            aa.n = n;
             if (lower_vertex(b, cs, t, &layernorm_apply_vertex, &aa, err))
                 return -1;
         }

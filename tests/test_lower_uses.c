@@ -38,7 +38,7 @@
 #define PROMPT 5
 #define GEN 3
 
-static void arch_small(IpuArch *a, uint32_t tiles, uint32_t workers)
+static void arch_small(IpuArch *a, uint32_t tiles, uint32_t workers, int overlap)
 {
     IpuErr e;
     char v[16];
@@ -50,7 +50,7 @@ static void arch_small(IpuArch *a, uint32_t tiles, uint32_t workers)
             fail_msg("%s", e.msg);
     }
     snprintf(v, sizeof v, "%u", workers);
-    if (arch_set(a, "workers_per_tile", v, &e))
+    if (arch_set(a, "workers_per_tile", v, &e) || (overlap && arch_set(a, "stream.io_tiles", "8", &e)))
         fail_msg("%s", e.msg);
 }
 
@@ -84,6 +84,24 @@ static const TensorUse *find_use(const ComputeSet *cs, int tensor)
     return lo < cs->nuses && cs->uses[lo].tensor == tensor ? &cs->uses[lo] : NULL;
 }
 
+/* Names the first vertex of cs with a word pointing into tensor t, and the
+ * word (so a false positive of the conservative scan can be told apart). */
+static void fail_undeclared(const Graph *g, const ComputeSet *cs, size_t t, const char *what)
+{
+    const Tensor *x = &g->tensors[t];
+    uintptr_t lo = (uintptr_t)x->data, hi = lo + x->elems * graph_dtype_bytes(x->dtype);
+    for (size_t v = 0; v < cs->count; v++)
+        for (size_t off = 0; off + sizeof(uintptr_t) <= cs->v[v].type->args_bytes; off += sizeof(uintptr_t)) {
+            uintptr_t p;
+            memcpy(&p, (const char *)cs->v[v].args + off, sizeof p);
+            if (p >= lo && p <= hi)
+                fail_msg("%s: compute set '%s' points into tensor '%s' but does not declare it (vertex %zu '%s', "
+                         "args byte %zu: %#llx)", what, cs->name, x->name, v, cs->v[v].type->name, off,
+                         (unsigned long long)p);
+        }
+    fail_msg("%s: compute set '%s': tensor '%s' in the footprint but no word found", what, cs->name, x->name);
+}
+
 /* Functional graph: footprint == declared tensors, per compute set.
  * Returns the number of (set, tensor) pairs checked. */
 static size_t check_footprints(const Graph *g, const char *what)
@@ -96,8 +114,7 @@ static size_t check_footprints(const Graph *g, const char *what)
         assert_int_equal(footprint_compute_set(g, cs, touched), 0);
         for (size_t t = 0; t < g->ntensors; t++)
             if (touched[t] && !find_use(cs, (int)t))
-                fail_msg("%s: compute set '%s' points into tensor '%s' but does not declare it", what, cs->name,
-                         g->tensors[t].name);
+                fail_undeclared(g, cs, t, what);
         for (size_t u = 0; u < cs->nuses; u++) {
             if (!touched[cs->uses[u].tensor])
                 fail_msg("%s: compute set '%s' declares tensor '%s' but no vertex points into it", what, cs->name,
@@ -141,12 +158,14 @@ typedef struct Case {
     uint32_t batch;
     Placement pl;
     uint32_t tiles, workers; /* tiles 0: the preset's */
+    int overlap;             /* stream: two weight buffer sets (and 8 I/O tiles) */
 } Case;
 
 static void case_name(const Case *k, char *buf, size_t n)
 {
     snprintf(buf, n, "%s %s chips %u kv %d batch %u %s tiles %u workers %u", k->model, k->fmt, k->chips, k->kv,
-             k->batch, k->pl == PLACE_STREAM ? "stream" : "resident", k->tiles, k->workers);
+             k->batch, k->pl != PLACE_STREAM ? "resident" : k->overlap ? "stream+overlap" : "stream", k->tiles,
+             k->workers);
 }
 
 /* Lowers k in both modes and checks the declarations; returns the pairs checked. */
@@ -154,9 +173,10 @@ static size_t check_case(const Case *k, int *split_ln, int *whole_ln)
 {
     IpuErr e;
     IpuArch a;
-    arch_small(&a, k->tiles, k->workers);
+    arch_small(&a, k->tiles, k->workers, k->overlap);
     RunOptions o;
     opts(&o, k->model, k->fmt, k->chips, k->kv, k->batch, k->pl);
+    o.overlap = k->overlap;
     char what[160];
     case_name(k, what, sizeof what);
     GptjWeights w;
@@ -190,13 +210,19 @@ static void test_declared_uses_micro(void **s)
             for (int kv = 0; kv < 2; kv++)
                 for (int st = 0; st < 2; st++) {
                     Case k = {"gptj-micro", fmts[f], chips[c], kv, kv ? 2u : 1u, st ? PLACE_STREAM : PLACE_RESIDENT,
-                              96, 6};
+                              96, 6, 0};
                     pairs += check_case(&k, &split_ln, &whole_ln);
                 }
     /* few tiles: more rows than tiles, so LayerNorm keeps whole rows */
-    Case few[] = {{"gptj-micro", "f16", 1, 0, 2, PLACE_RESIDENT, 12, 6}, {"gptj-micro", "q4g:16", 2, 1, 4, PLACE_STREAM, 12, 6}};
+    Case few[] = {{"gptj-micro", "f16", 1, 0, 2, PLACE_RESIDENT, 12, 6, 0},
+                  {"gptj-micro", "q4g:16", 2, 1, 4, PLACE_STREAM, 12, 6, 0}};
     for (int i = 0; i < 2; i++)
         pairs += check_case(&few[i], &split_ln, &whole_ln);
+    /* overlapped streaming: two weight buffer sets sharing the activation buffers */
+    Case ov[] = {{"gptj-micro", "q4g:16", 2, 1, 2, PLACE_STREAM, 96, 6, 1},
+                 {"gptj-micro", "f16", 2, 0, 2, PLACE_STREAM, 96, 6, 1}};
+    for (int i = 0; i < 2; i++)
+        pairs += check_case(&ov[i], &split_ln, &whole_ln);
     /* both LayerNorm paths were covered */
     assert_true(split_ln > 0 && whole_ln > 0);
     assert_true(pairs > 1000);
@@ -206,7 +232,7 @@ static void test_declared_uses_tiny(void **s)
 {
     (void)s;
     int split_ln = 0, whole_ln = 0;
-    Case k = {"gptj-tiny", "q4g:16", 2, 1, 1, PLACE_STREAM, 0, 6};
+    Case k = {"gptj-tiny", "q4g:16", 2, 1, 1, PLACE_STREAM, 0, 6, 0};
     assert_true(check_case(&k, &split_ln, &whole_ln) > 0);
 }
 
@@ -295,9 +321,10 @@ static void run_steps(const Case *k, int poisoned, uint32_t *tokens, float *logi
 {
     IpuErr e;
     IpuArch a;
-    arch_small(&a, k->tiles, k->workers);
+    arch_small(&a, k->tiles, k->workers, k->overlap);
     RunOptions o;
     opts(&o, k->model, k->fmt, k->chips, k->kv, k->batch, k->pl);
+    o.overlap = k->overlap;
     char what[200];
     case_name(k, what, sizeof what);
     strncat(what, poisoned ? " poisoned" : " clean", sizeof what - strlen(what) - 1);
@@ -353,9 +380,9 @@ static void check_poison(const Case *k)
 static void test_poison_kv(void **s)
 {
     (void)s;
-    Case ks[] = {{"gptj-micro", "f16", 1, 1, 1, PLACE_RESIDENT, 96, 6},
-                 {"gptj-micro", "q4g:16", 2, 1, 2, PLACE_STREAM, 96, 6},
-                 {"gptj-micro", "q4g:16", 2, 1, 4, PLACE_STREAM, 12, 6}};
+    Case ks[] = {{"gptj-micro", "f16", 1, 1, 1, PLACE_RESIDENT, 96, 6, 0},
+                 {"gptj-micro", "q4g:16", 2, 1, 2, PLACE_STREAM, 96, 6, 1},
+                 {"gptj-micro", "q4g:16", 2, 1, 4, PLACE_STREAM, 12, 6, 0}};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
         check_poison(&ks[i]);
 }
@@ -363,9 +390,9 @@ static void test_poison_kv(void **s)
 static void test_poison_nokv(void **s)
 {
     (void)s;
-    Case ks[] = {{"gptj-micro", "q4g:16", 2, 0, 1, PLACE_RESIDENT, 96, 6},
-                 {"gptj-micro", "f16", 4, 0, 2, PLACE_STREAM, 96, 6},
-                 {"gptj-micro", "f16", 1, 0, 2, PLACE_RESIDENT, 12, 6}};
+    Case ks[] = {{"gptj-micro", "q4g:16", 2, 0, 1, PLACE_RESIDENT, 96, 6, 0},
+                 {"gptj-micro", "f16", 4, 0, 2, PLACE_STREAM, 96, 6, 0},
+                 {"gptj-micro", "f16", 1, 0, 2, PLACE_RESIDENT, 12, 6, 0}};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
         check_poison(&ks[i]);
 }
