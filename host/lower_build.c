@@ -490,9 +490,11 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
                         cols = p0 + len - e;
                     if (col == 0 && cols == pl->nblk)
                         rows = (p0 + len - e) / pl->nblk;
-                    uint16_t *o = lower_inout(b, cs_bias, RO[c], i * part_blk + e); /* in place */
-                    AddArgs ad = {o, o, lower_in(b, cs_bias, w->bias[c], (uint64_t)bi * pl->nblk + col), (uint32_t)rows,
-                                  (uint32_t)cols, ADD_OP_BIAS, 0};
+                    AddArgs ad;
+                    memset(&ad, 0, sizeof ad); /* padding too (lower_vertex) */
+                    ad.out = lower_inout(b, cs_bias, RO[c], i * part_blk + e), ad.a = ad.out; /* in place */
+                    ad.b = lower_in(b, cs_bias, w->bias[c], (uint64_t)bi * pl->nblk + col);
+                    ad.rows = (uint32_t)rows, ad.cols = (uint32_t)cols, ad.op = ADD_OP_BIAS;
                     if (lower_vertex(b, cs_bias, tile, &add_vertex, &ad, err))
                         return -1;
                     e += rows * cols;

@@ -136,7 +136,9 @@ static int elem_vertex(Lowered *L, StepGraph *sg, int cs, RowKind kind, uint32_t
         a.x = a.out = u, a.n = (uint32_t)(x1 - x0);
         return lower_vertex(b, cs, tile, &gelu_vertex, &a, err);
     }
-    AddArgs a = {.rows = 1, .cols = (uint32_t)(x1 - x0), .op = ADD_OP_ADD};
+    AddArgs a;
+    memset(&a, 0, sizeof a); /* padding too (lower_vertex) */
+    a.rows = 1, a.cols = (uint32_t)(x1 - x0), a.op = ADD_OP_ADD;
     if (kind == ROW_BLOCK_SUM) { /* s = attn_out + mlp_out */
         a.out = lower_out(b, cs, sg->s[c], x0);
         a.a = lower_in(b, cs, sg->ao[c], x0);
