@@ -117,6 +117,7 @@ int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weig
     quant_spec_format(&opt->weights, out->format, sizeof out->format);
     out->bits_per_param = quant_bits_per_param(&opt->weights, opt->cfg.n_embd, opt->cfg.n_embd);
     out->placement = lower_placement(L);
+    out->memory_proportion = lower_memory_proportion(L);
     out->clock_hz = arch->clock_hz;
     out->weight_bytes = lower_weight_bytes(L);
     out->ndecode = opt->gen_tokens - 1;

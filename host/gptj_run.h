@@ -49,6 +49,7 @@ typedef struct RunResult {
     char format[32];             /* "fp16", "q4g:64" */
     double bits_per_param;       /* of the quantized matrices */
     Placement placement;         /* what auto chose */
+    double memory_proportion;    /* what the linears planned for (halved from the option's when it did not fit) */
     double clock_hz;             /* arch clock, for seconds */
     StepResult prefill;          /* produces the first token (TTFT) */
     StepResult *decode;          /* (ndecode) one per further token */

@@ -122,6 +122,7 @@ int report_add(Report *r, const RunResult *res, uint32_t batch, uint32_t chips, 
 
     f->weight_bytes = res->weight_bytes;
     f->sram = res->sram;
+    f->memory_proportion = res->memory_proportion;
     f->mem_npos = res->mem_npos, f->mem_decode_pos = res->mem_decode_pos;
     if (res->mem_npos) {
         f->mem_tile = malloc(res->mem_npos * sizeof *f->mem_tile);
@@ -196,6 +197,7 @@ void report_print(FILE *out, const Report *r)
     for (int i = 0; i < r->n; i++)
         fprintf(out, " %14s", r->f[i].placement == PLACE_RESIDENT ? "resident" : "stream");
     fprintf(out, "\n");
+    ROW("memory_proportion planned for", "%14.4g", f->memory_proportion);
     ROW("TTFT, prefill (ms)", "%14.3f", 1e3 * f->ttft_s);
     ROW("TPOT, mean decode step (ms)", "%14.3f", 1e3 * f->tpot_s);
     ROW("end-to-end latency (ms)", "%14.3f", 1e3 * f->latency_s);
@@ -263,6 +265,7 @@ cJSON *report_to_json(const Report *r)
         cJSON_AddStringToObject(o, "format", f->format);
         add_num(o, "bits_per_param", f->bits_per_param);
         cJSON_AddStringToObject(o, "placement", f->placement == PLACE_RESIDENT ? "resident" : "stream");
+        cJSON_AddNumberToObject(o, "memory_proportion", f->memory_proportion);
         cJSON_AddNumberToObject(o, "batch", f->batch);
         cJSON_AddNumberToObject(o, "chips", f->chips);
         cJSON_AddNumberToObject(o, "decode_steps", f->ndecode);

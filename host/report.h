@@ -46,6 +46,7 @@ typedef struct FormatReport {
     char format[32];
     double bits_per_param;
     Placement placement;
+    double memory_proportion;       /* the lowering fitted with (RunResult) */
     uint32_t batch, chips, ndecode;
     double clock_hz;
     double ttft_s, tpot_s, latency_s, throughput_tok_per_s, batched_token_s;

@@ -244,6 +244,9 @@ Graph *lower_graph(Lowered *L);
  * lower_prepare_decode set its root to the step graph they prepare. */
 const Program *lower_program(Lowered *L);
 Placement lower_placement(const Lowered *L);
+/* The memory_proportion the lowering fitted with (the option's, or a half,
+ * quarter or eighth of it when the layout did not fit). */
+double lower_memory_proportion(const Lowered *L);
 uint64_t lower_weight_bytes(const Lowered *L);      /* all chips, stored formats */
 uint64_t lower_kv_bytes_per_step(const Lowered *L); /* read by attention per step */
 /* Weight bytes one run of the program reads (all chips, stored formats):

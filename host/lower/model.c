@@ -36,6 +36,7 @@ static uint32_t rup(uint32_t a, uint32_t m) { return (a + m - 1) / m * m; }
 Graph *lower_graph(Lowered *L) { return L->b.g; }
 const Program *lower_program(Lowered *L) { return L->b.p; }
 Placement lower_placement(const Lowered *L) { return L->placement; }
+double lower_memory_proportion(const Lowered *L) { return L->b.mem_prop; }
 uint64_t lower_weight_bytes(const Lowered *L) { return L->weight_bytes; }
 uint64_t lower_kv_bytes_per_step(const Lowered *L) { return L->kv_bytes; }
 
