@@ -43,8 +43,8 @@
 #define LOWER_MEMORY_PROPORTION 0.6
 
 typedef struct LowerBuilder {
-    Graph *g;
-    Program *p;
+    Graph *g;             /* the graph being built (owned by the Lowered, or by a standalone builder) */
+    Program *p;           /* its program: every step graph's steps */
     uint32_t chips;       /* chips used (tensor-parallel degree) */
     uint32_t vchips;      /* chips whose vertices and Copy pairs are built: all in functional mode;
                            * chip 0 only in timing mode (tensor-parallel symmetry: every chip runs
@@ -54,12 +54,12 @@ typedef struct LowerBuilder {
     uint32_t tiles;       /* tiles per chip */
     uint32_t usable;      /* tiles per chip for compute (tiles - io_tiles) */
     uint32_t cursor;      /* next local tile a new grid starts on (spreads memory) */
-    int functional;
-    LayerDtype partials;
+    int functional;       /* 1: functional mode (tensors have host data, every chip's vertices are built) */
+    LayerDtype partials;  /* matmul partial sums: fp16 or fp32 */
     double mem_prop;      /* share of what always-live tensors leave on a tile that one linear's
                            * temporaries may plan for (RunOptions.memory_proportion) */
-    const VertexType *matmul_vt;
-    const VertexType *decompress_vt;
+    const VertexType *matmul_vt;     /* the AMP matmul vertex for `partials` */
+    const VertexType *decompress_vt; /* the int4 decompress variant (run key decompress); NULL: fp16 only */
     /* int4 decompress scratch shared by every linear (they run one after
      * another): per chip a tensor of dec_pool_elems fp16 on each usable tile
      * (local tile i at element i * dec_pool_elems); dec_pool_elems = 0: none,
@@ -147,7 +147,7 @@ typedef struct LinearPlan {
 typedef struct LinearWeights {
     int w[LOWER_MAX_CHIPS];     /* fp16 (blocks, nblk, kblk) or packed u16 (blocks, nblk, kblk/4) */
     int scale[LOWER_MAX_CHIPS]; /* int4: (blocks, nblk, kblk/group) fp16 */
-    int bias_q[LOWER_MAX_CHIPS];
+    int bias_q[LOWER_MAX_CHIPS];/* int4: (blocks, nblk, kblk/group) fp16 the groups' biases (offsets) */
     int bias[LOWER_MAX_CHIPS];  /* (nb, kb, nblk) fp16, each N block's bias on each of its tiles; -1 if none */
     int dec[LOWER_MAX_CHIPS];   /* int4: (blocks, nblk, kblk) fp16 decompress scratch, shared by every
                                  * instance of these weights (and by the other stream buffer set);
@@ -166,6 +166,15 @@ int lower_plan_linear(const LowerBuilder *b, const char *name, LinearKind kind, 
 int lower_plan_linear_steps(const LowerBuilder *b, const char *name, LinearKind kind, uint32_t m, uint32_t m2,
                             double steps2, uint32_t k, uint32_t n, uint32_t group, int has_bias, LinearPlan *out,
                             IpuErr *err);
+/* An N block's partials are reduced in at most this many pieces, one per tile of the block. */
+#define LOWER_REDUCE_PIECES 16
+/* Bytes of temporaries per row of a chunk on a grid tile: input slice, partials, reducer buffers. */
+uint64_t lower_linear_row_bytes(const LinearPlan *pl, LayerDtype partials);
+/* Rows whose temporaries fit b->mem_prop of what the always-live tensors
+ * (allocated before the step graphs) leave on every tile of every group;
+ * *tightest / *tightest_used: the tile that limits it and its always-live bytes. */
+uint32_t lower_linear_rows_fit(const LowerBuilder *b, const LinearPlan *pl, uint32_t *tightest,
+                               uint64_t *tightest_used);
 /* Rows per chunk so one tile's temporaries fit the budget (0: not one). */
 uint32_t lower_linear_chunk(const LowerBuilder *b, const LinearPlan *pl, uint32_t m);
 /* The row groups (pl->mb) with the lowest estimate for m rows on pl's grid,

@@ -1,0 +1,239 @@
+/* linear_plan.c - the linear layer's planner (see lower.h and linear.c):
+ * a plan's tile memory, its cost estimate, its row groups, and the grid
+ * search. Deterministic: the first minimum wins.
+ */
+#include <math.h>
+#include <stdio.h>
+
+#include "codelets/decompress.h"
+#include "codelets/matmul.h"
+#include "host/lower/lower.h"
+
+/* Assumption: one linear layer's weight block (+ int4 scratch) may take
+ * this fraction of a tile (always-live: every layer's blocks share the
+ * tiles when resident). Its temporaries (activation slices, partials,
+ * reducer buffers, weight copies of the row groups) are not-always-live
+ * and plan for b->mem_prop of what the always-live tensors leave (Poplar's
+ * availableMemoryProportion); the memory layout (sim/layout) then places
+ * them among the other live values. */
+#define LINEAR_WEIGHT_FRACTION 0.25
+/* Row groups a plan may have (each a copy of the grid's weights). */
+#define LINEAR_MAX_GROUPS 64
+
+static uint64_t div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+/* ---- memory and cost of a plan ---- */
+
+typedef struct TileBytes {
+    uint64_t weights;  /* a grid tile's weight block as stored (+ int4 decompress scratch, + bias) */
+    uint64_t per_row;  /* temporaries per row of a chunk: input slice, partials, reducer buffers */
+} TileBytes;
+
+static uint64_t stored_block_bytes(const LinearPlan *pl)
+{
+    uint64_t e = (uint64_t)pl->nblk * pl->kblk;
+    return (pl->group ? e / 2 + e / pl->group * 4 : e * 2) + (pl->has_bias ? pl->nblk * 2u : 0u);
+}
+
+static TileBytes tile_bytes(const LinearPlan *pl, LayerDtype partials)
+{
+    uint64_t ps = pl->kind == LIN_GATHER ? 2 : layer_dtype_bytes(partials);
+    TileBytes t = {stored_block_bytes(pl), 0};
+    if (pl->group)
+        t.weights += (uint64_t)pl->nblk * pl->kblk * 2; /* the decompressed block */
+    if (pl->kind == LIN_GATHER)
+        t.weights += pl->nblk * 2u; /* zeros for ids outside the shard */
+    uint64_t in_row = pl->kind == LIN_GATHER ? 4 : (uint64_t)pl->kblk * 2;
+    /* a tile may also reduce one of its N block's pieces: kb partials of a piece, and the sums */
+    uint64_t np = pl->kb < LOWER_REDUCE_PIECES ? pl->kb : LOWER_REDUCE_PIECES;
+    t.per_row = in_row + pl->nblk * ps + pl->kb * pl->nblk * ps / np + pl->nblk * 2u;
+    return t;
+}
+
+uint64_t lower_linear_row_bytes(const LinearPlan *pl, LayerDtype partials) { return tile_bytes(pl, partials).per_row; }
+
+/* Rows per group. */
+static uint32_t group_rows(const LinearPlan *pl, uint32_t m) { return (uint32_t)div_up(m, pl->mb ? pl->mb : 1); }
+
+uint32_t lower_linear_chunk(const LowerBuilder *b, const LinearPlan *pl, uint32_t m)
+{
+    TileBytes t = tile_bytes(pl, b->partials);
+    double sram = b->g->arch.sram_bytes_per_tile;
+    if (t.weights > sram * LINEAR_WEIGHT_FRACTION)
+        return 0;
+    /* a row group's tiles also hold the weight copy among their temporaries */
+    double abud = (sram - (double)t.weights) * b->mem_prop - (pl->mb > 1 ? (double)stored_block_bytes(pl) : 0);
+    if (abud < (double)t.per_row)
+        return 0;
+    uint64_t mc = (uint64_t)abud / t.per_row, rows = group_rows(pl, m);
+    return mc >= rows ? rows : (uint32_t)mc;
+}
+
+/* Rows whose temporaries fit mem_prop of what the always-live tensors
+ * (allocated before the step graphs) leave on every tile of every group. */
+uint32_t lower_linear_rows_fit(const LowerBuilder *b, const LinearPlan *pl, uint32_t *tightest,
+                               uint64_t *tightest_used)
+{
+    TileBytes t = tile_bytes(pl, b->partials);
+    uint64_t cap = sram_capacity_bytes(b->g->sram), copy = stored_block_bytes(pl);
+    double fmin = INFINITY;
+    for (uint32_t c = 0; c < b->vchips; c++)
+        for (uint32_t i = 0; i < pl->mb * pl->nb * pl->kb; i++) {
+            uint32_t tile = lower_tile(b, c, pl->tile0 + i);
+            uint64_t used = sram_tile_used_bytes(b->g->sram, tile);
+            double f = used < cap ? (double)(cap - used) * b->mem_prop : 0;
+            if (i >= pl->nb * pl->kb) /* a row group's weight copy */
+                f -= (double)copy;
+            if (f < fmin)
+                fmin = f, *tightest = tile, *tightest_used = used;
+        }
+    /* 4 tensors, each up to 8 bytes of alignment */
+    double rows = fmin > 32 ? (fmin - 32) / (double)t.per_row : 0;
+    return rows > UINT32_MAX ? UINT32_MAX : (uint32_t)rows;
+}
+
+/* AMP (or gather) worker cycles of one tile's chunk of mc rows, on W workers. */
+static double chunk_compute(const LowerBuilder *b, const LinearPlan *pl, uint32_t mc)
+{
+    const IpuArch *a = &b->g->arch;
+    uint32_t W = a->workers_per_tile;
+    if (pl->kind == LIN_GATHER)
+        return (double)div_up(mc, W) * (pl->nblk / 4.0 * 2 + 6) * W;
+    uint32_t mm_m = pl->kind == LIN_MATMUL ? mc : pl->nblk, mm_n = pl->kind == LIN_MATMUL ? pl->nblk : mc;
+    uint32_t wm = mm_m, wn = mm_n;
+    if (mm_m >= W)
+        wm = (uint32_t)div_up(mm_m, W);
+    else
+        wn = (uint32_t)(div_up(div_up(mm_n, 16), W) * 16);
+    return (double)matmul_amp_cycles(&a->isa, wm, pl->kblk, wn < mm_n ? wn : mm_n, a->amp_macs_per_cycle_fp16,
+                                     b->partials) * W;
+}
+
+/* Tile cycles of decompressing one block: its groups split over the
+ * workers as lower_linear_build splits them, the slowest worker's measured
+ * cycles x workers (the barrel) + a launch; 0 for fp16 weights. */
+static double decompress_cycles(const LowerBuilder *b, const LinearPlan *pl)
+{
+    if (!pl->group || !b->decompress_vt)
+        return 0;
+    const IpuArch *a = &b->g->arch;
+    DecompressQ4Args all = {.groups = (uint32_t)((uint64_t)pl->nblk * pl->kblk / pl->group), .group_size = pl->group};
+    DecompressQ4Args parts[ARCH_MAX_WORKERS_PER_TILE];
+    uint32_t n = decompress_q4_split(&all, a->workers_per_tile, parts);
+    uint64_t worst = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t c = b->decompress_vt->measure(&a->isa, &parts[i]);
+        worst = c > worst ? c : worst;
+    }
+    return (double)(worst + a->vertex_launch_cycles) * a->workers_per_tile + a->supervisor_launch_cycles;
+}
+
+/* The estimate of one instance for m rows: per chunk compute, exchange
+ * (input slices, partials, sums: what one tile sends or receives, and the
+ * output rows' receiving tiles), reduce and step overheads; the weight
+ * copies of the row groups; dec, the block's decompress (decompress_cycles). */
+static double estimate(const LowerBuilder *b, const LinearPlan *pl, uint32_t m, uint32_t mc, double dec)
+{
+    const IpuArch *a = &b->g->arch;
+    double xb = a->exchange_bytes_per_cycle, ps = pl->kind == LIN_GATHER ? 2 : layer_dtype_bytes(b->partials);
+    double xin = mc * (pl->kind == LIN_GATHER ? 4.0 : pl->kblk * 2.0) / xb;
+    double np = pl->kb < LOWER_REDUCE_PIECES ? pl->kb : LOWER_REDUCE_PIECES;
+    double xpart = (double)pl->kb * mc * pl->nblk * ps / np / xb; /* np pieces of kb partials */
+    double red = (double)(pl->kb + 1) * mc * pl->nblk / np;
+    /* the sums: a tile sends its piece; an output row (n elements) lands whole on one of up to
+     * `usable` row tiles, which receives rows_per_tile of them from the chunk's rows */
+    double rows_per_tile = div_up(m, m < b->usable ? m : b->usable), chunk_rows = (double)mc * pl->mb;
+    double recv_rows = rows_per_tile < chunk_rows ? rows_per_tile : chunk_rows;
+    double xout = fmax(mc * pl->nblk * 2.0, recv_rows * pl->n * 2.0) / xb;
+    double steps = 3.0 * (a->sync_chip_cycles + a->exchange_latency_cycles) + 2.0 * a->supervisor_launch_cycles;
+    double chunks = (double)div_up(group_rows(pl, m), mc);
+    double levels = pl->mb > 1 ? ceil(log2((double)pl->mb)) : 0;
+    double copies = levels * (stored_block_bytes(pl) / xb + a->sync_chip_cycles + a->exchange_latency_cycles);
+    return chunks * (chunk_compute(b, pl, mc) + xin + xpart + red + xout + steps) + copies + dec;
+}
+
+uint32_t lower_linear_groups(const LowerBuilder *b, const LinearPlan *pl, uint32_t m, double *est_cycles)
+{
+    uint32_t best = 0, grid = pl->nb * pl->kb;
+    double best_est = INFINITY, dec = decompress_cycles(b, pl); /* the same for every mb: measured once */
+    for (uint32_t mb = 1; mb <= LINEAR_MAX_GROUPS && mb <= m && (uint64_t)mb * grid <= b->usable; mb++) {
+        if (mb > 1 && pl->kind == LIN_GATHER)
+            break;
+        LinearPlan q = *pl;
+        q.mb = mb;
+        uint32_t mc = lower_linear_chunk(b, &q, m);
+        if (!mc)
+            continue;
+        double e = estimate(b, &q, m, mc, dec);
+        if (e < best_est) /* ties keep the fewer groups: deterministic */
+            best = mb, best_est = e;
+    }
+    if (est_cycles)
+        *est_cycles = best_est;
+    return best;
+}
+
+int lower_plan_linear(const LowerBuilder *b, const char *name, LinearKind kind, uint32_t m, uint32_t k, uint32_t n,
+                      uint32_t group, int has_bias, LinearPlan *out, IpuErr *err)
+{
+    return lower_plan_linear_steps(b, name, kind, m, 0, 0, k, n, group, has_bias, out, err);
+}
+
+int lower_plan_linear_steps(const LowerBuilder *b, const char *name, LinearKind kind, uint32_t m, uint32_t m2,
+                            double steps2, uint32_t k, uint32_t n, uint32_t group, int has_bias, LinearPlan *out,
+                            IpuErr *err)
+{
+    if (group && k % group)
+        return ipu_err(err, "layer '%s': group size %u does not divide its per-chip input axis %u", name, group, k);
+    int found = 0;
+    LinearPlan best = {0};
+    double best_cost = 0;
+    for (uint32_t nb = 1; nb <= n && nb <= b->usable; nb++) {
+        if (n % nb)
+            continue;
+        uint32_t nblk = n / nb;
+        if (nblk % 4 || (nblk % 16 && nblk != n && kind == LIN_MATMUL))
+            continue;
+        /* gather: at least 64 columns per block, so the rows copied out stay few (host memory) */
+        if (kind == LIN_GATHER && nblk < 64 && nblk != n)
+            continue;
+        for (uint32_t kb = 1; kb <= k && (uint64_t)nb * kb <= b->usable; kb++) {
+            if (k % kb)
+                continue;
+            uint32_t kblk = k / kb;
+            if (kind != LIN_GATHER && (kblk % 4 || (kblk % 16 && kblk != k)))
+                continue;
+            if (group && kblk % group)
+                continue;
+            LinearPlan pl = {.kind = kind, .k = k, .n = n, .nb = nb, .kb = kb, .nblk = nblk, .kblk = kblk,
+                             .group = group, .has_bias = has_bias, .m_plan = m};
+            if (!(pl.mb = lower_linear_groups(b, &pl, m, &pl.est_cycles)))
+                continue;
+            double cost = pl.est_cycles, e2 = 0;
+            if (steps2 > 0 && m2) { /* the other step graph's rows run on the same weights */
+                if (!lower_linear_groups(b, &pl, m2, &e2))
+                    continue;
+                cost += steps2 * e2;
+            }
+            if (!found || cost < best_cost) /* ties keep the first: deterministic */
+                best = pl, best_cost = cost, found = 1;
+        }
+    }
+    if (!found) {
+        if (group)
+            return ipu_err(err, "layer '%s' (%u x %u per chip, group %u): no tile grid whose input blocks are whole "
+                                "groups fits %u tiles of %u bytes",
+                           name, n, k, group, b->usable, b->g->arch.sram_bytes_per_tile);
+        return ipu_err(err, "layer '%s' (%u x %u per chip): no tile grid fits %u tiles of %u bytes", name, n, k,
+                       b->usable, b->g->arch.sram_bytes_per_tile);
+    }
+    *out = best;
+    return 0;
+}
+
+uint64_t lower_linear_weight_bytes(const LinearPlan *pl)
+{
+    uint64_t e = (uint64_t)pl->n * pl->k;
+    uint64_t bytes = pl->group ? e / 2 + e / pl->group * 4 : e * 2;
+    return bytes + (pl->has_bias ? (uint64_t)pl->n * pl->kb * 2u : 0u);
+}
