@@ -7,7 +7,8 @@
  *   lower_inout, which the memory layout's live ranges come from); tile
  *   helpers (row, block and interleaved tensors); BSP helpers (a Sync then
  *   a Copy).
- * - linear.c: the linear layer. lower_plan_linear picks a grid of N blocks
+ * - linear.c, linear_plan.c: the linear layer. lower_plan_linear
+ *   (linear_plan.c) picks a grid of N blocks
  *   x K blocks, repeated over row groups (weights copied to each group by
  *   exchange); an instance copies activations to per-tile slices in chunks
  *   of rows, runs AMP matmuls (or embedding gathers) into partials,
