@@ -18,6 +18,7 @@
 #include "sim/err.h"
 
 #define GPTJ_NAME_BYTES 64
+#define GPTJ_MAX_EMBD 65536 /* n_embd range checked on load; 4 * n_embd fits an int */
 
 typedef struct GptjConfig {
     char name[GPTJ_NAME_BYTES]; /* preset name or "hf" for a loaded file */
