@@ -16,7 +16,7 @@ typedef struct Preset {
     int n_layer, n_embd, n_head, rotary_dim, n_positions, vocab_size;
 } Preset;
 
-/* gptj-6b from shared/reference/gptj-on-ipu.md. gptj-tiny and gptj-micro are
+/* gptj-6b from docs/reference/gptj-on-ipu.md. gptj-tiny and gptj-micro are
  * ours, small enough for tests and demos; micro also shrinks the vocabulary. */
 static const Preset presets[] = {
     {"gptj-6b", 28, 4096, 16, 64, 2048, 50400},
