@@ -501,10 +501,7 @@ int report_check_folder(const char *dir, IpuErr *err)
         return ipu_err(err, "folder name is empty");
     if (strchr(dir, '\'') || strlen(dir) > 1000) /* the name goes into gnuplot scripts in single quotes */
         return ipu_err(err, "folder '%s': quotes and paths over 1000 bytes are not supported", dir);
-    struct stat st;
-    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
-        return ipu_err(err, "folder '%s': exists and is not a folder", dir);
-    return 0;
+    return fileio_dir_check(dir, err);
 }
 
 int report_plot_into(const Report *r, const char *dir, char *names, size_t cap, IpuErr *err)

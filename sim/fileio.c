@@ -290,9 +290,10 @@ static int has_entry(const char *dir, const char *name)
     return yes;
 }
 
-int fileio_dir_begin(FileioDir *d, const char *path, IpuErr *e)
+/* Length of path without trailing slashes, or 0 with an error when it names
+ * no folder of its own. */
+static size_t dir_name_len(const char *path, IpuErr *e)
 {
-    memset(d, 0, sizeof *d);
     size_t n = strlen(path);
     while (n > 1 && path[n - 1] == '/') /* "out/" names the folder out */
         n--;
@@ -302,8 +303,29 @@ int fileio_dir_begin(FileioDir *d, const char *path, IpuErr *e)
             base = path + i;
     base = base ? base : path;
     if (!n || base == path + n || (base[0] == '.' && (n - (size_t)(base - path) == 1 ||
-                                                     (base[1] == '.' && n - (size_t)(base - path) == 2))))
-        return ipu_err(e, "folder '%s': name a folder of its own, not '.', '..' or '/'", path);
+                                                     (base[1] == '.' && n - (size_t)(base - path) == 2)))) {
+        ipu_err(e, "folder '%s': name a folder of its own, not '.', '..' or '/'", path);
+        return 0;
+    }
+    return n;
+}
+
+int fileio_dir_check(const char *path, IpuErr *e)
+{
+    if (!dir_name_len(path, e))
+        return -1;
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+        return ipu_err(e, "folder '%s': exists and is not a folder", path);
+    return 0;
+}
+
+int fileio_dir_begin(FileioDir *d, const char *path, IpuErr *e)
+{
+    memset(d, 0, sizeof *d);
+    size_t n = dir_name_len(path, e);
+    if (!n)
+        return -1;
     d->path = strndup(path, n);
     if (!d->path)
         return ipu_err(e, "folder '%s': out of memory", path);
@@ -393,12 +415,14 @@ int fileio_dir_commit(FileioDir *d, const char *const *owned, IpuErr *e)
     if (!d->tmp)
         return ipu_err(e, "folder '%s': nothing to commit", d->path ? d->path : "?");
     int rv = 0;
-    struct stat st;
-    if (lstat(d->path, &st) != 0) {
+    struct stat st, lst;
+    if (lstat(d->path, &lst) != 0) {
         if (rename(d->tmp, d->path) != 0)
             rv = ipu_err(e, "folder '%s': cannot rename the temp folder into place: %s", d->path, strerror(errno));
-    } else if (!S_ISDIR(st.st_mode)) {
+    } else if (stat(d->path, &st) != 0 || !S_ISDIR(st.st_mode)) {
         rv = ipu_err(e, "folder '%s': exists and is not a folder", d->path);
+    } else if (S_ISLNK(lst.st_mode)) { /* a link to a folder: fill the folder, keep the link */
+        rv = merge_into(d, owned, e);
     } else if (owned && only_owned(d->path, owned) &&
                renameat2(AT_FDCWD, d->tmp, AT_FDCWD, d->path, RENAME_EXCHANGE) == 0) {
         remove_flat(d->tmp); /* the old output, now at the temp name */

@@ -64,7 +64,10 @@ typedef struct FileioDir {
     char *tmp;  /* the folder to write into until commit; NULL when idle */
 } FileioDir;
 
-/* Checks path is a folder or missing, makes its parents, creates the temp sibling. */
+/* What fileio_dir_begin checks first, without writing: path names a folder
+ * of its own (not "", ".", ".." or "/") that exists or is missing. */
+int fileio_dir_check(const char *path, IpuErr *e);
+/* fileio_dir_check, then makes path's parents and creates the temp sibling. */
 int fileio_dir_begin(FileioDir *d, const char *path, IpuErr *e);
 /* Moves the temp folder into place (see above); owned: NULL-terminated name
  * globs (fnmatch) of the files this output writes, or NULL. */

@@ -148,6 +148,10 @@ static void test_bad_output_names(void **state)
     assert_int_equal(ipusim("run " MICRO "--csv names/r.csv --trace ''"), 1);
     assert_out_has("--trace: empty file name");
     assert_string_equal(listing("names"), "");
+    assert_int_equal(ipusim("compare " MICRO "--out names/.."), 1);
+    assert_out_has("name a folder of its own");
+    assert_null(strstr(out, "TTFT"));
+    assert_string_equal(listing("names"), "");
     /* a file where the output folder goes */
     char path[600];
     snprintf(path, sizeof path, "%s/names/afile", tmpdir);

@@ -217,6 +217,18 @@ static void test_write_dir(void **state)
     assert_string_equal(get(tpath("wd/out/report.json")), "report.json");
     assert_string_equal(get(tpath("wd/out/notes.txt")), "mine");
     assert_string_equal(tu_listing(base), "out");
+    /* a link to a folder: the folder is filled, the link stays */
+    char real[500], link[500];
+    snprintf(real, sizeof real, "%s/real", base);
+    snprintf(link, sizeof link, "%s/link", base);
+    assert_int_equal(mkdir(real, 0777), 0);
+    assert_int_equal(symlink("real", link), 0);
+    if (build_dir(link, third, -1, &e))
+        fail_msg("%s", e.msg);
+    assert_string_equal(tu_listing(real), "report.json");
+    assert_int_equal(unlink(link), 0);
+    assert_int_equal(unlink(tpath("wd/real/report.json")), 0);
+    assert_int_equal(rmdir(real), 0);
     /* bad names: a file where the folder should be, '.', '..', '/' */
     put(tpath("wd/afile"), "x");
     snprintf(dir, sizeof dir, "%s/afile", base);
