@@ -292,8 +292,9 @@ static char *trim(char *s)
     return s;
 }
 
-/* The longest scenario line, and the largest scenario file. */
-#define RUNCFG_LINE_BYTES 2048
+/* The longest scenario line: room for the longest value runcfg_print writes
+ * (every byte of a text key escaped as \xHH, in quotes), and the largest file. */
+#define RUNCFG_LINE_BYTES (4 * RUNCFG_TEXT_BYTES + 256)
 #define RUNCFG_FILE_MAX_BYTES FILEIO_CONFIG_MAX_BYTES
 
 static int hex_digit(char c)

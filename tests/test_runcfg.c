@@ -326,7 +326,7 @@ static void test_print_config_round_trip(void **state)
         "a #b", "#x", " lead", "trail ", "\"quoted\"", "back\\slash", "tab\there", "new\nline", "cr\r", "\x01\x7f",
         "plain text", "", "a\"b # c\\", "= = =",
     };
-    char first[8192], second[8192];
+    static char first[16384], second[16384];
     for (size_t i = 0; i < sizeof prompts / sizeof prompts[0]; i++) {
         RunConfig rc;
         IpuErr e;
@@ -342,6 +342,18 @@ static void test_print_config_round_trip(void **state)
         assert_int_equal(runcfg_load_file(&back, path, &e), 0);
         assert_string_equal(back.prompt, prompts[i]);
         assert_string_equal(back.out, prompts[i]);
+    }
+    /* the longest value, every byte escaped, still fits a scenario line */
+    {
+        char worst[RUNCFG_TEXT_BYTES];
+        memset(worst, 1, sizeof worst - 1);
+        worst[sizeof worst - 1] = '\0';
+        RunConfig rc;
+        IpuErr e;
+        runcfg_init(&rc);
+        assert_int_equal(runcfg_set(&rc, "prompt", worst, "test", &e), 0);
+        print_reload(&rc, first, second, sizeof first);
+        assert_string_equal(first, second);
     }
     /* the quoting a user may write */
     char path[400];
