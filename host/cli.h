@@ -27,6 +27,10 @@ int cli_codelet(int argc, char **argv);
 /* `ipusim bench forward`, dispatched by cli_bench (argv[0] is "forward"). */
 int cli_bench_forward(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
+/* The same with a vocabulary already loaded, used unless --vocab is given
+ * (vocab may be NULL; it is not destroyed). For tests/fuzz/fuzz_tokenize_cli.c. */
+typedef struct Bpe Bpe;
+int cli_tokenize_with(int argc, char **argv, Bpe *vocab);
 int cli_model(int argc, char **argv);
 /* `ipusim run` and `ipusim compare` (host/cli_run.c). */
 int cli_run(int argc, char **argv);
