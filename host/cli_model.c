@@ -225,8 +225,8 @@ static int parse_tokens(const char *s, int *out, int max, int *n)
 /* The largest --text file. */
 #define MODEL_TEXT_MAX_BYTES (64u << 20)
 
-/* Each q4g group size must divide the rows of every tensor Graphcore's
- * policy quantizes (eval_quantize_weights would fail there, after work). */
+/* Each q4g group size must divide the input axis (cols) of every tensor
+ * Graphcore's policy quantizes (eval_quantize_weights would fail there, after work). */
 static int check_groups(const GptjConfig *c, const int *groups, int ng, IpuErr *e)
 {
     for (int k = 0; k < ng; k++) {
@@ -270,7 +270,7 @@ static int model_eval(int argc, char **argv)
         {"seed", 1, "synthetic weights from this seed when no checkpoint (default 0)", 0, {0}},
         {"text", 1, "UTF-8 text file, tokenized with the GPT-2 BPE", 0, {0}},
         {"tokens", 1, "token ids, e.g. 464,3290,318 (default: 64 synthetic ids from the seed)", 0, {0}},
-        {"group", 1, "int4-group sizes, comma-separated (default 32,64,128, those that divide the model's rows); checked before any work", 0, {0}},
+        {"group", 1, "int4-group sizes, comma-separated (default 32,64,128, those that divide the model's input axes); checked before any work", 0, {0}},
         {"max-tokens", 1, "evaluate at most this many tokens (default 256)", 0, {0}},
         {"vocab", 1, "BPE vocabulary folder for --text (default as ipusim tokenize)", 0, {0}},
         {"help", 0, "show this help", 0, {0}},
@@ -329,7 +329,7 @@ static int model_eval(int argc, char **argv)
         goto fail;
     if (!opts[0].count && gptj_config_resolve(&c, cli_value(&opts[1], NULL), &e))
         goto fail;
-    if (!opts[5].count) { /* the default sizes: those this model's rows take */
+    if (!opts[5].count) { /* the default sizes: those this model's input axes take */
         int kept = 0;
         for (int k = 0; k < ng; k++)
             if (check_groups(&c, &groups[k], 1, &e) == 0)
@@ -338,6 +338,30 @@ static int model_eval(int argc, char **argv)
     }
     if (check_groups(&c, groups, ng, &e))
         goto fail;
+    if (!opts[4].count && opts[3].count) { /* the text is read and tokenized before any work too */
+        char dir[BPE_PATH_BYTES];
+        size_t len;
+        char *text;
+        if (fileio_read(cli_value(&opts[3], NULL), "--text", MODEL_TEXT_MAX_BYTES, &text, &len, &e))
+            goto fail;
+        Bpe *b = NULL;
+        BpeIds ids = {0};
+        int bad = bpe_find_vocab(cli_value(&opts[7], NULL), dir, sizeof dir, &e) < 0 || !(b = bpe_create(dir, &e)) ||
+                  bpe_encode(b, text, len, 0, &ids, &e) < 0;
+        free(text);
+        bpe_destroy(b);
+        for (size_t i = 0; !bad && i < ids.n && T < MODEL_MAX_TOKENS; i++)
+            tok[T++] = ids.ids[i];
+        bpe_ids_free(&ids);
+        if (bad)
+            goto fail;
+    }
+    for (int i = 0; i < T; i++)
+        if (tok[i] >= c.vocab_size) {
+            ipu_err(&e, "token %d at position %d is outside the vocabulary 0..%d of %s", tok[i], i, c.vocab_size - 1,
+                    c.name);
+            goto fail;
+        }
     {   /* two fp32 copies (reference and quantized) must fit, or the OOM killer decides */
         double need = 2.0 * 4.0 * (double)gptj_config_n_params(&c);
         double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
@@ -356,26 +380,7 @@ static int model_eval(int argc, char **argv)
         goto fail;
     }
     int V = w.cfg.vocab_size;
-    if (opts[4].count) {
-        /* parsed above */
-    } else if (opts[3].count) {
-        char dir[BPE_PATH_BYTES];
-        size_t len;
-        char *text;
-        if (fileio_read(cli_value(&opts[3], NULL), "--text", MODEL_TEXT_MAX_BYTES, &text, &len, &e))
-            goto fail;
-        Bpe *b = NULL;
-        BpeIds ids = {0};
-        int bad = bpe_find_vocab(cli_value(&opts[7], NULL), dir, sizeof dir, &e) < 0 || !(b = bpe_create(dir, &e)) ||
-                  bpe_encode(b, text, len, 0, &ids, &e) < 0;
-        free(text);
-        bpe_destroy(b);
-        for (size_t i = 0; !bad && i < ids.n && T < MODEL_MAX_TOKENS; i++)
-            tok[T++] = ids.ids[i];
-        bpe_ids_free(&ids);
-        if (bad)
-            goto fail;
-    } else { /* synthetic ids, documented in --help */
+    if (!opts[4].count && !opts[3].count) { /* synthetic ids, documented in --help */
         for (T = 0; T < 64; T++)
             tok[T] = (int)((seed * 2654435761u + (uint64_t)T * 40503u + 17u) % (uint64_t)V);
     }

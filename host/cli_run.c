@@ -162,19 +162,6 @@ static int run_formats(const RunConfig *rc, const GptjWeights *w, const uint32_t
     return 0;
 }
 
-/* Writes len bytes into af's temp file, to be committed later. */
-static int stage(FileioFile *af, const char *path, const char *data, size_t len, IpuErr *err)
-{
-    if (fileio_file_open(af, path, err))
-        return -1;
-    if (len && fwrite(data, 1, len, af->f) != len) {
-        fileio_file_close(af, err);
-        fileio_file_abort(af);
-        return -1;
-    }
-    return fileio_file_close(af, err);
-}
-
 /* Files of the compare folder (for fileio_dir_commit: these are replaced). */
 static const char *const compare_files[] = {"config.conf", "report.json", "report.csv", "breakdown.*", "groups.*",
                                             NULL};
@@ -336,7 +323,7 @@ static int run_main(const char *cmd, int argc, char **argv, int compare)
             ipu_err(&err, "out of memory for the CSV");
             goto fail;
         }
-        int crv = stage(&csv_out, cli_value(&opts[O_CSV], ""), csv, csv_len, &err);
+        int crv = fileio_file_stage(&csv_out, cli_value(&opts[O_CSV], ""), csv, csv_len, &err);
         free(csv);
         if (crv)
             goto fail;

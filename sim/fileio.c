@@ -230,18 +230,22 @@ void fileio_file_abort(FileioFile *af)
     af->path = NULL;
 }
 
+int fileio_file_stage(FileioFile *af, const char *path, const void *data, size_t len, IpuErr *e)
+{
+    if (fileio_file_open(af, path, e))
+        return -1;
+    if (len && fwrite(data, 1, len, af->f) != len) {
+        int er = errno;
+        fileio_file_abort(af);
+        return ipu_err(e, "'%s': write error: %s", path, strerror(er));
+    }
+    return fileio_file_close(af, e);
+}
+
 int fileio_write(const char *path, const void *data, size_t len, IpuErr *e)
 {
     FileioFile af;
-    if (fileio_file_open(&af, path, e))
-        return -1;
-    if (len && fwrite(data, 1, len, af.f) != len) {
-        int er = errno;
-        ipu_err(e, "'%s': write error: %s", path, strerror(er));
-        fileio_file_abort(&af);
-        return -1;
-    }
-    return fileio_file_commit(&af, e);
+    return fileio_file_stage(&af, path, data, len, e) ? -1 : fileio_file_commit(&af, e);
 }
 
 /* ---- folders ---- */

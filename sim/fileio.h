@@ -56,6 +56,9 @@ int fileio_file_open(FileioFile *af, const char *path, IpuErr *e);
 int fileio_file_close(FileioFile *af, IpuErr *e);
 /* Closes if still open, then renames the temp file over the target. */
 int fileio_file_commit(FileioFile *af, IpuErr *e);
+/* open + write len bytes + close: the file is complete and synced, waiting
+ * for fileio_file_commit (or abort). */
+int fileio_file_stage(FileioFile *af, const char *path, const void *data, size_t len, IpuErr *e);
 /* Removes the temp file; safe on a zeroed, committed or aborted FileioFile. */
 void fileio_file_abort(FileioFile *af);
 

@@ -106,11 +106,13 @@ static void test_info_bench_and_usage(void **state)
     assert_int_equal(ipusim("bench forward --batch 0"), 2);
     assert_int_equal(ipusim("model eval --config gptj-micro --tokens 1,2,99999"), 1);
     assert_non_null(strstr(out, "token 99999"));
+    assert_null(strstr(out, "reference fp32 forward")); /* checked before any work */
     /* --text goes through the GPT-2 BPE: its ids do not fit micro's 512-entry vocabulary */
     char args[1024];
     snprintf(args, sizeof args, "model eval --config gptj-micro --text '%s/README.md'", getenv("IPUSIM_SOURCE_DIR"));
     assert_int_equal(ipusim(args), 1);
     assert_non_null(strstr(out, "outside the vocabulary 0..511"));
+    assert_null(strstr(out, "reference fp32 forward"));
     assert_int_equal(ipusim("model eval --config gptj-micro --tokens 5"), 2);
 }
 
