@@ -149,6 +149,11 @@ static void test_write_file(void **state)
     assert_int_equal(fileio_write(path, "x", 1, &e), -1);
     assert_non_null(strstr(e.msg, "cannot create a temp file beside it: No such file or directory"));
     assert_int_equal(fileio_write(dir, "x", 1, &e), -1); /* a folder as the target */
+    /* "cannot create directory" carries the reason (issue 12) */
+    snprintf(path, sizeof path, "%s/out.txt/sub/deeper", dir);
+    assert_int_equal(fileio_mkdirs(path, &e), -1);
+    assert_non_null(strstr(e.msg, "cannot create directory"));
+    assert_non_null(strstr(e.msg, "Not a directory"));
     assert_string_equal(tu_listing(dir), "out.txt staged.txt");
 }
 
