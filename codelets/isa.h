@@ -4,7 +4,7 @@
  * A codelet is C code written only with these functions. Each one computes
  * its result exactly as the tile would and adds its issue cost, in worker
  * cycles, from w->isa (sim/isa_cost.def; every default of 1 is the named
- * assumption of ipu-figures.md "Not public"). The barrel model (6 tile
+ * assumption of docs/reference/ipu-figures.md "Not public"). The barrel model (6 tile
  * cycles per worker issue) is the engine's business, not this file's.
  *
  * Values:
@@ -22,7 +22,7 @@
  * NULL access is a model fault: the first one is recorded in the Worker
  * (faulted, fault[] with the address and instruction), the access is not
  * performed (a load returns 0) and the cost is still charged. ld128 also
- * needs the operand in the interleaved memory region (ipu-figures.md,
+ * needs the operand in the interleaved memory region (docs/reference/ipu-figures.md,
  * "memory organisation"): that is a guarantee of the lowering, which places
  * every tensor a vertex reads with ld128 in region 1; isa.h checks only the
  * 16-byte alignment.

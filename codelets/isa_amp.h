@@ -1,7 +1,7 @@
 /* isa_amp.h - timed intrinsics of the AMP (accumulating matrix product unit).
  *
  * The model follows the structure of poplibs' 1x1 convolution / matmul
- * vertices (ipu-figures.md, "AMP inner loop"):
+ * vertices (docs/reference/ipu-figures.md, "AMP inner loop"):
  * - the AMP holds one weight block of AMP_BLOCK_N outputs x AMP_BLOCK_K
  *   inputs (16 x 16 fp16 = 512 bytes); loading it costs isa.amp_weight_load
  *   worker cycles (32: one ld128 of 16 bytes per cycle);
@@ -10,7 +10,7 @@
  *   AMP instruction per worker cycle and the barrel gives the tile one issue
  *   per tile cycle, so one instruction performs macs_per_cycle MACs (the
  *   per-tile MACs per tile cycle of the arch: 64 fp16 on Mk2/Bow, derived in
- *   ipu-figures.md) and a row costs 256 / macs_per_cycle instructions (4 on
+ *   docs/reference/ipu-figures.md) and a row costs 256 / macs_per_cycle instructions (4 on
  *   Mk2/Bow: poplibs' "4 worker cycles per 16-input block for half").
  *   The instruction also streams the partials in and out (poplibs bundles
  *   the loads/stores with the AMP op), so no separate load/store is charged.

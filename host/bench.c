@@ -95,7 +95,7 @@ int bench_exchange(const IpuArch *a, BenchTable *t, IpuErr *err)
         r[5] = (double)bytes / (double)(ca - one.exchange_latency_cycles);
     }
     snprintf(t->note, sizeof t->note,
-             "published (ipu-figures.md, 'exchange bandwidth per tile'): 4 bytes/cycle per tile (IPUModel "
+             "published (docs/reference/ipu-figures.md, 'exchange bandwidth per tile'): 4 bytes/cycle per tile (IPUModel "
              "exchangeBytesPerCycle); whole chip '8 TB/s any pattern' (GC200). Model at %.3g GHz: %u tiles x %.3g "
              "B/cycle = %.2f TB/s peak. Latency %u cycles is an assumption (no public figure).",
              one.clock_hz / 1e9, T, one.exchange_bytes_per_cycle,
@@ -130,7 +130,7 @@ int bench_sync(const IpuArch *a, BenchTable *t, IpuErr *err)
         r[3] = (double)c / a->clock_hz * 1e9;
     }
     snprintf(t->note, sizeof t->note,
-             "published (ipu-figures.md, 'sync latency'): no official figure; proxies: poplibs planner assumes 90 "
+             "published (docs/reference/ipu-figures.md, 'sync latency'): no official figure; proxies: poplibs planner assumes 90 "
              "cycles on-chip; poplibs test model 15 ns per hop x 2 across chips (the model adds 30 ns to the on-chip "
              "sync).");
     return 0;
@@ -179,7 +179,7 @@ int bench_stream(const IpuArch *a, BenchTable *t, IpuErr *err)
         }
     }
     snprintf(t->note, sizeof t->note,
-             "published (ipu-figures.md, 'streaming memory bandwidth'): NO official figure; streaming memory is "
+             "published (docs/reference/ipu-figures.md, 'streaming memory bandwidth'): NO official figure; streaming memory is "
              "'between 3x and 20x slower than IPU-Links' (320 GB/s per chip -> 16-107 GB/s). The model's figures: "
              "%.4g GB/s per machine shared by its streaming chips (gc200/bow: calibrated on Graphcore's GPT-J fp16 "
              "point, docs/validation.md), capped at %.3g GB/s per chip (assumption: PCIe Gen4 x8 per IPU), %.3g us "
@@ -222,7 +222,7 @@ int bench_allreduce(const IpuArch *a, BenchTable *t, IpuErr *err)
         r[5] = r[4] * 2.0 * (C - 1) / C; /* bytes each chip must move, NCCL convention */
     }
     snprintf(t->note, sizeof t->note,
-             "published (ipu-figures.md, 'IPU-Link model used by poplibs tests'): 128 Gbit/s (16 GB/s) per link x "
+             "published (docs/reference/ipu-figures.md, 'IPU-Link model used by poplibs tests'): 128 Gbit/s (16 GB/s) per link x "
              "0.85 efficiency; 10 links, 320 GB/s per chip. The ring uses %u link(s) per neighbour (assumption), so "
              "its bus bandwidth tends to %.3g GB/s; per-step latency %u cycles (= cross-chip sync, assumption).",
              a->link_ring_links, a->link_bandwidth_bytes_per_s * a->link_efficiency * a->link_ring_links / 1e9,

@@ -2,7 +2,7 @@
  *
  * Each benchmark builds a real graph and program, runs it on the engine in
  * timing mode (no formula shortcut) and fills a table of what the model
- * gives, with the published figure (ipu-figures.md) or the named assumption
+ * gives, with the published figure (docs/reference/ipu-figures.md) or the named assumption
  * it should be read against in the notes. `ipusim bench` prints them.
  * Not here: timing rules (sim/engine.c).
  */

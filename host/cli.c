@@ -1,7 +1,9 @@
 /* cli.c - the option parser shared by the subcommands (see cli.h). */
 #include "host/cli.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -86,8 +88,43 @@ int cli_long(const char *cmd, const char *opt, const char *s, long lo, long hi, 
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi) {
+    if (end == s || *end || errno || v < lo || v > hi || !(isdigit((unsigned char)s[0]) || s[0] == '-')) {
         fprintf(stderr, "ipusim %s: --%s '%s' must be an integer in %ld..%ld\n", cmd, opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_is_decimal(const char *s)
+{
+    const char *p = s + (*s == '+' || *s == '-');
+    size_t digits = strspn(p, "0123456789");
+    p += digits;
+    if (*p == '.') {
+        size_t frac = strspn(p + 1, "0123456789");
+        digits += frac;
+        p += 1 + frac;
+    }
+    if (!digits)
+        return 0;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        p += *p == '+' || *p == '-';
+        size_t ed = strspn(p, "0123456789");
+        if (!ed)
+            return 0;
+        p += ed;
+    }
+    return *p == '\0';
+}
+
+int cli_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out)
+{
+    errno = 0;
+    double v = cli_is_decimal(s) ? strtod(s, NULL) : NAN;
+    if (errno || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "ipusim %s: --%s '%s' must be a decimal number in %g..%g\n", cmd, opt, s, lo, hi);
         return -1;
     }
     *out = v;

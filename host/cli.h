@@ -1,6 +1,11 @@
 /* cli.h - the ipusim subcommands. Each takes the arguments after its name
- * (argv[0] is the subcommand) and returns the process exit code: 0 success,
- * 1 a user error (message on stderr), 2 bad usage. */
+ * (argv[0] is the subcommand) and returns the process exit code, the same
+ * rule in every command: 0 success; 2 bad usage (an unknown command or
+ * option, a missing option, a malformed option value: not a decimal number,
+ * outside the option's own range); 1 an input or runtime error (a file that
+ * cannot be read or is invalid, a --set or scenario key that is unknown or
+ * out of range, values that conflict with the model, a failed write). The message goes to
+ * stderr and, for I/O, carries strerror. */
 #ifndef IPUSIM_CLI_H
 #define IPUSIM_CLI_H
 
@@ -24,6 +29,10 @@ int cli_codelet(int argc, char **argv);
 /* `ipusim bench forward`, dispatched by cli_bench (argv[0] is "forward"). */
 int cli_bench_forward(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
+/* The same with a vocabulary already loaded, used unless --vocab is given
+ * (vocab may be NULL; it is not destroyed). For tests/fuzz/fuzz_tokenize_cli.c. */
+typedef struct Bpe Bpe;
+int cli_tokenize_with(int argc, char **argv, Bpe *vocab);
 int cli_model(int argc, char **argv);
 /* `ipusim run` and `ipusim compare` (host/cli_run.c). */
 int cli_run(int argc, char **argv);
@@ -64,6 +73,11 @@ double cli_peak_rss_mib(void);
 /* Option --OPT's value s as an integer in lo..hi into *out: 0, or -1 after
  * printing "ipusim CMD: --OPT 'S' must be an integer in LO..HI". */
 int cli_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
+/* The same for a decimal number ([+-]digits[.digits][e[+-]digits]: no hex,
+ * no blanks, no inf or nan) in lo..hi. */
+int cli_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
+/* s is a whole decimal number as cli_double reads it. */
+int cli_is_decimal(const char *s);
 
 /* The arch of a command line: preset, then the --arch-file, then each
  * --set key=value (sets may be NULL), then arch_validate. */

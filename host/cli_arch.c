@@ -1,26 +1,37 @@
 /* cli_arch.c - `ipusim arch show|list`: print a resolved arch with every
  * key's value, unit and doc (text or JSON). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
 #include "host/cli.h"
+#include "host/runcfg.h"
 #include "sim/arch.h"
+#include "sim/fileio.h"
 
 int cli_arch_resolve(const char *preset, const char *file, const CliOpt *sets, IpuArch *a, IpuErr *err)
 {
     if (arch_preset(preset, a, err))
         return -1;
-    if (file && arch_load_file(a, file, err))
-        return -1;
+    if (file) {
+        /* arch_load_file reads until end of file: check first that it is a
+         * regular file under the config cap (not /dev/zero, not a folder). */
+        char *text;
+        if (fileio_read(file, "arch file", FILEIO_CONFIG_MAX_BYTES, &text, NULL, err))
+            return -1;
+        free(text);
+        if (arch_load_file(a, file, err))
+            return -1;
+    }
     for (int i = 0; sets && i < sets->count; i++) {
         const char *kv = sets->values[i], *eq = strchr(kv, '=');
         if (!eq)
             return ipu_err(err, "--set '%s': expected key=value", kv);
         char key[128];
         snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
-        if (arch_set(a, key, eq + 1, err))
+        if (runcfg_arch_set(a, key, eq + 1, err))
             return ipu_err_prefix(err, "--set");
     }
     return arch_validate(a, err);

@@ -55,12 +55,9 @@ int cli_bench(int argc, char **argv)
                 pos[0]);
         return 2;
     }
-    char *end;
-    long steps = strtol(cli_value(&opts[4], "1000"), &end, 10);
-    if (*end || steps < 1 || steps > 100000000) {
-        fprintf(stderr, "ipusim bench: --supersteps '%s' must be an integer in [1, 1e8]\n", cli_value(&opts[4], ""));
-        return 1;
-    }
+    long steps;
+    if (cli_long("bench", "supersteps", cli_value(&opts[4], "1000"), 1, 100000000, &steps))
+        return 2;
     cJSON *out = opts[3].count ? cJSON_CreateArray() : NULL;
     int rc = 0;
     for (int i = 0; i < 5 && !rc; i++) {

@@ -1,6 +1,6 @@
 /* cli_bench_amp.c - `ipusim bench amp`: AMP matmul throughput of a whole
  * chip, [N,16] x [16,16] fp16 on every tile, beside the published Bow
- * measurement (ipu-figures.md, "measured AMP throughput").
+ * measurement (docs/reference/ipu-figures.md, "measured AMP throughput").
  *
  * For each N it builds a real graph on one chip of the arch: on every tile,
  * workers_per_tile matmul.amp_f16 vertices sharing the N rows as

@@ -62,7 +62,7 @@ int cli_bench_forward(int argc, char **argv)
     if (T0 + steps > c.n_positions) {
         fprintf(stderr, "ipusim bench forward: prompt %ld + tokens %ld exceed the context %d of %s\n", T0, steps,
                 c.n_positions, c.name);
-        return 2;
+        return 1; /* the options conflict with the model: an input error */
     }
     GptjDtype wd = strcmp(dt, "f16") ? GPTJ_F32 : GPTJ_F16;
     double need = (double)gptj_config_n_matrix_params(&c) * (wd == GPTJ_F16 ? 2 : 4) +

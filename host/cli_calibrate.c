@@ -71,11 +71,14 @@ int cli_calibrate(int argc, char **argv)
         return opts[C_HELP].count ? 0 : 2;
     }
     const char *key = cli_value(&opts[C_KEY], "arch.stream.bandwidth_bytes_per_s");
-    char *end;
-    double target = strtod(cli_value(&opts[C_TARGET], ""), &end) * 1e-3;
-    double lo = strtod(cli_value(&opts[C_LO], "1e9"), NULL), hi = strtod(cli_value(&opts[C_HI], "1e12"), NULL);
-    double tol = strtod(cli_value(&opts[C_TOL], "1e-4"), NULL);
-    if (*end || !(target > 0) || !(lo > 0) || !(hi > lo) || !(tol > 0)) {
+    double target, lo, hi, tol;
+    if (cli_double("calibrate", "target-ms", cli_value(&opts[C_TARGET], ""), 0, 1e12, &target) ||
+        cli_double("calibrate", "lo", cli_value(&opts[C_LO], "1e9"), 0, 1e300, &lo) ||
+        cli_double("calibrate", "hi", cli_value(&opts[C_HI], "1e12"), 0, 1e300, &hi) ||
+        cli_double("calibrate", "tol", cli_value(&opts[C_TOL], "1e-4"), 0, 1, &tol))
+        return 2;
+    target *= 1e-3;
+    if (!(target > 0) || !(lo > 0) || !(hi > lo) || !(tol > 0)) {
         fprintf(stderr, "ipusim calibrate: need --target-ms > 0, 0 < --lo < --hi, --tol > 0\n");
         return 2;
     }

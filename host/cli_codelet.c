@@ -2,6 +2,8 @@
  * registry, bit-exact validation of the decompress variants against
  * decompress_q4_ref, and their cycles per weight on an arch. */
 #include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include "codelets/decompress_validate.h"
 #include "codelets/registry.h"
 #include "host/cli.h"
+#include "host/runcfg.h"
 #include "sim/arch.h"
 
 /* Weights one tile decompresses in the bench: 3 x 4096, so every power-of-
@@ -114,10 +117,11 @@ static int cmd_validate(int argc, char **argv)
         return st;
     char *end;
     const char *seed_text = cli_value(&opts[1], "1");
-    uint64_t seed = strtoull(seed_text, &end, 0);
-    if (*end || !*seed_text) {
-        fprintf(stderr, "ipusim codelet validate: --seed '%s' is not an integer\n", seed_text);
-        return 1;
+    errno = 0;
+    uint64_t seed = strtoull(seed_text, &end, 10);
+    if (*end || !isdigit((unsigned char)seed_text[0]) || errno) { /* digits only: no hex, no sign */
+        fprintf(stderr, "ipusim codelet validate: --seed '%s' is not a decimal integer\n", seed_text);
+        return 2;
     }
     const CodeletFamily *f;
     const CodeletVariant *vars;
@@ -183,11 +187,11 @@ static int cmd_bench(int argc, char **argv)
         const char *kv = opts[1].values[i], *eq = strchr(kv, '=');
         if (!eq) {
             fprintf(stderr, "ipusim codelet bench: --set '%s' is not KEY=VALUE\n", kv);
-            return 2;
+            return 1; /* as run's and arch's --set */
         }
         char key[128];
         snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
-        if (arch_set(&arch, key, eq + 1, &err)) {
+        if (runcfg_arch_set(&arch, key, eq + 1, &err)) {
             fprintf(stderr, "ipusim codelet bench: %s\n", err.msg);
             return 1;
         }
@@ -199,12 +203,14 @@ static int cmd_bench(int argc, char **argv)
     uint32_t sizes[8] = {4, 8, 16, 32, 64, 128, 256}, nsizes = 7;
     if (opts[3].count) {
         char *end;
-        unsigned long n = strtoul(cli_value(&opts[3], ""), &end, 10);
+        const char *gs = cli_value(&opts[3], "");
+        unsigned long n = strtoul(gs, &end, 10);
         DecompressQ4Args shape = {NULL, NULL, NULL, NULL, 0, (uint32_t)n};
-        if (*end || n > UINT32_MAX || decompress_q4_check(&shape, n ? n : 1, &err)) {
-            fprintf(stderr, "ipusim codelet bench: --group-size '%s': %s\n", cli_value(&opts[3], ""),
-                    *end ? "not an integer" : err.msg);
-            return 1;
+        int digits = isdigit((unsigned char)gs[0]);
+        if (*end || !digits || n > UINT32_MAX || decompress_q4_check(&shape, n ? n : 1, &err)) {
+            fprintf(stderr, "ipusim codelet bench: --group-size '%s': %s\n", gs,
+                    *end || !digits ? "not an integer" : err.msg);
+            return 2;
         }
         sizes[0] = (uint32_t)n;
         nsizes = 1;

@@ -16,6 +16,7 @@
 #include "models/gptj_forward.h"
 #include "models/gptj_weights.h"
 #include "models/quant.h"
+#include "sim/fileio.h"
 
 #define MODEL_MAX_TOKENS 4096
 
@@ -71,13 +72,9 @@ static int model_synth(int argc, char **argv)
     uint64_t seed = 0;
     if (parse_u64("synth", "seed", cli_value(&opts[2], "0"), UINT64_MAX, &seed))
         return 2;
-    const char *sg = cli_value(&opts[4], "2");
-    char *end;
-    double shard_gb = strtod(sg, &end);
-    if (end == sg || *end || !(shard_gb >= 1e-6 && shard_gb <= 1000)) {
-        fprintf(stderr, "ipusim model synth: --shard-gb '%s' must be a number in 1e-6..1000\n", sg);
+    double shard_gb;
+    if (cli_double("model synth", "shard-gb", cli_value(&opts[4], "2"), 1e-6, 1000, &shard_gb))
         return 2;
-    }
     const char *dt = cli_value(&opts[3], "f16");
     StDtype dtype = !strcmp(dt, "f32") ? ST_F32 : !strcmp(dt, "f16") ? ST_F16 : !strcmp(dt, "bf16") ? ST_BF16 : ST_DTYPE_COUNT;
     if (dtype == ST_DTYPE_COUNT) {
@@ -225,28 +222,27 @@ static int parse_tokens(const char *s, int *out, int max, int *n)
     return 0;
 }
 
-static char *read_file(const char *path, size_t *len)
+/* The largest --text file. */
+#define MODEL_TEXT_MAX_BYTES (64u << 20)
+
+/* Each q4g group size must divide the input axis (cols) of every tensor
+ * Graphcore's policy quantizes (eval_quantize_weights would fail there, after work). */
+static int check_groups(const GptjConfig *c, const int *groups, int ng, IpuErr *e)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    for (size_t got; buf && (got = fread(buf + n, 1, cap - n, f)) > 0;) {
-        n += got;
-        if (n == cap) {
-            char *nb = cap < (64u << 20) ? realloc(buf, cap *= 2) : NULL;
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-            } else {
-                buf = nb;
-            }
+    for (int k = 0; k < ng; k++) {
+        QuantSpec s = {&quant_format_q4g, (unsigned)groups[k], QUANT_AXIS_IN};
+        QuantPolicy p;
+        quant_policy_graphcore(&p, &s);
+        for (int i = 0; i < gptj_tensor_count(c); i++) {
+            GptjTensorInfo t;
+            gptj_tensor_info(c, i, &t);
+            const QuantSpec *q = quant_policy_lookup(&p, t.name);
+            if (q->fmt == &quant_format_q4g && t.ndim == 2 && t.shape[1] % groups[k] != 0)
+                return ipu_err(e, "--group %d does not divide the input axis of '%s' (%lld) in %s", groups[k],
+                               t.name, (long long)t.shape[1], c->name);
         }
     }
-    fclose(f);
-    *len = n;
-    return buf;
+    return 0;
 }
 
 /* Logits (T, V) of one sequence under weights w. */
@@ -274,7 +270,7 @@ static int model_eval(int argc, char **argv)
         {"seed", 1, "synthetic weights from this seed when no checkpoint (default 0)", 0, {0}},
         {"text", 1, "UTF-8 text file, tokenized with the GPT-2 BPE", 0, {0}},
         {"tokens", 1, "token ids, e.g. 464,3290,318 (default: 64 synthetic ids from the seed)", 0, {0}},
-        {"group", 1, "int4-group sizes, comma-separated (default 32,64,128)", 0, {0}},
+        {"group", 1, "int4-group sizes, comma-separated (default 32,64,128, those that divide the model's input axes); checked before any work", 0, {0}},
         {"max-tokens", 1, "evaluate at most this many tokens (default 256)", 0, {0}},
         {"vocab", 1, "BPE vocabulary folder for --text (default as ipusim tokenize)", 0, {0}},
         {"help", 0, "show this help", 0, {0}},
@@ -298,23 +294,74 @@ static int model_eval(int argc, char **argv)
         return 2;
     int groups[16], ng = 0;
     const char *gtext = cli_value(&opts[5], "32,64,128");
-    if (parse_tokens(gtext, groups, 16, &ng)) {
-        fprintf(stderr, "ipusim model eval: --group '%s' is not a list of at most 16 sizes\n", gtext);
+    if (parse_tokens(gtext, groups, 16, &ng) || ng == 0) {
+        fprintf(stderr, "ipusim model eval: --group '%s' is not a list of 1 to 16 sizes\n", gtext);
+        return 2;
+    }
+    for (int k = 0; k < ng; k++) { /* every check before any work (issue 12: --group 0 failed after fp16) */
+        char spec_text[32];
+        QuantSpec s;
+        IpuErr ge;
+        snprintf(spec_text, sizeof spec_text, "q4g:%d", groups[k]);
+        if (quant_spec_parse(spec_text, &s, &ge)) {
+            fprintf(stderr, "ipusim model eval: --group %d: %s\n", groups[k], ge.msg);
+            return 2;
+        }
+    }
+    int *tok = malloc(MODEL_MAX_TOKENS * sizeof *tok);
+    int T = 0;
+    if (!tok) {
+        fprintf(stderr, "ipusim model eval: out of memory\n");
+        return 1;
+    }
+    if (opts[4].count && (parse_tokens(cli_value(&opts[4], NULL), tok, MODEL_MAX_TOKENS, &T) || T < 2)) {
+        fprintf(stderr, "ipusim model eval: --tokens needs at least 2 ids, at most %d\n", MODEL_MAX_TOKENS);
+        free(tok);
         return 2;
     }
     IpuErr e = {{0}};
     GptjConfig c;
     GptjWeights w;
     memset(&w, 0, sizeof w);
-    int rc = 1, T = 0;
-    int *tok = malloc(MODEL_MAX_TOKENS * sizeof *tok);
+    int rc = 1;
     float *ref = NULL;
-    if (!tok)
-        goto fail_oom;
     if (opts[0].count && gptj_config_resolve(&c, cli_value(&opts[0], NULL), &e))
         goto fail;
     if (!opts[0].count && gptj_config_resolve(&c, cli_value(&opts[1], NULL), &e))
         goto fail;
+    if (!opts[5].count) { /* the default sizes: those this model's input axes take */
+        int kept = 0;
+        for (int k = 0; k < ng; k++)
+            if (check_groups(&c, &groups[k], 1, &e) == 0)
+                groups[kept++] = groups[k];
+        ng = kept;
+    }
+    if (check_groups(&c, groups, ng, &e))
+        goto fail;
+    if (!opts[4].count && opts[3].count) { /* the text is read and tokenized before any work too */
+        char dir[BPE_PATH_BYTES];
+        size_t len;
+        char *text;
+        if (fileio_read(cli_value(&opts[3], NULL), "--text", MODEL_TEXT_MAX_BYTES, &text, &len, &e))
+            goto fail;
+        Bpe *b = NULL;
+        BpeIds ids = {0};
+        int bad = bpe_find_vocab(cli_value(&opts[7], NULL), dir, sizeof dir, &e) < 0 || !(b = bpe_create(dir, &e)) ||
+                  bpe_encode(b, text, len, 0, &ids, &e) < 0;
+        free(text);
+        bpe_destroy(b);
+        for (size_t i = 0; !bad && i < ids.n && T < MODEL_MAX_TOKENS; i++)
+            tok[T++] = ids.ids[i];
+        bpe_ids_free(&ids);
+        if (bad)
+            goto fail;
+    }
+    for (int i = 0; i < T; i++)
+        if (tok[i] >= c.vocab_size) {
+            ipu_err(&e, "token %d at position %d is outside the vocabulary 0..%d of %s", tok[i], i, c.vocab_size - 1,
+                    c.name);
+            goto fail;
+        }
     {   /* two fp32 copies (reference and quantized) must fit, or the OOM killer decides */
         double need = 2.0 * 4.0 * (double)gptj_config_n_params(&c);
         double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
@@ -333,32 +380,7 @@ static int model_eval(int argc, char **argv)
         goto fail;
     }
     int V = w.cfg.vocab_size;
-    if (opts[4].count) {
-        if (parse_tokens(cli_value(&opts[4], NULL), tok, MODEL_MAX_TOKENS, &T) || T < 2) {
-            fprintf(stderr, "ipusim model eval: --tokens needs at least 2 ids, at most %d\n", MODEL_MAX_TOKENS);
-            rc = 2;
-            goto out;
-        }
-    } else if (opts[3].count) {
-        char dir[BPE_PATH_BYTES];
-        size_t len;
-        char *text = read_file(cli_value(&opts[3], NULL), &len);
-        if (!text) {
-            ipu_err(&e, "%s: cannot read", cli_value(&opts[3], NULL));
-            goto fail;
-        }
-        Bpe *b = NULL;
-        BpeIds ids = {0};
-        int bad = bpe_find_vocab(cli_value(&opts[7], NULL), dir, sizeof dir, &e) < 0 || !(b = bpe_create(dir, &e)) ||
-                  bpe_encode(b, text, len, 0, &ids, &e) < 0;
-        free(text);
-        bpe_destroy(b);
-        for (size_t i = 0; !bad && i < ids.n && T < MODEL_MAX_TOKENS; i++)
-            tok[T++] = ids.ids[i];
-        bpe_ids_free(&ids);
-        if (bad)
-            goto fail;
-    } else { /* synthetic ids, documented in --help */
+    if (!opts[4].count && !opts[3].count) { /* synthetic ids, documented in --help */
         for (T = 0; T < 64; T++)
             tok[T] = (int)((seed * 2654435761u + (uint64_t)T * 40503u + 17u) % (uint64_t)V);
     }
@@ -408,8 +430,6 @@ static int model_eval(int argc, char **argv)
     }
     rc = 0;
     goto out;
-fail_oom:
-    ipu_err(&e, "out of memory");
 fail:
     fprintf(stderr, "ipusim model eval: %s\n", e.msg);
 out:

@@ -10,6 +10,7 @@
 #include "host/runcfg.h"
 #include "models/bpe.h"
 #include "models/gptj_weights.h"
+#include "sim/fileio.h"
 
 /* Events kept in a trace; more are counted as dropped (a 6B run has millions). */
 #define RUN_TRACE_MAX_EVENTS 400000
@@ -119,9 +120,11 @@ static void trace_name(const char *base, const char *format, int several, char *
     snprintf(out, cap, "%.*s-%s%s", (int)(dot - base), base, fmt, dot);
 }
 
-/* memory_report: where to print each format's ten fullest tiles (NULL: nowhere). */
+/* Runs each format; a trace is staged in traces[i] (written, fsync'ed, not yet
+ * renamed into place) so that all outputs appear together at the end.
+ * memory_report: where to print each format's ten fullest tiles (NULL: nowhere). */
 static int run_formats(const RunConfig *rc, const GptjWeights *w, const uint32_t *prompt, const char *trace_path,
-                       FILE *memory_report, Report *rep, IpuErr *err)
+                       FILE *memory_report, Report *rep, FileioFile *traces, IpuErr *err)
 {
     for (int i = 0; i < rc->nformats; i++) {
         RunOptions o;
@@ -141,10 +144,16 @@ static int run_formats(const RunConfig *rc, const GptjWeights *w, const uint32_t
         if (rv == 0 && t) {
             char path[RUNCFG_TEXT_BYTES + 64];
             trace_name(trace_path, rep->f[rep->n - 1].format, rc->nformats > 1, path, sizeof path);
-            rv = trace_write(t, path, err);
+            rv = fileio_file_open(&traces[i], path, err);
+            if (rv == 0) {
+                trace_write_stream(t, traces[i].f);
+                rv = fileio_file_close(&traces[i], err);
+            }
             if (rv == 0)
                 fprintf(stderr, "trace: %s (%zu events; %llu later ones dropped beyond the limit of %d)\n", path,
                         t->count, (unsigned long long)t->dropped, RUN_TRACE_MAX_EVENTS);
+            else
+                ipu_err_prefix(err, "trace");
         }
         trace_destroy(t);
         run_result_free(&res);
@@ -155,6 +164,36 @@ static int run_formats(const RunConfig *rc, const GptjWeights *w, const uint32_t
         }
     }
     return 0;
+}
+
+/* Files of the compare folder (for fileio_dir_commit: these are replaced). */
+static const char *const compare_files[] = {"config.conf", "report.json", "report.csv", "breakdown.*", "groups.*",
+                                            NULL};
+
+/* Builds the compare folder's files in dir (a FileioDir's temp folder). */
+static int compare_files_into(const RunConfig *rc, const Report *rep, const char *dir, char *names, size_t cap,
+                              IpuErr *err)
+{
+    char path[RUNCFG_TEXT_BYTES + 64];
+    char *conf = NULL;
+    size_t conf_len = 0;
+    FILE *mf = open_memstream(&conf, &conf_len);
+    if (!mf)
+        return ipu_err(err, "out of memory");
+    runcfg_print(mf, rc);
+    fclose(mf);
+    snprintf(path, sizeof path, "%s/config.conf", dir);
+    int rv = fileio_write(path, conf, conf_len, err);
+    free(conf);
+    if (rv)
+        return -1;
+    snprintf(path, sizeof path, "%s/report.json", dir);
+    if (report_write_json(rep, path, err))
+        return -1;
+    snprintf(path, sizeof path, "%s/report.csv", dir);
+    if (report_write_csv(rep, path, err))
+        return -1;
+    return report_plot_into(rep, dir, names, cap, err);
 }
 
 static void print_config_line(const RunConfig *rc)
@@ -198,6 +237,13 @@ static int run_main(const char *cmd, int argc, char **argv, int compare)
         runcfg_print_keys(stdout);
         return 0;
     }
+    const char *plot_dir = cli_value(&opts[O_PLOT], NULL);
+    FileioFile csv_out, traces[RUNCFG_MAX_FORMATS];
+    FileioDir plot_out, cmp_out;
+    memset(&csv_out, 0, sizeof csv_out);
+    memset(traces, 0, sizeof traces);
+    memset(&plot_out, 0, sizeof plot_out);
+    memset(&cmp_out, 0, sizeof cmp_out);
     RunConfig *rc = malloc(sizeof *rc);
     if (!rc)
         return 1;
@@ -223,6 +269,21 @@ static int run_main(const char *cmd, int argc, char **argv, int compare)
         goto fail;
     if (runcfg_finish(rc, &err))
         goto fail;
+    /* Output names are checked before any work, so a bad one writes nothing. */
+    if (plot_dir && report_check_folder(plot_dir, &err)) {
+        ipu_err_prefix(&err, "--plot");
+        goto fail;
+    }
+    if (compare && report_check_folder(rc->out, &err)) {
+        ipu_err_prefix(&err, "key 'out'");
+        goto fail;
+    }
+    static const int file_opts[] = {O_CSV, O_TRACE};
+    for (int k = 0; k < 2; k++)
+        if (opts[file_opts[k]].count && !cli_value(&opts[file_opts[k]], "")[0]) {
+            ipu_err(&err, "--%s: empty file name", opts[file_opts[k]].name);
+            goto fail;
+        }
     if (opts[O_PRINT_CONFIG].count) {
         runcfg_print(stdout, rc);
         status = 0;
@@ -238,7 +299,7 @@ static int run_main(const char *cmd, int argc, char **argv, int compare)
     report_init(&rep, runcfg_to_json(rc));
     FILE *mem = !opts[O_MEMORY_REPORT].count ? NULL : opts[O_JSON].count ? stderr : stdout;
     if (run_formats(rc, rc->weights == RUN_WEIGHTS_NONE ? NULL : &w, prompt, cli_value(&opts[O_TRACE], NULL), mem,
-                    &rep, &err))
+                    &rep, traces, &err))
         goto fail;
 
     if (opts[O_JSON].count) {
@@ -260,40 +321,43 @@ static int run_main(const char *cmd, int argc, char **argv, int compare)
                 print_tokens(&rep.f[i], bpe);
         }
     }
-    if (opts[O_CSV].count && report_write_csv(&rep, cli_value(&opts[O_CSV], ""), &err))
-        goto fail;
-    char written[4096];
-    if (opts[O_PLOT].count) {
-        if (report_plot(&rep, cli_value(&opts[O_PLOT], ""), written, sizeof written, &err))
-            goto fail;
-        fprintf(stderr, "plots: %s\n", written);
-    }
-    if (compare) {
-        char path[RUNCFG_TEXT_BYTES + 32];
-        if (report_make_dirs(rc->out, &err))
-            goto fail;
-        char *conf = NULL;
-        size_t conf_len = 0;
-        FILE *mf = open_memstream(&conf, &conf_len);
-        if (!mf) {
-            ipu_err(&err, "out of memory");
+    /* Every output is staged first (temp files and folders, complete and
+     * synced), then all are renamed into place: a failure leaves none. */
+    char *csv = NULL;
+    size_t csv_len = 0;
+    if (opts[O_CSV].count) {
+        if (!(csv = report_csv_text(&rep, &csv_len))) {
+            ipu_err(&err, "out of memory for the CSV");
             goto fail;
         }
-        runcfg_print(mf, rc);
-        fclose(mf);
-        snprintf(path, sizeof path, "%s/config.conf", rc->out);
-        int crv = report_write_file(path, conf, conf_len, &err);
-        free(conf);
+        int crv = fileio_file_stage(&csv_out, cli_value(&opts[O_CSV], ""), csv, csv_len, &err);
+        free(csv);
         if (crv)
             goto fail;
-        snprintf(path, sizeof path, "%s/report.json", rc->out);
-        if (report_write_json(&rep, path, &err))
+    }
+    char plot_names[256], out_names[256];
+    if (opts[O_PLOT].count && (fileio_dir_begin(&plot_out, plot_dir, &err) ||
+                               report_plot_into(&rep, plot_out.tmp, plot_names, sizeof plot_names, &err)))
+        goto fail;
+    if (compare && (fileio_dir_begin(&cmp_out, rc->out, &err) ||
+                    compare_files_into(rc, &rep, cmp_out.tmp, out_names, sizeof out_names, &err)))
+        goto fail;
+    if (csv_out.tmp && fileio_file_commit(&csv_out, &err))
+        goto fail;
+    for (int i = 0; i < rc->nformats; i++)
+        if (traces[i].tmp && fileio_file_commit(&traces[i], &err))
             goto fail;
-        snprintf(path, sizeof path, "%s/report.csv", rc->out);
-        if (report_write_csv(&rep, path, &err))
+    char written[4096];
+    if (plot_out.tmp) {
+        if (fileio_dir_commit(&plot_out, report_plot_files, &err))
             goto fail;
-        if (report_plot(&rep, rc->out, written, sizeof written, &err))
+        report_join_names(plot_dir, plot_names, written, sizeof written);
+        fprintf(stderr, "plots: %s\n", written);
+    }
+    if (cmp_out.tmp) {
+        if (fileio_dir_commit(&cmp_out, compare_files, &err))
             goto fail;
+        report_join_names(rc->out, out_names, written, sizeof written);
         printf("\nwrote %s/report.json, %s/report.csv, %s/config.conf, %s\n", rc->out, rc->out, rc->out, written);
     }
     status = 0;
@@ -301,6 +365,11 @@ static int run_main(const char *cmd, int argc, char **argv, int compare)
 fail:
     fprintf(stderr, "ipusim %s: %s\n", cmd, err.msg);
 done:
+    fileio_file_abort(&csv_out);
+    for (int i = 0; i < RUNCFG_MAX_FORMATS; i++)
+        fileio_file_abort(&traces[i]);
+    fileio_dir_abort(&plot_out);
+    fileio_dir_abort(&cmp_out);
     bpe_destroy(bpe);
     free(prompt);
     gptj_weights_free(&w);

@@ -8,8 +8,6 @@
 #include "host/cli.h"
 #include "models/bpe.h"
 
-#define TOKENIZE_MAX_ARGS 65536
-
 static void tokenize_usage(FILE *f, const CliOpt *opts, int nopts)
 {
     fprintf(f, "usage: ipusim tokenize [--vocab DIR] [--special] \"TEXT\"\n"
@@ -19,7 +17,9 @@ static void tokenize_usage(FILE *f, const CliOpt *opts, int nopts)
     cli_print_options(f, opts, nopts);
 }
 
-int cli_tokenize(int argc, char **argv)
+int cli_tokenize(int argc, char **argv) { return cli_tokenize_with(argc, argv, NULL); }
+
+int cli_tokenize_with(int argc, char **argv, Bpe *vocab)
 {
     CliOpt opts[] = {
         {"vocab", 1, "vocabulary folder (encoder.json + vocab.bpe, or vocab.json + merges.txt); "
@@ -29,7 +29,7 @@ int cli_tokenize(int argc, char **argv)
         {"help", 0, "show this help", 0, {0}},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
-    const char **pos = malloc(TOKENIZE_MAX_ARGS * sizeof *pos);
+    const char **pos = malloc((size_t)argc * sizeof *pos); /* positionals are at most argc - 1 */
     int npos = 0, rc = 1;
     Bpe *b = NULL;
     int32_t *ids = NULL;
@@ -37,7 +37,7 @@ int cli_tokenize(int argc, char **argv)
         fprintf(stderr, "ipusim tokenize: out of memory\n");
         return 1;
     }
-    if (cli_parse("tokenize", argc, argv, opts, nopts, pos, TOKENIZE_MAX_ARGS, &npos) < 0) {
+    if (cli_parse("tokenize", argc, argv, opts, nopts, pos, argc, &npos) < 0) {
         rc = 2;
         goto out;
     }
@@ -54,7 +54,9 @@ int cli_tokenize(int argc, char **argv)
     }
     IpuErr e = {{0}};
     char dir[BPE_PATH_BYTES];
-    if (bpe_find_vocab(cli_value(&opts[0], NULL), dir, sizeof dir, &e) < 0 || !(b = bpe_create(dir, &e))) {
+    if (vocab && !opts[0].count)
+        b = vocab;
+    else if (bpe_find_vocab(cli_value(&opts[0], NULL), dir, sizeof dir, &e) < 0 || !(b = bpe_create(dir, &e))) {
         fprintf(stderr, "ipusim tokenize: %s\n", e.msg);
         goto out;
     }
@@ -98,6 +100,7 @@ int cli_tokenize(int argc, char **argv)
 out:
     free(ids);
     free(pos);
-    bpe_destroy(b);
+    if (b != vocab)
+        bpe_destroy(b);
     return rc;
 }

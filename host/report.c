@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sim/fileio.h"
 #include "sim/sram.h"
 
 /* Same order as RunPhase. */
@@ -307,32 +308,6 @@ cJSON *report_to_json(const Report *r)
     return root;
 }
 
-int report_write_file(const char *path, const char *data, size_t len, IpuErr *err)
-{
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp)
-        return ipu_err(err, "'%s': out of memory", path);
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        ipu_err(err, "'%s': cannot create a temporary file beside it: %s", path, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    FILE *f = fdopen(fd, "wb");
-    int ok = f && fwrite(data, 1, len, f) == len;
-    ok = (f ? fclose(f) == 0 : (close(fd), 0)) && ok;
-    if (!ok || rename(tmp, path)) {
-        ipu_err(err, "'%s': write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
-}
-
 int report_write_json(const Report *r, const char *path, IpuErr *err)
 {
     cJSON *j = report_to_json(r);
@@ -347,7 +322,7 @@ int report_write_json(const Report *r, const char *path, IpuErr *err)
         return ipu_err(err, "'%s': out of memory", path);
     }
     t[n] = '\n';
-    int rv = report_write_file(path, t, n + 1, err);
+    int rv = fileio_write(path, t, n + 1, err);
     free(t);
     return rv;
 }
@@ -386,7 +361,7 @@ static void text_add(Text *t, const char *fmt, ...)
     }
 }
 
-int report_write_csv(const Report *r, const char *path, IpuErr *err)
+char *report_csv_text(const Report *r, size_t *len)
 {
     Text t = {0};
     text_add(&t, "format,step,phase,cycles,seconds,percent\n");
@@ -402,14 +377,24 @@ int report_write_csv(const Report *r, const char *path, IpuErr *err)
             }
         }
     }
-    int rv = t.oom ? ipu_err(err, "'%s': out of memory", path) : report_write_file(path, t.s, t.n, err);
-    free(t.s);
+    if (t.oom) {
+        free(t.s);
+        return NULL;
+    }
+    *len = t.n;
+    return t.s ? t.s : calloc(1, 1);
+}
+
+int report_write_csv(const Report *r, const char *path, IpuErr *err)
+{
+    size_t n;
+    char *s = report_csv_text(r, &n);
+    int rv = s ? fileio_write(path, s, n, err) : ipu_err(err, "'%s': out of memory", path);
+    free(s);
     return rv;
 }
 
 /* ---- plots ------------------------------------------------------------ */
-
-static int make_dirs(const char *dir);
 
 /* pngcairo, then png, then svg: whichever this gnuplot has. */
 static const char *plot_terminal(const char **ext)
@@ -427,36 +412,39 @@ static const char *plot_terminal(const char **ext)
     return NULL;
 }
 
-/* Runs a gnuplot script whose output goes to a temp name, renamed to out on
- * success; the script and the gnuplot messages stay beside it on failure. */
+/* Runs a gnuplot script (kept as NAME.gp) that draws NAME.EXT in dir, a
+ * folder being built (FileioDir), so a failed plot leaves nothing behind;
+ * the error carries gnuplot's first message line. */
 static int run_gnuplot(const char *dir, const char *name, const char *ext, Text *script, IpuErr *err)
 {
-    char out[1200], tmp[1300], gp[1200], log[1200], cmd[2600];
+    char out[1200], gp[1200], log[1200], cmd[2600];
     snprintf(out, sizeof out, "%s/%s.%s", dir, name, ext);
-    snprintf(tmp, sizeof tmp, "%s.tmp", out);
     snprintf(gp, sizeof gp, "%s/%s.gp", dir, name);
     snprintf(log, sizeof log, "%s/%s.log", dir, name);
     Text full = {0};
-    text_add(&full, "set output '%s'\n%s", tmp, script->s ? script->s : "");
+    text_add(&full, "set output '%s'\n%s", out, script->s ? script->s : "");
     if (full.oom) {
         free(full.s);
         return ipu_err(err, "plot '%s': out of memory", out);
     }
-    int rv = report_write_file(gp, full.s, full.n, err);
+    int rv = fileio_write(gp, full.s, full.n, err);
     free(full.s);
     if (rv)
         return -1;
     snprintf(cmd, sizeof cmd, "gnuplot '%s' >'%s' 2>&1", gp, log);
     int st = system(cmd);
     if (st != 0) {
-        unlink(tmp);
-        return ipu_err(err, "plot '%s': gnuplot failed (exit status %d); its messages are in %s", out, st, log);
+        char first[256] = "";
+        FILE *lf = fopen(log, "r");
+        if (lf) {
+            while (fgets(first, sizeof first, lf) && first[strspn(first, " \t\r\n")] == '\0')
+                ;
+            fclose(lf);
+            first[strcspn(first, "\r\n")] = '\0';
+        }
+        return ipu_err(err, "plot '%s': gnuplot failed (exit status %d): %s", name, st, first);
     }
     unlink(log);
-    if (rename(tmp, out)) {
-        unlink(tmp);
-        return ipu_err(err, "plot '%s': %s", out, strerror(errno));
-    }
     return 0;
 }
 
@@ -477,7 +465,7 @@ static int plot_breakdown(const Report *r, const char *dir, const char *term, co
     }
     char dat[1200];
     snprintf(dat, sizeof dat, "%s/breakdown.dat", dir);
-    int rv = data.oom ? ipu_err(err, "'%s': out of memory", dat) : report_write_file(dat, data.s, data.n, err);
+    int rv = data.oom ? ipu_err(err, "'%s': out of memory", dat) : fileio_write(dat, data.s, data.n, err);
     free(data.s);
     if (rv)
         return -1;
@@ -506,7 +494,7 @@ static int plot_groups(const Report *r, const char *dir, const char *term, const
     }
     char dat[1200];
     snprintf(dat, sizeof dat, "%s/groups.dat", dir);
-    int rv = data.oom ? ipu_err(err, "'%s': out of memory", dat) : report_write_file(dat, data.s, data.n, err);
+    int rv = data.oom ? ipu_err(err, "'%s': out of memory", dat) : fileio_write(dat, data.s, data.n, err);
     free(data.s);
     if (rv)
         return -1;
@@ -542,7 +530,7 @@ static int plot_memory(const Report *r, const char *dir, const char *term, const
     }
     char dat[1200];
     snprintf(dat, sizeof dat, "%s/memory.dat", dir);
-    int rv = data.oom ? ipu_err(err, "'%s': out of memory", dat) : report_write_file(dat, data.s, data.n, err);
+    int rv = data.oom ? ipu_err(err, "'%s': out of memory", dat) : fileio_write(dat, data.s, data.n, err);
     free(data.s);
     if (rv)
         return -1;
@@ -565,62 +553,77 @@ static int plot_memory(const Report *r, const char *dir, const char *term, const
     return rv;
 }
 
-int report_make_dirs(const char *dir, IpuErr *err)
+const char *const report_plot_files[] = {"breakdown.*", "groups.*", "memory.*", NULL};
+
+int report_check_folder(const char *dir, IpuErr *err)
 {
-    if (strlen(dir) >= 1024)
-        return ipu_err(err, "folder '%s': path too long", dir);
-    if (make_dirs(dir))
-        return ipu_err(err, "folder '%s': cannot create it: %s", dir, strerror(errno));
-    return 0;
+    if (!dir[0])
+        return ipu_err(err, "folder name is empty");
+    if (strchr(dir, '\'') || strlen(dir) > 1000) /* the name goes into gnuplot scripts in single quotes */
+        return ipu_err(err, "folder '%s': quotes and paths over 1000 bytes are not supported", dir);
+    return fileio_dir_check(dir, err);
 }
 
-/* mkdir -p */
-static int make_dirs(const char *dir)
+int report_plot_into(const Report *r, const char *dir, char *names, size_t cap, IpuErr *err)
 {
-    char p[1024];
-    snprintf(p, sizeof p, "%s", dir);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0777) && errno != EEXIST)
-                return -1;
-            *s = '/';
-        }
-    return mkdir(p, 0777) && errno != EEXIST ? -1 : 0;
-}
-
-int report_plot(const Report *r, const char *dir, char *written, size_t cap, IpuErr *err)
-{
-    if (written && cap)
-        written[0] = '\0';
+    if (names && cap)
+        names[0] = '\0';
     if (r->n == 0)
         return ipu_err(err, "plot: no results to plot");
-    if (strchr(dir, '\'') || strlen(dir) > 1000)
-        return ipu_err(err, "plot folder '%s': quotes and paths over 1000 bytes are not supported", dir);
-    if (make_dirs(dir))
-        return ipu_err(err, "plot folder '%s': cannot create it: %s", dir, strerror(errno));
+    if (report_check_folder(dir, err))
+        return ipu_err_prefix(err, "plot");
     const char *ext = NULL, *term = plot_terminal(&ext);
     if (!term)
         return ipu_err(err, "plot: gnuplot is missing or has none of the pngcairo, png, svg terminals "
                             "(install gnuplot-nox: scripts/setup)");
     if (plot_breakdown(r, dir, term, ext, err))
         return -1;
-    if (written)
-        snprintf(written, cap, "%s/breakdown.%s", dir, ext);
+    if (names)
+        snprintf(names, cap, "breakdown.%s", ext);
     int nq = 0;
     for (int i = 0; i < r->n; i++)
         nq += !strncmp(r->f[i].format, "q4g:", 4);
     if (nq >= 2) {
         if (plot_groups(r, dir, term, ext, err))
             return -1;
-        if (written)
-            snprintf(written + strlen(written), cap - strlen(written), ";%s/groups.%s", dir, ext);
+        if (names)
+            snprintf(names + strlen(names), cap - strlen(names), ";groups.%s", ext);
     }
     if (r->f[0].mem_npos) {
         if (plot_memory(r, dir, term, ext, err))
             return -1;
-        if (written)
-            snprintf(written + strlen(written), cap - strlen(written), ";%s/memory.%s", dir, ext);
+        if (names)
+            snprintf(names + strlen(names), cap - strlen(names), ";memory.%s", ext);
     }
     return 0;
+}
+
+int report_plot(const Report *r, const char *dir, char *written, size_t cap, IpuErr *err)
+{
+    char names[256];
+    FileioDir d;
+    if (written && cap)
+        written[0] = '\0';
+    if (report_check_folder(dir, err))
+        return ipu_err_prefix(err, "plot");
+    if (fileio_dir_begin(&d, dir, err))
+        return -1;
+    if (report_plot_into(r, d.tmp, names, sizeof names, err) || fileio_dir_commit(&d, report_plot_files, err)) {
+        fileio_dir_abort(&d);
+        return -1;
+    }
+    if (written)
+        report_join_names(dir, names, written, cap);
+    return 0;
+}
+
+void report_join_names(const char *dir, const char *names, char *out, size_t cap)
+{
+    if (!cap)
+        return;
+    out[0] = '\0';
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", names);
+    for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save))
+        snprintf(out + strlen(out), cap - strlen(out), "%s%s/%s", out[0] ? ";" : "", dir, tok);
 }

@@ -4,8 +4,8 @@
  * A Report gathers one FormatReport per weight format, each computed from a
  * RunResult (host/gptj_run.h) by report_add, plus the resolved configuration
  * echo (host/runcfg.h). It prints a table, writes JSON and CSV, and draws
- * plots with gnuplot. Every file is written atomically (a temp file in the
- * same folder renamed over the target), so a failure leaves no half file.
+ * plots with gnuplot. Every file is written atomically (sim/fileio.h), so a
+ * failure leaves no half file.
  *
  * Definitions (docs/user-guide.md explains them):
  *   TTFT            prefill cycles / clock
@@ -84,17 +84,27 @@ int report_write_json(const Report *r, const char *path, IpuErr *err);
 /* Header "format,step,phase,cycles,seconds,percent"; one row per format x
  * step (prefill, decode) x phase, plus a "total" row per step. */
 int report_write_csv(const Report *r, const char *path, IpuErr *err);
+/* The same CSV as malloc'ed text (*len bytes); NULL when out of memory. */
+char *report_csv_text(const Report *r, size_t *len);
 
-/* Plots into dir (created if missing): breakdown.EXT (stacked bar of the
- * decode step's phases per format) and, with two or more q4g formats,
- * groups.EXT (batched token time against group size, bits per parameter on
- * the second axis). EXT is png (pngcairo or png terminal) or svg. The names
- * written are returned in written (";"-separated). */
+/* Plots into dir, atomically (sim/fileio.h: built in a temp sibling folder,
+ * moved into place whole): breakdown.EXT (stacked bar of the decode step's
+ * phases per format) and, with two or more q4g formats, groups.EXT (batched
+ * token time against group size, bits per parameter on the second axis),
+ * each with its .dat data and .gp script. EXT is png (pngcairo or png
+ * terminal) or svg. The paths written are returned in written
+ * (";"-separated). */
 int report_plot(const Report *r, const char *dir, char *written, size_t cap, IpuErr *err);
-
-/* mkdir -p; the error names the folder. */
-int report_make_dirs(const char *dir, IpuErr *err);
-/* Writes len bytes to path atomically (temp + rename). */
-int report_write_file(const char *path, const char *data, size_t len, IpuErr *err);
+/* The same into an existing folder (a FileioDir being built); names gets
+ * the plot file names without the folder (";"-separated). */
+int report_plot_into(const Report *r, const char *dir, char *names, size_t cap, IpuErr *err);
+/* The file name globs report_plot writes (for fileio_dir_commit). */
+extern const char *const report_plot_files[];
+/* "a;b" under dir -> "dir/a;dir/b". */
+void report_join_names(const char *dir, const char *names, char *out, size_t cap);
+/* An output folder name usable for plots and reports: not empty, no single
+ * quote (gnuplot scripts quote paths with it), at most 1000 bytes, not an
+ * existing non-folder. Checked before any work so a bad name writes nothing. */
+int report_check_folder(const char *dir, IpuErr *err);
 
 #endif

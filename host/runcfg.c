@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "codelets/registry.h"
+#include "host/cli.h"
+#include "sim/fileio.h"
 
 typedef enum { RK_STR, RK_U32, RK_U64, RK_F64, RK_ONOFF, RK_CHOICE } RunKeyType;
 
@@ -205,11 +207,20 @@ static int check_value(const RunConfig *rc, const char *key, IpuErr *err)
         return f && codelet_variant_find(f, rc->decompress, err) ? 0 : -1;
     }
     if (!strcmp(key, "keep_fp16") && rc->keep_fp16[0]) {
+        /* The globs go in front of Graphcore's policy, as runcfg_options
+         * does, so a list too long for the rule table fails here, not at run time. */
         QuantPolicy p;
-        QuantSpec f16;
-        quant_spec_parse("f16", &f16, err);
-        quant_policy_uniform(&p, &f16);
+        QuantSpec q4;
+        IPU_ASSERT(quant_spec_parse("q4g:64", &q4, err) == 0);
+        quant_policy_graphcore(&p, &q4);
+        int base = p.nrules, n = 0;
         char buf[512];
+        snprintf(buf, sizeof buf, "%s", rc->keep_fp16);
+        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+            n++;
+        if (base + n > QUANT_POLICY_MAX_RULES)
+            return ipu_err(err, "%d patterns, at most %d (a policy holds %d rules, %d of them Graphcore's)", n,
+                           QUANT_POLICY_MAX_RULES - base, QUANT_POLICY_MAX_RULES, base);
         snprintf(buf, sizeof buf, "%s", rc->keep_fp16);
         for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             char rule[QUANT_PATTERN_BYTES + 8];
@@ -231,6 +242,18 @@ void runcfg_init(RunConfig *rc)
         IPU_ASSERT(set_key(rc, &keys[i], keys[i].def, &err) == 0);
 }
 
+int runcfg_arch_set(IpuArch *a, const char *key, const char *value, IpuErr *err)
+{
+    /* arch_set reads numbers with strtod, which also takes hex (0x10),
+     * leading blanks, inf and nan: only plain decimals (or a bool word) pass. */
+    int word = value[0] != '\0';
+    for (const char *p = value; *p; p++)
+        word &= (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z');
+    if (!word && !cli_is_decimal(value))
+        return ipu_err(err, "arch key '%s': '%s' is not a decimal number", key, value);
+    return arch_set(a, key, value, err);
+}
+
 int runcfg_set(RunConfig *rc, const char *key, const char *value, const char *source, IpuErr *err)
 {
     if (!strncmp(key, "arch.", 5)) {
@@ -238,7 +261,7 @@ int runcfg_set(RunConfig *rc, const char *key, const char *value, const char *so
          * applied in runcfg_finish after the preset, whenever that is set */
         IpuArch a;
         IPU_ASSERT(arch_preset("gc200", &a, err) == 0);
-        if (arch_set(&a, key + 5, value, err))
+        if (runcfg_arch_set(&a, key + 5, value, err))
             return ipu_err_prefix(err, "%s", source);
         if (rc->narch_sets >= RUNCFG_MAX_ARCH_SETS)
             return ipu_err(err, "%s: key '%s': more than %d arch settings", source, key, RUNCFG_MAX_ARCH_SETS);
@@ -286,44 +309,133 @@ static char *trim(char *s)
     return s;
 }
 
-int runcfg_load_file(RunConfig *rc, const char *path, IpuErr *err)
+/* The longest scenario line: room for the longest value runcfg_print writes
+ * (every byte of a text key escaped as \xHH, in quotes), and the largest file. */
+#define RUNCFG_LINE_BYTES (4 * RUNCFG_TEXT_BYTES + 256)
+#define RUNCFG_FILE_MAX_BYTES FILEIO_CONFIG_MAX_BYTES
+
+static int hex_digit(char c)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return ipu_err(err, "scenario '%s': cannot open: %s", path, strerror(errno));
-    char line[2048];
-    int lineno = 0, rv = 0;
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        size_t len = strlen(line);
-        if (len == sizeof line - 1 && line[len - 1] != '\n' && !feof(f)) {
-            rv = ipu_err(err, "scenario %s:%d: line longer than %zu bytes", path, lineno, sizeof line - 2);
-            break;
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* A quoted value "..." at s (s[0] == '"') into out (cap bytes): escapes \" \\
+ * \n \t \r \xHH (not \x00). *rest gets what follows the closing quote. */
+static int unquote(const char *s, char *out, size_t cap, const char **rest, IpuErr *err)
+{
+    size_t n = 0;
+    for (const char *p = s + 1;; p++) {
+        char c = *p;
+        if (c == '\0')
+            return ipu_err(err, "value %s: no closing quote", s);
+        if (c == '"') {
+            out[n] = '\0';
+            *rest = p + 1;
+            return 0;
         }
-        for (char *p = line; *p; p++)
-            if (*p == '#' && (p == line || isspace((unsigned char)p[-1]))) {
-                *p = '\0';
+        if (c == '\\') {
+            p++;
+            switch (*p) {
+            case '"': case '\\': c = *p; break;
+            case 'n': c = '\n'; break;
+            case 't': c = '\t'; break;
+            case 'r': c = '\r'; break;
+            case 'x': {
+                int hi = hex_digit(p[1]), lo = hi < 0 ? -1 : hex_digit(p[2]);
+                if (lo < 0 || (hi == 0 && lo == 0))
+                    return ipu_err(err, "value %s: \\x needs two hex digits, not 00", s);
+                c = (char)(hi * 16 + lo);
+                p += 2;
                 break;
             }
-        char *s = trim(line);
-        if (!*s)
-            continue;
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            rv = ipu_err(err, "scenario %s:%d: expected 'key = value', got '%s'", path, lineno, s);
-            break;
+            default:
+                return ipu_err(err, "value %s: unknown escape '\\%c' (\\\" \\\\ \\n \\t \\r \\xHH)", s, *p ? *p : '0');
+            }
         }
-        *eq = '\0';
-        char *key = trim(s), *value = trim(eq + 1), source[160];
-        if (!*key) {
-            rv = ipu_err(err, "scenario %s:%d: missing key before '='", path, lineno);
-            break;
-        }
-        snprintf(source, sizeof source, "scenario %.120s:%d", path, lineno);
-        if ((rv = runcfg_set(rc, key, value, source, err)))
-            break;
+        if (n + 1 >= cap)
+            return ipu_err(err, "quoted value longer than %zu bytes", cap - 1);
+        out[n++] = c;
     }
-    fclose(f);
+}
+
+/* One scenario line (NUL-terminated, no newline): 0 and *key NULL for a
+ * blank or comment line; else key and value point into line / value_buf. */
+static int parse_line(char *line, char **key, char **value, char *value_buf, size_t cap, IpuErr *err)
+{
+    *key = NULL;
+    char *eq = NULL;
+    for (char *p = line; *p && !eq; p++) {
+        if (*p == '#' && (p == line || isspace((unsigned char)p[-1]))) {
+            *p = '\0';
+            break;
+        }
+        if (*p == '=')
+            eq = p;
+    }
+    char *s = trim(line);
+    if (!*s)
+        return 0;
+    if (!eq)
+        return ipu_err(err, "expected 'key = value', got '%s'", s);
+    *eq = '\0';
+    *key = trim(s);
+    if (!**key)
+        return ipu_err(err, "missing key before '='");
+    char *v = eq + 1;
+    while (isspace((unsigned char)*v))
+        v++;
+    if (*v == '"') {
+        const char *rest = NULL;
+        if (unquote(v, value_buf, cap, &rest, err))
+            return -1;
+        while (isspace((unsigned char)*rest))
+            rest++;
+        if (*rest && *rest != '#')
+            return ipu_err(err, "text after the closing quote: '%s'", rest);
+        *value = value_buf;
+        return 0;
+    }
+    for (char *p = v; *p; p++) /* an unquoted value ends at a comment */
+        if (*p == '#' && p > v && isspace((unsigned char)p[-1])) {
+            *p = '\0';
+            break;
+        }
+    *value = trim(v);
+    return 0;
+}
+
+int runcfg_load_file(RunConfig *rc, const char *path, IpuErr *err)
+{
+    char *text;
+    size_t len;
+    if (fileio_read(path, "scenario", RUNCFG_FILE_MAX_BYTES, &text, &len, err))
+        return -1;
+    int lineno = 0, rv = 0;
+    for (size_t pos = 0; pos < len && !rv;) {
+        lineno++;
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - text) : len, n = end - pos;
+        const char *nul = memchr(text + pos, '\0', n);
+        char line[RUNCFG_LINE_BYTES], value_buf[RUNCFG_TEXT_BYTES], source[160], *key = NULL, *value = NULL;
+        if (nul)
+            rv = ipu_err(err, "scenario %s:%d: NUL byte at column %zu", path, lineno, (size_t)(nul - (text + pos)) + 1);
+        else if (n >= sizeof line)
+            rv = ipu_err(err, "scenario %s:%d: line longer than %zu bytes", path, lineno, sizeof line - 1);
+        if (rv)
+            break;
+        memcpy(line, text + pos, n);
+        line[n] = '\0';
+        pos = end + 1;
+        if (parse_line(line, &key, &value, value_buf, sizeof value_buf, err)) {
+            rv = ipu_err_prefix(err, "scenario %s:%d", path, lineno);
+            break;
+        }
+        if (!key)
+            continue;
+        snprintf(source, sizeof source, "scenario %.120s:%d", path, lineno);
+        rv = runcfg_set(rc, key, value, source, err);
+    }
+    free(text);
     return rv;
 }
 
@@ -334,7 +446,7 @@ int runcfg_finish(RunConfig *rc, IpuErr *err)
     if (arch_preset(rc->arch_name, &rc->arch, err))
         return ipu_err_prefix(err, "key 'arch'");
     for (int i = 0; i < rc->narch_sets; i++)
-        if (arch_set(&rc->arch, rc->arch_sets[i].key, rc->arch_sets[i].value, err))
+        if (runcfg_arch_set(&rc->arch, rc->arch_sets[i].key, rc->arch_sets[i].value, err))
             return ipu_err_prefix(err, "%s", rc->arch_sets[i].source);
     if (arch_validate(&rc->arch, err))
         return ipu_err_prefix(err, "arch '%s' with its arch.* settings", rc->arch_name);
@@ -487,13 +599,56 @@ cJSON *runcfg_to_json(const RunConfig *rc)
     return root;
 }
 
+/* A value that would not read back as itself unquoted (see runcfg.h). */
+static int needs_quotes(const char *v)
+{
+    size_t n = strlen(v);
+    if (n && (isspace((unsigned char)v[0]) || isspace((unsigned char)v[n - 1])))
+        return 1;
+    if (v[0] == '"')
+        return 1;
+    for (const char *p = v; *p; p++)
+        if (*p == '#' || (unsigned char)*p < 0x20 || *p == 0x7f)
+            return 1;
+    return 0;
+}
+
+void runcfg_print_value(FILE *f, const char *v)
+{
+    if (!needs_quotes(v)) {
+        fputs(v, f);
+        return;
+    }
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p == '\r')
+            fputs("\\r", f);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
 void runcfg_print(FILE *f, const RunConfig *rc)
 {
     char buf[RUNCFG_TEXT_BYTES];
     for (size_t i = 0; i < NKEYS; i++) {
         runcfg_key_value(rc, i, buf, sizeof buf);
-        fprintf(f, "%s = %s\n", keys[i].name, buf);
+        fprintf(f, "%s = ", keys[i].name);
+        runcfg_print_value(f, buf);
+        fputc('\n', f);
     }
-    for (int i = 0; i < rc->narch_sets; i++)
-        fprintf(f, "arch.%s = %s\n", rc->arch_sets[i].key, rc->arch_sets[i].value);
+    for (int i = 0; i < rc->narch_sets; i++) {
+        fprintf(f, "arch.%s = ", rc->arch_sets[i].key);
+        runcfg_print_value(f, rc->arch_sets[i].value);
+        fputc('\n', f);
+    }
 }

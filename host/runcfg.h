@@ -75,9 +75,16 @@ void runcfg_init(RunConfig *rc);
 int runcfg_set(RunConfig *rc, const char *key, const char *value, const char *source, IpuErr *err);
 /* "key=value" as given to --set. */
 int runcfg_set_kv(RunConfig *rc, const char *kv, const char *source, IpuErr *err);
-/* A scenario file: `key = value` lines; blank lines and `#` comments skipped
- * (a `#` starts a comment at the line start or after whitespace). */
+/* A scenario file (a regular file of at most 1 MiB): `key = value` lines;
+ * blank lines and `#` comments skipped (a `#` starts a comment at the line
+ * start or after whitespace). A value in double quotes is taken as written,
+ * `#` and blanks included, with the escapes \" \\ \n \t \r \xHH; only
+ * blanks or a comment may follow the closing quote. A NUL byte is an error. */
 int runcfg_load_file(RunConfig *rc, const char *path, IpuErr *err);
+/* arch_set for text from a user: the value must be a decimal number
+ * ([+-]digits[.digits][e[+-]digits]) or a word (true/false/on/off...): hex,
+ * blanks, inf and nan are errors naming the key. */
+int runcfg_arch_set(IpuArch *a, const char *key, const char *value, IpuErr *err);
 /* Resolves model, arch (preset + arch.* sets), formats; checks cross-key
  * constraints. Must succeed before runcfg_options. */
 int runcfg_finish(RunConfig *rc, IpuErr *err);
@@ -97,8 +104,13 @@ void runcfg_key_value(const RunConfig *rc, size_t i, char *buf, size_t cap);
 void runcfg_print_keys(FILE *f);
 /* The resolved config: {"run": {key: value...}, "arch": {preset, key: value...}}. */
 cJSON *runcfg_to_json(const RunConfig *rc);
-/* The same as `key = value` lines (a scenario that reproduces the run). */
+/* The same as `key = value` lines (a scenario that reproduces the run):
+ * runcfg_load_file of the output gives the same values. */
 void runcfg_print(FILE *f, const RunConfig *rc);
+/* One value as runcfg_load_file reads it back: as is, or in double quotes
+ * with escapes when it has a '#', a control byte, a leading '"' or leading or
+ * trailing blanks. */
+void runcfg_print_value(FILE *f, const char *v);
 
 const char *runcfg_placement_name(Placement p);
 

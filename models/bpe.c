@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "sim/fileio.h"
+
 /* The GPT-2 pre-tokenizer: contractions, letters, digits, other symbols,
  * each with an optional leading space; whitespace not followed by a
  * non-space (so "  x" gives " " then " x"); other whitespace. */
@@ -136,42 +138,13 @@ static int bpe_unmap(const Bpe *b, const char *s, size_t n, char *out, size_t *o
     return 0;
 }
 
+/* The vocabulary files are about 1 MB; anything past this is not one. */
+#define BPE_FILE_MAX_BYTES (64u << 20)
+
 static char *bpe_read_file(const char *path, size_t *len, IpuErr *e)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        ipu_err(e, "cannot open '%s': %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n + 65536 + 1 > cap) {
-            cap = cap ? 2 * cap : 1 << 20;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                ipu_err(e, "'%s': out of memory", path);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t r = fread(buf + n, 1, 65536, f);
-        n += r;
-        if (r < 65536)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        ipu_err(e, "cannot read '%s'", path);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
+    char *text;
+    return fileio_read(path, "vocabulary file", BPE_FILE_MAX_BYTES, &text, len, e) ? NULL : text;
 }
 
 static int bpe_load_vocab(Bpe *b, IpuErr *e)

@@ -9,12 +9,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sim/fileio.h"
+
 typedef struct Preset {
     const char *name;
     int n_layer, n_embd, n_head, rotary_dim, n_positions, vocab_size;
 } Preset;
 
-/* gptj-6b from shared/reference/gptj-on-ipu.md. gptj-tiny and gptj-micro are
+/* gptj-6b from docs/reference/gptj-on-ipu.md. gptj-tiny and gptj-micro are
  * ours, small enough for tests and demos; micro also shrinks the vocabulary. */
 static const Preset presets[] = {
     {"gptj-6b", 28, 4096, 16, 64, 2048, 50400},
@@ -51,8 +53,8 @@ int gptj_config_validate(const GptjConfig *c, const char *src, IpuErr *e)
 {
     if (c->n_layer < 1 || c->n_layer > 1024)
         return ipu_err(e, "%s: n_layer %d out of range 1..1024", src, c->n_layer);
-    if (c->n_embd < 1 || c->n_embd > 65536)
-        return ipu_err(e, "%s: n_embd %d out of range 1..65536", src, c->n_embd);
+    if (c->n_embd < 1 || c->n_embd > GPTJ_MAX_EMBD)
+        return ipu_err(e, "%s: n_embd %d out of range 1..%d", src, c->n_embd, GPTJ_MAX_EMBD);
     if (c->n_head < 1 || c->n_embd % c->n_head != 0)
         return ipu_err(e, "%s: n_embd %d not divisible by n_head %d", src, c->n_embd, c->n_head);
     if (c->head_dim != c->n_embd / c->n_head)
@@ -70,49 +72,6 @@ int gptj_config_validate(const GptjConfig *c, const char *src, IpuErr *e)
     if (!(c->layer_norm_eps > 0.0f && c->layer_norm_eps < 1.0f))
         return ipu_err(e, "%s: layer_norm_epsilon %g must be in (0, 1)", src, (double)c->layer_norm_eps);
     return 0;
-}
-
-static char *read_text(const char *path, IpuErr *e)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        ipu_err(e, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? 2 * cap : 8192;
-            if (cap > (64u << 20)) {
-                ipu_err(e, "%s: larger than 64 MiB, not a config file", path);
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                ipu_err(e, "%s: out of memory", path);
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, 4096, f);
-        len += got;
-        if (got < 4096)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        ipu_err(e, "%s: read error", path);
-        free(buf);
-        return NULL;
-    }
-    buf[len] = '\0';
-    return buf;
 }
 
 /* An integer key: missing -> def (or an error when def < 0 means required). */
@@ -136,8 +95,8 @@ static int get_int(const cJSON *root, const char *path, const char *key, int def
 
 int gptj_config_load_hf(GptjConfig *c, const char *path, IpuErr *e)
 {
-    char *text = read_text(path, e);
-    if (!text)
+    char *text;
+    if (fileio_read(path, "model config", FILEIO_CONFIG_MAX_BYTES, &text, NULL, e))
         return -1;
     cJSON *root = cJSON_Parse(text);
     free(text);
@@ -173,6 +132,10 @@ int gptj_config_load_hf(GptjConfig *c, const char *path, IpuErr *e)
         get_int(root, path, "n_head", -1, &c->n_head, e) || get_int(root, path, "vocab_size", -1, &c->vocab_size, e) ||
         get_int(root, path, "n_positions", 2048, &c->n_positions, e))
         goto out;
+    if (c->n_embd < 1 || c->n_embd > GPTJ_MAX_EMBD) { /* before 4 * n_embd, the n_inner default */
+        ipu_err(e, "%s: key 'n_embd' = %d out of range 1..%d", path, c->n_embd, GPTJ_MAX_EMBD);
+        goto out;
+    }
     if (c->n_head < 1 || c->n_embd % c->n_head != 0) {
         ipu_err(e, "%s: key 'n_embd' = %d not divisible by 'n_head' = %d", path, c->n_embd, c->n_head);
         goto out;
@@ -220,28 +183,17 @@ int gptj_config_resolve(GptjConfig *c, const char *name_or_path, IpuErr *e)
 
 int gptj_config_write_hf(const GptjConfig *c, const char *path, IpuErr *e)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return ipu_err(e, "%s: cannot create: %s", tmp, strerror(errno));
-    fprintf(f,
+    FileioFile af;
+    if (fileio_file_open(&af, path, e))
+        return -1;
+    fprintf(af.f,
             "{\n  \"model_type\": \"gptj\",\n  \"architectures\": [\"GPTJForCausalLM\"],\n"
             "  \"activation_function\": \"gelu_new\",\n  \"n_layer\": %d,\n  \"n_embd\": %d,\n  \"n_head\": %d,\n"
             "  \"rotary_dim\": %d,\n  \"n_inner\": %d,\n  \"n_positions\": %d,\n  \"vocab_size\": %d,\n"
             "  \"layer_norm_epsilon\": %.9g,\n  \"tie_word_embeddings\": false,\n  \"ipusim_preset\": \"%s\"\n}\n",
             c->n_layer, c->n_embd, c->n_head, c->rotary_dim, c->n_inner, c->n_positions, c->vocab_size,
             (double)c->layer_norm_eps, c->name);
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        remove(tmp);
-        return ipu_err(e, "%s: write error", tmp);
-    }
-    if (rename(tmp, path) != 0) {
-        remove(tmp);
-        return ipu_err(e, "%s: cannot rename into place: %s", path, strerror(errno));
-    }
-    return 0;
+    return fileio_file_commit(&af, e);
 }
 
 uint64_t gptj_config_n_matrix_params(const GptjConfig *c)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "sim/fileio.h"
 #include "sim/fp16.h"
 
 enum { PER_LAYER = 10 };
@@ -264,6 +265,10 @@ static int synth_fill_cb(void *ctx, int index, void *dst, uint64_t n_bytes, IpuE
     return 0;
 }
 
+/* The files a checkpoint folder written by gptj_synth_write consists of. */
+static const char *const gptj_checkpoint_files[] = {"config.json", "model.safetensors", "model-*-of-*.safetensors",
+                                                    "model.safetensors.index.json", NULL};
+
 int gptj_synth_write(const GptjConfig *cfg, uint64_t seed, StDtype dtype, const char *dir, uint64_t max_shard_bytes,
                      int *n_shards, IpuErr *e)
 {
@@ -271,15 +276,16 @@ int gptj_synth_write(const GptjConfig *cfg, uint64_t seed, StDtype dtype, const 
         return -1;
     if (dtype != ST_F32 && dtype != ST_F16 && dtype != ST_BF16)
         return ipu_err(e, "synthetic weights: dtype %s unsupported (F32, F16 or BF16)", st_dtype_name(dtype));
-    struct stat st;
-    if (stat(dir, &st) != 0 && mkdir(dir, 0777) != 0)
-        return ipu_err(e, "%s: cannot create directory", dir);
+    FileioDir out; /* built in a temp sibling, moved into place whole */
+    if (fileio_dir_begin(&out, dir, e))
+        return -1;
     int n = gptj_tensor_count(cfg);
     StWriteTensor *wt = calloc((size_t)n, sizeof *wt);
     GptjTensorInfo *info = calloc((size_t)n, sizeof *info);
     if (!wt || !info) {
         free(wt);
         free(info);
+        fileio_dir_abort(&out);
         return ipu_err(e, "%s: out of memory", dir);
     }
     for (int i = 0; i < n; i++) {
@@ -291,14 +297,16 @@ int gptj_synth_write(const GptjConfig *cfg, uint64_t seed, StDtype dtype, const 
         wt[i].shape[1] = info[i].shape[1];
     }
     SynthCtx ctx = {cfg, seed, dtype};
-    int rc = st_write_model(dir, wt, n, max_shard_bytes, synth_fill_cb, &ctx, n_shards, e);
+    int rc = st_write_model(out.tmp, wt, n, max_shard_bytes, synth_fill_cb, &ctx, n_shards, e);
     free(wt);
     free(info);
-    if (rc)
-        return -1;
     char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    return gptj_config_write_hf(cfg, path, e);
+    snprintf(path, sizeof path, "%s/config.json", out.tmp);
+    if (rc || gptj_config_write_hf(cfg, path, e) || fileio_dir_commit(&out, gptj_checkpoint_files, e)) {
+        fileio_dir_abort(&out);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- loading ---- */

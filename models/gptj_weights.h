@@ -110,7 +110,8 @@ int gptj_checkpoint_check(GptjWeights *w, const GptjConfig *cfg, const char *pat
 
 /* Writes config.json and the safetensors file(s) of synthetic weights to dir,
  * tensor by tensor in dtype (F32, F16 or BF16), sharding above
- * max_shard_bytes. Memory use is one tensor. */
+ * max_shard_bytes. Memory use is one tensor. The folder appears whole or not
+ * at all (a FileioDir, sim/fileio.h): on failure an earlier dir is left as it was. */
 int gptj_synth_write(const GptjConfig *cfg, uint64_t seed, StDtype dtype, const char *dir, uint64_t max_shard_bytes,
                      int *n_shards, IpuErr *e);
 

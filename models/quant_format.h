@@ -1,6 +1,6 @@
 /* quant_format.h - the 4-bit group-quantized weight format (int4-group).
  *
- * Graphcore's layout (shared/reference/gptj-on-ipu.md):
+ * Graphcore's layout (docs/reference/gptj-on-ipu.md):
  * - the quantized axis is cut into contiguous groups of n weights,
  *   n % 4 == 0 and n divides the axis;
  * - per group, fp16 bias = min and fp16 scale = (max - min) / 15;

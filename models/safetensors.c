@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sim/fileio.h"
 #include "sim/fp16.h"
 
 static const char *const dtype_names[ST_DTYPE_COUNT] = {
@@ -240,39 +241,12 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && !strcmp(s + a - b, suffix);
 }
 
-static char *read_small_file(const char *path, IpuErr *e)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        ipu_err(e, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (n < 0 || n > (long)ST_MAX_HEADER_BYTES) {
-        fclose(f);
-        ipu_err(e, "%s: unreadable or larger than %u bytes", path, ST_MAX_HEADER_BYTES);
-        return NULL;
-    }
-    char *buf = malloc((size_t)n + 1);
-    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        fclose(f);
-        ipu_err(e, "%s: read error", path);
-        return NULL;
-    }
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 /* Sharded: opens every shard named by weight_map and checks the map agrees
  * with the shards' contents. */
 static int open_index(StCheckpoint *ck, const char *index_path, IpuErr *e)
 {
-    char *text = read_small_file(index_path, e);
-    if (!text)
+    char *text;
+    if (fileio_read(index_path, "checkpoint index", ST_MAX_HEADER_BYTES, &text, NULL, e))
         return -1;
     cJSON *root = cJSON_Parse(text);
     free(text);
@@ -280,6 +254,10 @@ static int open_index(StCheckpoint *ck, const char *index_path, IpuErr *e)
     if (!root || !cJSON_IsObject(wm)) {
         cJSON_Delete(root);
         return ipu_err(e, "%s: not valid JSON with a \"weight_map\" object", index_path);
+    }
+    if (!wm->child) {
+        cJSON_Delete(root);
+        return ipu_err(e, "%s: \"weight_map\" lists no tensors", index_path);
     }
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", index_path);
@@ -377,6 +355,8 @@ StCheckpoint *st_open(const char *path, IpuErr *e)
 
 const StTensor *st_find(const StCheckpoint *ck, const char *name)
 {
+    if (ck->n_tensors == 0) /* bsearch wants a table, even for zero elements */
+        return NULL;
     StTensor key;
     key.name = (char *)name;
     return bsearch(&key, ck->tensors, (size_t)ck->n_tensors, sizeof key, cmp_tensor);
@@ -532,13 +512,12 @@ int st_write(const char *path, const StWriteTensor *t, int n, StFillFn fill, voi
     if (!hdr)
         return -1;
     size_t hlen = strlen(hdr), padded = (hlen + 7) & ~(size_t)7; /* data area 8-byte aligned */
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
+    FileioFile af;
+    if (fileio_file_open(&af, path, e)) {
         free(hdr);
-        return ipu_err(e, "%s: cannot create: %s", tmp, strerror(errno));
+        return -1;
     }
+    FILE *f = af.f;
     unsigned char lenb[8];
     for (int i = 0; i < 8; i++)
         lenb[i] = (unsigned char)((uint64_t)padded >> (8 * i));
@@ -554,30 +533,24 @@ int st_write(const char *path, const StWriteTensor *t, int n, StFillFn fill, voi
         }
         void *buf = malloc(len ? (size_t)len : 1);
         if (!buf) {
-            fclose(f);
-            remove(tmp);
+            fileio_file_abort(&af);
             return ipu_err(e, "%s: out of memory for tensor '%s' (%llu bytes)", path, t[i].name,
                            (unsigned long long)len);
         }
         if (fill(ctx, i, buf, len, e)) {
             free(buf);
-            fclose(f);
-            remove(tmp);
+            fileio_file_abort(&af);
             return ipu_err_prefix(e, "%s: tensor '%s'", path, t[i].name);
         }
         bad = fwrite(buf, 1, (size_t)len, f) != len;
         free(buf);
     }
-    bad |= ferror(f);
-    if (fclose(f) != 0 || bad) {
-        remove(tmp);
-        return ipu_err(e, "%s: write error", tmp);
+    if (bad) {
+        int er = errno;
+        fileio_file_abort(&af);
+        return ipu_err(e, "'%s': write error: %s", path, strerror(er));
     }
-    if (rename(tmp, path) != 0) {
-        remove(tmp);
-        return ipu_err(e, "%s: cannot rename into place: %s", path, strerror(errno));
-    }
-    return 0;
+    return fileio_file_commit(&af, e);
 }
 
 typedef struct ShardCtx {
@@ -639,19 +612,10 @@ int st_write_model(const char *dir, const StWriteTensor *t, int n, uint64_t max_
     if (rc)
         return rc;
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        free(s);
-        return ipu_err(e, "%s: cannot create: %s", tmp, strerror(errno));
-    }
-    int bad = fputs(s, f) == EOF;
-    free(s);
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-        remove(tmp);
-        return ipu_err(e, "%s: write error", path);
-    }
+    rc = s ? fileio_write(path, s, strlen(s), e) : ipu_err(e, "%s: out of memory", path);
+    cJSON_free(s);
+    if (rc)
+        return -1;
     *n_shards = ns;
     return 0;
 }

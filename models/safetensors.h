@@ -17,8 +17,9 @@
  *
  * What the checkpoint must contain (names, shapes) is not known here: the
  * model loader (gptj_weights.h) asks with st_expect. The writer st_write
- * writes atomically (temp file + rename), tensor by tensor through a fill
- * callback so a model larger than memory can be written shard by shard.
+ * writes atomically (sim/fileio.h: temp file, fsync, rename), tensor by
+ * tensor through a fill callback so a model larger than memory can be
+ * written shard by shard.
  */
 #ifndef IPUSIM_SAFETENSORS_H
 #define IPUSIM_SAFETENSORS_H

@@ -1,7 +1,7 @@
 /* arch.h - the numbers of the simulated machine, as data.
  *
  * An IpuArch is a preset (gc2, gc200, bow; systems pod4, pod16) whose every
- * value traces to shared/reference/ipu-figures.md or is a named assumption,
+ * value traces to docs/reference/ipu-figures.md or is a named assumption,
  * optionally changed by a JSON arch file and `key=value` settings. Every key
  * has a type, a unit, a default and a doc line in one table (arch.c); an
  * unknown key, a wrong type or an impossible value is an error naming the key.

@@ -1,12 +1,11 @@
 /* trace.c - trace-event JSON writer (see trace.h). */
 #include "sim/trace.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "sim/fileio.h"
 
 Trace *trace_create(double clock_hz, size_t max_events)
 {
@@ -69,21 +68,8 @@ static void put_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-int trace_write(const Trace *t, const char *path, IpuErr *err)
+void trace_write_stream(const Trace *t, FILE *f)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path) >= (int)sizeof tmp)
-        return ipu_err(err, "trace '%s': path too long", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return ipu_err(err, "trace '%s': cannot create a temp file beside it: %s", path, strerror(errno));
-    fchmod(fd, 0644); /* mkstemp makes it 0600; a trace is meant to be shared */
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        return ipu_err(err, "trace '%s': %s", path, strerror(errno));
-    }
     double us_per_cycle = 1e6 / t->clock_hz;
     fprintf(f, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"clock_hz\":%.17g,\"dropped_events\":%llu},\n"
                "\"traceEvents\":[\n",
@@ -107,15 +93,15 @@ int trace_write(const Trace *t, const char *path, IpuErr *err)
                 (unsigned long long)e->cycles, (unsigned long long)e->bytes, i + 1 < t->count ? "," : "");
     }
     fputs("]}\n", f);
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        unlink(tmp);
-        return ipu_err(err, "trace '%s': write failed", path);
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return ipu_err(err, "trace '%s': cannot rename the temp file into place: %s", path, strerror(e));
-    }
+}
+
+int trace_write(const Trace *t, const char *path, IpuErr *err)
+{
+    FileioFile af;
+    if (fileio_file_open(&af, path, err))
+        return ipu_err_prefix(err, "trace");
+    trace_write_stream(t, af.f);
+    if (fileio_file_commit(&af, err))
+        return ipu_err_prefix(err, "trace");
     return 0;
 }

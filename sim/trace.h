@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sim/err.h"
 
@@ -41,7 +42,9 @@ void trace_destroy(Trace *t);
 enum { TRACE_TID_TILES = 0, TRACE_TID_STREAM = 1 };
 void trace_add(Trace *t, uint32_t chip, uint32_t tid, const char *name, const char *cat, uint64_t start_cycles, uint64_t cycles,
                uint64_t bytes);
-/* Writes path atomically; error names the path. */
+/* The trace-event JSON of t onto f (errors surface when f is flushed). */
+void trace_write_stream(const Trace *t, FILE *f);
+/* Writes path atomically (sim/fileio.h); error names the path. */
 int trace_write(const Trace *t, const char *path, IpuErr *err);
 
 #endif

@@ -46,7 +46,10 @@ static void test_errors_and_usage(void **state)
     assert_int_equal(run_ipusim("codelet validate decompres", buf, sizeof buf), 1);
     assert_non_null(strstr(buf, "unknown codelet family 'decompres'"));
     assert_int_equal(run_ipusim("codelet validate matmul", buf, sizeof buf), 1);
-    assert_int_equal(run_ipusim("codelet validate decompress --seed x1", buf, sizeof buf), 1);
+    /* exit codes as in host/cli.h: a malformed option value is usage (2) */
+    assert_int_equal(run_ipusim("codelet validate decompress --seed x1", buf, sizeof buf), 2);
+    assert_int_equal(run_ipusim("codelet validate decompress --seed 0x10", buf, sizeof buf), 2);
+    assert_non_null(strstr(buf, "--seed '0x10' is not a decimal integer"));
     assert_int_equal(run_ipusim("codelet validate", buf, sizeof buf), 2);
     assert_int_equal(run_ipusim("codelet validate decompress --bogus", buf, sizeof buf), 2);
     assert_int_equal(run_ipusim("codelet frobnicate", buf, sizeof buf), 2);
@@ -114,10 +117,10 @@ static void test_bench_json(void **state)
     assert_non_null(strstr(buf, "lut"));
     assert_int_equal(run_ipusim("codelet bench decompress --arch nope", buf, sizeof buf), 1);
     assert_non_null(strstr(buf, "nope"));
-    assert_int_equal(run_ipusim("codelet bench decompress --group-size 6", buf, sizeof buf), 1);
+    assert_int_equal(run_ipusim("codelet bench decompress --group-size 6", buf, sizeof buf), 2);
     assert_non_null(strstr(buf, "group_size 6"));
     assert_int_equal(run_ipusim("codelet bench decompress --set isa.bogus=1", buf, sizeof buf), 1);
-    assert_int_equal(run_ipusim("codelet bench decompress --set nokeyvalue", buf, sizeof buf), 2);
+    assert_int_equal(run_ipusim("codelet bench decompress --set nokeyvalue", buf, sizeof buf), 1);
 }
 
 int main(void)

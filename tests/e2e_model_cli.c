@@ -78,7 +78,16 @@ static void test_synth_then_load(void **state)
     assert_int_equal(ipusim(args), 2);
     snprintf(args, sizeof args, "model eval --checkpoint %s --group 128", dir);
     assert_int_equal(ipusim(args), 1);
-    assert_non_null(strstr(out, "group size 128 does not divide"));
+    assert_non_null(strstr(out, "--group 128 does not divide the input axis"));
+    /* issue 12: bad group sizes fail before any work, as usage errors */
+    snprintf(args, sizeof args, "model eval --checkpoint %s --group 0", dir);
+    assert_int_equal(ipusim(args), 2);
+    assert_non_null(strstr(out, "--group 0: weight format 'q4g:0'"));
+    assert_null(strstr(out, "fp16"));
+    assert_null(strstr(out, "reference fp32 forward"));
+    snprintf(args, sizeof args, "model eval --checkpoint %s --group 32,128", dir);
+    assert_int_equal(ipusim(args), 1);
+    assert_null(strstr(out, "reference fp32 forward"));
 }
 
 static void test_info_bench_and_usage(void **state)
@@ -97,11 +106,13 @@ static void test_info_bench_and_usage(void **state)
     assert_int_equal(ipusim("bench forward --batch 0"), 2);
     assert_int_equal(ipusim("model eval --config gptj-micro --tokens 1,2,99999"), 1);
     assert_non_null(strstr(out, "token 99999"));
+    assert_null(strstr(out, "reference fp32 forward")); /* checked before any work */
     /* --text goes through the GPT-2 BPE: its ids do not fit micro's 512-entry vocabulary */
     char args[1024];
     snprintf(args, sizeof args, "model eval --config gptj-micro --text '%s/README.md'", getenv("IPUSIM_SOURCE_DIR"));
     assert_int_equal(ipusim(args), 1);
     assert_non_null(strstr(out, "outside the vocabulary 0..511"));
+    assert_null(strstr(out, "reference fp32 forward"));
     assert_int_equal(ipusim("model eval --config gptj-micro --tokens 5"), 2);
 }
 

@@ -146,6 +146,11 @@ static void test_load_hf_errors(void **state)
          "layer_norm_epsilon -1 must be in (0, 1)"},
         {"{\"n_embd\": 64, \"n_head\": 4,", "not a valid JSON object"},
         {"[1, 2]", "not a valid JSON object"},
+        /* issue 12: 4 * n_embd (n_inner's default) overflowed an int under UBSan */
+        {"{\"n_embd\": 536870912, \"n_head\": 1, \"n_layer\": 1, \"vocab_size\": 10, \"n_inner\": 8}",
+         "key 'n_embd' = 536870912 out of range 1..65536"},
+        {"{\"n_embd\": 2147483647, \"n_head\": 1, \"n_layer\": 1, \"vocab_size\": 10}",
+         "key 'n_embd' = 2147483647 out of range"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *p = write_cfg("bad.json", cases[i].json);
@@ -158,7 +163,31 @@ static void test_load_hf_errors(void **state)
     GptjConfig c;
     IpuErr e = {{0}};
     assert_int_equal(gptj_config_load_hf(&c, "/nonexistent/config.json", &e), -1);
-    assert_non_null(strstr(e.msg, "/nonexistent/config.json: cannot open"));
+    assert_non_null(strstr(e.msg, "'/nonexistent/config.json': cannot open: No such file"));
+}
+
+/* issue 12: a config.json must be a regular file of at most 1 MiB: a folder
+ * or /dev/zero is an error naming the file (and the cap), not a hang. */
+static void test_load_hf_not_a_file(void **state)
+{
+    (void)state;
+    GptjConfig c;
+    IpuErr e = {{0}};
+    assert_int_equal(gptj_config_load_hf(&c, tmpdir, &e), -1);
+    assert_non_null(strstr(e.msg, "not a regular file"));
+    assert_non_null(strstr(e.msg, tmpdir));
+    assert_int_equal(gptj_config_load_hf(&c, "/dev/zero", &e), -1);
+    assert_non_null(strstr(e.msg, "'/dev/zero': not a regular file"));
+    char path[400];
+    snprintf(path, sizeof path, "%s/big.json", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 2 << 20, SEEK_SET), 0);
+    fputc(' ', f);
+    fclose(f);
+    assert_int_equal(gptj_config_load_hf(&c, path, &e), -1);
+    assert_non_null(strstr(e.msg, "big.json"));
+    assert_non_null(strstr(e.msg, "more than the limit of 1048576 bytes"));
 }
 
 int main(void)
@@ -168,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_load_hf_ok),
         cmocka_unit_test(test_write_roundtrip),
         cmocka_unit_test(test_load_hf_errors),
+        cmocka_unit_test(test_load_hf_not_a_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -270,7 +270,7 @@ static void test_cycles_block_model_and_data_independent(void **state)
     assert_true(matmul_amp_f16_vertex.shape_key(&p) != matmul_amp_f16_vertex.shape_key(&p2));
 }
 
-/* The AMP model against the published Bow measurement (ipu-figures.md):
+/* The AMP model against the published Bow measurement (docs/reference/ipu-figures.md):
  * [N,16]x[16,16] per tile, rows shared by 6 workers, tile cycles = 6 x the
  * longest worker; within 8% of the measured TFLOPS at N = 16, 256, 2048. */
 static void test_bow_published_throughput(void **state)

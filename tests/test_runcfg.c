@@ -212,6 +212,166 @@ static void test_set_errors(void **state)
     expect_set_error("chips=5000", "key 'chips'", "out of range");
 }
 
+/* issue 12: a folder or /dev/zero as --scenario is an error naming the file
+ * (not ignored, not a hang), and so is a file over the 1 MiB cap. */
+static void test_scenario_not_a_file(void **state)
+{
+    (void)state;
+    RunConfig rc;
+    IpuErr e;
+    runcfg_init(&rc);
+    assert_int_equal(runcfg_load_file(&rc, tmpdir, &e), -1);
+    assert_err_has(e, tmpdir);
+    assert_err_has(e, "not a regular file");
+    assert_int_equal(runcfg_load_file(&rc, "/dev/zero", &e), -1);
+    assert_err_has(e, "scenario '/dev/zero': not a regular file");
+    char path[400];
+    snprintf(path, sizeof path, "%s/huge.conf", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 70000; i++)
+        fputs("batch = 1\n# padding\n", f);
+    fclose(f);
+    assert_int_equal(runcfg_load_file(&rc, path, &e), -1);
+    assert_err_has(e, "huge.conf");
+    assert_err_has(e, "more than the limit of 1048576 bytes");
+}
+
+/* issue 12: `batch = 5\0junk` was read as `batch = 5`. */
+static void test_scenario_nul_byte(void **state)
+{
+    (void)state;
+    char path[400];
+    snprintf(path, sizeof path, "%s/nul.conf", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    static const char text[] = "model = gptj-micro\nbatch = 5\0junk\n";
+    fwrite(text, 1, sizeof text - 1, f);
+    fclose(f);
+    RunConfig rc;
+    IpuErr e;
+    runcfg_init(&rc);
+    assert_int_equal(runcfg_load_file(&rc, path, &e), -1);
+    assert_err_has(e, "nul.conf:2: NUL byte at column 10");
+}
+
+/* issue 12: arch values went through strtod, which takes 0x10 and " 5". */
+static void test_arch_values_decimal(void **state)
+{
+    (void)state;
+    expect_set_error("arch.tiles_per_chip=0x10", "--set", "arch key 'tiles_per_chip': '0x10' is not a decimal number");
+    expect_set_error("arch.clock_hz=0x1p30", "--set", "not a decimal number");
+    expect_set_error("arch.tiles_per_chip= 16", "--set", "not a decimal number");
+    expect_set_error("arch.clock_hz=inf", "--set", "clock_hz");
+    expect_file_error("arch.tiles_per_chip = 0X10\n", "bad.conf:1", "not a decimal number");
+    RunConfig rc;
+    IpuErr e;
+    runcfg_init(&rc);
+    const char *ok[] = {"arch.tiles_per_chip=1216", "arch.clock_hz=1.33e9", "arch.clock_hz=+1.5E9",
+                        "arch.isa.nibunpack4.enabled=true", "arch.stream.latency_s=.5e-6"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (runcfg_set_kv(&rc, ok[i], "--set", &e))
+            fail_msg("%s: %s", ok[i], e.msg);
+}
+
+/* issue 12: more keep_fp16 globs than the policy has rules for failed only at run time. */
+static void test_keep_fp16_rule_count(void **state)
+{
+    (void)state;
+    char kv[600] = "keep_fp16=";
+    for (int i = 0; i < 29; i++)
+        snprintf(kv + strlen(kv), sizeof kv - strlen(kv), "%sp%d", i ? "," : "", i);
+    expect_set_error(kv, "key 'keep_fp16'", "29 patterns, at most 28");
+    kv[strrchr(kv, ',') - kv] = '\0'; /* 28 fit, and run */
+    RunConfig rc;
+    IpuErr e;
+    runcfg_init(&rc);
+    if (runcfg_set_kv(&rc, kv, "--set", &e) || runcfg_finish(&rc, &e))
+        fail_msg("%s", e.msg);
+    RunOptions o;
+    for (int i = 0; i < rc.nformats; i++)
+        if (runcfg_options(&rc, i, &o, &e))
+            fail_msg("%s", e.msg);
+}
+
+/* Prints rc as a scenario, loads it into a fresh config, prints that again. */
+static void print_reload(const RunConfig *rc, char *first, char *second, size_t cap)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/printed.conf", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    runcfg_print(f, rc);
+    fclose(f);
+    f = fopen(path, "r");
+    size_t n = fread(first, 1, cap - 1, f);
+    first[n] = '\0';
+    fclose(f);
+    RunConfig back;
+    IpuErr e;
+    runcfg_init(&back);
+    if (runcfg_load_file(&back, path, &e))
+        fail_msg("%s\n%s", e.msg, first);
+    f = fmemopen(second, cap, "w");
+    runcfg_print(f, &back);
+    fclose(f);
+}
+
+/* issue 12: --print-config wrote `prompt = a #b`, read back as `a`. Values
+ * that would not read back as themselves are quoted (docs/user-guide.md). */
+static void test_print_config_round_trip(void **state)
+{
+    (void)state;
+    static const char *const prompts[] = {
+        "a #b", "#x", " lead", "trail ", "\"quoted\"", "back\\slash", "tab\there", "new\nline", "cr\r", "\x01\x7f",
+        "plain text", "", "a\"b # c\\", "= = =",
+    };
+    static char first[16384], second[16384];
+    for (size_t i = 0; i < sizeof prompts / sizeof prompts[0]; i++) {
+        RunConfig rc;
+        IpuErr e;
+        runcfg_init(&rc);
+        if (runcfg_set(&rc, "prompt", prompts[i], "test", &e) || runcfg_set(&rc, "out", prompts[i], "test", &e))
+            fail_msg("%s", e.msg);
+        print_reload(&rc, first, second, sizeof first);
+        assert_string_equal(first, second);
+        RunConfig back;
+        runcfg_init(&back);
+        char path[400];
+        snprintf(path, sizeof path, "%s/printed.conf", tmpdir);
+        assert_int_equal(runcfg_load_file(&back, path, &e), 0);
+        assert_string_equal(back.prompt, prompts[i]);
+        assert_string_equal(back.out, prompts[i]);
+    }
+    /* the longest value, every byte escaped, still fits a scenario line */
+    {
+        char worst[RUNCFG_TEXT_BYTES];
+        memset(worst, 1, sizeof worst - 1);
+        worst[sizeof worst - 1] = '\0';
+        RunConfig rc;
+        IpuErr e;
+        runcfg_init(&rc);
+        assert_int_equal(runcfg_set(&rc, "prompt", worst, "test", &e), 0);
+        print_reload(&rc, first, second, sizeof first);
+        assert_string_equal(first, second);
+    }
+    /* the quoting a user may write */
+    char path[400];
+    snprintf(path, sizeof path, "%s/q.conf", tmpdir);
+    write_file(path, "prompt = \"a #b\"   # comment\nout = \"x\\x41\\\\\"\n");
+    RunConfig rc;
+    IpuErr e;
+    runcfg_init(&rc);
+    if (runcfg_load_file(&rc, path, &e))
+        fail_msg("%s", e.msg);
+    assert_string_equal(rc.prompt, "a #b");
+    assert_string_equal(rc.out, "xA\\");
+    expect_file_error("prompt = \"open\n", "bad.conf:1", "no closing quote");
+    expect_file_error("prompt = \"a\" b\n", "bad.conf:1", "text after the closing quote");
+    expect_file_error("prompt = \"\\q\"\n", "bad.conf:1", "unknown escape");
+    expect_file_error("prompt = \"\\x00\"\n", "bad.conf:1", "not 00");
+}
+
 static void expect_finish_error(const char *const *sets, size_t n, const char *want)
 {
     RunConfig rc;
@@ -285,6 +445,9 @@ int main(void)
         cmocka_unit_test(test_arch_order),      cmocka_unit_test(test_scenario_file),
         cmocka_unit_test(test_scenario_errors), cmocka_unit_test(test_set_errors),
         cmocka_unit_test(test_finish_errors),   cmocka_unit_test(test_key_table),
+        cmocka_unit_test(test_scenario_not_a_file), cmocka_unit_test(test_scenario_nul_byte),
+        cmocka_unit_test(test_arch_values_decimal), cmocka_unit_test(test_keep_fp16_rule_count),
+        cmocka_unit_test(test_print_config_round_trip),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

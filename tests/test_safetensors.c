@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tests/testutil.h"
+#include "models/gptj_weights.h"
 #include "models/safetensors.h"
 #include "sim/fp16.h"
 
@@ -336,6 +337,36 @@ static void test_sharded(void **state)
     assert_non_null(strstr(e.msg, "not valid JSON with a \"weight_map\" object"));
 }
 
+/* issue 12: an index with an empty weight_map reached bsearch with a NULL
+ * table (UBSan); a checkpoint with no tensors must answer st_find with NULL. */
+static void test_empty_checkpoints(void **state)
+{
+    (void)state;
+    char dir[400], p[500];
+    snprintf(dir, sizeof dir, "%s/empty_map", tmpdir);
+    assert_int_equal(mkdir(dir, 0777), 0);
+    snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);
+    FILE *f = fopen(p, "w");
+    fputs("{\"metadata\": {}, \"weight_map\": {}}", f);
+    fclose(f);
+    IpuErr e = {{0}};
+    assert_null(st_open(dir, &e));
+    assert_non_null(strstr(e.msg, "\"weight_map\" lists no tensors"));
+    GptjWeights w;
+    assert_int_equal(gptj_weights_load(&w, NULL, dir, GPTJ_F32, 1, &e), -1);
+    /* a single file whose header holds no tensor opens; every lookup misses */
+    const char *one = write_hdr("none.safetensors", "{\"__metadata__\": {}}", 0);
+    StCheckpoint *ck = st_open(one, &e);
+    if (!ck)
+        fail_msg("%s", e.msg);
+    assert_int_equal(ck->n_tensors, 0);
+    assert_null(st_find(ck, "anything"));
+    int64_t shape[1] = {4};
+    assert_null(st_expect(ck, "anything", 1, shape, &e));
+    assert_non_null(strstr(e.msg, "required tensor 'anything' missing"));
+    st_close(ck);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_headers),
         cmocka_unit_test(test_expect_and_values),
         cmocka_unit_test(test_sharded),
+        cmocka_unit_test(test_empty_checkpoints),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

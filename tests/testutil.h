@@ -4,8 +4,10 @@
 #ifndef IPUSIM_TESTUTIL_H
 #define IPUSIM_TESTUTIL_H
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 
 /* Runs `ipusim ARGS` with OMP_NUM_THREADS=2, in dir unless dir is NULL.
@@ -42,6 +44,24 @@ static inline int tu_tmpdir_remove(const char *dir)
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1;
+}
+
+/* The names in dir, sorted, space-separated ("." and ".." left out; "" for
+ * an empty or missing folder). Points to a static buffer. */
+static inline const char *tu_listing(const char *dir)
+{
+    static char buf[4096];
+    struct dirent **ents;
+    int n = scandir(dir, &ents, NULL, alphasort);
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (strcmp(ents[i]->d_name, ".") && strcmp(ents[i]->d_name, ".."))
+            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", buf[0] ? " " : "", ents[i]->d_name);
+        free(ents[i]);
+    }
+    if (n >= 0)
+        free(ents);
+    return buf;
 }
 
 #endif

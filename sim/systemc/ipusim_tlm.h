@@ -65,7 +65,7 @@ constexpr uint32_t IPU_TLM_STATUS_ERROR = 4u; /* the last run failed (error_mess
 
 #define IPU_TLM_MSG_TYPE "ipusim/tlm"
 
-/* Assumption (no public figure in shared/reference): fixed cost of one host
+/* Assumption (no public figure in docs/reference/ipu-figures.md): fixed cost of one host
  * transaction over PCIe to the IPU system, on top of bytes / host link
  * bandwidth; the order of a PCIe Gen4 round trip. docs/systemc.md. */
 constexpr double IPU_TLM_HOST_LATENCY_S_DEFAULT = 1e-6;
