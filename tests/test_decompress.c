@@ -105,6 +105,32 @@ static void test_harness_catches_mismatch(void **state)
 }
 
 /* Same shape, different data: same cycles, and measure() agrees with run(). */
+/* Every variant's cycles are affine in the groups: the lowering's planner
+ * prices a block's decompress from the measures of one and two groups
+ * (host/lower/linear_plan.c measure_decompress). */
+static void test_cycles_affine_in_groups(void **state)
+{
+    (void)state;
+    IsaCosts isa = isa_with_whatif();
+    const CodeletFamily *f = codelet_family_find("decompress", NULL);
+    for (size_t k = 0; k < f->variant_count; k++) {
+        const VertexType *vt = f->variants[k].vertex;
+        for (uint32_t n = 8; n <= 256; n *= 2) {
+            DecompressQ4Args one = {NULL, NULL, NULL, NULL, 1, n}, two = one;
+            two.groups = 2;
+            uint64_t c1 = vt->measure(&isa, &one), c2 = vt->measure(&isa, &two);
+            for (uint32_t g = 3; g <= 300; g += g < 12 ? 1 : 41) {
+                DecompressQ4Args a = one;
+                a.groups = g;
+                if (vt->measure(&isa, &a) != c1 + (uint64_t)(g - 1) * (c2 - c1))
+                    fail_msg("%s, group size %u: %u groups take %llu cycles, not %llu", vt->name, n, g,
+                             (unsigned long long)vt->measure(&isa, &a),
+                             (unsigned long long)(c1 + (uint64_t)(g - 1) * (c2 - c1)));
+            }
+        }
+    }
+}
+
 static void test_cycles_data_independent(void **state)
 {
     (void)state;
@@ -305,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_variants_bit_exact),
         cmocka_unit_test(test_harness_catches_mismatch),
         cmocka_unit_test(test_cycles_data_independent),
+        cmocka_unit_test(test_cycles_affine_in_groups),
         cmocka_unit_test(test_whatif_nibunpack),
         cmocka_unit_test(test_cycle_formulas),
         cmocka_unit_test(test_fused2_misaligned_words),

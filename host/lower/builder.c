@@ -40,6 +40,7 @@ fail:
 
 void lower_builder_free(LowerBuilder *b)
 {
+    free(b->dec_memo);
     program_destroy(b->p);
     graph_destroy(b->g);
     memset(b, 0, sizeof *b);

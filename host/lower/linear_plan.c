@@ -109,6 +109,31 @@ static double chunk_compute(const LowerBuilder *b, const LinearPlan *pl, uint32_
                                      b->partials) * W;
 }
 
+/* A worker's decompress cycles for its share: one + (groups - 1) x (two -
+ * one) from the measures of one and two groups (kept in the builder's
+ * memo); VERTEX_MEASURE_FAULT when the variant faults. */
+static uint64_t measure_decompress(const LowerBuilder *b, const DecompressQ4Args *part)
+{
+    DecMemo *m = b->dec_memo;
+    int i = 0;
+    while (m && i < m->n && m->group[i] != part->group_size)
+        i++;
+    uint64_t one, two;
+    if (m && i < m->n) {
+        one = m->one[i], two = m->two[i];
+    } else {
+        DecompressQ4Args d = {.groups = 1, .group_size = part->group_size};
+        one = b->decompress_vt->measure(&b->g->arch.isa, &d);
+        d.groups = 2;
+        two = b->decompress_vt->measure(&b->g->arch.isa, &d);
+        if (m && m->n < LOWER_DEC_MEMO)
+            m->group[m->n] = part->group_size, m->one[m->n] = one, m->two[m->n] = two, m->n++;
+    }
+    if (one == VERTEX_MEASURE_FAULT || two == VERTEX_MEASURE_FAULT || !part->groups)
+        return part->groups ? VERTEX_MEASURE_FAULT : 0;
+    return one + (uint64_t)(part->groups - 1) * (two - one);
+}
+
 /* Tile cycles of decompressing one block: its groups split over the
  * workers as lower_linear_build splits them, the slowest worker's measured
  * cycles x workers (the barrel) + a launch; 0 for fp16 weights. */
@@ -122,7 +147,7 @@ static double decompress_cycles(const LowerBuilder *b, const LinearPlan *pl)
     uint32_t n = decompress_q4_split(&all, a->workers_per_tile, parts);
     uint64_t worst = 0;
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t c = b->decompress_vt->measure(&a->isa, &parts[i]);
+        uint64_t c = measure_decompress(b, &parts[i]);
         worst = c > worst ? c : worst;
     }
     return (double)(worst + a->vertex_launch_cycles) * a->workers_per_tile + a->supervisor_launch_cycles;

@@ -43,6 +43,17 @@
  * (docs/reference/poplin-matmul.md). */
 #define LOWER_MEMORY_PROPORTION 0.6
 
+/* Measured decompress cycles of one and two groups per group size, kept
+ * for the planner: it prices thousands of candidate grids, a measure() runs
+ * the codelet on scratch data, and every variant's cycles are affine in the
+ * groups (tests/test_decompress.c checks it), so two measures give all. */
+#define LOWER_DEC_MEMO 16
+typedef struct DecMemo {
+    uint32_t group[LOWER_DEC_MEMO];
+    uint64_t one[LOWER_DEC_MEMO], two[LOWER_DEC_MEMO]; /* worker cycles of 1 and 2 groups */
+    int n;
+} DecMemo;
+
 typedef struct LowerBuilder {
     Graph *g;             /* the graph being built (owned by the Lowered, or by a standalone builder) */
     Program *p;           /* its program: every step graph's steps */
@@ -71,6 +82,7 @@ typedef struct LowerBuilder {
      * return a pointer, so they keep their error here for lower_vertex) */
     int use_failed;
     IpuErr use_err;
+    DecMemo *dec_memo;    /* owned; NULL: measure every time */
 } LowerBuilder;
 
 /* A builder of its own graph and program for one chip of arch a in timing

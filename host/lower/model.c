@@ -55,6 +55,7 @@ void lower_destroy(Lowered *L)
         return;
     graph_destroy(L->b.g);
     program_destroy(L->b.p);
+    free(L->b.dec_memo);
     free(L->lw), free(L->tile0), free(L->ln1), free(L->remote), free(L->kc), free(L->vtc), free(L->kv_tile0);
     for (int i = 0; i < 2; i++)
         free(L->sg[i].kv_copy), free(L->sg[i].smx_cs);
@@ -585,6 +586,8 @@ static int lower_setup(Lowered *L, const IpuArch *arch, const GptjWeights *w, do
     b->chips = o->chips, b->vchips = w ? o->chips : 1, b->tiles = arch->tiles_per_chip;
     b->usable = arch->tiles_per_chip - arch->io_tiles;
     b->functional = w != NULL, b->partials = o->partials, b->mem_prop = mem_prop;
+    if (!(b->dec_memo = calloc(1, sizeof *b->dec_memo)))
+        return ipu_err(err, "out of host memory");
     b->matmul_vt = o->partials == LAYER_F16 ? &matmul_amp_f16_vertex : &matmul_amp_f32_vertex;
     const CodeletVariant *dv = codelet_variant_find(&codelet_family_decompress, o->decompress[0] ? o->decompress : NULL, err);
     if (!dv)
