@@ -74,8 +74,9 @@ IPUSIM_API int ipusim_arch_get(const ipusim_arch *a, const char *key, char *valu
 
 /* ---- a run ---------------------------------------------------------- */
 
-/* Zero or NULL fields take the run key's default (ipusim run --list-keys).
- * Applied in this order: the scenario file, the fields, then sets. */
+/* Applied over the run keys' defaults (ipusim run --list-keys) in this
+ * order: the scenario file, the fields, then sets. A zero or NULL field
+ * changes nothing: the key keeps its default or the scenario's value. */
 typedef struct ipusim_run_config {
     const char *model;        /* preset ("gptj-6b", "gptj-tiny", "gptj-micro") or a config.json path; NULL: gptj-6b */
     const char *formats;      /* weight formats, comma-separated: "fp16,q4g:64" (the default) */

@@ -195,10 +195,12 @@ static void test_pkg_config_example(void **state)
                  "$(%s --cflags --libs ipusim) -Wl,-rpath,'%s'",
                  cc, src_dir, tmp, pkgconf, libdir);
     /* the example and the installed program with the same keys, side by side (each is one thread
-     * for most of its run, and many seconds in a sanitizer build) */
-    assert_sh_ok("cd '%s' && (OMP_NUM_THREADS=2 prefix/bin/ipusim run --json " RUN_ARGS " >run.json 2>run.err; "
+     * for most of its run). A sanitizer build (35 s a run) leaves the program's run, the same
+     * comparison, to the plain build: the suite's slowest tests there are near their timeout. */
+    int compare = strcmp(getenv("IPUSIM_SANITIZE") ? getenv("IPUSIM_SANITIZE") : "", "ON") != 0;
+    assert_sh_ok("cd '%s' && (%sOMP_NUM_THREADS=2 prefix/bin/ipusim run --json " RUN_ARGS " >run.json 2>run.err; "
                  "echo $? >run.rc) & OMP_NUM_THREADS=2 '%s/gptj_timing' " EXAMPLE_ARGS "; rc=$?; wait; exit $rc",
-                 tmp, tmp);
+                 tmp, compare ? "" : "exit 0; ", tmp);
     static char ex_out[sizeof out];
     snprintf(ex_out, sizeof ex_out, "%s", out);
     char head[64];
@@ -210,31 +212,33 @@ static void test_pkg_config_example(void **state)
     assert_true(figure(ex_out, "q4g:64", "step_bytes") < figure(ex_out, "fp16", "step_bytes"));
     assert_true(figure(ex_out, "fp16", "mbu") > 0 && figure(ex_out, "fp16", "mbu") <= 1);
 
-    read_tmp("run.rc");
-    if (atoi(out) != 0) {
-        read_tmp("run.err");
-        fail_msg("the installed ipusim run failed:\n%s", out);
-    }
-    read_tmp("run.json");
-    cJSON *j = cJSON_Parse(out);
-    if (!j)
-        fail_msg("ipusim run --json printed no JSON:\n%s", out);
-    cJSON *fs = cJSON_GetObjectItem(j, "formats");
-    assert_int_equal(cJSON_GetArraySize(fs), 2);
-    const char *keys[] = {"ttft_s", "tpot_s", "batched_token_s"};
-    for (int i = 0; i < 2; i++) {
-        cJSON *o = cJSON_GetArrayItem(fs, i);
-        const char *fmt = cJSON_GetObjectItem(o, "format")->valuestring;
-        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
-            cJSON *v = cJSON_GetObjectItem(o, keys[k]);
-            if (!cJSON_IsNumber(v))
-                fail_msg("ipusim run --json: %s has no number %s", fmt, keys[k]);
-            double lib = figure(ex_out, fmt, keys[k]);
-            if (!(fabs(lib - v->valuedouble) <= 1e-5 * fabs(v->valuedouble)))
-                fail_msg("%s %s: library %.9g, program %.9g", fmt, keys[k], lib, v->valuedouble);
+    if (compare) {
+        read_tmp("run.rc");
+        if (atoi(out) != 0) {
+            read_tmp("run.err");
+            fail_msg("the installed ipusim run failed:\n%s", out);
         }
+        read_tmp("run.json");
+        cJSON *j = cJSON_Parse(out);
+        if (!j)
+            fail_msg("ipusim run --json printed no JSON:\n%s", out);
+        cJSON *fs = cJSON_GetObjectItem(j, "formats");
+        assert_int_equal(cJSON_GetArraySize(fs), 2);
+        const char *keys[] = {"ttft_s", "tpot_s", "batched_token_s"};
+        for (int i = 0; i < 2; i++) {
+            cJSON *o = cJSON_GetArrayItem(fs, i);
+            const char *fmt = cJSON_GetObjectItem(o, "format")->valuestring;
+            for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+                cJSON *v = cJSON_GetObjectItem(o, keys[k]);
+                if (!cJSON_IsNumber(v))
+                    fail_msg("ipusim run --json: %s has no number %s", fmt, keys[k]);
+                double lib = figure(ex_out, fmt, keys[k]);
+                if (!(fabs(lib - v->valuedouble) <= 1e-5 * fabs(v->valuedouble)))
+                    fail_msg("%s %s: library %.9g, program %.9g", fmt, keys[k], lib, v->valuedouble);
+            }
+        }
+        cJSON_Delete(j);
     }
-    cJSON_Delete(j);
 
     /* a user error comes back as text through the installed library */
     assert_int_equal(sh("'%s/gptj_timing' gptj-tiny arch.tiles=3", tmp), 1);
