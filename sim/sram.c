@@ -144,38 +144,3 @@ void sram_block(const Sram *s, uint32_t tile, uint32_t i, uint64_t *offset, uint
     *offset = b->offset, *bytes = b->bytes, *cat = b->cat;
 }
 
-void sram_report(const Sram *s, FILE *f, uint32_t n)
-{
-    if (n > s->tiles)
-        n = s->tiles;
-    uint32_t *top = calloc(n ? n : 1, sizeof *top);
-    if (!top)
-        return;
-    uint32_t have = 0;
-    for (uint32_t t = 0; t < s->tiles; t++) {
-        /* insertion into a sorted top-n: larger peak first, lower tile on ties */
-        uint32_t pos = have;
-        while (pos > 0 && s->tile[top[pos - 1]].peak < s->tile[t].peak)
-            pos--;
-        if (pos >= n)
-            continue;
-        uint32_t last = have < n ? have : n - 1;
-        memmove(&top[pos + 1], &top[pos], (last - pos) * sizeof *top);
-        top[pos] = t;
-        if (have < n)
-            have++;
-    }
-    fprintf(f, "%-6s %-6s %12s %6s", "chip", "tile", "peak_bytes", "full%");
-    for (int c = 0; c < SRAM_CATEGORY_COUNT; c++)
-        fprintf(f, " %12s", sram_category_names[c]);
-    fputc('\n', f);
-    for (uint32_t i = 0; i < have; i++) {
-        const SramTile *t = &s->tile[top[i]];
-        fprintf(f, "%-6u %-6u %12llu %6.1f", top[i] / s->tiles_per_chip, top[i] % s->tiles_per_chip,
-                (unsigned long long)t->peak, 100.0 * (double)t->peak / s->capacity);
-        for (int c = 0; c < SRAM_CATEGORY_COUNT; c++)
-            fprintf(f, " %12llu", (unsigned long long)t->cat_peak[c]);
-        fputc('\n', f);
-    }
-    free(top);
-}

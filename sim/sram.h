@@ -1,4 +1,7 @@
-/* sram.h - the tile SRAM allocator: where every byte of every tile goes.
+/* sram.h - the tile SRAM allocator of the always-live bytes: code, stacks
+ * and always-live tensors, held for the whole program. The other tensors
+ * share the gaps by their live ranges (sim/layout.h), which also gives a
+ * tile's peak over the program.
  *
  * One Sram covers all tiles of a system (global tile id = chip *
  * tiles_per_chip + tile). Each allocation has a category (weights,
@@ -15,7 +18,6 @@
 #define IPUSIM_SRAM_H
 
 #include <stdint.h>
-#include <stdio.h>
 
 #include "sim/err.h"
 
@@ -56,9 +58,5 @@ uint64_t sram_tile_peak_bytes(const Sram *s, uint32_t tile);
 /* The tile's allocated blocks, sorted by offset: how many, and block i. */
 uint32_t sram_block_count(const Sram *s, uint32_t tile);
 void sram_block(const Sram *s, uint32_t tile, uint32_t i, uint64_t *offset, uint64_t *bytes, SramCategory *cat);
-
-/* The n fullest tiles by peak bytes (ties: lower tile first), each with its
- * peak per category, as a table. */
-void sram_report(const Sram *s, FILE *f, uint32_t n);
 
 #endif

@@ -59,31 +59,11 @@ static void test_fill_exactly_then_oom_message(void **state)
     sram_destroy(s);
 }
 
-static void test_report_fullest_first(void **state)
-{
-    (void)state;
-    Sram *s = sram_create(6, 3, 1000);
-    IpuErr e;
-    sram_alloc(s, 2, 100, 1, SRAM_WEIGHTS, "a", &e);
-    sram_alloc(s, 4, 500, 1, SRAM_KV_CACHE, "b", &e);
-    sram_alloc(s, 5, 300, 1, SRAM_WEIGHTS, "c", &e);
-    char buf[4096] = "";
-    FILE *f = fmemopen(buf, sizeof buf, "w");
-    sram_report(s, f, 2);
-    fclose(f);
-    char *l1 = strchr(buf, '\n') + 1, *l2 = strchr(l1, '\n') + 1;
-    assert_int_equal(strncmp(l1, "1      1 ", 9), 0); /* global 4 = chip 1 tile 1, 500 bytes */
-    assert_int_equal(strncmp(l2, "1      2 ", 9), 0); /* global 5 */
-    assert_null(strchr(l2, '\n') ? strstr(strchr(l2, '\n') + 1, "0      2") : NULL);
-    sram_destroy(s);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alloc_align_free_reuse),
         cmocka_unit_test(test_fill_exactly_then_oom_message),
-        cmocka_unit_test(test_report_fullest_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
