@@ -110,6 +110,10 @@ struct Lowered {
 };
 
 
+/* The step graph of t rows per sequence from position pos0 (host/lower/step.c):
+ * its tensors, compute sets and the program under sg->root. */
+int lower_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0, IpuErr *err);
+
 /* Functional mode: converts and writes every weight of w into its tensors
  * (resident) or remote buffers (stream), in the planned block layout. */
 int lower_write_weights(Lowered *L, const GptjWeights *w, IpuErr *err);
