@@ -17,9 +17,9 @@
  * - attention.c: per (sequence, head) a grid of query waves x key blocks
  *   over tiles, K cache (keys, hd) and V^T cache (hd, keys).
  * - layernorm.c: a LayerNorm of few long rows split over slice tiles.
- * - model.c (state in model.h): tensor parallel over chips, one step graph
- *   per distinct rows-per-step (prefill / decode), weight placement, the
- *   memory layout of both programs.
+ * - model.c (state in model.h): tensor parallel over chips, weight
+ *   placement, the memory layout of both programs; step.c: one step graph
+ *   per distinct rows-per-step (prefill / decode).
  * - io.c: functional weights, per-step ids and positions, reading tokens
  *   and logits.
  *
