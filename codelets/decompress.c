@@ -382,6 +382,17 @@ static int native_fused2(const IsaCosts *isa, const void *args)
     return 0;
 }
 
+int decompress_q4_native_accepts(const VertexType *vt, const IsaCosts *isa, const DecompressQ4Args *a)
+{
+    if (vt->native == native_fused2)
+        return native_ok(a, 4) == 0;
+    if (vt->native != native_any)
+        return 0;
+    if (vt == &decompress_q4_nibunpack_vertex && isa && !isa->nibunpack4_enabled)
+        return 0; /* native() would run, but run() faults: the engine reports that instead */
+    return native_ok(a, 2) == 0;
+}
+
 /* ---- vertex types ---- */
 
 typedef void (*DecompressFn)(Worker *w, const DecompressQ4Args *a);

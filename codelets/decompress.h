@@ -80,6 +80,10 @@ void decompress_q4_fused2(Worker *w, const DecompressQ4Args *a);    /* fused, tw
  * computed with host SIMD where the build has it; no cycles, no checks
  * (the vertex types' native functions check what run() would fault on). */
 void decompress_q4_native(const DecompressQ4Args *a);
+/* 1 if vt (a decompress vertex type) would run a natively: what its
+ * native() checks before it writes anything (alignment, the what-if
+ * instruction of nibunpack: isa may be NULL to leave that out). */
+int decompress_q4_native_accepts(const VertexType *vt, const IsaCosts *isa, const DecompressQ4Args *a);
 
 /* The vertex types (args struct DecompressQ4Args). measure() runs the
  * variant on deterministic scratch data of the args' shape and returns its

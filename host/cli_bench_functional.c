@@ -14,6 +14,7 @@
 #include "host/gptj_step.h"
 #include "host/lower/lower.h"
 #include "host/runcfg.h"
+#include "codelets/q4mm.h"
 #include "sim/engine.h"
 
 typedef struct FuncBench {
@@ -24,6 +25,7 @@ typedef struct FuncBench {
     uint32_t *tokens;         /* (steps + timed_steps + 1) greedy tokens */
     double rss_after_lower_mib;
     uint64_t fused, executes;  /* Execute steps of the fast decode steps: run tile by tile with the one before, all */
+    uint64_t skipped, vskipped; /* of those: Executes that computed the one before's dead writes, vertices skipped */
 } FuncBench;
 
 /* Synthesises the weights, lowers (then frees the host copy: the graph holds
@@ -46,6 +48,8 @@ static int bench_run(const RunConfig *rc, const RunOptions *o, uint64_t seed, Fu
     fb->rss_after_lower_mib = cli_peak_rss_mib();
     Engine *e = engine_create(lower_graph(L), err);
     rv = e ? 0 : -1;
+    if (e)
+        engine_set_fusions(e, q4mm_fusions, q4mm_fusion_count);
     uint32_t *prompt = calloc(o->prompt_len, sizeof *prompt);
     if (!rv && !prompt)
         rv = ipu_err(err, "out of host memory");
@@ -73,6 +77,8 @@ static int bench_run(const RunConfig *rc, const RunOptions *o, uint64_t seed, Fu
         if (!rv && k == 0) {
             fb->fused = engine_stats(e)->executes_fused - before.executes_fused;
             fb->executes = engine_stats(e)->supersteps - before.supersteps;
+            fb->skipped = engine_stats(e)->executes_skipped - before.executes_skipped;
+            fb->vskipped = engine_stats(e)->vertices_skipped - before.vertices_skipped;
         }
     }
     free(prompt);
@@ -172,6 +178,9 @@ int cli_bench_functional(int argc, char **argv)
     if (steps)
         printf("  steps run tile by tile with the Execute before them: %llu of %llu leaf steps per decode step\n",
                (unsigned long long)fb.fused, (unsigned long long)fb.executes);
+    if (steps)
+        printf("  dead writes skipped: %llu Executes computed the one before's outputs, %llu vertices not run\n",
+               (unsigned long long)fb.skipped, (unsigned long long)fb.vskipped);
     printf("  peak RSS after lowering             %10.0f MiB\n", fb.rss_after_lower_mib);
     printf("  peak RSS                            %10.0f MiB\n", cli_peak_rss_mib());
     status = 0;

@@ -8,6 +8,7 @@
 
 #include "host/gptj_step.h"
 #include "host/lower/lower.h"
+#include "codelets/q4mm.h"
 #include "sim/engine.h"
 #include "sim/layout.h"
 
@@ -112,6 +113,7 @@ int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weig
     int rc = e ? 0 : -1;
     if (e) {
         engine_set_native(e, !opt->functional_timed);
+        engine_set_fusions(e, q4mm_fusions, q4mm_fusion_count);
         engine_set_poison(e, opt->check_liveness);
     }
     quant_spec_format(&opt->weights, out->format, sizeof out->format);

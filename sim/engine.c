@@ -3,59 +3,12 @@
  * collective and Sync steps depend only on the graph and arch, so
  * engine_start computes them once while validating; Execute costs come from
  * running the vertices (functional) or from the measure cache (timing). */
-#include "sim/engine.h"
-
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/engine_cost.h"
-#include "sim/engine_exec.h"
+#include "sim/engine_priv.h"
 #include "sim/layout.h"
 #include "sim/links.h"
-
-#define ENGINE_MAX_DEPTH EXEC_MAX_DEPTH
-
-/* Functional fast path: leaves whose data effects a fused Execute already
- * performed (see run_fused): Copy steps, then the second Execute, whose
- * result (cycles in its CsCache, or a fault) waits here. */
-#define PRERUN_MAX 8
-typedef struct Prerun {
-    int ncopies, next;       /* Copy step ids done early, and how many were reached */
-    int copies[PRERUN_MAX];
-    int exec_step;           /* the second Execute's step id; -1: nothing pending */
-    int rc;                  /* its result: 0, or -1 with msg */
-    char msg[512];
-} Prerun;
-
-typedef struct MeasureEntry {
-    const VertexType *type;
-    uint64_t key, cycles;
-} MeasureEntry;
-
-struct Engine {
-    Graph *g;
-    Trace *trace;
-    Stats stats;
-    uint64_t now;
-    const Program *prog;   /* running program, NULL when done */
-    const Program *started;/* last validated program, for engine_restart */
-    int started_root;
-    StepCost *cost;        /* (prog->nsteps) */
-    size_t ncost;
-    CsCache *csc;          /* (g->ncs) */
-    size_t ncsc;
-    MeasureEntry *mtab;    /* open addressing, mcap a power of two */
-    size_t mcap, mcount;
-    Frame stack[ENGINE_MAX_DEPTH];
-    int sp;
-    CostScratch cx;            /* Copy / StreamCopy costing scratch */
-    uint64_t pending_cycles;   /* overlapped stream still running */
-    int pending_category;
-    int timed_functional;      /* 1: functional mode runs every vertex through run() */
-    Prerun pre;
-    int poison;                /* functional: fill a tensor's bytes with 0xff when its value dies (sim/layout) */
-    size_t pos;                /* the layout position of the next leaf step */
-};
 
 Engine *engine_create(Graph *g, IpuErr *err)
 {
@@ -67,6 +20,8 @@ Engine *engine_create(Graph *g, IpuErr *err)
         e->cx.tile_a = calloc(tiles, sizeof *e->cx.tile_a);
         e->cx.tile_b = calloc(tiles, sizeof *e->cx.tile_b);
         e->pre.exec_step = -1;
+        e->skip.b_step = -1;
+        e->fast = ENGINE_FAST_ALL;
     }
     if (!e || !e->cx.tile_a || !e->cx.tile_b) {
         engine_destroy(e);
@@ -96,12 +51,23 @@ void engine_destroy(Engine *e)
     free(e->mtab);
     free(e->cx.tile_a);
     free(e->cx.tile_b);
+    if (e->g)
+        alias_materialize_all(e); /* a run left unfinished: the graph outlives the engine */
+    fuse_free(e);
+    alias_free(&e->alias);
     free(e);
 }
 
 void engine_set_trace(Engine *e, Trace *t) { e->trace = t; }
 void engine_set_native(Engine *e, int on) { e->timed_functional = !on; }
 void engine_set_poison(Engine *e, int on) { e->poison = on; }
+void engine_set_fast(Engine *e, unsigned paths) { e->fast = paths & ENGINE_FAST_ALL; }
+void engine_set_fusions(Engine *e, const VertexFusion *fusions, size_t n) { e->fusions = fusions, e->nfusions = n; }
+
+int engine_fast_on(const Engine *e, unsigned f)
+{
+    return e->g->mode == GRAPH_FUNCTIONAL && !e->timed_functional && (e->fast & f);
+}
 uint64_t engine_cycles(const Engine *e) { return e->now; }
 const Stats *engine_stats(const Engine *e) { return &e->stats; }
 
@@ -181,9 +147,11 @@ int engine_start(Engine *e, const Program *p, int root, IpuErr *err)
     if (root < 0 && (root = program_root(p, err)) < 0)
         return -1;
     free_costs(e);
+    alias_materialize_all(e);
     e->prog = e->started = NULL;
     e->sp = 0;
     e->pre.exec_step = -1;
+    e->skip.b_step = -1;
     e->cost = calloc(p->nsteps, sizeof *e->cost);
     if (!e->cost)
         return ipu_err(err, "engine: out of host memory");
@@ -207,6 +175,9 @@ int engine_restart(Engine *e, IpuErr *err)
 {
     if (!e->started)
         return ipu_err(err, "engine_restart: no program was started");
+    alias_materialize_all(e); /* a run left unfinished */
+    e->nwatch = 0;
+    e->skip.b_step = -1;
     e->prog = e->started;
     e->pre.exec_step = -1;
     e->stack[0] = (Frame){e->started_root, 0, 0};
@@ -218,7 +189,7 @@ int engine_restart(Engine *e, IpuErr *err)
 
 /* ---- Execute ---- */
 
-static int cs_group(Engine *e, int id)
+int engine_cs_group(Engine *e, int id)
 {
     if ((size_t)id >= e->ncsc) {
         CsCache *n = realloc(e->csc, e->g->ncs * sizeof *n);
@@ -271,7 +242,7 @@ static uint64_t measure_cached(Engine *e, const Vertex *v)
  * native_work, the set's host work in native worker cycles (a vertex
  * through run() counted ENGINE_RUN_HOST_FACTOR times, one whose measure()
  * faults as unbounded). Serial: measure_cached is not thread-safe. */
-static int native_cycles(Engine *e, const ComputeSet *cs, CsCache *c)
+int engine_native_cycles(Engine *e, const ComputeSet *cs, CsCache *c)
 {
     if (c->native_wc)
         return 0;
@@ -289,126 +260,11 @@ static int native_cycles(Engine *e, const ComputeSet *cs, CsCache *c)
     return 0;
 }
 
-/* Below this much host work (native worker cycles) a compute set takes a
- * few microseconds: an OpenMP team would cost more than it saves (and much
- * more on a loaded machine, where a descheduled thread holds the barrier).
- * Host speed only; results do not depend on it. */
-#define ENGINE_PARALLEL_MIN_WORK (1ull << 20)
-
-/* ---- functional fast path: two compute sets tile by tile ----
- *
- * A vertex touches only its own tile's memory (the rule that lets the
- * engine run tiles in parallel). So when Execute(A) is followed, through
- * Sync steps and Copy steps that touch no tensor of A's footprint
- * (sim/footprint.h), by Execute(B), running those Copies first and then, tile
- * by tile, A's vertices and B's gives the same memory as the program order:
- * the Copies commute with A, and B's vertices on a tile read only that
- * tile's memory, which A's vertices on other tiles never write. A's freshly
- * written outputs (decompressed weights) are then still in the host cache
- * when B (the matmul) reads them. Cycles are computed per compute set as
- * always and charged at each step; B's result (or fault) waits in e->pre
- * until its step, and the moved Copies skip their data movement then. */
-
-/* The step id of B for the Execute of compute set a being run, and the Copy
- * steps before it (copies, *ncopies), or -1 when there is none. */
-static int fuse_partner(Engine *e, int a, int *copies, int *ncopies)
-{
-    Frame st[ENGINE_MAX_DEPTH];
-    int sp = e->sp;
-    memcpy(st, e->stack, (size_t)sp * sizeof *st);
-    const uint8_t *touched = NULL;
-    *ncopies = 0;
-    for (int look = 0; look < 4 * PRERUN_MAX; look++) {
-        int id = exec_walk_next_leaf(e->prog, st, &sp);
-        if (id < 0)
-            return -1;
-        const Step *s = &e->prog->steps[id];
-        if (s->kind == STEP_SYNC)
-            continue;
-        if (s->kind == STEP_EXECUTE)
-            return s->cs != a ? id : -1;
-        if (s->kind != STEP_COPY || *ncopies == PRERUN_MAX)
-            return -1;
-        if (!touched && !(touched = exec_cache_touched(&e->csc[a], e->g, &e->g->cs[a])))
-            return -1;
-        for (size_t i = 0; i < s->npairs; i++)
-            if (touched[s->pairs[i].src] || touched[s->pairs[i].dst])
-                return -1;
-        copies[(*ncopies)++] = id;
-    }
-    return -1;
-}
-
-static void do_copy(Engine *e, const Step *s);
-
-/* Execute(A) at step s fused with Execute(B) at step b (see above). */
-static int run_fused(Engine *e, const Step *s, int b, const int *copies, int ncopies, IpuErr *err)
-{
-    Graph *g = e->g;
-    const Step *s2 = &e->prog->steps[b];
-    const ComputeSet *ca = &g->cs[s->cs], *cb = &g->cs[s2->cs];
-    if (cs_group(e, s2->cs) || native_cycles(e, cb, &e->csc[s2->cs]))
-        return ipu_err(err, "engine: out of host memory");
-    CsCache *a = &e->csc[s->cs], *bc = &e->csc[s2->cs]; /* after cs_group: e->csc may move */
-    ExecRun ra, rb;
-    size_t nm = 0;
-    int32_t(*m)[2] = malloc((a->ngroups + bc->ngroups + 1) * sizeof *m);
-    int rc = exec_run_alloc(&ra, ca->count, a->ngroups) | exec_run_alloc(&rb, cb->count, bc->ngroups) | (m ? 0 : -1);
-    if (rc) {
-        exec_run_free(&ra), exec_run_free(&rb), free(m);
-        return ipu_err(err, "engine: out of host memory");
-    }
-    for (int i = 0; i < ncopies; i++)
-        do_copy(e, &e->prog->steps[copies[i]]);
-    /* both sets' tile groups merged by tile: (group of A or -1, group of B or -1) */
-    for (size_t i = 0, j = 0; i < a->ngroups || j < bc->ngroups;) {
-        uint32_t ta = i < a->ngroups ? ca->v[a->order[a->group_start[i]]].tile : UINT32_MAX;
-        uint32_t tb = j < bc->ngroups ? cb->v[bc->order[bc->group_start[j]]].tile : UINT32_MAX;
-        m[nm][0] = ta <= tb ? (int32_t)i++ : -1;
-        m[nm][1] = tb <= ta ? (int32_t)j++ : -1;
-        nm++;
-    }
-    const long n = (long)nm;
-    const IpuArch *arch = &g->arch;
-    int par = n > 1 && (a->native_work >= ENGINE_PARALLEL_MIN_WORK || bc->native_work >= ENGINE_PARALLEL_MIN_WORK ||
-                        a->native_work + bc->native_work >= ENGINE_PARALLEL_MIN_WORK);
-#pragma omp parallel for schedule(dynamic, 8) if (par)
-    for (long k = 0; k < n; k++) {
-        if (m[k][0] >= 0)
-            exec_run_group(arch, ca, a, a->native_wc, m[k][0], &ra);
-        if (m[k][1] >= 0)
-            exec_run_group(arch, cb, bc, bc->native_wc, m[k][1], &rb);
-    }
-    rc = exec_fault(e->g, s, ca, a, &ra, err);
-    if (!rc) {
-        exec_schedule(e->g, ca, a, &ra);
-        exec_schedule(e->g, cb, bc, &rb);
-        IpuErr berr;
-        e->pre.rc = exec_fault(e->g, s2, cb, bc, &rb, &berr);
-        if (e->pre.rc)
-            snprintf(e->pre.msg, sizeof e->pre.msg, "%s", berr.msg);
-        e->pre.ncopies = ncopies, e->pre.next = 0;
-        memcpy(e->pre.copies, copies, (size_t)ncopies * sizeof *copies);
-        e->pre.exec_step = b;
-    }
-    exec_run_free(&ra), exec_run_free(&rb), free(m);
-    return rc;
-}
-
-/* 1 if Copy step id already moved its data in a fused Execute (consumed now). */
-static int prerun_copy(Engine *e, int id)
-{
-    if (e->pre.exec_step < 0 || e->pre.next >= e->pre.ncopies || e->pre.copies[e->pre.next] != id)
-        return 0;
-    e->pre.next++;
-    return 1;
-}
-
 static int run_execute(Engine *e, const Step *s, uint64_t *cycles, const uint64_t **chip_cycles, IpuErr *err)
 {
     Graph *g = e->g;
     const ComputeSet *cs = &g->cs[s->cs];
-    if (cs_group(e, s->cs))
+    if (engine_cs_group(e, s->cs))
         return ipu_err(err, "engine: out of host memory");
     CsCache *c = &e->csc[s->cs];
     e->stats.vertices_run += cs->count;
@@ -417,24 +273,31 @@ static int run_execute(Engine *e, const Step *s, uint64_t *cycles, const uint64_
         *chip_cycles = c->chip_cycles;
         return 0;
     }
-    int id = (int)(s - e->prog->steps);
-    if (e->pre.exec_step == id) { /* ran with the Execute before it */
-        IPU_ASSERT(e->pre.next == e->pre.ncopies);
-        e->pre.exec_step = -1;
-        e->stats.executes_fused++;
-        if (e->pre.rc)
-            return ipu_err(err, "%s", e->pre.msg);
-        *cycles = c->cycles;
-        *chip_cycles = c->chip_cycles;
-        return 0;
+    int rc = 0;
+    if (g->mode == GRAPH_FUNCTIONAL && !e->timed_functional) {
+        /* the fast paths: a consumer of skipped writes, the second half of a
+         * tile-by-tile pair, a producer whose writes are dead, a pair */
+        if (engine_native_cycles(e, cs, c))
+            return ipu_err(err, "engine: out of host memory");
+        rc = fuse_consume(e, s, err);
+        if (!rc)
+            rc = fuse_prerun_exec(e, s, err);
+        if (!rc)
+            rc = fuse_skip(e, s, err);
+        if (!rc)
+            rc = fuse_tiles(e, s, err);
+        if (rc) {
+            c = &e->csc[s->cs]; /* the fast paths may have grown e->csc */
+            *cycles = c->cycles;
+            *chip_cycles = c->chip_cycles;
+            return rc < 0 ? -1 : 0;
+        }
     }
-    e->pre.exec_step = -1;
     ExecRun r;
     if (exec_run_alloc(&r, cs->count, c->ngroups)) {
         exec_run_free(&r);
         return ipu_err(err, "engine: out of host memory");
     }
-    int rc = 0;
     if (g->mode == GRAPH_TIMING) {
         for (size_t i = 0; i < cs->count && !rc; i++) {
             r.wc[i] = measure_cached(e, &cs->v[i]);
@@ -447,23 +310,14 @@ static int run_execute(Engine *e, const Step *s, uint64_t *cycles, const uint64_
             }
         }
     } else {
-        const uint64_t *nwc = NULL;
-        if (!e->timed_functional) {
-            if (native_cycles(e, cs, c)) {
-                exec_run_free(&r);
-                return ipu_err(err, "engine: out of host memory");
-            }
-            int copies[PRERUN_MAX], ncopies, b = e->poison ? -1 : fuse_partner(e, s->cs, copies, &ncopies);
-            if (b >= 0) {
-                exec_run_free(&r);
-                rc = run_fused(e, s, b, copies, ncopies, err);
-                c = &e->csc[s->cs];
-                *cycles = c->cycles;
-                *chip_cycles = c->chip_cycles;
-                return rc;
-            }
-            nwc = c->native_wc;
+        const uint64_t *nwc = e->timed_functional ? NULL : c->native_wc;
+        const uint8_t *touched = e->alias.n ? exec_cache_touched(c, g, cs) : NULL;
+        if (e->alias.n && !touched) {
+            exec_run_free(&r);
+            return ipu_err(err, "engine: out of host memory");
         }
+        if (touched)
+            alias_materialize_touched(e, touched); /* its vertices read host buffers */
         const long ng = (long)c->ngroups;
         const IpuArch *a = &g->arch;
         int par = ng > 1 && (!nwc || c->native_work >= ENGINE_PARALLEL_MIN_WORK);
@@ -483,30 +337,18 @@ static int run_execute(Engine *e, const Step *s, uint64_t *cycles, const uint64_
 
 /* ---- functional data movement ---- */
 
-static void do_copy(Engine *e, const Step *s)
+void engine_do_copy(Engine *e, const Step *s)
 {
     for (size_t i = 0; i < s->npairs; i++) {
         const CopyPair *p = &s->pairs[i];
         const Tensor *src = graph_tensor(e->g, p->src), *dst = graph_tensor(e->g, p->dst);
+        if (e->alias.n)
+            alias_materialize(e, p->dst); /* copy-on-write (the layout kept such a stream in place: never here) */
+        const char *from = e->alias.n ? alias_data(e, p->src) : src->data;
         size_t esz = graph_dtype_bytes(src->dtype);
         for (uint64_t r = 0; r < p->rows; r++)
             memmove((char *)dst->data + (p->dst_first + r * p->dst_stride) * esz,
-                    (const char *)src->data + (p->src_first + r * p->src_stride) * esz, p->n * esz);
-    }
-}
-
-static void do_stream(Engine *e, const Step *s)
-{
-    for (size_t i = 0; i < s->nxfers; i++) {
-        const StreamXfer *x = &s->xfers[i];
-        const Tensor *t = graph_tensor(e->g, x->tensor);
-        char *r = (char *)graph_remote_data(e->g, x->remote) + x->remote_offset_bytes;
-        size_t esz = graph_dtype_bytes(t->dtype);
-        char *d = (char *)t->data + x->first * esz;
-        if (s->dir == STREAM_TO_TILES)
-            memcpy(d, r, x->n * esz);
-        else
-            memcpy(r, d, x->n * esz);
+                    from + (p->src_first + r * p->src_stride) * esz, p->n * esz);
     }
 }
 
@@ -578,16 +420,16 @@ static int run_leaf(Engine *e, int id, EngineStepInfo *info, IpuErr *err)
         break;
     }
     case STEP_COPY:
-        if (functional && !prerun_copy(e, id))
-            do_copy(e, s);
+        if (functional && !fuse_prerun_copy(e, id))
+            engine_do_copy(e, s);
         e->stats.bytes_exchange += c->bytes;
         account(e, s, c->cycles, &e->stats.cycles_exchange);
         trace_chips(e, s, TRACE_TID_TILES, e->now, c->chip_cycles, c->bytes);
         info->cycles = c->cycles;
         break;
     case STEP_STREAM:
-        if (functional)
-            do_stream(e, s);
+        if (functional && alias_stream(e, s))
+            return ipu_err(err, "engine: out of host memory");
         e->stats.bytes_stream += c->bytes;
         if (s->overlap && a->io_tiles > 0) {
             /* runs on the I/O tiles under the next Execute step */
@@ -602,8 +444,11 @@ static int run_leaf(Engine *e, int id, EngineStepInfo *info, IpuErr *err)
         info->cycles = c->cycles;
         break;
     case STEP_COLLECTIVE:
-        if (functional)
+        if (functional) {
+            for (size_t i = 0; i < s->ntensors && e->alias.n; i++)
+                alias_materialize(e, s->tensors[i]);
             links_collective_run(e->g, s->coll, s->tensors, s->ntensors);
+        }
         e->stats.bytes_collective += c->bytes;
         account(e, s, c->cycles, &e->stats.cycles_collective);
         trace_chips(e, s, TRACE_TID_TILES, e->now, c->chip_cycles, c->bytes);
@@ -636,6 +481,7 @@ static void poison_deaths(Engine *e)
     size_t n = layout_deaths(e->g->layout, e->pos, &ids);
     for (size_t i = 0; i < n; i++) {
         const Tensor *t = graph_tensor(e->g, ids[i]);
+        alias_forget(e, ids[i]);
         if (t->data)
             memset(t->data, 0xff, t->elems * graph_dtype_bytes(t->dtype));
     }
@@ -665,6 +511,8 @@ int engine_step(Engine *e, EngineStepInfo *info, IpuErr *err)
             continue;
         }
         e->sp--;
+        if (e->nwatch && fuse_watch(e, &e->prog->steps[f->step], err))
+            return -1;
         int rc = run_leaf(e, f->step, info, err);
         if (rc == 1 && e->pos != SIZE_MAX) {
             if (e->poison && e->g->mode == GRAPH_FUNCTIONAL)
@@ -674,6 +522,8 @@ int engine_step(Engine *e, EngineStepInfo *info, IpuErr *err)
         return rc;
     }
     pay_pending(e);
+    alias_materialize_all(e); /* the host sees every tensor's bytes in its host buffer */
+    e->nwatch = 0;
     e->prog = NULL;
     return 0;
 }

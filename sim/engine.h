@@ -26,6 +26,25 @@
  * called concurrently for different tiles (OpenMP); results and cycles do
  * not depend on the thread count.
  *
+ * Functional fast paths (with the native codelets; results, cycles and
+ * stats other than the executes_* / vertices_skipped counters are those of
+ * the timed path, bit for bit):
+ *   tiles      an Execute and the next one, with only Sync steps and Copy
+ *              steps that touch neither's tensors between them, run tile
+ *              by tile (a vertex touches only its own tile's memory);
+ *   dead       dead writes skipped: when every tensor an Execute writes dies
+ *              (sim/layout.h) at the next Execute, and a fusion for the two
+ *              vertex types is registered (engine_set_fusions), the first
+ *              one's vertices are not run: at the second step the fusion
+ *              computes its outputs from the first one's inputs, tile by
+ *              tile (a tile it declines runs both sets as usual);
+ *   zero-copy  a StreamCopy to tiles whose tensors are only read until
+ *              they are next written leaves their bytes in the remote
+ *              buffer: fusions read them there (VertexMem), a Copy reads
+ *              them there, and any other step touching such a tensor, the
+ *              end of the run, or a write to that remote buffer first
+ *              copies them home (copy-on-write).
+ *
  * engine_start + engine_step give one leaf step at a time (for a SystemC
  * wrapper); engine_run does the whole program.
  */
@@ -63,11 +82,25 @@ void engine_set_trace(Engine *e, Trace *t);
  * same outputs and cycles as run(), see sim/vertex.h); off runs every
  * vertex through run() and the timed intrinsics. No effect in timing mode. */
 void engine_set_native(Engine *e, int on);
+/* Functional fast paths (each on by default; see above). No effect with
+ * native codelets off or in timing mode. */
+#define ENGINE_FAST_TILES 1u
+#define ENGINE_FAST_DEAD 2u
+#define ENGINE_FAST_ZERO_COPY 4u
+#define ENGINE_FAST_ALL 7u
+void engine_set_fast(Engine *e, unsigned paths);
+/* The fusions dead-write skipping may use (the engine borrows the table). */
+void engine_set_fusions(Engine *e, const VertexFusion *fusions, size_t n);
 /* Functional mode, a check of the memory layout (sim/layout.h): on fills
  * each tensor's bytes with 0xff (NaN as fp16 or fp32) at the step where
  * its value dies, so a step that reads a value the layout let another
  * tensor overwrite shows in the results. Runs Execute steps one by one
- * (no fused pairs). The root run must be one the layout was made for. */
+ * (no tile-by-tile pairs). Dead writes are still skipped where the
+ * skipped producer's inputs live until its consumer: the tensors it would
+ * have written are poisoned at once, and until each is next written a
+ * step that reads it (its vertices' args point into it, or a Copy,
+ * StreamCopy or collective names it) is an error naming both steps. The
+ * root run must be one the layout was made for. */
 void engine_set_poison(Engine *e, int on);
 
 /* Validates the program against the graph (every id, range, chip rule) and

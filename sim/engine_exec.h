@@ -32,6 +32,8 @@ typedef struct CsCache {
     uint64_t native_work;  /* host work of the set in native worker cycles (engine.c native_cycles), UINT64_MAX unbounded */
     uint8_t *touched;      /* (ntouched) footprint_compute_set of this set, NULL until needed */
     size_t ntouched;       /* g->ntensors when scanned */
+    const VertexType *vtype; /* the one type of its vertices, NULL if they mix (once vtype_known) */
+    int vtype_known;
 } CsCache;
 
 /* A position of the program walk: a Sequence/Repeat step and its next child index. */

@@ -40,6 +40,7 @@ struct Layout {
     LayoutPeak *peak;          /* (tiles) */
     int *death;                /* tensors whose segment ends at a position: [death_at[p], death_at[p + 1]) */
     size_t *death_at;          /* (npos + 1) */
+    uint8_t *in_place;         /* (npos) 1: a StreamCopy to tiles whose tensors are only read until next written */
 };
 
 void layout_free(Layout *l)
@@ -47,7 +48,7 @@ void layout_free(Layout *l)
     if (!l)
         return;
     free(l->pos_step), free(l->root_pos), free(l->roots), free(l->segs), free(l->tseg0), free(l->tnseg);
-    free(l->blocks), free(l->tile_block), free(l->peak), free(l->death), free(l->death_at);
+    free(l->blocks), free(l->tile_block), free(l->peak), free(l->death), free(l->death_at), free(l->in_place);
     free(l);
 }
 
@@ -432,6 +433,32 @@ static int build_deaths(Layout *l, size_t ntensors)
     return 0;
 }
 
+/* Zero-copy streaming (layout_stream_in_place): a StreamCopy to tiles
+ * stays in place unless one of its tensors is written (READ_WRITE, a use
+ * that also reads) before its next pure write in the same root's run. ev:
+ * one tensor's events in position order (a Repeat's may share a position). */
+static void stream_in_place(const Program *p, Layout *l, const Event *ev, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const Step *st = &p->steps[l->pos_step[ev[i].pos]];
+        if (!l->in_place[ev[i].pos] || st->kind != STEP_STREAM || st->dir != STREAM_TO_TILES)
+            continue;
+        size_t r = root_of(l, ev[i].pos);
+        for (size_t k = i + 1; k < n && root_of(l, ev[k].pos) == r; k++) {
+            unsigned acc = ev[k].access;
+            for (; k + 1 < n && ev[k + 1].pos == ev[k].pos; k++)
+                acc |= ev[k + 1].access;
+            if (ev[k].pos == ev[i].pos)
+                continue; /* the stream's own second transfer */
+            if (acc & ACCESS_WRITE) {
+                if (acc & ACCESS_READ)
+                    l->in_place[ev[i].pos] = 0;
+                break;
+            }
+        }
+    }
+}
+
 /* 1 if any block of t is on a laid-out tile. */
 static int on_laid_tiles(const Layout *l, const Tensor *t)
 {
@@ -466,6 +493,14 @@ static int lay(Graph *g, const Program *p, Layout *l, const int *roots, IpuErr *
         first[i] = first[i - 1];
     if (!rc)
         first[0] = 0;
+    if (!rc && !(l->in_place = malloc(l->npos ? l->npos : 1)))
+        rc = ipu_err(err, "layout: out of host memory");
+    for (size_t q = 0; q < l->npos && !rc; q++) {
+        const Step *st = &p->steps[l->pos_step[q]];
+        l->in_place[q] = st->kind == STEP_STREAM && st->dir == STREAM_TO_TILES;
+    }
+    for (size_t i = 0; i < nt && !rc; i++)
+        stream_in_place(p, l, sorted + first[i], first[i + 1] - first[i]);
     for (size_t i = 0; i < nt && !rc; i++) {
         Tensor *t = &g->tensors[i];
         if (!on_laid_tiles(l, t) || t->placed == TENSOR_IN_SRAM)
@@ -637,6 +672,8 @@ int layout_chip_curve(const Graph *g, uint32_t chip, uint64_t *out)
     free(one);
     return 0;
 }
+
+int layout_stream_in_place(const Layout *l, size_t pos) { return pos < l->npos && l->in_place[pos]; }
 
 size_t layout_deaths(const Layout *l, size_t pos, const int **ids)
 {

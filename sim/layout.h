@@ -90,6 +90,12 @@ int layout_chip_curve(const Graph *g, uint32_t chip, uint64_t *out);
 /* Tensors whose last use ends a segment at pos (for poisoning dead bytes):
  * their ids in *ids, how many returned. */
 size_t layout_deaths(const Layout *l, size_t pos, const int **ids);
+/* 1 if the step at pos is a StreamCopy to tiles each of whose tensors is
+ * only read from there until it is next written without being read, or
+ * its root's run ends (a use that reads and writes it, a collective for
+ * one, counts as a write): the engine may then leave the bytes in the
+ * remote buffer and let readers read them there (zero-copy streaming). */
+int layout_stream_in_place(const Layout *l, size_t pos);
 /* The memory report: the n fullest tiles, and for each what is live at its
  * peak (always-live by category, then each live tensor with its bytes and
  * live range as step labels). */

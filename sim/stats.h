@@ -29,7 +29,10 @@
     X(bytes_collective, "bytes", "bytes sent over IPU-Links by collectives, all chips")           \
     X(supersteps, "steps", "leaf steps run (Execute, Copy, StreamCopy, collective, Sync)")        \
     X(vertices_run, "vertices", "vertex executions (functional runs or timed reuses)")            \
-    X(executes_fused, "steps", "functional fast path: Execute steps run tile by tile with the one before")
+    X(executes_fused, "steps", "functional fast path: Execute steps run tile by tile with the one before")         \
+    X(executes_skipped, "steps", "functional fast path: Execute steps that computed the one before's dead writes") \
+    X(vertices_skipped, "vertices", "functional fast path: vertices whose dead outputs were never written")         \
+    X(bytes_stream_in_place, "bytes", "functional fast path: streamed bytes left in the remote buffer (zero-copy)")
 
 #define STATS_MAX_CATEGORIES 32
 

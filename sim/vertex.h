@@ -45,4 +45,32 @@ typedef struct VertexType {
     int (*native)(const IsaCosts *isa, const void *args);
 } VertexType;
 
+/* Where a fused native function reads its inputs. The engine may leave a
+ * streamed tensor's bytes in the remote buffer they came from (zero-copy
+ * streaming, engine.h) instead of its host buffer; at() gives the address
+ * the n bytes at p (host-buffer addresses of one tensor, as vertex args
+ * hold them) can be read from. Outputs are always written at their own
+ * addresses: a tensor left in a remote buffer is one no step writes. */
+typedef struct VertexMem {
+    const void *(*at)(const struct VertexMem *m, const void *p, size_t n);
+    void *ctx;
+} VertexMem;
+
+/* A functional fast path over two compute sets: on one tile, the vertices
+ * of type `first` (a compute set's, in order) then those of type `second`
+ * (the next Execute's on that tile, in order), where the first's outputs
+ * are read by the second alone and dead after it. native() computes the
+ * second's outputs, bit for bit what running both gives, without writing
+ * the first's (a dead write skipped). check_only: returns 0 iff it would
+ * do it, touching nothing; it must accept only where every vertex's own
+ * native() would (so the cycles are measure()'s). Otherwise 0 when done,
+ * non-zero to decline having written nothing. A tile with no vertex of
+ * the second set (nsecond = 0) may skip the first's outright. Registered
+ * with the engine (engine_set_fusions); tests/test_native.c proves each. */
+typedef struct VertexFusion {
+    const VertexType *first, *second;
+    int (*native)(const IsaCosts *isa, const void *const *first_args, size_t nfirst, const void *const *second_args,
+                  size_t nsecond, const VertexMem *mem, int check_only);
+} VertexFusion;
+
 #endif

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codelets/q4mm.h"
 #include "host/gptj_step.h"
 #include "host/lower/lower.h"
 #include "host/runcfg.h"
@@ -24,6 +25,7 @@ enum { PROMPT = 3, DECODE = 1, STEPS = DECODE + 1 };
 typedef struct Record {
     uint64_t cycles[STEPS];
     float *logits; /* (STEPS, vocab) */
+    uint64_t skipped, in_place; /* the fast paths taken: Executes that skipped dead writes, bytes streamed in place */
 } Record;
 
 static Lowered *lower_tiny(const GptjWeights *w, const char *fmt, uint32_t chips)
@@ -55,6 +57,7 @@ static void run_steps(Lowered *L, uint32_t V, int native, Record *t)
     Engine *en = engine_create(lower_graph(L), &e);
     assert_non_null(en);
     engine_set_native(en, native);
+    engine_set_fusions(en, q4mm_fusions, q4mm_fusion_count);
     uint32_t prompt[PROMPT], tok = 0;
     for (int i = 0; i < PROMPT; i++)
         prompt[i] = (uint32_t)(i * 997 + 3) % V;
@@ -67,6 +70,8 @@ static void run_steps(Lowered *L, uint32_t V, int native, Record *t)
             fail_msg("%s", e.msg);
         t->cycles[k] = sr.cycles;
     }
+    t->skipped = engine_stats(en)->executes_skipped;
+    t->in_place = engine_stats(en)->bytes_stream_in_place;
     engine_destroy(en);
 }
 
@@ -84,7 +89,7 @@ static void test_tiny_fast_equals_timed(void **s)
     for (uint32_t chips = 1; chips <= 2; chips++)
         for (int f = 0; f < 2; f++) {
             Lowered *L = lower_tiny(&w, fmts[f], chips);
-            Record ref = {{0}, malloc(n * sizeof(float))}, got = {{0}, malloc(n * sizeof(float))};
+            Record ref = {{0}, malloc(n * sizeof(float)), 0, 0}, got = {{0}, malloc(n * sizeof(float)), 0, 0};
             assert_true(ref.logits && got.logits);
             omp_set_num_threads(1);
             run_steps(L, V, 0, &ref);
@@ -99,6 +104,10 @@ static void test_tiny_fast_equals_timed(void **s)
                         fail_msg("%s %u chips %d threads native %d step %d: %llu cycles, timed %llu", fmts[f], chips,
                                  threads, native, k, (unsigned long long)got.cycles[k],
                                  (unsigned long long)ref.cycles[k]);
+                /* the fast run took the dead-write and zero-copy paths (int4: decompress + matmul fused) */
+                assert_true(got.in_place > 0);
+                assert_true(f == 1 || got.skipped > 0);
+                assert_int_equal(ref.skipped + ref.in_place, 0);
                 if (memcmp(got.logits, ref.logits, n * sizeof(float)))
                     fail_msg("%s %u chips %d threads native %d: logits differ from the timed path", fmts[f], chips,
                              threads, native);

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codelets/q4mm.h"
 #include "host/gptj_run.h"
 #include "host/lower/lower.h"
 #include "host/lower/model.h"
@@ -152,6 +153,7 @@ static void check_case_placed(const char *fmt, uint32_t chips, int kv, uint32_t 
      * lowering that reads memory the layout gave to another tensor fails the
      * logit comparison below */
     engine_set_poison(en, 1);
+    engine_set_fusions(en, q4mm_fusions, q4mm_fusion_count); /* dead writes skipped, and watched */
     GptjState st;
     int V = o.cfg.vocab_size;
     if (gptj_state_init(&st, &rw, (int)batch, 64, &e))

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codelets/q4mm.h"
 #include "host/gptj_run.h"
 #include "host/lower/lower.h"
 #include "host/lower/model.h"
@@ -350,6 +351,11 @@ static void run_steps(const Case *k, int poisoned, uint32_t *tokens, float *logi
      * layout says it dies, and so runs compute sets one by one (no fused
      * pairs): each engine_step is the leaf run_program expects */
     engine_set_poison(en, poisoned);
+    /* run_program compares host buffers around each step: a stream left in
+     * its remote buffer (zero-copy) would show them stale mid-run. Dead
+     * writes are skipped (and their tensors watched) as in a real run. */
+    engine_set_fast(en, ENGINE_FAST_ALL & ~ENGINE_FAST_ZERO_COPY);
+    engine_set_fusions(en, q4mm_fusions, q4mm_fusion_count);
     Graph *g = lower_graph(L);
     uint32_t B = k->batch, V = (uint32_t)o.cfg.vocab_size, prompt[4 * PROMPT];
     for (uint32_t i = 0; i < B * PROMPT; i++)
