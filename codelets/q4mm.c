@@ -10,9 +10,11 @@
 #include "codelets/q4mm_simd.h"
 
 /* The tile's decompress vertices, checked to be one run of consecutive
- * groups, with their inputs where mem says they can be read. */
+ * groups, with their inputs where mem says they can be read. check: also
+ * that each vertex's own native() would run (the CHECK contract; RUN and
+ * PREFETCH compute the same bits whatever the alignment). */
 static int producer_run(const IsaCosts *isa, const VertexType *vt, const void *const *fa, size_t nf,
-                        const VertexMem *mem, Q4Run *r)
+                        const VertexMem *mem, int check, Q4Run *r)
 {
     if (!nf)
         return -1;
@@ -21,7 +23,7 @@ static int producer_run(const IsaCosts *isa, const VertexType *vt, const void *c
     uint64_t groups = 0;
     for (size_t i = 0; i < nf; i++) {
         const DecompressQ4Args *d = fa[i];
-        if (!decompress_q4_native_accepts(vt, isa, d) || d->group_size != gs || !d->groups)
+        if (d->group_size != gs || !d->groups || (check && !decompress_q4_native_accepts(vt, isa, d)))
             return -1;
         if (d->packed != d0->packed + groups * gs / 4 || d->scale != d0->scale + groups ||
             d->bias != d0->bias + groups || d->out != d0->out + groups * gs)
@@ -108,6 +110,16 @@ void q4mm_scalar_rows(const Q4Run *r, const Q4Use *u, const MatmulArgs *p, Layer
     free(buf);
 }
 
+/* The run's packed words, scales and biases on their way to the cache. */
+static void q4mm_prefetch(const Q4Run *r)
+{
+    const char *p = (const char *)r->packed, *end = p + r->groups * r->gs / 2;
+    for (; p < end; p += 64)
+        __builtin_prefetch(p);
+    for (uint64_t g = 0; g < r->groups; g += 32)
+        __builtin_prefetch(r->scale + g), __builtin_prefetch(r->bias + g);
+}
+
 /* A matmul that does not read the scratch: as its own native() would. */
 static void plain_matmul(const MatmulArgs *p, LayerDtype t, const VertexMem *mem)
 {
@@ -119,35 +131,74 @@ static void plain_matmul(const MatmulArgs *p, LayerDtype t, const VertexMem *mem
     matmul_native(&q, t);
 }
 
+#define Q4MM_MAX_CONSUMERS 64
+
+/* 1 if matmul q continues *p over the next weight rows (the pieces
+ * matmul_split cuts one matmul into): *p and *u then cover both. Each
+ * output is the same chain either way, so the bits do not change; more
+ * rows at once give the SIMD path independent chains. */
+static int merge(MatmulArgs *p, Q4Use *u, const MatmulArgs *q, const Q4Use *v, LayerDtype t)
+{
+    uint32_t as = p->a_stride ? p->a_stride : p->k, ws = p->w_stride ? p->w_stride : p->k;
+    uint32_t os = p->out_stride ? p->out_stride : p->n;
+    uint32_t qas = q->a_stride ? q->a_stride : q->k, qws = q->w_stride ? q->w_stride : q->k;
+    uint32_t qos = q->out_stride ? q->out_stride : q->n;
+    size_t esz = layer_dtype_bytes(t);
+    if (!u->role || v->role != u->role || v->xs != u->xs || v->off != u->off + (uint64_t)u->rows * u->xs ||
+        q->k != p->k || q->accumulate != p->accumulate || as != qas || ws != qws || os != qos)
+        return 0;
+    if (u->role == Q4_ROLE_W) { /* y (m tokens, n rows): the next columns */
+        if (q->a != p->a || q->m != p->m || (const char *)q->out != (const char *)p->out + (size_t)p->n * esz)
+            return 0;
+        p->n += q->n;
+    } else { /* y^T (m rows, n tokens): the next rows */
+        if (q->w != p->w || q->n != p->n || (const char *)q->out != (const char *)p->out + (size_t)p->m * os * esz)
+            return 0;
+        p->m += q->m;
+    }
+    p->a_stride = as, p->w_stride = ws, p->out_stride = os;
+    u->rows += v->rows;
+    return 1;
+}
+
 /* The fusion itself: checks everything first (nothing is written unless
  * all of it holds), then computes the matmuls in order. */
 static int q4mm_run(const IsaCosts *isa, const VertexType *vt, LayerDtype t, int simd, const void *const *fa,
-                    size_t nf, const void *const *sa, size_t ns, const VertexMem *mem, int check_only)
+                    size_t nf, const void *const *sa, size_t ns, const VertexMem *mem, int mode)
 {
     Q4Run r;
-    if (producer_run(isa, vt, fa, nf, mem, &r))
+    if (producer_run(isa, vt, fa, nf, mem, mode == VERTEX_FUSE_CHECK, &r))
+        return -1;
+    if (mode == VERTEX_FUSE_PREFETCH) {
+        q4mm_prefetch(&r);
+        return 0;
+    }
+    Q4Use use[Q4MM_MAX_CONSUMERS];
+    if (ns > Q4MM_MAX_CONSUMERS)
         return -1;
     for (size_t i = 0; i < ns; i++) {
         const MatmulArgs *p = sa[i];
         uint32_t as = p->a_stride ? p->a_stride : p->k, ws = p->w_stride ? p->w_stride : p->k;
-        Q4Use u;
-        if (consumer_use(&r, p, t, &u))
+        if (consumer_use(&r, p, t, &use[i]))
             return -1;
         /* operands other than the scratch must be readable where mem says */
-        if ((u.role != Q4_ROLE_A && !mem->at(mem, p->a, span_bytes(p->m, p->k, as, 2))) ||
-            (u.role != Q4_ROLE_W && !mem->at(mem, p->w, span_bytes(p->n, p->k, ws, 2))))
+        if ((use[i].role != Q4_ROLE_A && !mem->at(mem, p->a, span_bytes(p->m, p->k, as, 2))) ||
+            (use[i].role != Q4_ROLE_W && !mem->at(mem, p->w, span_bytes(p->n, p->k, ws, 2))))
             return -1;
     }
-    if (check_only)
+    if (mode == VERTEX_FUSE_CHECK)
         return 0;
-    for (size_t i = 0; i < ns; i++) {
-        const MatmulArgs *p = sa[i];
-        Q4Use u;
-        IPU_ASSERT(consumer_use(&r, p, t, &u) == 0);
+    for (size_t i = 0; i < ns;) {
+        MatmulArgs whole = *(const MatmulArgs *)sa[i];
+        Q4Use u = use[i];
+        size_t j = i + 1;
+        while (j < ns && use[j].role && merge(&whole, &u, sa[j], &use[j], t))
+            j++;
         if (u.role == 0)
-            plain_matmul(p, t, mem);
-        else if (!(simd && q4mm_simd_matmul(&r, &u, p, t, mem)))
-            q4mm_scalar_rows(&r, &u, p, t, 0, u.rows, 0, u.role == Q4_ROLE_W ? p->m : p->n, mem);
+            plain_matmul(&whole, t, mem);
+        else if (!(simd && q4mm_simd_matmul(&r, &u, &whole, t, mem)))
+            q4mm_scalar_rows(&r, &u, &whole, t, 0, u.rows, 0, u.role == Q4_ROLE_W ? whole.m : whole.n, mem);
+        i = j;
     }
     return 0;
 }
@@ -156,15 +207,15 @@ int q4mm_simd_available(void) { return q4mm_simd_cpu(); }
 
 #define Q4MM_FUSION(variant, pt, dtype)                                                                        \
     static int fuse_##variant##_##pt(const IsaCosts *isa, const void *const *fa, size_t nf, const void *const *sa, \
-                                     size_t ns, const VertexMem *mem, int check_only)                          \
+                                     size_t ns, const VertexMem *mem, int mode)                                        \
     {                                                                                                          \
         return q4mm_run(isa, &decompress_q4_##variant##_vertex, dtype, q4mm_simd_cpu(), fa, nf, sa, ns, mem,   \
-                        check_only);                                                                           \
+                        mode);                                                                                         \
     }                                                                                                          \
     static int scalar_##variant##_##pt(const IsaCosts *isa, const void *const *fa, size_t nf,                  \
-                                       const void *const *sa, size_t ns, const VertexMem *mem, int check_only) \
+                                       const void *const *sa, size_t ns, const VertexMem *mem, int mode)               \
     {                                                                                                          \
-        return q4mm_run(isa, &decompress_q4_##variant##_vertex, dtype, 0, fa, nf, sa, ns, mem, check_only);    \
+        return q4mm_run(isa, &decompress_q4_##variant##_vertex, dtype, 0, fa, nf, sa, ns, mem, mode);                  \
     }
 
 #define Q4MM_VARIANT(variant) Q4MM_FUSION(variant, f16, LAYER_F16) Q4MM_FUSION(variant, f32, LAYER_F32)

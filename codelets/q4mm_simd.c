@@ -186,20 +186,37 @@ TGT_INLINE void load_acts(const uint16_t *const *act, uint32_t nt, uint32_t k0, 
 
 /* The chains of nb blocks x nt tokens over n k from global k kg0 (a
  * multiple of 16): acc[t][b] += W_b[k] * x_t[k], k in order; fp16 partials
- * rounded at each 16-k boundary short of K. */
+ * rounded at each 16-k boundary short of K. One token (decode) keeps its
+ * chains in registers. */
 TGT_INLINE void chains(__m512 acc[TOKENS][2], const uint16_t *b0, const uint16_t *b1, int nb, uint32_t nt,
                        float af[][CHUNK], uint32_t kg0, uint32_t n, uint32_t K, int f16)
 {
     for (uint32_t kb = 0; kb < n; kb += 16) {
         uint32_t len = n - kb < 16 ? n - kb : 16;
-        for (uint32_t k = kb; k < kb + len; k++) {
-            __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b0 + (size_t)k * LANES)));
-            __m512 w1 = nb > 1 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b1 + (size_t)k * LANES))) : w0;
-            for (uint32_t t = 0; t < nt; t++) {
-                __m512 x = _mm512_set1_ps(af[t][k]);
-                acc[t][0] = _mm512_add_ps(acc[t][0], _mm512_mul_ps(w0, x));
-                if (nb > 1)
-                    acc[t][1] = _mm512_add_ps(acc[t][1], _mm512_mul_ps(w1, x));
+        if (nt == 1) {
+            __m512 x0 = acc[0][0], x1 = acc[0][1];
+            const float *a = af[0];
+            if (nb > 1)
+                for (uint32_t k = kb; k < kb + len; k++) {
+                    __m512 av = _mm512_set1_ps(a[k]);
+                    x0 = _mm512_add_ps(x0, _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b0 + (size_t)k * LANES))), av));
+                    x1 = _mm512_add_ps(x1, _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b1 + (size_t)k * LANES))), av));
+                }
+            else
+                for (uint32_t k = kb; k < kb + len; k++)
+                    x0 = _mm512_add_ps(x0, _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b0 + (size_t)k * LANES))),
+                                                         _mm512_set1_ps(a[k])));
+            acc[0][0] = x0, acc[0][1] = x1;
+        } else {
+            for (uint32_t k = kb; k < kb + len; k++) {
+                __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b0 + (size_t)k * LANES)));
+                __m512 w1 = nb > 1 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b1 + (size_t)k * LANES))) : w0;
+                for (uint32_t t = 0; t < nt; t++) {
+                    __m512 x = _mm512_set1_ps(af[t][k]);
+                    acc[t][0] = _mm512_add_ps(acc[t][0], _mm512_mul_ps(w0, x));
+                    if (nb > 1)
+                        acc[t][1] = _mm512_add_ps(acc[t][1], _mm512_mul_ps(w1, x));
+                }
             }
         }
         if (f16 && kg0 + kb + len < K)
@@ -275,6 +292,21 @@ TGT static int pass(const Q4Run *r, const Q4Use *u, const MatmulArgs *p, LayerDt
     return 0;
 }
 
+/* Asks for the packed words (and scales, biases) of weight rows
+ * [row0, row0 + n) ahead of their use: the rows sit at a stride, so the
+ * hardware's stream prefetchers do not see them coming. */
+TGT static void prefetch_rows(const Q4Run *r, const Q4Use *u, uint32_t k, uint32_t row0, uint32_t n)
+{
+    for (uint32_t i = row0; i < row0 + n && i < u->rows; i++) {
+        uint64_t e = u->off + (uint64_t)i * u->xs;
+        const char *p = (const char *)(r->packed + e / 4), *end = p + k / 2;
+        for (p = (const char *)((uintptr_t)p & ~(uintptr_t)63); p < end; p += 64)
+            _mm_prefetch(p, _MM_HINT_T0);
+        _mm_prefetch((const char *)(r->scale + e / r->gs), _MM_HINT_T0);
+        _mm_prefetch((const char *)(r->bias + e / r->gs), _MM_HINT_T0);
+    }
+}
+
 TGT int q4mm_simd_matmul(const Q4Run *r, const Q4Use *u, const MatmulArgs *p, LayerDtype t, const VertexMem *mem)
 {
     if (p->k % 8 || r->gs % 8)
@@ -283,8 +315,10 @@ TGT int q4mm_simd_matmul(const Q4Run *r, const Q4Use *u, const MatmulArgs *p, La
     uint32_t astr = u->role == Q4_ROLE_W ? (p->a_stride ? p->a_stride : p->k) : (p->w_stride ? p->w_stride : p->k);
     const uint16_t *act0 = u->role == Q4_ROLE_W ? p->a : p->w;
     Block blk[2];
+    prefetch_rows(r, u, p->k, 0, 2 * LANES);
     for (uint32_t row0 = 0; row0 < u->rows; row0 += 2 * LANES) {
         int nb = u->rows - row0 > LANES ? 2 : 1;
+        prefetch_rows(r, u, p->k, row0 + 2 * LANES, 2 * LANES);
         for (int b = 0; b < nb; b++) {
             uint32_t first = row0 + LANES * (uint32_t)b, left = u->rows - first;
             blk[b].nrows = left < LANES ? left : LANES;

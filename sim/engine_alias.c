@@ -153,11 +153,20 @@ int alias_index(Engine *e)
     return 0;
 }
 
+void alias_reader_init(AliasReader *r, const Engine *e)
+{
+    memset(r, 0, sizeof *r);
+    r->e = e;
+}
+
 const void *alias_at(const VertexMem *m, const void *p, size_t n)
 {
-    const Engine *e = m->ctx;
-    const Alias *a = &e->alias;
+    AliasReader *rd = m->ctx;
+    const Alias *a = &rd->e->alias;
     const char *q = p;
+    for (unsigned i = 0; i < ALIAS_READER_HITS; i++)
+        if (q >= rd->hit[i].lo && q < rd->hit[i].hi)
+            return (uint64_t)(rd->hit[i].hi - q) < n ? NULL : rd->hit[i].to + (q - rd->hit[i].lo);
     IPU_ASSERT(!a->stale || !a->n); /* alias_index ran before the parallel loop */
     size_t lo = 0, hi = a->n; /* the last range starting at or below q */
     while (lo < hi) {
@@ -172,7 +181,12 @@ const void *alias_at(const VertexMem *m, const void *p, size_t n)
     const struct AliasRange *r = &a->index[lo - 1];
     if ((uint64_t)(r->hi - q) < n)
         return NULL; /* a range across tensors: not one slice */
-    return alias_data(e, r->id) + (q - r->lo);
+    const char *to = alias_data(rd->e, r->id);
+    if (to != r->lo) { /* remembered only while in the remote buffer (a copy home makes it moot) */
+        rd->hit[rd->next % ALIAS_READER_HITS].lo = r->lo, rd->hit[rd->next % ALIAS_READER_HITS].hi = r->hi;
+        rd->hit[rd->next++ % ALIAS_READER_HITS].to = to;
+    }
+    return to + (q - r->lo);
 }
 
 /* Groups the step's transfers by tensor: a->next[id] ends at the tensor's

@@ -307,16 +307,21 @@ static void skip_check(Engine *e, const ComputeSet *ca, const CsCache *a, const 
                        const VertexFusion *fu, int32_t (*m)[2], long n, uint8_t *deferred)
 {
     const IsaCosts *isa = &e->g->arch.isa;
-    VertexMem mem = {alias_at, e};
-#pragma omp parallel for schedule(dynamic, 8) if (n > 64)
-    for (long k = 0; k < n; k++) {
-        if (m[k][0] < 0)
-            continue;
-        const void *fa[FUSE_MAX_GROUP], *fb[FUSE_MAX_GROUP];
-        size_t na = group_args(ca, a, m[k][0], fa), nb = m[k][1] >= 0 ? group_args(cb, bc, m[k][1], fb) : 0;
-        deferred[m[k][0]] = na && (m[k][1] < 0 || nb) && group_native(a, m[k][0]) &&
-                            (m[k][1] < 0 || group_native(bc, m[k][1])) &&
-                            fu->native(isa, fa, na, fb, nb, &mem, 1) == 0;
+#pragma omp parallel if (n > 64)
+    {
+        AliasReader rd; /* per thread */
+        alias_reader_init(&rd, e);
+        VertexMem mem = {alias_at, &rd};
+#pragma omp for schedule(dynamic, 8)
+        for (long k = 0; k < n; k++) {
+            if (m[k][0] < 0)
+                continue;
+            const void *fa[FUSE_MAX_GROUP], *fb[FUSE_MAX_GROUP];
+            size_t na = group_args(ca, a, m[k][0], fa), nb = m[k][1] >= 0 ? group_args(cb, bc, m[k][1], fb) : 0;
+            deferred[m[k][0]] = na && (m[k][1] < 0 || nb) && group_native(a, m[k][0]) &&
+                                (m[k][1] < 0 || group_native(bc, m[k][1])) &&
+                                fu->native(isa, fa, na, fb, nb, &mem, VERTEX_FUSE_CHECK) == 0;
+        }
     }
 }
 
@@ -406,38 +411,54 @@ static int watch_add(Engine *e, const ComputeSet *ca, int producer)
     return 0;
 }
 
-/* B's tile groups: the fusion where A's group was deferred, else B's
- * vertices as usual; a fusion that declines after all runs A then B. */
-static void consume_groups(Engine *e, const ComputeSet *ca, const CsCache *a, const ComputeSet *cb, const CsCache *bc,
-                           int32_t (*m)[2], long n, const uint8_t *ta, ExecRun *ra, ExecRun *rb)
+/* B's tile group of m[k]: the fusion where A's group was deferred, else
+ * B's vertices as usual; a fusion that declines after all runs A then B. */
+static void consume_tile(Engine *e, const ComputeSet *ca, const CsCache *a, const ComputeSet *cb, const CsCache *bc,
+                         int32_t (*m)[2], long n, long k, const uint8_t *ta, ExecRun *ra, ExecRun *rb,
+                         const VertexMem *mem)
 {
     const Skip *sk = &e->skip;
     const IpuArch *arch = &e->g->arch;
-    VertexMem mem = {alias_at, e};
+    int32_t ga = m[k][0], gb = m[k][1];
+    if (gb < 0)
+        return; /* A's vertices there: run at A's step, or skipped outright */
+    if (ga < 0 || !sk->deferred[ga]) {
+        exec_run_group(arch, cb, bc, bc->native_wc, gb, rb);
+        return;
+    }
+    const void *fa[FUSE_MAX_GROUP], *fb[FUSE_MAX_GROUP];
+    if (k + 1 < n && m[k + 1][0] >= 0 && m[k + 1][1] >= 0 && sk->deferred[m[k + 1][0]]) {
+        size_t na = group_args(ca, a, m[k + 1][0], fa), nb = group_args(cb, bc, m[k + 1][1], fb);
+        sk->fu->native(&arch->isa, fa, na, fb, nb, mem, VERTEX_FUSE_PREFETCH); /* the next tile's inputs */
+    }
+    size_t na = group_args(ca, a, ga, fa), nb = group_args(cb, bc, gb, fb);
+    if (sk->fu->native(&arch->isa, fa, na, fb, nb, mem, VERTEX_FUSE_RUN) == 0) {
+        rb->fault[gb] = -1;
+        for (uint32_t q = bc->group_start[gb]; q < bc->group_start[gb + 1]; q++)
+            rb->wc[bc->order[q]] = bc->native_wc[bc->order[q]] - 1;
+        return;
+    }
+    for (size_t i = 0; ta && i < e->alias.n; i++) /* A's inputs home (read concurrently: the shared form) */
+        if (ta[e->alias.ids[i]])
+            alias_materialize_shared(e, e->alias.ids[i]);
+    exec_run_group(arch, ca, a, a->native_wc, ga, ra);
+    exec_run_group(arch, cb, bc, bc->native_wc, gb, rb);
+}
+
+/* B's tile groups, in parallel. */
+static void consume_groups(Engine *e, const ComputeSet *ca, const CsCache *a, const ComputeSet *cb, const CsCache *bc,
+                           int32_t (*m)[2], long n, const uint8_t *ta, ExecRun *ra, ExecRun *rb)
+{
     int par = n > 1 && (a->native_work >= ENGINE_PARALLEL_MIN_WORK || bc->native_work >= ENGINE_PARALLEL_MIN_WORK ||
                         a->native_work + bc->native_work >= ENGINE_PARALLEL_MIN_WORK);
-#pragma omp parallel for schedule(dynamic, 8) if (par)
-    for (long k = 0; k < n; k++) {
-        int32_t ga = m[k][0], gb = m[k][1];
-        if (gb < 0)
-            continue; /* A's vertices there: run at A's step, or skipped outright */
-        if (ga < 0 || !sk->deferred[ga]) {
-            exec_run_group(arch, cb, bc, bc->native_wc, gb, rb);
-            continue;
-        }
-        const void *fa[FUSE_MAX_GROUP], *fb[FUSE_MAX_GROUP];
-        size_t na = group_args(ca, a, ga, fa), nb = group_args(cb, bc, gb, fb);
-        if (sk->fu->native(&arch->isa, fa, na, fb, nb, &mem, 0) == 0) {
-            rb->fault[gb] = -1;
-            for (uint32_t q = bc->group_start[gb]; q < bc->group_start[gb + 1]; q++)
-                rb->wc[bc->order[q]] = bc->native_wc[bc->order[q]] - 1;
-            continue;
-        }
-        for (size_t i = 0; ta && i < e->alias.n; i++) /* A's inputs home (read concurrently: the shared form) */
-            if (ta[e->alias.ids[i]])
-                alias_materialize_shared(e, e->alias.ids[i]);
-        exec_run_group(arch, ca, a, a->native_wc, ga, ra);
-        exec_run_group(arch, cb, bc, bc->native_wc, gb, rb);
+#pragma omp parallel if (par)
+    {
+        AliasReader rd; /* per thread */
+        alias_reader_init(&rd, e);
+        VertexMem mem = {alias_at, &rd};
+#pragma omp for schedule(dynamic, 8)
+        for (long k = 0; k < n; k++)
+            consume_tile(e, ca, a, cb, bc, m, n, k, ta, ra, rb, &mem);
     }
 }
 

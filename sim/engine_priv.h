@@ -137,7 +137,15 @@ void alias_free(Alias *a);
 int alias_stream(Engine *e, const Step *s);
 /* Sorts the aliased tensors' host ranges for alias_at; call outside parallel loops. -1 on no host memory. */
 int alias_index(Engine *e);
-/* VertexMem.at with ctx = the engine. */
+/* VertexMem.at with ctx an AliasReader: one per thread (it remembers its
+ * last hits, so a tile's few slices cost a compare each). */
+#define ALIAS_READER_HITS 4
+typedef struct AliasReader {
+    const Engine *e;
+    struct { const char *lo, *hi, *to; } hit[ALIAS_READER_HITS];
+    unsigned next;
+} AliasReader;
+void alias_reader_init(AliasReader *r, const Engine *e);
 const void *alias_at(const VertexMem *m, const void *p, size_t n);
 /* Where tensor id's bytes can be read now. */
 const char *alias_data(const Engine *e, int id);

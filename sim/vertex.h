@@ -59,18 +59,22 @@ typedef struct VertexMem {
 /* A functional fast path over two compute sets: on one tile, the vertices
  * of type `first` (a compute set's, in order) then those of type `second`
  * (the next Execute's on that tile, in order), where the first's outputs
- * are read by the second alone and dead after it. native() computes the
- * second's outputs, bit for bit what running both gives, without writing
- * the first's (a dead write skipped). check_only: returns 0 iff it would
- * do it, touching nothing; it must accept only where every vertex's own
- * native() would (so the cycles are measure()'s). Otherwise 0 when done,
- * non-zero to decline having written nothing. A tile with no vertex of
- * the second set (nsecond = 0) may skip the first's outright. Registered
- * with the engine (engine_set_fusions); tests/test_native.c proves each. */
+ * are read by the second alone and dead after it. native() with mode
+ * VERTEX_FUSE_RUN computes the second's outputs, bit for bit what running
+ * both gives, without writing the first's (a dead write skipped): 0 when
+ * done, non-zero to decline having written nothing. VERTEX_FUSE_CHECK
+ * returns 0 iff RUN would do it, touching nothing; it must accept only
+ * where every vertex's own native() would (so the cycles are measure()'s).
+ * VERTEX_FUSE_PREFETCH only asks the host for the memory RUN will read (a
+ * hint: the engine gives it the tile after the one it runs). A tile with
+ * no vertex of the second set (nsecond = 0) may skip the first's outright.
+ * Registered with the engine (engine_set_fusions); tests/test_q4mm.c
+ * proves the one there is. */
+enum { VERTEX_FUSE_RUN, VERTEX_FUSE_CHECK, VERTEX_FUSE_PREFETCH };
 typedef struct VertexFusion {
     const VertexType *first, *second;
     int (*native)(const IsaCosts *isa, const void *const *first_args, size_t nfirst, const void *const *second_args,
-                  size_t nsecond, const VertexMem *mem, int check_only);
+                  size_t nsecond, const VertexMem *mem, int mode);
 } VertexFusion;
 
 #endif
