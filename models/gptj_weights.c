@@ -104,7 +104,9 @@ void *gptj_weights_tensor(const GptjWeights *w, int index)
     GptjTensorInfo t;
     gptj_tensor_info(&w->cfg, index, &t);
     uint64_t off = slab_offset(&w->cfg, w->wdtype, index);
-    return t.kind == GPTJ_MATRIX ? (char *)w->matrix_slab + off : (char *)w->small_slab + off;
+    if (t.kind == GPTJ_MATRIX)
+        return w->matrix_slab ? (char *)w->matrix_slab + off : NULL;
+    return (char *)w->small_slab + off;
 }
 
 uint64_t gptj_weights_bytes(const GptjWeights *w)
@@ -114,7 +116,7 @@ uint64_t gptj_weights_bytes(const GptjWeights *w)
     return m * dtype_bytes(w->wdtype) + (gptj_config_n_params(c) - m) * 4;
 }
 
-int gptj_weights_init(GptjWeights *w, const GptjConfig *cfg, GptjDtype wdtype, IpuErr *e)
+static int weights_init(GptjWeights *w, const GptjConfig *cfg, GptjDtype wdtype, int matrices, IpuErr *e)
 {
     memset(w, 0, sizeof *w);
     if (gptj_config_validate(cfg, cfg->name, e))
@@ -122,16 +124,16 @@ int gptj_weights_init(GptjWeights *w, const GptjConfig *cfg, GptjDtype wdtype, I
     w->cfg = *cfg;
     w->wdtype = wdtype;
     uint64_t m = gptj_config_n_matrix_params(cfg), s = gptj_config_n_params(cfg) - m;
-    w->matrix_slab = malloc((size_t)(m * dtype_bytes(wdtype)));
+    w->matrix_slab = matrices ? malloc((size_t)(m * dtype_bytes(wdtype))) : NULL;
     w->small_slab = malloc((size_t)(s * sizeof(float)));
     w->h = calloc((size_t)cfg->n_layer, sizeof *w->h);
-    if (!w->matrix_slab || !w->small_slab || !w->h) {
+    if ((matrices && !w->matrix_slab) || !w->small_slab || !w->h) {
         gptj_weights_free(w);
         return ipu_err(e, "%s: out of memory for %.2f GB of weights", cfg->name,
                        (double)(m * dtype_bytes(wdtype) + 4 * s) / 1e9);
     }
     /* Walk the table once, handing out pointers in order. */
-    char *mp = w->matrix_slab;
+    uint64_t moff = 0; /* bytes into the matrix slab */
     float *sp = w->small_slab;
     int n = gptj_tensor_count(cfg);
     for (int i = 0; i < n; i++) {
@@ -140,8 +142,8 @@ int gptj_weights_init(GptjWeights *w, const GptjConfig *cfg, GptjDtype wdtype, I
         uint64_t ne = gptj_tensor_elems(&t);
         void *p;
         if (t.kind == GPTJ_MATRIX) {
-            p = mp;
-            mp += ne * dtype_bytes(wdtype);
+            p = matrices ? (char *)w->matrix_slab + moff : NULL;
+            moff += ne * dtype_bytes(wdtype);
         } else {
             p = sp;
             sp += ne;
@@ -177,136 +179,14 @@ int gptj_weights_init(GptjWeights *w, const GptjConfig *cfg, GptjDtype wdtype, I
     return 0;
 }
 
-/* ---- synthetic weights ---- */
-
-static inline uint64_t mix64(uint64_t z)
+int gptj_weights_init(GptjWeights *w, const GptjConfig *cfg, GptjDtype wdtype, IpuErr *e)
 {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return weights_init(w, cfg, wdtype, 1, e);
 }
 
-static uint64_t tensor_key(uint64_t seed, const char *name)
+int gptj_weights_init_small(GptjWeights *w, const GptjConfig *cfg, GptjDtype wdtype, IpuErr *e)
 {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a of the name */
-    for (const char *p = name; *p; p++)
-        h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
-    return mix64(mix64(seed + 0x9e3779b97f4a7c15ull) ^ h);
-}
-
-/* N(0, 1) from one 64-bit counter hash: Box-Muller on two 24-bit uniforms. */
-static inline float normal_at(uint64_t key, uint64_t i)
-{
-    uint64_t r = mix64(key ^ mix64(i * 0x9e3779b97f4a7c15ull + 1));
-    float u1 = ((float)(r >> 40) + 0.5f) * 0x1p-24f; /* (0, 1) */
-    float u2 = ((float)(r & 0xffffffu) + 0.5f) * 0x1p-24f;
-    return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530717958647692f * u2);
-}
-
-static inline float synth_at(uint64_t key, GptjTensorKind kind, uint64_t i)
-{
-    float z = 0.02f * normal_at(key, i);
-    return kind == GPTJ_GAIN ? 1.0f + z : z;
-}
-
-float gptj_synth_value(uint64_t seed, const GptjTensorInfo *t, uint64_t i)
-{
-    return synth_at(tensor_key(seed, t->name), t->kind, i);
-}
-
-void gptj_synth_fill(uint64_t seed, const GptjTensorInfo *t, uint64_t first, uint64_t n, StDtype dtype, void *dst)
-{
-    uint64_t key = tensor_key(seed, t->name);
-    GptjTensorKind kind = t->kind;
-    IPU_ASSERT(dtype == ST_F32 || dtype == ST_F16 || dtype == ST_BF16);
-    long long nn = (long long)n;
-#pragma omp parallel for schedule(static) if (nn > 65536)
-    for (long long j = 0; j < nn; j++) {
-        float v = synth_at(key, kind, first + (uint64_t)j);
-        if (dtype == ST_F32) {
-            ((float *)dst)[j] = v;
-        } else if (dtype == ST_F16) {
-            ((uint16_t *)dst)[j] = fp16_from_f32(v);
-        } else { /* bf16, round to nearest even; values here are finite */
-            uint32_t u = fp16_f32_bits(v);
-            u += 0x7fffu + ((u >> 16) & 1u);
-            ((uint16_t *)dst)[j] = (uint16_t)(u >> 16);
-        }
-    }
-}
-
-int gptj_weights_synth(GptjWeights *w, const GptjConfig *cfg, GptjDtype wdtype, uint64_t seed, IpuErr *e)
-{
-    if (gptj_weights_init(w, cfg, wdtype, e))
-        return -1;
-    int n = gptj_tensor_count(cfg);
-    for (int i = 0; i < n; i++) {
-        GptjTensorInfo t;
-        gptj_tensor_info(cfg, i, &t);
-        StDtype d = t.kind == GPTJ_MATRIX && wdtype == GPTJ_F16 ? ST_F16 : ST_F32;
-        gptj_synth_fill(seed, &t, 0, gptj_tensor_elems(&t), d, gptj_weights_tensor(w, i));
-    }
-    return 0;
-}
-
-typedef struct SynthCtx {
-    const GptjConfig *cfg;
-    uint64_t seed;
-    StDtype dtype;
-} SynthCtx;
-
-static int synth_fill_cb(void *ctx, int index, void *dst, uint64_t n_bytes, IpuErr *e)
-{
-    const SynthCtx *s = ctx;
-    GptjTensorInfo t;
-    gptj_tensor_info(s->cfg, index, &t);
-    IPU_ASSERT(n_bytes == gptj_tensor_elems(&t) * st_dtype_bytes(s->dtype));
-    gptj_synth_fill(s->seed, &t, 0, gptj_tensor_elems(&t), s->dtype, dst);
-    return 0;
-}
-
-/* The files a checkpoint folder written by gptj_synth_write consists of. */
-static const char *const gptj_checkpoint_files[] = {"config.json", "model.safetensors", "model-*-of-*.safetensors",
-                                                    "model.safetensors.index.json", NULL};
-
-int gptj_synth_write(const GptjConfig *cfg, uint64_t seed, StDtype dtype, const char *dir, uint64_t max_shard_bytes,
-                     int *n_shards, IpuErr *e)
-{
-    if (gptj_config_validate(cfg, cfg->name, e))
-        return -1;
-    if (dtype != ST_F32 && dtype != ST_F16 && dtype != ST_BF16)
-        return ipu_err(e, "synthetic weights: dtype %s unsupported (F32, F16 or BF16)", st_dtype_name(dtype));
-    FileioDir out; /* built in a temp sibling, moved into place whole */
-    if (fileio_dir_begin(&out, dir, e))
-        return -1;
-    int n = gptj_tensor_count(cfg);
-    StWriteTensor *wt = calloc((size_t)n, sizeof *wt);
-    GptjTensorInfo *info = calloc((size_t)n, sizeof *info);
-    if (!wt || !info) {
-        free(wt);
-        free(info);
-        fileio_dir_abort(&out);
-        return ipu_err(e, "%s: out of memory", dir);
-    }
-    for (int i = 0; i < n; i++) {
-        gptj_tensor_info(cfg, i, &info[i]);
-        wt[i].name = info[i].name;
-        wt[i].dtype = dtype;
-        wt[i].ndim = info[i].ndim;
-        wt[i].shape[0] = info[i].shape[0];
-        wt[i].shape[1] = info[i].shape[1];
-    }
-    SynthCtx ctx = {cfg, seed, dtype};
-    int rc = st_write_model(out.tmp, wt, n, max_shard_bytes, synth_fill_cb, &ctx, n_shards, e);
-    free(wt);
-    free(info);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", out.tmp);
-    if (rc || gptj_config_write_hf(cfg, path, e) || fileio_dir_commit(&out, gptj_checkpoint_files, e)) {
-        fileio_dir_abort(&out);
-        return -1;
-    }
-    return 0;
+    return weights_init(w, cfg, wdtype, 0, e);
 }
 
 /* ---- loading ---- */

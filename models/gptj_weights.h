@@ -73,25 +73,44 @@ typedef struct GptjWeights {
     float *ln_f_b;        /* (C) */
     void *lm_head;        /* (V, C) */
     float *lm_head_b;     /* (V) */
-    void *matrix_slab;    /* every matrix, in tensor-table order */
+    void *matrix_slab;    /* every matrix, in tensor-table order; NULL for lazy weights */
     float *small_slab;    /* every gain and bias */
+    int lazy_synth;       /* 1: synthetic matrices made on demand (gptj_weights_rows), never stored */
+    uint64_t seed;        /* their seed */
     int n_warnings;       /* load warnings (unknown tensors), one line each */
     char **warnings;
 } GptjWeights;
 
 /* Allocates (uninitialised) storage for cfg; cfg must be valid. */
 int gptj_weights_init(GptjWeights *w, const GptjConfig *cfg, GptjDtype wdtype, IpuErr *e);
+/* The same without the matrices: their pointers NULL (lazy weights). */
+int gptj_weights_init_small(GptjWeights *w, const GptjConfig *cfg, GptjDtype wdtype, IpuErr *e);
 void gptj_weights_free(GptjWeights *w); /* safe on a zeroed struct */
-/* Pointer to tensor index's storage (matrix dtype for GPTJ_MATRIX, else fp32). */
+/* Pointer to tensor index's storage (matrix dtype for GPTJ_MATRIX, else
+ * fp32); NULL for a matrix of lazy weights. */
 void *gptj_weights_tensor(const GptjWeights *w, int index);
+/* Rows [row0, row0 + nrows) x columns [col0, col0 + ncols) of matrix
+ * tensor index, as fp32 (the values the matrix holds in its dtype), into
+ * dst with rows ld floats apart; stored or lazy weights alike. */
+void gptj_weights_rows(const GptjWeights *w, int index, int64_t row0, int64_t nrows, int64_t col0, int64_t ncols,
+                       float *dst, int64_t ld);
 uint64_t gptj_weights_bytes(const GptjWeights *w);
 
 /* Synthetic weights, see the header comment. */
 int gptj_weights_synth(GptjWeights *w, const GptjConfig *cfg, GptjDtype wdtype, uint64_t seed, IpuErr *e);
+/* The same weights with the matrices made on demand, row by row, by
+ * gptj_weights_rows (GPT-J 6B in fp16 without a 12 GB copy: what the
+ * lowering packs straight into its formats); only the lowering and
+ * gptj_weights_rows take lazy weights. */
+int gptj_weights_synth_lazy(GptjWeights *w, const GptjConfig *cfg, GptjDtype wdtype, uint64_t seed, IpuErr *e);
 /* The synthetic value of element i of a tensor (fp32, before any narrowing). */
 float gptj_synth_value(uint64_t seed, const GptjTensorInfo *t, uint64_t i);
-/* Fills dst (n elements from element first, little-endian F32, F16 or BF16). */
+/* Fills dst (n elements from element first, little-endian F32, F16 or
+ * BF16). F16 matrices and biases take the certified fast path of
+ * models/gptj_synth.c: the same bits as the exact path below. */
 void gptj_synth_fill(uint64_t seed, const GptjTensorInfo *t, uint64_t first, uint64_t n, StDtype dtype, void *dst);
+/* F16, always by the definition (libm per element): what the fast path is tested against. */
+void gptj_synth_fill_f16_exact(uint64_t seed, const GptjTensorInfo *t, uint64_t first, uint64_t n, uint16_t *dst);
 
 /* Loads a checkpoint: path is a directory (config.json + model.safetensors or
  * the sharded index) or a safetensors file / index. cfg may be NULL to read

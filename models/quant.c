@@ -10,6 +10,10 @@
 #include "models/quant_format.h"
 #include "sim/fp16.h"
 
+#if defined(__F16C__) && defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 /* ---- helpers ---------------------------------------------------------- */
 
 /* Rounds a non-negative double to the nearest fp16, ties to even, with one
@@ -35,6 +39,20 @@ static uint16_t quant_f16_from_f64(double x)
     return best;
 }
 
+/* The error for the first weight of w (n) that is not a finite fp16 value. */
+static int quant_bad_weight(const char *name, const float *w, size_t n, IpuErr *e)
+{
+    for (size_t i = 0; i < n; i++) { /* serial, so the first bad index is named */
+        if (!isfinite(w[i]))
+            return ipu_err(e, "tensor '%s': non-finite weight %g at flat index %zu", name, (double)w[i], i);
+        if (!fp16_isfinite(fp16_from_f32(w[i])))
+            return ipu_err(e, "tensor '%s': weight %g at flat index %zu is outside the fp16 range (|w| < 65520)",
+                           name, (double)w[i], i);
+    }
+    IPU_ASSERT(0); /* the caller saw a non-finite value */
+    return -1;
+}
+
 /* Checks w and rounds it to fp16; errors name the tensor and flat index. */
 static int quant_to_f16_checked(const char *name, const float *w, size_t n, uint16_t *out, IpuErr *e)
 {
@@ -44,17 +62,7 @@ static int quant_to_f16_checked(const char *name, const float *w, size_t n, uint
         out[i] = fp16_from_f32(w[i]);
         bad = bad || !fp16_isfinite(out[i]);
     }
-    if (!bad)
-        return 0;
-    for (size_t i = 0; i < n; i++) { /* serial, so the first bad index is named */
-        if (!isfinite(w[i]))
-            return ipu_err(e, "tensor '%s': non-finite weight %g at flat index %zu", name, (double)w[i], i);
-        if (!fp16_isfinite(out[i]))
-            return ipu_err(e, "tensor '%s': weight %g at flat index %zu is outside the fp16 range (|w| < 65520)",
-                           name, (double)w[i], i);
-    }
-    IPU_ASSERT(0); /* the parallel pass saw a non-finite value */
-    return -1;
+    return bad ? quant_bad_weight(name, w, n, e) : 0;
 }
 
 static void *quant_alloc(size_t count, size_t size, const char *name, IpuErr *e)
@@ -120,35 +128,102 @@ static double q4g_bits(const QuantSpec *s, int64_t rows, int64_t cols) { return 
  * is a multiple of 2^-24 below 2^17 (exact in double), scale has 11
  * significant bits. A quotient that is not a tie sits at least 2^-41 from
  * one, far more than the 2^-48 ulp of a double near 16, so rounding the
- * double quotient half to even gives the exact round-half-even code. */
+ * double quotient half to even gives the exact round-half-even code.
+ * Written as plain loops that vectorize: the extremes through an integer
+ * key that orders fp16 bits as their values do (-0 below +0, which only
+ * the first element equal to the minimum decides, as a compare would). */
+/* x[i] = v[i] as fp32 (exact), n a multiple of 4. */
+static void f16_row_to_f32(const uint16_t *v, unsigned n, float *x)
+{
+    unsigned i = 0;
+#if defined(__F16C__) && defined(__AVX__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i))));
+#endif
+    for (; i < n; i++)
+        x[i] = fp16_to_f32(v[i]);
+}
+
+/* v[i] = w[i] rounded to fp16 (fp16_from_f32's bits for every finite
+ * result); 0 when one is not a finite fp16 value. */
+static int f32_row_to_f16(const float *w, unsigned n, uint16_t *v)
+{
+    unsigned i = 0, bad = 0;
+#if defined(__F16C__) && defined(__AVX__)
+    const __m128i expo = _mm_set1_epi16(0x7c00);
+    __m128i acc = _mm_setzero_si128();
+    for (; i + 8 <= n; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(w + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm_storeu_si128((__m128i *)(v + i), h);
+        acc = _mm_or_si128(acc, _mm_cmpeq_epi16(_mm_and_si128(h, expo), expo));
+    }
+    bad = (unsigned)_mm_movemask_epi8(acc);
+#endif
+    for (; i < n; i++) {
+        v[i] = fp16_from_f32(w[i]);
+        bad |= !fp16_isfinite(v[i]);
+    }
+    return !bad;
+}
+
+static inline int16_t f16_key(uint16_t h) { return (int16_t)(h & 0x8000u ? ~(h & 0x7fffu) : h); }
+
 static void q4g_group(const uint16_t *v, unsigned n, uint16_t *packed, uint16_t *scale, uint16_t *bias)
 {
     float x[Q4_MAX_GROUP];
-    for (unsigned i = 0; i < n; i++)
-        x[i] = fp16_to_f32(v[i]);
-    float lo = fp16_to_f32(v[0]), hi = lo;
-    uint16_t lo_h = v[0];
-    for (unsigned i = 1; i < n; i++) {
-        if (x[i] < lo) { lo = x[i]; lo_h = v[i]; }
-        if (x[i] > hi)
-            hi = x[i];
+    f16_row_to_f32(v, n, x);
+    int16_t kmin = f16_key(v[0]), kmax = kmin;
+    for (unsigned i = 0; i < n; i++) {
+        int16_t k = f16_key(v[i]);
+        kmin = k < kmin ? k : kmin;
+        kmax = k > kmax ? k : kmax;
     }
+    float lo = fp16_to_f32(kmin < 0 ? (uint16_t)(~kmin | 0x8000) : (uint16_t)kmin);
+    float hi = fp16_to_f32(kmax < 0 ? (uint16_t)(~kmax | 0x8000) : (uint16_t)kmax);
+    unsigned first = 0;
+    while (x[first] != lo)
+        first++;
     uint16_t s = quant_f16_from_f64(((double)hi - (double)lo) / 15.0);
     *scale = s;
-    *bias = lo_h;
-    double sd = fp16_to_f32(s);
-    for (unsigned i = 0; i < n; i += 4) {
-        unsigned c[4];
-        for (unsigned k = 0; k < 4; k++) {
-            if (s == 0) {
-                c[k] = 0;
-                continue;
-            }
-            double q = nearbyint(((double)x[i + k] - (double)lo) / sd);
-            c[k] = q < 0 ? 0u : q > Q4_MAX_CODE ? (unsigned)Q4_MAX_CODE : (unsigned)q;
-        }
-        packed[i / 4] = q4_pack(c[0], c[1], c[2], c[3]);
+    *bias = v[first];
+    double sd = fp16_to_f32(s), dlo = lo;
+    uint8_t c[Q4_MAX_GROUP];
+    for (unsigned i = 0; i < n; i++) {
+        double q = nearbyint(((double)x[i] - dlo) / sd);
+        c[i] = (uint8_t)(q < 0 ? 0 : q > Q4_MAX_CODE ? Q4_MAX_CODE : q);
     }
+    if (s == 0)
+        memset(c, 0, n);
+    for (unsigned i = 0; i < n; i += 4)
+        packed[i / 4] = q4_pack(c[i], c[i + 1], c[i + 2], c[i + 3]);
+}
+
+/* The input-axis layout: group g is w[g n .. g n + n), rounded to fp16 group by group. */
+static int q4g_quantize_in(const char *name, const float *w, size_t count, unsigned n, int64_t qrows, int64_t qlen,
+                           QuantTensor *out, IpuErr *e)
+{
+    size_t groups = count / n;
+    out->qrows = qrows;
+    out->qlen = qlen;
+    out->packed = quant_alloc(count / 4, sizeof(uint16_t), name, e);
+    out->scale = quant_alloc(groups, sizeof(uint16_t), name, e);
+    out->bias = quant_alloc(groups, sizeof(uint16_t), name, e);
+    if (!out->packed || !out->scale || !out->bias)
+        return -1;
+    int bad = 0;
+    /* groups are independent: the result is the same at any thread count */
+    #pragma omp parallel for schedule(dynamic, 256) reduction(|| : bad)
+    for (size_t g = 0; g < groups; g++) {
+        uint16_t v[Q4_MAX_GROUP];
+        if (!f32_row_to_f16(w + g * n, n, v))
+            bad = 1;
+        else
+            q4g_group(v, n, out->packed + g * (n / 4), out->scale + g, out->bias + g);
+    }
+    if (bad)
+        return quant_bad_weight(name, w, count, e);
+    out->data_bytes = (count / 4 + 2 * groups) * sizeof(uint16_t);
+    return 0;
 }
 
 static int q4g_quantize(const QuantSpec *s, const char *name, const float *w, int64_t rows, int64_t cols,
@@ -165,6 +240,8 @@ static int q4g_quantize(const QuantSpec *s, const char *name, const float *w, in
         return ipu_err(e, "tensor '%s': q4g group size %u does not divide the %s of length %lld",
                        name, n, axis, (long long)qlen);
     size_t count = (size_t)rows * (size_t)cols, groups = (size_t)qrows * (size_t)(qlen / n);
+    if (s->axis == QUANT_AXIS_IN) /* groups straight from w: no fp16 copy of the matrix */
+        return q4g_quantize_in(name, w, count, n, qrows, qlen, out, e);
     uint16_t *v = quant_alloc(count, sizeof(uint16_t), name, e);
     if (!v)
         return -1;

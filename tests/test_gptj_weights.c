@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -159,6 +160,67 @@ static void roundtrip(StDtype file_dtype, GptjDtype wdtype, uint64_t shard_bytes
     gptj_weights_free(&got);
 }
 
+/* The fp16 fast path (models/gptj_synth.c) gives the bits of the
+ * definition (libm per element) for matrices and biases, over millions of
+ * elements of several tensors and seeds; lazy weights give the stored
+ * weights' values, row by row and in any window. */
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void test_synth_f16_fast_path(void **state)
+{
+    (void)state;
+    GptjConfig c;
+    IpuErr e;
+    assert_int_equal(gptj_config_preset(&c, "gptj-6b", &e), 0);
+    enum { N = 1 << 21 };
+    uint16_t *fast = malloc(N * sizeof *fast), *exact = malloc(N * sizeof *exact);
+    assert_true(fast && exact);
+    static const int tensors[] = {3, 7 + 10 * 17, 8 + 10 * 27}; /* q_proj of layer 0, fc_in of 17, its bias of 27 */
+    double t_fast = 0, t_exact = 0;
+    for (int k = 0; k < 3; k++) {
+        GptjTensorInfo t;
+        gptj_tensor_info(&c, tensors[k], &t);
+        uint64_t first = (uint64_t)k * 123456789u % (gptj_tensor_elems(&t) - N);
+        double t0 = now_s();
+        gptj_synth_fill(1 + (uint64_t)k, &t, first, N, ST_F16, fast);
+        double t1 = now_s();
+        gptj_synth_fill_f16_exact(1 + (uint64_t)k, &t, first, N, exact);
+        t_fast += t1 - t0, t_exact += now_s() - t1;
+        for (size_t i = 0; i < N; i++)
+            if (fast[i] != exact[i])
+                fail_msg("tensor %s element %llu: fast %04x, exact %04x", t.name,
+                         (unsigned long long)(first + i), fast[i], exact[i]);
+    }
+    print_message("synthetic fp16: fast %.1f ns/element, exact %.1f ns/element\n", 1e9 * t_fast / (3.0 * N),
+                  1e9 * t_exact / (3.0 * N));
+    free(fast), free(exact);
+    /* lazy weights: the stored ones' values, any window */
+    GptjConfig m = micro();
+    GptjWeights st, lz;
+    assert_int_equal(gptj_weights_synth(&st, &m, GPTJ_F16, 3, &e), 0);
+    assert_int_equal(gptj_weights_synth_lazy(&lz, &m, GPTJ_F16, 3, &e), 0);
+    assert_null(lz.matrix_slab);
+    assert_memory_equal(st.small_slab, lz.small_slab, small_bytes(&st));
+    int idx = 1 + 10 + 6; /* layer 1's fc_in: (n_inner, n_embd) */
+    GptjTensorInfo t;
+    gptj_tensor_info(&m, idx, &t);
+    float a[64 * 64], b[64 * 64];
+    gptj_weights_rows(&st, idx, 5, 20, 7, 40, a, 64);
+    gptj_weights_rows(&lz, idx, 5, 20, 7, 40, b, 64);
+    for (int r = 0; r < 20; r++)
+        for (int col = 0; col < 40; col++) {
+            float want = fp16_to_f32(((const uint16_t *)st.h[1].fc_in)[(5 + r) * t.shape[1] + 7 + col]);
+            assert_true(a[r * 64 + col] == want && b[r * 64 + col] == want);
+        }
+    gptj_weights_free(&st);
+    gptj_weights_free(&lz);
+}
+
 static void test_synth_load_roundtrip(void **state)
 {
     (void)state;
@@ -272,6 +334,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tensor_table),
         cmocka_unit_test(test_synth_deterministic),
+        cmocka_unit_test(test_synth_f16_fast_path),
         cmocka_unit_test(test_synth_load_roundtrip),
         cmocka_unit_test(test_load_hf_extras_and_errors),
     };

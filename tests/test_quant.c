@@ -6,6 +6,7 @@
 #include <cmocka.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -421,10 +422,88 @@ static void test_policy(void **state)
     assert_ptr_equal(quant_policy_lookup(&p, "transformer.h.0.attn.q_proj.weight")->fmt, &quant_format_f16);
 }
 
+/* ---- every group against a scalar transcription of the specification ---- */
+
+/* fp16 nearest to x >= 0, ties to even, by search (one rounding). */
+static uint16_t ref_f16_of(double x)
+{
+    uint16_t best = 0;
+    double best_d = INFINITY;
+    for (uint32_t c = 0; c <= FP16_MAX; c++) {
+        double d = fabs((double)fp16_to_f32((uint16_t)c) - x);
+        if (d < best_d || (d == best_d && !(c & 1)))
+            best = (uint16_t)c, best_d = d;
+        if ((double)fp16_to_f32((uint16_t)c) > x)
+            break;
+    }
+    return best;
+}
+
+/* bias = the first element equal to the minimum, scale = (max - min) / 15
+ * rounded once, code = the nearest level (ties to the even code), clamped. */
+static void ref_group(const uint16_t *v, unsigned n, uint16_t *packed, uint16_t *scale, uint16_t *bias)
+{
+    unsigned lo = 0;
+    double hi = fp16_to_f32(v[0]);
+    for (unsigned i = 1; i < n; i++) {
+        if (fp16_to_f32(v[i]) < fp16_to_f32(v[lo]))
+            lo = i;
+        if (fp16_to_f32(v[i]) > hi)
+            hi = fp16_to_f32(v[i]);
+    }
+    double l = fp16_to_f32(v[lo]);
+    *bias = v[lo];
+    *scale = ref_f16_of((hi - l) / 15.0);
+    double sd = fp16_to_f32(*scale);
+    for (unsigned i = 0; i < n; i += 4) {
+        unsigned c[4];
+        for (unsigned k = 0; k < 4; k++)
+            c[k] = sd == 0 ? 0 : (unsigned)fmin(15.0, fmax(0.0, nearbyint((fp16_to_f32(v[i + k]) - l) / sd)));
+        packed[i / 4] = q4_pack(c[0], c[1], c[2], c[3]);
+    }
+}
+
+static void test_groups_match_reference(void **state)
+{
+    (void)state;
+    static const unsigned sizes[] = {4, 8, 12, 16, 32, 64, 128};
+    uint64_t seed = 77;
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (int trial = 0; trial < 200; trial++) {
+            unsigned n = sizes[si], rows = 3;
+            float w[3 * 128];
+            for (unsigned i = 0; i < rows * n; i++) {
+                double z = rng_normal(&seed);
+                switch (trial % 5) {
+                case 0: w[i] = (float)(0.02 * z); break;                         /* the usual */
+                case 1: w[i] = (float)nearbyint(4 * z) * 0.125f; break;          /* few levels: ties */
+                case 2: w[i] = (float)(z > 0 ? 0.0 : -0.0); break;               /* +0 and -0 */
+                case 3: w[i] = (float)(1e-6 * z); break;                         /* subnormals */
+                default: w[i] = i % 7 ? (float)(3000 * z) : 0.0f; break;         /* wide */
+                }
+            }
+            QuantTensor q;
+            char spec[16];
+            snprintf(spec, sizeof spec, "q4g:%u", n);
+            quantize_ok(spec, w, rows, n, &q);
+            for (unsigned r = 0; r < rows; r++) {
+                uint16_t v[128] = {0}, packed[32], sc, bi;
+                for (unsigned i = 0; i < n; i++)
+                    v[i] = fp16_from_f32(w[r * n + i]);
+                ref_group(v, n, packed, &sc, &bi);
+                assert_int_equal(q.scale[r], sc);
+                assert_int_equal(q.bias[r], bi);
+                assert_memory_equal(q.packed + r * n / 4, packed, n / 2);
+            }
+            quant_tensor_free(&q);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_computed_group),
+        cmocka_unit_test(test_groups_match_reference),
         cmocka_unit_test(test_nibble_order),
         cmocka_unit_test(test_round_half_even_ties),
         cmocka_unit_test(test_constant_and_tiny_groups),

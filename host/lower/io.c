@@ -10,31 +10,29 @@
 
 /* ---- functional weights ---- */
 
-/* A growable fp32 scratch: every matrix is converted once into the same
- * buffer (for all chips), not once per chip into fresh memory. */
+/* A growable fp32 scratch: each chip's part of a matrix is made in the
+ * same buffer, one after another (lazy synthetic weights have no stored
+ * matrix to point into). */
 typedef struct {
     float *f;
     uint64_t cap;
 } F32Buf;
 
-/* fp32 view of the n-element matrix m: m itself when the weights are fp32. */
-static const float *matrix_f32(const GptjWeights *w, const void *m, uint64_t n, F32Buf *b)
+/* Rows [r0, r0 + rows) x columns [c0, c0 + cols) of matrix tensor index as
+ * fp32 (gptj_weights_rows), rows cols floats apart; NULL on no host memory. */
+static const float *matrix_part(const GptjWeights *w, int index, uint64_t r0, uint64_t rows, uint64_t c0,
+                                uint64_t cols, F32Buf *b)
 {
-    if (w->wdtype == GPTJ_F32)
-        return m;
+    uint64_t n = rows * cols;
     if (n > b->cap) {
         free(b->f);
-        b->f = malloc(n * sizeof *b->f);
+        b->f = malloc((n ? n : 1) * sizeof *b->f);
         b->cap = b->f ? n : 0;
         if (!b->f)
             return NULL;
     }
-    const uint16_t *h = m;
-    float *f = b->f;
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < (int64_t)n; i++)
-        f[i] = fp16_to_f32(h[i]);
-    return f;
+    gptj_weights_rows(w, index, (int64_t)r0, (int64_t)rows, (int64_t)c0, (int64_t)cols, b->f, (int64_t)cols);
+    return b->f;
 }
 
 static int write_small(Lowered *L, int id, const float *gain, const float *bias, uint32_t C, IpuErr *err)
@@ -74,7 +72,7 @@ static int pack_one(Lowered *L, const LinearPlan *pl, const QuantSpec *sp, const
 
 int lower_write_weights(Lowered *L, const GptjWeights *w, IpuErr *err)
 {
-    uint32_t C = (uint32_t)L->cfg.n_embd, I = (uint32_t)L->cfg.n_inner, V = (uint32_t)L->cfg.vocab_size;
+    uint32_t C = (uint32_t)L->cfg.n_embd, V = (uint32_t)L->cfg.vocab_size;
     uint32_t chips = L->b.chips;
     char nm[96];
     F32Buf buf = {NULL, 0};
@@ -83,49 +81,51 @@ int lower_write_weights(Lowered *L, const GptjWeights *w, IpuErr *err)
     for (uint32_t c = 0; c < chips && !rc; c++)
         rc = write_small(L, L->lnf[c], w->ln_f_w, w->ln_f_b, C, err);
     /* vocabulary shards: the embedding (fp16) and the LM head (its format) */
-    for (int k = 0; k < 2 && !rc; k++) {
-        const float *m = matrix_f32(w, k ? w->lm_head : w->wte, (uint64_t)V * C, &buf);
-        if (!m)
-            rc = ipu_err(err, "out of host memory");
+    int n_tensors = gptj_tensor_count(&L->cfg);
+    for (int k = 0; k < 2 && !rc; k++)
         for (uint32_t c = 0; c < chips && !rc; c++) {
             uint32_t r0 = c * L->vc, valid = r0 >= V ? 0 : (V - r0 < L->vc ? V - r0 : L->vc);
-            rc = k ? pack_one(L, &L->plm, &L->spec_lm, "lm_head.weight", &L->lm, c, m + (uint64_t)r0 * C, C, valid,
-                              w->lm_head_b + r0, 1, -1, &off[c], err)
-                   : pack_one(L, &L->pemb, NULL, "transformer.wte.weight", &L->emb, c, m + (uint64_t)r0 * C, C, valid,
-                              NULL, 0, -1, &off[c], err);
+            const float *m = matrix_part(w, k ? n_tensors - 2 : 0, valid ? r0 : 0, valid, 0, C, &buf);
+            if (!m) {
+                rc = ipu_err(err, "out of host memory");
+                break;
+            }
+            rc = k ? pack_one(L, &L->plm, &L->spec_lm, "lm_head.weight", &L->lm, c, m, C, valid, w->lm_head_b + r0, 1,
+                              -1, &off[c], err)
+                   : pack_one(L, &L->pemb, NULL, "transformer.wte.weight", &L->emb, c, m, C, valid, NULL, 0, -1,
+                              &off[c], err);
         }
-    }
+    /* a layer's matrices in the tensor table, after its ln_1 weight and bias: q k v out fc_in (fc_in bias) fc_out */
+    static const int table_at[NLIN] = {2, 3, 4, 5, 6, 8};
     for (int l = 0; l < L->cfg.n_layer && !rc; l++) {
         const GptjLayerWeights *lw = &w->h[l];
         for (uint32_t c = 0; c < chips && !rc; c++) {
             rc = write_small(L, L->ln1[l * chips + c], lw->ln_1_w, lw->ln_1_b, C, err);
             off[c] = 0;
         }
-        const void *mats[NLIN] = {lw->q_proj, lw->k_proj, lw->v_proj, lw->out_proj, lw->fc_in, lw->fc_out};
-        uint64_t elems[NLIN] = {(uint64_t)C * C, (uint64_t)C * C, (uint64_t)C * C, (uint64_t)C * C,
-                                (uint64_t)I * C, (uint64_t)C * I};
         const LinearWeights *set = L->placement == PLACE_STREAM ? L->lw : &L->lw[l * NLIN];
         /* linear by linear, then chip by chip: each chip's remote buffer holds its linears in order */
         for (int li = 0; li < NLIN && !rc; li++) {
-            const float *m = matrix_f32(w, mats[li], elems[li], &buf);
-            if (!m) {
-                rc = ipu_err(err, "out of host memory");
-                break;
-            }
             snprintf(nm, sizeof nm, "transformer.h.%d.%s", l, lower_lin_names[li]);
             for (uint32_t c = 0; c < chips && !rc; c++) {
-                const float *src, *bias = NULL;
-                uint64_t ld;
+                /* a chip's rows of q, k, v and fc_in; its columns of out_proj and fc_out */
+                uint64_t r0 = 0, nr = C, c0 = 0, nc = C;
+                const float *bias = NULL;
                 if (li <= LV)
-                    src = m + (uint64_t)c * L->cc * C, ld = C;
+                    r0 = (uint64_t)c * L->cc, nr = L->cc;
                 else if (li == LO)
-                    src = m + (uint64_t)c * L->cc, ld = C;
+                    c0 = (uint64_t)c * L->cc, nc = L->cc;
                 else if (li == LFI)
-                    src = m + (uint64_t)c * L->ic * C, ld = C, bias = lw->fc_in_b + c * L->ic;
+                    r0 = (uint64_t)c * L->ic, nr = L->ic, bias = lw->fc_in_b + c * L->ic;
                 else
-                    src = m + (uint64_t)c * L->ic, ld = I, bias = lw->fc_out_b;
+                    c0 = (uint64_t)c * L->ic, nc = L->ic, bias = lw->fc_out_b;
+                const float *src = matrix_part(w, 1 + 10 * l + table_at[li], r0, nr, c0, nc, &buf);
+                if (!src) {
+                    rc = ipu_err(err, "out of host memory");
+                    break;
+                }
                 int remote = L->placement == PLACE_STREAM ? L->remote[l * chips + c] : -1;
-                rc = pack_one(L, &L->pl[li], &L->spec[li], nm, &set[li], c, src, ld, L->pl[li].n, bias, 0, remote,
+                rc = pack_one(L, &L->pl[li], &L->spec[li], nm, &set[li], c, src, nc, L->pl[li].n, bias, 0, remote,
                               &off[c], err);
             }
         }

@@ -118,12 +118,14 @@ int lower_linear_pack(const LinearPlan *pl, const QuantSpec *spec, const char *n
                     }
         return 0;
     }
-    /* matrices: w (n rows, ld >= k); rows from rows_valid on are padding (zero) */
-    float *slice = calloc((size_t)pl->n * pl->k, sizeof *slice);
-    if (!slice)
+    /* matrices: w (n rows, ld >= k); rows from rows_valid on are padding (zero); w itself when it is all that */
+    int whole = ld == pl->k && rows_valid == pl->n;
+    float *copy = whole ? NULL : calloc((size_t)pl->n * pl->k, sizeof *copy);
+    if (!whole && !copy)
         return ipu_err(err, "%s: out of host memory", name);
-    for (uint64_t r = 0; r < rows_valid; r++)
-        memcpy(slice + r * pl->k, w + r * ld, pl->k * sizeof *slice);
+    for (uint64_t r = 0; !whole && r < rows_valid; r++)
+        memcpy(copy + r * pl->k, w + r * ld, pl->k * sizeof *copy);
+    const float *slice = whole ? w : copy;
     int rc = 0;
     if (!pl->group) {
         uint16_t *d = dst_w;
@@ -155,7 +157,7 @@ int lower_linear_pack(const LinearPlan *pl, const QuantSpec *spec, const char *n
             quant_tensor_free(&qt);
         }
     }
-    free(slice);
+    free(copy);
     if (dst_bias) /* (nb, kb, nblk): each N block's bias on every tile of its row of the grid */
         for (uint32_t i = 0; i < pl->nb; i++)
             for (uint32_t j = 0; j < pl->kb; j++)
