@@ -11,7 +11,7 @@
  * 6 billion of them for GPT-J 6B, too many for two libm calls each. The
  * fast path computes the same real number y = 0.02f sqrt(-2 ln u1) cos(t)
  * (u1, t the binary32 values the exact path feeds libm) in binary64 with
- * its own polynomials (relative error below 2^-28), and accepts the fp16
+ * its own polynomials (relative error below 2^-24), and accepts the fp16
  * value y rounds to only when y and every number within 2^-20 of it
  * (relative) round to it. The exact path's binary32 chain lies within 3
  * binary32 ulps (3 x 2^-23, relative: logf and cosf within 1 ulp, as the
@@ -28,6 +28,10 @@
 #include "models/gptj_weights.h"
 #include "sim/fileio.h"
 #include "sim/fp16.h"
+
+#if defined(__F16C__) && defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 static inline uint64_t mix64(uint64_t z)
 {
@@ -74,8 +78,8 @@ float gptj_synth_value(uint64_t seed, const GptjTensorInfo *t, uint64_t i)
 /* ---- the fast fp16 path ---- */
 
 /* ln x for a normal x > 0: x = 2^e m, m in [sqrt(1/2), sqrt(2)), ln m =
- * 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.172, by its series to s^13
- * (the next term is below 2^-37 of the sum). Branch-free, so loops of it
+ * 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.172, by its series to s^9
+ * (the rest is below 2^-24 of the sum). Branch-free, so loops of it
  * vectorize. */
 static inline double fast_log(double x)
 {
@@ -89,9 +93,7 @@ static inline double fast_log(double x)
     m = big ? 0.5 * m : m;
     e = big ? e + 1.0 : e;
     double s = (m - 1.0) / (m + 1.0), s2 = s * s;
-    double p = 2.0 / 13 * s2 + 2.0 / 11;
-    p = p * s2 + 2.0 / 9;
-    p = p * s2 + 2.0 / 7;
+    double p = 2.0 / 9 * s2 + 2.0 / 7;
     p = p * s2 + 2.0 / 5;
     p = p * s2 + 2.0 / 3;
     p = p * s2 + 2.0;
@@ -99,23 +101,19 @@ static inline double fast_log(double x)
 }
 
 /* cos t for 0 <= t < 8: t = k pi/2 + r, |r| <= pi/4 (pi/2 split so k pi/2
- * is exact), then the cos or sin series of r (to r^12, r^13: next terms
- * below 2^-41). Near a zero of cos the result is a sin(r) of small r,
- * accurate relative to itself. */
+ * is exact), then the cos or sin series of r (to r^8, r^9: the rest is
+ * below 2^-25 of the result). Near a zero of cos the result is a sin(r)
+ * of small r, accurate relative to itself. */
 static inline double fast_cos(double t)
 {
     const double pio2_hi = 1.5707963267341256, pio2_lo = 6.077100506506192e-11, round = 6755399441055744.0;
     double k = (t * 0.63661977236758134 + round) - round;
     double r = (t - k * pio2_hi) - k * pio2_lo, r2 = r * r;
-    double c = r2 * (1.0 / 479001600) - 1.0 / 3628800;
-    c = c * r2 + 1.0 / 40320;
-    c = c * r2 - 1.0 / 720;
+    double c = r2 * (1.0 / 40320) - 1.0 / 720;
     c = c * r2 + 1.0 / 24;
     c = c * r2 - 0.5;
     c = c * r2 + 1.0;
-    double sn = r2 * (1.0 / 6227020800.0) - 1.0 / 39916800;
-    sn = sn * r2 + 1.0 / 362880;
-    sn = sn * r2 - 1.0 / 5040;
+    double sn = r2 * (1.0 / 362880) - 1.0 / 5040;
     sn = sn * r2 + 1.0 / 120;
     sn = sn * r2 - 1.0 / 6;
     sn = (sn * r2 + 1.0) * r;
@@ -151,8 +149,9 @@ static inline int certain_f16(double y, uint16_t *h)
 
 #define SYNTH_BLOCK 256
 
-/* fp16 bits of 0.02 z for elements i0 .. i0 + n (n <= SYNTH_BLOCK). */
-static void synth_f16_block(uint64_t key, uint64_t i0, unsigned n, uint16_t *out)
+/* fp16 bits of 0.02 z for elements i0 .. i0 + n (n <= SYNTH_BLOCK), and
+ * their values in outf unless NULL. */
+static void synth_f16_block(uint64_t key, uint64_t i0, unsigned n, uint16_t *out, float *outf)
 {
     double y[SYNTH_BLOCK];
     unsigned char ok[SYNTH_BLOCK];
@@ -162,11 +161,21 @@ static void synth_f16_block(uint64_t key, uint64_t i0, unsigned n, uint16_t *out
         float t = 6.28318530717958647692f * u2;
         y[j] = (double)0.02f * sqrt(-2.0 * fast_log((double)u1)) * fast_cos((double)t);
     }
-    for (unsigned j = 0; j < n; j++)
+    unsigned all = 1;
+    for (unsigned j = 0; j < n; j++) {
         ok[j] = (unsigned char)certain_f16(y[j], &out[j]);
-    for (unsigned j = 0; j < n; j++)
+        all &= ok[j];
+    }
+    for (unsigned j = 0; !all && j < n; j++)
         if (!ok[j])
             out[j] = fp16_from_f32(0.02f * normal_at(key, i0 + j));
+    unsigned j = 0;
+#if defined(__F16C__) && defined(__AVX__)
+    for (; outf && j + 8 <= n; j += 8)
+        _mm256_storeu_ps(outf + j, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(out + j))));
+#endif
+    for (; outf && j < n; j++)
+        outf[j] = fp16_to_f32(out[j]);
 }
 
 void gptj_synth_fill_f16_exact(uint64_t seed, const GptjTensorInfo *t, uint64_t first, uint64_t n, uint16_t *dst)
@@ -186,7 +195,7 @@ void gptj_synth_fill(uint64_t seed, const GptjTensorInfo *t, uint64_t first, uin
 #pragma omp parallel for schedule(static) if (n > 65536)
         for (long long b = 0; b < nb; b++) {
             uint64_t j0 = (uint64_t)b * SYNTH_BLOCK, m = n - j0 < SYNTH_BLOCK ? n - j0 : SYNTH_BLOCK;
-            synth_f16_block(key, first + j0, (unsigned)m, (uint16_t *)dst + j0);
+            synth_f16_block(key, first + j0, (unsigned)m, (uint16_t *)dst + j0, NULL);
         }
         return;
     }
@@ -264,9 +273,7 @@ void gptj_weights_rows(const GptjWeights *w, int index, int64_t row0, int64_t nr
             uint16_t h[SYNTH_BLOCK];
             for (int64_t c = 0; c < ncols; c += SYNTH_BLOCK) {
                 unsigned nb = ncols - c < SYNTH_BLOCK ? (unsigned)(ncols - c) : SYNTH_BLOCK;
-                synth_f16_block(key, first + (uint64_t)c, nb, h);
-                for (unsigned j = 0; j < nb; j++)
-                    d[c + j] = fp16_to_f32(h[j]);
+                synth_f16_block(key, first + (uint64_t)c, nb, h, d + c);
             }
         }
     }

@@ -16,6 +16,18 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
+/* An fp16 value as a double. With F16C through the instruction: the
+ * compiler would otherwise fold fp16 -> float -> double into one
+ * conversion that x86 lacks (a libgcc call per value). */
+static inline double f16_to_f64(uint16_t h)
+{
+#if defined(__F16C__) && defined(__AVX__)
+    return (double)_cvtsh_ss(h);
+#else
+    return (double)fp16_to_f32(h);
+#endif
+}
+
 /* Rounds a non-negative double to the nearest fp16, ties to even, with one
  * rounding (narrowing through float could round twice). */
 static uint16_t quant_f16_from_f64(double x)
@@ -25,12 +37,12 @@ static uint16_t quant_f16_from_f64(double x)
     if (h >= FP16_POS_INF)
         return h;
     uint16_t best = h;
-    double best_d = fabs((double)fp16_to_f32(h) - x);
+    double best_d = fabs(f16_to_f64(h) - x);
     for (int d = -1; d <= 1; d += 2) {
         int c = (int)h + d;
         if (c < 0 || c > (int)FP16_MAX)
             continue;
-        double dist = fabs((double)fp16_to_f32((uint16_t)c) - x);
+        double dist = fabs(f16_to_f64((uint16_t)c) - x);
         if (dist < best_d || (dist == best_d && !(c & 1))) {
             best = (uint16_t)c;
             best_d = dist;
@@ -186,7 +198,7 @@ static void q4g_group(const uint16_t *v, unsigned n, uint16_t *packed, uint16_t 
     uint16_t s = quant_f16_from_f64(((double)hi - (double)lo) / 15.0);
     *scale = s;
     *bias = v[first];
-    double sd = fp16_to_f32(s), dlo = lo;
+    double sd = f16_to_f64(s), dlo = lo;
     uint8_t c[Q4_MAX_GROUP];
     for (unsigned i = 0; i < n; i++) {
         double q = nearbyint(((double)x[i] - dlo) / sd);
