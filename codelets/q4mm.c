@@ -110,14 +110,24 @@ void q4mm_scalar_rows(const Q4Run *r, const Q4Use *u, const MatmulArgs *p, Layer
     free(buf);
 }
 
-/* The run's packed words, scales and biases on their way to the cache. */
-static void q4mm_prefetch(const Q4Run *r)
+/* The tile's packed words, scales and biases on their way to the cache. */
+static int q4mm_prefetch(const void *const *fa, size_t nf, const VertexMem *mem)
 {
-    const char *p = (const char *)r->packed, *end = p + r->groups * r->gs / 2;
-    for (; p < end; p += 64)
+    if (!nf)
+        return -1;
+    const DecompressQ4Args *d0 = fa[0];
+    uint64_t groups = 0;
+    for (size_t i = 0; i < nf; i++)
+        groups += ((const DecompressQ4Args *)fa[i])->groups;
+    const char *p = mem->at(mem, d0->packed, groups * d0->group_size / 2);
+    const uint16_t *sc = mem->at(mem, d0->scale, groups * 2), *bi = mem->at(mem, d0->bias, groups * 2);
+    if (!p || !sc || !bi)
+        return -1;
+    for (const char *end = p + groups * d0->group_size / 2; p < end; p += 64)
         __builtin_prefetch(p);
-    for (uint64_t g = 0; g < r->groups; g += 32)
-        __builtin_prefetch(r->scale + g), __builtin_prefetch(r->bias + g);
+    for (uint64_t g = 0; g < groups; g += 32)
+        __builtin_prefetch(sc + g), __builtin_prefetch(bi + g);
+    return 0;
 }
 
 /* A matmul that does not read the scratch: as its own native() would. */
@@ -166,13 +176,11 @@ static int merge(MatmulArgs *p, Q4Use *u, const MatmulArgs *q, const Q4Use *v, L
 static int q4mm_run(const IsaCosts *isa, const VertexType *vt, LayerDtype t, int simd, const void *const *fa,
                     size_t nf, const void *const *sa, size_t ns, const VertexMem *mem, int mode)
 {
+    if (mode == VERTEX_FUSE_PREFETCH) /* a hint: where the first vertex says the run starts */
+        return q4mm_prefetch(fa, nf, mem);
     Q4Run r;
     if (producer_run(isa, vt, fa, nf, mem, mode == VERTEX_FUSE_CHECK, &r))
         return -1;
-    if (mode == VERTEX_FUSE_PREFETCH) {
-        q4mm_prefetch(&r);
-        return 0;
-    }
     Q4Use use[Q4MM_MAX_CONSUMERS];
     if (ns > Q4MM_MAX_CONSUMERS)
         return -1;
@@ -181,9 +189,10 @@ static int q4mm_run(const IsaCosts *isa, const VertexType *vt, LayerDtype t, int
         uint32_t as = p->a_stride ? p->a_stride : p->k, ws = p->w_stride ? p->w_stride : p->k;
         if (consumer_use(&r, p, t, &use[i]))
             return -1;
-        /* operands other than the scratch must be readable where mem says */
-        if ((use[i].role != Q4_ROLE_A && !mem->at(mem, p->a, span_bytes(p->m, p->k, as, 2))) ||
-            (use[i].role != Q4_ROLE_W && !mem->at(mem, p->w, span_bytes(p->n, p->k, ws, 2))))
+        /* operands other than the scratch must be readable where mem says (checked once: RUN follows CHECK) */
+        if (mode == VERTEX_FUSE_CHECK &&
+            ((use[i].role != Q4_ROLE_A && !mem->at(mem, p->a, span_bytes(p->m, p->k, as, 2))) ||
+             (use[i].role != Q4_ROLE_W && !mem->at(mem, p->w, span_bytes(p->n, p->k, ws, 2)))))
             return -1;
     }
     if (mode == VERTEX_FUSE_CHECK)

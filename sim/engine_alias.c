@@ -165,8 +165,11 @@ const void *alias_at(const VertexMem *m, const void *p, size_t n)
     const Alias *a = &rd->e->alias;
     const char *q = p;
     for (unsigned i = 0; i < ALIAS_READER_HITS; i++)
-        if (q >= rd->hit[i].lo && q < rd->hit[i].hi)
-            return (uint64_t)(rd->hit[i].hi - q) < n ? NULL : rd->hit[i].to + (q - rd->hit[i].lo);
+        if (q >= rd->hit[i].lo && q < rd->hit[i].hi) {
+            if ((uint64_t)(rd->hit[i].hi - q) < n)
+                break; /* a gap too short for the range: look it up */
+            return rd->hit[i].to == rd->hit[i].lo ? p : rd->hit[i].to + (q - rd->hit[i].lo);
+        }
     IPU_ASSERT(!a->stale || !a->n); /* alias_index ran before the parallel loop */
     size_t lo = 0, hi = a->n; /* the last range starting at or below q */
     while (lo < hi) {
@@ -176,8 +179,14 @@ const void *alias_at(const VertexMem *m, const void *p, size_t n)
         else
             hi = mid;
     }
-    if (lo == 0 || q >= a->index[lo - 1].hi)
+    if (lo == 0 || q >= a->index[lo - 1].hi) { /* in no alias: remember the gap (to == lo: as it is) */
+        const char *glo = lo ? a->index[lo - 1].hi : NULL, *ghi = lo < a->n ? a->index[lo].lo : (const char *)UINTPTR_MAX;
+        if ((uint64_t)(ghi - q) >= n) {
+            rd->hit[rd->next % ALIAS_READER_HITS].lo = glo, rd->hit[rd->next % ALIAS_READER_HITS].hi = ghi;
+            rd->hit[rd->next++ % ALIAS_READER_HITS].to = glo;
+        }
         return p;
+    }
     const struct AliasRange *r = &a->index[lo - 1];
     if ((uint64_t)(r->hi - q) < n)
         return NULL; /* a range across tensors: not one slice */
