@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "codelets/isa_ext.h"
+#include "codelets/native_util.h"
 
 void add_ref(const AddArgs *p)
 {
@@ -50,6 +51,25 @@ int add_check(const AddArgs *p, int need_data, IpuErr *err)
 
 static void run(Worker *w, const void *args) { add_tile(w, args); }
 
+/* add_tile's outputs (add_ref's: one fp16 rounding per element), element
+ * by element; out may be a, or b for ADD_OP_ADD, but no other overlap. */
+static int native(const IsaCosts *isa, const void *args)
+{
+    const AddArgs *p = args;
+    size_t cnt = (size_t)p->rows * p->cols, bytes = cnt * 2;
+    int uses_b = p->op != ADD_OP_SCALE;
+    size_t bb = p->op == ADD_OP_BIAS ? (size_t)p->cols * 2 : bytes;
+    if (!cnt)
+        return 0;
+    if (!nat_aligned(p->a, 8) || !nat_aligned(p->out, 8) || (uses_b && !nat_aligned(p->b, 8)))
+        return -1;
+    if (nat_partial_overlap(p->out, bytes, p->a, bytes) ||
+        (uses_b && nat_overlap(p->out, bytes, p->b, bb) && !(p->op == ADD_OP_ADD && p->out == p->b)))
+        return -1;
+    add_ref(p);
+    return 0;
+}
+
 static uint64_t shape_key(const void *args)
 {
     const AddArgs *p = args;
@@ -72,7 +92,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
-const VertexType add_vertex = {"add.f16", sizeof(AddArgs), run, shape_key, measure, NULL};
+const VertexType add_vertex = {"add.f16", sizeof(AddArgs), run, shape_key, measure, native};
 
 static const CodeletVariant variants[] = {
     {"f16", "f16v4 lanes, one rounding per element", &add_vertex},

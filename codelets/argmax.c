@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "codelets/isa_ext.h"
+#include "codelets/native_util.h"
 
 void argmax_ref(const ArgmaxArgs *p)
 {
@@ -62,6 +63,38 @@ int argmax_check(const ArgmaxArgs *p, int need_data, IpuErr *err)
 
 static void run(Worker *w, const void *args) { argmax_tile(w, args); }
 
+/* argmax_tile's outputs: even and odd columns in two lanes (a lane takes a
+ * value only when strictly larger, so NaN never wins), then the merge. */
+static int native(const IsaCosts *isa, const void *args)
+{
+    const ArgmaxArgs *p = args;
+    size_t ib = layer_dtype_bytes(p->in_type);
+    if (!p->rows)
+        return 0;
+    if (!nat_aligned(p->in, 2 * ib) || !nat_aligned(p->out_index, 4) || (p->want_value && !nat_aligned(p->out_value, 4)))
+        return -1;
+    size_t inb = (size_t)p->rows * p->n * ib;
+    if (nat_overlap(p->out_index, p->rows * 4u, p->in, inb) ||
+        (p->want_value && (nat_overlap(p->out_value, p->rows * 4u, p->in, inb) ||
+                           nat_overlap(p->out_value, p->rows * 4u, p->out_index, p->rows * 4u))))
+        return -1;
+    for (size_t r = 0; r < p->rows; r++) {
+        float best[2] = {-INFINITY, -INFINITY};
+        uint32_t at[2] = {0, 1};
+        for (uint32_t j = 0; j < p->n; j += 2)
+            for (int l = 0; l < 2; l++) {
+                float v = layer_load(p->in, p->in_type, r * p->n + j + l);
+                if (best[l] < v)
+                    best[l] = v, at[l] = j + (uint32_t)l;
+            }
+        int odd = best[0] < best[1] || (!(best[1] < best[0]) && at[1] < at[0]);
+        p->out_index[r] = p->index_base + at[odd];
+        if (p->want_value)
+            p->out_value[r] = best[odd];
+    }
+    return 0;
+}
+
 static uint64_t shape_key(const void *args)
 {
     const ArgmaxArgs *p = args;
@@ -87,7 +120,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
-const VertexType argmax_vertex = {"argmax.row", sizeof(ArgmaxArgs), run, shape_key, measure, NULL};
+const VertexType argmax_vertex = {"argmax.row", sizeof(ArgmaxArgs), run, shape_key, measure, native};
 
 static const CodeletVariant variants[] = {
     {"row", "two f32 lanes merged, fp16 or fp32 input", &argmax_vertex},

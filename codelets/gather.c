@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "codelets/isa_ext.h"
+#include "codelets/native_util.h"
 
 void gather_ref(const GatherArgs *p)
 {
@@ -47,6 +48,29 @@ int gather_check(const GatherArgs *p, int need_data, IpuErr *err)
 
 static void run(Worker *w, const void *args) { gather_tile(w, args); }
 
+/* gather_tile's outputs: each token's row (or the zeros) copied. */
+static int native(const IsaCosts *isa, const void *args)
+{
+    const GatherArgs *p = args;
+    if (!p->tokens)
+        return 0;
+    size_t row = (size_t)p->cols * 2, ob = p->tokens * row;
+    if (!nat_aligned(p->ids, 4) || !nat_aligned(p->out, 8) || nat_overlap(p->out, ob, p->ids, p->tokens * 4u))
+        return -1;
+    for (size_t t = 0; t < p->tokens; t++) { /* the sources the tile version would read */
+        uint32_t rel = p->ids[t] - p->id_base;
+        const uint16_t *src = rel < p->vocab_rows && p->table ? p->table + (size_t)rel * p->cols : p->zeros;
+        if (p->cols && (!nat_aligned(src, 8) || nat_overlap(p->out, ob, src, row)))
+            return -1;
+    }
+    for (size_t t = 0; t < p->tokens; t++) {
+        uint32_t rel = p->ids[t] - p->id_base;
+        const uint16_t *src = rel < p->vocab_rows && p->table ? p->table + (size_t)rel * p->cols : p->zeros;
+        memcpy(p->out + t * p->cols, src, row);
+    }
+    return 0;
+}
+
 static uint64_t shape_key(const void *args)
 {
     const GatherArgs *p = args;
@@ -69,7 +93,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
-const VertexType gather_vertex = {"gather.rows", sizeof(GatherArgs), run, shape_key, measure, NULL};
+const VertexType gather_vertex = {"gather.rows", sizeof(GatherArgs), run, shape_key, measure, native};
 
 static const CodeletVariant variants[] = {
     {"rows", "ld64/st64 copy, data-independent cycles", &gather_vertex},

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "codelets/isa_ext.h"
+#include "codelets/native_util.h"
 
 #define GELU_C0 0.7978845608f /* sqrt(2/pi) */
 #define GELU_C1 0.044715f
@@ -47,6 +48,25 @@ int gelu_check(const GeluArgs *p, int need_data, IpuErr *err)
 }
 
 static void run(Worker *w, const void *args) { gelu_tile(w, args); }
+
+/* gelu_tile's outputs: per element its f32v2 operations in their order,
+ * tanhf from the host libm as isa_f32tanh. out may be x. */
+static int native(const IsaCosts *isa, const void *args)
+{
+    const GeluArgs *p = args;
+    if (!p->n)
+        return 0;
+    if (!nat_aligned(p->x, 4) || !nat_aligned(p->out, 4) || nat_partial_overlap(p->out, p->n * 2u, p->x, p->n * 2u))
+        return -1;
+    for (size_t i = 0; i < p->n; i++) {
+        float x = fp16_to_f32(p->x[i]);
+        float x3 = x * x * x;
+        float inner = x + GELU_C1 * x3;
+        float th = tanhf(GELU_C0 * inner);
+        p->out[i] = fp16_from_f32((0.5f * x) * (1.0f + th));
+    }
+    return 0;
+}
 static uint64_t shape_key(const void *args) { return layer_key_mix(0, ((const GeluArgs *)args)->n); }
 
 static uint64_t measure(const IsaCosts *isa, const void *args)
@@ -64,7 +84,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
-const VertexType gelu_vertex = {"gelu.tanh", sizeof(GeluArgs), run, shape_key, measure, NULL};
+const VertexType gelu_vertex = {"gelu.tanh", sizeof(GeluArgs), run, shape_key, measure, native};
 
 static const CodeletVariant variants[] = {
     {"tanh", "f32v2 arithmetic, scalar tanh", &gelu_vertex},

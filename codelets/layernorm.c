@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "codelets/isa_ext.h"
+#include "codelets/native_util.h"
 
 void layernorm_ref(const LayernormArgs *p)
 {
@@ -74,6 +75,41 @@ int layernorm_check(const LayernormArgs *p, int need_data, IpuErr *err)
 
 static void run(Worker *w, const void *args) { layernorm_tile(w, args); }
 
+/* layernorm_tile's outputs: per row the same lane sums (even and odd
+ * columns), divisions and per-element operations. out may be x. */
+static int native(const IsaCosts *isa, const void *args)
+{
+    const LayernormArgs *p = args;
+    size_t bytes = (size_t)p->rows * p->cols * 2;
+    if (!p->rows || !p->cols)
+        return 0;
+    if (!nat_aligned(p->x, 4) || !nat_aligned(p->gain, 4) || !nat_aligned(p->bias, 4) || !nat_aligned(p->out, 4))
+        return -1;
+    if (nat_partial_overlap(p->out, bytes, p->x, bytes) || nat_overlap(p->out, bytes, p->gain, p->cols * 2u) ||
+        nat_overlap(p->out, bytes, p->bias, p->cols * 2u))
+        return -1;
+    float cols_f = (float)p->cols;
+    for (size_t r = 0; r < p->rows; r++) {
+        const uint16_t *x = p->x + r * p->cols;
+        uint16_t *y = p->out + r * p->cols;
+        float s0 = 0, s1 = 0, q0 = 0, q1 = 0;
+        for (size_t i = 0; i < p->cols; i += 2)
+            s0 += fp16_to_f32(x[i]), s1 += fp16_to_f32(x[i + 1]);
+        float mean = (s0 + s1) / cols_f;
+        for (size_t i = 0; i < p->cols; i += 2) {
+            float d0 = fp16_to_f32(x[i]) - mean, d1 = fp16_to_f32(x[i + 1]) - mean;
+            q0 += d0 * d0, q1 += d1 * d1;
+        }
+        float var = (q0 + q1) / cols_f;
+        float rstd = 1.0f / sqrtf(var + p->eps);
+        for (size_t i = 0; i < p->cols; i++) {
+            float t = (fp16_to_f32(x[i]) - mean) * rstd * fp16_to_f32(p->gain[i]);
+            y[i] = fp16_from_f32(t + fp16_to_f32(p->bias[i]));
+        }
+    }
+    return 0;
+}
+
 static uint64_t shape_key(const void *args)
 {
     const LayernormArgs *p = args;
@@ -99,7 +135,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
-const VertexType layernorm_vertex = {"layernorm.f16", sizeof(LayernormArgs), run, shape_key, measure, NULL};
+const VertexType layernorm_vertex = {"layernorm.f16", sizeof(LayernormArgs), run, shape_key, measure, native};
 
 static const CodeletVariant variants[] = {
     {"f16", "three passes over the row, f32v2 lanes", &layernorm_vertex},

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "codelets/isa_ext.h"
+#include "codelets/native_util.h"
 
 void layernorm_split_ref(const LayernormArgs *p, uint32_t ns)
 {
@@ -93,6 +94,67 @@ void layernorm_apply_tile(Worker *w, const LnApplyArgs *p)
     }
 }
 
+/* ---- natives: the tile versions' operations in their order ---- */
+
+static int native_stats(const IsaCosts *isa, const void *args)
+{
+    const LnStatsArgs *p = args;
+    if (!nat_aligned(p->part, 8) || (p->n && !nat_aligned(p->x, 4)) || (p->pass != 1 && !nat_aligned(p->stats, 8)))
+        return -1;
+    if (nat_overlap(p->part, 8, p->x, p->n * 2u))
+        return -1;
+    float a0 = 0, a1 = 0;
+    if (p->pass == 1) {
+        for (uint32_t i = 0; i < p->n; i += 2)
+            a0 += fp16_to_f32(p->x[i]), a1 += fp16_to_f32(p->x[i + 1]);
+    } else {
+        float mean = p->stats[0];
+        for (uint32_t i = 0; i < p->n; i += 2) {
+            float d0 = fp16_to_f32(p->x[i]) - mean, d1 = fp16_to_f32(p->x[i + 1]) - mean;
+            a0 += d0 * d0, a1 += d1 * d1;
+        }
+    }
+    p->part[0] = a0, p->part[1] = a1;
+    return 0;
+}
+
+static int native_combine(const IsaCosts *isa, const void *args)
+{
+    const LnCombineArgs *p = args;
+    if (!nat_aligned(p->stats, 8) || (p->nparts && !nat_aligned(p->parts, 8)) ||
+        nat_overlap(p->stats, 8, p->parts, p->nparts * 8u))
+        return -1;
+    float s0 = 0, s1 = 0;
+    for (uint32_t k = 0; k < p->nparts; k++)
+        s0 += p->parts[2 * k], s1 += p->parts[2 * k + 1];
+    float v = (s0 + s1) / (float)p->cols;
+    if (p->pass == 1) {
+        p->stats[0] = v, p->stats[1] = 0.0f;
+    } else {
+        float mean = p->stats[0];
+        p->stats[0] = mean, p->stats[1] = 1.0f / sqrtf(v + p->eps);
+    }
+    return 0;
+}
+
+static int native_apply(const IsaCosts *isa, const void *args)
+{
+    const LnApplyArgs *p = args;
+    size_t bytes = p->n * 2u;
+    if (!nat_aligned(p->stats, 8) || (p->n && (!nat_aligned(p->x, 4) || !nat_aligned(p->gain, 4) ||
+                                               !nat_aligned(p->bias, 4) || !nat_aligned(p->out, 4))))
+        return -1;
+    if (nat_partial_overlap(p->out, bytes, p->x, bytes) || nat_overlap(p->out, bytes, p->gain, bytes) ||
+        nat_overlap(p->out, bytes, p->bias, bytes) || nat_overlap(p->out, bytes, p->stats, 8))
+        return -1;
+    float mean = p->stats[0], rstd = p->stats[1];
+    for (uint32_t i = 0; i < p->n; i++) {
+        float t = (fp16_to_f32(p->x[i]) - mean) * rstd * fp16_to_f32(p->gain[i]);
+        p->out[i] = fp16_from_f32(t + fp16_to_f32(p->bias[i]));
+    }
+    return 0;
+}
+
 /* ---- vertex types: measure runs the tile version on scratch data ---- */
 
 static uint16_t *scratch_f16(size_t n)
@@ -159,10 +221,12 @@ static uint64_t measure_apply(const IsaCosts *isa, const void *a)
     return finish(&w);
 }
 
-const VertexType layernorm_stats_vertex = {"layernorm.stats", sizeof(LnStatsArgs), run_stats, key_stats, measure_stats, NULL};
+const VertexType layernorm_stats_vertex = {"layernorm.stats", sizeof(LnStatsArgs), run_stats, key_stats, measure_stats,
+                                           native_stats};
 const VertexType layernorm_combine_vertex = {"layernorm.combine", sizeof(LnCombineArgs), run_combine, key_combine,
-                                             measure_combine, NULL};
-const VertexType layernorm_apply_vertex = {"layernorm.apply", sizeof(LnApplyArgs), run_apply, key_apply, measure_apply, NULL};
+                                             measure_combine, native_combine};
+const VertexType layernorm_apply_vertex = {"layernorm.apply", sizeof(LnApplyArgs), run_apply, key_apply, measure_apply,
+                                           native_apply};
 
 static const CodeletVariant v_stats[] = {{"f32v2", "lane sums or squared deviations of a slice", &layernorm_stats_vertex}};
 static const CodeletVariant v_combine[] = {{"f32v2", "slice partials in order -> mean, rstd", &layernorm_combine_vertex}};

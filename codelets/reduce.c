@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "codelets/isa_ext.h"
+#include "codelets/native_util.h"
 
 static uint32_t stride_of(const ReduceArgs *p) { return p->in_stride ? p->in_stride : p->n; }
 
@@ -18,11 +19,12 @@ void reduce_ref(const ReduceArgs *p)
     }
 }
 
+/* A NULL base stays NULL (the load then faults, as it must). */
 static Float2 load_pair(Worker *w, const void *base, LayerDtype t, size_t i)
 {
     if (t == LAYER_F16)
-        return isa_f16v2tof32(w, isa_ld32(w, (const uint16_t *)base + i));
-    return isa_ld64_f2(w, (const float *)base + i);
+        return isa_f16v2tof32(w, isa_ld32(w, base ? (const uint16_t *)base + i : NULL));
+    return isa_ld64_f2(w, base ? (const float *)base + i : NULL);
 }
 
 void reduce_tile(Worker *w, const ReduceArgs *p)
@@ -37,9 +39,9 @@ void reduce_tile(Worker *w, const ReduceArgs *p)
             isa_brnzdec(w);
         }
         if (p->out_type == LAYER_F16)
-            isa_st32(w, (uint16_t *)p->out + i, isa_f32v2tof16(w, acc));
+            isa_st32(w, p->out ? (uint16_t *)p->out + i : NULL, isa_f32v2tof16(w, acc));
         else
-            isa_st64_f2(w, (float *)p->out + i, acc);
+            isa_st64_f2(w, p->out ? (float *)p->out + i : NULL, acc);
     }
 }
 
@@ -55,6 +57,34 @@ int reduce_check(const ReduceArgs *p, int need_data, IpuErr *err)
 }
 
 static void run(Worker *w, const void *args) { reduce_tile(w, args); }
+
+/* reduce_tile's outputs: per element the parts added in order in fp32
+ * (reduce_ref), the loops turned so the elements go side by side. */
+static int native(const IsaCosts *isa, const void *args)
+{
+    const ReduceArgs *p = args;
+    size_t st = stride_of(p), ib = layer_dtype_bytes(p->in_type), ob = layer_dtype_bytes(p->out_type);
+    if (!p->n || !p->parts)
+        return 0;
+    /* pairs: ld32 / ld64 at in + (q st + i), st32 / st64 at out + i */
+    if (!nat_aligned(p->in, 2 * ib) || !nat_aligned(p->out, 2 * ob) || (p->parts > 1 && st % 2))
+        return -1;
+    if (nat_overlap(p->out, p->n * ob, p->in, ((p->parts - 1) * st + p->n) * ib))
+        return -1;
+    enum { CHUNK = 256 };
+    float acc[CHUNK];
+    for (size_t i0 = 0; i0 < p->n; i0 += CHUNK) {
+        size_t m = p->n - i0 < CHUNK ? p->n - i0 : CHUNK;
+        for (size_t i = 0; i < m; i++)
+            acc[i] = layer_load(p->in, p->in_type, i0 + i);
+        for (size_t q = 1; q < p->parts; q++)
+            for (size_t i = 0; i < m; i++)
+                acc[i] += layer_load(p->in, p->in_type, q * st + i0 + i);
+        for (size_t i = 0; i < m; i++)
+            layer_store(p->out, p->out_type, i0 + i, acc[i]);
+    }
+    return 0;
+}
 
 static uint64_t shape_key(const void *args)
 {
@@ -82,7 +112,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
-const VertexType reduce_vertex = {"reduce.sum", sizeof(ReduceArgs), run, shape_key, measure, NULL};
+const VertexType reduce_vertex = {"reduce.sum", sizeof(ReduceArgs), run, shape_key, measure, native};
 
 static const CodeletVariant variants[] = {
     {"sum", "f32v2 lanes, parts in order", &reduce_vertex},

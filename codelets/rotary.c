@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "codelets/isa_ext.h"
+#include "codelets/native_util.h"
 
 void rotary_table_ref(float *table, uint32_t pos0, uint32_t tokens, uint32_t rotary_dim)
 {
@@ -77,6 +78,37 @@ int rotary_check(const RotaryArgs *p, int need_data, IpuErr *err)
 
 static void run(Worker *w, const void *args) { rotary_tile(w, args); }
 
+/* rotary_tile's outputs: per pair (e, o) the products and sums of its
+ * f32v2 operations, the rest of the row copied. out may be x. */
+static int native(const IsaCosts *isa, const void *args)
+{
+    const RotaryArgs *p = args;
+    uint32_t pairs = p->rotary_dim / 2;
+    size_t bytes = (size_t)p->tokens * p->heads * p->head_dim * 2;
+    if (!bytes)
+        return 0;
+    if (!nat_aligned(p->x, 4) || !nat_aligned(p->out, 4) || (pairs && !nat_aligned(p->table, 8)))
+        return -1;
+    if (nat_partial_overlap(p->out, bytes, p->x, bytes) ||
+        (pairs && nat_overlap(p->out, bytes, p->table, (size_t)p->tokens * pairs * 16)))
+        return -1;
+    for (size_t t = 0; t < p->tokens; t++)
+        for (size_t h = 0; h < p->heads; h++) {
+            size_t row = (t * p->heads + h) * p->head_dim;
+            const uint16_t *x = p->x + row;
+            uint16_t *y = p->out + row;
+            for (size_t i = 0; i < pairs; i++) {
+                const float *c = p->table + (t * pairs + i) * 4;
+                float e = fp16_to_f32(x[2 * i]), o = fp16_to_f32(x[2 * i + 1]);
+                float r0 = e * c[0] + o * c[2], r1 = o * c[1] + e * c[3];
+                y[2 * i] = fp16_from_f32(r0), y[2 * i + 1] = fp16_from_f32(r1);
+            }
+            if (y != x)
+                memmove(y + p->rotary_dim, x + p->rotary_dim, (size_t)(p->head_dim - p->rotary_dim) * 2);
+        }
+    return 0;
+}
+
 static uint64_t shape_key(const void *args)
 {
     const RotaryArgs *p = args;
@@ -103,7 +135,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
-const VertexType rotary_vertex = {"rotary.interleaved", sizeof(RotaryArgs), run, shape_key, measure, NULL};
+const VertexType rotary_vertex = {"rotary.interleaved", sizeof(RotaryArgs), run, shape_key, measure, native};
 
 static const CodeletVariant variants[] = {
     {"interleaved", "host-built {cos,cos,-sin,sin} table, f32v2 arithmetic", &rotary_vertex},

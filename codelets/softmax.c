@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "codelets/isa_ext.h"
+#include "codelets/native_util.h"
 
 static uint32_t query_pos(const SoftmaxArgs *p, uint32_t r)
 {
@@ -95,6 +96,42 @@ int softmax_check(const SoftmaxArgs *p, int need_data, IpuErr *err)
 
 static void run(Worker *w, const void *args) { softmax_tile(w, args); }
 
+/* The scaled score j of row base (masked keys -inf), as scores() gives it. */
+static inline float native_score(const SoftmaxArgs *p, size_t at, uint32_t j, uint32_t qp)
+{
+    float v = layer_load(p->in, p->in_type, at) * p->scale;
+    return j <= qp ? v : -INFINITY;
+}
+
+/* softmax_tile's outputs: per row the even and odd keys' maxima and sums
+ * in two lanes, merged as the tile merges them, expf from the host libm
+ * as isa_f32exp. out may be in when the types match. */
+static int native(const IsaCosts *isa, const void *args)
+{
+    const SoftmaxArgs *p = args;
+    size_t ib = layer_dtype_bytes(p->in_type), ob = layer_dtype_bytes(p->out_type), cnt = (size_t)p->rows * p->len;
+    if (!cnt)
+        return 0;
+    if (!nat_aligned(p->in, 2 * ib) || !nat_aligned(p->out, 2 * ob))
+        return -1;
+    if (nat_overlap(p->out, cnt * ob, p->in, cnt * ib) && !(p->out == p->in && ib == ob))
+        return -1;
+    for (uint32_t r = 0; r < p->rows; r++) {
+        size_t base = (size_t)r * p->len;
+        uint32_t qp = query_pos(p, r);
+        float mx[2] = {-INFINITY, -INFINITY}, z[2] = {0, 0};
+        for (uint32_t j = 0; j < p->len; j++)
+            mx[j % 2] = ref_max(mx[j % 2], native_score(p, base + j, j, qp));
+        float m = ref_max(mx[0], mx[1]);
+        for (uint32_t j = 0; j < p->len; j++)
+            z[j % 2] += expf(native_score(p, base + j, j, qp) - m);
+        float inv = 1.0f / (z[0] + z[1]);
+        for (uint32_t j = 0; j < p->len; j++)
+            layer_store(p->out, p->out_type, base + j, expf(native_score(p, base + j, j, qp) - m) * inv);
+    }
+    return 0;
+}
+
 static uint64_t shape_key(const void *args)
 {
     const SoftmaxArgs *p = args;
@@ -118,7 +155,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
 }
 
-const VertexType softmax_vertex = {"softmax.causal", sizeof(SoftmaxArgs), run, shape_key, measure, NULL};
+const VertexType softmax_vertex = {"softmax.causal", sizeof(SoftmaxArgs), run, shape_key, measure, native};
 
 static const CodeletVariant variants[] = {
     {"causal", "three passes, masked keys by select (cycles independent of position)", &softmax_vertex},
