@@ -2,6 +2,7 @@
 #include "codelets/reduce.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "codelets/isa_ext.h"
 #include "codelets/native_util.h"
@@ -72,16 +73,26 @@ static int native(const IsaCosts *isa, const void *args)
     if (nat_overlap(p->out, p->n * ob, p->in, ((p->parts - 1) * st + p->n) * ib))
         return -1;
     enum { CHUNK = 256 };
-    float acc[CHUNK];
+    float acc[CHUNK], x[CHUNK];
     for (size_t i0 = 0; i0 < p->n; i0 += CHUNK) {
         size_t m = p->n - i0 < CHUNK ? p->n - i0 : CHUNK;
-        for (size_t i = 0; i < m; i++)
-            acc[i] = layer_load(p->in, p->in_type, i0 + i);
-        for (size_t q = 1; q < p->parts; q++)
+        for (size_t q = 0; q < p->parts; q++) {
+            if (p->in_type == LAYER_F16) /* one type per loop: they vectorize */
+                for (size_t i = 0; i < m; i++)
+                    x[i] = fp16_to_f32(((const uint16_t *)p->in)[q * st + i0 + i]);
+            else
+                memcpy(x, (const float *)p->in + q * st + i0, m * sizeof *x);
+            if (q == 0)
+                memcpy(acc, x, m * sizeof *acc);
+            else
+                for (size_t i = 0; i < m; i++)
+                    acc[i] += x[i];
+        }
+        if (p->out_type == LAYER_F16)
             for (size_t i = 0; i < m; i++)
-                acc[i] += layer_load(p->in, p->in_type, q * st + i0 + i);
-        for (size_t i = 0; i < m; i++)
-            layer_store(p->out, p->out_type, i0 + i, acc[i]);
+                ((uint16_t *)p->out)[i0 + i] = fp16_from_f32(acc[i]);
+        else
+            memcpy((float *)p->out + i0, acc, m * sizeof *acc);
     }
     return 0;
 }

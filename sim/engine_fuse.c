@@ -34,7 +34,8 @@
 #include "sim/engine_priv.h"
 #include "sim/layout.h"
 
-#define FUSE_MAX_GROUP 64 /* vertices of one set on one tile a fusion is handed */
+#define FUSE_MAX_GROUP 64     /* vertices of one set on one tile a fusion is handed */
+#define FUSE_PREFETCH_AHEAD 2 /* tiles: a fusion is asked to prefetch this far ahead (host speed only) */
 
 /* The step id of B for the Execute of compute set a being run, the Copy
  * steps before it (copies, *ncopies) and how many leaves on B is (*dist),
@@ -427,9 +428,13 @@ static void consume_tile(Engine *e, const ComputeSet *ca, const CsCache *a, cons
         return;
     }
     const void *fa[FUSE_MAX_GROUP], *fb[FUSE_MAX_GROUP];
-    if (k + 1 < n && m[k + 1][0] >= 0 && m[k + 1][1] >= 0 && sk->deferred[m[k + 1][0]]) {
-        size_t na = group_args(ca, a, m[k + 1][0], fa), nb = group_args(cb, bc, m[k + 1][1], fb);
-        sk->fu->native(&arch->isa, fa, na, fb, nb, mem, VERTEX_FUSE_PREFETCH); /* the next tile's inputs */
+    /* the inputs of the tile after next on their way (the next one's are already): streamed weights
+     * arrive from DRAM in about the time one tile's fused work takes */
+    if (k + FUSE_PREFETCH_AHEAD < n && m[k + FUSE_PREFETCH_AHEAD][0] >= 0 && m[k + FUSE_PREFETCH_AHEAD][1] >= 0 &&
+        sk->deferred[m[k + FUSE_PREFETCH_AHEAD][0]]) {
+        size_t na = group_args(ca, a, m[k + FUSE_PREFETCH_AHEAD][0], fa);
+        size_t nb = group_args(cb, bc, m[k + FUSE_PREFETCH_AHEAD][1], fb);
+        sk->fu->native(&arch->isa, fa, na, fb, nb, mem, VERTEX_FUSE_PREFETCH);
     }
     size_t na = group_args(ca, a, ga, fa), nb = group_args(cb, bc, gb, fb);
     if (sk->fu->native(&arch->isa, fa, na, fb, nb, mem, VERTEX_FUSE_RUN) == 0) {
