@@ -22,6 +22,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sim/fp16.h"
+
+#if defined(__F16C__) && defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 /* 1 if p is non-NULL and a multiple of align bytes. */
 static inline int nat_aligned(const void *p, uintptr_t align) { return p && (uintptr_t)p % align == 0; }
 
@@ -37,6 +43,38 @@ static inline int nat_overlap(const void *p, size_t pb, const void *q, size_t qb
 static inline int nat_partial_overlap(const void *out, size_t ob, const void *in, size_t ib)
 {
     return nat_overlap(out, ob, in, ib) && !(out == in && ob == ib);
+}
+
+/* dst[i] = the fp32 value of fp16 src[i] (exact), as fp16_to_f32 gives it. */
+static inline void nat_f16_to_f32(const uint16_t *src, float *dst, size_t n)
+{
+    size_t i = 0;
+#if defined(__F16C__) && defined(__AVX__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+#endif
+    for (; i < n; i++)
+        dst[i] = fp16_to_f32(src[i]);
+}
+
+/* dst[i] = fp16_from_f32(src[i]) (NaNs through it too, for its payload rule). */
+static inline void nat_f32_to_f16(const float *src, uint16_t *dst, size_t n)
+{
+    size_t i = 0;
+#if defined(__F16C__) && defined(__AVX__)
+    const __m128i expo = _mm_set1_epi16(0x7c00), frac = _mm_set1_epi16(0x03ff), zero = _mm_setzero_si128();
+    for (; i + 8 <= n; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
+        __m128i nan = _mm_andnot_si128(_mm_cmpeq_epi16(_mm_and_si128(h, frac), zero),
+                                       _mm_cmpeq_epi16(_mm_and_si128(h, expo), expo));
+        _mm_storeu_si128((__m128i *)(dst + i), h);
+        if (_mm_movemask_epi8(nan))
+            for (size_t k = i; k < i + 8; k++)
+                dst[k] = fp16_from_f32(src[k]);
+    }
+#endif
+    for (; i < n; i++)
+        dst[i] = fp16_from_f32(src[i]);
 }
 
 #endif

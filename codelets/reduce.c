@@ -77,9 +77,8 @@ static int native(const IsaCosts *isa, const void *args)
     for (size_t i0 = 0; i0 < p->n; i0 += CHUNK) {
         size_t m = p->n - i0 < CHUNK ? p->n - i0 : CHUNK;
         for (size_t q = 0; q < p->parts; q++) {
-            if (p->in_type == LAYER_F16) /* one type per loop: they vectorize */
-                for (size_t i = 0; i < m; i++)
-                    x[i] = fp16_to_f32(((const uint16_t *)p->in)[q * st + i0 + i]);
+            if (p->in_type == LAYER_F16)
+                nat_f16_to_f32((const uint16_t *)p->in + q * st + i0, x, m);
             else
                 memcpy(x, (const float *)p->in + q * st + i0, m * sizeof *x);
             if (q == 0)
@@ -89,8 +88,7 @@ static int native(const IsaCosts *isa, const void *args)
                     acc[i] += x[i];
         }
         if (p->out_type == LAYER_F16)
-            for (size_t i = 0; i < m; i++)
-                ((uint16_t *)p->out)[i0 + i] = fp16_from_f32(acc[i]);
+            nat_f32_to_f16(acc, (uint16_t *)p->out + i0, m);
         else
             memcpy((float *)p->out + i0, acc, m * sizeof *acc);
     }

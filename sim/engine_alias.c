@@ -66,6 +66,18 @@ void alias_forget(Engine *e, int id)
         }
 }
 
+/* memcpy in pieces over the threads: a layer's weights are tens of MB. */
+static void copy_parallel(char *dst, const char *src, uint64_t bytes)
+{
+    const uint64_t piece = (uint64_t)1 << 20;
+    long n = (long)((bytes + piece - 1) / piece);
+#pragma omp parallel for schedule(static) if (n > 4)
+    for (long i = 0; i < n; i++) {
+        uint64_t o = (uint64_t)i * piece;
+        memcpy(dst + o, src + o, bytes - o < piece ? bytes - o : piece);
+    }
+}
+
 void alias_materialize(Engine *e, int id)
 {
     Alias *a = &e->alias;
@@ -73,7 +85,7 @@ void alias_materialize(Engine *e, int id)
         return;
     const Tensor *t = graph_tensor(e->g, id);
     if (!a->done[id])
-        memcpy(t->data, a->at[id], tensor_bytes(t));
+        copy_parallel(t->data, a->at[id], tensor_bytes(t));
     alias_forget(e, id);
 }
 
