@@ -21,9 +21,10 @@
  * weights of 16 rows (q4_dequant_ref, rounded with the F16C conversions:
  * one binary32 multiply or add of binary16 operands rounded once is the
  * binary16 result), looks the codes up as bytes (vpermi2b), and runs one
- * 16-lane chain per output row block; a block whose table holds a
- * non-finite weight, or whose sums end in NaN, is redone by the scalar path
- * so NaN bits follow matmul_native. tests/test_native.c compares both paths
+ * 16-lane chain per output row block; a block whose sums end in NaN is
+ * redone by the scalar path so NaN bits follow matmul_native (an Inf weight
+ * needs no care: its products are the IEEE ones either way).
+ * tests/test_q4mm.c compares both paths
  * with decompress then matmul, run through the timed intrinsics.
  *
  * Declines (the engine then runs both sets as usual): a decompress vertex

@@ -73,8 +73,9 @@ static const uint8_t even_bytes[64] = {
     44,  46,  48,  50,  52,  54,  56,  58,  60,  62,  64,  66,  68,  70,  72,  74,  76,  78,  80,  82,  84,  86,
     88,  90,  92,  94,  96,  98,  100, 102, 104, 106, 108, 110, 112, 114, 116, 118, 120, 122, 124, 126};
 
-/* The table of group j for the block; -1 if a weight is Inf or NaN (the
- * scalar path then takes the block). */
+/* The table of group j for the block. A weight that is Inf or NaN needs no
+ * care here: its products are the IEEE ones matmul_native makes, and a
+ * NaN they make sends the block to the scalar path at the end. */
 TGT static int block_table(Block *b, const Q4Run *r, uint64_t j)
 {
     uint16_t sh[LANES], bh[LANES];
@@ -82,15 +83,11 @@ TGT static int block_table(Block *b, const Q4Run *r, uint64_t j)
         sh[l] = r->scale[b->gbase[l] + j], bh[l] = r->bias[b->gbase[l] + j];
     __m512 sv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sh));
     __m512 bv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)bh));
-    const __m256i expo = _mm256_set1_epi16(0x7c00);
-    __m256i v[16], bad = _mm256_setzero_si256();
+    __m256i v[16];
     for (int c = 0; c < 16; c++) {
         __m512 x = _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_mul_ps(_mm512_set1_ps((float)c), sv), _MM_FROUND_TO_NEAREST_INT));
         v[c] = _mm512_cvtps_ph(_mm512_add_ps(x, bv), _MM_FROUND_TO_NEAREST_INT);
-        bad = _mm256_or_si256(bad, _mm256_cmpeq_epi16(_mm256_and_si256(v[c], expo), expo));
     }
-    if (!_mm256_testz_si256(bad, bad))
-        return -1;
     const __m512i ev = _mm512_loadu_si512(even_bytes), od = _mm512_add_epi8(ev, _mm512_set1_epi8(1));
     for (int q = 0; q < 4; q++) {
         __m512i z0 = _mm512_inserti64x4(_mm512_castsi256_si512(v[4 * q]), v[4 * q + 1], 1);
@@ -161,11 +158,13 @@ TGT static int block_decode(Block *b, const Q4Run *r, uint32_t k0, uint32_t nd, 
         for (int h = 0; h < 2; h++) {
             __m512i m = _mm512_multishift_epi64_epi8(h ? win_hi : win_lo, S[d]);
             __m512i x = _mm512_ternarylogic_epi32(_mm512_permutexvar_epi8(order, m), top, lanes, 0xea); /* (a&b)|c */
-            __mmask64 high = _mm512_movepi8_mask(x); /* codes 8..15 */
-            __m512i lo = _mm512_mask_blend_epi8(high, _mm512_permutex2var_epi8(b->lo[0], x, b->lo[1]),
-                                                _mm512_permutex2var_epi8(b->lo[2], x, b->lo[3]));
-            __m512i hi = _mm512_mask_blend_epi8(high, _mm512_permutex2var_epi8(b->hi[0], x, b->hi[1]),
-                                                _mm512_permutex2var_epi8(b->hi[2], x, b->hi[3]));
+            /* codes 0..7 from the first 128 table bytes, then 8..15 (bit 7 of the index) from the
+             * other 128: each lookup keeps its index in the lanes it leaves */
+            __mmask64 high = _mm512_movepi8_mask(x);
+            __m512i lo = _mm512_mask2_permutex2var_epi8(b->lo[0], x, (__mmask64)~high, b->lo[1]);
+            lo = _mm512_mask2_permutex2var_epi8(b->lo[2], lo, high, b->lo[3]);
+            __m512i hi = _mm512_mask2_permutex2var_epi8(b->hi[0], x, (__mmask64)~high, b->hi[1]);
+            hi = _mm512_mask2_permutex2var_epi8(b->hi[2], hi, high, b->hi[3]);
             uint16_t *o = buf + (size_t)(8 * d + 4 * h) * LANES;
             _mm512_storeu_si512(o, _mm512_unpacklo_epi8(lo, hi));              /* k, k + 1 */
             _mm512_storeu_si512(o + 2 * LANES, _mm512_unpackhi_epi8(lo, hi)); /* k + 2, k + 3 */
