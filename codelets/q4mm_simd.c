@@ -28,6 +28,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define Q4MM_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -49,11 +50,21 @@ int q4mm_simd_matmul(const Q4Run *r, const Q4Use *u, const MatmulArgs *p, LayerD
 #define CHUNK 64   /* k per chunk: 16 words = 8 dwords per row */
 #define TOKENS 4   /* token chains per pass over the decoded weights */
 
+/* CPUID and XGETBV directly (not every compiler's __builtin_cpu_supports
+ * knows VBMI): the instructions, and the OS saving the AVX-512 registers. */
 int q4mm_simd_cpu(void)
 {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi") &&
-           __builtin_cpu_supports("f16c");
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE) || !(c & bit_F16C))
+        return 0;
+    unsigned lo, hi;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 0xe6) != 0xe6) /* SSE, AVX, opmask, ZMM state */
+        return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+        return 0;
+    const unsigned f = 1u << 16, bw = 1u << 30, vl = 1u << 31, vbmi = 1u << 1;
+    return (b & f) && (b & bw) && (b & vl) && (c & vbmi);
 }
 
 /* One 16-row block: each lane's row (a row past the block's end repeats
