@@ -110,7 +110,18 @@ void q4mm_scalar_rows(const Q4Run *r, const Q4Use *u, const MatmulArgs *p, Layer
     free(buf);
 }
 
-/* The tile's packed words, scales and biases on their way to the cache. */
+/* A run's packed words, scales and biases on their way to the cache. */
+static int q4mm_prefetch_run(const Q4Run *r)
+{
+    const char *p = (const char *)r->packed;
+    for (const char *end = p + r->groups * r->gs / 2; p < end; p += 64)
+        __builtin_prefetch(p);
+    for (uint64_t g = 0; g < r->groups; g += 32)
+        __builtin_prefetch(r->scale + g), __builtin_prefetch(r->bias + g);
+    return 0;
+}
+
+/* The same from the args (no note). */
 static int q4mm_prefetch(const void *const *fa, size_t nf, const VertexMem *mem)
 {
     if (!nf)
@@ -142,6 +153,14 @@ static void plain_matmul(const MatmulArgs *p, LayerDtype t, const VertexMem *mem
 }
 
 #define Q4MM_MAX_CONSUMERS 64
+#define Q4MM_NOTE_USES 8
+
+/* What CHECK found, kept by the engine for PREFETCH and RUN (VertexFusion.note). */
+typedef struct Q4Note {
+    uint32_t ok, nuse;         /* ok: r and use[0..nuse) hold */
+    Q4Run r;
+    Q4Use use[Q4MM_NOTE_USES];
+} Q4Note;
 
 /* 1 if matmul q continues *p over the next weight rows (the pieces
  * matmul_split cuts one matmul into): *p and *u then cover both. Each
@@ -171,32 +190,52 @@ static int merge(MatmulArgs *p, Q4Use *u, const MatmulArgs *q, const Q4Use *v, L
     return 1;
 }
 
-/* The fusion itself: checks everything first (nothing is written unless
- * all of it holds), then computes the matmuls in order. */
-static int q4mm_run(const IsaCosts *isa, const VertexType *vt, LayerDtype t, int simd, const void *const *fa,
-                    size_t nf, const void *const *sa, size_t ns, const VertexMem *mem, int mode)
+/* The producers and consumers of a tile, checked (CHECK also that every
+ * vertex's own native() would run, and that the operands can be read). */
+static int q4mm_check(const IsaCosts *isa, const VertexType *vt, LayerDtype t, const void *const *fa, size_t nf,
+                      const void *const *sa, size_t ns, const VertexMem *mem, int check, Q4Run *r, Q4Use *use)
 {
-    if (mode == VERTEX_FUSE_PREFETCH) /* a hint: where the first vertex says the run starts */
-        return q4mm_prefetch(fa, nf, mem);
-    Q4Run r;
-    if (producer_run(isa, vt, fa, nf, mem, mode == VERTEX_FUSE_CHECK, &r))
-        return -1;
-    Q4Use use[Q4MM_MAX_CONSUMERS];
-    if (ns > Q4MM_MAX_CONSUMERS)
+    if (ns > Q4MM_MAX_CONSUMERS || producer_run(isa, vt, fa, nf, mem, check, r))
         return -1;
     for (size_t i = 0; i < ns; i++) {
         const MatmulArgs *p = sa[i];
         uint32_t as = p->a_stride ? p->a_stride : p->k, ws = p->w_stride ? p->w_stride : p->k;
-        if (consumer_use(&r, p, t, &use[i]))
+        if (consumer_use(r, p, t, &use[i]))
             return -1;
-        /* operands other than the scratch must be readable where mem says (checked once: RUN follows CHECK) */
-        if (mode == VERTEX_FUSE_CHECK &&
-            ((use[i].role != Q4_ROLE_A && !mem->at(mem, p->a, span_bytes(p->m, p->k, as, 2))) ||
-             (use[i].role != Q4_ROLE_W && !mem->at(mem, p->w, span_bytes(p->n, p->k, ws, 2)))))
+        if (check && ((use[i].role != Q4_ROLE_A && !mem->at(mem, p->a, span_bytes(p->m, p->k, as, 2))) ||
+                      (use[i].role != Q4_ROLE_W && !mem->at(mem, p->w, span_bytes(p->n, p->k, ws, 2)))))
             return -1;
     }
-    if (mode == VERTEX_FUSE_CHECK)
+    return 0;
+}
+
+/* The fusion itself: checks everything first (nothing is written unless
+ * all of it holds), then computes the matmuls in order. RUN and PREFETCH
+ * take CHECK's findings from the note when it has them. */
+static int q4mm_run(const IsaCosts *isa, const VertexType *vt, LayerDtype t, int simd, const void *const *fa,
+                    size_t nf, const void *const *sa, size_t ns, const VertexMem *mem, int mode, void *note)
+{
+    Q4Note *kept = note;
+    int have = kept && mode != VERTEX_FUSE_CHECK && kept->ok && kept->nuse == ns;
+    if (mode == VERTEX_FUSE_PREFETCH)
+        return have ? q4mm_prefetch_run(&kept->r) : q4mm_prefetch(fa, nf, mem);
+    Q4Run r;
+    Q4Use use[Q4MM_MAX_CONSUMERS];
+    if (have) {
+        r = kept->r;
+        memcpy(use, kept->use, ns * sizeof *use);
+    } else if (q4mm_check(isa, vt, t, fa, nf, sa, ns, mem, mode == VERTEX_FUSE_CHECK, &r, use)) {
+        if (kept)
+            kept->ok = 0;
+        return -1;
+    }
+    if (mode == VERTEX_FUSE_CHECK) {
+        if (kept && (kept->ok = ns <= Q4MM_NOTE_USES)) {
+            kept->nuse = (uint32_t)ns, kept->r = r;
+            memcpy(kept->use, use, ns * sizeof *use);
+        }
         return 0;
+    }
     for (size_t i = 0; i < ns;) {
         MatmulArgs whole = *(const MatmulArgs *)sa[i];
         Q4Use u = use[i];
@@ -216,15 +255,15 @@ int q4mm_simd_available(void) { return q4mm_simd_cpu(); }
 
 #define Q4MM_FUSION(variant, pt, dtype)                                                                        \
     static int fuse_##variant##_##pt(const IsaCosts *isa, const void *const *fa, size_t nf, const void *const *sa, \
-                                     size_t ns, const VertexMem *mem, int mode)                                        \
+                                     size_t ns, const VertexMem *mem, int mode, void *note)                                        \
     {                                                                                                          \
         return q4mm_run(isa, &decompress_q4_##variant##_vertex, dtype, q4mm_simd_cpu(), fa, nf, sa, ns, mem,   \
-                        mode);                                                                                         \
+                        mode, note);                                                                                   \
     }                                                                                                          \
     static int scalar_##variant##_##pt(const IsaCosts *isa, const void *const *fa, size_t nf,                  \
-                                       const void *const *sa, size_t ns, const VertexMem *mem, int mode)               \
+                                       const void *const *sa, size_t ns, const VertexMem *mem, int mode, void *note)               \
     {                                                                                                          \
-        return q4mm_run(isa, &decompress_q4_##variant##_vertex, dtype, 0, fa, nf, sa, ns, mem, mode);                  \
+        return q4mm_run(isa, &decompress_q4_##variant##_vertex, dtype, 0, fa, nf, sa, ns, mem, mode, note);            \
     }
 
 #define Q4MM_VARIANT(variant) Q4MM_FUSION(variant, f16, LAYER_F16) Q4MM_FUSION(variant, f32, LAYER_F32)
@@ -235,8 +274,8 @@ Q4MM_VARIANT(fused2)
 Q4MM_VARIANT(nibunpack)
 
 #define Q4MM_ROWS(prefix, variant)                                                                             \
-    {&decompress_q4_##variant##_vertex, &matmul_amp_f16_vertex, prefix##_##variant##_f16},                     \
-        {&decompress_q4_##variant##_vertex, &matmul_amp_f32_vertex, prefix##_##variant##_f32}
+    {&decompress_q4_##variant##_vertex, &matmul_amp_f16_vertex, prefix##_##variant##_f16, sizeof(Q4Note)},     \
+        {&decompress_q4_##variant##_vertex, &matmul_amp_f32_vertex, prefix##_##variant##_f32, sizeof(Q4Note)}
 
 const VertexFusion q4mm_fusions[] = {
     Q4MM_ROWS(fuse, twopass), Q4MM_ROWS(fuse, fused), Q4MM_ROWS(fuse, lut), Q4MM_ROWS(fuse, fused2),

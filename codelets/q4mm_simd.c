@@ -52,7 +52,7 @@ int q4mm_simd_matmul(const Q4Run *r, const Q4Use *u, const MatmulArgs *p, LayerD
 
 /* CPUID and XGETBV directly (not every compiler's __builtin_cpu_supports
  * knows VBMI): the instructions, and the OS saving the AVX-512 registers. */
-int q4mm_simd_cpu(void)
+static int simd_probe(void)
 {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE) || !(c & bit_F16C))
@@ -65,6 +65,19 @@ int q4mm_simd_cpu(void)
         return 0;
     const unsigned f = 1u << 16, bw = 1u << 30, vl = 1u << 31, vbmi = 1u << 1;
     return (b & f) && (b & bw) && (b & vl) && (c & vbmi);
+}
+
+/* The probe once per process (CPUID traps to the hypervisor in a VM): a
+ * fact about the CPU, the same for every caller, so a benign cache. */
+int q4mm_simd_cpu(void)
+{
+    static int known; /* 0: not yet; 1: no; 2: yes */
+    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (!k) {
+        k = simd_probe() ? 2 : 1;
+        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
+    }
+    return k == 2;
 }
 
 /* One 16-row block: each lane's row (a row past the block's end repeats

@@ -116,6 +116,10 @@ static int validate(Engine *e, const Program *p, int id, int depth, IpuErr *err)
     }
     case STEP_COPY:
         rc = cost_copy(&e->cx, s, c, err);
+        /* moving the data in parallel: only for a functional step big enough to pay the team */
+        if (!rc && e->g->mode == GRAPH_FUNCTIONAL && c->bytes >= ENGINE_PARALLEL_COPY_BYTES &&
+            (c->par = cost_copy_independent(s)) < 0)
+            rc = ipu_err(err, "engine: out of host memory");
         break;
     case STEP_STREAM:
         rc = cost_stream(&e->cx, s, c, err);
@@ -138,29 +142,59 @@ static int validate(Engine *e, const Program *p, int id, int depth, IpuErr *err)
     for (uint32_t ch = 0; ch < a->chips; ch++)
         if (c->chip_cycles[ch] > c->cycles)
             c->cycles = c->chip_cycles[ch];
+    c->sig = step_signature(s);
     c->valid = 1;
     return 0;
+}
+
+/* Keeps the costs of the leaf data-movement steps of the program last
+ * started whose steps are unchanged on an unchanged graph (functional runs
+ * start every step: the lowering patches a few Copy pairs in between);
+ * everything else is validated afresh. 0 if nothing could be kept. */
+static int keep_costs(Engine *e, const Program *p)
+{
+    if (!e->cost || e->cost_prog != p || e->ncost != p->nsteps || e->cost_ntensors != e->g->ntensors ||
+        e->cost_nremotes != e->g->nremotes || e->g->layout_stale)
+        return 0;
+    for (size_t i = 0; i < p->nsteps; i++) {
+        const Step *s = &p->steps[i];
+        StepCost *c = &e->cost[i];
+        int leaf = s->kind == STEP_COPY || s->kind == STEP_STREAM || s->kind == STEP_COLLECTIVE || s->kind == STEP_SYNC;
+        if (c->valid && !(leaf && c->sig == step_signature(s))) { /* as calloc'd: the costing adds up */
+            uint64_t *cc = c->chip_cycles;
+            memset(cc, 0, e->g->arch.chips * sizeof *cc);
+            *c = (StepCost){0};
+            c->chip_cycles = cc;
+        }
+    }
+    return 1;
 }
 
 int engine_start(Engine *e, const Program *p, int root, IpuErr *err)
 {
     if (root < 0 && (root = program_root(p, err)) < 0)
         return -1;
-    free_costs(e);
     alias_materialize_all(e);
+    int kept = keep_costs(e, p);
+    if (!kept)
+        free_costs(e);
     e->prog = e->started = NULL;
     e->sp = 0;
     e->pre.exec_step = -1;
     e->skip.b_step = -1;
-    e->cost = calloc(p->nsteps, sizeof *e->cost);
-    if (!e->cost)
-        return ipu_err(err, "engine: out of host memory");
-    e->ncost = p->nsteps;
-    for (size_t i = 0; i < p->nsteps; i++)
-        if (!(e->cost[i].chip_cycles = calloc(e->g->arch.chips, sizeof(uint64_t))))
+    if (!kept) {
+        e->cost = calloc(p->nsteps, sizeof *e->cost);
+        if (!e->cost)
             return ipu_err(err, "engine: out of host memory");
+        e->ncost = p->nsteps;
+        for (size_t i = 0; i < p->nsteps; i++)
+            if (!(e->cost[i].chip_cycles = calloc(e->g->arch.chips, sizeof(uint64_t))))
+                return ipu_err(err, "engine: out of host memory");
+    }
+    e->cost_prog = NULL; /* set once validated */
     if (validate(e, p, root, 0, err))
         return -1;
+    e->cost_prog = p, e->cost_ntensors = e->g->ntensors, e->cost_nremotes = e->g->nremotes;
     if ((e->g->layout_stale || !e->g->layout) && layout_graph(e->g, p, &root, 1, 0, err))
         return -1;
     if (e->poison && e->g->mode == GRAPH_FUNCTIONAL && layout_root_index(e->g->layout, root) < 0)
@@ -235,6 +269,10 @@ static uint64_t measure_cached(Engine *e, const Vertex *v)
 /* One worker cycle through run() and the timed intrinsics costs the host
  * about this many times what it costs natively (host speed only). */
 #define ENGINE_RUN_HOST_FACTOR 64
+/* Host work of a native call beyond its cycles (the call, its checks, its
+ * loop setup), in the same units: a set of thousands of one-row vertices is
+ * worth a thread team even when their cycles are few. Host speed only. */
+#define ENGINE_NATIVE_CALL_WORK 400
 
 /* The functional native path's worker cycles of each vertex of cs, once per
  * compute set: measure() + 1 for a type with native(), 0 for one without or
@@ -254,7 +292,9 @@ int engine_native_cycles(Engine *e, const ComputeSet *cs, CsCache *c)
         const Vertex *v = &cs->v[i];
         uint64_t m = v->type->measure ? measure_cached(e, v) : VERTEX_MEASURE_FAULT;
         c->native_wc[i] = m == VERTEX_MEASURE_FAULT || !v->type->native ? 0 : m + 1;
-        uint64_t w = m == VERTEX_MEASURE_FAULT ? UINT64_MAX : v->type->native ? m : m * ENGINE_RUN_HOST_FACTOR;
+        uint64_t w = m == VERTEX_MEASURE_FAULT ? UINT64_MAX
+                     : v->type->native            ? m + ENGINE_NATIVE_CALL_WORK
+                                                  : m * ENGINE_RUN_HOST_FACTOR;
         c->native_work = w == UINT64_MAX || c->native_work == UINT64_MAX ? UINT64_MAX : c->native_work + w;
     }
     return 0;
@@ -337,19 +377,27 @@ static int run_execute(Engine *e, const Step *s, uint64_t *cycles, const uint64_
 
 /* ---- functional data movement ---- */
 
+/* Pair i of Copy step s. */
+static void copy_pair(Engine *e, const Step *s, size_t i)
+{
+    const CopyPair *p = &s->pairs[i];
+    const Tensor *src = graph_tensor(e->g, p->src), *dst = graph_tensor(e->g, p->dst);
+    const char *from = e->alias.n ? alias_data(e, p->src) : src->data;
+    size_t esz = graph_dtype_bytes(src->dtype);
+    for (uint64_t r = 0; r < p->rows; r++)
+        memmove((char *)dst->data + (p->dst_first + r * p->dst_stride) * esz,
+                from + (p->src_first + r * p->src_stride) * esz, p->n * esz);
+}
+
 void engine_do_copy(Engine *e, const Step *s)
 {
-    for (size_t i = 0; i < s->npairs; i++) {
-        const CopyPair *p = &s->pairs[i];
-        const Tensor *src = graph_tensor(e->g, p->src), *dst = graph_tensor(e->g, p->dst);
-        if (e->alias.n)
-            alias_materialize(e, p->dst); /* copy-on-write (the layout kept such a stream in place: never here) */
-        const char *from = e->alias.n ? alias_data(e, p->src) : src->data;
-        size_t esz = graph_dtype_bytes(src->dtype);
-        for (uint64_t r = 0; r < p->rows; r++)
-            memmove((char *)dst->data + (p->dst_first + r * p->dst_stride) * esz,
-                    from + (p->src_first + r * p->src_stride) * esz, p->n * esz);
-    }
+    for (size_t i = 0; i < s->npairs && e->alias.n; i++)
+        alias_materialize(e, s->pairs[i].dst); /* copy-on-write (the layout kept such a stream in place: never here) */
+    const StepCost *c = &e->cost[s - e->prog->steps];
+    long n = (long)s->npairs;
+#pragma omp parallel for schedule(dynamic, 16) if (c->par && n > 1)
+    for (long i = 0; i < n; i++)
+        copy_pair(e, s, (size_t)i);
 }
 
 /* ---- the step loop ---- */

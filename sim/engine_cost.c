@@ -253,3 +253,69 @@ int cost_collective(const Graph *g, const Step *s, StepCost *c, IpuErr *err)
             c->chip_cycles[ch] = cycles;
     return 0;
 }
+
+typedef struct DstSpan {
+    int dst;
+    uint64_t lo, hi;
+} DstSpan;
+
+static int cmp_span(const void *a, const void *b)
+{
+    const DstSpan *x = a, *y = b;
+    if (x->dst != y->dst)
+        return x->dst < y->dst ? -1 : 1;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+int cost_copy_independent(const Step *s)
+{
+    size_t n = s->npairs;
+    DstSpan *sp = malloc((n ? n : 1) * sizeof *sp);
+    int *dsts = malloc((n ? n : 1) * sizeof *dsts);
+    if (!sp || !dsts) {
+        free(sp), free(dsts);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const CopyPair *p = &s->pairs[i];
+        sp[i] = (DstSpan){p->dst, p->dst_first, p->dst_first + (p->rows - 1) * p->dst_stride + p->n};
+        dsts[i] = p->dst;
+    }
+    qsort(sp, n, sizeof *sp, cmp_span);
+    qsort(dsts, n, sizeof *dsts, cmp_int);
+    int ok = 1;
+    for (size_t i = 1; i < n && ok; i++)
+        ok = sp[i].dst != sp[i - 1].dst || sp[i].lo >= sp[i - 1].hi;
+    for (size_t i = 0; i < n && ok; i++)
+        ok = !bsearch(&s->pairs[i].src, dsts, n, sizeof *dsts, cmp_int);
+    free(sp), free(dsts);
+    return ok;
+}
+
+static uint64_t sig_mix(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+uint64_t step_signature(const Step *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    int head[5] = {(int)s->kind, s->category, (int)s->dir, s->overlap, (int)s->scope};
+    h = sig_mix(h, head, sizeof head);
+    h = sig_mix(h, &s->coll, sizeof s->coll);
+    h = sig_mix(h, &s->npairs, sizeof s->npairs);
+    h = sig_mix(h, s->pairs, s->npairs * sizeof *s->pairs);
+    h = sig_mix(h, &s->nxfers, sizeof s->nxfers);
+    h = sig_mix(h, s->xfers, s->nxfers * sizeof *s->xfers);
+    h = sig_mix(h, &s->ntensors, sizeof s->ntensors);
+    return sig_mix(h, s->tensors, s->ntensors * sizeof *s->tensors);
+}

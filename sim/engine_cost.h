@@ -21,6 +21,8 @@
 
 typedef struct StepCost {
     int valid;
+    int par;               /* a Copy whose pairs can move their data in any order (cost_copy_independent) */
+    uint64_t sig;          /* step_signature() of the step this cost is for */
     uint64_t cycles, bytes;
     uint64_t *chip_cycles; /* (chips) each chip's own busy time; 0 = not taking part */
 } StepCost;
@@ -37,6 +39,17 @@ typedef struct CostScratch {
 int cost_copy(CostScratch *cx, const Step *s, StepCost *c, IpuErr *err);
 int cost_stream(CostScratch *cx, const Step *s, StepCost *c, IpuErr *err);
 int cost_collective(const Graph *g, const Step *s, StepCost *c, IpuErr *err);
+
+/* A hash of everything a leaf step's cost depends on in the step itself
+ * (kind, pairs, transfers, tensors, scope): a step whose signature has not
+ * changed since it was costed, on an unchanged graph, keeps its cost. */
+uint64_t step_signature(const Step *s);
+
+/* 1 if a Copy step's pairs give the same memory in any order: no tensor is
+ * both a source and a destination of the step, and no two pairs' stretches
+ * of one destination (first to last element written) overlap. -1 on no
+ * host memory. */
+int cost_copy_independent(const Step *s);
 
 /* Cycles covering x, rounding up (a hair of tolerance so exact products stay exact). */
 static inline uint64_t cost_cycles_ceil(double x) { return x <= 0 ? 0 : (uint64_t)ceil(x - 1e-9 * x); }

@@ -303,6 +303,12 @@ static int skip_partner(Engine *e, const Step *s, const VertexFusion **fu, IpuEr
     return b;
 }
 
+/* Group gi's note (VertexFusion.note), NULL when the fusion keeps none. */
+static void *fuse_note(const Skip *sk, long gi)
+{
+    return sk->fu->note_bytes ? sk->notes + (size_t)gi * sk->fu->note_bytes : NULL;
+}
+
 /* The tile groups of A deferred to B: checked by the fusion, in parallel. */
 static void skip_check(Engine *e, const ComputeSet *ca, const CsCache *a, const ComputeSet *cb, const CsCache *bc,
                        const VertexFusion *fu, int32_t (*m)[2], long n, uint8_t *deferred)
@@ -321,7 +327,7 @@ static void skip_check(Engine *e, const ComputeSet *ca, const CsCache *a, const 
             size_t na = group_args(ca, a, m[k][0], fa), nb = m[k][1] >= 0 ? group_args(cb, bc, m[k][1], fb) : 0;
             deferred[m[k][0]] = na && (m[k][1] < 0 || nb) && group_native(a, m[k][0]) &&
                                 (m[k][1] < 0 || group_native(bc, m[k][1])) &&
-                                fu->native(isa, fa, na, fb, nb, &mem, VERTEX_FUSE_CHECK) == 0;
+                                fu->native(isa, fa, na, fb, nb, &mem, VERTEX_FUSE_CHECK, fuse_note(&e->skip, m[k][0])) == 0;
         }
     }
 }
@@ -342,6 +348,13 @@ int fuse_skip(Engine *e, const Step *s, IpuErr *err)
             return ipu_err(err, "engine: out of host memory");
         sk->deferred = d, sk->cap = a->ngroups;
     }
+    if (sk->cap_notes < a->ngroups * fu->note_bytes) {
+        unsigned char *nt = realloc(sk->notes, a->ngroups * fu->note_bytes);
+        if (!nt)
+            return ipu_err(err, "engine: out of host memory");
+        sk->notes = nt, sk->cap_notes = a->ngroups * fu->note_bytes;
+    }
+    sk->fu = fu; /* fuse_note's */
     int32_t(*m)[2] = malloc((a->ngroups + bc->ngroups + 1) * sizeof *m);
     ExecRun ra;
     if (exec_run_alloc(&ra, ca->count, a->ngroups) || !m) {
@@ -434,10 +447,11 @@ static void consume_tile(Engine *e, const ComputeSet *ca, const CsCache *a, cons
         sk->deferred[m[k + FUSE_PREFETCH_AHEAD][0]]) {
         size_t na = group_args(ca, a, m[k + FUSE_PREFETCH_AHEAD][0], fa);
         size_t nb = group_args(cb, bc, m[k + FUSE_PREFETCH_AHEAD][1], fb);
-        sk->fu->native(&arch->isa, fa, na, fb, nb, mem, VERTEX_FUSE_PREFETCH);
+        sk->fu->native(&arch->isa, fa, na, fb, nb, mem, VERTEX_FUSE_PREFETCH,
+                       fuse_note(sk, m[k + FUSE_PREFETCH_AHEAD][0]));
     }
     size_t na = group_args(ca, a, ga, fa), nb = group_args(cb, bc, gb, fb);
-    if (sk->fu->native(&arch->isa, fa, na, fb, nb, mem, VERTEX_FUSE_RUN) == 0) {
+    if (sk->fu->native(&arch->isa, fa, na, fb, nb, mem, VERTEX_FUSE_RUN, fuse_note(sk, ga)) == 0) {
         rb->fault[gb] = -1;
         for (uint32_t q = bc->group_start[gb]; q < bc->group_start[gb + 1]; q++)
             rb->wc[bc->order[q]] = bc->native_wc[bc->order[q]] - 1;
@@ -571,5 +585,6 @@ int fuse_watch(Engine *e, const Step *s, IpuErr *err)
 void fuse_free(Engine *e)
 {
     free(e->skip.deferred);
+    free(e->skip.notes);
     free(e->watch);
 }

@@ -21,6 +21,8 @@
  * more on a loaded machine, where a descheduled thread holds the barrier).
  * Host speed only; results do not depend on it. */
 #define ENGINE_PARALLEL_MIN_WORK (1ull << 20)
+/* The same for a Copy step's data movement, in bytes. */
+#define ENGINE_PARALLEL_COPY_BYTES (256u << 10)
 
 /* Functional fast path: leaves whose data effects a fused Execute already
  * performed (see engine_fuse.c): Copy steps, then the second Execute, whose
@@ -42,6 +44,8 @@ typedef struct Skip {
     const VertexFusion *fu;
     uint8_t *deferred;       /* (the producer's tile groups) 1: not run, the fusion computes the consumer there */
     size_t cap;
+    unsigned char *notes;    /* (the producer's tile groups, fu->note_bytes each) from CHECK to RUN */
+    size_t cap_notes;
 } Skip;
 
 /* Poisoning: a tensor whose write the engine skipped, watched until its
@@ -84,6 +88,8 @@ struct Engine {
     int started_root;
     StepCost *cost;        /* (prog->nsteps) */
     size_t ncost;
+    const Program *cost_prog;  /* the program the costs were validated for (keep_costs), NULL: none */
+    size_t cost_ntensors, cost_nremotes;
     CsCache *csc;          /* (g->ncs) */
     size_t ncsc;
     MeasureEntry *mtab;    /* open addressing, mcap a power of two */

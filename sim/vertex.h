@@ -66,15 +66,20 @@ typedef struct VertexMem {
  * returns 0 iff RUN would do it, touching nothing; it must accept only
  * where every vertex's own native() would (so the cycles are measure()'s).
  * VERTEX_FUSE_PREFETCH only asks the host for the memory RUN will read (a
- * hint: the engine gives it the tile after the one it runs). A tile with
- * no vertex of the second set (nsecond = 0) may skip the first's outright.
+ * hint: the engine gives it a tile ahead of the one it runs). note: per
+ * tile, note_bytes the engine keeps from that tile's CHECK to its PREFETCH
+ * and RUN in the same run, with nothing in between that changes args: what
+ * CHECK found out, RUN need not find again (NULL: nothing kept; the
+ * function must then work it out). A tile with no vertex of the second set
+ * (nsecond = 0) may skip the first's outright.
  * Registered with the engine (engine_set_fusions); tests/test_q4mm.c
  * proves the one there is. */
 enum { VERTEX_FUSE_RUN, VERTEX_FUSE_CHECK, VERTEX_FUSE_PREFETCH };
 typedef struct VertexFusion {
     const VertexType *first, *second;
     int (*native)(const IsaCosts *isa, const void *const *first_args, size_t nfirst, const void *const *second_args,
-                  size_t nsecond, const VertexMem *mem, int mode);
+                  size_t nsecond, const VertexMem *mem, int mode, void *note);
+    size_t note_bytes;
 } VertexFusion;
 
 #endif

@@ -10,7 +10,9 @@
  *     an error under poisoning (and silently stale without it: the check
  *     is what catches it);
  *   - a stream left in place is copied home for a Copy that writes it, for
- *     a stream back into its remote buffer, and at the end of the run. */
+ *     a stream back into its remote buffer, and at the end of the run;
+ *   - an engine started again on the same program keeps the costs of the
+ *     steps that did not change and validates a patched one afresh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -250,12 +252,44 @@ static void test_in_place_stream_copied_home(void **state)
     destroy(&n);
 }
 
+static void test_costs_kept_unless_a_step_changed(void **state)
+{
+    (void)state;
+    Net n;
+    build(&n, 0);
+    IpuErr e = {{0}};
+    Engine *en = engine_create(n.g, &e);
+    assert_non_null(en);
+    assert_int_equal(engine_run(en, n.p, &e), 0);
+    uint64_t first = engine_cycles(en);
+    engine_reset(en);
+    assert_int_equal(engine_run(en, n.p, &e), 0); /* kept: the same cycles */
+    assert_int_equal(engine_cycles(en), first);
+    /* the activations' Copy patched past the end of x: validated again, refused */
+    Step *cp = NULL;
+    for (size_t i = 0; i < n.p->nsteps; i++)
+        if (n.p->steps[i].kind == STEP_COPY)
+            cp = &n.p->steps[i];
+    assert_non_null(cp);
+    uint64_t was = cp->pairs[0].dst_first;
+    cp->pairs[0].dst_first = TILES * K;
+    assert_int_equal(engine_run(en, n.p, &e), -1);
+    assert_non_null(strstr(e.msg, "step 'x'"));
+    cp->pairs[0].dst_first = was;
+    engine_reset(en);
+    assert_int_equal(engine_run(en, n.p, &e), 0);
+    assert_int_equal(engine_cycles(en), first);
+    engine_destroy(en);
+    destroy(&n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_fast_path_equals_timed),
         cmocka_unit_test(test_undeclared_read_of_a_skipped_write),
         cmocka_unit_test(test_in_place_stream_copied_home),
+        cmocka_unit_test(test_costs_kept_unless_a_step_changed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

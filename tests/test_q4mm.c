@@ -175,8 +175,13 @@ static void check_case(const Case *c, Rng *r)
             for (uint32_t i = 0; i < nm; i++)
                 fb[i] = &mp[i];
             memset(b.packed, 0xa5, words * 2), memset(b.scale, 0xa5, b.groups * 2), memset(b.bias, 0xa5, b.groups * 2);
-            assert_int_equal(fu->native(&isa, fa, nd, fb, nm, &mem, VERTEX_FUSE_CHECK), 0);
-            assert_int_equal(fu->native(&isa, fa, nd, fb, nm, &mem, VERTEX_FUSE_RUN), 0);
+            /* with the note CHECK leaves for RUN (the engine's way) and without one */
+            _Alignas(16) unsigned char note[4096];
+            assert_true(fu->note_bytes <= sizeof note);
+            int kept = (int)(table + c->rows + c->k) % 2;
+            assert_int_equal(fu->native(&isa, fa, nd, fb, nm, &mem, VERTEX_FUSE_CHECK, kept ? note : NULL), 0);
+            assert_int_equal(fu->native(&isa, fa, nd, fb, nm, &mem, VERTEX_FUSE_PREFETCH, kept ? note : NULL), 0);
+            assert_int_equal(fu->native(&isa, fa, nd, fb, nm, &mem, VERTEX_FUSE_RUN, kept ? note : NULL), 0);
             if (memcmp(got, want, obytes))
                 fail_msg("%s + %s (%s table): rows %u k %u gs %u tokens %u role %s acc %d wild %d: outputs differ",
                          fu->first->name, fu->second->name, table ? "scalar" : "fast", c->rows, c->k, c->gs,
@@ -258,8 +263,10 @@ static void test_declines(void **state)
         case 4: mp[0].a = b.dec; break;                                   /* reads it twice */
         case 5: dp[1].group_size = 32; break;                             /* not one run */
         }
-        assert_int_not_equal(fu->native(&isa, fa, nd, fb, nm, &mem, VERTEX_FUSE_CHECK), 0);
-        assert_int_not_equal(fu->native(&isa, fa, nd, fb, nm, &mem, VERTEX_FUSE_RUN), 0);
+        _Alignas(16) unsigned char note[4096];
+        assert_int_not_equal(fu->native(&isa, fa, nd, fb, nm, &mem, VERTEX_FUSE_CHECK, note), 0);
+        assert_int_not_equal(fu->native(&isa, fa, nd, fb, nm, &mem, VERTEX_FUSE_RUN, note), 0); /* CHECK said no */
+        assert_int_not_equal(fu->native(&isa, fa, nd, fb, nm, &mem, VERTEX_FUSE_RUN, NULL), 0);
         assert_memory_equal(b.out, before, obytes);
     }
     free(before);
