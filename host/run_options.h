@@ -27,6 +27,12 @@ extern const char *const run_phase_names[PHASE_COUNT];
 
 typedef enum Placement { PLACE_STREAM, PLACE_RESIDENT, PLACE_AUTO } Placement;
 
+/* How int4 weights reach the matmuls. ipusim: packed blocks in the
+ * matmul's own layout, decompressed in place by one codelet. graphcore:
+ * Graphcore's popxl pipeline (host/lower/linear_gc.c): codes, scales and
+ * biases in the load layout, unpack, two broadcast ops, a rearrangement. */
+typedef enum Scheme { SCHEME_IPUSIM, SCHEME_GRAPHCORE } Scheme;
+
 typedef struct RunOptions {
     GptjConfig cfg;              /* the model */
     QuantSpec weights;           /* format of the quantized matrices (fp16 baseline or q4g:n) */
@@ -35,6 +41,7 @@ typedef struct RunOptions {
     int overlap;                 /* 1: stream the next layer under this one's compute (needs arch io_tiles > 0) */
     int kv_cache;                /* 0: Graphcore's scheme, every step re-runs the padded sequence */
     char decompress[32];         /* decompress variant name (codelets registry), "" = default */
+    Scheme scheme;               /* the int4 weight pipeline */
     LayerDtype partials;         /* matmul partials fp16 or fp32 */
     int functional_timed;        /* functional mode: 1 runs every codelet through the timed intrinsics, 0 (default) natively where a codelet has a native version */
     int check_liveness;          /* functional mode: 1 poisons each value when it dies (engine_set_poison), so a read

@@ -52,6 +52,10 @@ static const RunKey keys[] = {
      "on: a decode step runs one new token per sequence against the cache; off: Graphcore's scheme, every step re-runs the padded sequence"},
     {"decompress", RK_STR, S(decompress), "-", "", 0, 0, NULL,
      "decompress codelet variant (ipusim codelet list); empty = the registry's default"},
+    {"scheme", RK_CHOICE, F(scheme), 0, "-", "ipusim", 0, 0, "ipusim|graphcore",
+     "int4 weight pipeline: ipusim = packed blocks in the matmul's layout, one decompress codelet; graphcore = "
+     "Graphcore's popxl pipeline (load layout, unpack, broadcast multiply and add, rearrangement); Graphcore's runs "
+     "also had kv_cache = off, placement = stream, overlap = off, partials = fp16 (scenarios/graphcore-mnli.conf)"},
     {"partials", RK_CHOICE, F(partials), 0, "-", "fp16", 0, 0, "fp16|fp32", "matmul partial sums"},
     {"functional", RK_CHOICE, F(functional), 0, "-", "fast", 0, 0, "fast|timed",
      "functional runs: fast = codelets with a native version run natively (same bits, cycles from their measured shape); timed = every codelet through the timed intrinsics"},
@@ -495,6 +499,7 @@ int runcfg_options(const RunConfig *rc, int i, RunOptions *o, IpuErr *err)
     o->overlap = rc->overlap;
     o->kv_cache = rc->kv_cache;
     snprintf(o->decompress, sizeof o->decompress, "%s", rc->decompress);
+    o->scheme = rc->scheme;
     o->partials = rc->partials == 0 ? LAYER_F16 : LAYER_F32;
     o->functional_timed = rc->functional == 1;
     o->check_liveness = rc->check_liveness;

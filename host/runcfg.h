@@ -51,6 +51,7 @@ typedef struct RunConfig {
     Placement placement;
     int overlap, kv_cache;
     char decompress[32];
+    Scheme scheme;
     LayerDtype partials;
     int functional;                     /* 0 fast, 1 timed */
     int check_liveness;                 /* functional: poison dead values */

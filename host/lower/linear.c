@@ -32,20 +32,24 @@ static GraphDType graph_dt(LayerDtype t) { return t == LAYER_F16 ? DTYPE_FP16 : 
 
 /* The stored weight tensors of nblocks blocks from local tile tile0: w, and
  * for int4 scale and bias_q, and bias; always-live unless they are a row
- * group's copy. */
+ * group's copy. Under scheme = graphcore only the bias: w, scale and bias_q
+ * are in the load layout (lower_gc_alloc_weights) and left as they are. */
 static int weight_tensors(LowerBuilder *b, const char *name, const LinearPlan *pl, uint32_t c, uint32_t nblocks,
                           uint32_t tile0, SramCategory cat, int always, int *w, int *scale, int *bias_q, int *bias,
                           IpuErr *err)
 {
     char nm[96]; /* graph_add_tensor names an over-long result */
     uint64_t be = (uint64_t)pl->nblk * pl->kblk;
-    *scale = *bias_q = *bias = -1;
-    snprintf(nm, sizeof nm, "%s.w.%u", name, c);
-    *w = lower_tensor_blocks_life(b, nm, pl->group ? DTYPE_U16 : DTYPE_FP16, c, nblocks, pl->group ? be / 4 : be,
-                                  tile0, cat, always, err);
-    if (*w < 0)
-        return -1;
-    if (pl->group) {
+    *bias = -1;
+    if (!pl->gc) {
+        *scale = *bias_q = -1;
+        snprintf(nm, sizeof nm, "%s.w.%u", name, c);
+        *w = lower_tensor_blocks_life(b, nm, pl->group ? DTYPE_U16 : DTYPE_FP16, c, nblocks, pl->group ? be / 4 : be,
+                                      tile0, cat, always, err);
+        if (*w < 0)
+            return -1;
+    }
+    if (pl->group && !pl->gc) {
         snprintf(nm, sizeof nm, "%s.scale.%u", name, c);
         *scale = lower_tensor_blocks_life(b, nm, DTYPE_FP16, c, nblocks, be / pl->group, tile0, cat, always, err);
         snprintf(nm, sizeof nm, "%s.qbias.%u", name, c);
@@ -67,6 +71,8 @@ int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPl
     char nm[64];
     uint32_t blocks = pl->nb * pl->kb;
     uint64_t be = (uint64_t)pl->nblk * pl->kblk;
+    if (pl->gc && lower_gc_alloc_weights(b, name, pl, cat, 1, w, err))
+        return -1;
     for (uint32_t c = 0; c < b->chips; c++) {
         w->dec[c] = -1;
         if (weight_tensors(b, name, pl, c, blocks, pl->tile0, cat, 1, &w->w[c], &w->scale[c], &w->bias_q[c],
@@ -138,6 +144,12 @@ int lower_linear_pack(const LinearPlan *pl, const QuantSpec *spec, const char *n
         memset(&qt, 0, sizeof qt);
         if (quant_tensor(spec, name, slice, pl->n, pl->k, &qt, err)) {
             rc = -1;
+        } else if (pl->gc) { /* the load layout: (n, k/4) codes, (n, k/g) scales and biases, row-major */
+            uint64_t e = (uint64_t)pl->n * pl->k;
+            memcpy(dst_w, qt.packed, e / 4 * 2);
+            memcpy(dst_scale, qt.scale, e / pl->group * 2);
+            memcpy(dst_bias_q, qt.bias, e / pl->group * 2);
+            quant_tensor_free(&qt);
         } else {
             uint16_t *d = dst_w;
             uint32_t g = pl->group, gpr = pl->k / g;
@@ -217,13 +229,16 @@ static void block_weights(const LinearBuild *lb, uint32_t c, uint32_t bi, int t,
     *first = (uint64_t)local * per[t];
 }
 
-/* Element of block bi's decompressed weights in the scratch tensor D. */
+uint64_t lower_linear_dec_first(const LowerBuilder *b, const LinearPlan *pl, int D, uint32_t c, uint32_t bi)
+{
+    if (b->dec_pool_elems && D == b->dec_pool[c])
+        return (uint64_t)((pl->tile0 + bi) % b->usable) * b->dec_pool_elems;
+    return (uint64_t)bi * pl->nblk * pl->kblk;
+}
+
 static uint64_t dec_first(const LinearBuild *lb, int D, uint32_t c, uint32_t bi)
 {
-    const LowerBuilder *b = lb->b;
-    if (b->dec_pool_elems && D == b->dec_pool[c])
-        return (uint64_t)((lb->pl->tile0 + bi) % b->usable) * b->dec_pool_elems;
-    return (uint64_t)bi * lb->wblk;
+    return lower_linear_dec_first(lb->b, lb->pl, D, c, bi);
 }
 
 /* nn x np intervals: piece (ni, p) of `per` x its length at base ni * per * e + per * piece_at(p), on tile (ni, p). */
@@ -468,7 +483,7 @@ static int replicate_steps(LinearBuild *lb, int seq, IpuErr *err)
             return -1;
         for (uint32_t c = 0; c < b->vchips; c++)
             for (uint32_t g = 0; g < have && have + g < pl->mb; g++)
-                for (int t = 0; t < 4; t++) {
+                for (int t = pl->gc ? 3 : 0; t < 4; t++) { /* gc: the decompressed blocks are rearranged to every group */
                     int src, dst;
                     uint64_t sf, df;
                     block_weights(lb, c, g * grid, t, &src, &sf);
@@ -587,7 +602,8 @@ static int build_steps(LinearBuild *lb, const int *x, const int *y, LinearScratc
     LowerBuilder *b = lb->b;
     RunPhase ph_mm = lb->gather ? PHASE_OTHER : PHASE_MATMUL;
     if (replicate_steps(lb, seq_a, err) ||
-        (lb->cs_dec >= 0 && lower_exec(b, seq_a, lb->cs_dec, lb->name, PHASE_DECOMPRESS, err) < 0))
+        (lb->cs_dec >= 0 && lower_exec(b, seq_a, lb->cs_dec, lb->name, PHASE_DECOMPRESS, err) < 0) ||
+        (lb->pl->gc && lower_gc_decompress(b, lb->name, lb->pl, lb->w, lb->blocks, seq_a, err)))
         return -1;
     int mm = program_execute(b->p, lb->cs_mm, lb->name, (int)ph_mm, err);
     int red = program_execute(b->p, lb->cs_red, lb->name, (int)ph_mm, err);
@@ -639,11 +655,11 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
     lb.pc = (Pieces){npc < lb.part_blk / 4 ? npc : (uint32_t)(lb.part_blk / 4), lb.part_blk};
     lb.cs_dec = lb.cs_bias = -1;
     if (build_temps(&lb, scratch, err) || new_cs(&lb, "mm", &lb.cs_mm, err) || new_cs(&lb, "reduce", &lb.cs_red, err) ||
-        (pl->group && new_cs(&lb, "decompress", &lb.cs_dec, err)) ||
+        (pl->group && !pl->gc && new_cs(&lb, "decompress", &lb.cs_dec, err)) ||
         (pl->has_bias && bias_chips && new_cs(&lb, "bias", &lb.cs_bias, err)))
         return -1;
     for (uint32_t c = 0; c < b->vchips; c++)
-        if ((pl->group && decompress_vertices(&lb, c, err)) || matmul_vertices(&lb, c, err) ||
+        if ((lb.cs_dec >= 0 && decompress_vertices(&lb, c, err)) || matmul_vertices(&lb, c, err) ||
             reduce_vertices(&lb, c, err))
             return -1;
     return build_steps(&lb, x, y, scratch, *seq_a, *seq_b, err);

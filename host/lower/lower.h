@@ -30,6 +30,7 @@
 
 #include <stdint.h>
 
+#include "codelets/gc_decompress.h"
 #include "host/run_options.h"
 #include "models/gptj_weights.h"
 #include "models/quant.h"
@@ -83,6 +84,7 @@ typedef struct LowerBuilder {
     int use_failed;
     IpuErr use_err;
     DecMemo *dec_memo;    /* owned; NULL: measure every time */
+    uint32_t gc_rot;      /* scheme = graphcore: the local tile the next linearly mapped tensor starts on */
 } LowerBuilder;
 
 /* A builder of its own graph and program for one chip of arch a in timing
@@ -149,6 +151,8 @@ typedef struct LinearPlan {
     uint32_t mb;          /* row groups, each on its own copy of the grid (group 0 holds the weights,
                            * the others get a copy by exchange); chosen per instance's rows */
     uint32_t group;       /* int4 group size; 0 = fp16 weights */
+    int gc;               /* int4 under scheme = graphcore: codes, scales and biases in the load layout,
+                           * decompressed by Graphcore's pipeline (linear_gc.c); planned as fp16 */
     uint32_t tile0;       /* block (i, j) of row group g is on local tile tile0 + (g * nb + i) * kb + j */
     int has_bias;
     double est_cycles;    /* the planner's estimate for m_plan rows */
@@ -221,6 +225,29 @@ typedef struct LinearScratch {
 int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, const LinearWeights *w, uint32_t m,
                        const int *x, const int *y, uint64_t bias_chips, LinearScratch *scratch, int *seq_a, int *seq_b,
                        IpuErr *err);
+
+/* Element of block bi's decompressed weights in the scratch tensor D (the
+ * builder's dec pool, or a linear's own). */
+uint64_t lower_linear_dec_first(const LowerBuilder *b, const LinearPlan *pl, int D, uint32_t c, uint32_t bi);
+
+/* ---- scheme = graphcore (linear_gc.c) ---- */
+
+/* The codes (n, k/4) u16, scales and biases (n, k/g) fp16 of pl's weights
+ * on every chip, into w->w, w->scale, w->bias_q: each in popart's linear
+ * mapping of a remote-loaded tensor, started at b->gc_rot (advanced). */
+int lower_gc_alloc_weights(LowerBuilder *b, const char *name, const LinearPlan *pl, SramCategory cat, int always,
+                           LinearWeights *w, IpuErr *err);
+/* Appends to seq Graphcore's decompress of w into the dec blocks of the
+ * first `blocks` blocks (every row group): unpack, the scales' exchange,
+ * multiply, the biases' exchange, add, and the rearrangement Copy. */
+/* Which of popops' vertices a tile holding elements [e0, e1) of a flat
+ * (rows, groups, g) tensor gets for x op broadcast(per-group operand),
+ * following poplibs' per-tile choice: GC_SCALAR2D stands for the scalar
+ * path (2D or 1D, priced when built). *nb: the operand values the tile
+ * needs (the distinct ones, or one per element on the general path). */
+GcBcastKind lower_gc_tile_kind(uint64_t e0, uint64_t e1, uint32_t g, uint64_t *nb);
+int lower_gc_decompress(LowerBuilder *b, const char *name, const LinearPlan *pl, const LinearWeights *w,
+                        uint32_t blocks, int seq, IpuErr *err);
 
 /* ---- attention ---- */
 

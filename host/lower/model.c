@@ -128,6 +128,21 @@ static int lower_setup(Lowered *L, const IpuArch *arch, const GptjWeights *w, do
     return 0;
 }
 
+/* Under scheme = graphcore poplin plans the matmul of decompressed fp16
+ * weights: the plan is made for group 0, then marked int4 in the load
+ * layout. The group must divide the quantized axis (k per chip). */
+static uint32_t plan_group(const Lowered *L, uint32_t group) { return L->opt.scheme == SCHEME_GRAPHCORE ? 0 : group; }
+
+static int mark_gc(const Lowered *L, LinearPlan *pl, uint32_t group, const char *name, IpuErr *err)
+{
+    if (L->opt.scheme != SCHEME_GRAPHCORE || !group)
+        return 0;
+    if (pl->k % group)
+        return ipu_err(err, "%s: group size %u does not divide its %u inputs per chip", name, group, pl->k);
+    pl->group = group, pl->gc = 1;
+    return 0;
+}
+
 /* Each layer linear's format and plan for the prefill's rows; the LM head
  * and embedding over the vocabulary shard that plans fastest. */
 static int plan_linears(Lowered *L, IpuErr *err)
@@ -148,7 +163,8 @@ static int plan_linears(Lowered *L, IpuErr *err)
         uint32_t group = 0;
         if (spec_group(&L->spec[li], nm, &group, err) ||
             lower_plan_linear_steps(b, nm, li == LV ? LIN_MATMUL_T : LIN_MATMUL, m0, o->batch, decode_steps, kin[li],
-                                    nout[li], group, li == LFI || li == LFO, &L->pl[li], err))
+                                    nout[li], plan_group(L, group), li == LFI || li == LFO, &L->pl[li], err) ||
+            mark_gc(L, &L->pl[li], group, nm, err))
             return -1;
     }
     L->spec_lm = *quant_policy_lookup(&o->policy, "lm_head.weight");
@@ -163,13 +179,14 @@ static int plan_linears(Lowered *L, IpuErr *err)
     IpuErr e1;
     for (uint32_t vc = vmin; vc <= vmin + vmin * VOCAB_PAD_PERCENT / 100; vc += 64) {
         LinearPlan lm, emb;
-        if (lower_plan_linear(b, "lm_head.weight", LIN_MATMUL, o->batch, C, vc, glm, 1, &lm, found ? &e1 : err) ||
+        if (lower_plan_linear(b, "lm_head.weight", LIN_MATMUL, o->batch, C, vc, plan_group(L, glm), 1, &lm,
+                              found ? &e1 : err) ||
             lower_plan_linear(b, "transformer.wte.weight", LIN_GATHER, m0, vc, C, 0, 0, &emb, found ? &e1 : err))
             continue;
         if (!found || lm.est_cycles + emb.est_cycles < L->plm.est_cycles + L->pemb.est_cycles)
             L->plm = lm, L->pemb = emb, L->vc = vc, found = 1;
     }
-    if (!found)
+    if (!found || mark_gc(L, &L->plm, glm, "lm_head.weight", err))
         return -1;
     L->vp = L->vc * chips;
     return 0;
