@@ -86,6 +86,9 @@ const char *const gc_bcast_kind_names[GC_BCAST_KINDS] = {
 
 static uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
+/* poplibs gives up the scalar broadcast above this many distinct values on a tile. */
+#define GC_MAX_SCALARS 256
+
 void gc_bcast_ref(const GcBcastArgs *a)
 {
     for (uint32_t i = 0; i < a->n; i++) {
@@ -128,6 +131,65 @@ void gc_bcast(Worker *w, const GcBcastArgs *a)
 {
     gc_bcast_ref(a);
     w->cycles += gc_bcast_cycles(a);
+}
+
+GcBcastKind gc_bcast_tile_kind(uint64_t e0, uint64_t e1, uint32_t g, uint64_t *nb)
+{
+    uint64_t distinct = ceil_div(e1, g) - e0 / g;
+    int aligned = e0 % g == 0 && e1 % g == 0;
+    *nb = distinct;
+    if ((!aligned || distinct == 1) && distinct <= GC_MAX_SCALARS)
+        return GC_SCALAR2D;
+    if (aligned)
+        return g < 24 ? GC_OUTER_ROW : GC_OUTER_COL; /* 6 workers x vector width 4 */
+    *nb = e1 - e0;
+    return GC_BINARY1D;
+}
+
+uint64_t gc_worker_share(uint64_t len)
+{
+    uint64_t per = ceil_div(ceil_div(len, 4), 6);
+    return 4 * (per < 2 ? 2 : per);
+}
+
+uint64_t gc_bcast_tile_cycles(GcBcastKind kind, uint64_t e0, uint64_t e1, uint32_t g, int *scalar_1d)
+{
+    uint64_t len = e1 - e0;
+    GcBcastArgs a = {.group = g, .kind = (uint8_t)kind};
+    *scalar_1d = 0;
+    if (kind != GC_SCALAR2D) {
+        a.cost_a = (uint32_t)(kind == GC_BINARY1D ? len : len / g);
+        return 6 * gc_bcast_cycles(&a) + 11;
+    }
+    uint64_t per = gc_worker_share(len), busiest = 0, sum1d = 0;
+    for (uint64_t e = 0; e < len; e += per) {
+        a.n = (uint32_t)(len - e < per ? len - e : per), a.phase = (uint32_t)((e0 + e) % g);
+        uint64_t c = gc_bcast_cycles(&a);
+        busiest = c > busiest ? c : busiest;
+    }
+    a.kind = GC_SCALAR1D;
+    for (uint64_t e = e0; e < e1;) {
+        uint64_t piece = g - e % g < e1 - e ? g - e % g : e1 - e;
+        a.cost_a = (uint32_t)piece;
+        sum1d += 6 * gc_bcast_cycles(&a) + 11;
+        e += piece;
+    }
+    *scalar_1d = sum1d < 6 * busiest + 11;
+    return *scalar_1d ? sum1d : 6 * busiest + 11;
+}
+
+uint64_t gc_pipeline_tile_cycles(const IsaCosts *isa, uint32_t g, uint64_t phase, uint64_t weights,
+                                 GcBcastKind *kind, int *scalar_1d)
+{
+    GcUnpackArgs all = {NULL, NULL, (uint32_t)(weights / 4)}, parts[6];
+    uint32_t np = gc_unpack_split(&all, 6, parts);
+    uint64_t busiest = 0, nb;
+    for (uint32_t k = 0; k < np; k++) {
+        uint64_t c = gc_unpack_vertex.measure(isa, &parts[k]);
+        busiest = c > busiest ? c : busiest;
+    }
+    *kind = gc_bcast_tile_kind(phase, phase + weights, g, &nb);
+    return 6 * busiest + 2 * gc_bcast_tile_cycles(*kind, phase, phase + weights, g, scalar_1d);
 }
 
 static void bcast_run(Worker *w, const void *args) { gc_bcast(w, args); }

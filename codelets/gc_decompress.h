@@ -39,8 +39,10 @@
  *   worker vertices, each computing a sixth of the elements and charged
  *   the estimator's per-worker cycles.
  *
- * Not here: which kind a tile gets and the exchange of the operands (the
- * lowering, host/lower/linear_gc.c, following poplibs' ElementWise.cpp).
+ * Which kind a tile gets follows poplibs' per-tile choice
+ * (lib/popops/ElementWise.cpp; gc_bcast_tile_kind). Not here: the tensors,
+ * their tile mapping and the exchange of the operands (the lowering,
+ * host/lower/linear_gc.c).
  */
 #ifndef IPUSIM_GC_DECOMPRESS_H
 #define IPUSIM_GC_DECOMPRESS_H
@@ -89,5 +91,34 @@ uint64_t gc_bcast_cycles(const GcBcastArgs *a);
 /* The tile version: gc_bcast_ref's outputs, charging gc_bcast_cycles. */
 void gc_bcast(Worker *w, const GcBcastArgs *a);
 extern const VertexType gc_bcast_vertex;
+
+/* The kind of popops' vertex a tile holding elements [e0, e1) of a flat
+ * (rows, groups, g) tensor gets for x op broadcast(per-group operand): the
+ * scalar broadcast when a group is cut at the tile's edge (or the tile is
+ * inside one group) and at most 256 distinct values are touched
+ * (GC_SCALAR2D stands for the scalar path: gc_bcast_tile_cycles picks 2D
+ * or 1D); an outer-vector broadcast (by row below 24 columns, else by
+ * column) when the tile holds whole groups only; else the general
+ * BinaryOp1D. *nb: the operand values the tile needs (the distinct ones, or
+ * one per element on the general path). */
+GcBcastKind gc_bcast_tile_kind(uint64_t e0, uint64_t e1, uint32_t g, uint64_t *nb);
+/* Elements per worker when a tile's contiguous range of len elements is
+ * split between the 6 workers (poplibs' splitRegionsBetweenWorkers: grain
+ * 4, at least 8 a worker). */
+uint64_t gc_worker_share(uint64_t len);
+/* The machine cycles popops' estimators give one tile's op over [e0, e1)
+ * of the kind gc_bcast_tile_kind chose: 6 x the busiest worker + 11 for a
+ * 2D vertex or a MultiVertex, summed over the pieces for the 1D scalar
+ * vertices; for the scalar path *scalar_1d says whether the 1D vertices
+ * (one per group piece) are cheaper than the 2D one, as poplibs compares. */
+uint64_t gc_bcast_tile_cycles(GcBcastKind kind, uint64_t e0, uint64_t e1, uint32_t g, int *scalar_1d);
+
+/* The whole pipeline on one tile interval of `weights` weights (a multiple
+ * of 4) starting `phase` weights into a group of g: unpack (cut into 6 as
+ * popxl does; 6 x the busiest worker) plus the multiply and the add as
+ * poplibs picks their vertices (*kind, *scalar_1d); machine cycles, without
+ * vertex launches and without the exchange of the operands. */
+uint64_t gc_pipeline_tile_cycles(const IsaCosts *isa, uint32_t g, uint64_t phase, uint64_t weights,
+                                 GcBcastKind *kind, int *scalar_1d);
 
 #endif

@@ -12,6 +12,7 @@
 #include "codelets/decompress.h"
 #include "codelets/decompress_validate.h"
 #include "codelets/registry.h"
+#include "codelets/gc_decompress.h"
 #include "host/cli.h"
 #include "host/runcfg.h"
 #include "sim/arch.h"
@@ -162,12 +163,49 @@ static int cmd_validate(int argc, char **argv)
     return failed;
 }
 
+/* Graphcore's pipeline (codelets/gc_decompress.h) on the same tile block:
+ * a tile's interval starts on the linear mapping's 16-weight grain, so a
+ * group of more than 16 is cut at its edge (phase 16), a smaller one not. */
+static void bench_gc_rows(const IpuArch *arch, const uint32_t *sizes, uint32_t nsizes, cJSON *rows)
+{
+    for (uint32_t s = 0; s < nsizes; s++) {
+        uint32_t n = sizes[s], phase = n > 16 ? 16 : 0;
+        double weights = BENCH_TILE_WEIGHTS;
+        GcBcastKind kind;
+        int use1d;
+        uint64_t tc = gc_pipeline_tile_cycles(&arch->isa, n, phase, BENCH_TILE_WEIGHTS, &kind, &use1d);
+        /* three compute sets: unpack, multiply, add */
+        uint64_t tl = tc + 3 * ((uint64_t)arch->supervisor_launch_cycles + arch->vertex_launch_cycles);
+        const char *vx = kind == GC_SCALAR2D && use1d ? gc_bcast_kind_names[GC_SCALAR1D] : gc_bcast_kind_names[kind];
+        if (rows) {
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddStringToObject(r, "variant", "graphcore");
+            cJSON_AddStringToObject(r, "broadcast_vertex", vx);
+            cJSON_AddNumberToObject(r, "group_size", n);
+            cJSON_AddNumberToObject(r, "weights", weights);
+            cJSON_AddNumberToObject(r, "tile_cycles", (double)tc);
+            cJSON_AddNumberToObject(r, "tile_cycles_per_weight", tc / weights);
+            cJSON_AddNumberToObject(r, "tile_cycles_with_launch", (double)tl);
+            cJSON_AddNumberToObject(r, "tile_cycles_with_launch_per_weight", tl / weights);
+            cJSON_AddNumberToObject(r, "tile_s_with_launch", tl / arch->clock_hz);
+            cJSON_AddItemToArray(rows, r);
+        } else {
+            printf("%-12s %6u %13s %11.3f %12llu %13.3f %9.3f  %s\n", "graphcore", n, "-", tc / weights,
+                   (unsigned long long)tc, tl / weights, tl / arch->clock_hz * 1e6, vx);
+        }
+    }
+    if (!rows)
+        printf("\ngraphcore: Graphcore's popxl pipeline: unpack vertex (ISA model), then x scale and + bias as\n"
+               "popops' broadcast vertices priced by popops' estimators (vertex named), 3 compute sets;\n"
+               "without the exchange of the scales and biases to the tile (docs/validation.md)\n");
+}
+
 static int cmd_bench(int argc, char **argv)
 {
     CliOpt opts[] = {
         {"arch", 1, "arch preset (default bow)", 0, {0}},
         {"set", 1, "change one arch key, e.g. isa.nibunpack4.cycles=2 (repeatable)", 0, {0}},
-        {"variant", 1, "bench one variant (default: all)", 0, {0}},
+        {"variant", 1, "bench one variant, or graphcore: Graphcore's pipeline (default: all)", 0, {0}},
         {"group-size", 1, "bench one group size (default: 4 8 16 32 64 128 256)", 0, {0}},
         {"json", 0, "print JSON instead of a table", 0, {0}},
         {"help", 0, "this help", 0, {0}},
@@ -218,8 +256,12 @@ static int cmd_bench(int argc, char **argv)
     const CodeletFamily *f;
     const CodeletVariant *vars;
     size_t nvar;
-    if (pick_variants(family, cli_value(&opts[2], NULL), &f, &vars, &nvar))
+    const char *variant = cli_value(&opts[2], NULL);
+    int gc_only = variant && !strcmp(variant, "graphcore");
+    if (pick_variants(family, gc_only ? NULL : variant, &f, &vars, &nvar))
         return 1;
+    if (gc_only)
+        nvar = 0;
     int json = opts[4].count > 0;
     uint32_t workers = arch.workers_per_tile;
     int any_whatif = 0;
@@ -279,6 +321,8 @@ static int cmd_bench(int argc, char **argv)
             }
         }
     }
+    if (!variant || gc_only)
+        bench_gc_rows(&arch, sizes, nsizes, rows);
     if (json) {
         char *text = cJSON_Print(root);
         puts(text);

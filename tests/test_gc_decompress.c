@@ -4,7 +4,7 @@
  * against decompress_q4_ref (the same fp16 roundings, so scheme = graphcore
  * must give the ipusim scheme's weights); each estimator against popops'
  * formula worked by hand; popxl's interval split; and the per-tile choice
- * of poplibs' broadcast vertex (lower_gc_tile_kind). */
+ * of poplibs' broadcast vertex (gc_bcast_tile_kind). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +15,6 @@
 
 #include "codelets/decompress.h"
 #include "codelets/gc_decompress.h"
-#include "host/lower/lower.h"
 #include "sim/isa_cost.h"
 
 static uint32_t lcg(uint32_t *s) { return *s = *s * 1664525u + 1013904223u; }
@@ -111,6 +110,25 @@ static void test_estimators(void **st)
     assert_int_equal(w.cycles, gc_bcast_vertex.measure(&isa, &v));
 }
 
+/* poplibs' comparison of the 2D scalar vertex with one 1D vertex per piece */
+static void test_scalar_2d_or_1d(void **st)
+{
+    (void)st;
+    int use1d;
+    /* few long pieces (240, 256, 16 of groups of 256): 1D, per piece
+     * 6 (20 + 2 ceil(ceil(len/6)/4)) + 11 = 251 + 263 + 143; the 2D vertex's
+     * busiest worker (two pieces, 64 + 24) would cost 6 x 186 + 11 */
+    assert_int_equal(gc_bcast_tile_cycles(GC_SCALAR2D, 16, 528, 256, &use1d), 251 + 263 + 143);
+    assert_true(use1d);
+    /* many short pieces: the 2D vertex */
+    gc_bcast_tile_cycles(GC_SCALAR2D, 16, 16 + 178 * 64, 64, &use1d);
+    assert_false(use1d);
+    /* a MultiVertex: 6 x the per-worker estimate + 11 */
+    assert_int_equal(gc_bcast_tile_cycles(GC_BINARY1D, 8, 8 + 11404, 32, &use1d), 6 * (26 + 3 * 476) + 11);
+    assert_int_equal(gc_worker_share(512), 88);
+    assert_int_equal(gc_worker_share(20), 8);
+}
+
 static void test_unpack_split_like_popxl(void **st)
 {
     (void)st;
@@ -133,19 +151,19 @@ static void test_tile_kind_follows_poplibs(void **st)
     (void)st;
     uint64_t nb;
     /* a group cut at the tile's edge, <= 256 scales: scalar broadcast */
-    assert_int_equal(lower_gc_tile_kind(40, 40 + 178 * 64, 64, &nb), GC_SCALAR2D);
+    assert_int_equal(gc_bcast_tile_kind(40, 40 + 178 * 64, 64, &nb), GC_SCALAR2D);
     assert_int_equal(nb, 179);
     /* whole groups only: outer vector, by row below 24 columns, else by column */
-    assert_int_equal(lower_gc_tile_kind(64, 64 + 64 * 300, 64, &nb), GC_OUTER_COL);
+    assert_int_equal(gc_bcast_tile_kind(64, 64 + 64 * 300, 64, &nb), GC_OUTER_COL);
     assert_int_equal(nb, 300);
-    assert_int_equal(lower_gc_tile_kind(32, 32 + 16 * 700, 16, &nb), GC_OUTER_ROW);
+    assert_int_equal(gc_bcast_tile_kind(32, 32 + 16 * 700, 16, &nb), GC_OUTER_ROW);
     /* a group cut and more than 256 scales: the general BinaryOp1D, operand materialised */
-    assert_int_equal(lower_gc_tile_kind(8, 8 + 11404, 32, &nb), GC_BINARY1D);
+    assert_int_equal(gc_bcast_tile_kind(8, 8 + 11404, 32, &nb), GC_BINARY1D);
     assert_int_equal(nb, 11404);
     /* a tile inside one group: a single scalar */
-    assert_int_equal(lower_gc_tile_kind(128, 192, 64, &nb), GC_SCALAR2D);
+    assert_int_equal(gc_bcast_tile_kind(128, 192, 64, &nb), GC_SCALAR2D);
     assert_int_equal(nb, 1);
-    assert_int_equal(lower_gc_tile_kind(100, 120, 64, &nb), GC_SCALAR2D);
+    assert_int_equal(gc_bcast_tile_kind(100, 120, 64, &nb), GC_SCALAR2D);
 }
 
 int main(void)
@@ -154,6 +172,7 @@ int main(void)
         cmocka_unit_test(test_unpack_matches_ref_and_cycles_data_independent),
         cmocka_unit_test(test_pipeline_bit_exact_with_decompress_ref),
         cmocka_unit_test(test_estimators),
+        cmocka_unit_test(test_scalar_2d_or_1d),
         cmocka_unit_test(test_unpack_split_like_popxl),
         cmocka_unit_test(test_tile_kind_follows_poplibs),
     };

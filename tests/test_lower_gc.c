@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codelets/gc_decompress.h"
 #include "host/gptj_run.h"
 #include "host/lower/lower.h"
 #include "host/lower/model.h"

@@ -13,7 +13,7 @@
  *    each tile interval is cut into 6 vertices (gc_unpack_split).
  * 3. popops::map(_1 * _2 + _3) runs as two out-of-place binary ops (s4):
  *    P = U x scale, then Y = P + bias, P and Y mapped like U. Per tile,
- *    poplibs' choice among its broadcast vertices (lower_gc_tile_kind): a scalar
+ *    poplibs' choice among its broadcast vertices (gc_bcast_tile_kind): a scalar
  *    broadcast (BroadcastScalar2D over the tile's group pieces split among
  *    the workers, or a BroadcastScalar1D per piece, the cheaper by popops'
  *    estimators) when a group is cut at the tile's edge and at most 256
@@ -39,8 +39,6 @@
 /* popart's linear mapping of poputil (grain 4, >= 64 elements a tile). */
 #define GC_GRAIN 4
 #define GC_MIN_TILE_ELEMS 64
-/* poplibs gives up the scalar broadcast above this many distinct values on a tile. */
-#define GC_MAX_SCALARS 256
 
 static uint64_t div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
@@ -98,19 +96,6 @@ int lower_gc_alloc_weights(LowerBuilder *b, const char *name, const LinearPlan *
 
 /* ---- one instance's decompress ---- */
 
-GcBcastKind lower_gc_tile_kind(uint64_t e0, uint64_t e1, uint32_t g, uint64_t *nb)
-{
-    uint64_t distinct = div_up(e1, g) - e0 / g;
-    int aligned = e0 % g == 0 && e1 % g == 0;
-    *nb = distinct;
-    if ((!aligned || distinct == 1) && distinct <= GC_MAX_SCALARS)
-        return GC_SCALAR2D; /* or SCALAR1D: gc_scalar_vertices picks */
-    if (aligned)
-        return g < 24 ? GC_OUTER_ROW : GC_OUTER_COL; /* 6 workers x vector width 4 */
-    *nb = e1 - e0;
-    return GC_BINARY1D;
-}
-
 /* What an instance's decompress builds, per chip. */
 typedef struct GcBuild {
     LowerBuilder *b;
@@ -142,7 +127,7 @@ static int gc_tensors(GcBuild *gb, IpuErr *err)
     for (size_t i = 0; i < nmap && !rc; i++) {
         map[i] = (TileInterval){4 * t->map[i].begin, 4 * t->map[i].end, t->map[i].tile};
         uint64_t nb;
-        gb->kind[i] = (uint8_t)lower_gc_tile_kind(map[i].begin, map[i].end, gb->pl->group, &nb);
+        gb->kind[i] = (uint8_t)gc_bcast_tile_kind(map[i].begin, map[i].end, gb->pl->group, &nb);
         gb->opnd_first[i] = total;
         if (nb)
             om[no++] = (TileInterval){total, total + nb, t->map[i].tile};
@@ -199,33 +184,19 @@ static int gc_vertex(GcBuild *gb, int cs, int op, uint32_t tile, int in, int out
 }
 
 /* The scalar broadcast of interval [e0, e1): BroadcastScalar2D with the
- * group pieces split over the workers (grain 4, at least 8 elements each:
- * poplibs' splitRegionsBetweenWorkers), or one BroadcastScalar1D per piece
+ * group pieces split over the workers, or one BroadcastScalar1D per piece
  * (six worker vertices each), whichever popops' estimators price lower
- * (6 x the busiest 2D worker against the 1D sum, 11 supervisor cycles each). */
+ * (gc_bcast_tile_cycles). */
 static int gc_scalar_vertices(GcBuild *gb, int cs, int op, uint32_t tile, int in, int out, uint64_t e0, uint64_t e1,
                               uint64_t bfirst, IpuErr *err)
 {
     uint32_t g = gb->pl->group;
-    uint64_t len = e1 - e0, grains = div_up(len, 4), per = div_up(grains, 6) < 2 ? 2 : div_up(grains, 6);
-    uint64_t cost2d = 0, cost1d = 0;
-    for (uint64_t e = 0; e < len; e += per * 4) {
-        GcBcastArgs a = {.n = (uint32_t)(len - e < per * 4 ? len - e : per * 4), .phase = (uint32_t)((e0 + e) % g),
-                         .group = g, .kind = GC_SCALAR2D};
-        uint64_t c = gc_bcast_cycles(&a);
-        cost2d = c > cost2d ? c : cost2d;
-    }
-    cost2d = 6 * cost2d + 11;
-    for (uint64_t e = e0; e < e1;) {
-        uint64_t piece = g - e % g < e1 - e ? g - e % g : e1 - e;
-        GcBcastArgs a = {.cost_a = (uint32_t)piece, .group = g, .kind = GC_SCALAR1D};
-        cost1d += 6 * gc_bcast_cycles(&a) + 11;
-        e += piece;
-    }
-    if (cost2d <= cost1d) {
-        for (uint64_t e = 0; e < len; e += per * 4)
-            if (gc_vertex(gb, cs, op, tile, in, out, e0, e, len - e < per * 4 ? len - e : per * 4, bfirst, GC_SCALAR2D,
-                          0, err))
+    uint64_t len = e1 - e0, per = gc_worker_share(len);
+    int use1d;
+    gc_bcast_tile_cycles(GC_SCALAR2D, e0, e1, g, &use1d);
+    if (!use1d) {
+        for (uint64_t e = 0; e < len; e += per)
+            if (gc_vertex(gb, cs, op, tile, in, out, e0, e, len - e < per ? len - e : per, bfirst, GC_SCALAR2D, 0, err))
                 return -1;
         return 0;
     }
@@ -233,7 +204,8 @@ static int gc_scalar_vertices(GcBuild *gb, int cs, int op, uint32_t tile, int in
         uint64_t piece = g - (e0 + e) % g < len - e ? g - (e0 + e) % g : len - e;
         for (uint32_t q = 0; q < 6; q++) {
             uint64_t a0 = piece * q / 6, a1 = piece * (q + 1) / 6;
-            if (gc_vertex(gb, cs, op, tile, in, out, e0, e + a0, a1 - a0, bfirst, GC_SCALAR1D, (uint32_t)piece, err))
+            if (a1 > a0 &&
+                gc_vertex(gb, cs, op, tile, in, out, e0, e + a0, a1 - a0, bfirst, GC_SCALAR1D, (uint32_t)piece, err))
                 return -1;
         }
         e += piece;
@@ -260,7 +232,7 @@ static int gc_op_vertices(GcBuild *gb, int cs, int op, int in, int out, IpuErr *
         uint32_t cost_a = (uint32_t)(k == GC_BINARY1D ? len : units);
         for (uint32_t q = 0; q < 6; q++) {
             uint64_t a0 = units * q / 6 * unit, a1 = units * (q + 1) / 6 * unit;
-            if (gc_vertex(gb, cs, op, tile, in, out, e0, a0, a1 - a0, gb->opnd_first[i], k, cost_a, err))
+            if (a1 > a0 && gc_vertex(gb, cs, op, tile, in, out, e0, a0, a1 - a0, gb->opnd_first[i], k, cost_a, err))
                 return -1;
         }
     }

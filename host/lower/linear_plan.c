@@ -29,10 +29,14 @@ typedef struct TileBytes {
     uint64_t per_row;  /* temporaries per row of a chunk: input slice, partials, reducer buffers */
 } TileBytes;
 
+/* A grid tile's weights as stored (scheme = graphcore: only the bias; the
+ * codes, scales and biases are in the load layout, over every tile). */
 static uint64_t stored_block_bytes(const LinearPlan *pl)
 {
-    uint64_t e = (uint64_t)pl->nblk * pl->kblk;
-    return (pl->group ? e / 2 + e / pl->group * 4 : e * 2) + (pl->has_bias ? pl->nblk * 2u : 0u);
+    uint64_t e = (uint64_t)pl->nblk * pl->kblk, bias = pl->has_bias ? pl->nblk * 2u : 0u;
+    if (pl->gc)
+        return bias;
+    return (pl->group ? e / 2 + e / pl->group * 4 : e * 2) + bias;
 }
 
 static TileBytes tile_bytes(const LinearPlan *pl, LayerDtype partials)

@@ -30,7 +30,6 @@
 
 #include <stdint.h>
 
-#include "codelets/gc_decompress.h"
 #include "host/run_options.h"
 #include "models/gptj_weights.h"
 #include "models/quant.h"
@@ -240,12 +239,6 @@ int lower_gc_alloc_weights(LowerBuilder *b, const char *name, const LinearPlan *
 /* Appends to seq Graphcore's decompress of w into the dec blocks of the
  * first `blocks` blocks (every row group): unpack, the scales' exchange,
  * multiply, the biases' exchange, add, and the rearrangement Copy. */
-/* Which of popops' vertices a tile holding elements [e0, e1) of a flat
- * (rows, groups, g) tensor gets for x op broadcast(per-group operand),
- * following poplibs' per-tile choice: GC_SCALAR2D stands for the scalar
- * path (2D or 1D, priced when built). *nb: the operand values the tile
- * needs (the distinct ones, or one per element on the general path). */
-GcBcastKind lower_gc_tile_kind(uint64_t e0, uint64_t e1, uint32_t g, uint64_t *nb);
 int lower_gc_decompress(LowerBuilder *b, const char *name, const LinearPlan *pl, const LinearWeights *w,
                         uint32_t blocks, int seq, IpuErr *err);
 
