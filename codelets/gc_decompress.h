@@ -56,11 +56,13 @@ typedef struct GcUnpackArgs {
     const uint16_t *packed; /* (words) packed codes */
     uint16_t *out;          /* (4 words) fp16 codes, 8-byte aligned */
     uint32_t words;
+    uint32_t estimate_words;/* 0: the ISA model's cycles; else the what-if that the vertex costs its popxl
+                             * perf estimate, 100 + 30 x estimate_words (the whole tile interval's words) */
 } GcUnpackArgs;
 
 /* The specification: out[4j + i] = code i of packed[j], as fp16. */
 void gc_unpack_ref(uint16_t *out, const uint16_t *packed, uint32_t words);
-/* The tile version (timed intrinsics). */
+/* The tile version (timed intrinsics; or the estimate's cycles, see estimate_words). */
 void gc_unpack(Worker *w, const GcUnpackArgs *a);
 /* A tile interval cut into `workers` vertices as popxl-addons does: the
  * first words % workers get one extra word. Returns the non-empty parts. */

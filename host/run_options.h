@@ -42,6 +42,8 @@ typedef struct RunOptions {
     int kv_cache;                /* 0: Graphcore's scheme, every step re-runs the padded sequence */
     char decompress[32];         /* decompress variant name (codelets registry), "" = default */
     Scheme scheme;               /* the int4 weight pipeline */
+    int gc_unpack_estimate;      /* graphcore what-if: 1 charges the unpack vertex its popxl perf estimate
+                                  * (100 + 30 x the tile interval's words, a placeholder) instead of the ISA model */
     LayerDtype partials;         /* matmul partials fp16 or fp32 */
     int functional_timed;        /* functional mode: 1 runs every codelet through the timed intrinsics, 0 (default) natively where a codelet has a native version */
     int check_liveness;          /* functional mode: 1 poisons each value when it dies (engine_set_poison), so a read

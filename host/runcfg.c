@@ -56,6 +56,9 @@ static const RunKey keys[] = {
      "int4 weight pipeline: ipusim = packed blocks in the matmul's layout, one decompress codelet; graphcore = "
      "Graphcore's popxl pipeline (load layout, unpack, broadcast multiply and add, rearrangement); Graphcore's runs "
      "also had kv_cache = off, placement = stream, overlap = off, partials = fp16 (scenarios/graphcore-mnli.conf)"},
+    {"gc_unpack", RK_CHOICE, F(gc_unpack), 0, "-", "isa", 0, 0, "isa|estimate",
+     "scheme = graphcore: the unpack vertex's cycles from the ISA model (isa), or the what-if that it costs its popxl "
+     "perf estimate, 100 + 30 x the tile interval's words per vertex (estimate, a placeholder in Graphcore's code)"},
     {"partials", RK_CHOICE, F(partials), 0, "-", "fp16", 0, 0, "fp16|fp32", "matmul partial sums"},
     {"functional", RK_CHOICE, F(functional), 0, "-", "fast", 0, 0, "fast|timed",
      "functional runs: fast = codelets with a native version run natively (same bits, cycles from their measured shape); timed = every codelet through the timed intrinsics"},
@@ -500,6 +503,7 @@ int runcfg_options(const RunConfig *rc, int i, RunOptions *o, IpuErr *err)
     o->kv_cache = rc->kv_cache;
     snprintf(o->decompress, sizeof o->decompress, "%s", rc->decompress);
     o->scheme = rc->scheme;
+    o->gc_unpack_estimate = rc->gc_unpack == 1;
     o->partials = rc->partials == 0 ? LAYER_F16 : LAYER_F32;
     o->functional_timed = rc->functional == 1;
     o->check_liveness = rc->check_liveness;

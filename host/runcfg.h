@@ -52,6 +52,7 @@ typedef struct RunConfig {
     int overlap, kv_cache;
     char decompress[32];
     Scheme scheme;
+    int gc_unpack;                      /* 0 isa, 1 estimate */
     LayerDtype partials;
     int functional;                     /* 0 fast, 1 timed */
     int check_liveness;                 /* functional: poison dead values */

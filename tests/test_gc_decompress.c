@@ -33,16 +33,25 @@ static void test_unpack_matches_ref_and_cycles_data_independent(void **st)
         gc_unpack_ref(ref, packed, words);
         Worker w;
         worker_init(&w, &isa, -1);
-        GcUnpackArgs a = {packed, out, words};
+        GcUnpackArgs a = {packed, out, words, 0};
         gc_unpack(&w, &a);
         assert_false(w.faulted);
         assert_memory_equal(out, ref, words * 8);
         assert_int_equal(w.cycles, gc_unpack_vertex.measure(&isa, &a));
         Worker w0;
         worker_init(&w0, &isa, -1);
-        GcUnpackArgs a0 = {zeros, out, words};
+        GcUnpackArgs a0 = {zeros, out, words, 0};
         gc_unpack(&w0, &a0);
         assert_int_equal(w0.cycles, w.cycles);
+        /* the what-if: the same outputs at popxl's placeholder estimate, 100 + 30 x the interval's words */
+        GcUnpackArgs ae = {packed, out, words, 6 * words};
+        Worker we;
+        worker_init(&we, &isa, -1);
+        memset(out, 0, words * 8);
+        gc_unpack(&we, &ae);
+        assert_memory_equal(out, ref, words * 8);
+        assert_int_equal(we.cycles, 100 + 30 * 6 * words);
+        assert_int_equal(gc_unpack_vertex.measure(&isa, &ae), we.cycles);
         free(packed), free(ref), free(zeros), free(out);
     }
 }
@@ -134,7 +143,7 @@ static void test_unpack_split_like_popxl(void **st)
     (void)st;
     uint16_t packed[20];
     uint16_t out[80];
-    GcUnpackArgs all = {packed, out, 20}, parts[6];
+    GcUnpackArgs all = {packed, out, 20, 0}, parts[6];
     assert_int_equal(gc_unpack_split(&all, 6, parts), 6);
     const uint32_t want[6] = {4, 4, 3, 3, 3, 3}; /* the first 20 % 6 get one more */
     for (int q = 0, j = 0; q < 6; j += (int)want[q], q++) {

@@ -156,7 +156,9 @@ static int gc_unpack_vertices(GcBuild *gb, int cs, IpuErr *err)
     for (size_t i = 0; i < codes(gb)->nmap; i++) {
         TileInterval iv_ = codes(gb)->map[i], *iv = &iv_;
         GcUnpackArgs all = {lower_in(b, cs, gb->w->w[gb->c], iv->begin), lower_out(b, cs, gb->U, 4 * iv->begin),
-                            (uint32_t)(iv->end - iv->begin)};
+                            (uint32_t)(iv->end - iv->begin), 0};
+        if (b->gc_unpack_estimate)
+            all.estimate_words = all.words;
         uint32_t np = gc_unpack_split(&all, 6, parts);
         for (uint32_t q = 0; q < np; q++)
             if (lower_vertex(b, cs, iv->tile, &gc_unpack_vertex, &parts[q], err))

@@ -84,6 +84,7 @@ typedef struct LowerBuilder {
     IpuErr use_err;
     DecMemo *dec_memo;    /* owned; NULL: measure every time */
     uint32_t gc_rot;      /* scheme = graphcore: the local tile the next linearly mapped tensor starts on */
+    int gc_unpack_estimate; /* scheme = graphcore what-if: the unpack vertex costs its popxl perf estimate */
 } LowerBuilder;
 
 /* A builder of its own graph and program for one chip of arch a in timing

@@ -110,6 +110,7 @@ static int lower_setup(Lowered *L, const IpuArch *arch, const GptjWeights *w, do
     b->chips = o->chips, b->vchips = w ? o->chips : 1, b->tiles = arch->tiles_per_chip;
     b->usable = arch->tiles_per_chip - arch->io_tiles;
     b->functional = w != NULL, b->partials = o->partials, b->mem_prop = mem_prop;
+    b->gc_unpack_estimate = o->gc_unpack_estimate;
     if (!(b->dec_memo = calloc(1, sizeof *b->dec_memo)))
         return ipu_err(err, "out of host memory");
     b->matmul_vt = o->partials == LAYER_F16 ? &matmul_amp_f16_vertex : &matmul_amp_f32_vertex;
