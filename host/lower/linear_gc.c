@@ -120,10 +120,8 @@ static int gc_tensors(GcBuild *gb, IpuErr *err)
     const Tensor *t = codes(gb);
     TileInterval *map = malloc(t->nmap * sizeof *map), *om = malloc(t->nmap * sizeof *om);
     int rc = map && om ? 0 : ipu_err(err, "out of host memory");
-    uint64_t total = 0;
-    size_t no = 0;
-    size_t nmap = t->nmap;
-    uint64_t elems = 4 * t->elems;
+    uint64_t total = 0, elems = 4 * t->elems; /* operand values, unpacked elements */
+    size_t no = 0, nmap = t->nmap;
     for (size_t i = 0; i < nmap && !rc; i++) {
         map[i] = (TileInterval){4 * t->map[i].begin, 4 * t->map[i].end, t->map[i].tile};
         uint64_t nb;
@@ -154,14 +152,14 @@ static int gc_unpack_vertices(GcBuild *gb, int cs, IpuErr *err)
     LowerBuilder *b = gb->b;
     GcUnpackArgs parts[ARCH_MAX_WORKERS_PER_TILE];
     for (size_t i = 0; i < codes(gb)->nmap; i++) {
-        TileInterval iv_ = codes(gb)->map[i], *iv = &iv_;
-        GcUnpackArgs all = {lower_in(b, cs, gb->w->w[gb->c], iv->begin), lower_out(b, cs, gb->U, 4 * iv->begin),
-                            (uint32_t)(iv->end - iv->begin), 0};
+        TileInterval iv = codes(gb)->map[i];
+        GcUnpackArgs all = {lower_in(b, cs, gb->w->w[gb->c], iv.begin), lower_out(b, cs, gb->U, 4 * iv.begin),
+                            (uint32_t)(iv.end - iv.begin), 0};
         if (b->gc_unpack_estimate)
             all.estimate_words = all.words;
         uint32_t np = gc_unpack_split(&all, 6, parts);
         for (uint32_t q = 0; q < np; q++)
-            if (lower_vertex(b, cs, iv->tile, &gc_unpack_vertex, &parts[q], err))
+            if (lower_vertex(b, cs, iv.tile, &gc_unpack_vertex, &parts[q], err))
                 return -1;
     }
     return 0;
