@@ -162,6 +162,8 @@ static int sweep_main(Sweep *s, const CliOpt *opts, int threads, const SweepTran
     if (sweep_run(s, &ro, &st, &err)) {
         progress_finish(&pr);
         fprintf(stderr, "ipusim sweep: rank %d: %s\n", t ? t->rank : 0, err.msg);
+        if (t && t->size > 1)
+            t->abort(t->ctx, 1); /* the others would wait for this rank */
         goto done;
     }
     progress_finish(&pr);
@@ -254,12 +256,12 @@ int cli_sweep_with(int argc, char **argv, const SweepTransport *t)
     if (!rv && report_check_folder(cli_value(&opts[O_OUT], ""), &err))
         rv = ipu_err_prefix(&err, "--out");
     int status = 1;
-    if (rv) {
-        if (rank0)
-            fprintf(stderr, "ipusim sweep: %s\n", err.msg);
-    } else {
+    if (rv)
+        fprintf(stderr, "ipusim sweep%s: %s\n", rank0 ? "" : " (a rank other than 0)", err.msg);
+    /* every rank checked the same definition; a file one node lacks fails them all */
+    int all_ok = t && t->size > 1 ? t->agree(t->ctx, !rv) : !rv;
+    if (all_ok == 1)
         status = sweep_main(&s, opts, (int)threads, t);
-    }
     sweep_free(&s);
     return status;
 }

@@ -178,9 +178,10 @@ int sweep_finish(Sweep *s, int zip, IpuErr *err)
     /* every value on the base: key known, value valid for its type */
     for (int i = 0; i < s->nvary && !rv; i++)
         for (size_t j = 0; j < s->vary[i].nvalues && !rv; j++) {
+            char source[SWEEP_VALUE_BYTES + 112];
+            snprintf(source, sizeof source, "--vary %s=%s", s->vary[i].key, s->vary[i].values[j]);
             *rc = *base;
-            if (runcfg_set(rc, s->vary[i].key, s->vary[i].values[j], "--vary", err))
-                rv = ipu_err_prefix(err, "--vary %s: value '%s'", s->vary[i].key, s->vary[i].values[j]);
+            rv = runcfg_set(rc, s->vary[i].key, s->vary[i].values[j], source, err);
         }
     free(base);
     free(rc);

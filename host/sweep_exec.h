@@ -39,6 +39,10 @@ struct SweepTransport {
     int (*send_row)(void *ctx, const SweepRow *r);
     /* rank 0: a row from another rank; 1 got one, 0 none waiting (block: wait for one), -1 error */
     int (*recv_row)(void *ctx, SweepRow *r, int block);
+    /* collective: 1 when ok is 1 on every rank, else 0 (-1 on a transport error) */
+    int (*agree)(void *ctx, int ok);
+    /* ends every rank (a rank that fails while the others run) */
+    void (*abort)(void *ctx, int code);
 };
 typedef struct SweepTransport SweepTransport;
 
