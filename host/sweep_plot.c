@@ -189,6 +189,10 @@ static int plot_tradeoff(const Sweep *s, const PlotRow *r, size_t n, const char 
     *drawn = 0;
     char *data = NULL, *body = NULL;
     size_t dlen = 0, blen = 0, lines = 0;
+    double lo = INFINITY, hi = 0;
+    for (size_t i = 0; i < n; i++)
+        if (r[i].ok && r[i].token_s > 0)
+            lo = r[i].token_s < lo ? r[i].token_s : lo, hi = r[i].token_s > hi ? r[i].token_s : hi;
     FILE *d = open_memstream(&data, &dlen), *b = open_memstream(&body, &blen);
     if (!d || !b) {
         if (d)
@@ -199,8 +203,9 @@ static int plot_tradeoff(const Sweep *s, const PlotRow *r, size_t n, const char 
     }
     fprintf(b, "set terminal %s\nset title 'batched token time against bits per parameter (labels: format)'\n"
                "set xlabel 'bits per parameter'\nset ylabel 'batched token time (ms)'\nset grid\n"
-               "set key below noenhanced\nplot",
-            term);
+               "set key below noenhanced\n%s"
+               "plot",
+            term, hi > 20 * lo ? "set logscale y\n" : "");
     for (size_t i = 0; i < n && lines < SWEEP_PLOT_TRADEOFF_LINES;) {
         size_t j = i, ok = 0;
         while (j < n && r[j].point == r[i].point)

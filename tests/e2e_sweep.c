@@ -245,7 +245,10 @@ static void test_mpi_two_ranks_same_bytes(void **st)
     snprintf(one, sizeof one, "%s/one", root);
     snprintf(two, sizeof two, "%s/two", root);
     sweep(one, "--vary kv_cache=on,off", 0);
+    /* Open MPI keeps allocations of its own to the end (ompi_op_base_op_select...), which a
+     * sanitizer build's leak check reports at exit: leaks are checked in every other test */
     snprintf(cmd, sizeof cmd,
+             "ASAN_OPTIONS=\"$ASAN_OPTIONS:detect_leaks=0\" "
              "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
              "mpirun -np 2 --oversubscribe '%s' sweep --quiet --no-plot --threads 1 " BASE VARY
              "--vary kv_cache=on,off --out '%s' >'%s.log' 2>&1",
