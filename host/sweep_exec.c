@@ -4,6 +4,7 @@
 #include "host/sweep_exec.h"
 
 #include <errno.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,7 +224,7 @@ int sweep_points_in_rows(const Sweep *s, size_t rows, size_t *points, size_t *ro
 
 /* ---- running ---- */
 
-/* The writer's state (rank 0), touched under the critical section only. */
+/* The writer's state (rank 0), touched under its lock only. */
 typedef struct Writer {
     const Sweep *s;
     const SweepRunOptions *o;
@@ -234,6 +235,8 @@ typedef struct Writer {
     size_t failed;
     int rc;               /* first error of writing or of the transport */
     IpuErr err;
+    omp_lock_t lock;      /* the threads take turns here (a lock, not a named critical section,
+                           * whose global symbol the shared library would export) */
 } Writer;
 
 static int write_point(Writer *w, size_t i)
@@ -278,7 +281,7 @@ static void writer_take(Writer *w, const SweepRow *r)
 static void deliver(Writer *w, const SweepRow *r)
 {
     const SweepTransport *t = w->o->comm;
-#pragma omp critical(sweep_writer)
+    omp_set_lock(&w->lock);
     {
         if (t && t->rank != 0) {
             if (!w->rc && t->send_row(t->ctx, r))
@@ -296,6 +299,7 @@ static void deliver(Writer *w, const SweepRow *r)
             }
         }
     }
+    omp_unset_lock(&w->lock);
 }
 
 /* Runs one unit's cells on one session (this thread's). */
@@ -366,9 +370,11 @@ int sweep_run(const Sweep *s, const SweepRunOptions *o, SweepStats *st, IpuErr *
         return -1;
     }
     Writer w = {.s = s, .o = o, .pl = &pl};
+    omp_init_lock(&w.lock);
     w.rows = calloc(pl.row0[pl.npoints] ? pl.row0[pl.npoints] : 1, sizeof *w.rows);
     w.left = calloc(pl.npoints ? pl.npoints : 1, sizeof *w.left);
     if (!w.rows || !w.left) {
+        omp_destroy_lock(&w.lock);
         free(w.rows), free(w.left), plan_free(&pl);
         return ipu_err(err, "out of memory");
     }
@@ -387,9 +393,10 @@ int sweep_run(const Sweep *s, const SweepRunOptions *o, SweepStats *st, IpuErr *
 #pragma omp for schedule(dynamic, 1)
         for (long k = 0; k < nmine; k++) {
             if (!rc) {
-#pragma omp critical(sweep_writer)
+                omp_set_lock(&w.lock);
                 if (!w.rc)
                     w.rc = ipu_err(&w.err, "out of memory");
+                omp_unset_lock(&w.lock);
                 continue;
             }
             run_unit(&w, &pl.units[(size_t)rank + (size_t)k * (size_t)size], rc, &lowerings);
@@ -410,6 +417,7 @@ int sweep_run(const Sweep *s, const SweepRunOptions *o, SweepStats *st, IpuErr *
     int rv = w.rc;
     if (rv)
         *err = w.err;
+    omp_destroy_lock(&w.lock);
     free(w.rows), free(w.left), plan_free(&pl);
     return rv ? -1 : 0;
 }
