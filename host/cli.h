@@ -43,6 +43,13 @@ int cli_calibrate(int argc, char **argv);
 int cli_bench_gptj(int argc, char **argv);
 /* `ipusim bench functional`, dispatched by cli_bench (argv[0] is "functional"). */
 int cli_bench_functional(int argc, char **argv);
+/* `ipusim sweep` (host/cli_sweep.c): one process; cli_sweep_with over the
+ * ranks of a transport (host/sweep_exec.h; the MPI build's cli_sweep_mpi). */
+typedef struct SweepTransport SweepTransport;
+int cli_sweep(int argc, char **argv);
+int cli_sweep_with(int argc, char **argv, const SweepTransport *t);
+/* `ipusim bench sweep`, dispatched by cli_bench (argv[0] is "sweep"). */
+int cli_bench_sweep(int argc, char **argv);
 
 
 /* A small option parser shared by the subcommands. Options are "--name" or

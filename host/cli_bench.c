@@ -29,6 +29,8 @@ int cli_bench(int argc, char **argv)
         return cli_bench_gptj(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "functional")) /* functional GPT-J speed: host/cli_bench_functional.c */
         return cli_bench_functional(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "sweep")) /* points per second of ipusim sweep: host/cli_bench_sweep.c */
+        return cli_bench_sweep(argc - 1, argv + 1);
     const char *pos[1];
     int npos;
     if (cli_parse("bench", argc, argv, opts, nopts, pos, 1, &npos))
@@ -42,7 +44,8 @@ int cli_bench(int argc, char **argv)
                    "       ipusim bench matmul [options] (whole-chip matmuls by the lowering, see --help)\n"
                    "       ipusim bench forward [options] (see ipusim bench forward --help)\n"
                    "       ipusim bench gptj [--scenario FILE] (wall time of lowering and simulating GPT-J)\n"
-                   "       ipusim bench functional [options] (functional GPT-J decode speed, see --help)\n");
+                   "       ipusim bench functional [options] (functional GPT-J decode speed, see --help)\n"
+                   "       ipusim bench sweep [options] (points per second of ipusim sweep, see --help)\n");
         cli_print_options(f, opts, nopts);
         return opts[6].count ? 0 : 2;
     }

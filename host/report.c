@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include "host/plot.h"
 #include "sim/fileio.h"
 #include "sim/sram.h"
 
@@ -396,56 +396,11 @@ int report_write_csv(const Report *r, const char *path, IpuErr *err)
 
 /* ---- plots ------------------------------------------------------------ */
 
-/* pngcairo, then png, then svg: whichever this gnuplot has. */
-static const char *plot_terminal(const char **ext)
-{
-    static const struct { const char *term, *ext; } terms[] = {
-        {"pngcairo size 900,540", "png"}, {"png size 900,540", "png"}, {"svg size 900,540", "svg"}};
-    for (size_t i = 0; i < sizeof terms / sizeof terms[0]; i++) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "gnuplot -e 'set terminal %s' </dev/null >/dev/null 2>&1", terms[i].term);
-        if (system(cmd) == 0) {
-            *ext = terms[i].ext;
-            return terms[i].term;
-        }
-    }
-    return NULL;
-}
-
-/* Runs a gnuplot script (kept as NAME.gp) that draws NAME.EXT in dir, a
- * folder being built (FileioDir), so a failed plot leaves nothing behind;
- * the error carries gnuplot's first message line. */
+/* Draws NAME.EXT in dir, a folder being built (FileioDir), through
+ * host/plot.h (the script kept as NAME.gp). */
 static int run_gnuplot(const char *dir, const char *name, const char *ext, Text *script, IpuErr *err)
 {
-    char out[1200], gp[1200], log[1200], cmd[2600];
-    snprintf(out, sizeof out, "%s/%s.%s", dir, name, ext);
-    snprintf(gp, sizeof gp, "%s/%s.gp", dir, name);
-    snprintf(log, sizeof log, "%s/%s.log", dir, name);
-    Text full = {0};
-    text_add(&full, "set output '%s'\n%s", out, script->s ? script->s : "");
-    if (full.oom) {
-        free(full.s);
-        return ipu_err(err, "plot '%s': out of memory", out);
-    }
-    int rv = fileio_write(gp, full.s, full.n, err);
-    free(full.s);
-    if (rv)
-        return -1;
-    snprintf(cmd, sizeof cmd, "gnuplot '%s' >'%s' 2>&1", gp, log);
-    int st = system(cmd);
-    if (st != 0) {
-        char first[256] = "";
-        FILE *lf = fopen(log, "r");
-        if (lf) {
-            while (fgets(first, sizeof first, lf) && first[strspn(first, " \t\r\n")] == '\0')
-                ;
-            fclose(lf);
-            first[strcspn(first, "\r\n")] = '\0';
-        }
-        return ipu_err(err, "plot '%s': gnuplot failed (exit status %d): %s", name, st, first);
-    }
-    unlink(log);
-    return 0;
+    return plot_render(dir, NULL, name, ext, script->s ? script->s : "", err);
 }
 
 static int plot_breakdown(const Report *r, const char *dir, const char *term, const char *ext, IpuErr *err)

@@ -1,0 +1,285 @@
+/* sweep_plot.c - a sweep's plots from its results.jsonl (see sweep_plot.h). */
+#include "host/sweep_plot.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "host/cli.h"
+#include "host/plot.h"
+#include "sim/fileio.h"
+
+#define SWEEP_PLOT_MAX_JSONL (1ull << 31)
+#define SWEEP_PLOT_TRADEOFF_LINES 8
+
+const char *const sweep_plot_files[] = {"*.png", "*.svg", "*.gp", "*.dat", NULL};
+
+typedef struct PlotRow {
+    size_t point;
+    char format[32];
+    int ok;
+    double y, bits, token_s;
+} PlotRow;
+
+/* The rows of results.jsonl: point, format, status, the metric, bits and token time. */
+static int read_rows(const char *dir, const char *metric, PlotRow **out, size_t *n, IpuErr *err)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/results.jsonl", dir);
+    char *text = NULL;
+    size_t len = 0;
+    if (fileio_read(path, "sweep results", SWEEP_PLOT_MAX_JSONL, &text, &len, err))
+        return -1;
+    size_t cap = 16, k = 0;
+    PlotRow *r = malloc(cap * sizeof *r);
+    int rv = r ? 0 : ipu_err(err, "out of memory");
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line && !rv; line = strtok_r(NULL, "\n", &save)) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *pt = cJSON_GetObjectItem(o, "point"), *fm = cJSON_GetObjectItem(o, "format");
+        const cJSON *st = cJSON_GetObjectItem(o, "status"), *y = cJSON_GetObjectItem(o, metric);
+        if (!cJSON_IsNumber(pt) || !cJSON_IsString(fm) || !cJSON_IsString(st)) {
+            cJSON_Delete(o);
+            rv = ipu_err(err, "'%s': row %zu is not a sweep row", path, k + 1);
+            break;
+        }
+        if (k == cap) {
+            PlotRow *m = realloc(r, 2 * cap * sizeof *r);
+            if (!m) {
+                cJSON_Delete(o);
+                rv = ipu_err(err, "out of memory");
+                break;
+            }
+            r = m, cap *= 2;
+        }
+        const cJSON *b = cJSON_GetObjectItem(o, "bits_per_param"), *t = cJSON_GetObjectItem(o, "batched_token_s");
+        r[k] = (PlotRow){(size_t)pt->valuedouble, "", !strcmp(st->valuestring, "ok"),
+                         cJSON_IsNumber(y) ? y->valuedouble : NAN, cJSON_IsNumber(b) ? b->valuedouble : NAN,
+                         cJSON_IsNumber(t) ? t->valuedouble : NAN};
+        snprintf(r[k].format, sizeof r[k].format, "%s", fm->valuestring);
+        k++;
+        cJSON_Delete(o);
+    }
+    free(text);
+    if (rv) {
+        free(r);
+        return -1;
+    }
+    *out = r, *n = k;
+    return 0;
+}
+
+/* The distinct formats of the rows, in first-seen order (up to 64). */
+static int formats_of(const PlotRow *r, size_t n, char f[][32])
+{
+    int nf = 0;
+    for (size_t i = 0; i < n; i++) {
+        int seen = 0;
+        for (int j = 0; j < nf && !seen; j++)
+            seen = !strcmp(f[j], r[i].format);
+        if (!seen && nf < 64)
+            snprintf(f[nf++], 32, "%s", r[i].format);
+    }
+    return nf;
+}
+
+/* A metric's scale and axis label: seconds in ms, bytes in GB, the rest as they are. */
+static double metric_scale(const char *metric, char *label, size_t cap)
+{
+    size_t l = strlen(metric);
+    if (l > 2 && !strcmp(metric + l - 2, "_s")) {
+        snprintf(label, cap, "%s (in ms)", metric);
+        return 1e3;
+    }
+    if (l > 6 && !strcmp(metric + l - 6, "_bytes")) {
+        snprintf(label, cap, "%s (in GB)", metric);
+        return 1e-9;
+    }
+    snprintf(label, cap, "%s", metric);
+    return 1;
+}
+
+/* Does point p hold the first value of every varied key but k (or is the sweep zipped)? */
+static int on_slice(const Sweep *s, size_t p, int k)
+{
+    if (s->zip)
+        return 1;
+    size_t idx[SWEEP_MAX_VARY];
+    sweep_point_index(s, p, idx);
+    for (int j = 0; j < s->nvary; j++)
+        if (j != k && idx[j] != 0)
+            return 0;
+    return 1;
+}
+
+/* One plot: the metric against varied key k, one line per format. */
+static int plot_key(const Sweep *s, int k, const char *metric, const PlotRow *r, size_t n, const char *build,
+                    const char *final, const char *term, const char *ext, char *name, size_t ncap, IpuErr *err)
+{
+    const SweepVary *v = &s->vary[k];
+    int numeric = 1;
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < v->nvalues; i++) {
+        numeric &= cli_is_decimal(v->values[i]);
+        double x = strtod(v->values[i], NULL);
+        lo = x < lo ? x : lo, hi = x > hi ? x : hi;
+    }
+    size_t len = (size_t)snprintf(name, ncap, "%s-vs-", metric);
+    for (const char *c = v->key; *c && len + 1 < ncap; c++)
+        name[len++] = strchr("./:", *c) ? '_' : *c;
+    name[len < ncap ? len : ncap - 1] = '\0';
+    char label[96], fmts[64][32];
+    double scale = metric_scale(metric, label, sizeof label);
+    int nf = formats_of(r, n, fmts);
+    char *data = NULL, *body = NULL;
+    size_t dlen = 0, blen = 0;
+    FILE *d = open_memstream(&data, &dlen), *b = open_memstream(&body, &blen);
+    if (!d || !b) {
+        if (d)
+            fclose(d), free(data);
+        if (b)
+            fclose(b), free(body);
+        return ipu_err(err, "out of memory");
+    }
+    for (int f = 0; f < nf; f++) {
+        fprintf(d, "# %s: %s %s\n", fmts[f], v->key, metric);
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(r[i].format, fmts[f]) || !r[i].ok || !isfinite(r[i].y) || !on_slice(s, r[i].point, k))
+                continue;
+            size_t idx[SWEEP_MAX_VARY];
+            sweep_point_index(s, r[i].point, idx);
+            if (numeric)
+                fprintf(d, "%s %.9g\n", v->values[idx[k]], r[i].y * scale);
+            else
+                fprintf(d, "%zu %.9g \"%s\"\n", idx[k], r[i].y * scale, v->values[idx[k]]);
+        }
+        fprintf(d, "\n\n");
+    }
+    fprintf(b, "set terminal %s\nset title \"%s against %s", term, label, v->key);
+    if (s->nvary > 1)
+        fprintf(b, s->zip ? "\\n(keys zipped)" : "\\n(the other varied keys at their first values)");
+    fprintf(b, "\" noenhanced\nset xlabel \"%s\" noenhanced\nset ylabel \"%s\" noenhanced\nset grid\nset key outside right top noenhanced\n",
+            v->key, label);
+    if (numeric && lo > 0 && hi / lo > 20)
+        fprintf(b, "set logscale x\n");
+    fprintf(b, "plot");
+    for (int f = 0; f < nf; f++)
+        fprintf(b, "%s dir.'/%s.dat' index %d using 1:2%s with linespoints lw 2 title '%s'", f ? "," : "", name, f,
+                numeric ? "" : ":xtic(3)", fmts[f]);
+    fprintf(b, "\n");
+    int bad = fclose(d) | fclose(b);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s.dat", build, name);
+    int rv = bad ? ipu_err(err, "out of memory") : fileio_write(path, data, dlen, err);
+    if (!rv)
+        rv = plot_render(build, final, name, ext, body, err);
+    free(data), free(body);
+    return rv;
+}
+
+/* Graphcore's trade-off: batched token time against bits per parameter,
+ * each format's marker labelled, one line per point (the first few). 0 and
+ * no plot when no point has two formats that ran. */
+static int plot_tradeoff(const Sweep *s, const PlotRow *r, size_t n, const char *build, const char *final,
+                         const char *term, const char *ext, int *drawn, IpuErr *err)
+{
+    *drawn = 0;
+    char *data = NULL, *body = NULL;
+    size_t dlen = 0, blen = 0, lines = 0;
+    double lo = INFINITY, hi = 0;
+    for (size_t i = 0; i < n; i++)
+        if (r[i].ok && r[i].token_s > 0)
+            lo = r[i].token_s < lo ? r[i].token_s : lo, hi = r[i].token_s > hi ? r[i].token_s : hi;
+    FILE *d = open_memstream(&data, &dlen), *b = open_memstream(&body, &blen);
+    if (!d || !b) {
+        if (d)
+            fclose(d), free(data);
+        if (b)
+            fclose(b), free(body);
+        return ipu_err(err, "out of memory");
+    }
+    fprintf(b, "set terminal %s\nset title 'batched token time against bits per parameter (labels: format)'\n"
+               "set xlabel 'bits per parameter'\nset ylabel 'batched token time (ms)'\nset grid\n"
+               "set key below noenhanced\n%s"
+               "plot",
+            term, hi > 20 * lo ? "set logscale y\n" : "");
+    for (size_t i = 0; i < n && lines < SWEEP_PLOT_TRADEOFF_LINES;) {
+        size_t j = i, ok = 0;
+        while (j < n && r[j].point == r[i].point)
+            ok += r[j].ok && isfinite(r[j].bits) && isfinite(r[j].token_s), j++;
+        if (ok >= 2) {
+            size_t idx[SWEEP_MAX_VARY];
+            sweep_point_index(s, r[i].point, idx);
+            char title[256] = "";
+            for (int k = 0; k < s->nvary; k++)
+                snprintf(title + strlen(title), sizeof title - strlen(title), "%s%s=%s", k ? " " : "",
+                         s->vary[k].key, s->vary[k].values[idx[k]]);
+            for (char *c = title; *c; c++)
+                *c = *c == '\'' ? '"' : *c;
+            fprintf(d, "# point %zu\n", r[i].point);
+            for (size_t q = i; q < j; q++)
+                if (r[q].ok && isfinite(r[q].bits) && isfinite(r[q].token_s))
+                    fprintf(d, "%.6g %.9g \"%s\"\n", r[q].bits, 1e3 * r[q].token_s, r[q].format);
+            fprintf(d, "\n\n");
+            fprintf(b, "%s dir.'/tradeoff.dat' index %zu using 1:2 with linespoints lw 2 title '%s', "
+                       "'' index %zu using 1:2:3 with labels offset 0,1 notitle",
+                    lines ? "," : "", lines, title, lines);
+            lines++;
+        }
+        i = j;
+    }
+    fprintf(b, "\n");
+    int bad = fclose(d) | fclose(b);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/tradeoff.dat", build);
+    int rv = bad ? ipu_err(err, "out of memory") : 0;
+    if (!rv && lines) {
+        rv = fileio_write(path, data, dlen, err);
+        if (!rv)
+            rv = plot_render(build, final, "tradeoff", ext, body, err);
+        *drawn = !rv;
+    }
+    free(data), free(body);
+    return rv;
+}
+
+int sweep_plot(const Sweep *s, const char *dir, const char *metric, char *names, size_t cap, IpuErr *err)
+{
+    names[0] = '\0';
+    char abs[PATH_MAX], final[PATH_MAX + 16];
+    if (!realpath(dir, abs))
+        return ipu_err(err, "plots: folder '%s' not found", dir);
+    snprintf(final, sizeof final, "%s/plots", abs);
+    if (!plot_quotable(final))
+        return ipu_err(err, "plots: folder '%s': quotes and line breaks are not supported", final);
+    const char *ext = NULL, *term = plot_terminal(&ext);
+    if (!term)
+        return ipu_err(err, "plots: gnuplot is missing or has none of the pngcairo, png, svg terminals "
+                            "(install gnuplot-nox: scripts/setup)");
+    PlotRow *r = NULL;
+    size_t n = 0;
+    if (read_rows(dir, metric, &r, &n, err))
+        return -1;
+    FileioDir d;
+    memset(&d, 0, sizeof d);
+    int rv = fileio_dir_begin(&d, final, err);
+    for (int k = 0; k < s->nvary && !rv; k++) {
+        char name[160];
+        rv = plot_key(s, k, metric, r, n, d.tmp, final, term, ext, name, sizeof name, err);
+        if (!rv)
+            snprintf(names + strlen(names), cap - strlen(names), "%splots/%s.%s", names[0] ? ";" : "", name, ext);
+    }
+    int drawn = 0;
+    if (!rv)
+        rv = plot_tradeoff(s, r, n, d.tmp, final, term, ext, &drawn, err);
+    if (!rv && drawn)
+        snprintf(names + strlen(names), cap - strlen(names), ";plots/tradeoff.%s", ext);
+    if (!rv)
+        rv = fileio_dir_commit(&d, sweep_plot_files, err);
+    fileio_dir_abort(&d);
+    free(r);
+    return rv;
+}
