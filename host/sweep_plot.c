@@ -180,6 +180,19 @@ static int plot_key(const Sweep *s, int k, const char *metric, const PlotRow *r,
     return rv;
 }
 
+/* A line's title: the point's varied keys and values (quotes made double). */
+static void point_title(const Sweep *s, size_t point, char *title, size_t cap)
+{
+    size_t idx[SWEEP_MAX_VARY];
+    sweep_point_index(s, point, idx);
+    title[0] = '\0';
+    for (int k = 0; k < s->nvary; k++)
+        snprintf(title + strlen(title), cap - strlen(title), "%s%s=%s", k ? " " : "", s->vary[k].key,
+                 s->vary[k].values[idx[k]]);
+    for (char *c = title; *c; c++)
+        *c = *c == '\'' ? '"' : *c;
+}
+
 /* Graphcore's trade-off: batched token time against bits per parameter,
  * each format's marker labelled, one line per point (the first few). 0 and
  * no plot when no point has two formats that ran. */
@@ -211,14 +224,8 @@ static int plot_tradeoff(const Sweep *s, const PlotRow *r, size_t n, const char 
         while (j < n && r[j].point == r[i].point)
             ok += r[j].ok && isfinite(r[j].bits) && isfinite(r[j].token_s), j++;
         if (ok >= 2) {
-            size_t idx[SWEEP_MAX_VARY];
-            sweep_point_index(s, r[i].point, idx);
-            char title[256] = "";
-            for (int k = 0; k < s->nvary; k++)
-                snprintf(title + strlen(title), sizeof title - strlen(title), "%s%s=%s", k ? " " : "",
-                         s->vary[k].key, s->vary[k].values[idx[k]]);
-            for (char *c = title; *c; c++)
-                *c = *c == '\'' ? '"' : *c;
+            char title[256];
+            point_title(s, r[i].point, title, sizeof title);
             fprintf(d, "# point %zu\n", r[i].point);
             for (size_t q = i; q < j; q++)
                 if (r[q].ok && isfinite(r[q].bits) && isfinite(r[q].token_s))
@@ -240,6 +247,91 @@ static int plot_tradeoff(const Sweep *s, const PlotRow *r, size_t n, const char 
         rv = fileio_write(path, data, dlen, err);
         if (!rv)
             rv = plot_render(build, final, "tradeoff", ext, body, err);
+        *drawn = !rv;
+    }
+    free(data), free(body);
+    return rv;
+}
+
+/* The group size of a grouped format ("q4g:64", "s4g:32+dq": the number
+ * after ':'); 0 for others (fp16). */
+static uint32_t group_of(const char *format)
+{
+    const char *c = strchr(format, ':');
+    return c ? (uint32_t)strtoul(c + 1, NULL, 10) : 0;
+}
+
+#define SWEEP_PLOT_MAX_GROUPS 32
+
+/* Batched token time against the group size of the grouped formats, one
+ * line per point, bits per parameter on the top axis (Graphcore's study,
+ * by group size). 0 and no plot when no point has two grouped formats. */
+static int plot_groups(const Sweep *s, const PlotRow *r, size_t n, const char *build, const char *final,
+                       const char *term, const char *ext, int *drawn, IpuErr *err)
+{
+    *drawn = 0;
+    uint32_t gs[SWEEP_PLOT_MAX_GROUPS];
+    double bits[SWEEP_PLOT_MAX_GROUPS];
+    size_t ng = 0;
+    for (size_t i = 0; i < n; i++) { /* distinct group sizes, sorted, with their bits per parameter */
+        uint32_t g = group_of(r[i].format);
+        size_t k = 0;
+        while (k < ng && gs[k] < g)
+            k++;
+        if (!g || !r[i].ok || !isfinite(r[i].bits) || (k < ng && gs[k] == g) || ng == SWEEP_PLOT_MAX_GROUPS)
+            continue;
+        memmove(gs + k + 1, gs + k, (ng - k) * sizeof *gs), memmove(bits + k + 1, bits + k, (ng - k) * sizeof *bits);
+        gs[k] = g, bits[k] = r[i].bits, ng++;
+    }
+    char *data = NULL, *body = NULL;
+    size_t dlen = 0, blen = 0, lines = 0;
+    FILE *d = open_memstream(&data, &dlen), *b = open_memstream(&body, &blen);
+    if (!d || !b) {
+        if (d)
+            fclose(d), free(data);
+        if (b)
+            fclose(b), free(body);
+        return ipu_err(err, "out of memory");
+    }
+    fprintf(b, "set terminal %s\nset title 'batched token time against group size'\n"
+               "set xlabel 'group size (weights per scale and bias)'\nset x2label 'bits per parameter'\n"
+               "set ylabel 'batched token time (ms)'\nset link x2\nset offsets 0.25, 0.25, 0, 0\n"
+               "set grid\nset key below noenhanced\nset xtics (",
+            term);
+    /* x is log2 of the group size (gnuplot links no log axis), ticks labelled with the sizes */
+    for (size_t k = 0; k < ng; k++)
+        fprintf(b, "%s\"%u\" %.6g", k ? ", " : "", gs[k], log2(gs[k]));
+    fprintf(b, ")\nset x2tics (");
+    for (size_t k = 0; k < ng; k++)
+        fprintf(b, "%s\"%.3g\" %.6g", k ? ", " : "", bits[k], log2(gs[k]));
+    fprintf(b, ")\nplot");
+    for (size_t i = 0; i < n && lines < SWEEP_PLOT_TRADEOFF_LINES;) {
+        size_t j = i, ok = 0;
+        while (j < n && r[j].point == r[i].point)
+            ok += r[j].ok && group_of(r[j].format) && isfinite(r[j].token_s), j++;
+        if (ok >= 2) {
+            char title[256];
+            point_title(s, r[i].point, title, sizeof title);
+            fprintf(d, "# point %zu\n", r[i].point);
+            for (size_t q = i; q < j; q++)
+                if (r[q].ok && group_of(r[q].format) && isfinite(r[q].token_s))
+                    fprintf(d, "%.6g %.9g\n", log2(group_of(r[q].format)), 1e3 * r[q].token_s);
+            fprintf(d, "\n\n");
+            fprintf(b, "%s dir.'/groups.dat' index %zu using 1:2 with linespoints lw 2 title '%s'", lines ? "," : "",
+                    lines, title);
+            lines++;
+        }
+        i = j;
+    }
+    fprintf(b, "\n");
+    int bad = fclose(d) | fclose(b);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/groups.dat", build);
+    int rv = bad ? ipu_err(err, "out of memory") : 0;
+    if (!rv && lines) {
+        rv = fileio_write(path, data, dlen, err);
+        if (!rv)
+            rv = plot_render(build, final, "groups", ext, body, err);
         *drawn = !rv;
     }
     free(data), free(body);
@@ -277,6 +369,10 @@ int sweep_plot(const Sweep *s, const char *dir, const char *metric, char *names,
         rv = plot_tradeoff(s, r, n, d.tmp, final, term, ext, &drawn, err);
     if (!rv && drawn)
         snprintf(names + strlen(names), cap - strlen(names), ";plots/tradeoff.%s", ext);
+    if (!rv)
+        rv = plot_groups(s, r, n, d.tmp, final, term, ext, &drawn, err);
+    if (!rv && drawn)
+        snprintf(names + strlen(names), cap - strlen(names), ";plots/groups.%s", ext);
     if (!rv)
         rv = fileio_dir_commit(&d, sweep_plot_files, err);
     fileio_dir_abort(&d);

@@ -218,13 +218,22 @@ static void test_plots(void **st)
     char root[64], dir[128], cmd[4096];
     assert_int_equal(tu_tmpdir_create(root, sizeof root, "ipusim-sweep-"), 0);
     snprintf(dir, sizeof dir, "%s/s", root);
-    snprintf(cmd, sizeof cmd, "sweep --quiet " BASE VARY "--out '%s'", dir);
+    snprintf(cmd, sizeof cmd, "sweep --quiet " BASE "--set formats=fp16,q4g:16,q4g:32 " VARY "--out '%s'", dir);
     assert_int_equal(tu_ipusim(NULL, cmd, 1, out, sizeof out), 0);
     snprintf(cmd, sizeof cmd, "%s/plots", dir);
     const char *ls = tu_listing(cmd);
     assert_non_null(strstr(ls, "batched_token_s-vs-batch.gp"));
     assert_non_null(strstr(ls, "batched_token_s-vs-arch_stream_bandwidth_bytes_per_s.png"));
     assert_non_null(strstr(ls, "tradeoff.png"));
+    assert_non_null(strstr(ls, "groups.png")); /* two group sizes: token time against the group size */
+    snprintf(cmd, sizeof cmd, "%s/plots/groups.gp", dir);
+    FILE *f = fopen(cmd, "r");
+    assert_non_null(f);
+    char gp[4096];
+    size_t got = fread(gp, 1, sizeof gp - 1, f);
+    gp[got] = '\0';
+    fclose(f);
+    assert_non_null(strstr(gp, "set x2tics (\"6\" 4, \"5\" 5)")); /* bits per parameter over q4g:16 and q4g:32 */
     /* the script redraws its picture, run from anywhere */
     snprintf(cmd, sizeof cmd, "cd / && rm '%s/plots/tradeoff.png' && gnuplot '%s/plots/tradeoff.gp' && test -s '%s/plots/tradeoff.png'",
              dir, dir, dir);
