@@ -86,8 +86,14 @@ int cli_double(const char *cmd, const char *opt, const char *s, double lo, doubl
 /* s is a whole decimal number as cli_double reads it. */
 int cli_is_decimal(const char *s);
 
-/* The arch of a command line: preset, then the --arch-file, then each
- * --set key=value (sets may be NULL), then arch_validate. */
-int cli_arch_resolve(const char *preset, const char *file, const CliOpt *sets, IpuArch *a, IpuErr *err);
+/* The arch of a command line: the preset it names (preset; NULL when it
+ * names none: then the arch file's, else fallback), then the arch file's
+ * keys (file may be NULL), then each --set key=value (sets may be NULL; key
+ * or arch.key, one spelling everywhere), then arch_validate. An arch file
+ * whose "preset" differs from the preset given is an error naming both. */
+int cli_arch_resolve(const char *preset, const char *fallback, const char *file, const CliOpt *sets, IpuArch *a,
+                     IpuErr *err);
+/* One --set key=value (key or arch.key) into a, checked as ipusim run checks it. */
+int cli_arch_set_kv(IpuArch *a, const char *kv, IpuErr *err);
 
 #endif

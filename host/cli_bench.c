@@ -69,7 +69,7 @@ int cli_bench(int argc, char **argv)
         IpuArch a;
         IpuErr err;
         BenchTable t;
-        if (cli_arch_resolve(cli_value(&opts[0], defaults[i]), cli_value(&opts[1], NULL), &opts[2], &a, &err)) {
+        if (cli_arch_resolve(cli_value(&opts[0], NULL), defaults[i], cli_value(&opts[1], NULL), &opts[2], &a, &err)) {
             fprintf(stderr, "ipusim bench: %s\n", err.msg);
             rc = 1;
             break;

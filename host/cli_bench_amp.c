@@ -107,7 +107,7 @@ int cli_bench_amp(int argc, char **argv)
     }
     IpuArch a;
     IpuErr err;
-    if (cli_arch_resolve(cli_value(&opts[0], "bow"), cli_value(&opts[1], NULL), &opts[2], &a, &err)) {
+    if (cli_arch_resolve(cli_value(&opts[0], NULL), "bow", cli_value(&opts[1], NULL), &opts[2], &a, &err)) {
         fprintf(stderr, "ipusim bench amp: %s\n", err.msg);
         return 1;
     }

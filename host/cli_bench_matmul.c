@@ -195,7 +195,7 @@ int cli_bench_matmul(int argc, char **argv)
     }
     IpuArch a;
     IpuErr err;
-    if (cli_arch_resolve(cli_value(&opts[0], "gc200"), cli_value(&opts[1], NULL), &opts[2], &a, &err)) {
+    if (cli_arch_resolve(cli_value(&opts[0], NULL), "gc200", cli_value(&opts[1], NULL), &opts[2], &a, &err)) {
         fprintf(stderr, "ipusim bench matmul: %s\n", err.msg);
         return 1;
     }

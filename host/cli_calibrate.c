@@ -13,7 +13,7 @@
 #include "host/report.h"
 #include "host/runcfg.h"
 
-enum { C_SCENARIO, C_SET, C_KEY, C_TARGET, C_FORMAT, C_LO, C_HI, C_TOL, C_HELP, C_COUNT };
+enum { C_SCENARIO, C_ARCH_FILE, C_SET, C_KEY, C_TARGET, C_FORMAT, C_LO, C_HI, C_TOL, C_HELP, C_COUNT };
 
 /* Batched token time (s) of format fi with key = v. */
 static int token_time(const RunConfig *base, const char *key, double v, int fi, double *out, IpuErr *err)
@@ -50,8 +50,11 @@ int cli_calibrate(int argc, char **argv)
 {
     CliOpt opts[C_COUNT] = {
         {"scenario", 1, "scenario file (e.g. scenarios/graphcore-mnli.conf)", 0, {0}},
-        {"set", 1, "key=value after the scenario; repeatable", 0, {0}},
-        {"key", 1, "the key to fit (default arch.stream.bandwidth_bytes_per_s)", 0, {0}},
+        {"arch-file", 1, "JSON arch file, as for ipusim run (its preset and keys), after the scenario", 0, {0}},
+        {"set", 1, "key=value (a run key, or an arch key with or without arch.) after the arch file; repeatable", 0,
+         {0}},
+        {"key", 1, "the key to fit (default arch.stream.bandwidth_bytes_per_s; an arch key with or without arch.)", 0,
+         {0}},
         {"target-ms", 1, "measured batched token time in ms (required)", 0, {0}},
         {"format", 1, "which of the configured formats the measurement is of (default fp16)", 0, {0}},
         {"lo", 1, "bracket low end of the key (default 1e9)", 0, {0}},
@@ -90,6 +93,9 @@ int cli_calibrate(int argc, char **argv)
     int status = 1, fi = -1;
     for (int i = 0; i < opts[C_SCENARIO].count; i++)
         if (runcfg_load_file(rc, opts[C_SCENARIO].values[i], &err))
+            goto fail;
+    for (int i = 0; i < opts[C_ARCH_FILE].count; i++)
+        if (runcfg_load_arch_file(rc, opts[C_ARCH_FILE].values[i], &err))
             goto fail;
     for (int i = 0; i < opts[C_SET].count; i++)
         if (runcfg_set_kv(rc, opts[C_SET].values[i], "--set", &err))

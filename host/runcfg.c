@@ -261,6 +261,32 @@ int runcfg_arch_set(IpuArch *a, const char *key, const char *value, IpuErr *err)
     return arch_set(a, key, value, err);
 }
 
+static int is_arch_key(const char *key)
+{
+    IpuArch a;
+    IpuErr err;
+    IPU_ASSERT(arch_preset("gc200", &a, &err) == 0);
+    for (size_t i = 0; i < arch_key_count(); i++) {
+        ArchKeyInfo k;
+        arch_key_at(&a, i, &k);
+        if (!strcmp(k.name, key))
+            return 1;
+    }
+    return 0;
+}
+
+static int is_arch_file(const char *source) { return !strncmp(source, "arch file ", 10); }
+
+/* An arch file and another source naming different presets (see runcfg.h). */
+static int arch_conflict(const RunConfig *rc, const char *value, const char *source, IpuErr *err)
+{
+    const RunArchPreset *other = &rc->arch_from[!is_arch_file(source)];
+    if (!other->preset[0] || !strcmp(other->preset, value))
+        return 0;
+    return ipu_err(err, "%s names arch preset '%s' but %s names '%s': give one of them, or the same", source, value,
+                   other->source, other->preset);
+}
+
 int runcfg_set(RunConfig *rc, const char *key, const char *value, const char *source, IpuErr *err)
 {
     if (!strncmp(key, "arch.", 5)) {
@@ -284,14 +310,50 @@ int runcfg_set(RunConfig *rc, const char *key, const char *value, const char *so
     for (size_t i = 0; i < NKEYS; i++) {
         if (strcmp(keys[i].name, key))
             continue;
+        if (!strcmp(key, "arch") && arch_conflict(rc, value, source, err))
+            return -1;
         RunConfig saved = *rc;
         if (set_key(rc, &keys[i], value, err) || check_value(rc, key, err)) {
             *rc = saved;
             return ipu_err_prefix(err, "%s: key '%s'", source, key);
         }
+        if (!strcmp(key, "arch")) {
+            RunArchPreset *mine = &rc->arch_from[is_arch_file(source)];
+            snprintf(mine->preset, sizeof mine->preset, "%s", value);
+            snprintf(mine->source, sizeof mine->source, "%s", source);
+        }
         return 0;
     }
-    return ipu_err(err, "%s: unknown key '%s' (ipusim run --list-keys lists them; arch keys as arch.<key>)", source, key);
+    if (is_arch_key(key)) { /* one spelling everywhere: an arch key without its prefix */
+        char full[160];
+        snprintf(full, sizeof full, "arch.%s", key);
+        return runcfg_set(rc, full, value, source, err);
+    }
+    return ipu_err(err, "%s: unknown key '%s' (ipusim run --list-keys lists the run keys, ipusim arch show PRESET "
+                        "the arch keys, with or without 'arch.')",
+                   source, key);
+}
+
+typedef struct ArchFileCtx {
+    RunConfig *rc;
+    const char *source; /* "arch file PATH" */
+} ArchFileCtx;
+
+/* "preset" is key arch, any other key arch.<key>; errors name the source. */
+static int load_arch_entry(void *ctx, const char *key, const char *value, IpuErr *err)
+{
+    const ArchFileCtx *c = ctx;
+    char full[160];
+    snprintf(full, sizeof full, "arch%s%s", strcmp(key, "preset") ? "." : "", strcmp(key, "preset") ? key : "");
+    return runcfg_set(c->rc, full, value, c->source, err);
+}
+
+int runcfg_load_arch_file(RunConfig *rc, const char *path, IpuErr *err)
+{
+    char source[160];
+    snprintf(source, sizeof source, "arch file %.140s", path);
+    ArchFileCtx c = {rc, source};
+    return arch_file_each(path, load_arch_entry, &c, err);
 }
 
 int runcfg_set_kv(RunConfig *rc, const char *kv, const char *source, IpuErr *err)

@@ -16,6 +16,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "sim/fileio.h"
+
 typedef enum { KEY_U32, KEY_F64, KEY_BOOL } KeyType;
 
 enum { GEN_GC2, GEN_GC200, GEN_BOW, GEN_COUNT };
@@ -249,29 +251,11 @@ static int key_kind(const char *key)
     return 0;
 }
 
-int arch_load_file(IpuArch *a, const char *path, IpuErr *err)
+int arch_file_each(const char *path, ArchFileFn fn, void *ctx, IpuErr *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ipu_err(err, "arch file '%s': cannot open: %s", path, strerror(errno));
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *t = realloc(text, cap);
-            if (!t) { free(text); fclose(f); return ipu_err(err, "arch file '%s': out of host memory", path); }
-            text = t;
-        }
-        size_t n = fread(text + len, 1, 4096, f);
-        len += n;
-        if (n < 4096)
-            break;
-    }
-    int read_err = ferror(f);
-    fclose(f);
-    if (read_err) { free(text); return ipu_err(err, "arch file '%s': read error", path); }
-    text[len] = '\0';
+    char *text;
+    if (fileio_read(path, "arch file", FILEIO_CONFIG_MAX_BYTES, &text, NULL, err))
+        return -1;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
     if (!root) {
@@ -286,42 +270,67 @@ int arch_load_file(IpuArch *a, const char *path, IpuErr *err)
         goto done;
     }
     cJSON *preset = cJSON_GetObjectItemCaseSensitive(root, "preset");
-    if (preset) {
-        if (!cJSON_IsString(preset)) {
-            rc = ipu_err(err, "arch file '%s': key 'preset' must be a string", path);
-            goto done;
-        }
-        if (arch_preset(preset->valuestring, a, err)) {
-            rc = ipu_err_prefix(err, "arch file '%s'", path);
-            goto done;
-        }
+    if (preset && !cJSON_IsString(preset)) {
+        rc = ipu_err(err, "arch file '%s': key 'preset' must be a string", path);
+        goto done;
+    }
+    if (preset && fn(ctx, "preset", preset->valuestring, err)) {
+        rc = -1;
+        goto done;
     }
     for (cJSON *it = root->child; it; it = it->next) {
         if (!strcmp(it->string, "preset"))
             continue;
         char buf[64];
-        if (cJSON_IsBool(it))
+        if (cJSON_IsBool(it)) {
             snprintf(buf, sizeof buf, "%s", cJSON_IsTrue(it) ? "true" : "false");
-        else if (cJSON_IsNumber(it))
-            snprintf(buf, sizeof buf, "%.17g", it->valuedouble);
-        else {
+        } else if (cJSON_IsNumber(it)) {
+            for (int digits = 15; digits <= 17; digits++) { /* the shortest text that reads back the same */
+                snprintf(buf, sizeof buf, "%.*g", digits, it->valuedouble);
+                if (strtod(buf, NULL) == it->valuedouble)
+                    break;
+            }
+        } else {
             rc = ipu_err(err, "arch file '%s': key '%s' must be a number or bool", path, it->string);
             goto done;
         }
         /* A bool where a number is due (or the reverse) is a type error. */
         int kind = key_kind(it->string);
-        if (kind && (kind == 2) != (cJSON_IsBool(it) != 0)) {
+        if (!kind) {
+            rc = ipu_err(err, "arch file '%s': unknown arch key '%s' (see ipusim arch show gc200)", path, it->string);
+            goto done;
+        }
+        if ((kind == 2) != (cJSON_IsBool(it) != 0)) {
             rc = ipu_err(err, "arch file '%s': key '%s' must be a %s", path, it->string, kind == 2 ? "bool" : "number");
             goto done;
         }
-        if (arch_set(a, it->string, buf, err)) {
-            rc = ipu_err_prefix(err, "arch file '%s'", path);
+        if (fn(ctx, it->string, buf, err)) {
+            rc = -1;
             goto done;
         }
     }
 done:
     cJSON_Delete(root);
     return rc;
+}
+
+typedef struct LoadCtx {
+    IpuArch *a;
+    const char *path;
+} LoadCtx;
+
+static int load_one(void *ctx, const char *key, const char *value, IpuErr *err)
+{
+    const LoadCtx *c = ctx;
+    if (!strcmp(key, "preset") ? arch_preset(value, c->a, err) : arch_set(c->a, key, value, err))
+        return ipu_err_prefix(err, "arch file '%s'", c->path);
+    return 0;
+}
+
+int arch_load_file(IpuArch *a, const char *path, IpuErr *err)
+{
+    LoadCtx c = {a, path};
+    return arch_file_each(path, load_one, &c, err);
 }
 
 int arch_validate(const IpuArch *a, IpuErr *err)

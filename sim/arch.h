@@ -70,8 +70,18 @@ typedef struct IpuArch {
 int arch_preset(const char *name, IpuArch *out, IpuErr *err);
 /* Sets one key from text, e.g. ("stream.bandwidth_bytes_per_s", "20e9"). */
 int arch_set(IpuArch *a, const char *key, const char *value, IpuErr *err);
-/* Applies a JSON object of keys (a "preset" key, if present, is applied first). */
+/* Applies a JSON object of keys (a "preset" key, if present, is applied
+ * first). The file is read as fileio_read reads config files: a regular
+ * file of at most FILEIO_CONFIG_MAX_BYTES. */
 int arch_load_file(IpuArch *a, const char *path, IpuErr *err);
+/* The same file's entries, one call each: ("preset", name) first when the
+ * file names one, then every key with its value as text (a number in the
+ * shortest decimal that reads back the same, or true / false). Type errors
+ * (a bool where a number is due, or the reverse), unknown keys and a
+ * non-object file are errors naming the file and key; an error of fn (which
+ * stops the walk) is returned as fn wrote it. */
+typedef int (*ArchFileFn)(void *ctx, const char *key, const char *value, IpuErr *err);
+int arch_file_each(const char *path, ArchFileFn fn, void *ctx, IpuErr *err);
 /* Checks every value is possible (no 0 tiles, no negative bandwidth, ...). */
 int arch_validate(const IpuArch *a, IpuErr *err);
 
