@@ -1,0 +1,281 @@
+/* report_plot.c - the report's gnuplot plots (breakdown, groups, memory)
+ * and the script runner the roofline shares (see report.h, report_priv.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host/report.h"
+#include "host/report_priv.h"
+#include "sim/fileio.h"
+
+void report_text_gp_string(ReportText *t, const char *s)
+{
+    report_text_add(t, "\"");
+    for (const char *p = s; *p; p++) {
+        if (*p == '\n')
+            report_text_add(t, "\\n");
+        else if (*p == '"' || *p == '\\')
+            report_text_add(t, "\\%c", *p);
+        else if ((unsigned char)*p >= 0x20)
+            report_text_add(t, "%c", *p);
+    }
+    report_text_add(t, "\"");
+}
+
+const char *report_plot_terminal(const char **ext)
+{
+    static const struct { const char *term, *ext; } terms[] = {
+        {"pngcairo size 900,540", "png"}, {"png size 900,540", "png"}, {"svg size 900,540", "svg"}};
+    for (size_t i = 0; i < sizeof terms / sizeof terms[0]; i++) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "gnuplot -e 'set terminal %s' </dev/null >/dev/null 2>&1", terms[i].term);
+        if (system(cmd) == 0) {
+            *ext = terms[i].ext;
+            return terms[i].term;
+        }
+    }
+    return NULL;
+}
+
+int report_plot_data(const char *dir, const char *name, ReportText *data, IpuErr *err)
+{
+    char dat[1200];
+    snprintf(dat, sizeof dat, "%s/%s.dat", dir, name);
+    int rv = data->oom ? ipu_err(err, "'%s': out of memory", dat) : fileio_write(dat, data->s, data->n, err);
+    free(data->s);
+    *data = (ReportText){0};
+    return rv;
+}
+
+/* The start of every script: gnuplot (5.0 and later) names the script it
+ * runs in ARG0; changing to its folder lets the script name its data and
+ * image without one, so it redraws them wherever it is run from. */
+static const char gp_preamble[] =
+    "# Redraw with: gnuplot PATH/%s.gp (from any folder); it reads %s.dat and writes %s.%s beside itself.\n"
+    "if (exists(\"ARG0\")) {\n"
+    "    _dir = \"\"; _i = strlen(ARG0)\n"
+    "    while (_i > 0 && _dir eq \"\") { if (ARG0[_i:_i] eq \"/\") { _dir = ARG0[1:_i] }; _i = _i - 1 }\n"
+    "    if (_dir ne \"\") { cd _dir }\n"
+    "}\n";
+
+int report_gnuplot(const char *dir, const char *name, const char *term, const char *ext, ReportText *body,
+                   IpuErr *err)
+{
+    char gp[1200], log[1200], cmd[2600];
+    snprintf(gp, sizeof gp, "%s/%s.gp", dir, name);
+    snprintf(log, sizeof log, "%s/%s.log", dir, name);
+    ReportText full = {0};
+    report_text_add(&full, gp_preamble, name, name, name, ext);
+    report_text_add(&full, "set terminal %s\nset output '%s.%s'\n%s", term, name, ext, body->s ? body->s : "");
+    int oom = full.oom || body->oom;
+    free(body->s);
+    *body = (ReportText){0};
+    if (oom) {
+        free(full.s);
+        return ipu_err(err, "plot '%s': out of memory", gp);
+    }
+    int rv = fileio_write(gp, full.s, full.n, err);
+    free(full.s);
+    if (rv)
+        return -1;
+    snprintf(cmd, sizeof cmd, "gnuplot '%s' >'%s' 2>&1", gp, log);
+    int st = system(cmd);
+    if (st != 0) {
+        char first[256] = "";
+        FILE *lf = fopen(log, "r");
+        if (lf) {
+            while (fgets(first, sizeof first, lf) && first[strspn(first, " \t\r\n")] == '\0')
+                ;
+            fclose(lf);
+            first[strcspn(first, "\r\n")] = '\0';
+        }
+        return ipu_err(err, "plot '%s': gnuplot failed (exit status %d): %s", name, st, first);
+    }
+    unlink(log);
+    return 0;
+}
+
+/* `set title "WHAT\nthe configuration" noenhanced` (names hold '_' and '@',
+ * which enhanced text would typeset). */
+static void title(ReportText *s, const Report *r, const char *what)
+{
+    char line[600], full[800];
+    report_config_line(r, line, sizeof line);
+    snprintf(full, sizeof full, "%s\n%s", what, line);
+    report_text_add(s, "set title ");
+    report_text_gp_string(s, full);
+    report_text_add(s, " noenhanced\n");
+}
+
+static int plot_breakdown(const Report *r, const char *dir, const char *term, const char *ext, IpuErr *err)
+{
+    ReportText data = {0}, s = {0};
+    int decode = r->f[0].ndecode > 0;
+    report_text_add(&data, "format");
+    for (int p = 0; p < PHASE_COUNT; p++)
+        report_text_add(&data, " %s", report_phase_name(p));
+    report_text_add(&data, "\n");
+    for (int i = 0; i < r->n; i++) {
+        const FormatReport *f = &r->f[i];
+        report_text_add(&data, "%s", f->format);
+        for (int p = 0; p < PHASE_COUNT; p++)
+            report_text_add(&data, " %.6f", 1e3 * (decode ? f->decode_cycles[p] : f->prefill_cycles[p]) / f->clock_hz);
+        report_text_add(&data, "\n");
+    }
+    if (report_plot_data(dir, "breakdown", &data, err))
+        return -1;
+    title(&s, r, decode ? "decode step (mean) by phase" : "prefill by phase");
+    report_text_add(&s, "set ylabel 'ms'\nset style data histograms\nset style histogram rowstacked\n"
+                        "set style fill solid 0.8 border -1\nset boxwidth 0.6\nset key outside right top noenhanced\n"
+                        "set grid ytics\nplot for [c=2:%d] 'breakdown.dat' using c:xtic(1) title columnheader(c)\n",
+                    PHASE_COUNT + 1);
+    return report_gnuplot(dir, "breakdown", term, ext, &s, err);
+}
+
+static int plot_groups(const Report *r, const char *dir, const char *term, const char *ext, IpuErr *err)
+{
+    ReportText data = {0}, s = {0};
+    double fp16_ms = NAN;
+    report_text_add(&data, "# group batched_token_ms bits_per_param\n");
+    for (int i = 0; i < r->n; i++) {
+        const FormatReport *f = &r->f[i];
+        unsigned g;
+        if (sscanf(f->format, "q4g:%u", &g) == 1)
+            report_text_add(&data, "%u %.6f %.4f\n", g, 1e3 * f->batched_token_s, f->bits_per_param);
+        else if (!strcmp(f->format, "fp16"))
+            fp16_ms = 1e3 * f->batched_token_s;
+    }
+    if (report_plot_data(dir, "groups", &data, err))
+        return -1;
+    title(&s, r, "batched token time against group size");
+    report_text_add(&s, "set logscale x 2\nset xlabel 'group size (elements)'\nset ylabel 'batched token time (ms)'\n"
+                        "set y2label 'bits per parameter'\nset ytics nomirror\nset y2tics\nset grid\n"
+                        "set key bottom right\n");
+    if (isfinite(fp16_ms))
+        report_text_add(&s, "plot 'groups.dat' using 1:2 with linespoints lw 2 title 'q4g token time', "
+                            "%.6f with lines dt 2 title 'fp16 token time', "
+                            "'groups.dat' using 1:3 axes x1y2 with linespoints title 'bits per parameter'\n",
+                        fp16_ms);
+    else
+        report_text_add(&s, "plot 'groups.dat' using 1:2 with linespoints lw 2 title 'q4g token time', "
+                            "'groups.dat' using 1:3 axes x1y2 with linespoints title 'bits per parameter'\n");
+    return report_gnuplot(dir, "groups", term, ext, &s, err);
+}
+
+/* Bytes live at each program step (prefill, then decode) on each format's
+ * fullest tile and on chip 0: the liveness curves of the memory layout. */
+static int plot_memory(const Report *r, const char *dir, const char *term, const char *ext, IpuErr *err)
+{
+    ReportText data = {0}, s = {0};
+    for (int i = 0; i < r->n; i++) {
+        const FormatReport *f = &r->f[i];
+        report_text_add(&data, "# %s: position tile_KiB chip_MiB (fullest tile %u)\n", f->format, f->sram.tile);
+        for (size_t q = 0; q < f->mem_npos; q++)
+            report_text_add(&data, "%zu %.3f %.3f\n", q, f->mem_tile[q] / 1024.0, f->mem_chip[q] / 1048576.0);
+        report_text_add(&data, "\n\n");
+    }
+    if (report_plot_data(dir, "memory", &data, err))
+        return -1;
+    char line[600], what[800];
+    report_config_line(r, line, sizeof line);
+    snprintf(what, sizeof what, "tile memory live at each program step\n%s", line);
+    report_text_add(&s, "set multiplot layout 2,1 title ");
+    report_text_gp_string(&s, what);
+    report_text_add(&s, " noenhanced\nset grid\nset key outside right top noenhanced\n"
+                        "set xlabel 'program step (prefill, then decode from the dashed line)'\n");
+    if (r->f[0].mem_decode_pos < r->f[0].mem_npos)
+        report_text_add(&s, "set arrow from %zu, graph 0 to %zu, graph 1 nohead dt 2\n", r->f[0].mem_decode_pos,
+                        r->f[0].mem_decode_pos);
+    for (int panel = 0; panel < 2; panel++) {
+        report_text_add(&s, "set ylabel '%s'\nplot", panel ? "chip 0 (MiB)" : "fullest tile (KiB)");
+        for (int i = 0; i < r->n; i++) {
+            report_text_add(&s, "%s 'memory.dat' index %d using 1:%d with lines title ", i ? "," : "", i,
+                            panel ? 3 : 2);
+            report_text_gp_string(&s, r->f[i].format);
+        }
+        report_text_add(&s, "\n");
+    }
+    report_text_add(&s, "unset multiplot\n");
+    return report_gnuplot(dir, "memory", term, ext, &s, err);
+}
+
+const char *const report_plot_files[] = {"breakdown.*", "groups.*", "memory.*", NULL};
+
+int report_check_folder(const char *dir, IpuErr *err)
+{
+    if (!dir[0])
+        return ipu_err(err, "folder name is empty");
+    if (strchr(dir, '\'') || strlen(dir) > 1000) /* the name goes into a shell command in single quotes */
+        return ipu_err(err, "folder '%s': quotes and paths over 1000 bytes are not supported", dir);
+    return fileio_dir_check(dir, err);
+}
+
+/* Appends ";name.ext" (or "name.ext" first) to names. */
+static void add_name(char *names, size_t cap, const char *name, const char *ext)
+{
+    if (names && cap)
+        snprintf(names + strlen(names), cap - strlen(names), "%s%s.%s", names[0] ? ";" : "", name, ext);
+}
+
+int report_plot_into(const Report *r, const char *dir, char *names, size_t cap, IpuErr *err)
+{
+    if (names && cap)
+        names[0] = '\0';
+    if (r->n == 0)
+        return ipu_err(err, "plot: no results to plot");
+    if (report_check_folder(dir, err))
+        return ipu_err_prefix(err, "plot");
+    const char *ext = NULL, *term = report_plot_terminal(&ext);
+    if (!term)
+        return ipu_err(err, "plot: gnuplot is missing or has none of the pngcairo, png, svg terminals "
+                            "(install gnuplot-nox: scripts/setup)");
+    if (plot_breakdown(r, dir, term, ext, err))
+        return -1;
+    add_name(names, cap, "breakdown", ext);
+    int nq = 0;
+    for (int i = 0; i < r->n; i++)
+        nq += !strncmp(r->f[i].format, "q4g:", 4);
+    if (nq >= 2) {
+        if (plot_groups(r, dir, term, ext, err))
+            return -1;
+        add_name(names, cap, "groups", ext);
+    }
+    if (r->f[0].mem_npos) {
+        if (plot_memory(r, dir, term, ext, err))
+            return -1;
+        add_name(names, cap, "memory", ext);
+    }
+    return 0;
+}
+
+int report_plot(const Report *r, const char *dir, char *written, size_t cap, IpuErr *err)
+{
+    char names[256];
+    FileioDir d;
+    if (written && cap)
+        written[0] = '\0';
+    if (report_check_folder(dir, err))
+        return ipu_err_prefix(err, "plot");
+    if (fileio_dir_begin(&d, dir, err))
+        return -1;
+    if (report_plot_into(r, d.tmp, names, sizeof names, err) || fileio_dir_commit(&d, report_plot_files, err)) {
+        fileio_dir_abort(&d);
+        return -1;
+    }
+    if (written)
+        report_join_names(dir, names, written, cap);
+    return 0;
+}
+
+void report_join_names(const char *dir, const char *names, char *out, size_t cap)
+{
+    if (!cap)
+        return;
+    out[0] = '\0';
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", names);
+    for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save))
+        snprintf(out + strlen(out), cap - strlen(out), "%s%s/%s", out[0] ? ";" : "", dir, tok);
+}
