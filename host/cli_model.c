@@ -90,7 +90,7 @@ static int model_synth(int argc, char **argv)
         fprintf(stderr, "ipusim model synth: %s\n", e.msg);
         return 1;
     }
-    printf("wrote %s: %s, %llu parameters as %s, seed %llu, %d shard%s\n", cli_value(&opts[1], NULL), c.name,
+    fprintf(stderr, "wrote %s: %s, %llu parameters as %s, seed %llu, %d shard%s\n", cli_value(&opts[1], NULL), c.name,
            (unsigned long long)gptj_config_n_params(&c), st_dtype_name(dtype), (unsigned long long)seed, shards,
            shards == 1 ? "" : "s");
     return 0;
