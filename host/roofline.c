@@ -109,7 +109,7 @@ static int add_step(Roofline *rl, const FormatReport *f, const RooflineShape *sh
     if (finish_point(rl, &pt, lb, err))
         return -1;
 
-    pt.part = ROOFLINE_LINEARS, pt.flops = lin, pt.bytes = b->weight_bytes_read;
+    pt.part = ROOFLINE_LINEARS, pt.flops = lin, pt.bytes = resident ? b->weight_bytes_read : b->stream_bytes;
     pt.time_s = (cyc[PHASE_STREAM] + cyc[PHASE_DECOMPRESS] + cyc[PHASE_MATMUL]) / hz;
     double ll[ROOF_COUNT] = {lin / rl->peak[ROOF_COMPUTE], 0, 0, 0};
     ll[src] = pt.bytes / rl->peak[src];

@@ -15,8 +15,10 @@
  *   step       every matrix product of the step; its bytes are those the
  *              MBU counts (streamed: through streaming memory; resident:
  *              weights and KV cache read from SRAM)
- *   linears    the linear layers and the LM head: FLOPs per weight byte
- *              consumed (stored format, whatever its source); time = the
+ *   linears    the linear layers and the LM head: their FLOPs per byte of
+ *              weights from the weights' source (streamed: the bytes through
+ *              streaming memory, the resident LM head's FLOPs coming free;
+ *              resident: every weight byte read, stored format); time = the
  *              step's stream + decompress + matmul phases
  *   attention  scores and probabilities x V: FLOPs per KV-cache byte read;
  *              time = the attention phase (no point without a KV cache: K

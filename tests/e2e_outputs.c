@@ -359,9 +359,10 @@ static void test_roofline(void **state)
         const cJSON *f16 = find_point(pts, "fp16", b, "decode", "linears");
         const cJSON *q4 = find_point(pts, "q4g:16", b, "decode", "linears");
         assert_true(num(f16, "flops") == 262144.0 * b);
-        /* fp16: 2 bytes a weight, so about batch FLOP/byte (the biases and gathered embedding rows add a little) */
+        /* fp16: 2 bytes a weight streamed for the layers' 98304 matrix weights (the resident LM head's FLOPs
+         * come free), so at most 262144 b / 196608 FLOP/byte; the streamed biases and LayerNorms add a little */
         double i16 = num(f16, "intensity_flops_per_byte"), i4 = num(q4, "intensity_flops_per_byte");
-        if (!(i16 > 0.85 * b && i16 <= 1.0 * b))
+        if (!(i16 > 0.9 * b * 4 / 3 && i16 <= b * 4.0 / 3))
             fail_msg("fp16 decode linears at batch %d: %g FLOP/byte", b, i16);
         /* q4g:16: 6 bits a weight for the quantized matrices: up to 16/6 as many FLOPs per byte */
         if (!(i4 > 1.5 * i16 && i4 < 16.0 / 6 * i16))
