@@ -480,31 +480,35 @@ static int commit_outputs(const RunConfig *rc, const CliOpt *opts, RunOut *o, Ip
     return 0;
 }
 
+/* The options of run and compare (copied: cli_parse fills count and values). */
+static const CliOpt run_opts[O_COUNT] = {
+    {"scenario", 1, "scenario file of `key = value` lines, applied after the defaults; repeatable", 0, {0}},
+    {"arch-file", 1, "JSON arch file (as for ipusim arch show): its \"preset\" as key arch, its keys as arch.<key>; "
+                     "applied after the scenario. A preset other than one set elsewhere is an error", 0, {0}},
+    {"set", 1, "key=value (a run key, or an arch key with or without arch.), applied last; repeatable", 0, {0}},
+    {"json", 0, "print the report as JSON on stdout instead of the table (messages go to stderr)", 0, {0}},
+    {"csv", 1, "write the per-phase CSV to FILE and the headline figures to FILE_summary (before the extension)",
+     0, {0}},
+    {"trace", 1, "write the Perfetto trace of the run; with several formats one per format, -FORMAT before the "
+                 "extension, ':' as '-' (t.json: t-fp16.json, t-q4g-64.json)", 0, {0}},
+    {"plot", 1, "write plots (breakdown, memory, group sizes, roofline) into this folder", 0, {0}},
+    {"out", 1, "the out folder (same as --set out=DIR): compare's files; run --roofline's plot without --plot", 0,
+     {0}},
+    {"roofline", 0, "the roofline: a table (or JSON \"roofline\") and roofline.png in the --plot folder, else the "
+                    "out folder", 0, {0}},
+    {"roofline-batches", 1, "comma list of batch sizes added to the roofline (runs the configuration at each, "
+                            "timing mode); implies --roofline", 0, {0}},
+    {"memory-report", 0, "print each format's ten fullest tiles and what is live on each at its peak "
+                         "(stderr with --json)", 0, {0}},
+    {"list-keys", 0, "print the run keys (markdown table) and exit", 0, {0}},
+    {"print-config", 0, "print the resolved configuration as a scenario file and exit", 0, {0}},
+    {"help", 0, "this help", 0, {0}},
+};
+
 static int run_main(const char *cmd, int argc, char **argv, int compare)
 {
-    CliOpt opts[O_COUNT] = {
-        {"scenario", 1, "scenario file of `key = value` lines, applied after the defaults; repeatable", 0, {0}},
-        {"arch-file", 1, "JSON arch file (as for ipusim arch show): its \"preset\" as key arch, its keys as arch.<key>; "
-                         "applied after the scenario. A preset other than one set elsewhere is an error", 0, {0}},
-        {"set", 1, "key=value (a run key, or an arch key with or without arch.), applied last; repeatable", 0, {0}},
-        {"json", 0, "print the report as JSON on stdout instead of the table (messages go to stderr)", 0, {0}},
-        {"csv", 1, "write the per-phase CSV to FILE and the headline figures to FILE_summary (before the extension)",
-         0, {0}},
-        {"trace", 1, "write the Perfetto trace of the run; with several formats one per format, -FORMAT before the "
-                     "extension, ':' as '-' (t.json: t-fp16.json, t-q4g-64.json)", 0, {0}},
-        {"plot", 1, "write plots (breakdown, memory, group sizes, roofline) into this folder", 0, {0}},
-        {"out", 1, "the out folder (same as --set out=DIR): compare's files; run --roofline's plot without --plot", 0,
-         {0}},
-        {"roofline", 0, "the roofline: a table (or JSON \"roofline\") and roofline.png in the --plot folder, else the "
-                        "out folder", 0, {0}},
-        {"roofline-batches", 1, "comma list of batch sizes added to the roofline (runs the configuration at each, "
-                                "timing mode); implies --roofline", 0, {0}},
-        {"memory-report", 0, "print each format's ten fullest tiles and what is live on each at its peak "
-                             "(stderr with --json)", 0, {0}},
-        {"list-keys", 0, "print the run keys (markdown table) and exit", 0, {0}},
-        {"print-config", 0, "print the resolved configuration as a scenario file and exit", 0, {0}},
-        {"help", 0, "this help", 0, {0}},
-    };
+    CliOpt opts[O_COUNT];
+    memcpy(opts, run_opts, sizeof opts);
     const char *pos[1];
     int npos, nbatch = 0;
     uint32_t batches[RUN_ROOFLINE_MAX_BATCHES];

@@ -122,12 +122,51 @@ static int add_step(Roofline *rl, const FormatReport *f, const RooflineShape *sh
     return finish_point(rl, &pt, la, err);
 }
 
+/* Where format sits among the formats in the order first added. */
+static int format_rank(const char (*fmts)[32], int nf, const char *format)
+{
+    for (int k = 0; k < nf; k++)
+        if (!strcmp(fmts[k], format))
+            return k;
+    return nf;
+}
+
+/* a goes before b in the order the table reads best: format (as first
+ * added), prefill before decode, part, then batch, so one batch's point
+ * sits beside another's. */
+static int before(const char (*fmts)[32], int nf, const RooflinePoint *a, const RooflinePoint *b)
+{
+    int fa = format_rank(fmts, nf, a->format), fb = format_rank(fmts, nf, b->format);
+    if (fa != fb)
+        return fa < fb;
+    if (a->decode != b->decode)
+        return a->decode < b->decode;
+    if (a->part != b->part)
+        return a->part < b->part;
+    return a->batch < b->batch;
+}
+
 int roofline_add(Roofline *rl, const Report *r, const RooflineShape *shape, IpuErr *err)
 {
     for (int i = 0; i < r->n; i++)
         for (int d = 0; d < (r->f[i].ndecode ? 2 : 1); d++)
             if (add_step(rl, &r->f[i], shape, d, err))
                 return -1;
+    char(*fmts)[32] = malloc((size_t)(rl->n ? rl->n : 1) * sizeof *fmts);
+    if (!fmts)
+        return ipu_err(err, "roofline: out of memory");
+    int nf = 0;
+    for (int i = 0; i < rl->n; i++)
+        if (format_rank((const char(*)[32])fmts, nf, rl->p[i].format) == nf)
+            snprintf(fmts[nf++], sizeof fmts[0], "%s", rl->p[i].format);
+    for (int i = 1; i < rl->n; i++) { /* insertion sort: stable, a few dozen points */
+        RooflinePoint x = rl->p[i];
+        int j = i;
+        while (j > 0 && before((const char(*)[32])fmts, nf, &x, &rl->p[j - 1]))
+            rl->p[j] = rl->p[j - 1], j--;
+        rl->p[j] = x;
+    }
+    free(fmts);
     return 0;
 }
 
@@ -153,12 +192,13 @@ void roofline_print(FILE *f, const Roofline *rl)
         roof_text(v[k], sizeof v[k], rl, k);
     fprintf(f, "\nroofline of %u chips: %s %s, %s %s, %s %s, %s %s\n", rl->chips, roof_labels[0], v[0], roof_labels[1],
             v[1], roof_labels[2], v[2], roof_labels[3], v[3]);
-    fprintf(f, "  %-10s %6s %-8s %-10s %11s %12s %-7s %10s %12s %-9s %8s\n", "format", "batch", "step", "part",
+    fprintf(f, "  %-10s %-8s %-10s %6s %12s %12s %-7s %10s %12s %-9s %8s\n", "format", "step", "part", "batch",
             "GFLOP", "bytes (MB)", "from", "FLOP/byte", "GFLOP/s", "bound", "of bound");
     for (int i = 0; i < rl->n; i++) {
         const RooflinePoint *p = &rl->p[i];
-        fprintf(f, "  %-10s %6u %-8s %-10s %11.4g %12.1f %-7s %10.2f %12.1f %-9s %7.1f%%\n", p->format, p->batch,
-                p->decode ? "decode" : "prefill", roofline_part_names[p->part], p->flops / 1e9, p->bytes / 1e6,
+        fprintf(f, p->flops >= 1e7 ? "  %-10s %-8s %-10s %6u %12.2f" : "  %-10s %-8s %-10s %6u %12.3e", p->format,
+                p->decode ? "decode" : "prefill", roofline_part_names[p->part], p->batch, p->flops / 1e9);
+        fprintf(f, " %12.1f %-7s %10.2f %12.1f %-9s %7.1f%%\n", p->bytes / 1e6,
                 roofline_roof_names[p->source], p->intensity, p->achieved_flops_per_s / 1e9,
                 roofline_roof_names[p->bound], 100 * p->bound_frac);
     }
