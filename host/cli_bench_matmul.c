@@ -106,7 +106,7 @@ static int print_json(const IpuArch *a, const CliOpt *opts, double peak, const R
         cJSON_AddNumberToObject(o, "cycles", (double)r->cycles);
         cJSON_AddNumberToObject(o, "ms", row_ms(a, w));
         cJSON_AddNumberToObject(o, "tflops", row_tflops(a, w));
-        cJSON_AddNumberToObject(o, "peak_percent", 100.0 * row_tflops(a, w) / peak);
+        cJSON_AddNumberToObject(o, "peak_pct", 100.0 * row_tflops(a, w) / peak);
         cJSON_AddNumberToObject(o, "amp_cycles", (double)r->amp_cycles);
         cJSON_AddNumberToObject(o, "reduce_cycles", (double)r->reduce_cycles);
         cJSON_AddNumberToObject(o, "copy_cycles", (double)r->copy_cycles);
