@@ -241,33 +241,37 @@ static int roofline_into(const Roofline *rl, const Report *rep, const char *dir,
     return 0;
 }
 
+/* Writes text (len bytes, malloc'ed; NULL: out of memory) to dir/name and frees it. */
+static int write_text(const char *dir, const char *name, char *text, size_t len, IpuErr *err)
+{
+    char path[RUNCFG_TEXT_BYTES + 64];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int rv = text ? fileio_write(path, text, len, err) : ipu_err(err, "'%s': out of memory", path);
+    free(text);
+    return rv;
+}
+
 /* The compare folder's files into dir (a FileioDir's temp folder). */
 static int compare_files_into(const RunConfig *rc, const Report *rep, const Roofline *rl, const char *dir,
                               char *names, size_t cap, IpuErr *err)
 {
-    char path[RUNCFG_TEXT_BYTES + 64], *text = NULL;
+    char *text = NULL;
     size_t len = 0;
     FILE *mf = open_memstream(&text, &len);
     if (!mf)
         return ipu_err(err, "out of memory");
     runcfg_print(mf, rc);
     fclose(mf);
-    snprintf(path, sizeof path, "%s/config.conf", dir);
-    int rv = fileio_write(path, text, len, err);
-    free(text);
-    snprintf(path, sizeof path, "%s/report.json", dir);
-    if (!rv)
-        rv = (text = json_text(rep, rl)) ? fileio_write(path, text, strlen(text), err) : ipu_err(err, "out of memory");
-    free(rv ? NULL : text);
-    snprintf(path, sizeof path, "%s/report.csv", dir);
-    if (!rv)
-        rv = report_write_csv(rep, path, err);
-    snprintf(path, sizeof path, "%s/report_summary.csv", dir);
-    if (!rv)
-        rv = (text = report_summary_csv_text(rep, &len)) ? fileio_write(path, text, len, err)
-                                                          : ipu_err(err, "out of memory");
-    free(rv ? NULL : text);
-    if (rv || report_plot_into(rep, dir, names, cap, err))
+    if (write_text(dir, "config.conf", text, len, err))
+        return -1;
+    text = json_text(rep, rl);
+    if (write_text(dir, "report.json", text, text ? strlen(text) : 0, err))
+        return -1;
+    text = report_csv_text(rep, &len);
+    if (write_text(dir, "report.csv", text, len, err))
+        return -1;
+    text = report_summary_csv_text(rep, &len);
+    if (write_text(dir, "report_summary.csv", text, len, err) || report_plot_into(rep, dir, names, cap, err))
         return -1;
     return rl ? roofline_into(rl, rep, dir, names, cap, err) : 0;
 }
