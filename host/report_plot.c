@@ -1,11 +1,11 @@
-/* report_plot.c - the report's gnuplot plots (breakdown, groups, memory)
- * and the script runner the roofline shares (see report.h, report_priv.h). */
+/* report_plot.c - the report's gnuplot plots (breakdown, groups, memory),
+ * drawn through host/plot.h (see report.h, report_priv.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "host/plot.h"
 #include "host/report.h"
 #include "host/report_priv.h"
 #include "sim/fileio.h"
@@ -24,21 +24,6 @@ void report_text_gp_string(ReportText *t, const char *s)
     report_text_add(t, "\"");
 }
 
-const char *report_plot_terminal(const char **ext)
-{
-    static const struct { const char *term, *ext; } terms[] = {
-        {"pngcairo size 900,540", "png"}, {"png size 900,540", "png"}, {"svg size 900,540", "svg"}};
-    for (size_t i = 0; i < sizeof terms / sizeof terms[0]; i++) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "gnuplot -e 'set terminal %s' </dev/null >/dev/null 2>&1", terms[i].term);
-        if (system(cmd) == 0) {
-            *ext = terms[i].ext;
-            return terms[i].term;
-        }
-    }
-    return NULL;
-}
-
 int report_plot_data(const char *dir, const char *name, ReportText *data, IpuErr *err)
 {
     char dat[1200];
@@ -49,52 +34,17 @@ int report_plot_data(const char *dir, const char *name, ReportText *data, IpuErr
     return rv;
 }
 
-/* The start of every script: gnuplot (5.0 and later) names the script it
- * runs in ARG0; changing to its folder lets the script name its data and
- * image without one, so it redraws them wherever it is run from. */
-static const char gp_preamble[] =
-    "# Redraw with: gnuplot PATH/%s.gp (from any folder); it reads %s.dat and writes %s.%s beside itself.\n"
-    "if (exists(\"ARG0\")) {\n"
-    "    _dir = \"\"; _i = strlen(ARG0)\n"
-    "    while (_i > 0 && _dir eq \"\") { if (ARG0[_i:_i] eq \"/\") { _dir = ARG0[1:_i] }; _i = _i - 1 }\n"
-    "    if (_dir ne \"\") { cd _dir }\n"
-    "}\n";
-
 int report_gnuplot(const char *dir, const char *name, const char *term, const char *ext, ReportText *body,
                    IpuErr *err)
 {
-    char gp[1200], log[1200], cmd[2600];
-    snprintf(gp, sizeof gp, "%s/%s.gp", dir, name);
-    snprintf(log, sizeof log, "%s/%s.log", dir, name);
     ReportText full = {0};
-    report_text_add(&full, gp_preamble, name, name, name, ext);
-    report_text_add(&full, "set terminal %s\nset output '%s.%s'\n%s", term, name, ext, body->s ? body->s : "");
+    report_text_add(&full, "set terminal %s\n%s", term, body->s ? body->s : "");
     int oom = full.oom || body->oom;
     free(body->s);
     *body = (ReportText){0};
-    if (oom) {
-        free(full.s);
-        return ipu_err(err, "plot '%s': out of memory", gp);
-    }
-    int rv = fileio_write(gp, full.s, full.n, err);
+    int rv = oom ? ipu_err(err, "plot '%s': out of memory", name) : plot_render(dir, NULL, name, ext, full.s, err);
     free(full.s);
-    if (rv)
-        return -1;
-    snprintf(cmd, sizeof cmd, "gnuplot '%s' >'%s' 2>&1", gp, log);
-    int st = system(cmd);
-    if (st != 0) {
-        char first[256] = "";
-        FILE *lf = fopen(log, "r");
-        if (lf) {
-            while (fgets(first, sizeof first, lf) && first[strspn(first, " \t\r\n")] == '\0')
-                ;
-            fclose(lf);
-            first[strcspn(first, "\r\n")] = '\0';
-        }
-        return ipu_err(err, "plot '%s': gnuplot failed (exit status %d): %s", name, st, first);
-    }
-    unlink(log);
-    return 0;
+    return rv;
 }
 
 /* `set title "WHAT\nthe configuration" noenhanced` (names hold '_' and '@',
@@ -129,7 +79,7 @@ static int plot_breakdown(const Report *r, const char *dir, const char *term, co
     title(&s, r, decode ? "decode step (mean) by phase" : "prefill by phase");
     report_text_add(&s, "set ylabel 'ms'\nset style data histograms\nset style histogram rowstacked\n"
                         "set style fill solid 0.8 border -1\nset boxwidth 0.6\nset key outside right top noenhanced\n"
-                        "set grid ytics\nplot for [c=2:%d] 'breakdown.dat' using c:xtic(1) title columnheader(c)\n",
+                        "set grid ytics\nplot for [c=2:%d] dir.'/breakdown.dat' using c:xtic(1) title columnheader(c)\n",
                     PHASE_COUNT + 1);
     return report_gnuplot(dir, "breakdown", term, ext, &s, err);
 }
@@ -154,13 +104,13 @@ static int plot_groups(const Report *r, const char *dir, const char *term, const
                         "set y2label 'bits per parameter'\nset ytics nomirror\nset y2tics\nset grid\n"
                         "set key bottom right\n");
     if (isfinite(fp16_ms))
-        report_text_add(&s, "plot 'groups.dat' using 1:2 with linespoints lw 2 title 'q4g token time', "
+        report_text_add(&s, "plot dir.'/groups.dat' using 1:2 with linespoints lw 2 title 'q4g token time', "
                             "%.6f with lines dt 2 title 'fp16 token time', "
-                            "'groups.dat' using 1:3 axes x1y2 with linespoints title 'bits per parameter'\n",
+                            "dir.'/groups.dat' using 1:3 axes x1y2 with linespoints title 'bits per parameter'\n",
                         fp16_ms);
     else
-        report_text_add(&s, "plot 'groups.dat' using 1:2 with linespoints lw 2 title 'q4g token time', "
-                            "'groups.dat' using 1:3 axes x1y2 with linespoints title 'bits per parameter'\n");
+        report_text_add(&s, "plot dir.'/groups.dat' using 1:2 with linespoints lw 2 title 'q4g token time', "
+                            "dir.'/groups.dat' using 1:3 axes x1y2 with linespoints title 'bits per parameter'\n");
     return report_gnuplot(dir, "groups", term, ext, &s, err);
 }
 
@@ -191,7 +141,7 @@ static int plot_memory(const Report *r, const char *dir, const char *term, const
     for (int panel = 0; panel < 2; panel++) {
         report_text_add(&s, "set ylabel '%s'\nplot", panel ? "chip 0 (MiB)" : "fullest tile (KiB)");
         for (int i = 0; i < r->n; i++) {
-            report_text_add(&s, "%s 'memory.dat' index %d using 1:%d with lines title ", i ? "," : "", i,
+            report_text_add(&s, "%s dir.'/memory.dat' index %d using 1:%d with lines title ", i ? "," : "", i,
                             panel ? 3 : 2);
             report_text_gp_string(&s, r->f[i].format);
         }
@@ -227,7 +177,7 @@ int report_plot_into(const Report *r, const char *dir, char *names, size_t cap, 
         return ipu_err(err, "plot: no results to plot");
     if (report_check_folder(dir, err))
         return ipu_err_prefix(err, "plot");
-    const char *ext = NULL, *term = report_plot_terminal(&ext);
+    const char *ext = NULL, *term = plot_terminal(&ext);
     if (!term)
         return ipu_err(err, "plot: gnuplot is missing or has none of the pngcairo, png, svg terminals "
                             "(install gnuplot-nox: scripts/setup)");

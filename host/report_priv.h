@@ -1,12 +1,8 @@
 /* report_priv.h - what host/report.c, host/report_plot.c and
  * host/roofline.c share, private to them: a growable text buffer for CSV,
- * plot data and scripts, and running one gnuplot script in an output folder
- * being built.
- *
- * A script written by report_gnuplot starts with a preamble that makes
- * gnuplot change to the script's own folder, so its data and image are
- * named without a folder: `gnuplot DIR/NAME.gp`, from any folder, redraws
- * DIR/NAME.png (or .svg) from DIR/NAME.dat.
+ * plot data and scripts, and drawing one plot in an output folder being
+ * built (through host/plot.h, whose scripts redraw their picture from any
+ * folder).
  *
  * Not a public interface: the report's users include host/report.h only.
  */
@@ -28,14 +24,10 @@ void report_text_add(ReportText *t, const char *fmt, ...) __attribute__((format(
  * and backslashes escaped). */
 void report_text_gp_string(ReportText *t, const char *s);
 
-/* The first gnuplot terminal that works of pngcairo, png, svg (with a size);
- * *ext gets its file extension. NULL when gnuplot is missing. */
-const char *report_plot_terminal(const char **ext);
 /* Writes dir/NAME.dat from data (atomically); data is freed. */
 int report_plot_data(const char *dir, const char *name, ReportText *data, IpuErr *err);
-/* Writes dir/NAME.gp (the preamble, the terminal, `set output 'NAME.EXT'`,
- * then body) and runs it, which draws dir/NAME.EXT; body is freed. The
- * error carries gnuplot's first message line. */
+/* Draws dir/NAME.EXT through host/plot.h plot_render: the terminal, then
+ * body, which refers to its data as dir.'/NAME.dat'; body is freed. */
 int report_gnuplot(const char *dir, const char *name, const char *term, const char *ext, ReportText *body,
                    IpuErr *err);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/plot.h"
 #include "host/report_priv.h"
 
 const char *const roofline_roof_names[ROOF_COUNT] = {"compute", "stream", "sram", "exchange"};
@@ -306,10 +307,10 @@ static void plot_script(ReportText *s, const Roofline *rl, const Report *r, cons
                         roof_labels[k], v);
     }
     for (int k = 0; k < nf; k++) {
-        report_text_add(s, ", \\\n  'roofline.dat' index %d using 1:2:3 with points pt variable ps 1.5 lc %d notitle",
+        report_text_add(s, ", \\\n  dir.'/roofline.dat' index %d using 1:2:3 with points pt variable ps 1.5 lc %d notitle",
                         k, k + 1);
         if (batches > 1)
-            report_text_add(s, ", \\\n  'roofline.dat' index %d using 1:2:4 with labels offset 1.4,0.6 font ',9' "
+            report_text_add(s, ", \\\n  dir.'/roofline.dat' index %d using 1:2:4 with labels offset 1.4,0.6 font ',9' "
                                "tc lt %d notitle",
                             k, k + 1);
         report_text_add(s, ", \\\n  NaN with points pt 7 ps 1.5 lc %d title ", k + 1);
@@ -326,7 +327,7 @@ int roofline_plot_into(const Roofline *rl, const Report *r, const char *dir, cha
         names[0] = '\0';
     if (rl->n == 0)
         return ipu_err(err, "roofline: no points to plot");
-    const char *ext = NULL, *term = report_plot_terminal(&ext);
+    const char *ext = NULL, *term = plot_terminal(&ext);
     if (!term)
         return ipu_err(err, "roofline: gnuplot is missing or has none of the pngcairo, png, svg terminals "
                             "(install gnuplot-nox: scripts/setup)");

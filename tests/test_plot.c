@@ -1,7 +1,7 @@
 /* test_plot.c - host/plot.h: a plot rendered in a build folder for its
  * final folder draws its picture there, and its script, moved with its data
  * to the final folder, redraws the same picture when gnuplot runs it from
- * another folder; names gnuplot cannot quote are refused; a broken script
+ * another folder, and again after the folder moves; names gnuplot cannot quote are refused; a broken script
  * fails with gnuplot's message. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -51,6 +51,18 @@ static void test_render_and_rerun(void **st)
     assert_true(file_size(path) > 0);
     snprintf(path, sizeof path, "%s/line.log", final);
     assert_true(file_size(path) < 0); /* no log left behind */
+    /* moved again (a copied study, a renamed out folder): the script finds its own folder */
+    char moved[160];
+    snprintf(moved, sizeof moved, "%s/moved", root);
+    assert_int_equal(rename(final, moved), 0);
+    snprintf(path, sizeof path, "%s/line.%s", moved, ext);
+    assert_int_equal(unlink(path), 0);
+    snprintf(cmd, sizeof cmd, "cd / && gnuplot '%s/line.gp' 2>/dev/null", moved);
+    assert_int_equal(system(cmd), 0);
+    assert_true(file_size(path) > 0);
+    snprintf(path, sizeof path, "%s/line.%s", final, ext);
+    assert_true(file_size(path) < 0); /* not drawn at the old place */
+    assert_int_equal(rename(moved, final), 0);
     /* a broken script: gnuplot's message */
     assert_int_equal(mkdir(build, 0755), 0);
     assert_int_equal(plot_render(build, final, "bad", ext, "plot nothing_here(x\n", &e), -1);
