@@ -16,13 +16,14 @@
 #include "host/sweep_plot.h"
 #include "sim/fileio.h"
 
-enum { O_SCENARIO, O_SET, O_VARY, O_ZIP, O_RESUME, O_QUIET, O_THREADS, O_OUT, O_METRIC, O_NO_PLOT, O_HELP, O_COUNT };
+enum { O_SCENARIO, O_ARCH_FILE, O_SET, O_VARY, O_ZIP, O_RESUME, O_QUIET, O_THREADS, O_OUT, O_METRIC, O_NO_PLOT, O_HELP, O_COUNT };
 
 #define SWEEP_MAX_RESULTS_BYTES (1ull << 31)
 
 static void usage(FILE *f, const CliOpt *opts)
 {
-    fprintf(f, "usage: ipusim sweep [--scenario F] [--set k=v]... --vary KEY=VALUES... [--zip] [--resume] --out DIR\n"
+    fprintf(f, "usage: ipusim sweep [--scenario F] [--arch-file F] [--set k=v]... --vary KEY=VALUES... [--zip] [--resume] "
+               "--out DIR\n"
                "  runs GPT-J (timing mode) at every point of the varied keys: a run key or arch.<key>, values\n"
                "  v1,v2,... (split at ';' instead when a value holds commas: formats=fp16,q4g:64;q4g:128),\n"
                "  lo:hi:xF (geometric) or lo:hi:+S (arithmetic). One row per point and format in\n"
@@ -203,7 +204,8 @@ int cli_sweep_with(int argc, char **argv, const SweepTransport *t)
 {
     CliOpt opts[O_COUNT] = {
         {"scenario", 1, "scenario file of `key = value` lines, applied first (repeatable)", 0, {0}},
-        {"set", 1, "key=value (run key or arch.<key>) for every point; repeatable", 0, {0}},
+        {"arch-file", 1, "JSON arch file, as for ipusim run (its preset and keys), after the scenarios", 0, {0}},
+        {"set", 1, "key=value (run key, or arch key with or without arch.) for every point; repeatable", 0, {0}},
         {"vary", 1, "KEY=v1,v2,... | KEY=a;b;... | KEY=lo:hi:xF | KEY=lo:hi:+S: a varied key; repeatable", 0, {0}},
         {"zip", 0, "point i takes the i-th value of every varied key (default: every combination)", 0, {0}},
         {"resume", 0, "continue the sweep in --out: skip the points it holds (the definition must match)", 0, {0}},
@@ -247,6 +249,8 @@ int cli_sweep_with(int argc, char **argv, const SweepTransport *t)
     int rv = 0;
     for (int i = 0; i < opts[O_SCENARIO].count && !rv; i++)
         rv = sweep_add_scenario(&s, opts[O_SCENARIO].values[i], &err);
+    for (int i = 0; i < opts[O_ARCH_FILE].count && !rv; i++)
+        rv = sweep_add_arch_file(&s, opts[O_ARCH_FILE].values[i], &err);
     for (int i = 0; i < opts[O_SET].count && !rv; i++)
         rv = sweep_add_set(&s, opts[O_SET].values[i], &err);
     for (int i = 0; i < opts[O_VARY].count && !rv; i++)

@@ -19,9 +19,12 @@ void sweep_free(Sweep *s)
         return;
     for (int i = 0; i < s->nscenarios; i++)
         free(s->scenarios[i]);
+    for (int i = 0; i < s->narch_files; i++)
+        free(s->arch_files[i]);
     for (int i = 0; i < s->nsets; i++)
         free(s->sets[i]);
     free(s->scenarios);
+    free(s->arch_files);
     free(s->sets);
     for (int i = 0; i < s->nvary; i++)
         free(s->vary[i].spec), free(s->vary[i].values);
@@ -41,6 +44,10 @@ static int push(char ***list, int *n, const char *text, IpuErr *err)
 }
 
 int sweep_add_scenario(Sweep *s, const char *path, IpuErr *err) { return push(&s->scenarios, &s->nscenarios, path, err); }
+int sweep_add_arch_file(Sweep *s, const char *path, IpuErr *err)
+{
+    return push(&s->arch_files, &s->narch_files, path, err);
+}
 int sweep_add_set(Sweep *s, const char *kv, IpuErr *err) { return push(&s->sets, &s->nsets, kv, err); }
 
 static int add_value(SweepVary *v, const char *text, size_t len, IpuErr *err)
@@ -144,6 +151,9 @@ static int base_config(const Sweep *s, RunConfig *rc, IpuErr *err)
     runcfg_init(rc);
     for (int i = 0; i < s->nscenarios; i++)
         if (runcfg_load_file(rc, s->scenarios[i], err))
+            return -1;
+    for (int i = 0; i < s->narch_files; i++)
+        if (runcfg_load_arch_file(rc, s->arch_files[i], err))
             return -1;
     for (int i = 0; i < s->nsets; i++)
         if (runcfg_set_kv(rc, s->sets[i], "--set", err))
@@ -257,6 +267,8 @@ char *sweep_definition_text(const Sweep *s)
     fprintf(f, "schema_version = %d\n", SWEEP_SCHEMA_VERSION);
     for (int i = 0; i < s->nscenarios; i++)
         fprintf(f, "scenario = %s\nscenario_fnv1a64 = %016llx\n", s->scenarios[i], file_hash(s->scenarios[i]));
+    for (int i = 0; i < s->narch_files; i++)
+        fprintf(f, "arch_file = %s\narch_file_fnv1a64 = %016llx\n", s->arch_files[i], file_hash(s->arch_files[i]));
     for (int i = 0; i < s->nsets; i++)
         fprintf(f, "set = %s\n", s->sets[i]);
     for (int i = 0; i < s->nvary; i++)

@@ -1,8 +1,8 @@
 /* sweep.h - a design-space sweep: GPT-J in timing mode at many points, one
  * result row per (point, weight format).
  *
- * A Sweep is a base configuration (scenario files and key=value sets, as
- * for `ipusim run`) and varied keys: each --vary gives one run key or
+ * A Sweep is a base configuration (scenario files, arch files and
+ * key=value sets, as for `ipusim run`) and varied keys: each --vary gives one run key or
  * arch.<key> and its values, as a list ("batch=1,4,16"; with a ';' in it the
  * list is split at ';' instead, so a value may hold commas:
  * "formats=fp16,q4g:64;q4g:128") or a range of decimal numbers
@@ -56,6 +56,8 @@ typedef struct SweepVary {
 typedef struct Sweep {
     char **scenarios; /* owned: (nscenarios) paths, applied first */
     int nscenarios;
+    char **arch_files; /* owned: (narch_files) JSON arch files (runcfg_load_arch_file), after the scenarios */
+    int narch_files;
     char **sets;      /* owned: (nsets) "key=value", applied after the scenarios */
     int nsets;
     SweepVary vary[SWEEP_MAX_VARY];
@@ -67,6 +69,7 @@ typedef struct Sweep {
 void sweep_init(Sweep *s);
 void sweep_free(Sweep *s);
 int sweep_add_scenario(Sweep *s, const char *path, IpuErr *err);
+int sweep_add_arch_file(Sweep *s, const char *path, IpuErr *err);
 int sweep_add_set(Sweep *s, const char *kv, IpuErr *err);
 /* "key=values" (see above); errors name the option, the key and the value. */
 int sweep_add_vary(Sweep *s, const char *spec, IpuErr *err);

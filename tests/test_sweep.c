@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -216,6 +217,54 @@ static void test_definition_text(void **st)
     sweep_free(&a), sweep_free(&b);
 }
 
+/* --arch-file: applied after the scenarios and before the sets, named
+ * (with its hash) in the definition; a varied preset against the file's is
+ * a definition error naming both. */
+static void test_arch_file(void **st)
+{
+    (void)st;
+    char path[] = "/tmp/ipusim-sweep-archXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *text = "{\"preset\": \"pod16\", \"stream.io_tiles\": 64}";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    Sweep s;
+    IpuErr e;
+    sweep_init(&s);
+    assert_int_equal(sweep_add_arch_file(&s, path, &e), 0);
+    assert_int_equal(sweep_add_set(&s, "model=gptj-micro", &e), 0);
+    assert_int_equal(sweep_add_set(&s, "chips=4", &e), 0);
+    assert_int_equal(sweep_add_set(&s, "prompt_len=8", &e), 0);
+    assert_int_equal(sweep_add_vary(&s, "clock_hz=1e9,2e9", &e), 0); /* an arch key without its prefix */
+    if (sweep_finish(&s, 0, &e))
+        fail_msg("%s", e.msg);
+    RunConfig *rc = malloc(sizeof *rc);
+    assert_non_null(rc);
+    assert_int_equal(sweep_point_config(&s, 1, rc, &e), 0);
+    if (runcfg_finish(rc, &e))
+        fail_msg("%s", e.msg);
+    assert_string_equal(rc->arch.name, "pod16");
+    assert_int_equal(rc->arch.io_tiles, 64);
+    assert_true(rc->arch.clock_hz == 2e9);
+    free(rc);
+    char *def = sweep_definition_text(&s);
+    assert_non_null(def);
+    char line[128];
+    snprintf(line, sizeof line, "arch_file = %s\narch_file_fnv1a64 = ", path);
+    assert_non_null(strstr(def, line));
+    free(def);
+    sweep_free(&s);
+    sweep_init(&s);
+    assert_int_equal(sweep_add_arch_file(&s, path, &e), 0);
+    assert_int_equal(sweep_add_vary(&s, "arch=pod4,pod16", &e), 0);
+    assert_int_equal(sweep_finish(&s, 0, &e), -1);
+    if (!strstr(e.msg, "names arch preset 'pod4' but arch file ") || !strstr(e.msg, "names 'pod16'"))
+        fail_msg("%s", e.msg);
+    sweep_free(&s);
+    unlink(path);
+}
+
 static void test_rows(void **st)
 {
     (void)st;
@@ -301,7 +350,7 @@ int main(void)
         cmocka_unit_test(test_add_vary_lists),   cmocka_unit_test(test_add_vary_ranges),
         cmocka_unit_test(test_add_vary_errors),  cmocka_unit_test(test_finish_and_points),
         cmocka_unit_test(test_finish_errors),    cmocka_unit_test(test_point_config),
-        cmocka_unit_test(test_definition_text),  cmocka_unit_test(test_rows),
+        cmocka_unit_test(test_definition_text),  cmocka_unit_test(test_arch_file),  cmocka_unit_test(test_rows),
         cmocka_unit_test(test_complete_lines),   cmocka_unit_test(test_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
