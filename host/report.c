@@ -512,19 +512,25 @@ void report_summary_path(const char *csv_path, char *out, size_t cap)
     snprintf(out, cap, "%.*s_summary%s", (int)(dot - csv_path), csv_path, dot);
 }
 
-void report_config_line(const Report *r, char *out, size_t cap)
+void report_config_line_with(const Report *r, const char *batches, char *out, size_t cap)
 {
     const cJSON *run = r->config ? cJSON_GetObjectItemCaseSensitive(r->config, "run") : NULL;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(run, "model"), *arch = cJSON_GetObjectItemCaseSensitive(run, "arch");
     const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(run, "prompt_len");
     const cJSON *gen = cJSON_GetObjectItemCaseSensitive(run, "gen_tokens");
-    uint32_t batch = r->n ? r->f[0].batch : 0, chips = r->n ? r->f[0].chips : 0;
+    char b[64];
+    snprintf(b, sizeof b, "batch %u", r->n ? r->f[0].batch : 0);
+    uint32_t chips = r->n ? r->f[0].chips : 0;
+    if (batches)
+        snprintf(b, sizeof b, "%s", batches);
     if (cJSON_IsString(model) && cJSON_IsString(arch) && cJSON_IsNumber(prompt) && cJSON_IsNumber(gen))
-        snprintf(out, cap, "%s on %s (%u chips), batch %u, prompt %d, generate %d", model->valuestring,
-                 arch->valuestring, chips, batch, prompt->valueint, gen->valueint);
+        snprintf(out, cap, "%s on %s (%u chips), %s, prompt %d, generate %d", model->valuestring, arch->valuestring,
+                 chips, b, prompt->valueint, gen->valueint);
     else
-        snprintf(out, cap, "%u chips, batch %u", chips, batch);
+        snprintf(out, cap, "%u chips, %s", chips, b);
     size_t n = strlen(out);
     for (int i = 0; i < r->n && n < cap; i++, n = strlen(out))
         snprintf(out + n, cap - n, "%s%s", i ? ", " : "; ", r->f[i].format);
 }
+
+void report_config_line(const Report *r, char *out, size_t cap) { report_config_line_with(r, NULL, out, cap); }

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "host/report.h"
 #include "sim/err.h"
 
 typedef struct ReportText {
@@ -24,6 +25,9 @@ void report_text_add(ReportText *t, const char *fmt, ...) __attribute__((format(
  * and backslashes escaped). */
 void report_text_gp_string(ReportText *t, const char *s);
 
+/* report_config_line with batches ("batches 1, 16") in place of the
+ * report's own "batch N"; NULL: the report's. */
+void report_config_line_with(const Report *r, const char *batches, char *out, size_t cap);
 /* Writes dir/NAME.dat from data (atomically); data is freed. */
 int report_plot_data(const char *dir, const char *name, ReportText *data, IpuErr *err);
 /* Draws dir/NAME.EXT through host/plot.h plot_render: the terminal, then

@@ -279,10 +279,25 @@ static void ranges(const Roofline *rl, double *x0, double *x1, double *y0, doubl
     *y1 = pow(10, ceil(log10(rl->peak[ROOF_COMPUTE] * 3)));
 }
 
+/* "batches 1, 16" (in the order first added), or NULL with one batch. */
+static const char *batch_list(const Roofline *rl, char *out, size_t cap)
+{
+    int k = 0;
+    snprintf(out, cap, "batches");
+    for (int i = 0; i < rl->n; i++) {
+        int seen = 0;
+        for (int j = 0; j < i; j++)
+            seen |= rl->p[j].batch == rl->p[i].batch;
+        if (!seen && strlen(out) + 16 < cap)
+            snprintf(out + strlen(out), cap - strlen(out), "%s %u", k++ ? "," : "", rl->p[i].batch);
+    }
+    return k > 1 ? out : NULL;
+}
+
 static void plot_script(ReportText *s, const Roofline *rl, const Report *r, const char **fmts, int nf, int batches)
 {
-    char line[600], title[800], v[32];
-    report_config_line(r, line, sizeof line);
+    char line[600], title[800], v[32], bl[128];
+    report_config_line_with(r, batch_list(rl, bl, sizeof bl), line, sizeof line);
     snprintf(title, sizeof title, "roofline: achieved FLOP/s against FLOPs per byte moved from the source\n%s%s", line,
              batches > 1 ? " (labels: batch)" : "");
     report_text_add(s, "set title ");

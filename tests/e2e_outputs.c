@@ -385,6 +385,9 @@ static void test_roofline(void **state)
     assert_out_has("roofline: ro/roofline.");
     assert_true(access(path_of("ro/roofline.png"), F_OK) == 0 || access(path_of("ro/roofline.svg"), F_OK) == 0);
     assert_true(strstr(slurp("ro/roofline.dat", NULL), "# q4g:16: intensity_flops_per_byte") != NULL);
+    assert_non_null(strstr(slurp("ro/roofline.gp", NULL), "(4 chips), batch 1, prompt 8"));
+    /* the --json run above drew into the default out folder; its title lists the batches */
+    assert_non_null(strstr(slurp("out/roofline.gp", NULL), "(4 chips), batches 1, 4, prompt 8"));
     /* bad batch lists are usage errors */
     assert_int_equal(ipusim_all("run " MICRO "--roofline-batches 1,x"), 2);
     assert_out_has("--roofline-batches 'x' must be an integer");
