@@ -130,7 +130,10 @@ static void trace_name(const char *base, const char *format, int several, char *
 
 /* Runs each format; a trace is staged in traces[i] (written, fsync'ed, not yet
  * renamed into place) so that all outputs appear together at the end.
- * memory_report: where to print each format's ten fullest tiles (NULL: nowhere). */
+ * memory_report: where to print each format's ten fullest tiles (NULL: nowhere).
+ * A format whose run fails (it does not fit, a group size that does not
+ * divide) is recorded in rep->failed and the others still run; an error
+ * only when none ran, or on an output's failure. */
 static int run_formats(const RunConfig *rc, const GptjWeights *w, const uint32_t *prompt, const char *trace_path,
                        FILE *memory_report, Report *rep, FileioFile *traces, IpuErr *err)
 {
@@ -144,8 +147,16 @@ static int run_formats(const RunConfig *rc, const GptjWeights *w, const uint32_t
         RunResult res;
         memset(&res, 0, sizeof res);
         int rv = gptj_run(&rc->arch, &o, w, prompt, t, &res, err);
-        if (rv == 0)
-            rv = report_add(rep, &res, rc->batch, rc->chips_used, &rc->arch, err);
+        if (rv) {
+            char spec[32];
+            quant_spec_format(&rc->specs[i], spec, sizeof spec);
+            trace_destroy(t);
+            run_result_free(&res);
+            if (report_add_failure(rep, spec, err->msg, err))
+                return -1;
+            continue;
+        }
+        rv = report_add(rep, &res, rc->batch, rc->chips_used, &rc->arch, err);
         if (rv == 0 && memory_report)
             fprintf(memory_report, "memory layout, %s: the ten fullest tiles at their peaks\n%s\n", res.format,
                     res.memory_report);
@@ -171,6 +182,8 @@ static int run_formats(const RunConfig *rc, const GptjWeights *w, const uint32_t
             return ipu_err_prefix(err, "format %s", spec);
         }
     }
+    if (rep->n == 0 && rep->nfailed) /* the first failure is the message */
+        return ipu_err(err, "format %s: %s", rep->failed[0].format, rep->failed[0].message);
     return 0;
 }
 
@@ -279,11 +292,14 @@ static int compare_files_into(const RunConfig *rc, const Report *rep, const Roof
 static void print_config_line(const RunConfig *rc)
 {
     printf("run: model %s, arch %s, %u chips, batch %u, prompt %u, generate %u, seq %u, weights %s, placement %s, "
-           "kv_cache %s, overlap %s, partials %s, decompress %s",
+           "kv_cache %s, overlap %s, partials %s, scheme %s, decompress %s",
            rc->model, rc->arch_name, rc->chips_used, rc->batch, rc->prompt_len, rc->gen_tokens, rc->seq_len_used,
            rc->weights == RUN_WEIGHTS_NONE ? "none (timing)" : rc->weights == RUN_WEIGHTS_SYNTHETIC ? "synthetic" : "checkpoint",
            runcfg_placement_name(rc->placement), rc->kv_cache ? "on" : "off", rc->overlap ? "on" : "off",
-           rc->partials ? "fp32" : "fp16", rc->decompress[0] ? rc->decompress : "(default)");
+           rc->partials ? "fp32" : "fp16", rc->scheme == SCHEME_GRAPHCORE ? "graphcore" : "ipusim",
+           rc->scheme == SCHEME_GRAPHCORE ? "(not used: Graphcore's unpack + broadcast ops)"
+           : rc->decompress[0]            ? rc->decompress
+                                          : "(default)");
     for (int i = 0; i < rc->narch_sets; i++)
         printf(", arch.%s=%s", rc->arch_sets[i].key, rc->arch_sets[i].value);
     printf("\n\n");
@@ -572,7 +588,10 @@ static int run_main(const char *cmd, int argc, char **argv, int compare)
     if (print_results(rc, &rep, rlp, json, &bpe, &err) || stage_outputs(rc, opts, compare, &rep, rlp, &out, &err) ||
         commit_outputs(rc, opts, &out, &err))
         goto fail;
-    status = 0;
+    /* formats that did not run: the others' outputs are written; exit 1 */
+    for (int i = 0; i < rep.nfailed; i++)
+        fprintf(stderr, "ipusim %s: format %s: %s\n", cmd, rep.failed[i].format, rep.failed[i].message);
+    status = rep.nfailed ? 1 : 0;
     goto done;
 fail:
     fflush(stdout);

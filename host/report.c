@@ -35,6 +35,7 @@ void report_free(Report *r)
     for (int i = 0; i < r->n; i++)
         free(r->f[i].tokens), free(r->f[i].mem_tile), free(r->f[i].mem_chip);
     free(r->f);
+    free(r->failed);
     cJSON_Delete(r->config);
     memset(r, 0, sizeof *r);
 }
@@ -359,6 +360,18 @@ static cJSON *format_json(const FormatReport *f)
     return o;
 }
 
+int report_add_failure(Report *r, const char *format, const char *message, IpuErr *err)
+{
+    FormatFailure *m = realloc(r->failed, (size_t)(r->nfailed + 1) * sizeof *m);
+    if (!m)
+        return ipu_err(err, "out of memory");
+    r->failed = m;
+    snprintf(m[r->nfailed].format, sizeof m->format, "%s", format);
+    snprintf(m[r->nfailed].message, sizeof m->message, "%s", message);
+    r->nfailed++;
+    return 0;
+}
+
 cJSON *report_to_json(const Report *r)
 {
     cJSON *root = cJSON_CreateObject();
@@ -367,6 +380,13 @@ cJSON *report_to_json(const Report *r)
     cJSON *arr = cJSON_AddArrayToObject(root, "formats");
     for (int i = 0; i < r->n; i++)
         cJSON_AddItemToArray(arr, format_json(&r->f[i]));
+    cJSON *bad = cJSON_AddArrayToObject(root, "failed_formats");
+    for (int i = 0; i < r->nfailed; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "format", r->failed[i].format);
+        cJSON_AddStringToObject(o, "message", r->failed[i].message);
+        cJSON_AddItemToArray(bad, o);
+    }
     return root;
 }
 

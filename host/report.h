@@ -80,10 +80,19 @@ typedef struct FormatReport {
     double speedup_vs_fp16;
 } FormatReport;
 
+/* A format that did not run (it does not fit, its group size does not
+ * divide a layer): the others still do. */
+typedef struct FormatFailure {
+    char format[32];
+    char message[IPU_ERR_MSG_BYTES];
+} FormatFailure;
+
 typedef struct Report {
     cJSON *config;                  /* owned: the resolved configuration echo (may be NULL) */
     FormatReport *f;                /* (n) */
     int n, cap;
+    FormatFailure *failed;          /* (nfailed) in run order */
+    int nfailed;
 } Report;
 
 /* config is taken over (deleted by report_free); may be NULL. */
@@ -91,6 +100,8 @@ void report_init(Report *r, cJSON *config);
 void report_free(Report *r);
 /* Adds one format; chips is the tensor-parallel degree the run used. */
 int report_add(Report *r, const RunResult *res, uint32_t batch, uint32_t chips, const IpuArch *arch, IpuErr *err);
+/* Records a format that failed with message (JSON "failed_formats"). */
+int report_add_failure(Report *r, const char *format, const char *message, IpuErr *err);
 
 const char *report_phase_name(int phase);
 

@@ -134,6 +134,32 @@ static void test_stdout_is_the_output(void **state)
     assert_out_has("wrote s/ck: gptj-micro");
 }
 
+/* A format that does not run (its group size does not divide a layer) is
+ * reported and the others still run: their table or JSON on stdout, the
+ * failure in failed_formats and on stderr, exit 1; all failing is an error. */
+static void test_failing_format_keeps_the_others(void **state)
+{
+    (void)state;
+    const char *cmd = "run --set model=gptj-micro --set prompt_len=8 --set gen_tokens=2 "
+                      "--set formats=fp16,q4g:1024,q4g:16 --json";
+    assert_int_equal(ipusim_stdout(cmd), 1);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    const cJSON *fm = cJSON_GetObjectItem(j, "formats"), *bad = cJSON_GetObjectItem(j, "failed_formats");
+    assert_int_equal(cJSON_GetArraySize(fm), 2);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(fm, 1), "format")->valuestring, "q4g:16");
+    assert_int_equal(cJSON_GetArraySize(bad), 1);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(bad, 0), "format")->valuestring, "q4g:1024");
+    assert_non_null(strstr(cJSON_GetObjectItem(cJSON_GetArrayItem(bad, 0), "message")->valuestring, "does not divide"));
+    cJSON_Delete(j);
+    assert_int_equal(ipusim_all(cmd), 1);
+    assert_out_has("ipusim run: format q4g:1024: ");
+    /* nothing ran: the error alone */
+    assert_int_equal(ipusim_all("run --set model=gptj-micro --set prompt_len=8 --set gen_tokens=2 --set formats=q4g:1024 --json"), 1);
+    assert_out_has("ipusim run: format q4g:1024: ");
+    assert_null(strstr(out, "schema_version"));
+}
+
 /* Files and folders are 0666 / 0777 less the umask, whichever writes them. */
 static void test_modes_follow_umask(void **state)
 {
@@ -397,6 +423,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stdout_is_the_output),
+        cmocka_unit_test(test_failing_format_keeps_the_others),
         cmocka_unit_test(test_modes_follow_umask),
         cmocka_unit_test(test_summary_matches_json),
         cmocka_unit_test(test_plots_titles_and_scripts),
