@@ -9,6 +9,7 @@
 
 #include "host/cli.h"
 #include "host/gptj_run.h"
+#include "host/progress.h"
 #include "host/report.h"
 #include "host/roofline.h"
 #include "host/runcfg.h"
@@ -128,14 +129,15 @@ static void trace_name(const char *base, const char *format, int several, char *
     snprintf(out, cap, "%.*s-%s%s", (int)(dot - base), base, fmt, dot);
 }
 
-/* Runs each format; a trace is staged in traces[i] (written, fsync'ed, not yet
+/* Runs each format (run_formats: with a progress line); a trace is staged in traces[i] (written, fsync'ed, not yet
  * renamed into place) so that all outputs appear together at the end.
  * memory_report: where to print each format's ten fullest tiles (NULL: nowhere).
  * A format whose run fails (it does not fit, a group size that does not
  * divide) is recorded in rep->failed and the others still run; an error
  * only when none ran, or on an output's failure. */
-static int run_formats(const RunConfig *rc, const GptjWeights *w, const uint32_t *prompt, const char *trace_path,
-                       FILE *memory_report, Report *rep, FileioFile *traces, IpuErr *err)
+static int run_formats_progress(const RunConfig *rc, const GptjWeights *w, const uint32_t *prompt,
+                                const char *trace_path, FILE *memory_report, Report *rep, FileioFile *traces,
+                                Progress *pr, IpuErr *err)
 {
     for (int i = 0; i < rc->nformats; i++) {
         RunOptions o;
@@ -154,6 +156,7 @@ static int run_formats(const RunConfig *rc, const GptjWeights *w, const uint32_t
             run_result_free(&res);
             if (report_add_failure(rep, spec, err->msg, err))
                 return -1;
+            progress_update(pr, (size_t)i + 1, (size_t)rep->nfailed);
             continue;
         }
         rv = report_add(rep, &res, rc->batch, rc->chips_used, &rc->arch, err);
@@ -181,10 +184,22 @@ static int run_formats(const RunConfig *rc, const GptjWeights *w, const uint32_t
             quant_spec_format(&rc->specs[i], spec, sizeof spec);
             return ipu_err_prefix(err, "format %s", spec);
         }
+        progress_update(pr, (size_t)i + 1, (size_t)rep->nfailed);
     }
     if (rep->n == 0 && rep->nfailed) /* the first failure is the message */
         return ipu_err(err, "format %s: %s", rep->failed[0].format, rep->failed[0].message);
     return 0;
+}
+
+static int run_formats(const RunConfig *rc, const GptjWeights *w, const uint32_t *prompt, const char *trace_path,
+                       FILE *memory_report, Report *rep, FileioFile *traces, IpuErr *err)
+{
+    Progress pr; /* on a terminal only, and not for --roofline-batches' extra runs (traces NULL) */
+    progress_init(&pr, stderr, "formats", (size_t)rc->nformats, 0, traces == NULL);
+    progress_update(&pr, 0, 0);
+    int rv = run_formats_progress(rc, w, prompt, trace_path, memory_report, rep, traces, &pr, err);
+    progress_finish(&pr);
+    return rv;
 }
 
 /* Files an output folder owns (fileio_dir_commit replaces and removes these only). */
