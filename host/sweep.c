@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "host/cli.h"
+#include "host/roofline.h"
 #include "sim/fileio.h"
 
 void sweep_init(Sweep *s) { memset(s, 0, sizeof *s); }
@@ -293,6 +294,8 @@ static const struct {
     METRIC(mbu_frac),          METRIC(step_bytes),       METRIC(achieved_bytes_per_s),
     METRIC(peak_bytes_per_s),  METRIC(sram_peak_bytes),  METRIC(sram_peak_tile),
     METRIC(speedup_vs_fp16),   METRIC(memory_proportion), METRIC(weight_bytes),
+    METRIC(step_flops),        METRIC(intensity_flops_per_byte), METRIC(achieved_flops_per_s),
+    METRIC(peak_flops_per_s),
 };
 #undef METRIC
 #define NMETRICS (sizeof metrics / sizeof metrics[0])
@@ -342,6 +345,21 @@ void sweep_row_from_report(SweepRow *r, uint64_t point, int fmt, const FormatRep
     double total = f->ndecode ? f->decode_total_cycles : f->prefill_total_cycles;
     for (int p = 0; p < PHASE_COUNT; p++)
         r->phase_frac[p] = total > 0 ? c[p] / total : NAN;
+}
+
+void sweep_row_roofline(SweepRow *r, const RunConfig *rc, const FormatReport *f)
+{
+    RooflineShape shape = {rc->cfg, rc->prompt_len, rc->seq_len_used, rc->kv_cache};
+    int decode = f->ndecode > 0;
+    double lin, att, t = (decode ? f->decode_total_cycles : f->prefill_total_cycles) / f->clock_hz;
+    roofline_step_flops(&shape, f->batch, f->ndecode, decode, &lin, &att);
+    Roofline rl;
+    roofline_init(&rl, &rc->arch, f->chips);
+    r->step_flops = lin + att;
+    r->intensity_flops_per_byte = f->step_bytes > 0 ? r->step_flops / f->step_bytes : NAN;
+    r->achieved_flops_per_s = t > 0 ? r->step_flops / t : NAN;
+    r->peak_flops_per_s = rl.peak[ROOF_COMPUTE];
+    roofline_free(&rl);
 }
 
 void sweep_row_error(SweepRow *r, uint64_t point, int fmt, const char *format, const char *message)

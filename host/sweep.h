@@ -99,12 +99,18 @@ typedef struct SweepRow {
     double bits_per_param, ttft_s, tpot_s, batched_token_s, latency_s, throughput_tokens_per_s, mbu_frac;
     double step_bytes, achieved_bytes_per_s, peak_bytes_per_s, sram_peak_bytes, sram_peak_tile;
     double speedup_vs_fp16, memory_proportion, weight_bytes;
+    /* the roofline (host/roofline.h) of the step behind batched_token_s: its
+     * matrix products' FLOPs, per byte of step_bytes, per second, and the
+     * compute roof of the chips used */
+    double step_flops, intensity_flops_per_byte, achieved_flops_per_s, peak_flops_per_s;
     double phase_frac[PHASE_COUNT]; /* shares of the step behind batched_token_s */
 } SweepRow;
 
 /* The row of one format's report (ok), or of an error (message made one line). */
 void sweep_row_from_report(SweepRow *r, uint64_t point, int fmt, const FormatReport *f);
 void sweep_row_error(SweepRow *r, uint64_t point, int fmt, const char *format, const char *message);
+/* The roofline fields of an ok row, from the configuration rc ran (finished) and its format report f. */
+void sweep_row_roofline(SweepRow *r, const RunConfig *rc, const FormatReport *f);
 /* Speedups of a point's rows (n, in format order) against its fp16 row, as report_add does. */
 void sweep_rows_speedup(SweepRow *rows, int n);
 

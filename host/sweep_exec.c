@@ -334,9 +334,10 @@ static void run_unit(Writer *w, const Unit *u, RunConfig *rc, size_t *lowerings)
             rv = gptj_session_run(ses, &rc->arch, &res, &e);
         if (!rv)
             rv = report_add(&rep, &res, rc->batch, rc->chips_used, &rc->arch, &e);
-        if (!rv)
+        if (!rv) {
             sweep_row_from_report(&row, c->point, c->fmt, &rep.f[0]);
-        else
+            sweep_row_roofline(&row, rc, &rep.f[0]);
+        } else
             sweep_row_error(&row, c->point, c->fmt, fname, e.msg);
         run_result_free(&res);
         report_free(&rep);

@@ -23,7 +23,15 @@ typedef struct PlotRow {
     char format[32];
     int ok;
     double y, bits, token_s;
+    double intensity, achieved, peak_flops, peak_bytes; /* the roofline's */
 } PlotRow;
+
+/* A number field of a results row, NaN when absent or null. */
+static double num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
 
 /* The rows of results.jsonl: point, format, status, the metric, bits and token time. */
 static int read_rows(const char *dir, const char *metric, PlotRow **out, size_t *n, IpuErr *err)
@@ -55,10 +63,16 @@ static int read_rows(const char *dir, const char *metric, PlotRow **out, size_t 
             }
             r = m, cap *= 2;
         }
-        const cJSON *b = cJSON_GetObjectItem(o, "bits_per_param"), *t = cJSON_GetObjectItem(o, "batched_token_s");
-        r[k] = (PlotRow){(size_t)pt->valuedouble, "", !strcmp(st->valuestring, "ok"),
-                         cJSON_IsNumber(y) ? y->valuedouble : NAN, cJSON_IsNumber(b) ? b->valuedouble : NAN,
-                         cJSON_IsNumber(t) ? t->valuedouble : NAN};
+        r[k] = (PlotRow){(size_t)pt->valuedouble,
+                         "",
+                         !strcmp(st->valuestring, "ok"),
+                         cJSON_IsNumber(y) ? y->valuedouble : NAN,
+                         num(o, "bits_per_param"),
+                         num(o, "batched_token_s"),
+                         num(o, "intensity_flops_per_byte"),
+                         num(o, "achieved_flops_per_s"),
+                         num(o, "peak_flops_per_s"),
+                         num(o, "peak_bytes_per_s")};
         snprintf(r[k].format, sizeof r[k].format, "%s", fm->valuestring);
         k++;
         cJSON_Delete(o);
@@ -338,6 +352,98 @@ static int plot_groups(const Sweep *s, const PlotRow *r, size_t n, const char *b
     return rv;
 }
 
+#define SWEEP_PLOT_MAX_ROOFS 6
+
+static int roofline_usable(const PlotRow *r)
+{
+    return r->ok && isfinite(r->intensity) && r->intensity > 0 && isfinite(r->achieved) && r->achieved > 0 &&
+           isfinite(r->peak_flops) && isfinite(r->peak_bytes);
+}
+
+/* The sweep on the rooflines: each (point, format)'s step at its FLOPs per
+ * byte moved (the bytes the MBU counts) and its FLOP/s, one marker kind per
+ * format, labelled with the first varied key's value; the roofs min(compute
+ * peak, memory peak x intensity) of each distinct machine of the sweep (the
+ * first SWEEP_PLOT_MAX_ROOFS), the memory being the MBU's (streaming memory
+ * for streamed weights, SRAM for resident ones). host/roofline.h. */
+static int plot_roofline(const Sweep *s, const PlotRow *r, size_t n, const char *build, const char *final,
+                         const char *term, const char *ext, int *drawn, IpuErr *err)
+{
+    *drawn = 0;
+    double roof[SWEEP_PLOT_MAX_ROOFS][2];
+    size_t nroof = 0, nok = 0;
+    double xlo = INFINITY, xhi = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!roofline_usable(&r[i]))
+            continue;
+        nok++;
+        xlo = fmin(xlo, r[i].intensity), xhi = fmax(xhi, r[i].intensity);
+        size_t k = 0;
+        while (k < nroof && !(roof[k][0] == r[i].peak_flops && roof[k][1] == r[i].peak_bytes))
+            k++;
+        if (k == nroof && nroof < SWEEP_PLOT_MAX_ROOFS)
+            roof[nroof][0] = r[i].peak_flops, roof[nroof][1] = r[i].peak_bytes, nroof++;
+    }
+    if (!nok)
+        return 0;
+    for (size_t k = 0; k < nroof; k++) /* show each roof's ridge, where memory stops binding */
+        xhi = fmax(xhi, roof[k][0] / roof[k][1]);
+    char *data = NULL, *body = NULL;
+    size_t dlen = 0, blen = 0;
+    FILE *d = open_memstream(&data, &dlen), *b = open_memstream(&body, &blen);
+    if (!d || !b) {
+        if (d)
+            fclose(d), free(data);
+        if (b)
+            fclose(b), free(body);
+        return ipu_err(err, "out of memory");
+    }
+    fprintf(b, "set terminal %s\nset title 'the sweep on the rooflines (labels: %s)'\n"
+               "set xlabel 'arithmetic intensity (FLOP per byte moved)'\nset ylabel 'achieved FLOP/s'\n"
+               "set logscale xy\nset grid\nset key below noenhanced\nset xrange [%.6g:%.6g]\nset samples 400\n",
+            term, s->nvary ? s->vary[0].key : "-", xlo / 4, xhi * 4);
+    for (size_t k = 0; k < nroof; k++)
+        fprintf(b, "roof%zu(x) = x * %.9g < %.9g ? x * %.9g : %.9g\n", k, roof[k][1], roof[k][0], roof[k][1], roof[k][0]);
+    fprintf(b, "plot");
+    for (size_t k = 0; k < nroof; k++)
+        fprintf(b, "%s roof%zu(x) with lines dt 2 lw 2 title 'roof: %.3g TFLOP/s, %.3g GB/s'", k ? "," : "", k,
+                roof[k][0] / 1e12, roof[k][1] / 1e9);
+    char seen[RUNCFG_MAX_FORMATS][32];
+    size_t nf = 0;
+    for (size_t i = 0; i < n; i++) { /* one data block per format, in order of first appearance */
+        if (!roofline_usable(&r[i]))
+            continue;
+        size_t f = 0;
+        while (f < nf && strcmp(seen[f], r[i].format))
+            f++;
+        if (f < nf || nf == RUNCFG_MAX_FORMATS)
+            continue;
+        snprintf(seen[nf++], sizeof seen[0], "%s", r[i].format);
+        fprintf(d, "# %s\n", r[i].format);
+        for (size_t q = i; q < n; q++)
+            if (roofline_usable(&r[q]) && !strcmp(r[q].format, r[i].format)) {
+                size_t idx[SWEEP_MAX_VARY];
+                sweep_point_index(s, r[q].point, idx);
+                fprintf(d, "%.9g %.9g \"%s\"\n", r[q].intensity, r[q].achieved,
+                        s->nvary ? s->vary[0].values[idx[0]] : "");
+            }
+        fprintf(d, "\n\n");
+        fprintf(b, ", dir.'/roofline.dat' index %zu using 1:2 with points pt %zu ps 1.5 title '%s', "
+                   "'' index %zu using 1:2:3 with labels offset 0,0.8 font ',8' notitle",
+                nf - 1, 4 + 2 * (nf - 1), r[i].format, nf - 1);
+    }
+    fprintf(b, "\n");
+    int bad = fclose(d) | fclose(b);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/roofline.dat", build);
+    int rv = bad ? ipu_err(err, "out of memory") : fileio_write(path, data, dlen, err);
+    if (!rv)
+        rv = plot_render(build, final, "roofline", ext, body, err);
+    *drawn = !rv;
+    free(data), free(body);
+    return rv;
+}
+
 int sweep_plot(const Sweep *s, const char *dir, const char *metric, char *names, size_t cap, IpuErr *err)
 {
     names[0] = '\0';
@@ -373,6 +479,10 @@ int sweep_plot(const Sweep *s, const char *dir, const char *metric, char *names,
         rv = plot_groups(s, r, n, d.tmp, final, term, ext, &drawn, err);
     if (!rv && drawn)
         snprintf(names + strlen(names), cap - strlen(names), ";plots/groups.%s", ext);
+    if (!rv)
+        rv = plot_roofline(s, r, n, d.tmp, final, term, ext, &drawn, err);
+    if (!rv && drawn)
+        snprintf(names + strlen(names), cap - strlen(names), ";plots/roofline.%s", ext);
     if (!rv)
         rv = fileio_dir_commit(&d, sweep_plot_files, err);
     fileio_dir_abort(&d);

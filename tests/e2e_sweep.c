@@ -74,7 +74,7 @@ static void test_rows_equal_separate_runs(void **st)
         assert_non_null(r);
         assert_string_equal(cJSON_GetObjectItem(r, "status")->valuestring, "ok");
         char args[512];
-        snprintf(args, sizeof args, "run --json " BASE "--set batch=%s --set arch.stream.bandwidth_bytes_per_s=%s",
+        snprintf(args, sizeof args, "run --json --roofline " BASE "--set batch=%s --set arch.stream.bandwidth_bytes_per_s=%s",
                  cJSON_GetObjectItem(r, "batch")->valuestring,
                  cJSON_GetObjectItem(r, "arch.stream.bandwidth_bytes_per_s")->valuestring);
         assert_int_equal(tu_ipusim(NULL, args, 0, out, sizeof out), 0);
@@ -94,6 +94,20 @@ static void test_rows_equal_separate_runs(void **st)
                     cJSON_GetObjectItem(f, "sram_peak_bytes")->valuedouble);
         assert_string_equal(cJSON_GetObjectItem(r, "placement")->valuestring,
                             cJSON_GetObjectItem(f, "placement")->valuestring);
+        /* the roofline columns: the decode step's point of run --roofline */
+        const cJSON *rl = cJSON_GetObjectItem(j, "roofline"), *p = NULL;
+        cJSON_ArrayForEach(p, cJSON_GetObjectItem(rl, "points")) if (
+            !strcmp(cJSON_GetObjectItem(p, "format")->valuestring, cJSON_GetObjectItem(r, "format")->valuestring) &&
+            !strcmp(cJSON_GetObjectItem(p, "step")->valuestring, "decode") &&
+            !strcmp(cJSON_GetObjectItem(p, "part")->valuestring, "step")) break;
+        assert_non_null(p);
+        assert_true(cJSON_GetObjectItem(r, "step_flops")->valuedouble == cJSON_GetObjectItem(p, "flops")->valuedouble);
+        assert_true(cJSON_GetObjectItem(r, "intensity_flops_per_byte")->valuedouble ==
+                    cJSON_GetObjectItem(p, "intensity_flops_per_byte")->valuedouble);
+        assert_true(cJSON_GetObjectItem(r, "achieved_flops_per_s")->valuedouble ==
+                    cJSON_GetObjectItem(p, "achieved_flops_per_s")->valuedouble);
+        assert_true(cJSON_GetObjectItem(r, "peak_flops_per_s")->valuedouble ==
+                    cJSON_GetObjectItem(cJSON_GetObjectItem(rl, "peaks"), "compute_flops_per_s")->valuedouble);
         cJSON_Delete(j), cJSON_Delete(r);
     }
     assert_int_equal(nrows, 2 * 3 * 2);
@@ -226,6 +240,7 @@ static void test_plots(void **st)
     assert_non_null(strstr(ls, "batched_token_s-vs-arch_stream_bandwidth_bytes_per_s.png"));
     assert_non_null(strstr(ls, "tradeoff.png"));
     assert_non_null(strstr(ls, "groups.png")); /* two group sizes: token time against the group size */
+    assert_non_null(strstr(ls, "roofline.png"));
     snprintf(cmd, sizeof cmd, "%s/plots/groups.gp", dir);
     FILE *f = fopen(cmd, "r");
     assert_non_null(f);

@@ -333,13 +333,14 @@ static void test_complete_lines(void **st)
 static void test_metrics(void **st)
 {
     (void)st;
-    assert_int_equal(sweep_metric_count(), 15 + PHASE_COUNT);
+    assert_int_equal(sweep_metric_count(), 19 + PHASE_COUNT);
     for (size_t i = 0; i < sweep_metric_count(); i++) {
         const char *n = sweep_metric_name(i);
         size_t l = strlen(n);
         /* units in the names; fractions are _frac, never percentages */
         assert_true(strstr(n, "_s") || strstr(n, "_bytes") || strstr(n, "_frac") || strstr(n, "bits_per_param") ||
-                    strstr(n, "tile") || strstr(n, "speedup") || strstr(n, "memory_proportion") || l == 0);
+                    strstr(n, "tile") || strstr(n, "speedup") || strstr(n, "memory_proportion") ||
+                    strstr(n, "_flops") || l == 0);
         assert_null(strstr(n, "pct"));
     }
 }

@@ -69,6 +69,7 @@ static char *fresh_rows(const Sweep *s)
         for (int i = 0; i < rep.n; i++) {
             SweepRow row;
             sweep_row_from_report(&row, p, i, &rep.f[i]);
+            sweep_row_roofline(&row, rc, &rep.f[i]);
             row.speedup_vs_fp16 = rep.f[i].speedup_vs_fp16; /* report_add's own */
             char *line = sweep_csv_row(s, &row);
             fputs(line, f);
