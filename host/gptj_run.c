@@ -11,8 +11,9 @@
 #include "sim/engine.h"
 #include "sim/layout.h"
 
-const char *const run_phase_names[PHASE_COUNT] = {"stream", "decompress", "matmul",    "attention",
-                                                  "other",  "exchange",   "sync",      "collective"};
+#define RUN_PHASE_NAME(n) n,
+const char *const run_phase_names[PHASE_COUNT] = {RUN_PHASE_NAMES(RUN_PHASE_NAME)};
+#undef RUN_PHASE_NAME
 
 void run_result_free(RunResult *r)
 {

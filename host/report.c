@@ -10,16 +10,10 @@
 #include "sim/fileio.h"
 #include "sim/sram.h"
 
-/* Same order as RunPhase. */
-static const char *const phase_names[PHASE_COUNT] = {
-    "stream", "decompress", "matmul", "attention", "other", "exchange", "sync", "collective",
-};
-_Static_assert(PHASE_COUNT == 8, "phase_names follows RunPhase");
-
 const char *report_phase_name(int phase)
 {
     IPU_ASSERT(phase >= 0 && phase < PHASE_COUNT);
-    return phase_names[phase];
+    return run_phase_names[phase];
 }
 
 void report_init(Report *r, cJSON *config)
@@ -166,7 +160,7 @@ static void print_breakdown(FILE *out, const Report *r, int decode)
         fprintf(out, " %28s", r->f[i].format);
     fprintf(out, "\n");
     for (int p = 0; p <= PHASE_COUNT; p++) {
-        fprintf(out, "  %-11s", p < PHASE_COUNT ? phase_names[p] : "total");
+        fprintf(out, "  %-11s", p < PHASE_COUNT ? run_phase_names[p] : "total");
         for (int i = 0; i < r->n; i++) {
             const FormatReport *f = &r->f[i];
             double total = decode ? f->decode_total_cycles : f->prefill_total_cycles;
@@ -315,7 +309,7 @@ static cJSON *step_json(const double *cycles, double total, double hz, const Rep
     cJSON_AddNumberToObject(o, "time_s", total / hz);
     cJSON *phases = cJSON_AddObjectToObject(o, "phases");
     for (int p = 0; p < PHASE_COUNT; p++) {
-        cJSON *ph = cJSON_AddObjectToObject(phases, phase_names[p]);
+        cJSON *ph = cJSON_AddObjectToObject(phases, run_phase_names[p]);
         cJSON_AddNumberToObject(ph, "cycles", cycles[p]);
         cJSON_AddNumberToObject(ph, "time_s", cycles[p] / hz);
         cJSON_AddNumberToObject(ph, "share_frac", total > 0 ? cycles[p] / total : 0.0);
@@ -468,7 +462,7 @@ char *report_csv_text(const Report *r, size_t *len)
             for (int p = 0; p <= PHASE_COUNT; p++) {
                 double v = p < PHASE_COUNT ? c[p] : total;
                 report_text_add(&t, "%s,%s,%s,%.0f,%.9g,%.6f\n", f->format, d ? "decode" : "prefill",
-                                p < PHASE_COUNT ? phase_names[p] : "total", v, v / f->clock_hz,
+                                p < PHASE_COUNT ? run_phase_names[p] : "total", v, v / f->clock_hz,
                                 total > 0 ? v / total : 0.0);
             }
         }

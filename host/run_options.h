@@ -23,6 +23,10 @@ typedef enum RunPhase {
     PHASE_COLLECTIVE,  /* all-reduce / all-gather over IPU-Links */
     PHASE_COUNT
 } RunPhase;
+/* The phases' names in RunPhase order, the one list every table of them is
+ * made from (run_phase_names, the sweep's "<name>_frac" columns). */
+#define RUN_PHASE_NAMES(X) \
+    X("stream") X("decompress") X("matmul") X("attention") X("other") X("exchange") X("sync") X("collective")
 extern const char *const run_phase_names[PHASE_COUNT];
 
 typedef enum Placement { PLACE_STREAM, PLACE_RESIDENT, PLACE_AUTO } Placement;

@@ -304,11 +304,9 @@ size_t sweep_metric_count(void) { return NMETRICS + PHASE_COUNT; }
 
 const char *sweep_metric_name(size_t i)
 {
-    static const char *const phase_cols[PHASE_COUNT] = {
-        "stream_frac", "decompress_frac", "matmul_frac", "attention_frac",
-        "other_frac",  "exchange_frac",   "sync_frac",   "collective_frac",
-    };
-    _Static_assert(PHASE_COUNT == 8, "phase_cols follows RunPhase");
+#define FRAC_COLUMN(n) n "_frac",
+    static const char *const phase_cols[PHASE_COUNT] = {RUN_PHASE_NAMES(FRAC_COLUMN)};
+#undef FRAC_COLUMN
     IPU_ASSERT(i < sweep_metric_count());
     return i < NMETRICS ? metrics[i].name : phase_cols[i - NMETRICS];
 }
