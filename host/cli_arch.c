@@ -103,43 +103,50 @@ static int print_json(const IpuArch *a)
     return 0;
 }
 
+enum { O_JSON, O_ARCH_FILE, O_SET, O_HELP, O_COUNT };
+
+/* The options of arch (copied: cli_parse fills count and values). */
+static const CliOpt arch_opts[] = {
+    [O_JSON] = {"json", 0, "print JSON: {preset, keys: [{name, value, type, unit, doc}]}", 0, {0}},
+    [O_ARCH_FILE] = {"arch-file", 1, "JSON object of keys applied after the preset; its \"preset\" key, if any, must "
+                                     "be NAME's (NAME may then be left out)", 0, {0}},
+    [O_SET] = {"set", 1, "key=value (key or arch.key), applied last; repeatable", 0, {0}},
+    [O_HELP] = {"help", 0, "this help", 0, {0}},
+};
+_Static_assert(sizeof arch_opts / sizeof *arch_opts == O_COUNT, "one entry per option");
+
 int cli_arch(int argc, char **argv)
 {
-    CliOpt opts[] = {
-        {"json", 0, "print JSON: {preset, keys: [{name, value, type, unit, doc}]}", 0, {0}},
-        {"arch-file", 1, "JSON object of keys applied after the preset; its \"preset\" key, if any, must be NAME's "
-                         "(NAME may then be left out)", 0, {0}},
-        {"set", 1, "key=value (key or arch.key), applied last; repeatable", 0, {0}},
-        {"help", 0, "this help", 0, {0}},
-    };
-    int nopts = (int)(sizeof opts / sizeof opts[0]);
+    CliOpt opts[O_COUNT];
+    memcpy(opts, arch_opts, sizeof opts);
     const char *pos[2];
     int npos;
-    if (cli_parse("arch", argc, argv, opts, nopts, pos, 2, &npos))
+    if (cli_parse("arch", argc, argv, opts, O_COUNT, pos, 2, &npos))
         return 2;
-    if (opts[3].count || npos == 0) {
-        FILE *f = opts[3].count ? stdout : stderr;
+    if (opts[O_HELP].count || npos == 0) {
+        FILE *f = opts[O_HELP].count ? stdout : stderr;
         fprintf(f, "usage: ipusim arch list\n       ipusim arch show NAME [options]\n"
                    "       ipusim arch show --arch-file FILE [options]   (the file names the preset)\n");
-        cli_print_options(f, opts, nopts);
-        return opts[3].count ? 0 : 2;
+        cli_print_options(f, opts, O_COUNT);
+        return opts[O_HELP].count ? 0 : 2;
     }
     if (!strcmp(pos[0], "list") && npos == 1) {
         for (int i = 0; arch_preset_names[i]; i++)
             printf("%-10s %s\n", arch_preset_names[i], arch_preset_docs[i]);
         return 0;
     }
-    if (strcmp(pos[0], "show") || npos > 2 || (npos == 1 && !opts[1].count)) {
+    if (strcmp(pos[0], "show") || npos > 2 || (npos == 1 && !opts[O_ARCH_FILE].count)) {
         fprintf(stderr, "ipusim arch: expected 'list', 'show NAME' or 'show --arch-file FILE'\n");
         return 2;
     }
     IpuArch a;
     IpuErr err;
-    if (cli_arch_resolve(npos == 2 ? pos[1] : NULL, NULL, cli_value(&opts[1], NULL), &opts[2], &a, &err)) {
+    if (cli_arch_resolve(npos == 2 ? pos[1] : NULL, NULL, cli_value(&opts[O_ARCH_FILE], NULL), &opts[O_SET], &a,
+                         &err)) {
         fprintf(stderr, "ipusim arch: %s\n", err.msg);
         return 1;
     }
-    if (opts[0].count)
+    if (opts[O_JSON].count)
         return print_json(&a);
     arch_print(stdout, &a);
     return 0;

@@ -17,6 +17,17 @@
 
 enum { O_POINTS, O_THREADS, O_SET, O_SEPARATE, O_HELP, O_COUNT };
 
+/* The options of bench sweep (copied: cli_parse fills count and values). */
+static const CliOpt sweep_opts[] = {
+    [O_POINTS] = {"points", 1, "points: streaming bandwidth x clock, near-square grid (default 1000)", 0, {0}},
+    [O_THREADS] = {"threads", 1, "worker threads (default: OpenMP's)", 0, {0}},
+    [O_SET] = {"set", 1, "key=value on top of the bench's model=gptj-6b arch=pod16 formats=q4g:64 (repeatable)", 0,
+               {0}},
+    [O_SEPARATE] = {"separate", 1, "also time this many points as separate runs, for comparison (default 2)", 0, {0}},
+    [O_HELP] = {"help", 0, "this help", 0, {0}},
+};
+_Static_assert(sizeof sweep_opts / sizeof *sweep_opts == O_COUNT, "one entry per option");
+
 /* Times `n` separate gptj_run of the sweep's first points (every format): seconds per point. */
 static int time_separate(const Sweep *s, long n, double *per_point, IpuErr *err)
 {
@@ -40,15 +51,52 @@ static int time_separate(const Sweep *s, long n, double *per_point, IpuErr *err)
     return rv;
 }
 
+/* The bench's grid of about `points` points (streaming bandwidth x clock, near square) with the --set values. */
+static int make_sweep(Sweep *s, long points, const CliOpt *sets, IpuErr *err)
+{
+    long nb = (long)ceil(sqrt((double)points)), nc = (points + nb - 1) / nb;
+    char vb[128], vc[128];
+    snprintf(vb, sizeof vb, "arch.stream.bandwidth_bytes_per_s=10e9:%.6g:+1e9", 10e9 + (double)(nb - 1) * 1e9);
+    snprintf(vc, sizeof vc, "arch.clock_hz=1.0e9:%.6g:+0.01e9", 1.0e9 + (double)(nc - 1) * 0.01e9);
+    if (sweep_add_set(s, "model=gptj-6b", err) || sweep_add_set(s, "arch=pod16", err) ||
+        sweep_add_set(s, "formats=q4g:64", err))
+        return -1;
+    for (int i = 0; i < sets->count; i++)
+        if (sweep_add_set(s, sets->values[i], err))
+            return -1;
+    return sweep_add_vary(s, vb, err) || sweep_add_vary(s, vc, err) || sweep_finish(s, 0, err) ? -1 : 0;
+}
+
+/* Runs the sweep with its rows written into a temp folder, removed after: wall seconds in *wall_s. */
+static int run_to_temp(const Sweep *s, int threads, SweepStats *st, double *wall_s, IpuErr *err)
+{
+    char dir[] = "/tmp/ipusim-bench-sweep-XXXXXX";
+    if (!mkdtemp(dir))
+        return ipu_err(err, "cannot make a temp folder");
+    char p1[64], p2[64];
+    snprintf(p1, sizeof p1, "%s/results.csv", dir), snprintf(p2, sizeof p2, "%s/results.jsonl", dir);
+    FILE *csv = NULL, *jsonl = NULL;
+    int rv = 0;
+    if (!(csv = fopen(p1, "w")) || !(jsonl = fopen(p2, "w")))
+        rv = ipu_err(err, "cannot write into %s", dir);
+    double t0 = cli_now_s();
+    if (!rv) {
+        SweepRunOptions ro = {threads, 0, csv, jsonl, NULL, NULL};
+        rv = sweep_run(s, &ro, st, err);
+        *wall_s = cli_now_s() - t0;
+    }
+    if (csv)
+        fclose(csv);
+    if (jsonl)
+        fclose(jsonl);
+    unlink(p1), unlink(p2), rmdir(dir);
+    return rv;
+}
+
 int cli_bench_sweep(int argc, char **argv)
 {
-    CliOpt opts[O_COUNT] = {
-        {"points", 1, "points: streaming bandwidth x clock, near-square grid (default 1000)", 0, {0}},
-        {"threads", 1, "worker threads (default: OpenMP's)", 0, {0}},
-        {"set", 1, "key=value on top of the bench's model=gptj-6b arch=pod16 formats=q4g:64 (repeatable)", 0, {0}},
-        {"separate", 1, "also time this many points as separate runs, for comparison (default 2)", 0, {0}},
-        {"help", 0, "this help", 0, {0}},
-    };
+    CliOpt opts[O_COUNT];
+    memcpy(opts, sweep_opts, sizeof opts);
     const char *pos[1];
     int npos;
     if (cli_parse("bench sweep", argc, argv, opts, O_COUNT, pos, 0, &npos))
@@ -64,43 +112,16 @@ int cli_bench_sweep(int argc, char **argv)
         (opts[O_THREADS].count && cli_long("bench sweep", "threads", cli_value(&opts[O_THREADS], ""), 1, 1024, &threads)) ||
         (opts[O_SEPARATE].count && cli_long("bench sweep", "separate", cli_value(&opts[O_SEPARATE], ""), 0, 100, &separate)))
         return 2;
-    long nb = (long)ceil(sqrt((double)points)), nc = (points + nb - 1) / nb;
-    char vb[128], vc[128];
-    snprintf(vb, sizeof vb, "arch.stream.bandwidth_bytes_per_s=10e9:%.6g:+1e9", 10e9 + (double)(nb - 1) * 1e9);
-    snprintf(vc, sizeof vc, "arch.clock_hz=1.0e9:%.6g:+0.01e9", 1.0e9 + (double)(nc - 1) * 0.01e9);
     Sweep s;
     sweep_init(&s);
     IpuErr err;
-    int rv = sweep_add_set(&s, "model=gptj-6b", &err) || sweep_add_set(&s, "arch=pod16", &err) ||
-                     sweep_add_set(&s, "formats=q4g:64", &err)
-                 ? -1
-                 : 0;
-    for (int i = 0; i < opts[O_SET].count && !rv; i++)
-        rv = sweep_add_set(&s, opts[O_SET].values[i], &err);
-    if (!rv)
-        rv = sweep_add_vary(&s, vb, &err) || sweep_add_vary(&s, vc, &err) || sweep_finish(&s, 0, &err) ? -1 : 0;
-    char dir[] = "/tmp/ipusim-bench-sweep-XXXXXX";
-    FILE *csv = NULL, *jsonl = NULL;
-    if (!rv && !mkdtemp(dir))
-        rv = ipu_err(&err, "cannot make a temp folder");
-    char p1[64], p2[64];
-    snprintf(p1, sizeof p1, "%s/results.csv", dir), snprintf(p2, sizeof p2, "%s/results.jsonl", dir);
-    if (!rv && (!(csv = fopen(p1, "w")) || !(jsonl = fopen(p2, "w"))))
-        rv = ipu_err(&err, "cannot write into %s", dir);
     SweepStats st;
-    double t0 = cli_now_s(), wall = 0, sep = 0;
-    if (!rv) {
-        SweepRunOptions ro = {(int)threads, 0, csv, jsonl, NULL, NULL};
-        rv = sweep_run(&s, &ro, &st, &err);
-        wall = cli_now_s() - t0;
-    }
+    double wall = 0, sep = 0;
+    int rv = make_sweep(&s, points, &opts[O_SET], &err);
+    if (!rv)
+        rv = run_to_temp(&s, (int)threads, &st, &wall, &err);
     if (!rv && separate)
         rv = time_separate(&s, separate < (long)s.npoints ? separate : (long)s.npoints, &sep, &err);
-    if (csv)
-        fclose(csv);
-    if (jsonl)
-        fclose(jsonl);
-    unlink(p1), unlink(p2), rmdir(dir);
     if (!rv) {
         printf("bench sweep: %zu points (%s x %s), %zu rows, %d threads: %zu lowerings, %zu failed\n", s.npoints,
                s.vary[0].key, s.vary[1].key, st.cells, (int)threads, st.lowerings, st.failed_points);
