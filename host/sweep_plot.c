@@ -33,6 +33,42 @@ static double num(const cJSON *o, const char *key)
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
+/* A plot's two texts, its data (NAME.dat) and its script body, built in memory. */
+typedef struct PlotText {
+    char *data, *body;
+    size_t dlen, blen;
+    FILE *d, *b;
+} PlotText;
+
+static int plot_text_open(PlotText *t, IpuErr *err)
+{
+    memset(t, 0, sizeof *t);
+    t->d = open_memstream(&t->data, &t->dlen), t->b = open_memstream(&t->body, &t->blen);
+    if (t->d && t->b)
+        return 0;
+    if (t->d)
+        fclose(t->d), free(t->data);
+    if (t->b)
+        fclose(t->b), free(t->body);
+    return ipu_err(err, "out of memory");
+}
+
+/* Closes both texts; when draw, writes NAME.dat into build and renders NAME.ext from the body. */
+static int plot_text_finish(PlotText *t, const char *build, const char *final, const char *name, const char *ext,
+                            int draw, IpuErr *err)
+{
+    int bad = fclose(t->d) | fclose(t->b);
+    int rv = bad ? ipu_err(err, "out of memory") : 0;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s.dat", build, name);
+    if (!rv && draw)
+        rv = fileio_write(path, t->data, t->dlen, err);
+    if (!rv && draw)
+        rv = plot_render(build, final, name, ext, t->body, err);
+    free(t->data), free(t->body);
+    return rv;
+}
+
 /* The rows of results.jsonl: point, format, status, the metric, bits and token time. */
 static int read_rows(const char *dir, const char *metric, PlotRow **out, size_t *n, IpuErr *err)
 {
@@ -148,16 +184,10 @@ static int plot_key(const Sweep *s, int k, const char *metric, const PlotRow *r,
     char label[96], fmts[64][32];
     double scale = metric_scale(metric, label, sizeof label);
     int nf = formats_of(r, n, fmts);
-    char *data = NULL, *body = NULL;
-    size_t dlen = 0, blen = 0;
-    FILE *d = open_memstream(&data, &dlen), *b = open_memstream(&body, &blen);
-    if (!d || !b) {
-        if (d)
-            fclose(d), free(data);
-        if (b)
-            fclose(b), free(body);
-        return ipu_err(err, "out of memory");
-    }
+    PlotText pt;
+    if (plot_text_open(&pt, err))
+        return -1;
+    FILE *d = pt.d, *b = pt.b;
     for (int f = 0; f < nf; f++) {
         fprintf(d, "# %s: %s %s\n", fmts[f], v->key, metric);
         for (size_t i = 0; i < n; i++) {
@@ -184,14 +214,7 @@ static int plot_key(const Sweep *s, int k, const char *metric, const PlotRow *r,
         fprintf(b, "%s dir.'/%s.dat' index %d using 1:2%s with linespoints lw 2 title '%s'", f ? "," : "", name, f,
                 numeric ? "" : ":xtic(3)", fmts[f]);
     fprintf(b, "\n");
-    int bad = fclose(d) | fclose(b);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s.dat", build, name);
-    int rv = bad ? ipu_err(err, "out of memory") : fileio_write(path, data, dlen, err);
-    if (!rv)
-        rv = plot_render(build, final, name, ext, body, err);
-    free(data), free(body);
-    return rv;
+    return plot_text_finish(&pt, build, final, name, ext, 1, err);
 }
 
 /* A line's title: the point's varied keys and values (quotes made double). */
@@ -214,20 +237,15 @@ static int plot_tradeoff(const Sweep *s, const PlotRow *r, size_t n, const char 
                          const char *term, const char *ext, int *drawn, IpuErr *err)
 {
     *drawn = 0;
-    char *data = NULL, *body = NULL;
-    size_t dlen = 0, blen = 0, lines = 0;
+    size_t lines = 0;
     double lo = INFINITY, hi = 0;
     for (size_t i = 0; i < n; i++)
         if (r[i].ok && r[i].token_s > 0)
             lo = r[i].token_s < lo ? r[i].token_s : lo, hi = r[i].token_s > hi ? r[i].token_s : hi;
-    FILE *d = open_memstream(&data, &dlen), *b = open_memstream(&body, &blen);
-    if (!d || !b) {
-        if (d)
-            fclose(d), free(data);
-        if (b)
-            fclose(b), free(body);
-        return ipu_err(err, "out of memory");
-    }
+    PlotText pt;
+    if (plot_text_open(&pt, err))
+        return -1;
+    FILE *d = pt.d, *b = pt.b;
     fprintf(b, "set terminal %s\nset title 'batched token time against bits per parameter (labels: format)'\n"
                "set xlabel 'bits per parameter'\nset ylabel 'batched token time (ms)'\nset grid\n"
                "set key below noenhanced\n%s"
@@ -253,17 +271,8 @@ static int plot_tradeoff(const Sweep *s, const PlotRow *r, size_t n, const char 
         i = j;
     }
     fprintf(b, "\n");
-    int bad = fclose(d) | fclose(b);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/tradeoff.dat", build);
-    int rv = bad ? ipu_err(err, "out of memory") : 0;
-    if (!rv && lines) {
-        rv = fileio_write(path, data, dlen, err);
-        if (!rv)
-            rv = plot_render(build, final, "tradeoff", ext, body, err);
-        *drawn = !rv;
-    }
-    free(data), free(body);
+    int rv = plot_text_finish(&pt, build, final, "tradeoff", ext, lines > 0, err);
+    *drawn = !rv && lines > 0;
     return rv;
 }
 
@@ -297,16 +306,11 @@ static int plot_groups(const Sweep *s, const PlotRow *r, size_t n, const char *b
         memmove(gs + k + 1, gs + k, (ng - k) * sizeof *gs), memmove(bits + k + 1, bits + k, (ng - k) * sizeof *bits);
         gs[k] = g, bits[k] = r[i].bits, ng++;
     }
-    char *data = NULL, *body = NULL;
-    size_t dlen = 0, blen = 0, lines = 0;
-    FILE *d = open_memstream(&data, &dlen), *b = open_memstream(&body, &blen);
-    if (!d || !b) {
-        if (d)
-            fclose(d), free(data);
-        if (b)
-            fclose(b), free(body);
-        return ipu_err(err, "out of memory");
-    }
+    size_t lines = 0;
+    PlotText pt;
+    if (plot_text_open(&pt, err))
+        return -1;
+    FILE *d = pt.d, *b = pt.b;
     fprintf(b, "set terminal %s\nset title 'batched token time against group size'\n"
                "set xlabel 'group size (weights per scale and bias)'\nset x2label 'bits per parameter'\n"
                "set ylabel 'batched token time (ms)'\nset link x2\nset offsets 0.25, 0.25, 0, 0\n"
@@ -338,17 +342,8 @@ static int plot_groups(const Sweep *s, const PlotRow *r, size_t n, const char *b
         i = j;
     }
     fprintf(b, "\n");
-    int bad = fclose(d) | fclose(b);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/groups.dat", build);
-    int rv = bad ? ipu_err(err, "out of memory") : 0;
-    if (!rv && lines) {
-        rv = fileio_write(path, data, dlen, err);
-        if (!rv)
-            rv = plot_render(build, final, "groups", ext, body, err);
-        *drawn = !rv;
-    }
-    free(data), free(body);
+    int rv = plot_text_finish(&pt, build, final, "groups", ext, lines > 0, err);
+    *drawn = !rv && lines > 0;
     return rv;
 }
 
@@ -388,16 +383,10 @@ static int plot_roofline(const Sweep *s, const PlotRow *r, size_t n, const char 
         return 0;
     for (size_t k = 0; k < nroof; k++) /* show each roof's ridge, where memory stops binding */
         xhi = fmax(xhi, roof[k][0] / roof[k][1]);
-    char *data = NULL, *body = NULL;
-    size_t dlen = 0, blen = 0;
-    FILE *d = open_memstream(&data, &dlen), *b = open_memstream(&body, &blen);
-    if (!d || !b) {
-        if (d)
-            fclose(d), free(data);
-        if (b)
-            fclose(b), free(body);
-        return ipu_err(err, "out of memory");
-    }
+    PlotText pt;
+    if (plot_text_open(&pt, err))
+        return -1;
+    FILE *d = pt.d, *b = pt.b;
     fprintf(b, "set terminal %s\nset title 'the sweep on the rooflines (labels: %s)'\n"
                "set xlabel 'arithmetic intensity (FLOP per byte moved)'\nset ylabel 'achieved FLOP/s'\n"
                "set logscale xy\nset grid\nset key below noenhanced\nset xrange [%.6g:%.6g]\nset samples 400\n",
@@ -433,14 +422,8 @@ static int plot_roofline(const Sweep *s, const PlotRow *r, size_t n, const char 
                 nf - 1, 4 + 2 * (nf - 1), r[i].format, nf - 1);
     }
     fprintf(b, "\n");
-    int bad = fclose(d) | fclose(b);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/roofline.dat", build);
-    int rv = bad ? ipu_err(err, "out of memory") : fileio_write(path, data, dlen, err);
-    if (!rv)
-        rv = plot_render(build, final, "roofline", ext, body, err);
+    int rv = plot_text_finish(&pt, build, final, "roofline", ext, 1, err);
     *drawn = !rv;
-    free(data), free(body);
     return rv;
 }
 
