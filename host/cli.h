@@ -93,6 +93,10 @@ int cli_is_decimal(const char *s);
  * whose "preset" differs from the preset given is an error naming both. */
 int cli_arch_resolve(const char *preset, const char *fallback, const char *file, const CliOpt *sets, IpuArch *a,
                      IpuErr *err);
+/* A bench's JSON echo of the machine it ran: "arch" (the preset name),
+ * "arch_file" (when given) and "set" (the --set values, in order). */
+struct cJSON;
+void cli_arch_json(struct cJSON *j, const IpuArch *a, const CliOpt *arch_file, const CliOpt *sets);
 /* One --set key=value (key or arch.key) into a, checked as ipusim run checks it. */
 int cli_arch_set_kv(IpuArch *a, const char *kv, IpuErr *err);
 

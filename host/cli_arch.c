@@ -55,6 +55,16 @@ int cli_arch_set_kv(IpuArch *a, const char *kv, IpuErr *err)
     return 0;
 }
 
+void cli_arch_json(cJSON *j, const IpuArch *a, const CliOpt *arch_file, const CliOpt *sets)
+{
+    cJSON_AddStringToObject(j, "arch", a->name);
+    if (arch_file->count)
+        cJSON_AddStringToObject(j, "arch_file", cli_value(arch_file, ""));
+    cJSON *arr = cJSON_AddArrayToObject(j, "set");
+    for (int k = 0; k < sets->count; k++)
+        cJSON_AddItemToArray(arr, cJSON_CreateString(sets->values[k]));
+}
+
 int cli_arch_resolve(const char *preset, const char *fallback, const char *file, const CliOpt *sets, IpuArch *a,
                      IpuErr *err)
 {

@@ -99,12 +99,7 @@ _Static_assert(sizeof amp_opts / sizeof *amp_opts == O_COUNT, "one entry per opt
 static int print_json(const IpuArch *a, const CliOpt *opts, double peak, const AmpPoint *pts, int np)
 {
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "arch", a->name);
-    if (opts[O_ARCH_FILE].count)
-        cJSON_AddStringToObject(j, "arch_file", cli_value(&opts[O_ARCH_FILE], ""));
-    cJSON *sets = cJSON_AddArrayToObject(j, "set");
-    for (int k = 0; k < opts[O_SET].count; k++)
-        cJSON_AddItemToArray(sets, cJSON_CreateString(opts[O_SET].values[k]));
+    cli_arch_json(j, a, &opts[O_ARCH_FILE], &opts[O_SET]);
     cJSON_AddNumberToObject(j, "tiles", a->tiles_per_chip);
     cJSON_AddNumberToObject(j, "clock_hz", a->clock_hz);
     cJSON_AddNumberToObject(j, "amp_macs_per_cycle_fp16", a->amp_macs_per_cycle_fp16);
