@@ -230,7 +230,7 @@ static int parse_tokens(const char *s, int *out, int max, int *n)
 static int check_groups(const GptjConfig *c, const int *groups, int ng, IpuErr *e)
 {
     for (int k = 0; k < ng; k++) {
-        QuantSpec s = {&quant_format_q4g, (unsigned)groups[k], QUANT_AXIS_IN};
+        QuantSpec s = {&quant_format_q4g, (unsigned)groups[k], QUANT_AXIS_IN, 0, 0};
         QuantPolicy p;
         quant_policy_graphcore(&p, &s);
         for (int i = 0; i < gptj_tensor_count(c); i++) {
