@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "codelets/decompress.h"
+#include "codelets/wdec.h"
 /* layer families (codelets2) */
 #include "codelets/matmul.h"
 #include "codelets/reduce.h"
@@ -20,6 +21,12 @@
 /* One line per family. */
 static const CodeletFamily *const families[] = {
     &codelet_family_decompress,
+    &codelet_family_dec_s4g,
+    &codelet_family_dec_nf4g,
+    &codelet_family_dec_nf4dq,
+    &codelet_family_dec_i8,
+    &codelet_family_dec_fp8e4m3,
+    &codelet_family_dec_fp8e5m2,
     &codelet_family_matmul,
     &codelet_family_reduce,
     &codelet_family_layernorm,

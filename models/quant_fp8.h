@@ -25,7 +25,10 @@
  * the lowest address; scale = absmax / max finite rounded once to fp16, per
  * output channel (scale (rows), the default) or per tensor (scale (1),
  * `:tensor`); code = fp8_encode(w / scale) (0 when the scale is 0).
- * Dequantization: w = fp16(fp8_to_fp16(code) x scale), one rounding.
+ * Dequantization: w = fp16(fp8_to_fp16(code) x scale), one rounding. The
+ * format's scales are finite and below FP8_SCALE_LIMIT = 256 in magnitude
+ * (the quantizer's are at most 65504 / 448 = 146.2 for E4M3, 1.14 for
+ * E5M2), which lets a tile fold an exact x 2^8 into the scale.
  *
  * Header-only: codelets include it; models/quant_fp8.c quantizes.
  */
@@ -44,6 +47,7 @@ typedef enum Fp8Kind { FP8_E4M3, FP8_E5M2 } Fp8Kind;
 #define FP8_E5M2_MAX 57344.0
 #define FP8_E5M2_MAX_CODE 0x7bu
 #define FP8_E4M3_NAN16 0x7f80u /* | sign */
+#define FP8_SCALE_LIMIT 256.0
 
 static inline double fp8_max(Fp8Kind k) { return k == FP8_E4M3 ? FP8_E4M3_MAX : FP8_E5M2_MAX; }
 
