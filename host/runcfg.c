@@ -41,7 +41,8 @@ static const RunKey keys[] = {
     {"chips", RK_U32, F(chips), 0, "chips", "0", 0, 1024, NULL,
      "tensor-parallel degree; 0 = every chip of the arch; must divide the heads"},
     {"formats", RK_STR, S(formats), "-", "fp16,q4g:64", 0, 0, NULL,
-     "comma list of weight formats, each run in turn: fp16, q4g:N (N a multiple of 4)"},
+     "comma list of weight formats, each run in turn: fp16, q4g:N, s4g:N, nf4g:N[+dq], i8g:N, i8c, "
+     "fp8e4m3[:tensor], fp8e5m2[:tensor] (N a multiple of 4; docs/weight-formats.md)"},
     {"keep_fp16", RK_STR, S(keep_fp16), "-", "", 0, 0, NULL,
      "comma list of tensor-name globs kept fp16 on top of Graphcore's policy (e.g. lm_head.weight)"},
     {"placement", RK_CHOICE, F(placement), 0, "-", "stream", 0, 0, "stream|resident|auto",
@@ -118,7 +119,8 @@ static int parse_u64(const char *s, uint64_t *v)
     return 0;
 }
 
-/* Checks a formats list: each entry fp16 / f16 or q4g:N with N a multiple of 4. */
+/* Checks a formats list: each entry a weight format the tiles hold (not
+ * f32; q4g grouped along the input axis), N a multiple of 4. */
 static int check_formats(const char *list, QuantSpec *specs, int *n, IpuErr *err)
 {
     char buf[256];
@@ -131,7 +133,7 @@ static int check_formats(const char *list, QuantSpec *specs, int *n, IpuErr *err
         if (quant_spec_parse(tok, &s, err))
             return -1;
         if (s.fmt == &quant_format_f32)
-            return ipu_err(err, "format '%s': the simulated tiles hold fp16 or q4g weights, not f32", tok);
+            return ipu_err(err, "format '%s': the simulated tiles hold fp16 or quantized weights, not f32", tok);
         if (s.fmt == &quant_format_q4g && (s.group < 4 || s.group % 4))
             return ipu_err(err, "format '%s': group size %u is not a multiple of 4", tok, s.group);
         if (*n >= RUNCFG_MAX_FORMATS)
@@ -459,6 +461,12 @@ int runcfg_finish(RunConfig *rc, IpuErr *err)
         return ipu_err_prefix(err, "arch '%s' with its arch.* settings", rc->arch_name);
     if (check_formats(rc->formats, rc->specs, &rc->nformats, err))
         return ipu_err_prefix(err, "key 'formats'");
+    for (int i = 0; i < rc->nformats && rc->scheme == SCHEME_GRAPHCORE; i++) /* Graphcore's pipeline is int4 q4g */
+        if (rc->specs[i].fmt != &quant_format_f16 && rc->specs[i].fmt != &quant_format_q4g) {
+            char t[64];
+            quant_spec_format(&rc->specs[i], t, sizeof t);
+            return ipu_err(err, "key 'scheme': graphcore runs fp16 and q4g only; format '%s' needs scheme = ipusim", t);
+        }
     rc->chips_used = rc->chips ? rc->chips : rc->arch.chips;
     if (rc->chips_used > rc->arch.chips)
         return ipu_err(err, "key 'chips': %u chips asked, arch '%s' has %u", rc->chips, rc->arch_name, rc->arch.chips);

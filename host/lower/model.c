@@ -19,6 +19,7 @@
 #include "codelets/decompress.h"
 #include "codelets/matmul.h"
 #include "codelets/registry.h"
+#include "codelets/wdec.h"
 #include "host/lower/lower.h"
 #include "sim/layout.h"
 
@@ -57,18 +58,34 @@ void lower_destroy(Lowered *L)
     free(L);
 }
 
-static int spec_group(const QuantSpec *s, const char *name, uint32_t *group, IpuErr *err)
+/* How a tensor in spec s is stored on the tiles: its group size along the
+ * input axis (0: fp16, or one scale per row segment) and wfmt (0: fp16 or
+ * q4g; else 1 + its WdecFormat). Errors name the tensor. */
+static int spec_fmt(const Lowered *L, const QuantSpec *s, const char *name, uint32_t *group, uint8_t *wfmt,
+                    IpuErr *err)
 {
-    if (s->fmt == &quant_format_f16) {
-        *group = 0;
+    char text[64];
+    quant_spec_format(s, text, sizeof text);
+    *group = 0, *wfmt = 0;
+    if (s->fmt == &quant_format_f16)
         return 0;
-    }
-    if (!strcmp(s->fmt->name, "q4g") && s->axis == QUANT_AXIS_IN) {
+    if (s->fmt == &quant_format_q4g && s->axis == QUANT_AXIS_IN) {
         *group = s->group;
         return 0;
     }
-    return ipu_err(err, "%s: weight format '%s'%s is not supported on the tiles (fp16 or q4g along the input axis)",
-                   name, s->fmt->name, s->axis == QUANT_AXIS_OUT ? " (grouped along the output axis)" : "");
+    WdecFormat f;
+    if (s->fmt == &quant_format_f32 || s->fmt == &quant_format_q4g ||
+        wdec_format_find(s->fmt->name, s->dq, &f, NULL))
+        return ipu_err(err, "%s: weight format '%s'%s is not supported on the tiles (fp16, q4g along the input axis, "
+                            "s4g, nf4g[+dq], i8g, i8c, fp8e4m3, fp8e5m2)",
+                       name, text, s->axis == QUANT_AXIS_OUT ? " (grouped along the output axis)" : "");
+    if (L->opt.scheme == SCHEME_GRAPHCORE)
+        return ipu_err(err, "%s: weight format '%s': scheme = graphcore is Graphcore's q4g pipeline; run it with "
+                            "scheme = ipusim",
+                       name, text);
+    *group = quant_spec_grouped(s) ? s->group : 0;
+    *wfmt = (uint8_t)(1 + f);
+    return 0;
 }
 
 /* Query rows per wave of attention (up to 128 and t): a key-block tile's
@@ -118,6 +135,8 @@ static int lower_setup(Lowered *L, const IpuArch *arch, const GptjWeights *w, do
     if (!dv)
         return -1;
     b->decompress_vt = dv->vertex;
+    for (int f = 0; f < WDEC_FORMATS; f++)
+        b->wdec_vt[f] = wdec_family((WdecFormat)f)->variants[0].vertex;
     for (int i = 0; i < PHASE_COUNT; i++)
         if (program_category(b->p, run_phase_names[i], err) != i)
             return -1;
@@ -162,15 +181,19 @@ static int plan_linears(Lowered *L, IpuErr *err)
         snprintf(nm, sizeof nm, "transformer.h.0.%s.weight", hf[li]);
         L->spec[li] = *quant_policy_lookup(&o->policy, nm);
         uint32_t group = 0;
-        if (spec_group(&L->spec[li], nm, &group, err) ||
-            lower_plan_linear_steps(b, nm, li == LV ? LIN_MATMUL_T : LIN_MATMUL, m0, o->batch, decode_steps, kin[li],
-                                    nout[li], plan_group(L, group), li == LFI || li == LFO, &L->pl[li], err) ||
+        uint8_t wf = 0;
+        int err_fmt = spec_fmt(L, &L->spec[li], nm, &group, &wf, err);
+        LinearFmt lf = {plan_group(L, group), wf, li == LO || li == LFO ? kin[li] * chips : kin[li]};
+        if (err_fmt ||
+            lower_plan_linear_fmt(b, nm, li == LV ? LIN_MATMUL_T : LIN_MATMUL, m0, o->batch, decode_steps, kin[li],
+                                  nout[li], &lf, li == LFI || li == LFO, &L->pl[li], err) ||
             mark_gc(L, &L->pl[li], group, nm, err))
             return -1;
     }
     L->spec_lm = *quant_policy_lookup(&o->policy, "lm_head.weight");
     uint32_t glm = 0;
-    if (spec_group(&L->spec_lm, "lm_head.weight", &glm, err))
+    uint8_t wlm = 0;
+    if (spec_fmt(L, &L->spec_lm, "lm_head.weight", &glm, &wlm, err))
         return -1;
     /* the vocabulary shard: the smallest multiple of 64 rows >= V / chips, or
      * up to VOCAB_PAD_PERCENT more, whichever gives the fastest LM head +
@@ -180,8 +203,9 @@ static int plan_linears(Lowered *L, IpuErr *err)
     IpuErr e1;
     for (uint32_t vc = vmin; vc <= vmin + vmin * VOCAB_PAD_PERCENT / 100; vc += 64) {
         LinearPlan lm, emb;
-        if (lower_plan_linear(b, "lm_head.weight", LIN_MATMUL, o->batch, C, vc, plan_group(L, glm), 1, &lm,
-                              found ? &e1 : err) ||
+        LinearFmt lf = {plan_group(L, glm), wlm, C};
+        if (lower_plan_linear_fmt(b, "lm_head.weight", LIN_MATMUL, o->batch, 0, 0, C, vc, &lf, 1, &lm,
+                                  found ? &e1 : err) ||
             lower_plan_linear(b, "transformer.wte.weight", LIN_GATHER, m0, vc, C, 0, 0, &emb, found ? &e1 : err))
             continue;
         if (!found || lm.est_cycles + emb.est_cycles < L->plm.est_cycles + L->pemb.est_cycles)
@@ -204,9 +228,9 @@ static int alloc_weights(Lowered *L, IpuErr *err)
     L->pemb.tile0 = b->cursor, b->cursor += L->pemb.nb * L->pemb.kb;
     L->plm.tile0 = b->cursor, b->cursor += L->plm.nb * L->plm.kb;
     /* one decompress scratch for every int4 linear (all sets and layers): the largest block */
-    uint64_t pool = L->plm.group ? (uint64_t)L->plm.nblk * L->plm.kblk : 0;
+    uint64_t pool = lower_plan_quantized(&L->plm) ? (uint64_t)L->plm.nblk * L->plm.kblk : 0;
     for (int li = 0; li < NLIN; li++)
-        if (L->pl[li].group && (uint64_t)L->pl[li].nblk * L->pl[li].kblk > pool)
+        if (lower_plan_quantized(&L->pl[li]) && (uint64_t)L->pl[li].nblk * L->pl[li].kblk > pool)
             pool = (uint64_t)L->pl[li].nblk * L->pl[li].kblk;
     if ((pool && lower_dec_pool(b, pool, err)) ||
         lower_linear_alloc_weights(b, "wte", &L->pemb, SRAM_WEIGHTS, &L->emb, err) ||
