@@ -45,8 +45,7 @@ void wdec_ref(WdecFormat f, uint16_t *out, const WdecArgs *a)
     for (uint32_t g = 0; g < a->groups; g++) {
         uint16_t s;
         if (f == WDEC_NF4DQ) {
-            const float *p = a->dq + 2 * (size_t)(g / a->seg_groups);
-            s = nf4_dq_scale_ref(a->qscale[g], p[0], p[1]);
+            s = nf4_dq_scale_ref(a->qscale[g], wdec_dq_step(a, g / a->seg_groups), a->dq[0]);
         } else {
             s = a->scale[g];
         }
@@ -123,7 +122,8 @@ uint32_t wdec_split(WdecFormat f, const WdecArgs *all, uint32_t workers, WdecArg
         if (all->codes) p->codes = (const uint8_t *)all->codes + (size_t)g0 * code_bytes;
         if (all->scale) p->scale = all->scale + g0;
         if (all->qscale) p->qscale = all->qscale + g0;
-        if (all->dq) p->dq = all->dq + 2 * (size_t)(g0 / unit);
+        if (f == WDEC_NF4DQ) /* dq is the block's: each part starts at its own segment */
+            p->seg0 = all->seg0 + g0 / unit;
         if (all->out) p->out = all->out + (size_t)g0 * n;
         g0 += ng;
         used += ng > 0;
@@ -143,16 +143,22 @@ uint64_t wdec_measure_with(WdecFormat f, WdecFn fn, const IsaCosts *isa, const v
 {
     const WdecArgs *shape = args;
     size_t g = shape->groups, n = shape->group_size, elems = g * n, code_bytes = elems * (size_t)wdec_code_bits(f) / 8;
+    /* nf4g+dq: the steps the segments index (phase 0) */
+    size_t nseg = shape->seg_groups ? g / shape->seg_groups : 0;
+    size_t nsteps = nseg ? ((uint64_t)(shape->seg0 + nseg - 1) * shape->dq_stride >> 8) + 1 : 0;
     uint8_t *codes = aligned_alloc(8, (code_bytes + 8) / 8 * 8), *qs = malloc(g + 1);
     uint16_t *scale = malloc(g * 2 + 2), *out = aligned_alloc(8, (elems * 2 + 8) / 8 * 8);
-    float *dq = aligned_alloc(8, (g + 1) * 8);
+    float *dq = aligned_alloc(8, (nsteps + 3) / 2 * 8 + 8);
     IPU_ASSERT(codes && qs && scale && out && dq); /* host out of memory: not a user error */
     for (size_t i = 0; i < code_bytes; i++)
         codes[i] = (uint8_t)(i * 0x9du + 0x31u);
     for (size_t k = 0; k < g; k++)
-        scale[k] = 0x2e66, qs[k] = (uint8_t)(k * 7u + 100u), dq[2 * k] = 1e-3f, dq[2 * k + 1] = 0.05f;
+        scale[k] = 0x2e66, qs[k] = (uint8_t)(k * 7u + 100u);
+    dq[0] = 0.05f, dq[1] = 0.0f; /* mean, phase 0 */
+    for (size_t k = 0; k < nsteps; k++)
+        dq[2 + k] = 1e-3f;
     WdecArgs a = {codes, f == WDEC_NF4DQ ? NULL : scale, f == WDEC_NF4DQ ? qs : NULL, f == WDEC_NF4DQ ? dq : NULL,
-                  out, shape->groups, shape->group_size, shape->seg_groups};
+                  out, shape->groups, shape->group_size, shape->seg_groups, shape->seg0, shape->dq_stride};
     Worker w;
     worker_init(&w, isa, -1);
     fn(&w, &a);

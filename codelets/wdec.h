@@ -15,11 +15,16 @@
  * - 8-bit formats (i8, fp8e4m3, fp8e5m2): codes (groups, n) bytes, element
  *   0 at the lowest address; 4-byte aligned;
  * - scale (groups) fp16, 2-byte aligned; none for nf4g+dq, whose group g
- *   has the byte qscale[g] (any address) and the pair dq[2s], dq[2s + 1]
- *   = {step, mean} (fp32, 8-byte aligned) of its segment s = g / seg_groups:
- *   the lowering gives every row segment of a block its pair (a segment
- *   never straddles two second-level blocks), so a vertex holds whole
- *   segments;
+ *   has the byte qscale[g] (any address), and whose tile block keeps its
+ *   second level in dq (8-byte aligned): dq[0] the tensor's mean (fp32),
+ *   dq[1] a phase (uint32 bits), dq[2 + i] the steps of the 256-group
+ *   second-level blocks the tile block touches, in order. A block is
+ *   cut into segments of seg_groups groups (a row segment of the matrix);
+ *   segment t of the block (t = seg0 + the vertex's own segment index)
+ *   starts at flat group phase + t x dq_stride counted from the first
+ *   touched second-level block, so it uses step
+ *   dq[2 + ((phase + t x dq_stride) >> 8)]; the lowering keeps a segment
+ *   inside one second-level block, so a vertex holds whole segments;
  * - out (groups, n) fp16, 8-byte aligned.
  * fp8e4m3's scales are below 256 in magnitude (models/quant_fp8.h: the
  * quantizer's are at most 65504 / 448 = 146.2): its arith variant folds the
@@ -42,6 +47,7 @@
 #define IPUSIM_WDEC_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "codelets/registry.h"
 #include "sim/err.h"
@@ -56,12 +62,22 @@ typedef struct WdecArgs {
     const void *codes;     /* 4-bit: (groups, n/4) uint16 words; 8-bit: (groups, n) bytes */
     const uint16_t *scale; /* (groups) fp16; NULL for nf4g+dq */
     const uint8_t *qscale; /* nf4g+dq: (groups) 8-bit scale codes; else NULL */
-    const float *dq;       /* nf4g+dq: (groups / seg_groups, 2) {step, mean}; else NULL */
+    const float *dq;       /* nf4g+dq: the block's {mean, phase, steps...} (see above); else NULL */
     uint16_t *out;         /* (groups, n) fp16, 8-byte aligned */
     uint32_t groups;       /* whole groups in this vertex's range */
     uint32_t group_size;   /* n: weights per group */
     uint32_t seg_groups;   /* nf4g+dq: groups per segment (divides groups); else 0 */
+    uint32_t seg0;         /* nf4g+dq: the block's index of this vertex's first segment */
+    uint32_t dq_stride;    /* nf4g+dq: flat groups from one segment to the next (the matrix row's groups) */
 } WdecArgs;
+
+/* nf4g+dq: the step of the vertex's segment s. */
+static inline float wdec_dq_step(const WdecArgs *a, uint32_t s)
+{
+    uint32_t phase;
+    memcpy(&phase, &a->dq[1], 4);
+    return a->dq[2 + ((phase + (a->seg0 + s) * a->dq_stride) >> 8)];
+}
 
 /* Bits of one code: 4 or 8. */
 int wdec_code_bits(WdecFormat f);
@@ -79,8 +95,9 @@ void wdec_ref(WdecFormat f, uint16_t *out, const WdecArgs *a);
 int wdec_check(WdecFormat f, const WdecArgs *a, uint64_t row_elems, IpuErr *err);
 
 /* Splits a tile's range into `workers` consecutive ranges of whole groups
- * (whole segments for nf4g+dq) whose sizes differ by at most one unit, the
- * first ones larger. Fills parts[0..workers-1]; returns the non-empty ones. */
+ * (whole segments for nf4g+dq, each part's seg0 advanced) whose sizes
+ * differ by at most one unit, the first ones larger. Fills
+ * parts[0..workers-1]; returns the non-empty ones. */
 uint32_t wdec_split(WdecFormat f, const WdecArgs *all, uint32_t workers, WdecArgs *parts);
 
 /* The family of a format: its variants in the registry (the first is the

@@ -18,7 +18,10 @@
  * even address, a shift by 8 x the address's low bit), u | 0x4b000000 is
  * the fp32 2^23 + u, minus 2^23 + 128 gives q exactly; then f32 multiply by
  * the segment's step, f32 add of its mean, conversion to fp16, each
- * rounded once. The segment's {step, mean} is one ld64 per segment.
+ * rounded once. The mean and the block's phase are one ld64 per vertex
+ * (with a multiply and an add for the vertex's first segment); per segment
+ * the step's index is (phase + t x stride) >> 8 (a shift, an add for the
+ * next segment's t, an add for the address) and one ld32.
  */
 #include "codelets/isa_ext.h"
 #include "codelets/wdec_impl.h"
@@ -65,8 +68,8 @@ static void nf4_group(Worker *w, const WdecArgs *a, uint32_t g, Half4 s, int lut
     isa_brnzdec(w);
 }
 
-/* The decoded +dq scale of group g in four lanes; c = its segment's {step, mean}. */
-static Half4 nf4_dq_scale4(Worker *w, const WdecArgs *a, uint32_t g, Float2 c)
+/* The decoded +dq scale of group g in four lanes: its segment's step, the mean. */
+static Half4 nf4_dq_scale4(Worker *w, const WdecArgs *a, uint32_t g, float step, float mean)
 {
     const uint8_t *p = a->qscale + g;
     uint32_t odd = isa_and(w, (uint32_t)(uintptr_t)p, 1u);
@@ -74,7 +77,7 @@ static Half4 nf4_dq_scale4(Worker *w, const WdecArgs *a, uint32_t g, Float2 c)
     uint32_t x = isa_ld16(w, p - odd);
     uint32_t u = isa_and(w, isa_shr(w, x, isa_shl(w, odd, 3)), 0xffu);
     float q = isa_f32sub(w, fp16_bits_f32(isa_or(w, u, F32_2P23_BITS)), F32_2P23_P128);
-    float sc = isa_f32add(w, isa_f32mul(w, q, c.f[0]), c.f[1]);
+    float sc = isa_f32add(w, isa_f32mul(w, q, step), mean);
     return splat_h4(w, isa_f32tof16(w, sc));
 }
 
@@ -87,11 +90,18 @@ static void nf4_body(Worker *w, const WdecArgs *a, int lut, int dq)
             nf4_group(w, a, g, wdec_scale4(w, a, g), lut, table);
         return;
     }
+    Float2 mp = isa_ld64_f2(w, a->dq); /* {mean, phase bits} */
+    uint32_t phase;
+    memcpy(&phase, &mp.f[1], 4); /* a register view */
+    uint32_t t = isa_add(w, phase, isa_mul(w, a->seg0, a->dq_stride));
     for (uint32_t s = 0; s < a->groups / a->seg_groups; s++) {
-        Float2 c = isa_ld64_f2(w, a->dq + 2 * (size_t)s);
+        uint32_t idx = isa_shr(w, t, 8);
+        (void)isa_add(w, idx, 2); /* the step's address: dq + 2 + idx */
+        float step = fp16_bits_f32(isa_ld32(w, a->dq + 2 + idx));
+        t = isa_add(w, t, a->dq_stride);
         for (uint32_t k = 0; k < a->seg_groups; k++) {
             uint32_t g = s * a->seg_groups + k;
-            nf4_group(w, a, g, nf4_dq_scale4(w, a, g, c), lut, table);
+            nf4_group(w, a, g, nf4_dq_scale4(w, a, g, step, mp.f[0]), lut, table);
         }
         isa_brnzdec(w);
     }

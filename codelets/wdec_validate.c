@@ -94,7 +94,7 @@ static int run_and_compare(const VertexType *vt, WdecFormat f, const IsaCosts *i
             m->code = code_of(f, &a, i);
             if (f == WDEC_NF4DQ) {
                 m->qscale = a.qscale[g];
-                m->step = a.dq[2 * (g / a.seg_groups)], m->mean = a.dq[2 * (g / a.seg_groups) + 1];
+                m->step = wdec_dq_step(&a, g / a.seg_groups), m->mean = a.dq[0];
             } else {
                 m->scale = a.scale[g];
             }
@@ -114,7 +114,7 @@ int wdec_validate_every_code(const VertexType *vt, WdecFormat f, const IsaCosts 
     uint32_t groups = wdec_code_bits(f) == 4 ? 65536 * 4 / N : 1;
     uint16_t *codes = aligned_alloc(8, 131072), *scale = malloc(groups * 2);
     uint8_t *qs = malloc(groups);
-    float *dq = aligned_alloc(8, 8);
+    float *dq = aligned_alloc(8, 16);
     IPU_ASSERT(codes && scale && qs && dq);
     if (wdec_code_bits(f) == 4)
         for (uint32_t x = 0; x < 65536; x++)
@@ -124,9 +124,9 @@ int wdec_validate_every_code(const VertexType *vt, WdecFormat f, const IsaCosts 
             ((uint8_t *)codes)[i] = (uint8_t)(i / 4 + 64 * (i % 4));
     for (uint32_t g = 0; g < groups; g++)
         scale[g] = edge_scales[e].scale, qs[g] = (uint8_t)g;
-    WdecArgs a = {codes, scale, NULL, NULL, NULL, groups, N, 0};
-    if (f == WDEC_NF4DQ) {
-        dq[0] = wdec_edge_dq[e].step, dq[1] = wdec_edge_dq[e].mean;
+    WdecArgs a = {.codes = codes, .scale = scale, .groups = groups, .group_size = N};
+    if (f == WDEC_NF4DQ) { /* one segment, phase 0: every group uses step dq[2] */
+        dq[0] = wdec_edge_dq[e].mean, dq[1] = 0.0f, dq[2] = wdec_edge_dq[e].step;
         a.scale = NULL, a.qscale = qs, a.dq = dq, a.seg_groups = groups;
     }
     int rc = run_and_compare(vt, f, isa, a, v);
@@ -148,25 +148,31 @@ int wdec_validate_random(const VertexType *vt, WdecFormat f, const IsaCosts *isa
 {
     IPU_ASSERT(group_size % 4 == 0 && group_size >= 4 && group_size <= 4096 && groups > 0);
     size_t code_bytes = (size_t)groups * group_size * (size_t)wdec_code_bits(f) / 8;
+    /* nf4g+dq: segments of the largest of 1..4 groups dividing the groups,
+     * a random phase, seg0 and stride, and as many random steps as they index */
+    uint64_t s = seed;
+    uint32_t seg = 1, phase = (uint32_t)(splitmix64(&s) % 256), seg0 = (uint32_t)(splitmix64(&s) % 4);
+    uint32_t stride = (uint32_t)(splitmix64(&s) % 5) * 37;
+    for (uint32_t d = 2; d <= 4; d++)
+        seg = groups % d ? seg : d;
+    size_t nsteps = (((uint64_t)phase + (uint64_t)(seg0 + groups / seg - 1) * stride) >> 8) + 1;
     uint8_t *codes = aligned_alloc(8, (code_bytes + 8) / 8 * 8), *qs = malloc(groups);
     uint16_t *scale = malloc((size_t)groups * 2);
-    float *dq = aligned_alloc(8, (size_t)groups * 8);
+    float *dq = aligned_alloc(8, (nsteps + 3) / 2 * 8);
     IPU_ASSERT(codes && qs && scale && dq);
-    uint64_t s = seed;
     for (size_t i = 0; i < code_bytes; i++)
         codes[i] = (uint8_t)splitmix64(&s);
     for (uint32_t g = 0; g < groups; g++) {
         scale[g] = random_scale(f, splitmix64(&s));
         qs[g] = (uint8_t)splitmix64(&s);
-        dq[2 * g] = (float)(splitmix64(&s) >> 11) * 0x1p-53f * 0.01f;
-        dq[2 * g + 1] = ((float)(splitmix64(&s) >> 11) * 0x1p-53f - 0.5f) * 0.2f;
     }
-    uint32_t seg = 1; /* nf4g+dq: the largest of 1, 2, 3, 4 dividing the groups */
-    for (uint32_t d = 2; d <= 4; d++)
-        seg = groups % d ? seg : d;
-    WdecArgs a = {codes, scale, NULL, NULL, NULL, groups, group_size, 0};
+    dq[0] = ((float)(splitmix64(&s) >> 11) * 0x1p-53f - 0.5f) * 0.2f;
+    memcpy(&dq[1], &phase, 4);
+    for (size_t k = 0; k < nsteps; k++)
+        dq[2 + k] = (float)(splitmix64(&s) >> 11) * 0x1p-53f * 0.01f;
+    WdecArgs a = {.codes = codes, .scale = scale, .groups = groups, .group_size = group_size};
     if (f == WDEC_NF4DQ)
-        a.scale = NULL, a.qscale = qs, a.dq = dq, a.seg_groups = seg;
+        a.scale = NULL, a.qscale = qs, a.dq = dq, a.seg_groups = seg, a.seg0 = seg0, a.dq_stride = stride;
     int rc = run_and_compare(vt, f, isa, a, v);
     free(codes), free(qs), free(scale), free(dq);
     return rc;
@@ -175,7 +181,7 @@ int wdec_validate_random(const VertexType *vt, WdecFormat f, const IsaCosts *isa
 uint64_t wdec_worker_cycles(const VertexType *vt, const IsaCosts *isa, uint32_t group_size, uint32_t groups,
                             uint32_t seg_groups)
 {
-    WdecArgs shape = {NULL, NULL, NULL, NULL, NULL, groups, group_size, seg_groups};
+    WdecArgs shape = {.groups = groups, .group_size = group_size, .seg_groups = seg_groups, .dq_stride = 64};
     return vt->measure(isa, &shape);
 }
 
@@ -183,7 +189,8 @@ uint64_t wdec_tile_cycles(const VertexType *vt, WdecFormat f, const IsaCosts *is
                           uint32_t tile_groups, uint32_t seg_groups, uint32_t workers)
 {
     IPU_ASSERT(workers > 0 && workers <= 64);
-    WdecArgs all = {NULL, NULL, NULL, NULL, NULL, tile_groups, group_size, seg_groups}, parts[64];
+    WdecArgs all = {.groups = tile_groups, .group_size = group_size, .seg_groups = seg_groups, .dq_stride = 64},
+             parts[64];
     wdec_split(f, &all, workers, parts);
     uint64_t worst = 0;
     for (uint32_t k = 0; k < workers; k++) {

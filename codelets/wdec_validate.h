@@ -7,8 +7,9 @@
  *   every lane), for an 8-bit one every byte in each of the four positions
  *   of an ld32, each with every edge scale of wdec_edge_scales (nf4g+dq:
  *   every one of the 256 scale bytes with every edge {step, mean} pair);
- * - random: random codes and random finite scales (second-level pairs for
- *   nf4g+dq) at a given group size, seeded.
+ * - random: random codes and random finite scales (nf4g+dq: random scale
+ *   bytes, mean, phase, first segment, stride and steps) at a given group
+ *   size, seeded.
  * A run also fails if the variant's worker faulted (the message is kept).
  *
  * Not here: the variants (codelets/wdec_*.c), printing (host CLI).
@@ -30,7 +31,7 @@ typedef struct WdecMismatch {
     unsigned code;            /* the code (nibble or byte) */
     uint16_t scale;           /* fp16 scale (not nf4g+dq) */
     unsigned qscale;          /* nf4g+dq: the scale byte */
-    float step, mean;         /* nf4g+dq: the segment's pair */
+    float step, mean;         /* nf4g+dq: the segment's step, the mean */
     uint16_t got, want;       /* fp16 bits */
 } WdecMismatch;
 
@@ -49,7 +50,7 @@ typedef struct WdecEdgeScale {
     const char *what;
 } WdecEdgeScale;
 
-/* A second-level pair of nf4g+dq. */
+/* A second level of nf4g+dq: the step of every segment, the mean. */
 typedef struct WdecEdgeDq {
     float step, mean;
     const char *what;

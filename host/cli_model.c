@@ -243,8 +243,10 @@ static int check_spec_groups(const GptjConfig *c, const QuantSpec *s, const char
         if (quant_spec_grouped(q) && t.ndim == 2 && t.shape[1] % q->group != 0) {
             char text[64];
             quant_spec_format(s, text, sizeof text);
-            return ipu_err(e, "%s %s: group size %u does not divide the input axis of '%s' (%lld) in %s", opt, text,
-                           q->group, t.name, (long long)t.shape[1], c->name);
+            if (s->fmt == &quant_format_q4g && !strcmp(opt, "--group"))
+                snprintf(text, sizeof text, "%u", q->group);
+            return ipu_err(e, "%s %s does not divide the input axis of '%s' (%lld) in %s", opt, text, t.name,
+                           (long long)t.shape[1], c->name);
         }
     }
     return 0;

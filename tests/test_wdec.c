@@ -112,15 +112,16 @@ static void test_cycles_data_independent(void **state)
                 _Alignas(8) uint16_t out[12 * 68], scale[G];
                 _Alignas(8) float dq[2 * G];
                 uint8_t qs[G];
-                WdecArgs shape = {NULL, NULL, NULL, NULL, NULL, G, n, f == WDEC_NF4DQ ? 3 : 0};
+                WdecArgs shape = {.groups = G, .group_size = n, .seg_groups = f == WDEC_NF4DQ ? 3 : 0};
                 uint64_t want = vt->measure(&isa, &shape);
                 for (int trial = 0; trial < 2; trial++) {
                     for (size_t i = 0; i < sizeof codes; i++)
                         codes[i] = (uint8_t)(i * (trial ? 37u : 101u) + 5u);
                     for (int g = 0; g < G; g++)
                         scale[g] = trial ? 0x3c00 : 0x0001, qs[g] = (uint8_t)(g * 31 * trial),
-                        dq[2 * g] = trial ? 0.5f : 0.0f, dq[2 * g + 1] = 1e-3f;
-                    WdecArgs a = {codes, f == WDEC_NF4DQ ? NULL : scale, qs, dq, out, G, n, shape.seg_groups};
+                        dq[g] = trial ? 0.5f : 1e-3f;
+                    dq[1] = 0.0f; /* phase 0, stride 0: every segment uses dq[2] */
+                    WdecArgs a = {codes, f == WDEC_NF4DQ ? NULL : scale, qs, dq, out, G, n, shape.seg_groups, 0, 0};
                     Worker w;
                     worker_init(&w, &isa, 0);
                     vt->run(&w, &a);
@@ -165,8 +166,10 @@ static void test_cycle_formulas(void **state)
     assert_int_equal(wdec_worker_cycles(variant(WDEC_I8, "magic"), &isa, N, G, 0), 8 + G * (6 + 7 * Q));
     assert_int_equal(wdec_worker_cycles(variant(WDEC_NF4G, "lut"), &isa, N, G, 0), 3 + G * (18 + 14 * W));
     assert_int_equal(wdec_worker_cycles(variant(WDEC_NF4G, "cb"), &isa, N, G, 0), 3 + G * (6 + 15 * W));
-    assert_int_equal(wdec_worker_cycles(variant(WDEC_NF4DQ, "lut"), &isa, N, G, G / S), 3 + 2 * S + G * (28 + 14 * W));
-    assert_int_equal(wdec_worker_cycles(variant(WDEC_NF4DQ, "cb"), &isa, N, G, G / S), 3 + 2 * S + G * (16 + 15 * W));
+    /* nf4g+dq: + ld64 {mean, phase}, mul, add per vertex; shr, add, ld32, add, brnzdec per segment */
+    assert_int_equal(wdec_worker_cycles(variant(WDEC_NF4DQ, "lut"), &isa, N, G, G / S),
+                     3 + 3 + 5 * S + G * (28 + 14 * W));
+    assert_int_equal(wdec_worker_cycles(variant(WDEC_NF4DQ, "cb"), &isa, N, G, G / S), 3 + 3 + 5 * S + G * (16 + 15 * W));
     assert_int_equal(wdec_worker_cycles(variant(WDEC_FP8E5M2, "shuf"), &isa, N, G, 0), 4 + G * (6 + 5 * Q));
     assert_int_equal(wdec_worker_cycles(variant(WDEC_FP8E4M3, "arith"), &isa, N, G, 0), 14 + G * (7 + 13 * Q));
     assert_int_equal(wdec_worker_cycles(variant(WDEC_FP8E4M3, "lut"), &isa, N, G, 0), 3 + G * (6 + 15 * Q));
@@ -189,12 +192,17 @@ static void test_native_equals_run(void **state)
     for (int i = 0; i < G * N; i++)
         codes[i] = (uint8_t)(i * 53 + 7);
     for (int g = 0; g < G; g++)
-        scale[g] = (uint16_t)(0x2400 + 97 * g), qs[g] = (uint8_t)(40 * g), dq[2 * g] = 2e-3f, dq[2 * g + 1] = 0.1f;
+        scale[g] = (uint16_t)(0x2400 + 97 * g), qs[g] = (uint8_t)(40 * g), dq[2 * g] = 2e-3f * (float)(g + 1),
+        dq[2 * g + 1] = 1e-3f;
+    const uint32_t phase = 200;
+    dq[0] = 0.1f;
+    memcpy(&dq[1], &phase, 4); /* stride 100: segments 0..3 use steps 0, 1, 1, 1 (of 200, 300, 400, 500) */
     for (int f = 0; f < WDEC_FORMATS; f++) {
         const CodeletFamily *fam = wdec_family((WdecFormat)f);
         for (size_t k = 0; k < fam->variant_count; k++) {
             const VertexType *vt = fam->variants[k].vertex;
-            WdecArgs a = {codes, f == WDEC_NF4DQ ? NULL : scale, qs, dq, out1, G, N, f == WDEC_NF4DQ ? 2 : 0};
+            int dq4 = f == WDEC_NF4DQ;
+            WdecArgs a = {codes, dq4 ? NULL : scale, qs, dq, out1, G, N, dq4 ? 2 : 0, 0, dq4 ? 100 : 0};
             Worker w;
             worker_init(&w, &isa, 0);
             vt->run(&w, &a);
@@ -211,7 +219,7 @@ static void test_native_equals_run(void **state)
 static void test_split(void **state)
 {
     (void)state;
-    WdecArgs all = {NULL, NULL, NULL, NULL, NULL, 14, 64, 0}, parts[6];
+    WdecArgs all = {.groups = 14, .group_size = 64}, parts[6];
     assert_int_equal(wdec_split(WDEC_S4G, &all, 6, parts), 6);
     uint32_t sum = 0;
     for (int k = 0; k < 6; k++)
@@ -220,11 +228,12 @@ static void test_split(void **state)
     /* nf4g+dq: whole segments of 4 groups, 5 segments over 6 workers */
     _Alignas(8) float dq[10];
     uint8_t qs[20];
-    all = (WdecArgs){NULL, NULL, qs, dq, NULL, 20, 64, 4};
+    all = (WdecArgs){.qscale = qs, .dq = dq, .groups = 20, .group_size = 64, .seg_groups = 4, .seg0 = 1, .dq_stride = 64};
     assert_int_equal(wdec_split(WDEC_NF4DQ, &all, 6, parts), 5);
     for (int k = 0; k < 5; k++) {
         assert_int_equal(parts[k].groups, 4);
-        assert_ptr_equal(parts[k].dq, dq + 2 * k);
+        assert_ptr_equal(parts[k].dq, dq); /* the block's second level, */
+        assert_int_equal(parts[k].seg0, 1 + k); /* from the part's own segment */
         assert_ptr_equal(parts[k].qscale, qs + 4 * k);
     }
     assert_int_equal(parts[5].groups, 0);
@@ -236,7 +245,7 @@ static void test_check_rejects_bad_args(void **state)
     _Alignas(8) uint8_t codes[256];
     _Alignas(8) uint16_t out[256], scale[4];
     IpuErr e;
-    WdecArgs a = {codes, scale, NULL, NULL, out, 2, 64, 0};
+    WdecArgs a = {.codes = codes, .scale = scale, .out = out, .groups = 2, .group_size = 64};
     assert_int_equal(wdec_check(WDEC_I8, &a, 128, &e), 0);
     a.group_size = 6;
     assert_int_equal(wdec_check(WDEC_I8, &a, 128, &e), -1);
