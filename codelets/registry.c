@@ -8,6 +8,7 @@
 #include "codelets/wdec.h"
 /* layer families (codelets2) */
 #include "codelets/matmul.h"
+#include "codelets/matmul_fp8.h"
 #include "codelets/reduce.h"
 #include "codelets/layernorm.h"
 #include "codelets/layernorm_split.h"
@@ -28,6 +29,8 @@ static const CodeletFamily *const families[] = {
     &codelet_family_dec_fp8e4m3,
     &codelet_family_dec_fp8e5m2,
     &codelet_family_matmul,
+    &codelet_family_matmul_fp8,
+    &codelet_family_partscale,
     &codelet_family_reduce,
     &codelet_family_layernorm,
     &codelet_family_layernorm_stats,

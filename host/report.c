@@ -89,6 +89,7 @@ int report_add(Report *r, const RunResult *res, uint32_t batch, uint32_t chips, 
     snprintf(f->format, sizeof f->format, "%s", res->format);
     f->bits_per_param = res->bits_per_param;
     f->placement = res->placement;
+    snprintf(f->weight_path, sizeof f->weight_path, "%s", res->weight_path);
     f->batch = batch;
     f->chips = chips;
     f->ndecode = res->ndecode;
@@ -198,6 +199,10 @@ void report_print(FILE *out, const Report *r)
     for (int i = 0; i < r->n; i++)
         fprintf(out, " %14s", r->f[i].placement == PLACE_RESIDENT ? "resident" : "stream");
     fprintf(out, "\n");
+    fprintf(out, "%-34s", "weights into the AMP"); /* fp16, decompressed to fp16, or fp8 direct */
+    for (int i = 0; i < r->n; i++)
+        fprintf(out, " %14s", r->f[i].weight_path[0] ? r->f[i].weight_path : "-");
+    fprintf(out, "\n");
     ROW("memory_proportion planned for", "%14.4g", f->memory_proportion);
     ROW("TTFT, prefill (ms)", "%14.3f", 1e3 * f->ttft_s);
     ROW("TPOT, mean decode step (ms)", "%14.3f", 1e3 * f->tpot_s);
@@ -266,6 +271,7 @@ cJSON *report_to_json(const Report *r)
         cJSON_AddStringToObject(o, "format", f->format);
         add_num(o, "bits_per_param", f->bits_per_param);
         cJSON_AddStringToObject(o, "placement", f->placement == PLACE_RESIDENT ? "resident" : "stream");
+        cJSON_AddStringToObject(o, "weights_into_amp", f->weight_path);
         cJSON_AddNumberToObject(o, "memory_proportion", f->memory_proportion);
         cJSON_AddNumberToObject(o, "batch", f->batch);
         cJSON_AddNumberToObject(o, "chips", f->chips);

@@ -46,6 +46,7 @@ typedef struct FormatReport {
     char format[32];
     double bits_per_param;
     Placement placement;
+    char weight_path[16];           /* how weights reach the AMP (RunResult) */
     double memory_proportion;       /* the lowering fitted with (RunResult) */
     uint32_t batch, chips, ndecode;
     double clock_hz;

@@ -60,6 +60,9 @@ static const RunKey keys[] = {
     {"gc_unpack", RK_CHOICE, F(gc_unpack), 0, "-", "isa", 0, 0, "isa|estimate",
      "scheme = graphcore: the unpack vertex's cycles from the ISA model (isa), or the what-if that it costs its popxl "
      "perf estimate, 100 + 30 x the tile interval's words per vertex (estimate, a placeholder in Graphcore's code)"},
+    {"fp8_amp", RK_CHOICE, F(fp8_amp), 0, "-", "auto", 0, 0, "auto|direct|widen",
+     "fp8 weights: auto = into the AMP as they are when the arch has an fp8 mode (arch.amp_macs_per_cycle_fp8 > 0, "
+     "e.g. arch = c600), else widened to fp16 on the tiles; direct = into the AMP (an error without one); widen"},
     {"partials", RK_CHOICE, F(partials), 0, "-", "fp16", 0, 0, "fp16|fp32", "matmul partial sums"},
     {"functional", RK_CHOICE, F(functional), 0, "-", "fast", 0, 0, "fast|timed",
      "functional runs: fast = codelets with a native version run natively (same bits, cycles from their measured shape); timed = every codelet through the timed intrinsics"},
@@ -461,6 +464,11 @@ int runcfg_finish(RunConfig *rc, IpuErr *err)
         return ipu_err_prefix(err, "arch '%s' with its arch.* settings", rc->arch_name);
     if (check_formats(rc->formats, rc->specs, &rc->nformats, err))
         return ipu_err_prefix(err, "key 'formats'");
+    for (int i = 0; i < rc->nformats && rc->fp8_amp == 1 && !rc->arch.amp_macs_per_cycle_fp8; i++)
+        if (rc->specs[i].fmt == &quant_format_fp8e4m3 || rc->specs[i].fmt == &quant_format_fp8e5m2)
+            return ipu_err(err, "key 'fp8_amp': direct needs an fp8 AMP, arch '%s' has none (amp_macs_per_cycle_fp8 = "
+                                "0; arch = c600 has one)",
+                           rc->arch_name);
     for (int i = 0; i < rc->nformats && rc->scheme == SCHEME_GRAPHCORE; i++) /* Graphcore's pipeline is int4 q4g */
         if (rc->specs[i].fmt != &quant_format_f16 && rc->specs[i].fmt != &quant_format_q4g) {
             char t[64];
@@ -512,6 +520,7 @@ int runcfg_options(const RunConfig *rc, int i, RunOptions *o, IpuErr *err)
     snprintf(o->decompress, sizeof o->decompress, "%s", rc->decompress);
     o->scheme = rc->scheme;
     o->gc_unpack_estimate = rc->gc_unpack == 1;
+    o->fp8_amp = rc->fp8_amp;
     o->partials = rc->partials == 0 ? LAYER_F16 : LAYER_F32;
     o->functional_timed = rc->functional == 1;
     o->check_liveness = rc->check_liveness;

@@ -53,6 +53,7 @@ typedef struct RunConfig {
     char decompress[32];
     Scheme scheme;
     int gc_unpack;                      /* 0 isa, 1 estimate */
+    int fp8_amp;                        /* 0 auto, 1 direct, 2 widen (RunOptions.fp8_amp) */
     LayerDtype partials;
     int functional;                     /* 0 fast, 1 timed */
     int check_liveness;                 /* functional: poison dead values */

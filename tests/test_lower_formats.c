@@ -108,12 +108,15 @@ static int top2_close(const float *l, int V, double tol)
 }
 
 /* Prefill + GEN - 1 decode steps on the machine and the reference on the
- * same tokens: logits at every step within tolerance, greedy tokens. */
-static void check_case(const char *fmt, uint32_t chips, int kv, uint32_t batch, Placement pl)
+ * same tokens: logits at every step within tolerance, greedy tokens.
+ * fp8_macs: the arch's amp_macs_per_cycle_fp8 (0: no fp8 AMP). */
+static void check_case_fp8(const char *fmt, uint32_t chips, int kv, uint32_t batch, Placement pl, const char *fp8_macs)
 {
     IpuErr e;
     IpuArch a;
     arch_small(&a, 96);
+    if (arch_set(&a, "amp_macs_per_cycle_fp8", fp8_macs, &e))
+        fail_msg("%s", e.msg);
     RunOptions o;
     opts(&o, fmt, chips, kv, batch);
     o.placement = pl;
@@ -124,6 +127,8 @@ static void check_case(const char *fmt, uint32_t chips, int kv, uint32_t batch, 
     Lowered *L;
     if (lower_gptj(&a, &o, &w, &L, &e))
         fail_msg("%s: %s", fmt, e.msg);
+    int fp8 = strstr(fmt, "fp8") != NULL;
+    assert_string_equal(lower_weight_path(L), fp8 && a.amp_macs_per_cycle_fp8 ? "fp8 direct" : "decompressed");
     Engine *en = engine_create(lower_graph(L), &e);
     assert_non_null(en);
     engine_set_poison(en, 1); /* a read of memory the layout gave away shows as NaN */
@@ -161,6 +166,11 @@ static void check_case(const char *fmt, uint32_t chips, int kv, uint32_t batch, 
     gptj_weights_free(&rw);
 }
 
+static void check_case(const char *fmt, uint32_t chips, int kv, uint32_t batch, Placement pl)
+{
+    check_case_fp8(fmt, chips, kv, batch, pl, "0");
+}
+
 static void test_s4g(void **s) { (void)s; check_case("s4g:16", 2, 1, 2, PLACE_AUTO); }
 static void test_nf4g(void **s) { (void)s; check_case("nf4g:16", 4, 1, 1, PLACE_AUTO); }
 static void test_nf4g_dq(void **s) { (void)s; check_case("nf4g:16+dq", 2, 0, 1, PLACE_AUTO); }
@@ -170,6 +180,14 @@ static void test_i8c(void **s) { (void)s; check_case("i8c", 4, 1, 1, PLACE_STREA
 static void test_fp8e4m3(void **s) { (void)s; check_case("fp8e4m3", 2, 1, 2, PLACE_AUTO); }
 static void test_fp8e4m3_tensor(void **s) { (void)s; check_case("fp8e4m3:tensor", 4, 0, 1, PLACE_AUTO); }
 static void test_fp8e5m2(void **s) { (void)s; check_case("fp8e5m2", 2, 1, 1, PLACE_AUTO); }
+/* An arch with an fp8 AMP: the codes go into the matmul as they are, the
+ * channel (or tensor) scale multiplies the reduced outputs (colscale). */
+static void test_fp8_direct(void **s)
+{
+    (void)s;
+    check_case_fp8("fp8e4m3", 2, 1, 2, PLACE_AUTO, "128");
+    check_case_fp8("fp8e5m2:tensor", 4, 0, 1, PLACE_STREAM, "128");
+}
 
 /* The tolerance can fail: each format's reference logits are further from
  * the fp16 reference's than the tolerance, so a machine that kept fp16
@@ -222,11 +240,13 @@ static void assert_steps_equal(const StepResult *x, const StepResult *y)
     assert_int_equal(x->stream_bytes, y->stream_bytes);
 }
 
-static void check_timing_equals_functional(const char *fmt, uint32_t chips, Placement pl)
+static void check_timing_equals_functional(const char *fmt, uint32_t chips, Placement pl, const char *fp8_macs)
 {
     IpuErr e;
     IpuArch a;
     arch_small(&a, 96);
+    if (arch_set(&a, "amp_macs_per_cycle_fp8", fp8_macs, &e))
+        fail_msg("%s", e.msg);
     RunOptions o;
     opts(&o, fmt, chips, 1, 2);
     o.placement = pl;
@@ -242,7 +262,7 @@ static void check_timing_equals_functional(const char *fmt, uint32_t chips, Plac
     assert_steps_equal(&t.prefill, &f.prefill);
     for (uint32_t k = 0; k < t.ndecode; k++)
         assert_steps_equal(&t.decode[k], &f.decode[k]);
-    assert_true(t.prefill.phase_cycles[PHASE_DECOMPRESS] > 0);
+    assert_true(t.prefill.phase_cycles[PHASE_DECOMPRESS] > 0); /* fp8 direct too: v_proj is widened */
     assert_int_equal(t.weight_bytes, f.weight_bytes);
     run_result_free(&t), run_result_free(&f);
     gptj_weights_free(&w);
@@ -251,9 +271,10 @@ static void check_timing_equals_functional(const char *fmt, uint32_t chips, Plac
 static void test_timing_eq_functional(void **s)
 {
     (void)s;
-    check_timing_equals_functional("nf4g:16+dq", 2, PLACE_STREAM);
-    check_timing_equals_functional("fp8e4m3:tensor", 4, PLACE_RESIDENT);
-    check_timing_equals_functional("s4g:8", 2, PLACE_RESIDENT);
+    check_timing_equals_functional("nf4g:16+dq", 2, PLACE_STREAM, "0");
+    check_timing_equals_functional("fp8e4m3:tensor", 4, PLACE_RESIDENT, "0");
+    check_timing_equals_functional("s4g:8", 2, PLACE_RESIDENT, "0");
+    check_timing_equals_functional("fp8e4m3", 2, PLACE_STREAM, "128");
 }
 
 /* Stored weight bytes follow each format's size, as the planner lays the
@@ -309,6 +330,9 @@ static void test_errors(void **s)
     expect_error(&o, "scheme = graphcore", "nf4g:16+dq");
     opts(&o, "fp32", 1, 1, 1);
     expect_error(&o, "'fp32' is not supported on the tiles", "q_proj");
+    opts(&o, "fp8e5m2", 1, 1, 1);
+    o.fp8_amp = 1; /* direct, on an arch without an fp8 AMP */
+    expect_error(&o, "fp8_amp = direct", "has no fp8 AMP");
 }
 
 int main(void)
@@ -323,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_fp8e4m3),
         cmocka_unit_test(test_fp8e4m3_tensor),
         cmocka_unit_test(test_fp8e5m2),
+        cmocka_unit_test(test_fp8_direct),
         cmocka_unit_test(test_reference_discriminates),
         cmocka_unit_test(test_timing_eq_functional),
         cmocka_unit_test(test_stored_bytes),

@@ -22,6 +22,7 @@
 #include "codelets/decompress.h"
 #include "codelets/gather.h"
 #include "codelets/matmul.h"
+#include "codelets/matmul_fp8.h"
 #include "codelets/reduce.h"
 #include "codelets/wdec.h"
 #include "host/lower/lower.h"
@@ -75,7 +76,7 @@ int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPl
         if (weight_tensors(b, name, pl, c, blocks, pl->tile0, cat, 1, &w->w[c], &w->scale[c], &w->bias_q[c],
                            &w->bias[c], err))
             return -1;
-        if (!lower_plan_quantized(pl))
+        if (!lower_plan_decompressed(pl))
             continue;
         if (b->dec_pool_elems) {
             if (be > b->dec_pool_elems)
@@ -137,7 +138,7 @@ typedef struct LinearBuild {
     /* per chip tensors: see LinearScratch; rw..rbias: groups 1..'s weight copies, -1 when mb = 1 */
     int A[LOWER_MAX_CHIPS], P[LOWER_MAX_CHIPS], RI[LOWER_MAX_CHIPS], RO[LOWER_MAX_CHIPS], Z[LOWER_MAX_CHIPS];
     int rw[LOWER_MAX_CHIPS], rscale[LOWER_MAX_CHIPS], rbq[LOWER_MAX_CHIPS], rbias[LOWER_MAX_CHIPS];
-    int cs_dec, cs_mm, cs_red, cs_bias; /* compute sets; -1 when not needed */
+    int cs_dec, cs_mm, cs_red, cs_scale, cs_bias; /* compute sets; -1 when not needed */
 } LinearBuild;
 
 /* The tensor and first element holding block bi's weights: group 0's stored
@@ -209,7 +210,7 @@ static int build_rows(LinearBuild *lb, LinearScratch *scratch, IpuErr *err)
         return ipu_err(err, "layer '%s': no row of activations (%llu bytes on its busiest tile) fits %.3g of the "
                             "memory its tiles' always-live tensors leave: global tile %u has %llu of %u bytes "
                             "always-live (fewer rows per step or more chips free it)",
-                       lb->name, (unsigned long long)lower_linear_row_bytes(pl, b->partials), b->mem_prop, tight,
+                       lb->name, (unsigned long long)lower_linear_row_bytes(pl, lower_plan_partials(b, pl)), b->mem_prop, tight,
                        (unsigned long long)tight_used, sram_capacity_bytes(b->g->sram));
     if (scratch)
         scratch->mc = lb->mc;
@@ -330,6 +331,27 @@ static int decompress_vertices(LinearBuild *lb, uint32_t c, IpuErr *err)
     return 0;
 }
 
+static int scale_vertices(LinearBuild *lb, uint32_t c, uint32_t bi, IpuErr *err);
+
+/* Block bi's matmul with its fp8 codes v straight into the AMP (LIN_MATMUL only). */
+static int fp8_matmul(LinearBuild *lb, uint32_t c, uint32_t bi, uint32_t tile, const uint8_t *v, IpuErr *err)
+{
+    LowerBuilder *b = lb->b;
+    const LinearPlan *pl = lb->pl;
+    MatmulFp8Args whole, parts[ARCH_MAX_WORKERS_PER_TILE];
+    memset(&whole, 0, sizeof whole); /* padding too (lower_vertex) */
+    whole.mm = (MatmulArgs){.a = lower_in(b, lb->cs_mm, lb->A[c], bi * lb->in_blk), .m = lb->mc, .k = pl->kblk,
+                            .n = pl->nblk, .amp_macs_per_cycle = b->g->arch.amp_macs_per_cycle_fp8,
+                            .out = lower_out(b, lb->cs_mm, lb->P[c], bi * lb->part_blk)};
+    whole.v = v, whole.e5m2 = lower_plan_wdec(pl) == WDEC_FP8E5M2;
+    uint32_t np = matmul_fp8_split(&whole, lb->pt, lb->W, parts);
+    const VertexType *vt = lb->pt == LAYER_F16 ? &matmul_fp8_f16_vertex : &matmul_fp8_f32_vertex;
+    for (uint32_t q = 0; q < np; q++)
+        if (lower_vertex(b, lb->cs_mm, tile, vt, &parts[q], err))
+            return -1;
+    return 0;
+}
+
 /* The matmul (or embedding gather) of every block of chip c into its partials. */
 static int matmul_vertices(LinearBuild *lb, uint32_t c, IpuErr *err)
 {
@@ -339,10 +361,15 @@ static int matmul_vertices(LinearBuild *lb, uint32_t c, IpuErr *err)
     MatmulArgs parts[ARCH_MAX_WORKERS_PER_TILE];
     for (uint32_t bi = 0; bi < lb->blocks; bi++) {
         uint32_t tile = lower_tile(b, c, pl->tile0 + bi), j = bi % pl->kb;
-        int quant = lower_plan_quantized(pl), wid = quant ? lb->w->dec[c] : -1;
-        uint64_t wfirst = quant ? dec_first(lb, wid, c, bi) : 0;
-        if (!quant)
+        int dec = lower_plan_decompressed(pl), wid = dec ? lb->w->dec[c] : -1;
+        uint64_t wfirst = dec ? dec_first(lb, wid, c, bi) : 0;
+        if (!dec)
             block_weights(lb, c, bi, 0, &wid, &wfirst);
+        if (pl->fp8_amp) {
+            if (fp8_matmul(lb, c, bi, tile, lower_in(b, cs, wid, wfirst), err) || scale_vertices(lb, c, bi, err))
+                return -1;
+            continue;
+        }
         uint16_t *wp = lower_in(b, cs, wid, wfirst);
         if (lb->gather) {
             for (uint32_t q = 0; q < lb->W; q++) {
@@ -396,6 +423,31 @@ static int bias_vertices(LinearBuild *lb, uint32_t c, uint32_t ni, uint32_t bi, 
         if (lower_vertex(b, lb->cs_bias, lower_tile(b, c, pl->tile0 + bi), &add_vertex, &ad, err))
             return -1;
         e += rows * cols;
+    }
+    return 0;
+}
+
+/* fp8 into the AMP: block bi's fp32 partials (mc rows of nblk outputs)
+ * times its rows' scales (one per output column), split over the workers
+ * by rows, before they go to the reducers. */
+static int scale_vertices(LinearBuild *lb, uint32_t c, uint32_t bi, IpuErr *err)
+{
+    LowerBuilder *b = lb->b;
+    const LinearPlan *pl = lb->pl;
+    int sid;
+    uint64_t sfirst;
+    block_weights(lb, c, bi, 1, &sid, &sfirst);
+    for (uint32_t q = 0; q < lb->W; q++) {
+        uint32_t r0 = lb->mc * q / lb->W, r1 = lb->mc * (q + 1) / lb->W;
+        if (r1 == r0)
+            continue;
+        PartScaleArgs sa;
+        memset(&sa, 0, sizeof sa);
+        sa.p = lower_inout(b, lb->cs_scale, lb->P[c], bi * lb->part_blk + (uint64_t)r0 * pl->nblk);
+        sa.s = lower_in(b, lb->cs_scale, sid, sfirst);
+        sa.rows = r1 - r0, sa.cols = pl->nblk, sa.stride = pl->nblk;
+        if (lower_vertex(b, lb->cs_scale, lower_tile(b, c, pl->tile0 + bi), &partscale_vertex, &sa, err))
+            return -1;
     }
     return 0;
 }
@@ -566,7 +618,8 @@ static int build_steps(LinearBuild *lb, const int *x, const int *y, LinearScratc
     int mm = program_execute(b->p, lb->cs_mm, lb->name, (int)ph_mm, err);
     int red = program_execute(b->p, lb->cs_red, lb->name, (int)ph_mm, err);
     int bias = lb->cs_bias >= 0 ? program_execute(b->p, lb->cs_bias, lb->name, PHASE_MATMUL, err) : -1;
-    if (mm < 0 || red < 0 || (lb->cs_bias >= 0 && bias < 0))
+    int scale = lb->cs_scale >= 0 ? program_execute(b->p, lb->cs_scale, lb->name, PHASE_MATMUL, err) : -1;
+    if (mm < 0 || red < 0 || (lb->cs_bias >= 0 && bias < 0) || (lb->cs_scale >= 0 && scale < 0))
         return -1;
     /* the Copy steps move the same tensors for every instance sharing the
      * scratch: the first builds them, the others append the same steps */
@@ -579,7 +632,8 @@ static int build_steps(LinearBuild *lb, const int *x, const int *y, LinearScratc
         if (chunk_copy(lb, scratch, reuse, ch, 0, seq, &cp, err) || (cp >= 0 && input_pairs(lb, cp, x, ch, err)))
             return -1;
         seq = seq_b;
-        if (lower_append(b, seq, mm, err) < 0 || chunk_copy(lb, scratch, reuse, ch, 1, seq, &cp, err) ||
+        if (lower_append(b, seq, mm, err) < 0 || (scale >= 0 && lower_append(b, seq, scale, err) < 0) ||
+            chunk_copy(lb, scratch, reuse, ch, 1, seq, &cp, err) ||
             (cp >= 0 && partial_pairs(lb, cp, err)))
             return -1;
         if (lower_append(b, seq, red, err) < 0 || (bias >= 0 && lower_append(b, seq, bias, err) < 0))
@@ -606,14 +660,15 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
     lb.blocks = pl->mb * pl->nb * pl->kb, lb.nn = pl->mb * pl->nb;
     lb.W = b->g->arch.workers_per_tile;
     lb.gather = pl->kind == LIN_GATHER;
-    lb.pt = lb.gather ? LAYER_F16 : b->partials;
+    lb.pt = lb.gather ? LAYER_F16 : lower_plan_partials(b, pl);
     lb.in_blk = lb.gather ? lb.mc : (uint64_t)lb.mc * pl->kblk, lb.part_blk = (uint64_t)lb.mc * pl->nblk;
     lb.wblk = (uint64_t)pl->nblk * pl->kblk;
     uint32_t npc = pl->kb < LOWER_REDUCE_PIECES ? pl->kb : LOWER_REDUCE_PIECES;
     lb.pc = (Pieces){npc < lb.part_blk / 4 ? npc : (uint32_t)(lb.part_blk / 4), lb.part_blk};
-    lb.cs_dec = lb.cs_bias = -1;
+    lb.cs_dec = lb.cs_scale = lb.cs_bias = -1;
     if (build_temps(&lb, scratch, err) || new_cs(&lb, "mm", &lb.cs_mm, err) || new_cs(&lb, "reduce", &lb.cs_red, err) ||
-        (lower_plan_quantized(pl) && !pl->gc && new_cs(&lb, "decompress", &lb.cs_dec, err)) ||
+        (lower_plan_decompressed(pl) && !pl->gc && new_cs(&lb, "decompress", &lb.cs_dec, err)) ||
+        (pl->fp8_amp && new_cs(&lb, "scale", &lb.cs_scale, err)) ||
         (pl->has_bias && bias_chips && new_cs(&lb, "bias", &lb.cs_bias, err)))
         return -1;
     for (uint32_t c = 0; c < b->vchips; c++)

@@ -7,6 +7,7 @@
 
 #include "codelets/decompress.h"
 #include "codelets/matmul.h"
+#include "codelets/matmul_fp8.h"
 #include "codelets/wdec.h"
 #include "host/lower/lower.h"
 #include "models/quant_nf4.h"
@@ -77,7 +78,7 @@ static TileBytes tile_bytes(const LinearPlan *pl, LayerDtype partials)
 {
     uint64_t ps = pl->kind == LIN_GATHER ? 2 : layer_dtype_bytes(partials);
     TileBytes t = {stored_block_bytes(pl), 0};
-    if (lower_plan_quantized(pl))
+    if (lower_plan_decompressed(pl))
         t.weights += (uint64_t)pl->nblk * pl->kblk * 2; /* the decompressed block */
     if (pl->kind == LIN_GATHER)
         t.weights += pl->nblk * 2u; /* zeros for ids outside the shard */
@@ -95,7 +96,7 @@ static uint32_t group_rows(const LinearPlan *pl, uint32_t m) { return (uint32_t)
 
 uint32_t lower_linear_chunk(const LowerBuilder *b, const LinearPlan *pl, uint32_t m)
 {
-    TileBytes t = tile_bytes(pl, b->partials);
+    TileBytes t = tile_bytes(pl, lower_plan_partials(b, pl));
     double sram = b->g->arch.sram_bytes_per_tile;
     if (t.weights > sram * LINEAR_WEIGHT_FRACTION)
         return 0;
@@ -112,7 +113,7 @@ uint32_t lower_linear_chunk(const LowerBuilder *b, const LinearPlan *pl, uint32_
 uint32_t lower_linear_rows_fit(const LowerBuilder *b, const LinearPlan *pl, uint32_t *tightest,
                                uint64_t *tightest_used)
 {
-    TileBytes t = tile_bytes(pl, b->partials);
+    TileBytes t = tile_bytes(pl, lower_plan_partials(b, pl));
     uint64_t cap = sram_capacity_bytes(b->g->sram), copy = stored_block_bytes(pl);
     double fmin = INFINITY;
     for (uint32_t c = 0; c < b->vchips; c++)
@@ -143,6 +144,10 @@ static double chunk_compute(const LowerBuilder *b, const LinearPlan *pl, uint32_
         wm = (uint32_t)div_up(mm_m, W);
     else
         wn = (uint32_t)(div_up(div_up(mm_n, 16), W) * 16);
+    if (pl->fp8_amp) /* fp8 weights into the AMP at its fp8 rate */
+        return (double)(matmul_fp8_cycles(&a->isa, wm, pl->kblk, wn < mm_n ? wn : mm_n, a->amp_macs_per_cycle_fp8,
+                                          LAYER_F32) +
+                        partscale_cycles(&a->isa, wm, wn < mm_n ? wn : mm_n)) * W;
     return (double)matmul_amp_cycles(&a->isa, wm, pl->kblk, wn < mm_n ? wn : mm_n, a->amp_macs_per_cycle_fp16,
                                      b->partials) * W;
 }
@@ -193,7 +198,7 @@ static uint64_t measure_decompress(const LowerBuilder *b, const VertexType *vt, 
 static double decompress_cycles(const LowerBuilder *b, const LinearPlan *pl)
 {
     const VertexType *vt = dec_vertex(b, pl);
-    if (!lower_plan_quantized(pl) || !vt)
+    if (!lower_plan_decompressed(pl) || !vt)
         return 0;
     const IpuArch *a = &b->g->arch;
     uint32_t n = lower_plan_qgroup(pl), groups = (uint32_t)((uint64_t)pl->nblk * pl->kblk / n);
@@ -212,7 +217,7 @@ static double decompress_cycles(const LowerBuilder *b, const LinearPlan *pl)
 static double estimate(const LowerBuilder *b, const LinearPlan *pl, uint32_t m, uint32_t mc, double dec)
 {
     const IpuArch *a = &b->g->arch;
-    double xb = a->exchange_bytes_per_cycle, ps = pl->kind == LIN_GATHER ? 2 : layer_dtype_bytes(b->partials);
+    double xb = a->exchange_bytes_per_cycle, ps = pl->kind == LIN_GATHER ? 2 : layer_dtype_bytes(lower_plan_partials(b, pl));
     double xin = mc * (pl->kind == LIN_GATHER ? 4.0 : pl->kblk * 2.0) / xb;
     double np = pl->kb < LOWER_REDUCE_PIECES ? pl->kb : LOWER_REDUCE_PIECES;
     double xpart = (double)pl->kb * mc * pl->nblk * ps / np / xb; /* np pieces of kb partials */
@@ -260,7 +265,7 @@ int lower_plan_linear_steps(const LowerBuilder *b, const char *name, LinearKind 
                             double steps2, uint32_t k, uint32_t n, uint32_t group, int has_bias, LinearPlan *out,
                             IpuErr *err)
 {
-    LinearFmt f = {group, 0, k};
+    LinearFmt f = {group, 0, k, 0};
     return lower_plan_linear_fmt(b, name, kind, m, m2, steps2, k, n, &f, has_bias, out, err);
 }
 
@@ -301,8 +306,8 @@ int lower_plan_linear_fmt(const LowerBuilder *b, const char *name, LinearKind ki
             if (group && (kblk % group || !dq_block_ok(wfmt, kblk, group)))
                 continue;
             LinearPlan pl = {.kind = kind, .k = k, .n = n, .nb = nb, .kb = kb, .nblk = nblk, .kblk = kblk,
-                             .group = group, .wfmt = wfmt, .row_len = fmt->row_len, .has_bias = has_bias,
-                             .m_plan = m};
+                             .group = group, .wfmt = wfmt, .row_len = fmt->row_len, .fp8_amp = fmt->fp8_amp,
+                             .has_bias = has_bias, .m_plan = m};
             if (!(pl.mb = lower_linear_groups(b, &pl, m, &pl.est_cycles)))
                 continue;
             double cost = pl.est_cycles, e2 = 0;

@@ -161,6 +161,9 @@ typedef struct LinearPlan {
                            * weights, decompressed by that format's codelet (lower_plan_wdec) */
     uint32_t row_len;     /* the whole matrix's row length (all chips): nf4g+dq's second-level blocks of 256
                            * groups run over its row-major groups */
+    uint8_t fp8_amp;      /* fp8 weights go into the AMP as they are (arch amp_macs_per_cycle_fp8): no
+                           * decompress, fp32 partials, each block's partials multiplied by the rows'
+                           * scales (partscale) before the reduce */
     int gc;               /* int4 under scheme = graphcore: codes, scales and biases in the load layout,
                            * decompressed by Graphcore's pipeline (linear_gc.c); planned as fp16 */
     uint32_t tile0;       /* block (i, j) of row group g is on local tile tile0 + (g * nb + i) * kb + j */
@@ -171,8 +174,16 @@ typedef struct LinearPlan {
 
 /* The WdecFormat of pl's weights, or -1 (fp16, q4g). */
 static inline int lower_plan_wdec(const LinearPlan *pl) { return (int)pl->wfmt - 1; }
-/* 1 when pl's weights are decompressed on the tiles (any format but fp16). */
+/* 1 when pl's weights are stored in a quantized format (any but fp16). */
 static inline int lower_plan_quantized(const LinearPlan *pl) { return pl->group || pl->wfmt; }
+/* 1 when they are decompressed to fp16 on the tiles before the matmul. */
+static inline int lower_plan_decompressed(const LinearPlan *pl) { return lower_plan_quantized(pl) && !pl->fp8_amp; }
+/* The partials pl's matmuls write: the run's, or fp32 for fp8 weights into
+ * the AMP (unscaled fp8 values, up to 448 or 57344, would overflow fp16). */
+static inline LayerDtype lower_plan_partials(const LowerBuilder *b, const LinearPlan *pl)
+{
+    return pl->fp8_amp ? LAYER_F32 : b->partials;
+}
 /* Weights per scale along a block's row: the group, or the row segment (kblk). */
 static inline uint32_t lower_plan_qgroup(const LinearPlan *pl) { return pl->group ? pl->group : pl->kblk; }
 
@@ -218,6 +229,7 @@ typedef struct LinearFmt {
     uint32_t group;
     uint8_t wfmt;
     uint32_t row_len;
+    uint8_t fp8_amp;
 } LinearFmt;
 /* The same for weights stored in fmt. nf4g+dq also needs each row segment
  * (kblk / group groups) to divide its 256-group second-level block. */
@@ -340,6 +352,10 @@ Placement lower_placement(const Lowered *L);
  * quarter or eighth of it when the layout did not fit). */
 double lower_memory_proportion(const Lowered *L);
 uint64_t lower_weight_bytes(const Lowered *L);      /* all chips, stored formats */
+/* How the layers' weights reach the AMP: "fp16", "decompressed" (to fp16
+ * on the tiles) or "fp8 direct" (into an fp8 AMP; v_proj, whose weights are
+ * the AMP's streamed operand, still decompressed). */
+const char *lower_weight_path(const Lowered *L);
 uint64_t lower_kv_bytes_per_step(const Lowered *L); /* read by attention per step */
 /* Weight bytes one run of the program reads (all chips, stored formats):
  * every layer and the LM head, and the embedding rows of its tokens. */

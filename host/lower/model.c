@@ -85,6 +85,10 @@ static int spec_fmt(const Lowered *L, const QuantSpec *s, const char *name, uint
                        name, text);
     *group = quant_spec_grouped(s) ? s->group : 0;
     *wfmt = (uint8_t)(1 + f);
+    if ((f == WDEC_FP8E4M3 || f == WDEC_FP8E5M2) && L->opt.fp8_amp == 1 && !L->b.g->arch.amp_macs_per_cycle_fp8)
+        return ipu_err(err, "%s: weight format '%s' with fp8_amp = direct: arch '%s' has no fp8 AMP "
+                            "(amp_macs_per_cycle_fp8 = 0; the c600 preset has one, or fp8_amp = auto widens to fp16)",
+                       name, text, L->b.g->arch.name);
     return 0;
 }
 
@@ -148,6 +152,25 @@ static int lower_setup(Lowered *L, const IpuArch *arch, const GptjWeights *w, do
     return 0;
 }
 
+/* fp8 weights (wfmt) that go into the AMP as they are: fp8_amp = direct,
+ * or auto on an arch with an fp8 AMP (spec_fmt refused direct without one). */
+static int fp8_direct(const Lowered *L, uint8_t wfmt)
+{
+    int fp8 = wfmt == 1 + WDEC_FP8E4M3 || wfmt == 1 + WDEC_FP8E5M2;
+    return fp8 && (L->opt.fp8_amp == 1 || (L->opt.fp8_amp == 0 && L->b.g->arch.amp_macs_per_cycle_fp8 > 0));
+}
+
+const char *lower_weight_path(const Lowered *L)
+{
+    for (int li = 0; li < NLIN; li++)
+        if (L->pl[li].fp8_amp)
+            return "fp8 direct";
+    for (int li = 0; li < NLIN; li++)
+        if (lower_plan_quantized(&L->pl[li]))
+            return "decompressed";
+    return "fp16";
+}
+
 /* Under scheme = graphcore poplin plans the matmul of decompressed fp16
  * weights: the plan is made for group 0, then marked int4 in the load
  * layout. The group must divide the quantized axis (k per chip). */
@@ -183,7 +206,8 @@ static int plan_linears(Lowered *L, IpuErr *err)
         uint32_t group = 0;
         uint8_t wf = 0;
         int err_fmt = spec_fmt(L, &L->spec[li], nm, &group, &wf, err);
-        LinearFmt lf = {plan_group(L, group), wf, li == LO || li == LFO ? kin[li] * chips : kin[li]};
+        LinearFmt lf = {plan_group(L, group), wf, li == LO || li == LFO ? kin[li] * chips : kin[li],
+                        fp8_direct(L, wf) && li != LV};
         if (err_fmt ||
             lower_plan_linear_fmt(b, nm, li == LV ? LIN_MATMUL_T : LIN_MATMUL, m0, o->batch, decode_steps, kin[li],
                                   nout[li], &lf, li == LFI || li == LFO, &L->pl[li], err) ||
@@ -203,7 +227,7 @@ static int plan_linears(Lowered *L, IpuErr *err)
     IpuErr e1;
     for (uint32_t vc = vmin; vc <= vmin + vmin * VOCAB_PAD_PERCENT / 100; vc += 64) {
         LinearPlan lm, emb;
-        LinearFmt lf = {plan_group(L, glm), wlm, C};
+        LinearFmt lf = {plan_group(L, glm), wlm, C, fp8_direct(L, wlm)};
         if (lower_plan_linear_fmt(b, "lm_head.weight", LIN_MATMUL, o->batch, 0, 0, C, vc, &lf, 1, &lm,
                                   found ? &e1 : err) ||
             lower_plan_linear(b, "transformer.wte.weight", LIN_GATHER, m0, vc, C, 0, 0, &emb, found ? &e1 : err))
@@ -228,9 +252,9 @@ static int alloc_weights(Lowered *L, IpuErr *err)
     L->pemb.tile0 = b->cursor, b->cursor += L->pemb.nb * L->pemb.kb;
     L->plm.tile0 = b->cursor, b->cursor += L->plm.nb * L->plm.kb;
     /* one decompress scratch for every int4 linear (all sets and layers): the largest block */
-    uint64_t pool = lower_plan_quantized(&L->plm) ? (uint64_t)L->plm.nblk * L->plm.kblk : 0;
+    uint64_t pool = lower_plan_decompressed(&L->plm) ? (uint64_t)L->plm.nblk * L->plm.kblk : 0;
     for (int li = 0; li < NLIN; li++)
-        if (lower_plan_quantized(&L->pl[li]) && (uint64_t)L->pl[li].nblk * L->pl[li].kblk > pool)
+        if (lower_plan_decompressed(&L->pl[li]) && (uint64_t)L->pl[li].nblk * L->pl[li].kblk > pool)
             pool = (uint64_t)L->pl[li].nblk * L->pl[li].kblk;
     if ((pool && lower_dec_pool(b, pool, err)) ||
         lower_linear_alloc_weights(b, "wte", &L->pemb, SRAM_WEIGHTS, &L->emb, err) ||
@@ -373,6 +397,11 @@ static int validate_opts(const IpuArch *a, const RunOptions *o, const GptjWeight
     if (o->prompt_len + o->gen_tokens - 1 > s)
         return ipu_err(err, "prompt_len %u + gen_tokens %u - 1 positions exceed seq_len %u", o->prompt_len,
                        o->gen_tokens, s);
+    int fp8 = o->weights.fmt == &quant_format_fp8e4m3 || o->weights.fmt == &quant_format_fp8e5m2;
+    if (fp8 && o->fp8_amp == 1 && !a->amp_macs_per_cycle_fp8)
+        return ipu_err(err, "fp8_amp = direct: arch '%s' has no fp8 AMP (amp_macs_per_cycle_fp8 = 0; the c600 preset "
+                            "has one, or fp8_amp = auto widens fp8 weights to fp16)",
+                       a->name);
     if ((int)s > c->n_positions)
         return ipu_err(err, "sequence length %u exceeds the model's context %d", s, c->n_positions);
     if (c->n_embd % 4 || c->head_dim % 16 || c->rotary_dim % 2)
