@@ -477,6 +477,30 @@ static int plot_groups(const Report *r, const char *dir, const char *term, const
     return rv;
 }
 
+/* Any mix of formats: batched token time against bits per parameter, one
+ * labelled point per format (the trade-off of docs/user-guide.md's study). */
+static int plot_formats(const Report *r, const char *dir, const char *term, const char *ext, IpuErr *err)
+{
+    Text data = {0}, s = {0};
+    text_add(&data, "# bits_per_param batched_token_ms format\n");
+    for (int i = 0; i < r->n; i++)
+        text_add(&data, "%.4f %.6f \"%s\"\n", r->f[i].bits_per_param, 1e3 * r->f[i].batched_token_s, r->f[i].format);
+    char dat[1200];
+    snprintf(dat, sizeof dat, "%s/formats.dat", dir);
+    int rv = data.oom ? ipu_err(err, "'%s': out of memory", dat) : fileio_write(dat, data.s, data.n, err);
+    free(data.s);
+    if (rv)
+        return -1;
+    text_add(&s, "set terminal %s\nset title 'batched token time against bits per parameter'\n"
+                 "set xlabel 'bits per parameter (matrices)'\nset ylabel 'batched token time (ms)'\nset grid\n"
+                 "set offsets graph 0.05, graph 0.15, graph 0.1, graph 0.1\nset key off\n"
+                 "plot '%s' using 1:2 with points pt 7 ps 1.5, '' using 1:2:3 with labels offset 1, 1 left\n",
+             term, dat);
+    rv = s.oom ? ipu_err(err, "plot: out of memory") : run_gnuplot(dir, "formats", ext, &s, err);
+    free(s.s);
+    return rv;
+}
+
 /* Bytes live at each program step (prefill, then decode) on each format's
  * fullest tile and on chip 0: the liveness curves of the memory layout. */
 static int plot_memory(const Report *r, const char *dir, const char *term, const char *ext, IpuErr *err)
@@ -514,7 +538,7 @@ static int plot_memory(const Report *r, const char *dir, const char *term, const
     return rv;
 }
 
-const char *const report_plot_files[] = {"breakdown.*", "groups.*", "memory.*", NULL};
+const char *const report_plot_files[] = {"breakdown.*", "groups.*", "formats.*", "memory.*", NULL};
 
 int report_check_folder(const char *dir, IpuErr *err)
 {
@@ -541,9 +565,17 @@ int report_plot_into(const Report *r, const char *dir, char *names, size_t cap, 
         return -1;
     if (names)
         snprintf(names, cap, "breakdown.%s", ext);
-    int nq = 0;
-    for (int i = 0; i < r->n; i++)
+    int nq = 0, nother = 0; /* q4g formats; formats beyond fp16 and q4g */
+    for (int i = 0; i < r->n; i++) {
         nq += !strncmp(r->f[i].format, "q4g:", 4);
+        nother += strncmp(r->f[i].format, "q4g:", 4) && strcmp(r->f[i].format, "fp16");
+    }
+    if (nother && r->n >= 2) {
+        if (plot_formats(r, dir, term, ext, err))
+            return -1;
+        if (names)
+            snprintf(names + strlen(names), cap - strlen(names), ";formats.%s", ext);
+    }
     if (nq >= 2) {
         if (plot_groups(r, dir, term, ext, err))
             return -1;
