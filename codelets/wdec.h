@@ -15,7 +15,10 @@
  * - 8-bit formats (i8, fp8e4m3, fp8e5m2): codes (groups, n) bytes, element
  *   0 at the lowest address; 4-byte aligned;
  * - scale (groups) fp16, 2-byte aligned; none for nf4g+dq, whose group g
- *   has the byte qscale[g] (any address), and whose tile block keeps its
+ *   has the byte qscale[g] (any address; the variants load the aligned
+ *   16-bit word holding it, so the byte after the last group must be
+ *   readable: the lowering pads each block's bytes to an even count),
+ *   and whose tile block keeps its
  *   second level in dq (8-byte aligned): dq[0] the tensor's mean (fp32),
  *   dq[1] a phase (uint32 bits), dq[2 + i] the steps of the 256-group
  *   second-level blocks the tile block touches, in order. A block is

@@ -113,7 +113,7 @@ int wdec_validate_every_code(const VertexType *vt, WdecFormat f, const IsaCosts 
     enum { N = 1024 };
     uint32_t groups = wdec_code_bits(f) == 4 ? 65536 * 4 / N : 1;
     uint16_t *codes = aligned_alloc(8, 131072), *scale = malloc(groups * 2);
-    uint8_t *qs = malloc(groups);
+    uint8_t *qs = malloc(groups + 1); /* + the last word's other byte */
     float *dq = aligned_alloc(8, 16);
     IPU_ASSERT(codes && scale && qs && dq);
     if (wdec_code_bits(f) == 4)
@@ -156,7 +156,7 @@ int wdec_validate_random(const VertexType *vt, WdecFormat f, const IsaCosts *isa
     for (uint32_t d = 2; d <= 4; d++)
         seg = groups % d ? seg : d;
     size_t nsteps = (((uint64_t)phase + (uint64_t)(seg0 + groups / seg - 1) * stride) >> 8) + 1;
-    uint8_t *codes = aligned_alloc(8, (code_bytes + 8) / 8 * 8), *qs = malloc(groups);
+    uint8_t *codes = aligned_alloc(8, (code_bytes + 8) / 8 * 8), *qs = malloc(groups + 1); /* + the word's other byte */
     uint16_t *scale = malloc((size_t)groups * 2);
     float *dq = aligned_alloc(8, (nsteps + 3) / 2 * 8);
     IPU_ASSERT(codes && qs && scale && dq);

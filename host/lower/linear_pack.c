@@ -78,12 +78,12 @@ static int pack_dq(const Pack *p, uint32_t i, uint32_t j, uint8_t *qscale, float
     const LinearPlan *pl = p->pl;
     const QuantTensor *q = p->q;
     uint32_t per_row = pl->kblk / p->G, nsteps = lower_dq_steps(pl);
-    uint64_t bi = (uint64_t)i * pl->kb + j, gpb = (uint64_t)pl->nblk * per_row;
+    LinearBlockTensors bt;
+    lower_linear_block_tensors(pl, &bt);
+    uint64_t bi = (uint64_t)i * pl->kb + j, gpb = bt.elems[1]; /* the bytes' block, padded to even */
     uint64_t f0 = (p->r0 + (uint64_t)i * pl->nblk) * p->gpr + (p->c0 + (uint64_t)j * pl->kblk) / p->G;
     uint64_t b0 = f0 / NF4_DQ_BLOCK, blocks = ((uint64_t)q->rows * p->gpr + NF4_DQ_BLOCK - 1) / NF4_DQ_BLOCK;
     uint32_t phase = (uint32_t)(f0 % NF4_DQ_BLOCK);
-    LinearBlockTensors bt;
-    lower_linear_block_tensors(pl, &bt);
     float *a = aux + bi * bt.elems[2];
     a[0] = q->dq_mean;
     memcpy(&a[1], &phase, 4);

@@ -45,8 +45,10 @@ void lower_linear_block_tensors(const LinearPlan *pl, LinearBlockTensors *t)
     t->elems[1] = groups;
     if (wf < 0) { /* q4g: a bias per group */
         t->elems[2] = groups;
-    } else if (wf == WDEC_NF4DQ) { /* 8-bit scale codes; mean, phase and the steps it touches */
+    } else if (wf == WDEC_NF4DQ) { /* 8-bit scale codes (even: their 16-bit words stay in the block);
+                                     * mean, phase and the steps it touches */
         t->dt[1] = DTYPE_U8;
+        t->elems[1] += groups % 2;
         t->elems[2] = (2u + lower_dq_steps(pl) + 1) / 2 * 2, t->dt[2] = DTYPE_FP32; /* even: blocks stay 8-aligned */
     }
 }
