@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "codelets/decompress.h"
+#include "codelets/kvq.h"
 #include "codelets/wdec.h"
 /* layer families (codelets2) */
 #include "codelets/matmul.h"
@@ -42,6 +43,8 @@ static const CodeletFamily *const families[] = {
     &codelet_family_add,
     &codelet_family_gather,
     &codelet_family_argmax,
+    &codelet_family_kvq,
+    &codelet_family_kvd,
 };
 
 size_t codelet_family_count(void) { return sizeof families / sizeof families[0]; }
