@@ -51,6 +51,10 @@ static const RunKey keys[] = {
      "stream the next layer under this layer's compute (needs arch.stream.io_tiles > 0)"},
     {"kv_cache", RK_ONOFF, F(kv_cache), 0, "-", "on", 0, 0, NULL,
      "on: a decode step runs one new token per sequence against the cache; off: Graphcore's scheme, every step re-runs the padded sequence"},
+    {"kv_format", RK_STR, S(kv_format), "-", "fp16", 0, 0, NULL,
+     "KV cache format: fp16, i8 (one absmax scale per key or value row) or q4g:N (scale and bias per N dims, N a "
+     "multiple of 8 dividing head_dim); quantized when written, widened for attention (models/kv_quant.h); needs "
+     "kv_cache = on"},
     {"decompress", RK_STR, S(decompress), "-", "", 0, 0, NULL,
      "decompress codelet variant (ipusim codelet list); empty = the registry's default"},
     {"scheme", RK_CHOICE, F(scheme), 0, "-", "ipusim", 0, 0, "ipusim|graphcore",
@@ -202,9 +206,28 @@ static int set_key(RunConfig *rc, const RunKey *k, const char *value, IpuErr *er
     return -1;
 }
 
+/* kv_format text: fp16 | i8 | q4g:N (N a multiple of 8 in 8..4096). */
+static int parse_kv(const char *text, KvSpec *out, IpuErr *err)
+{
+    uint64_t g;
+    if (!strcmp(text, "fp16") || !strcmp(text, "f16"))
+        *out = (KvSpec){KV_F16, 0};
+    else if (!strcmp(text, "i8"))
+        *out = (KvSpec){KV_I8, 0};
+    else if (!strncmp(text, "q4g:", 4) && !parse_u64(text + 4, &g) && g >= 8 && g <= 4096 && g % 8 == 0)
+        *out = (KvSpec){KV_Q4G, (uint32_t)g};
+    else
+        return ipu_err(err, "'%s' is not fp16, i8 or q4g:N (N a multiple of 8, 8..4096)", text);
+    return 0;
+}
+
 /* Checks that need nothing but the one value. */
 static int check_value(const RunConfig *rc, const char *key, IpuErr *err)
 {
+    if (!strcmp(key, "kv_format")) {
+        KvSpec kv;
+        return parse_kv(rc->kv_format, &kv, err);
+    }
     if (!strcmp(key, "formats")) {
         QuantSpec specs[RUNCFG_MAX_FORMATS];
         int n;
@@ -464,6 +487,14 @@ int runcfg_finish(RunConfig *rc, IpuErr *err)
         return ipu_err_prefix(err, "arch '%s' with its arch.* settings", rc->arch_name);
     if (check_formats(rc->formats, rc->specs, &rc->nformats, err))
         return ipu_err_prefix(err, "key 'formats'");
+    KvSpec kv;
+    if (parse_kv(rc->kv_format, &kv, err))
+        return ipu_err_prefix(err, "key 'kv_format'");
+    if (kv.fmt != KV_F16 && !rc->kv_cache)
+        return ipu_err(err, "key 'kv_format': %s needs kv_cache = on", rc->kv_format);
+    if (kv.fmt == KV_Q4G && rc->cfg.head_dim % (int)kv.group)
+        return ipu_err(err, "key 'kv_format': q4g group %u does not divide head_dim %d of %s", kv.group,
+                       rc->cfg.head_dim, rc->model);
     for (int i = 0; i < rc->nformats && rc->fp8_amp == 1 && !rc->arch.amp_macs_per_cycle_fp8; i++)
         if (rc->specs[i].fmt == &quant_format_fp8e4m3 || rc->specs[i].fmt == &quant_format_fp8e5m2)
             return ipu_err(err, "key 'fp8_amp': direct needs an fp8 AMP, arch '%s' has none (amp_macs_per_cycle_fp8 = "
@@ -517,6 +548,7 @@ int runcfg_options(const RunConfig *rc, int i, RunOptions *o, IpuErr *err)
     o->placement = rc->placement;
     o->overlap = rc->overlap;
     o->kv_cache = rc->kv_cache;
+    IPU_ASSERT(parse_kv(rc->kv_format, &o->kv, err) == 0); /* runcfg_finish checked it */
     snprintf(o->decompress, sizeof o->decompress, "%s", rc->decompress);
     o->scheme = rc->scheme;
     o->gc_unpack_estimate = rc->gc_unpack == 1;

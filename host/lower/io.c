@@ -244,7 +244,9 @@ int lower_prepare_decode(Lowered *L, uint32_t pos, const uint32_t *tokens, IpuEr
     /* host backdoor on the static program: the Copy writing the new key and
      * value goes to slot pos, the softmax's query position is pos */
     for (int l = 0; l < L->cfg.n_layer; l++) {
-        if (lower_attn_kv_pairs(b, sg->kv_copy[l], &sg->ap, &L->kc[l * b->chips], &L->vtc[l * b->chips], sg->k, sg->vt,
+        if (lower_attn_kv_pairs(b, sg->kv_copy[l], &sg->ap, &L->kc[l * b->chips], &L->vtc[l * b->chips],
+                                &L->kaux[(size_t)l * b->chips * 4], &sg->kvstage[(size_t)l * b->chips * LOWER_KV_STAGE],
+                                sg->k, sg->vt,
                                 pos, err))
             return -1;
         const ComputeSet *cs = graph_compute_set(b->g, sg->smx_cs[l]);

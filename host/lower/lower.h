@@ -307,23 +307,44 @@ typedef struct AttnPlan {
     uint32_t s_pad, sb, nkb; /* keys (padded), keys per block, key blocks */
     uint32_t mqb, nqb;       /* query rows per wave, waves */
     uint32_t tile0;          /* home tile of cache block (b, h, j) is tile0 + (b * heads + h) * nkb + j */
+    KvSpec kv;               /* the cache's format (kv_format): fp16, or quantized (attention_kv.c) */
 } AttnPlan;
 
 /* K cache (batch, heads, nkb) blocks of (sb, hd) and V^T cache blocks of
- * (hd, sb), each on its home tile. */
+ * (hd, sb), each on its home tile. A quantized cache (ap->kv) holds codes
+ * in kc, vtc and its scales and biases in kaux (per chip: K scales, K
+ * biases, V scales, V biases; -1 where none); kaux is unused for fp16. */
 int lower_attn_cache(LowerBuilder *b, const char *name, const AttnPlan *ap, SramCategory cat, int *kc, int *vtc,
-                     IpuErr *err);
+                     int *kaux, IpuErr *err);
 /* Appends the attention of one layer to seq: writes k rows (m, C/chips) and
  * vT (C/chips, m) into the caches at positions pos0.., then scores, causal
  * softmax, probs x V, reduce, into att rows (m, C/chips). *kv_copy: the Copy
  * step writing the caches (re-filled by lower_attn_kv_pairs when pos
  * changes); *softmax_cs: the first wave's softmax compute set (pos0 patched per decode step, where there is one wave). */
 int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan *ap, const int *kc, const int *vtc,
-                     const int *q, const int *k, const int *vt, const int *att, uint32_t pos0, int *kv_copy,
-                     int *softmax_cs, IpuErr *err);
-/* (Re)fills the cache-writing Copy step for positions pos0 ... */
-int lower_attn_kv_pairs(LowerBuilder *b, int step, const AttnPlan *ap, const int *kc, const int *vtc, const int *k,
-                        const int *vt, uint32_t pos0, IpuErr *err);
+                     const int *kaux, const int *q, const int *k, const int *vt, const int *att, uint32_t pos0,
+                     int *kv_copy, int *softmax_cs, int *kvstage, IpuErr *err);
+/* (Re)fills the cache-writing Copy step for positions pos0 ... (a quantized
+ * cache: from the staging kvstage, lower_attn_kv_qpairs). */
+int lower_attn_kv_pairs(LowerBuilder *b, int step, const AttnPlan *ap, const int *kc, const int *vtc, const int *kaux,
+                        const int *kvstage, const int *k, const int *vt, uint32_t pos0, IpuErr *err);
+
+/* ---- the quantized KV cache (attention_kv.c) ---- */
+
+#define LOWER_KV_STAGE 8 /* staging tensors per chip of a quantized cache's writing (kvstage) */
+/* The cache tensors of a quantized format on the blocks' tiles. */
+int lower_attn_kv_cache(LowerBuilder *b, const char *name, const AttnPlan *ap, SramCategory cat, const uint32_t *tiles,
+                        int *kc, int *vtc, int *kaux, IpuErr *err);
+/* Appends to seq the writing of the step's new keys and values (staging
+ * Copy, quantize, Copy into the slots: *kv_copy, its step) and the widening
+ * of every block into kd, vd (per chip (blocks, sb, hd) and (blocks, hd,
+ * sb) fp16 on the blocks' tiles wt), which the attention then reads. */
+int lower_attn_kv_build(LowerBuilder *b, int seq, const char *name, const AttnPlan *ap, const uint32_t *wt,
+                        const int *kc, const int *vtc, const int *kaux, const int *k, const int *vt, uint32_t pos0,
+                        int *kd, int *vd, int *kv_copy, int *kvstage, IpuErr *err);
+/* The quantized codes and scales of the staging into the cache slots of positions pos0 ... */
+int lower_attn_kv_qpairs(LowerBuilder *b, int step, const AttnPlan *ap, const int *kc, const int *vtc, const int *kaux,
+                         const int *kvstage, uint32_t pos0, IpuErr *err);
 
 /* Functional (linear_pack.c): writes one chip's slice of the quantized
  * matrix q - rows r0 .. r0 + rows_valid (the plan's other n rows are

@@ -53,8 +53,9 @@ void lower_destroy(Lowered *L)
     program_destroy(L->b.p);
     free(L->b.dec_memo);
     free(L->lw), free(L->tile0), free(L->ln1), free(L->remote), free(L->kc), free(L->vtc), free(L->kv_tile0);
+    free(L->kaux);
     for (int i = 0; i < 2; i++)
-        free(L->sg[i].kv_copy), free(L->sg[i].smx_cs);
+        free(L->sg[i].kv_copy), free(L->sg[i].smx_cs), free(L->sg[i].kvstage);
     free(L);
 }
 
@@ -314,16 +315,17 @@ static int alloc_caches(Lowered *L, IpuErr *err)
     uint32_t t0 = o->kv_cache ? o->prompt_len : L->s, homes = o->batch * L->hc * nkb, ncache = o->kv_cache ? nl : 1;
     L->kc = calloc((size_t)ncache * chips, sizeof *L->kc);
     L->vtc = calloc((size_t)ncache * chips, sizeof *L->vtc);
+    L->kaux = calloc((size_t)ncache * chips * 4, sizeof *L->kaux);
     L->kv_tile0 = calloc(ncache, sizeof *L->kv_tile0);
-    if (!L->kc || !L->vtc || !L->kv_tile0)
+    if (!L->kc || !L->vtc || !L->kaux || !L->kv_tile0)
         return ipu_err(err, "out of host memory");
     for (uint32_t l = 0; l < ncache; l++) {
         L->kv_tile0[l] = b->cursor, b->cursor += homes;
-        AttnPlan cp = {o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, 0, 0, L->kv_tile0[l]};
+        AttnPlan cp = {o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, 0, 0, L->kv_tile0[l], o->kv};
         char nm[64];
         snprintf(nm, sizeof nm, "layer%u.kv", l);
         if (lower_attn_cache(b, nm, &cp, o->kv_cache ? SRAM_KV_CACHE : SRAM_ACTIVATIONS, &L->kc[l * chips],
-                             &L->vtc[l * chips], err))
+                             &L->vtc[l * chips], &L->kaux[(size_t)l * chips * 4], err))
             return -1;
         /* Without a cache the scratch is rewritten each layer, but only for the
          * positions of the run: the padding keys past seq_len are read (masked
@@ -339,9 +341,10 @@ static int alloc_caches(Lowered *L, IpuErr *err)
         return ipu_err(err, "attention: not one query row's buffers fit %.3g of what the KV caches and weights leave "
                             "on the key-block tiles",
                        b->mem_prop);
-    L->sg[0].ap = (AttnPlan){o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, mqb, (t0 + mqb - 1) / mqb, L->kv_tile0[0]};
-    L->sg[1].ap = (AttnPlan){o->batch, 1, L->hc, hd, nkb * sb, sb, nkb, 1, 1, L->kv_tile0[0]};
-    L->kv_bytes = o->kv_cache ? (uint64_t)chips * nl * o->batch * L->hc * nkb * sb * hd * 4 : 0;
+    L->sg[0].ap = (AttnPlan){o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, mqb, (t0 + mqb - 1) / mqb, L->kv_tile0[0], o->kv};
+    L->sg[1].ap = (AttnPlan){o->batch, 1, L->hc, hd, nkb * sb, sb, nkb, 1, 1, L->kv_tile0[0], o->kv};
+    /* K and V^T of every position slot, at the cache's format (codes and scales) */
+    L->kv_bytes = o->kv_cache ? (uint64_t)chips * nl * o->batch * L->hc * nkb * sb * 2 * kvq_row_bytes(&o->kv, hd) : 0;
     return 0;
 }
 
@@ -397,6 +400,10 @@ static int validate_opts(const IpuArch *a, const RunOptions *o, const GptjWeight
     if (o->prompt_len + o->gen_tokens - 1 > s)
         return ipu_err(err, "prompt_len %u + gen_tokens %u - 1 positions exceed seq_len %u", o->prompt_len,
                        o->gen_tokens, s);
+    if (o->kv.fmt != KV_F16 && !o->kv_cache)
+        return ipu_err(err, "kv_format %s needs kv_cache = on (without a cache every step recomputes the keys and "
+                            "values in fp16)",
+                       o->kv.fmt == KV_I8 ? "i8" : "q4g");
     int fp8 = o->weights.fmt == &quant_format_fp8e4m3 || o->weights.fmt == &quant_format_fp8e5m2;
     if (fp8 && o->fp8_amp == 1 && !a->amp_macs_per_cycle_fp8)
         return ipu_err(err, "fp8_amp = direct: arch '%s' has no fp8 AMP (amp_macs_per_cycle_fp8 = 0; the c600 preset "
