@@ -116,6 +116,8 @@ int report_add(Report *r, const RunResult *res, uint32_t batch, uint32_t chips, 
     f->batched_token_s = step_s / batch;
 
     f->step_bytes = res->ndecode ? decode_bytes / res->ndecode : step_bytes(&res->prefill, resident);
+    const StepResult *st = res->ndecode ? &res->decode[0] : &res->prefill; /* every decode step reads the same */
+    f->weight_read_bytes = (double)st->weight_bytes_read, f->kv_read_bytes = (double)st->kv_bytes_read;
     f->achieved_bytes_per_s = step_s > 0 ? f->step_bytes / step_s : NAN;
     f->peak_bytes_per_s = res->placement == PLACE_RESIDENT
                               ? (double)chips * arch->tiles_per_chip * arch->clock_hz * REPORT_SRAM_BYTES_PER_CYCLE
@@ -211,6 +213,8 @@ void report_print(FILE *out, const Report *r)
     ROW("batched token time (ms)", "%14.3f", 1e3 * f->batched_token_s);
     ROW("speedup vs fp16", "%13.2fx", f->speedup_vs_fp16);
     ROW("bytes moved per step (MB)", "%14.1f", f->step_bytes / 1e6);
+    ROW("  weights read per step (MB)", "%14.1f", f->weight_read_bytes / 1e6);
+    ROW("  KV cache read per step (MB)", "%14.1f", f->kv_read_bytes / 1e6);
     ROW("achieved bandwidth (GB/s)", "%14.1f", f->achieved_bytes_per_s / 1e9);
     ROW("peak bandwidth (GB/s)", "%14.1f", f->peak_bytes_per_s / 1e9);
     ROW("MBU (%)", "%14.1f", 100 * f->mbu);
@@ -284,6 +288,8 @@ cJSON *report_to_json(const Report *r)
         add_num(o, "batched_token_s", f->batched_token_s);
         add_num(o, "speedup_vs_fp16", f->speedup_vs_fp16);
         add_num(o, "step_bytes", f->step_bytes);
+        add_num(o, "weight_read_bytes", f->weight_read_bytes);
+        add_num(o, "kv_read_bytes", f->kv_read_bytes);
         add_num(o, "achieved_bytes_per_s", f->achieved_bytes_per_s);
         add_num(o, "peak_bytes_per_s", f->peak_bytes_per_s);
         add_num(o, "mbu", f->mbu);

@@ -52,6 +52,7 @@ typedef struct FormatReport {
     double clock_hz;
     double ttft_s, tpot_s, latency_s, throughput_tok_per_s, batched_token_s;
     double step_bytes;              /* bytes the MBU counts for the step (see above) */
+    double weight_read_bytes, kv_read_bytes; /* the step's weights and KV cache read (all chips, stored formats) */
     double achieved_bytes_per_s, peak_bytes_per_s, mbu;
     double prefill_cycles[PHASE_COUNT], decode_cycles[PHASE_COUNT]; /* decode: mean per step */
     double prefill_total_cycles, decode_total_cycles;
