@@ -1,6 +1,8 @@
 /* cli_codelet.c - `ipusim codelet list|validate|bench`: the codelet
  * registry, bit-exact validation of the decompress variants against
- * decompress_q4_ref, and their cycles per weight on an arch. */
+ * decompress_q4_ref, and their cycles per weight on an arch; with
+ * --format F (or the family decompress.F) the weight formats beyond q4g
+ * (host/cli_codelet_wdec.c). */
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -14,6 +16,7 @@
 #include "codelets/registry.h"
 #include "codelets/gc_decompress.h"
 #include "host/cli.h"
+#include "host/cli_codelet_wdec.h"
 #include "host/runcfg.h"
 #include "sim/arch.h"
 
@@ -25,9 +28,11 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: ipusim codelet list\n"
-               "       ipusim codelet validate decompress [--variant V] [--seed S]\n"
-               "       ipusim codelet bench decompress [--arch NAME] [--set KEY=VALUE]... [--variant V]\n"
-               "                                       [--group-size N] [--json]\n");
+               "       ipusim codelet validate decompress [--format F] [--variant V] [--seed S]\n"
+               "       ipusim codelet bench decompress [--format F] [--arch NAME] [--set KEY=VALUE]... [--variant V]\n"
+               "                                       [--group-size N] [--json]\n"
+               "F: q4g (default), s4g, nf4g, nf4g+dq, i8 (i8g, i8c), fp8e4m3, fp8e5m2; a full spec such as\n"
+               "nf4g:64+dq names its format\n");
 }
 
 /* Parses a subcommand taking one codelet family name; the last option is
@@ -49,6 +54,27 @@ static int parse_family(const char *cmd, int argc, char **argv, CliOpt *opts, in
     }
     *name = pos[0];
     return -1;
+}
+
+/* --format F, or a family decompress.F: the weight format to validate or
+ * bench (*wdec = 0: q4g, the decompress family). -1 on a bad name. */
+static int pick_format(const char *family, const char *format, int *wdec, WdecFormat *f)
+{
+    IpuErr err = {{0}};
+    int q4 = 1;
+    *wdec = 0;
+    if (!format && !strncmp(family, "decompress.", 11))
+        format = family + 11;
+    else if (format && strcmp(family, "decompress") != 0) {
+        fprintf(stderr, "ipusim codelet: --format applies to the decompress family (got '%s')\n", family);
+        return -1;
+    }
+    if (format && cli_wdec_format(format, &q4, f, &err)) {
+        fprintf(stderr, "ipusim codelet: --format '%s': %s\n", format, err.msg);
+        return -1;
+    }
+    *wdec = !q4;
+    return 0;
 }
 
 static int cmd_list(void)
@@ -109,6 +135,7 @@ static int cmd_validate(int argc, char **argv)
     CliOpt opts[] = {
         {"variant", 1, "validate one variant (default: all)", 0, {0}},
         {"seed", 1, "seed of the random tensors (default 1)", 0, {0}},
+        {"format", 1, "weight format: q4g (default), s4g, nf4g, nf4g+dq, i8, fp8e4m3, fp8e5m2", 0, {0}},
         {"help", 0, "this help", 0, {0}},
     };
     const int nopts = sizeof opts / sizeof opts[0];
@@ -124,6 +151,12 @@ static int cmd_validate(int argc, char **argv)
         fprintf(stderr, "ipusim codelet validate: --seed '%s' is not a decimal integer\n", seed_text);
         return 2;
     }
+    int wdec;
+    WdecFormat wf;
+    if (pick_format(family, cli_value(&opts[2], NULL), &wdec, &wf))
+        return 2;
+    if (wdec)
+        return cli_wdec_validate(wf, cli_value(&opts[0], NULL), seed);
     const CodeletFamily *f;
     const CodeletVariant *vars;
     size_t nvar;
@@ -208,6 +241,7 @@ static int cmd_bench(int argc, char **argv)
         {"variant", 1, "bench one variant, or graphcore: Graphcore's pipeline (default: all)", 0, {0}},
         {"group-size", 1, "bench one group size (default: 4 8 16 32 64 128 256)", 0, {0}},
         {"json", 0, "print JSON instead of a table", 0, {0}},
+        {"format", 1, "weight format: q4g (default), s4g, nf4g, nf4g+dq, i8, fp8e4m3, fp8e5m2", 0, {0}},
         {"help", 0, "this help", 0, {0}},
     };
     const int nopts = sizeof opts / sizeof opts[0];
@@ -253,6 +287,12 @@ static int cmd_bench(int argc, char **argv)
         sizes[0] = (uint32_t)n;
         nsizes = 1;
     }
+    int wdec;
+    WdecFormat wf;
+    if (pick_format(family, cli_value(&opts[5], NULL), &wdec, &wf))
+        return 2;
+    if (wdec)
+        return cli_wdec_bench(&arch, wf, cli_value(&opts[2], NULL), sizes, nsizes, opts[4].count > 0);
     const CodeletFamily *f;
     const CodeletVariant *vars;
     size_t nvar;

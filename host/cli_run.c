@@ -204,8 +204,8 @@ static int run_formats(const RunConfig *rc, const GptjWeights *w, const uint32_t
 
 /* Files an output folder owns (fileio_dir_commit replaces and removes these only). */
 static const char *const compare_files[] = {"config.conf", "report.json", "report.csv", "report_summary.csv",
-                                            "breakdown.*", "groups.*", "memory.*", "roofline.*", NULL};
-static const char *const plot_files[] = {"breakdown.*", "groups.*", "memory.*", "roofline.*", NULL};
+                                            "breakdown.*", "groups.*", "formats.*", "memory.*", "roofline.*", NULL};
+static const char *const plot_files[] = {"breakdown.*", "groups.*", "formats.*", "memory.*", "roofline.*", NULL};
 static const char *const roofline_files[] = {"roofline.*", NULL};
 
 /* What is written where: every output is staged (temp files and folders,

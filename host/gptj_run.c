@@ -107,6 +107,7 @@ static void result_header(Lowered *L, const IpuArch *arch, const RunOptions *opt
     quant_spec_format(&opt->weights, out->format, sizeof out->format);
     out->bits_per_param = quant_bits_per_param(&opt->weights, opt->cfg.n_embd, opt->cfg.n_embd);
     out->placement = lower_placement(L);
+    snprintf(out->weight_path, sizeof out->weight_path, "%s", lower_weight_path(L));
     out->memory_proportion = lower_memory_proportion(L);
     out->clock_hz = arch->clock_hz;
     out->weight_bytes = lower_weight_bytes(L);
@@ -191,6 +192,7 @@ int gptj_arch_same_graph(const IpuArch *a, const IpuArch *b)
 #define SAME(f) (a->f == b->f)
     if (!(SAME(chips) && SAME(chips_per_machine) && SAME(tiles_per_chip) && SAME(sram_bytes_per_tile) &&
           SAME(workers_per_tile) && SAME(amp_macs_per_cycle_fp16) && SAME(amp_macs_per_cycle_fp32) &&
+          SAME(amp_macs_per_cycle_fp8) &&
           SAME(supervisor_launch_cycles) && SAME(vertex_launch_cycles) && SAME(exchange_bytes_per_cycle) &&
           SAME(exchange_latency_cycles) && SAME(sync_chip_cycles) && SAME(stream_capacity_bytes) && SAME(io_tiles)))
         return 0;

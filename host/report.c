@@ -88,6 +88,7 @@ int report_add(Report *r, const RunResult *res, uint32_t batch, uint32_t chips, 
     snprintf(f->format, sizeof f->format, "%s", res->format);
     f->bits_per_param = res->bits_per_param;
     f->placement = res->placement;
+    snprintf(f->weight_path, sizeof f->weight_path, "%s", res->weight_path);
     f->batch = batch;
     f->chips = chips;
     f->ndecode = res->ndecode;
@@ -117,6 +118,8 @@ int report_add(Report *r, const RunResult *res, uint32_t batch, uint32_t chips, 
     f->batched_token_s = step_s / batch;
 
     f->step_bytes = res->ndecode ? decode_bytes / res->ndecode : step_bytes(&res->prefill, resident);
+    const StepResult *st = res->ndecode ? &res->decode[0] : &res->prefill; /* every decode step reads the same */
+    f->weight_read_bytes = (double)st->weight_bytes_read, f->kv_read_bytes = (double)st->kv_bytes_read;
     f->achieved_bytes_per_s = step_s > 0 ? f->step_bytes / step_s : NAN;
     f->peak_bytes_per_s = res->placement == PLACE_RESIDENT ? report_sram_peak_bytes_per_s(arch, chips)
                                                            : report_stream_peak_bytes_per_s(arch, chips);
@@ -199,6 +202,10 @@ void report_print(FILE *out, const Report *r)
     for (int i = 0; i < r->n; i++)
         fprintf(out, " %14s", r->f[i].placement == PLACE_RESIDENT ? "resident" : "stream");
     fprintf(out, "\n");
+    fprintf(out, "%-34s", "weights into the AMP"); /* fp16, decompressed to fp16, or fp8 direct */
+    for (int i = 0; i < r->n; i++)
+        fprintf(out, " %14s", r->f[i].weight_path[0] ? r->f[i].weight_path : "-");
+    fprintf(out, "\n");
     ROW("memory_proportion planned for", "%14.4g", f->memory_proportion);
     ROW("TTFT, prefill (ms)", "%14.3f", 1e3 * f->ttft_s);
     ROW("TPOT, mean decode step (ms)", "%14.3f", 1e3 * f->tpot_s);
@@ -207,6 +214,8 @@ void report_print(FILE *out, const Report *r)
     ROW("batched token time (ms)", "%14.3f", 1e3 * f->batched_token_s);
     ROW("speedup vs fp16", "%13.2fx", f->speedup_vs_fp16);
     ROW("bytes moved per step (MB)", "%14.1f", f->step_bytes / 1e6);
+    ROW("  weights read per step (MB)", "%14.1f", f->weight_read_bytes / 1e6);
+    ROW("  KV cache read per step (MB)", "%14.1f", f->kv_read_bytes / 1e6);
     ROW("achieved bandwidth (GB/s)", "%14.1f", f->achieved_bytes_per_s / 1e9);
     ROW("peak bandwidth (GB/s)", "%14.1f", f->peak_bytes_per_s / 1e9);
     ROW("MBU (%)", "%14.1f", 100 * f->mbu);
@@ -238,7 +247,7 @@ static const char *placement_text(Placement p) { return p == PLACE_RESIDENT ? "r
 
 /* TEXT(name, value, doc) and NUM(name, unit, value, doc), value an expression of f. */
 #define REPORT_FIELDS(TEXT, NUM)                                                                                 \
-    TEXT(format, f->format, "weight format of the quantized matrices: fp16, or q4g:N (4-bit codes, groups of N)") \
+    TEXT(format, f->format, "weight format of the quantized matrices: fp16, q4g:N, s4g:N, nf4g:N[+dq], i8g:N, i8c, fp8e4m3, fp8e5m2 (docs/weight-formats.md)") \
     TEXT(placement, placement_text(f->placement), "where the weights lived: stream or resident (what auto chose)") \
     NUM(bits_per_param, "bits", f->bits_per_param, "stored bits per parameter of the quantized matrices")         \
     NUM(batch, "sequences", f->batch, "sequences per step")                                                       \
@@ -260,7 +269,10 @@ static const char *placement_text(Placement p) { return p == PLACE_RESIDENT ? "r
     NUM(weight_bytes, "bytes", (double)f->weight_bytes, "every weight of the system in its stored format")         \
     NUM(sram_peak_tile, "tile", f->sram.tile, "global id of the fullest tile (chip x tiles_per_chip + tile)")       \
     NUM(sram_peak_bytes, "bytes", (double)f->sram.bytes, "that tile's peak: always-live plus live bytes")         \
-    TEXT(sram_peak_step, f->sram.step, "the program step at that peak (empty: always-live bytes only)")
+    TEXT(sram_peak_step, f->sram.step, "the program step at that peak (empty: always-live bytes only)")           \
+    TEXT(weights_into_amp, f->weight_path, "how the weights reach the AMP: fp16, decompressed to fp16, or fp8 direct") \
+    NUM(weight_read_bytes, "bytes", f->weight_read_bytes, "weights read in that step, all chips, stored formats") \
+    NUM(kv_read_bytes, "bytes", f->kv_read_bytes, "KV cache read in that step, all chips, at the cache's format")
 
 const ReportField report_fields[] = {
 #define RF_TEXT(name, value, doc) {#name, "-", doc, 1},

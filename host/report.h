@@ -63,11 +63,13 @@ typedef struct FormatReport {
     char format[32];
     double bits_per_param;
     Placement placement;
+    char weight_path[16];           /* how weights reach the AMP (RunResult) */
     double memory_proportion;       /* the lowering fitted with (RunResult) */
     uint32_t batch, chips, ndecode;
     double clock_hz;
     double ttft_s, tpot_s, latency_s, throughput_tok_per_s, batched_token_s;
     double step_bytes;              /* bytes the MBU counts for the step (see above) */
+    double weight_read_bytes, kv_read_bytes; /* the step's weights and KV cache read (all chips, stored formats) */
     double achieved_bytes_per_s, peak_bytes_per_s, mbu; /* mbu: a fraction (JSON mbu_frac) */
     double prefill_cycles[PHASE_COUNT], decode_cycles[PHASE_COUNT]; /* decode: mean per step */
     double prefill_total_cycles, decode_total_cycles;

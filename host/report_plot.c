@@ -114,6 +114,25 @@ static int plot_groups(const Report *r, const char *dir, const char *term, const
     return report_gnuplot(dir, "groups", term, ext, &s, err);
 }
 
+/* Any mix of formats: batched token time against bits per parameter, one
+ * labelled point per format (the trade-off of docs/user-guide.md's study). */
+static int plot_formats(const Report *r, const char *dir, const char *term, const char *ext, IpuErr *err)
+{
+    ReportText data = {0}, s = {0};
+    report_text_add(&data, "# bits_per_param batched_token_ms format\n");
+    for (int i = 0; i < r->n; i++)
+        report_text_add(&data, "%.4f %.6f \"%s\"\n", r->f[i].bits_per_param, 1e3 * r->f[i].batched_token_s,
+                        r->f[i].format);
+    if (report_plot_data(dir, "formats", &data, err))
+        return -1;
+    title(&s, r, "batched token time against bits per parameter");
+    report_text_add(&s, "set xlabel 'bits per parameter (matrices)'\nset ylabel 'batched token time (ms)'\nset grid\n"
+                        "set offsets graph 0.05, graph 0.15, graph 0.1, graph 0.1\nset key off\n"
+                        "plot dir.'/formats.dat' using 1:2 with points pt 7 ps 1.5, "
+                        "'' using 1:2:3 with labels offset 1, 1 left noenhanced\n");
+    return report_gnuplot(dir, "formats", term, ext, &s, err);
+}
+
 /* Bytes live at each program step (prefill, then decode) on each format's
  * fullest tile and on chip 0: the liveness curves of the memory layout. */
 static int plot_memory(const Report *r, const char *dir, const char *term, const char *ext, IpuErr *err)
@@ -151,7 +170,7 @@ static int plot_memory(const Report *r, const char *dir, const char *term, const
     return report_gnuplot(dir, "memory", term, ext, &s, err);
 }
 
-const char *const report_plot_files[] = {"breakdown.*", "groups.*", "memory.*", NULL};
+const char *const report_plot_files[] = {"breakdown.*", "groups.*", "formats.*", "memory.*", NULL};
 
 int report_check_folder(const char *dir, IpuErr *err)
 {
@@ -184,9 +203,16 @@ int report_plot_into(const Report *r, const char *dir, char *names, size_t cap, 
     if (plot_breakdown(r, dir, term, ext, err))
         return -1;
     add_name(names, cap, "breakdown", ext);
-    int nq = 0;
-    for (int i = 0; i < r->n; i++)
+    int nq = 0, nother = 0; /* q4g formats; formats beyond fp16 and q4g */
+    for (int i = 0; i < r->n; i++) {
         nq += !strncmp(r->f[i].format, "q4g:", 4);
+        nother += strncmp(r->f[i].format, "q4g:", 4) && strcmp(r->f[i].format, "fp16");
+    }
+    if (nother && r->n >= 2) {
+        if (plot_formats(r, dir, term, ext, err))
+            return -1;
+        add_name(names, cap, "formats", ext);
+    }
     if (nq >= 2) {
         if (plot_groups(r, dir, term, ext, err))
             return -1;

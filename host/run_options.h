@@ -10,6 +10,7 @@
 
 #include "codelets/layer_dtype.h"
 #include "models/gptj_config.h"
+#include "models/kv_quant.h"
 #include "models/quant.h"
 
 typedef enum RunPhase {
@@ -44,8 +45,11 @@ typedef struct RunOptions {
     Placement placement;         /* auto: resident when every tile fits, else stream */
     int overlap;                 /* 1: stream the next layer under this one's compute (needs arch io_tiles > 0) */
     int kv_cache;                /* 0: Graphcore's scheme, every step re-runs the padded sequence */
+    KvSpec kv;                   /* the KV cache's format (kv_format; quantized needs kv_cache) */
     char decompress[32];         /* decompress variant name (codelets registry), "" = default */
     Scheme scheme;               /* the int4 weight pipeline */
+    int fp8_amp;                 /* fp8 weights: 0 auto (into the AMP when the arch has an fp8 mode, else
+                                  * widened to fp16 on the tiles), 1 direct (an error without one), 2 widen */
     int gc_unpack_estimate;      /* graphcore what-if: 1 charges the unpack vertex its popxl perf estimate
                                   * (100 + 30 x the tile interval's words, a placeholder) instead of the ISA model */
     LayerDtype partials;         /* matmul partials fp16 or fp32 */

@@ -58,8 +58,10 @@ typedef struct RunConfig {
     Placement placement;
     int overlap, kv_cache;
     char decompress[32];
+    char kv_format[16];                 /* fp16 | i8 | q4g:N */
     Scheme scheme;
     int gc_unpack;                      /* 0 isa, 1 estimate */
+    int fp8_amp;                        /* 0 auto, 1 direct, 2 widen (RunOptions.fp8_amp) */
     LayerDtype partials;
     int functional;                     /* 0 fast, 1 timed */
     int check_liveness;                 /* functional: poison dead values */

@@ -45,13 +45,17 @@ static const ArchKey keys[] = {
     {"sram_bytes_per_tile", KEY_U32, F(sram_bytes_per_tile), "bytes", {262144, 638976, 638976}, 64, 1u << 30,
      "usable tile SRAM; ref: docs/reference/ipu-figures.md 'SRAM per tile' row (Mk1 256 KiB; Mk2/Bow 638,976 B usable)"},
     {"clock_hz", KEY_F64, F(clock_hz), "Hz", {1.6e9, 1.33e9, 1.85e9}, 1e6, 1e11,
-     "tile clock; ref: docs/reference/ipu-figures.md 'clock' row (Mk1 derived from 31.1 TFLOPS, Mk2 ~1.33 GHz derived from 250 TFLOPS, Bow device-reported)"},
+     "tile clock; ref: docs/reference/ipu-figures.md 'clock' row (Mk1 derived from 31.1 TFLOPS, Mk2 ~1.33 GHz derived from 250 TFLOPS, Bow device-reported); c600 1.486 GHz derived from its 280 TFLOPS fp16 (docs/reference/weight-formats-sources.md 'Graphcore C600')"},
     {"workers_per_tile", KEY_U32, F(workers_per_tile), "workers", {6, 6, 6}, 1, ARCH_MAX_WORKERS_PER_TILE,
      "barrel worker contexts; ref: docs/reference/ipu-figures.md 'worker contexts per tile' and 'issue model' rows"},
     {"amp_macs_per_cycle_fp16", KEY_U32, F(amp_macs_per_cycle_fp16), "MAC/cycle", {32, 64, 64}, 1, 4096,
      "per tile, fp16 inputs; ref: docs/reference/ipu-figures.md 'MACs per cycle per tile, fp16' row (derived)"},
     {"amp_macs_per_cycle_fp32", KEY_U32, F(amp_macs_per_cycle_fp32), "MAC/cycle", {8, 16, 16}, 1, 4096,
      "per tile, fp32 inputs; ref: docs/reference/ipu-figures.md 'MACs per cycle per tile, fp32' row (derived)"},
+    {"amp_macs_per_cycle_fp8", KEY_U32, F(amp_macs_per_cycle_fp8), "MAC/cycle", {0, 0, 0}, 0, 4096,
+     "per tile, fp8 weights straight into the AMP; 0 = no fp8 mode (gc2, gc200, bow: fp8 weights are widened to fp16 "
+     "on the tiles); c600 128, derived: 560 TFLOPS fp8 = 2 x its 280 fp16 (docs/reference/weight-formats-sources.md "
+     "'Graphcore C600')"},
     {"supervisor_launch_cycles", KEY_U32, F(supervisor_launch_cycles), "cycles", {30, 30, 30}, 0, 1u << 20,
      "per tile per compute set; assumption: the supervisor's entry, vertex-list walk setup and exit, ~5 supervisor issues of 6 cycles (no public figure)"},
     {"vertex_launch_cycles", KEY_U32, F(vertex_launch_cycles), "cycles", {12, 12, 12}, 0, 1u << 20,
@@ -65,7 +69,7 @@ static const ArchKey keys[] = {
     {"sync.system_cycles", KEY_U32, F(sync_system_cycles), "cycles", {RULE, RULE, RULE}, 0, 1u << 24,
      "sync across chips; rule: sync.chip_cycles + 2 x 15 ns at clock_hz; ref: docs/reference/ipu-figures.md 'sync latency' row (poplibs test model 15 ns per hop x 2)"},
     {"stream.bandwidth_bytes_per_s", KEY_F64, F(stream_bandwidth_bytes_per_s), "bytes/s", {16e9, 21.6517e9, 21.6517e9}, 1, 1e15,
-     "per machine, shared by its chips streaming at once; no official figure (docs/reference/ipu-figures.md 'streaming memory bandwidth' row); calibrated: `ipusim calibrate --scenario scenarios/graphcore-mnli.conf --target-ms 61.9` fits 2.16517e10 on docs/reference/gptj-on-ipu.md's one fp16 point (docs/validation.md), within the row's 16-107 GB/s; bow assumption: the same gateway as gc200; gc2 assumption: one chip on PCIe Gen4 x8, 16 GB/s"},
+     "per machine, shared by its chips streaming at once; no official figure (docs/reference/ipu-figures.md 'streaming memory bandwidth' row); calibrated: `ipusim calibrate --scenario scenarios/graphcore-mnli.conf --target-ms 61.9` fits 2.16517e10 on docs/reference/gptj-on-ipu.md's one fp16 point (docs/validation.md), within the row's 16-107 GB/s; bow assumption: the same gateway as gc200; gc2 assumption: one chip on PCIe Gen4 x8, 16 GB/s; c600 assumption: remote buffers in host memory over the card's PCIe Gen4 x8, 16 GB/s"},
     {"stream.chip_bandwidth_bytes_per_s", KEY_F64, F(stream_chip_bandwidth_bytes_per_s), "bytes/s", {16e9, 16e9, 16e9}, 1, 1e15,
      "per chip cap; assumption: PCIe Gen4 x8 per IPU (docs/reference/ipu-figures.md 'streaming memory path' row) = 16 GT/s x 8 lanes ~ 16 GB/s per direction; 20x below 320 GB/s of IPU-Links, the slow end of the tutorial's '3x-20x slower' ('streaming memory bandwidth' row)"},
     {"stream.latency_s", KEY_F64, F(stream_latency_s), "s", {2e-6, 2e-6, 2e-6}, 0, 1,
@@ -85,11 +89,11 @@ static const ArchKey keys[] = {
     {"link.latency_cycles", KEY_U32, F(link_latency_cycles), "cycles", {RULE, RULE, RULE}, 0, 1u << 24,
      "per ring step; rule: = sync.system_cycles (assumption: each ring step is a cross-chip BSP superstep, so it pays one cross-chip sync)"},
     {"host.bandwidth_bytes_per_s", KEY_F64, F(host_link_bytes_per_s), "bytes/s", {32e9, 64e9, 64e9}, 1, 1e15,
-     "host link; ref: docs/reference/ipu-figures.md 'host link' row (PCIe Gen4 x16, 64 GB/s); gc2 assumption: PCIe Gen3 x16, half"},
+     "host link; ref: docs/reference/ipu-figures.md 'host link' row (PCIe Gen4 x16, 64 GB/s); gc2 assumption: PCIe Gen3 x16, half; c600: its PCIe Gen4 x8 (16 GT/s x 8 lanes), 16 GB/s"},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
-const char *const arch_preset_names[] = {"gc2", "gc200", "bow", "pod4", "pod16", "bow-pod16", NULL};
+const char *const arch_preset_names[] = {"gc2", "gc200", "bow", "pod4", "pod16", "bow-pod16", "c600", NULL};
 const char *const arch_preset_docs[] = {
     "one Mk1 GC2 chip (1216 tiles, 256 KiB, 1.6 GHz)",
     "one Mk2 GC200 chip (1472 tiles, 624 KiB, 1.33 GHz)",
@@ -97,6 +101,7 @@ const char *const arch_preset_docs[] = {
     "one IPU-M2000: 4 GC200 chips sharing one streaming memory",
     "IPU-POD16: four IPU-M2000 machines, 16 GC200 chips",
     "Bow-POD16: four Bow-2000 machines, 16 Bow chips",
+    "a C600-like PCIe card: one Mk2 chip with an fp8 AMP (128 fp8 MACs/cycle/tile), 1.486 GHz, remote buffers in host memory over PCIe Gen4 x8",
 };
 
 static void *field(IpuArch *a, const ArchKey *k) { return (char *)a + k->offset; }
@@ -117,6 +122,21 @@ static void key_put(IpuArch *a, const ArchKey *k, double v)
         *(double *)field(a, k) = v;
 }
 
+/* The C600-like card (docs/reference/weight-formats-sources.md 'Graphcore
+ * C600'): a GC200-class chip whose published peaks, 280 TFLOPS fp16 and
+ * 560 fp8, give the clock (280e12 / (2 x 1472 x 64), derived) and 128 fp8
+ * MACs per cycle per tile; one chip on a PCIe card, so its remote buffers
+ * live in host memory behind the card's link (PCIe Gen4 x8, as Graphcore's
+ * gc-info output for a C600 reports: 16 GT/s, 8 lanes; ~16 GB/s, the same
+ * assumption as gc2's streaming path). */
+static void preset_c600(IpuArch *a)
+{
+    a->clock_hz = 280e12 / (2.0 * 1472 * 64);
+    a->amp_macs_per_cycle_fp8 = 128;
+    a->stream_bandwidth_bytes_per_s = 16e9;
+    a->host_link_bytes_per_s = 16e9;
+}
+
 /* Rule keys follow their inputs until set explicitly. */
 static void apply_rules(IpuArch *a)
 {
@@ -128,9 +148,10 @@ static void apply_rules(IpuArch *a)
 
 int arch_preset(const char *name, IpuArch *out, IpuErr *err)
 {
-    static const struct { const char *name; int gen; uint32_t chips, per_machine; } presets[] = {
-        {"gc2", GEN_GC2, 1, 1},      {"gc200", GEN_GC200, 1, 1}, {"bow", GEN_BOW, 1, 1},
-        {"pod4", GEN_GC200, 4, 4},   {"pod16", GEN_GC200, 16, 4}, {"bow-pod16", GEN_BOW, 16, 4},
+    static const struct { const char *name; int gen; uint32_t chips, per_machine; void (*adjust)(IpuArch *); } presets[] = {
+        {"gc2", GEN_GC2, 1, 1, NULL},      {"gc200", GEN_GC200, 1, 1, NULL}, {"bow", GEN_BOW, 1, 1, NULL},
+        {"pod4", GEN_GC200, 4, 4, NULL},   {"pod16", GEN_GC200, 16, 4, NULL}, {"bow-pod16", GEN_BOW, 16, 4, NULL},
+        {"c600", GEN_GC200, 1, 1, preset_c600},
     };
     for (size_t p = 0; p < sizeof presets / sizeof presets[0]; p++) {
         if (strcmp(name, presets[p].name))
@@ -140,6 +161,8 @@ int arch_preset(const char *name, IpuArch *out, IpuErr *err)
         for (size_t i = 0; i < NKEYS; i++)
             if (!isnan(keys[i].def[presets[p].gen]))
                 key_put(out, &keys[i], keys[i].def[presets[p].gen]);
+        if (presets[p].adjust)
+            presets[p].adjust(out);
         apply_rules(out);
         out->chips = presets[p].chips;
         out->chips_per_machine = presets[p].per_machine;

@@ -1,6 +1,7 @@
 /* arch.h - the numbers of the simulated machine, as data.
  *
- * An IpuArch is a preset (gc2, gc200, bow; systems pod4, pod16) whose every
+ * An IpuArch is a preset (gc2, gc200, bow, the fp8 card c600; systems pod4,
+ * pod16) whose every
  * value traces to docs/reference/ipu-figures.md or is a named assumption,
  * optionally changed by a JSON arch file and `key=value` settings. Every key
  * has a type, a unit, a default and a doc line in one table (arch.c); an
@@ -37,6 +38,7 @@ typedef struct IpuArch {
     uint32_t workers_per_tile;         /* barrel worker contexts (6) */
     uint32_t amp_macs_per_cycle_fp16;  /* per tile, fp16 inputs */
     uint32_t amp_macs_per_cycle_fp32;  /* per tile, fp32 inputs */
+    uint32_t amp_macs_per_cycle_fp8;   /* per tile, fp8 weights; 0: the AMP has no fp8 mode (gc2, gc200, bow) */
     /* The exchange, sync, streaming-memory, IPU-Link and host-link fields
      * follow; see arch.c's key table for each one's unit and source. */
     uint32_t supervisor_launch_cycles; /* per tile per compute set, tile cycles */

@@ -49,16 +49,15 @@ static int write_small(Lowered *L, int id, const float *gain, const float *bias,
     return rc;
 }
 
-/* Packs one linear of one chip into the tensors of w (resident) or at *off in remote (stream). */
-static int pack_one(Lowered *L, const LinearPlan *pl, const QuantSpec *sp, const char *name, const LinearWeights *w,
-                    uint32_t c, const float *src, uint64_t ld, uint32_t rows_valid, const float *bias, int neg_inf,
-                    int remote, uint64_t *off, IpuErr *err)
+/* Where one chip's tensors of w go: the tensors themselves (resident), or
+ * consecutive bytes from *off of the chip's layer buffer remote (stream). */
+static void pack_dst(Lowered *L, const LinearWeights *w, uint32_t c, int remote, uint64_t *off, void *dst[4])
 {
     Graph *g = L->b.g;
-    void *dst[4] = {0};
     int ids[4] = {w->w[c], w->scale[c], w->bias_q[c], w->bias[c]};
     char *rb = remote >= 0 ? graph_remote_data(g, remote) : NULL;
     for (int q = 0; q < 4; q++) {
+        dst[q] = NULL;
         if (ids[q] < 0)
             continue;
         const Tensor *t = graph_tensor(g, ids[q]);
@@ -69,66 +68,96 @@ static int pack_one(Lowered *L, const LinearPlan *pl, const QuantSpec *sp, const
             dst[q] = graph_tensor_data(g, ids[q]);
         }
     }
-    return lower_linear_pack(pl, sp, name, src, ld, rows_valid, bias, neg_inf, dst[0], dst[1], dst[2], dst[3], err);
+}
+
+/* Quantizes the whole matrix m (rows, cols) in spec, once for every chip. */
+static int quantize_whole(const QuantSpec *spec, const char *name, const float *m, uint64_t rows, uint64_t cols,
+                          QuantTensor *qt, IpuErr *err)
+{
+    if (!m)
+        return ipu_err(err, "out of host memory");
+    return quant_tensor(spec, name, m, (int64_t)rows, (int64_t)cols, qt, err);
+}
+
+/* The embedding (fp16 rows) and the LM head (its format) of every chip. */
+static int write_vocab(Lowered *L, const GptjWeights *w, F32Buf *buf, uint64_t *off, IpuErr *err)
+{
+    uint32_t C = (uint32_t)L->cfg.n_embd, V = (uint32_t)L->cfg.vocab_size;
+    const float *m = matrix_f32(w, w->wte, (uint64_t)V * C, buf);
+    if (!m)
+        return ipu_err(err, "out of host memory");
+    for (uint32_t c = 0; c < L->b.chips; c++) {
+        uint32_t r0 = c * L->vc, valid = r0 >= V ? 0 : (V - r0 < L->vc ? V - r0 : L->vc);
+        lower_gather_pack(&L->pemb, m + (uint64_t)r0 * C, C, valid, graph_tensor_data(L->b.g, L->emb.w[c]));
+    }
+    QuantTensor qt;
+    if (quantize_whole(&L->spec_lm, "lm_head.weight", matrix_f32(w, w->lm_head, (uint64_t)V * C, buf), V, C, &qt, err))
+        return -1;
+    int rc = 0;
+    for (uint32_t c = 0; c < L->b.chips && !rc; c++) {
+        uint32_t r0 = c * L->vc, valid = r0 >= V ? 0 : (V - r0 < L->vc ? V - r0 : L->vc);
+        void *dst[4];
+        pack_dst(L, &L->lm, c, -1, &off[c], dst);
+        rc = lower_linear_pack(&L->plm, &qt, r0 < V ? r0 : 0, 0, valid, w->lm_head_b + (r0 < V ? r0 : 0), 1, dst[0],
+                               dst[1], dst[2], dst[3], err);
+    }
+    quant_tensor_free(&qt);
+    return rc;
+}
+
+/* Layer l's linear li of every chip: the chip's rows (q, k, v, fc_in) or
+ * columns (out_proj, fc_out) of the matrix quantized whole. */
+static int write_linear(Lowered *L, const GptjWeights *w, int l, int li, F32Buf *buf, uint64_t *off, IpuErr *err)
+{
+    uint32_t C = (uint32_t)L->cfg.n_embd, I = (uint32_t)L->cfg.n_inner;
+    const GptjLayerWeights *lw = &w->h[l];
+    const void *mats[NLIN] = {lw->q_proj, lw->k_proj, lw->v_proj, lw->out_proj, lw->fc_in, lw->fc_out};
+    uint64_t rows[NLIN] = {C, C, C, C, I, C}, cols[NLIN] = {C, C, C, C, C, I};
+    char nm[96];
+    snprintf(nm, sizeof nm, "transformer.h.%d.%s", l, lower_lin_names[li]);
+    QuantTensor qt;
+    if (quantize_whole(&L->spec[li], nm, matrix_f32(w, mats[li], rows[li] * cols[li], buf), rows[li], cols[li], &qt,
+                       err))
+        return -1;
+    const LinearWeights *set = L->placement == PLACE_STREAM ? L->lw : &L->lw[l * NLIN];
+    int rc = 0;
+    for (uint32_t c = 0; c < L->b.chips && !rc; c++) {
+        uint64_t r0 = 0, c0 = 0;
+        const float *bias = NULL;
+        if (li <= LV)
+            r0 = (uint64_t)c * L->cc;
+        else if (li == LO)
+            c0 = (uint64_t)c * L->cc;
+        else if (li == LFI)
+            r0 = (uint64_t)c * L->ic, bias = lw->fc_in_b + c * L->ic;
+        else
+            c0 = (uint64_t)c * L->ic, bias = lw->fc_out_b;
+        void *dst[4];
+        pack_dst(L, &set[li], c, L->placement == PLACE_STREAM ? L->remote[l * L->b.chips + c] : -1, &off[c], dst);
+        rc = lower_linear_pack(&L->pl[li], &qt, r0, c0, L->pl[li].n, bias, 0, dst[0], dst[1], dst[2], dst[3], err);
+    }
+    quant_tensor_free(&qt);
+    return rc;
 }
 
 int lower_write_weights(Lowered *L, const GptjWeights *w, IpuErr *err)
 {
-    uint32_t C = (uint32_t)L->cfg.n_embd, I = (uint32_t)L->cfg.n_inner, V = (uint32_t)L->cfg.vocab_size;
-    uint32_t chips = L->b.chips;
-    char nm[96];
+    uint32_t C = (uint32_t)L->cfg.n_embd, chips = L->b.chips;
     F32Buf buf = {NULL, 0};
     uint64_t *off = calloc(chips, sizeof *off); /* per chip: bytes packed into this layer's remote buffer */
     int rc = off ? 0 : ipu_err(err, "out of host memory");
     for (uint32_t c = 0; c < chips && !rc; c++)
         rc = write_small(L, L->lnf[c], w->ln_f_w, w->ln_f_b, C, err);
-    /* vocabulary shards: the embedding (fp16) and the LM head (its format) */
-    for (int k = 0; k < 2 && !rc; k++) {
-        const float *m = matrix_f32(w, k ? w->lm_head : w->wte, (uint64_t)V * C, &buf);
-        if (!m)
-            rc = ipu_err(err, "out of host memory");
-        for (uint32_t c = 0; c < chips && !rc; c++) {
-            uint32_t r0 = c * L->vc, valid = r0 >= V ? 0 : (V - r0 < L->vc ? V - r0 : L->vc);
-            rc = k ? pack_one(L, &L->plm, &L->spec_lm, "lm_head.weight", &L->lm, c, m + (uint64_t)r0 * C, C, valid,
-                              w->lm_head_b + r0, 1, -1, &off[c], err)
-                   : pack_one(L, &L->pemb, NULL, "transformer.wte.weight", &L->emb, c, m + (uint64_t)r0 * C, C, valid,
-                              NULL, 0, -1, &off[c], err);
-        }
-    }
+    if (!rc)
+        rc = write_vocab(L, w, &buf, off, err);
     for (int l = 0; l < L->cfg.n_layer && !rc; l++) {
-        const GptjLayerWeights *lw = &w->h[l];
         for (uint32_t c = 0; c < chips && !rc; c++) {
-            rc = write_small(L, L->ln1[l * chips + c], lw->ln_1_w, lw->ln_1_b, C, err);
+            rc = write_small(L, L->ln1[l * chips + c], w->h[l].ln_1_w, w->h[l].ln_1_b, C, err);
             off[c] = 0;
         }
-        const void *mats[NLIN] = {lw->q_proj, lw->k_proj, lw->v_proj, lw->out_proj, lw->fc_in, lw->fc_out};
-        uint64_t elems[NLIN] = {(uint64_t)C * C, (uint64_t)C * C, (uint64_t)C * C, (uint64_t)C * C,
-                                (uint64_t)I * C, (uint64_t)C * I};
-        const LinearWeights *set = L->placement == PLACE_STREAM ? L->lw : &L->lw[l * NLIN];
         /* linear by linear, then chip by chip: each chip's remote buffer holds its linears in order */
-        for (int li = 0; li < NLIN && !rc; li++) {
-            const float *m = matrix_f32(w, mats[li], elems[li], &buf);
-            if (!m) {
-                rc = ipu_err(err, "out of host memory");
-                break;
-            }
-            snprintf(nm, sizeof nm, "transformer.h.%d.%s", l, lower_lin_names[li]);
-            for (uint32_t c = 0; c < chips && !rc; c++) {
-                const float *src, *bias = NULL;
-                uint64_t ld;
-                if (li <= LV)
-                    src = m + (uint64_t)c * L->cc * C, ld = C;
-                else if (li == LO)
-                    src = m + (uint64_t)c * L->cc, ld = C;
-                else if (li == LFI)
-                    src = m + (uint64_t)c * L->ic * C, ld = C, bias = lw->fc_in_b + c * L->ic;
-                else
-                    src = m + (uint64_t)c * L->ic, ld = I, bias = lw->fc_out_b;
-                int remote = L->placement == PLACE_STREAM ? L->remote[l * chips + c] : -1;
-                rc = pack_one(L, &L->pl[li], &L->spec[li], nm, &set[li], c, src, ld, L->pl[li].n, bias, 0, remote,
-                              &off[c], err);
-            }
-        }
+        for (int li = 0; li < NLIN && !rc; li++)
+            rc = write_linear(L, w, l, li, &buf, off, err);
     }
     free(buf.f);
     free(off);
@@ -215,7 +244,9 @@ int lower_prepare_decode(Lowered *L, uint32_t pos, const uint32_t *tokens, IpuEr
     /* host backdoor on the static program: the Copy writing the new key and
      * value goes to slot pos, the softmax's query position is pos */
     for (int l = 0; l < L->cfg.n_layer; l++) {
-        if (lower_attn_kv_pairs(b, sg->kv_copy[l], &sg->ap, &L->kc[l * b->chips], &L->vtc[l * b->chips], sg->k, sg->vt,
+        if (lower_attn_kv_pairs(b, sg->kv_copy[l], &sg->ap, &L->kc[l * b->chips], &L->vtc[l * b->chips],
+                                &L->kaux[(size_t)l * b->chips * 4], &sg->kvstage[(size_t)l * b->chips * LOWER_KV_STAGE],
+                                sg->k, sg->vt,
                                 pos, err))
             return -1;
         const ComputeSet *cs = graph_compute_set(b->g, sg->smx_cs[l]);
