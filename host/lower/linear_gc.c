@@ -13,8 +13,8 @@
  *    each tile interval is cut into 6 vertices (gc_unpack_split).
  * 3. popops::map(_1 * _2 + _3) runs as two out-of-place binary ops (s4):
  *    P = U x scale, then Y = P + bias, P and Y mapped like U. Per tile,
- *    poplibs' choice among its broadcast vertices (gc_bcast_tile_kind): a scalar
- *    broadcast (BroadcastScalar2D over the tile's group pieces split among
+ *    poplibs' choice among its broadcast vertices (gc_bcast_tile_kind): a
+ *    scalar broadcast (BroadcastScalar2D over the tile's group pieces split among
  *    the workers, or a BroadcastScalar1D per piece, the cheaper by popops'
  *    estimators) when a group is cut at the tile's edge and at most 256
  *    distinct scales are touched; an outer-vector broadcast when the tile
@@ -42,8 +42,8 @@
 
 static uint64_t div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
-/* The linear mapping of elems elements over `tiles` tiles from local tile
- * start (wrapping) of chip c: map[0..*nmap); returns the tiles used. */
+/* The linear mapping of elems elements over the chip's usable tiles from
+ * local tile start (wrapping) of chip c: map[0..*nmap); returns the tiles used. */
 static uint32_t linear_map(const LowerBuilder *b, uint32_t c, uint64_t elems, uint32_t start, TileInterval *map,
                            size_t *nmap)
 {
