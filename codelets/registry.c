@@ -5,8 +5,11 @@
 #include <string.h>
 
 #include "codelets/decompress.h"
+#include "codelets/kvq.h"
+#include "codelets/wdec.h"
 /* layer families (codelets2) */
 #include "codelets/matmul.h"
+#include "codelets/matmul_fp8.h"
 #include "codelets/reduce.h"
 #include "codelets/layernorm.h"
 #include "codelets/layernorm_split.h"
@@ -20,7 +23,15 @@
 /* One line per family. */
 static const CodeletFamily *const families[] = {
     &codelet_family_decompress,
+    &codelet_family_dec_s4g,
+    &codelet_family_dec_nf4g,
+    &codelet_family_dec_nf4dq,
+    &codelet_family_dec_i8,
+    &codelet_family_dec_fp8e4m3,
+    &codelet_family_dec_fp8e5m2,
     &codelet_family_matmul,
+    &codelet_family_matmul_fp8,
+    &codelet_family_partscale,
     &codelet_family_reduce,
     &codelet_family_layernorm,
     &codelet_family_layernorm_stats,
@@ -32,6 +43,8 @@ static const CodeletFamily *const families[] = {
     &codelet_family_add,
     &codelet_family_gather,
     &codelet_family_argmax,
+    &codelet_family_kvq,
+    &codelet_family_kvd,
 };
 
 size_t codelet_family_count(void) { return sizeof families / sizeof families[0]; }

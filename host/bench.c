@@ -142,9 +142,9 @@ int bench_stream(const IpuArch *a, BenchTable *t, IpuErr *err)
                                  "GB_per_s_per_machine"};
     table_init(t, "streaming memory -> tiles (remote buffer load spread over every tile)", cols, 6);
     uint32_t T = a->tiles_per_chip;
-    uint32_t nchips_opts[2] = {1, a->chips_per_machine};
+    uint32_t chip_counts[2] = {1, a->chips_per_machine};
     for (int o = 0; o < (a->chips_per_machine > 1 ? 2 : 1); o++) {
-        uint32_t nc = nchips_opts[o];
+        uint32_t nc = chip_counts[o];
         for (uint64_t bytes = 4096; bytes <= (64ull << 20); bytes *= 8) {
             Graph *g = graph_create(a, GRAPH_TIMING, err);
             Program *p = program_create();

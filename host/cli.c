@@ -13,8 +13,10 @@ int cli_parse(const char *cmd, int argc, char **argv, CliOpt *opts, int nopts,
               const char **positional, int max_positional, int *npositional)
 {
     *npositional = 0;
-    for (int i = 0; i < nopts; i++)
+    for (int i = 0; i < nopts; i++) {
+        IPU_ASSERT(opts[i].name); /* an index left out of a command's designated table */
         opts[i].count = 0;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {

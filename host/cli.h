@@ -43,6 +43,13 @@ int cli_calibrate(int argc, char **argv);
 int cli_bench_gptj(int argc, char **argv);
 /* `ipusim bench functional`, dispatched by cli_bench (argv[0] is "functional"). */
 int cli_bench_functional(int argc, char **argv);
+/* `ipusim sweep` (host/cli_sweep.c): one process; cli_sweep_with over the
+ * ranks of a transport (host/sweep_exec.h; the MPI build's cli_sweep_mpi). */
+typedef struct SweepTransport SweepTransport;
+int cli_sweep(int argc, char **argv);
+int cli_sweep_with(int argc, char **argv, const SweepTransport *t);
+/* `ipusim bench sweep`, dispatched by cli_bench (argv[0] is "sweep"). */
+int cli_bench_sweep(int argc, char **argv);
 
 
 /* A small option parser shared by the subcommands. Options are "--name" or
@@ -79,8 +86,18 @@ int cli_double(const char *cmd, const char *opt, const char *s, double lo, doubl
 /* s is a whole decimal number as cli_double reads it. */
 int cli_is_decimal(const char *s);
 
-/* The arch of a command line: preset, then the --arch-file, then each
- * --set key=value (sets may be NULL), then arch_validate. */
-int cli_arch_resolve(const char *preset, const char *file, const CliOpt *sets, IpuArch *a, IpuErr *err);
+/* The arch of a command line: the preset it names (preset; NULL when it
+ * names none: then the arch file's, else fallback), then the arch file's
+ * keys (file may be NULL), then each --set key=value (sets may be NULL; key
+ * or arch.key, one spelling everywhere), then arch_validate. An arch file
+ * whose "preset" differs from the preset given is an error naming both. */
+int cli_arch_resolve(const char *preset, const char *fallback, const char *file, const CliOpt *sets, IpuArch *a,
+                     IpuErr *err);
+/* A bench's JSON echo of the machine it ran: "arch" (the preset name),
+ * "arch_file" (when given) and "set" (the --set values, in order). */
+struct cJSON;
+void cli_arch_json(struct cJSON *j, const IpuArch *a, const CliOpt *arch_file, const CliOpt *sets);
+/* One --set key=value (key or arch.key) into a, checked as ipusim run checks it. */
+int cli_arch_set_kv(IpuArch *a, const char *kv, IpuErr *err);
 
 #endif

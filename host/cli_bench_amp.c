@@ -84,30 +84,95 @@ done:
     return rc ? ipu_err_prefix(err, "bench amp N=%u", n) : 0;
 }
 
+enum { O_ARCH, O_ARCH_FILE, O_SET, O_JSON, O_HELP, O_COUNT };
+
+/* The options of bench amp (copied: cli_parse fills count and values). */
+static const CliOpt amp_opts[] = {
+    [O_ARCH] = {"arch", 1, "arch preset (default bow); only chip 0 is used", 0, {0}},
+    [O_ARCH_FILE] = {"arch-file", 1, "JSON arch file applied after the preset", 0, {0}},
+    [O_SET] = {"set", 1, "key=value arch setting, e.g. isa.amp_fill.cycles=8; repeatable", 0, {0}},
+    [O_JSON] = {"json", 0, "print JSON instead of a table", 0, {0}},
+    [O_HELP] = {"help", 0, "show this help", 0, {0}},
+};
+_Static_assert(sizeof amp_opts / sizeof *amp_opts == O_COUNT, "one entry per option");
+
+static int print_json(const IpuArch *a, const CliOpt *opts, double peak, const AmpPoint *pts, int np)
+{
+    cJSON *j = cJSON_CreateObject();
+    cli_arch_json(j, a, &opts[O_ARCH_FILE], &opts[O_SET]);
+    cJSON_AddNumberToObject(j, "tiles", a->tiles_per_chip);
+    cJSON_AddNumberToObject(j, "clock_hz", a->clock_hz);
+    cJSON_AddNumberToObject(j, "amp_macs_per_cycle_fp16", a->amp_macs_per_cycle_fp16);
+    cJSON_AddNumberToObject(j, "workers_per_tile", a->workers_per_tile);
+    cJSON_AddNumberToObject(j, "peak_tflops", peak);
+    cJSON_AddStringToObject(j, "published_arch", "bow");
+    cJSON *arr = cJSON_AddArrayToObject(j, "points");
+    for (int i = 0; i < np; i++) {
+        cJSON *o = cJSON_CreateObject();
+        double pub = published_bow_tflops(pts[i].n);
+        cJSON_AddNumberToObject(o, "n", pts[i].n);
+        cJSON_AddNumberToObject(o, "worker_cycles", (double)pts[i].worker_cycles);
+        cJSON_AddNumberToObject(o, "tile_cycles", (double)pts[i].tile_cycles);
+        cJSON_AddNumberToObject(o, "tflops", pts[i].tflops);
+        cJSON_AddNumberToObject(o, "fit_4n_330_cycles", 4.0 * pts[i].n + 330);
+        if (pub > 0)
+            cJSON_AddNumberToObject(o, "published_tflops", pub);
+        else
+            cJSON_AddNullToObject(o, "published_tflops");
+        cJSON_AddItemToArray(arr, o);
+    }
+    char *txt = cJSON_Print(j);
+    if (txt)
+        puts(txt);
+    cJSON_free(txt);
+    cJSON_Delete(j);
+    return txt ? 0 : 1;
+}
+
+static void print_table(const IpuArch *a, const CliOpt *opts, double peak, const AmpPoint *pts, int np)
+{
+    /* echo the config source so the table can be reproduced */
+    printf("arch: %s", a->name);
+    if (opts[O_ARCH_FILE].count)
+        printf(" --arch-file %s", cli_value(&opts[O_ARCH_FILE], ""));
+    for (int k = 0; k < opts[O_SET].count; k++)
+        printf(" --set %s", opts[O_SET].values[k]);
+    printf("\n");
+    printf("AMP [N,16]x[16,16] fp16 -> fp16 partials, every tile of %s (engine, timing mode): %u tiles, %.3g GHz, "
+           "%u MACs/cycle/tile, peak %.1f TFLOPS\n",
+           a->name, a->tiles_per_chip, a->clock_hz / 1e9, a->amp_macs_per_cycle_fp16, peak);
+    printf("%6s %14s %12s %16s %9s %7s %16s\n", "N", "worker_cycles", "tile_cycles", "Bow fit 4N+330", "TFLOPS",
+           "%peak", "published (Bow)");
+    for (int i = 0; i < np; i++) {
+        double pub = published_bow_tflops(pts[i].n);
+        char pubs[32] = "-";
+        if (pub > 0)
+            snprintf(pubs, sizeof pubs, "%.1f", pub);
+        printf("%6u %14llu %12llu %16u %9.1f %6.1f%% %16s\n", pts[i].n, (unsigned long long)pts[i].worker_cycles,
+               (unsigned long long)pts[i].tile_cycles, 4 * pts[i].n + 330, pts[i].tflops, 100.0 * pts[i].tflops / peak,
+               pubs);
+    }
+}
+
 int cli_bench_amp(int argc, char **argv)
 {
-    CliOpt opts[] = {
-        {"arch", 1, "arch preset (default bow); only chip 0 is used", 0, {0}},
-        {"arch-file", 1, "JSON arch file applied after the preset", 0, {0}},
-        {"set", 1, "key=value arch setting, e.g. isa.amp_fill.cycles=8; repeatable", 0, {0}},
-        {"json", 0, "print JSON instead of a table", 0, {0}},
-        {"help", 0, "show this help", 0, {0}},
-    };
-    const int nopts = (int)(sizeof opts / sizeof opts[0]);
+    CliOpt opts[O_COUNT];
+    memcpy(opts, amp_opts, sizeof opts);
     const char *pos[1];
     int npos;
-    if (cli_parse("bench amp", argc, argv, opts, nopts, pos, 0, &npos))
+    if (cli_parse("bench amp", argc, argv, opts, O_COUNT, pos, 0, &npos))
         return 2;
-    if (opts[4].count) {
+    if (opts[O_HELP].count) {
         printf("usage: ipusim bench amp [--arch NAME] [--arch-file F] [--set k=v]... [--json]\n"
                "AMP throughput, [N,16]x[16,16] fp16 (fp16 partials) on every tile, N = 16 .. 2048,\n"
                "run on the engine in timing mode, beside the published Bow measurement.\n\n");
-        cli_print_options(stdout, opts, nopts);
+        cli_print_options(stdout, opts, O_COUNT);
         return 0;
     }
     IpuArch a;
     IpuErr err;
-    if (cli_arch_resolve(cli_value(&opts[0], "bow"), cli_value(&opts[1], NULL), &opts[2], &a, &err)) {
+    if (cli_arch_resolve(cli_value(&opts[O_ARCH], NULL), "bow", cli_value(&opts[O_ARCH_FILE], NULL), &opts[O_SET], &a,
+                         &err)) {
         fprintf(stderr, "ipusim bench amp: %s\n", err.msg);
         return 1;
     }
@@ -120,62 +185,8 @@ int cli_bench_amp(int argc, char **argv)
             fprintf(stderr, "ipusim bench amp: %s\n", err.msg);
             return 1;
         }
-    if (opts[3].count) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "arch", a.name);
-        if (opts[1].count)
-            cJSON_AddStringToObject(j, "arch_file", cli_value(&opts[1], ""));
-        cJSON *sets = cJSON_AddArrayToObject(j, "set");
-        for (int k = 0; k < opts[2].count; k++)
-            cJSON_AddItemToArray(sets, cJSON_CreateString(opts[2].values[k]));
-        cJSON_AddNumberToObject(j, "tiles", a.tiles_per_chip);
-        cJSON_AddNumberToObject(j, "clock_hz", a.clock_hz);
-        cJSON_AddNumberToObject(j, "amp_macs_per_cycle_fp16", a.amp_macs_per_cycle_fp16);
-        cJSON_AddNumberToObject(j, "workers_per_tile", a.workers_per_tile);
-        cJSON_AddNumberToObject(j, "peak_tflops", peak);
-        cJSON_AddStringToObject(j, "published_arch", "bow");
-        cJSON *arr = cJSON_AddArrayToObject(j, "points");
-        for (int i = 0; i < np; i++) {
-            cJSON *o = cJSON_CreateObject();
-            double pub = published_bow_tflops(pts[i].n);
-            cJSON_AddNumberToObject(o, "n", pts[i].n);
-            cJSON_AddNumberToObject(o, "worker_cycles", (double)pts[i].worker_cycles);
-            cJSON_AddNumberToObject(o, "tile_cycles", (double)pts[i].tile_cycles);
-            cJSON_AddNumberToObject(o, "tflops", pts[i].tflops);
-            cJSON_AddNumberToObject(o, "fit_4n_330_cycles", 4.0 * pts[i].n + 330);
-            if (pub > 0)
-                cJSON_AddNumberToObject(o, "published_tflops", pub);
-            else
-                cJSON_AddNullToObject(o, "published_tflops");
-            cJSON_AddItemToArray(arr, o);
-        }
-        char *txt = cJSON_Print(j);
-        if (txt)
-            puts(txt);
-        cJSON_free(txt);
-        cJSON_Delete(j);
-        return txt ? 0 : 1;
-    }
-    /* echo the config source so the table can be reproduced */
-    printf("arch: %s", a.name);
-    if (opts[1].count)
-        printf(" --arch-file %s", cli_value(&opts[1], ""));
-    for (int k = 0; k < opts[2].count; k++)
-        printf(" --set %s", opts[2].values[k]);
-    printf("\n");
-    printf("AMP [N,16]x[16,16] fp16 -> fp16 partials, every tile of %s (engine, timing mode): %u tiles, %.3g GHz, "
-           "%u MACs/cycle/tile, peak %.1f TFLOPS\n",
-           a.name, a.tiles_per_chip, a.clock_hz / 1e9, a.amp_macs_per_cycle_fp16, peak);
-    printf("%6s %14s %12s %16s %9s %7s %16s\n", "N", "worker_cycles", "tile_cycles", "Bow fit 4N+330", "TFLOPS",
-           "%peak", "published (Bow)");
-    for (int i = 0; i < np; i++) {
-        double pub = published_bow_tflops(pts[i].n);
-        char pubs[32] = "-";
-        if (pub > 0)
-            snprintf(pubs, sizeof pubs, "%.1f", pub);
-        printf("%6u %14llu %12llu %16u %9.1f %6.1f%% %16s\n", pts[i].n, (unsigned long long)pts[i].worker_cycles,
-               (unsigned long long)pts[i].tile_cycles, 4 * pts[i].n + 330, pts[i].tflops, 100.0 * pts[i].tflops / peak,
-               pubs);
-    }
+    if (opts[O_JSON].count)
+        return print_json(&a, opts, peak, pts, np);
+    print_table(&a, opts, peak, pts, np);
     return 0;
 }

@@ -85,25 +85,33 @@ static int decode_steps(const RunConfig *rc, const RunOptions *o, IpuErr *err)
     return 0;
 }
 
+enum { O_SCENARIO, O_HELP, O_COUNT };
+
+/* The options of bench gptj (copied: cli_parse fills count and values). */
+static const CliOpt gptj_opts[] = {
+    [O_SCENARIO] = {"scenario", 1, "the multi-format scenario to time (default scenarios/graphcore-mnli.conf under "
+                                   "IPUSIM_SOURCE_DIR or .)", 0, {0}},
+    [O_HELP] = {"help", 0, "this help", 0, {0}},
+};
+_Static_assert(sizeof gptj_opts / sizeof *gptj_opts == O_COUNT, "one entry per option");
+
 int cli_bench_gptj(int argc, char **argv)
 {
-    CliOpt opts[] = {
-        {"scenario", 1, "the multi-format scenario to time (default scenarios/graphcore-mnli.conf under IPUSIM_SOURCE_DIR or .)", 0, {0}},
-        {"help", 0, "this help", 0, {0}},
-    };
+    CliOpt opts[O_COUNT];
+    memcpy(opts, gptj_opts, sizeof opts);
     const char *pos[1];
     int npos;
-    if (cli_parse("bench gptj", argc, argv, opts, 2, pos, 0, &npos))
+    if (cli_parse("bench gptj", argc, argv, opts, O_COUNT, pos, 0, &npos))
         return 2;
-    if (opts[1].count) {
+    if (opts[O_HELP].count) {
         printf("usage: ipusim bench gptj [--scenario FILE]\n");
-        cli_print_options(stdout, opts, 2);
+        cli_print_options(stdout, opts, O_COUNT);
         return 0;
     }
     char scen[1100];
     const char *root = getenv("IPUSIM_SOURCE_DIR");
     snprintf(scen, sizeof scen, "%s/scenarios/graphcore-mnli.conf", root ? root : ".");
-    const char *scenario = cli_value(&opts[0], scen);
+    const char *scenario = cli_value(&opts[O_SCENARIO], scen);
     RunConfig *rc = malloc(sizeof *rc);
     if (!rc)
         return 1;

@@ -65,15 +65,22 @@ static const char *row_binds(const Row *w)
 }
 static double pct(uint64_t part, uint64_t whole) { return whole ? 100.0 * (double)part / (double)whole : 0.0; }
 
+enum { O_ARCH, O_ARCH_FILE, O_SET, O_JSON, O_HELP, O_COUNT };
+
+/* The options of bench matmul (copied: cli_parse fills count and values). */
+static const CliOpt matmul_opts[] = {
+    [O_ARCH] = {"arch", 1, "arch preset (default gc200); only chip 0 is used", 0, {0}},
+    [O_ARCH_FILE] = {"arch-file", 1, "JSON arch file applied after the preset", 0, {0}},
+    [O_SET] = {"set", 1, "key=value arch setting, e.g. exchange.bytes_per_cycle=8; repeatable", 0, {0}},
+    [O_JSON] = {"json", 0, "print JSON instead of a table", 0, {0}},
+    [O_HELP] = {"help", 0, "show this help", 0, {0}},
+};
+_Static_assert(sizeof matmul_opts / sizeof *matmul_opts == O_COUNT, "one entry per option");
+
 static int print_json(const IpuArch *a, const CliOpt *opts, double peak, const Row *rows, int nr)
 {
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "arch", a->name);
-    if (opts[1].count)
-        cJSON_AddStringToObject(j, "arch_file", cli_value(&opts[1], ""));
-    cJSON *sets = cJSON_AddArrayToObject(j, "set");
-    for (int k = 0; k < opts[2].count; k++)
-        cJSON_AddItemToArray(sets, cJSON_CreateString(opts[2].values[k]));
+    cli_arch_json(j, a, &opts[O_ARCH_FILE], &opts[O_SET]);
     cJSON_AddNumberToObject(j, "tiles", a->tiles_per_chip);
     cJSON_AddNumberToObject(j, "usable_tiles", a->tiles_per_chip - a->io_tiles);
     cJSON_AddNumberToObject(j, "clock_hz", a->clock_hz);
@@ -106,7 +113,7 @@ static int print_json(const IpuArch *a, const CliOpt *opts, double peak, const R
         cJSON_AddNumberToObject(o, "cycles", (double)r->cycles);
         cJSON_AddNumberToObject(o, "ms", row_ms(a, w));
         cJSON_AddNumberToObject(o, "tflops", row_tflops(a, w));
-        cJSON_AddNumberToObject(o, "peak_percent", 100.0 * row_tflops(a, w) / peak);
+        cJSON_AddNumberToObject(o, "peak_pct", 100.0 * row_tflops(a, w) / peak);
         cJSON_AddNumberToObject(o, "amp_cycles", (double)r->amp_cycles);
         cJSON_AddNumberToObject(o, "reduce_cycles", (double)r->reduce_cycles);
         cJSON_AddNumberToObject(o, "copy_cycles", (double)r->copy_cycles);
@@ -134,10 +141,10 @@ static void print_table(const IpuArch *a, const CliOpt *opts, double peak, const
 {
     /* echo the config source so the table can be reproduced */
     printf("arch: %s", a->name);
-    if (opts[1].count)
-        printf(" --arch-file %s", cli_value(&opts[1], ""));
-    for (int k = 0; k < opts[2].count; k++)
-        printf(" --set %s", opts[2].values[k]);
+    if (opts[O_ARCH_FILE].count)
+        printf(" --arch-file %s", cli_value(&opts[O_ARCH_FILE], ""));
+    for (int k = 0; k < opts[O_SET].count; k++)
+        printf(" --set %s", opts[O_SET].values[k]);
     printf("\n");
     printf("y = x W^T, fp16 weights and partials, no bias, one chip of %s (lowering's linear, engine, timing mode): "
            "%u tiles (%u usable), %.3g GHz, AMP peak %.1f TFLOPS, exchange %.3g B/cycle/tile\n",
@@ -172,30 +179,25 @@ static void print_table(const IpuArch *a, const CliOpt *opts, double peak, const
 
 int cli_bench_matmul(int argc, char **argv)
 {
-    CliOpt opts[] = {
-        {"arch", 1, "arch preset (default gc200); only chip 0 is used", 0, {0}},
-        {"arch-file", 1, "JSON arch file applied after the preset", 0, {0}},
-        {"set", 1, "key=value arch setting, e.g. exchange.bytes_per_cycle=8; repeatable", 0, {0}},
-        {"json", 0, "print JSON instead of a table", 0, {0}},
-        {"help", 0, "show this help", 0, {0}},
-    };
-    const int nopts = (int)(sizeof opts / sizeof opts[0]);
+    CliOpt opts[O_COUNT];
+    memcpy(opts, matmul_opts, sizeof opts);
     const char *pos[1];
     int npos;
-    if (cli_parse("bench matmul", argc, argv, opts, nopts, pos, 0, &npos))
+    if (cli_parse("bench matmul", argc, argv, opts, O_COUNT, pos, 0, &npos))
         return 2;
-    if (opts[4].count) {
+    if (opts[O_HELP].count) {
         printf("usage: ipusim bench matmul [--arch NAME] [--arch-file F] [--set k=v]... [--json]\n"
                "Whole-chip fp16 matmuls y = x W^T (x: M x K, W: N x K) planned and built by the GPT-J\n"
                "lowering's linear layer, run on the engine in timing mode: square M = K = N = 512 .. 8192,\n"
                "and GPT-J 6B's per-chip linears at 4-way tensor parallelism (qkv fused 4096 -> 3072,\n"
                "out_proj 1024 -> 4096, fc_in and fc_out 4096 -> 4096) at M = 1, 12, 256, 3072, 4096.\n\n");
-        cli_print_options(stdout, opts, nopts);
+        cli_print_options(stdout, opts, O_COUNT);
         return 0;
     }
     IpuArch a;
     IpuErr err;
-    if (cli_arch_resolve(cli_value(&opts[0], "gc200"), cli_value(&opts[1], NULL), &opts[2], &a, &err)) {
+    if (cli_arch_resolve(cli_value(&opts[O_ARCH], NULL), "gc200", cli_value(&opts[O_ARCH_FILE], NULL), &opts[O_SET], &a,
+                         &err)) {
         fprintf(stderr, "ipusim bench matmul: %s\n", err.msg);
         return 1;
     }
@@ -215,7 +217,7 @@ int cli_bench_matmul(int argc, char **argv)
             snprintf(rows[i].error, sizeof rows[i].error, "%s", err.msg);
     }
     int rc = 0;
-    if (opts[3].count)
+    if (opts[O_JSON].count)
         rc = print_json(&a, opts, peak, rows, ns);
     else
         print_table(&a, opts, peak, rows, ns);

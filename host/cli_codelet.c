@@ -1,6 +1,8 @@
 /* cli_codelet.c - `ipusim codelet list|validate|bench`: the codelet
  * registry, bit-exact validation of the decompress variants against
- * decompress_q4_ref, and their cycles per weight on an arch. */
+ * decompress_q4_ref, and their cycles per weight on an arch; with
+ * --format F (or the family decompress.F) the weight formats beyond q4g
+ * (host/cli_codelet_wdec.c). */
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -12,7 +14,9 @@
 #include "codelets/decompress.h"
 #include "codelets/decompress_validate.h"
 #include "codelets/registry.h"
+#include "codelets/gc_decompress.h"
 #include "host/cli.h"
+#include "host/cli_codelet_wdec.h"
 #include "host/runcfg.h"
 #include "sim/arch.h"
 
@@ -24,9 +28,11 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: ipusim codelet list\n"
-               "       ipusim codelet validate decompress [--variant V] [--seed S]\n"
-               "       ipusim codelet bench decompress [--arch NAME] [--set KEY=VALUE]... [--variant V]\n"
-               "                                       [--group-size N] [--json]\n");
+               "       ipusim codelet validate decompress [--format F] [--variant V] [--seed S]\n"
+               "       ipusim codelet bench decompress [--format F] [--arch NAME] [--set KEY=VALUE]... [--variant V]\n"
+               "                                       [--group-size N] [--json]\n"
+               "F: q4g (default), s4g, nf4g, nf4g+dq, i8 (i8g, i8c), fp8e4m3, fp8e5m2; a full spec such as\n"
+               "nf4g:64+dq names its format\n");
 }
 
 /* Parses a subcommand taking one codelet family name; the last option is
@@ -48,6 +54,27 @@ static int parse_family(const char *cmd, int argc, char **argv, CliOpt *opts, in
     }
     *name = pos[0];
     return -1;
+}
+
+/* --format F, or a family decompress.F: the weight format to validate or
+ * bench (*wdec = 0: q4g, the decompress family). -1 on a bad name. */
+static int pick_format(const char *family, const char *format, int *wdec, WdecFormat *f)
+{
+    IpuErr err = {{0}};
+    int q4 = 1;
+    *wdec = 0;
+    if (!format && !strncmp(family, "decompress.", 11))
+        format = family + 11;
+    else if (format && strcmp(family, "decompress") != 0) {
+        fprintf(stderr, "ipusim codelet: --format applies to the decompress family (got '%s')\n", family);
+        return -1;
+    }
+    if (format && cli_wdec_format(format, &q4, f, &err)) {
+        fprintf(stderr, "ipusim codelet: --format '%s': %s\n", format, err.msg);
+        return -1;
+    }
+    *wdec = !q4;
+    return 0;
 }
 
 static int cmd_list(void)
@@ -108,6 +135,7 @@ static int cmd_validate(int argc, char **argv)
     CliOpt opts[] = {
         {"variant", 1, "validate one variant (default: all)", 0, {0}},
         {"seed", 1, "seed of the random tensors (default 1)", 0, {0}},
+        {"format", 1, "weight format: q4g (default), s4g, nf4g, nf4g+dq, i8, fp8e4m3, fp8e5m2", 0, {0}},
         {"help", 0, "this help", 0, {0}},
     };
     const int nopts = sizeof opts / sizeof opts[0];
@@ -123,6 +151,12 @@ static int cmd_validate(int argc, char **argv)
         fprintf(stderr, "ipusim codelet validate: --seed '%s' is not a decimal integer\n", seed_text);
         return 2;
     }
+    int wdec;
+    WdecFormat wf;
+    if (pick_format(family, cli_value(&opts[2], NULL), &wdec, &wf))
+        return 2;
+    if (wdec)
+        return cli_wdec_validate(wf, cli_value(&opts[0], NULL), seed);
     const CodeletFamily *f;
     const CodeletVariant *vars;
     size_t nvar;
@@ -162,14 +196,52 @@ static int cmd_validate(int argc, char **argv)
     return failed;
 }
 
+/* Graphcore's pipeline (codelets/gc_decompress.h) on the same tile block:
+ * a tile's interval starts on the linear mapping's 16-weight grain, so a
+ * group of more than 16 is cut at its edge (phase 16), a smaller one not. */
+static void bench_gc_rows(const IpuArch *arch, const uint32_t *sizes, uint32_t nsizes, cJSON *rows)
+{
+    for (uint32_t s = 0; s < nsizes; s++) {
+        uint32_t n = sizes[s], phase = n > 16 ? 16 : 0;
+        double weights = BENCH_TILE_WEIGHTS;
+        GcBcastKind kind;
+        int use1d;
+        uint64_t tc = gc_pipeline_tile_cycles(&arch->isa, n, phase, BENCH_TILE_WEIGHTS, &kind, &use1d);
+        /* three compute sets: unpack, multiply, add */
+        uint64_t tl = tc + 3 * ((uint64_t)arch->supervisor_launch_cycles + arch->vertex_launch_cycles);
+        const char *vx = kind == GC_SCALAR2D && use1d ? gc_bcast_kind_names[GC_SCALAR1D] : gc_bcast_kind_names[kind];
+        if (rows) {
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddStringToObject(r, "variant", "graphcore");
+            cJSON_AddStringToObject(r, "broadcast_vertex", vx);
+            cJSON_AddNumberToObject(r, "group_size", n);
+            cJSON_AddNumberToObject(r, "weights", weights);
+            cJSON_AddNumberToObject(r, "tile_cycles", (double)tc);
+            cJSON_AddNumberToObject(r, "tile_cycles_per_weight", tc / weights);
+            cJSON_AddNumberToObject(r, "tile_cycles_with_launch", (double)tl);
+            cJSON_AddNumberToObject(r, "tile_cycles_with_launch_per_weight", tl / weights);
+            cJSON_AddNumberToObject(r, "tile_s_with_launch", tl / arch->clock_hz);
+            cJSON_AddItemToArray(rows, r);
+        } else {
+            printf("%-12s %6u %13s %11.3f %12llu %13.3f %9.3f  %s\n", "graphcore", n, "-", tc / weights,
+                   (unsigned long long)tc, tl / weights, tl / arch->clock_hz * 1e6, vx);
+        }
+    }
+    if (!rows)
+        printf("\ngraphcore: Graphcore's popxl pipeline: unpack vertex (ISA model), then x scale and + bias as\n"
+               "popops' broadcast vertices priced by popops' estimators (vertex named), 3 compute sets;\n"
+               "without the exchange of the scales and biases to the tile (docs/validation.md)\n");
+}
+
 static int cmd_bench(int argc, char **argv)
 {
     CliOpt opts[] = {
         {"arch", 1, "arch preset (default bow)", 0, {0}},
         {"set", 1, "change one arch key, e.g. isa.nibunpack4.cycles=2 (repeatable)", 0, {0}},
-        {"variant", 1, "bench one variant (default: all)", 0, {0}},
+        {"variant", 1, "bench one variant, or graphcore: Graphcore's pipeline (default: all)", 0, {0}},
         {"group-size", 1, "bench one group size (default: 4 8 16 32 64 128 256)", 0, {0}},
         {"json", 0, "print JSON instead of a table", 0, {0}},
+        {"format", 1, "weight format: q4g (default), s4g, nf4g, nf4g+dq, i8, fp8e4m3, fp8e5m2", 0, {0}},
         {"help", 0, "this help", 0, {0}},
     };
     const int nopts = sizeof opts / sizeof opts[0];
@@ -215,11 +287,21 @@ static int cmd_bench(int argc, char **argv)
         sizes[0] = (uint32_t)n;
         nsizes = 1;
     }
+    int wdec;
+    WdecFormat wf;
+    if (pick_format(family, cli_value(&opts[5], NULL), &wdec, &wf))
+        return 2;
+    if (wdec)
+        return cli_wdec_bench(&arch, wf, cli_value(&opts[2], NULL), sizes, nsizes, opts[4].count > 0);
     const CodeletFamily *f;
     const CodeletVariant *vars;
     size_t nvar;
-    if (pick_variants(family, cli_value(&opts[2], NULL), &f, &vars, &nvar))
+    const char *variant = cli_value(&opts[2], NULL);
+    int gc_only = variant && !strcmp(variant, "graphcore");
+    if (pick_variants(family, gc_only ? NULL : variant, &f, &vars, &nvar))
         return 1;
+    if (gc_only)
+        nvar = 0;
     int json = opts[4].count > 0;
     uint32_t workers = arch.workers_per_tile;
     int any_whatif = 0;
@@ -279,6 +361,8 @@ static int cmd_bench(int argc, char **argv)
             }
         }
     }
+    if (!variant || gc_only)
+        bench_gc_rows(&arch, sizes, nsizes, rows);
     if (json) {
         char *text = cJSON_Print(root);
         puts(text);

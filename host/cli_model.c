@@ -1,6 +1,7 @@
 /* cli_model.c - `ipusim model synth|info|eval`: synthetic checkpoints, model
- * sizes per weight format, and the accuracy of fp16 and int4-group weights
- * against the fp32 reference forward. */
+ * sizes per weight format, and the accuracy of fp16, int4-group and the
+ * other weight formats (--formats) against the fp32 reference forward:
+ * logit measures and the weights' own RMSE and SQNR. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -40,7 +41,8 @@ static int model_usage(FILE *f)
                "       ipusim model info --config C\n"
                "       ipusim model check --checkpoint DIR [--config C] [--strict] [--scan]\n"
                "       ipusim model eval --config C [--checkpoint DIR | --seed S] [--text FILE | --tokens IDS]\n"
-               "                         [--group 32,64,128] [--max-tokens N]\n"
+               "                         [--group 32,64,128 | --formats q4g:64,s4g:64,nf4g:64+dq,i8c,fp8e4m3]\n"
+               "                         [--max-tokens N]\n"
                "C is a preset (gptj-6b, gptj-tiny, gptj-micro), a config.json or a checkpoint folder.\n"
                "ipusim model SUBCOMMAND --help lists its options.\n");
     return f == stdout ? 0 : 2;
@@ -90,7 +92,7 @@ static int model_synth(int argc, char **argv)
         fprintf(stderr, "ipusim model synth: %s\n", e.msg);
         return 1;
     }
-    printf("wrote %s: %s, %llu parameters as %s, seed %llu, %d shard%s\n", cli_value(&opts[1], NULL), c.name,
+    fprintf(stderr, "wrote %s: %s, %llu parameters as %s, seed %llu, %d shard%s\n", cli_value(&opts[1], NULL), c.name,
            (unsigned long long)gptj_config_n_params(&c), st_dtype_name(dtype), (unsigned long long)seed, shards,
            shards == 1 ? "" : "s");
     return 0;
@@ -225,24 +227,56 @@ static int parse_tokens(const char *s, int *out, int max, int *n)
 /* The largest --text file. */
 #define MODEL_TEXT_MAX_BYTES (64u << 20)
 
-/* Each q4g group size must divide the input axis (cols) of every tensor
- * Graphcore's policy quantizes (eval_quantize_weights would fail there, after work). */
-static int check_groups(const GptjConfig *c, const int *groups, int ng, IpuErr *e)
+/* A grouped format's group size must divide the input axis (cols) of
+ * every tensor Graphcore's policy quantizes (eval_quantize_weights would
+ * fail there, after work). opt names the option for the message. */
+static int check_spec_groups(const GptjConfig *c, const QuantSpec *s, const char *opt, IpuErr *e)
 {
-    for (int k = 0; k < ng; k++) {
-        QuantSpec s = {&quant_format_q4g, (unsigned)groups[k], QUANT_AXIS_IN};
-        QuantPolicy p;
-        quant_policy_graphcore(&p, &s);
-        for (int i = 0; i < gptj_tensor_count(c); i++) {
-            GptjTensorInfo t;
-            gptj_tensor_info(c, i, &t);
-            const QuantSpec *q = quant_policy_lookup(&p, t.name);
-            if (q->fmt == &quant_format_q4g && t.ndim == 2 && t.shape[1] % groups[k] != 0)
-                return ipu_err(e, "--group %d does not divide the input axis of '%s' (%lld) in %s", groups[k],
-                               t.name, (long long)t.shape[1], c->name);
+    if (!quant_spec_grouped(s))
+        return 0;
+    QuantPolicy p;
+    quant_policy_graphcore(&p, s);
+    for (int i = 0; i < gptj_tensor_count(c); i++) {
+        GptjTensorInfo t;
+        gptj_tensor_info(c, i, &t);
+        const QuantSpec *q = quant_policy_lookup(&p, t.name);
+        if (quant_spec_grouped(q) && t.ndim == 2 && t.shape[1] % q->group != 0) {
+            char text[64];
+            quant_spec_format(s, text, sizeof text);
+            if (s->fmt == &quant_format_q4g && !strcmp(opt, "--group"))
+                snprintf(text, sizeof text, "%u", q->group);
+            return ipu_err(e, "%s %s does not divide the input axis of '%s' (%lld) in %s", opt, text, t.name,
+                           (long long)t.shape[1], c->name);
         }
     }
     return 0;
+}
+
+static int check_groups(const GptjConfig *c, const int *groups, int ng, IpuErr *e)
+{
+    for (int k = 0; k < ng; k++) {
+        QuantSpec s = {&quant_format_q4g, (unsigned)groups[k], QUANT_AXIS_IN, 0, 0};
+        if (check_spec_groups(c, &s, "--group", e))
+            return -1;
+    }
+    return 0;
+}
+
+/* --formats: up to 16 specs, each parsed; -1 naming the bad one. */
+#define EVAL_MAX_FORMATS 16
+static int parse_formats(const char *list, QuantSpec *specs, int *n, IpuErr *e)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", list);
+    *n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n >= EVAL_MAX_FORMATS)
+            return ipu_err(e, "--formats: more than %d formats", EVAL_MAX_FORMATS);
+        if (quant_spec_parse(tok, &specs[*n], e))
+            return ipu_err_prefix(e, "--formats");
+        (*n)++;
+    }
+    return *n ? 0 : ipu_err(e, "--formats '%s': no format", list);
 }
 
 /* Logits (T, V) of one sequence under weights w. */
@@ -262,6 +296,35 @@ static float *run_logits(const GptjWeights *w, const int *tok, int T, IpuErr *e)
     return lg;
 }
 
+/* One row of the eval table: the model under s (fp16: every tensor;
+ * else Graphcore's policy) against the reference logits ref (T, V). */
+static int eval_row(const GptjWeights *w, const QuantSpec *s, const int *tok, int T, const float *ref, IpuErr *e)
+{
+    QuantPolicy p;
+    GptjWeights q;
+    EvalWeightError we;
+    int V = w->cfg.vocab_size;
+    if (s->fmt == &quant_format_f16)
+        quant_policy_uniform(&p, s);
+    else
+        quant_policy_graphcore(&p, s);
+    if (eval_quantize_weights_err(&q, w, &p, GPTJ_F32, &we, e))
+        return -1;
+    float *lg = run_logits(&q, tok, T, e);
+    gptj_weights_free(&q);
+    if (!lg)
+        return -1;
+    EvalCompare cmp;
+    eval_compare(&cmp, ref, lg, T, V);
+    double bpp = policy_bytes(&w->cfg, &p) * 8 / (double)gptj_config_n_params(&w->cfg);
+    char name[64];
+    quant_spec_format(s, name, sizeof name);
+    printf("%-16s %9.2f %12.3e %11.2f%% %14.3e %12.4g %10.3e %8.2f\n", name, bpp, cmp.mean_kl, 100 * cmp.top1_agree,
+           cmp.max_logit_diff, eval_perplexity(lg, tok, T, V), we.rmse, we.sqnr_db);
+    free(lg);
+    return 0;
+}
+
 static int model_eval(int argc, char **argv)
 {
     CliOpt opts[] = {
@@ -274,6 +337,7 @@ static int model_eval(int argc, char **argv)
         {"max-tokens", 1, "evaluate at most this many tokens (default 256)", 0, {0}},
         {"vocab", 1, "BPE vocabulary folder for --text (default as ipusim tokenize)", 0, {0}},
         {"help", 0, "show this help", 0, {0}},
+        {"formats", 1, "weight formats, comma-separated, each under Graphcore's policy (instead of --group), e.g. q4g:64,s4g:64,nf4g:64+dq,i8c,fp8e4m3", 0, {0}},
     };
     const int n = (int)(sizeof opts / sizeof opts[0]);
     const char *pos[1];
@@ -308,6 +372,19 @@ static int model_eval(int argc, char **argv)
             return 2;
         }
     }
+    QuantSpec fspecs[EVAL_MAX_FORMATS];
+    int nf = 0;
+    if (opts[9].count) {
+        IpuErr fe;
+        if (opts[5].count) {
+            fprintf(stderr, "ipusim model eval: give --group or --formats, not both\n");
+            return 2;
+        }
+        if (parse_formats(cli_value(&opts[9], ""), fspecs, &nf, &fe)) {
+            fprintf(stderr, "ipusim model eval: %s\n", fe.msg);
+            return 2;
+        }
+    }
     int *tok = malloc(MODEL_MAX_TOKENS * sizeof *tok);
     int T = 0;
     if (!tok) {
@@ -329,15 +406,23 @@ static int model_eval(int argc, char **argv)
         goto fail;
     if (!opts[0].count && gptj_config_resolve(&c, cli_value(&opts[1], NULL), &e))
         goto fail;
-    if (!opts[5].count) { /* the default sizes: those this model's input axes take */
+    if (!opts[5].count && !nf) { /* the default sizes: those this model's input axes take */
         int kept = 0;
         for (int k = 0; k < ng; k++)
             if (check_groups(&c, &groups[k], 1, &e) == 0)
                 groups[kept++] = groups[k];
         ng = kept;
     }
-    if (check_groups(&c, groups, ng, &e))
-        goto fail;
+    if (nf) {
+        for (int k = 0; k < nf; k++)
+            if (check_spec_groups(&c, &fspecs[k], "--formats", &e))
+                goto fail;
+    } else {
+        if (check_groups(&c, groups, ng, &e))
+            goto fail;
+        for (int k = 0; k < ng; k++)
+            fspecs[nf++] = (QuantSpec){&quant_format_q4g, (unsigned)groups[k], QUANT_AXIS_IN, 0, 0};
+    }
     if (!opts[4].count && opts[3].count) { /* the text is read and tokenized before any work too */
         char dir[BPE_PATH_BYTES];
         size_t len;
@@ -396,38 +481,14 @@ static int model_eval(int argc, char **argv)
         goto fail;
     printf("model eval: %s, %s weights, %d tokens; reference fp32 forward\n", w.cfg.name,
            opts[1].count ? cli_value(&opts[1], NULL) : "synthetic", T);
-    printf("%-10s %9s %12s %12s %14s %12s\n", "weights", "bits/par", "mean KL", "top-1 agree", "max |dlogit|",
-           "perplexity");
-    printf("%-10s %9.2f %12.3e %11.2f%% %14.3e %12.4g\n", "fp32", 32.0, 0.0, 100.0, 0.0,
-           eval_perplexity(ref, tok, T, V));
-    for (int k = -1; k < ng; k++) {
-        char spec_text[32];
-        if (k < 0)
-            snprintf(spec_text, sizeof spec_text, "fp16");
-        else
-            snprintf(spec_text, sizeof spec_text, "q4g:%d", groups[k]);
-        QuantSpec s;
-        QuantPolicy p;
-        GptjWeights q;
-        if (quant_spec_parse(spec_text, &s, &e))
+    printf("%-16s %9s %12s %12s %14s %12s %10s %8s\n", "weights", "bits/par", "mean KL", "top-1 agree",
+           "max |dlogit|", "perplexity", "w RMSE", "w SQNR");
+    printf("%-16s %9.2f %12.3e %11.2f%% %14.3e %12.4g %10.3e %8s\n", "fp32", 32.0, 0.0, 100.0, 0.0,
+           eval_perplexity(ref, tok, T, V), 0.0, "inf");
+    QuantSpec f16 = {&quant_format_f16, QUANT_DEFAULT_GROUP, QUANT_AXIS_IN, 0, 0};
+    for (int k = -1; k < nf; k++)
+        if (eval_row(&w, k < 0 ? &f16 : &fspecs[k], tok, T, ref, &e))
             goto fail;
-        if (k < 0)
-            quant_policy_uniform(&p, &s);
-        else
-            quant_policy_graphcore(&p, &s);
-        if (eval_quantize_weights(&q, &w, &p, GPTJ_F32, &e))
-            goto fail;
-        float *lg = run_logits(&q, tok, T, &e);
-        gptj_weights_free(&q);
-        if (!lg)
-            goto fail;
-        EvalCompare cmp;
-        eval_compare(&cmp, ref, lg, T, V);
-        double bpp = policy_bytes(&w.cfg, &p) * 8 / (double)gptj_config_n_params(&w.cfg);
-        printf("%-10s %9.2f %12.3e %11.2f%% %14.3e %12.4g\n", k < 0 ? "fp16" : spec_text, bpp, cmp.mean_kl,
-               100 * cmp.top1_agree, cmp.max_logit_diff, eval_perplexity(lg, tok, T, V));
-        free(lg);
-    }
     rc = 0;
     goto out;
 fail:

@@ -12,8 +12,9 @@
 #include "sim/engine.h"
 #include "sim/layout.h"
 
-const char *const run_phase_names[PHASE_COUNT] = {"stream", "decompress", "matmul",    "attention",
-                                                  "other",  "exchange",   "sync",      "collective"};
+#define RUN_PHASE_NAME(n) n,
+const char *const run_phase_names[PHASE_COUNT] = {RUN_PHASE_NAMES(RUN_PHASE_NAME)};
+#undef RUN_PHASE_NAME
 
 void run_result_free(RunResult *r)
 {
@@ -38,10 +39,11 @@ int gptj_run_step(Engine *e, Lowered *L, int decode, int *last_root, int timing,
 {
     Stats before = *engine_stats(e);
     const Program *p = lower_program(L); /* its root: the step graph lower_prepare_* chose */
-    if (timing && p->root == *last_root) {
+    if (timing) {
+        /* the other root's costs (and, in a session, every step's) are kept */
         EngineStepInfo info;
         int rc;
-        if (engine_restart(e, err))
+        if (p->root == *last_root ? engine_restart(e, err) : engine_start_kept(e, p, p->root, err))
             return -1;
         while ((rc = engine_step(e, &info, err)) == 1)
             ;
@@ -100,42 +102,36 @@ static int memory_result(Graph *g, const Program *p, RunResult *out, IpuErr *err
     return 0;
 }
 
-int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weights, const uint32_t *prompt,
-             Trace *trace, RunResult *out, IpuErr *err)
+/* The fields of out that come from the lowering and the arch, not from running. */
+static void result_header(Lowered *L, const IpuArch *arch, const RunOptions *opt, RunResult *out)
 {
-    memset(out, 0, sizeof *out);
-    if (weights && !prompt)
-        return ipu_err(err, "gptj_run: functional mode needs a prompt");
-    Lowered *L = NULL;
-    if (lower_gptj(arch, opt, weights, &L, err))
-        return -1;
-    Engine *e = engine_create(lower_graph(L), err);
-    int rc = e ? 0 : -1;
-    if (e) {
-        engine_set_native(e, !opt->functional_timed);
-        engine_set_fusions(e, q4mm_fusions, q4mm_fusion_count);
-        engine_set_poison(e, opt->check_liveness);
-    }
     quant_spec_format(&opt->weights, out->format, sizeof out->format);
     out->bits_per_param = quant_bits_per_param(&opt->weights, opt->cfg.n_embd, opt->cfg.n_embd);
     out->placement = lower_placement(L);
+    snprintf(out->weight_path, sizeof out->weight_path, "%s", lower_weight_path(L));
     out->memory_proportion = lower_memory_proportion(L);
     out->clock_hz = arch->clock_hz;
     out->weight_bytes = lower_weight_bytes(L);
     out->ndecode = opt->gen_tokens - 1;
+}
+
+/* The prefill then gen_tokens - 1 decode steps on e, the way every run does
+ * them (the decode positions P, P + 1, ...); functional mode reads the tokens. */
+static int run_steps(Engine *e, Lowered *L, const RunOptions *opt, const GptjWeights *weights, const uint32_t *prompt,
+                     RunResult *out, IpuErr *err)
+{
     uint32_t B = opt->batch, G = opt->gen_tokens, P = opt->prompt_len;
-    if (!rc && out->ndecode && !(out->decode = calloc(out->ndecode, sizeof *out->decode)))
-        rc = ipu_err(err, "out of host memory");
-    if (!rc && weights && !(out->tokens = calloc((size_t)B * G, sizeof *out->tokens)))
-        rc = ipu_err(err, "out of host memory");
+    if (out->ndecode && !(out->decode = calloc(out->ndecode, sizeof *out->decode)))
+        return ipu_err(err, "out of host memory");
+    if (weights && !(out->tokens = calloc((size_t)B * G, sizeof *out->tokens)))
+        return ipu_err(err, "out of host memory");
     uint32_t *tok = calloc(B, sizeof *tok);
-    int last_root = -1;
     if (!tok)
-        rc = ipu_err(err, "out of host memory");
-    if (!rc) {
-        engine_set_trace(e, trace);
-        rc = lower_prepare_prefill(L, prompt, err) || gptj_run_step(e, L, 0, &last_root, !weights, &out->prefill, err) ? -1 : 0;
-    }
+        return ipu_err(err, "out of host memory");
+    int last_root = -1;
+    int rc = lower_prepare_prefill(L, prompt, err) || gptj_run_step(e, L, 0, &last_root, !weights, &out->prefill, err)
+                 ? -1
+                 : 0;
     for (uint32_t k = 0; !rc && k < G; k++) {
         if (weights) {
             if ((rc = lower_read_tokens(L, k > 0, tok, err)))
@@ -152,10 +148,137 @@ int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weig
                  : 0;
     }
     free(tok);
+    return rc;
+}
+
+int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weights, const uint32_t *prompt,
+             Trace *trace, RunResult *out, IpuErr *err)
+{
+    memset(out, 0, sizeof *out);
+    if (weights && !prompt)
+        return ipu_err(err, "gptj_run: functional mode needs a prompt");
+    Lowered *L = NULL;
+    if (lower_gptj(arch, opt, weights, &L, err))
+        return -1;
+    Engine *e = engine_create(lower_graph(L), err);
+    int rc = e ? 0 : -1;
+    if (e) {
+        engine_set_native(e, !opt->functional_timed);
+        engine_set_fusions(e, q4mm_fusions, q4mm_fusion_count);
+        engine_set_poison(e, opt->check_liveness);
+        engine_set_trace(e, trace);
+    }
+    result_header(L, arch, opt, out);
+    if (!rc)
+        rc = run_steps(e, L, opt, weights, prompt, out, err);
     if (!rc)
         rc = memory_result(lower_graph(L), lower_program(L), out, err);
     engine_destroy(e);
     lower_destroy(L);
+    if (rc)
+        run_result_free(out);
+    return rc;
+}
+
+/* ---- sessions: one lowering, runs on machines that share its graph ---- */
+
+int gptj_arch_same_graph(const IpuArch *a, const IpuArch *b)
+{
+    /* Every field the lowering (host/lower/), the graph and the memory
+     * layout read, and the Execute costs the engine keeps (worker cycles
+     * from the ISA table, launch overheads). Not compared, so free to
+     * differ: clock_hz, the streaming bandwidths and latency, the
+     * IPU-Links, sync.system_cycles and the host link, which only the
+     * engine's Copy/Stream/collective/Sync costs at engine_start and the
+     * report read. tests/test_gptj_run.c checks runs against fresh ones. */
+#define SAME(f) (a->f == b->f)
+    if (!(SAME(chips) && SAME(chips_per_machine) && SAME(tiles_per_chip) && SAME(sram_bytes_per_tile) &&
+          SAME(workers_per_tile) && SAME(amp_macs_per_cycle_fp16) && SAME(amp_macs_per_cycle_fp32) &&
+          SAME(amp_macs_per_cycle_fp8) &&
+          SAME(supervisor_launch_cycles) && SAME(vertex_launch_cycles) && SAME(exchange_bytes_per_cycle) &&
+          SAME(exchange_latency_cycles) && SAME(sync_chip_cycles) && SAME(stream_capacity_bytes) && SAME(io_tiles)))
+        return 0;
+#undef SAME
+    for (size_t i = 0; i < isa_cost_key_count; i++) {
+        const IsaCostKey *k = &isa_cost_keys[i];
+        if (memcmp((const char *)&a->isa + k->cycles_offset, (const char *)&b->isa + k->cycles_offset, sizeof(uint32_t)))
+            return 0;
+        if (k->enabled_offset != SIZE_MAX &&
+            *(const bool *)((const char *)&a->isa + k->enabled_offset) !=
+                *(const bool *)((const char *)&b->isa + k->enabled_offset))
+            return 0;
+    }
+    return 1;
+}
+
+struct GptjSession {
+    Lowered *L;
+    Engine *e;
+    RunOptions opt;
+    IpuArch arch; /* the machine it was lowered for */
+    RunResult mem; /* the memory layout's results (sram, report, curves), made by the first run */
+    int have_mem;
+};
+
+GptjSession *gptj_session_create(const IpuArch *arch, const RunOptions *opt, IpuErr *err)
+{
+    GptjSession *s = calloc(1, sizeof *s);
+    if (!s) {
+        ipu_err(err, "out of host memory");
+        return NULL;
+    }
+    s->opt = *opt;
+    s->arch = *arch;
+    if (lower_gptj(arch, opt, NULL, &s->L, err) || !(s->e = engine_create(lower_graph(s->L), err))) {
+        gptj_session_destroy(s);
+        return NULL;
+    }
+    return s;
+}
+
+void gptj_session_destroy(GptjSession *s)
+{
+    if (!s)
+        return;
+    engine_destroy(s->e);
+    lower_destroy(s->L);
+    run_result_free(&s->mem);
+    free(s);
+}
+
+/* out's memory fields: a copy of the session's. */
+static int copy_memory(const RunResult *m, RunResult *out, IpuErr *err)
+{
+    out->sram = m->sram;
+    out->mem_npos = m->mem_npos, out->mem_decode_pos = m->mem_decode_pos;
+    size_t n = (m->mem_npos ? m->mem_npos : 1) * sizeof *m->mem_tile;
+    out->memory_report = strdup(m->memory_report ? m->memory_report : "");
+    out->mem_tile = malloc(n);
+    out->mem_chip = malloc(n);
+    if (!out->memory_report || !out->mem_tile || !out->mem_chip)
+        return ipu_err(err, "out of host memory");
+    memcpy(out->mem_tile, m->mem_tile, m->mem_npos * sizeof *m->mem_tile);
+    memcpy(out->mem_chip, m->mem_chip, m->mem_npos * sizeof *m->mem_chip);
+    return 0;
+}
+
+int gptj_session_run(GptjSession *s, const IpuArch *arch, RunResult *out, IpuErr *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!gptj_arch_same_graph(&s->arch, arch))
+        return ipu_err(err, "gptj_session_run: the arch differs from the session's in a key the lowering reads");
+    Graph *g = lower_graph(s->L);
+    if (engine_set_arch(s->e, arch, err)) /* re-times the kept StreamCopy, collective and Sync steps */
+        return -1;
+    engine_reset(s->e);
+    result_header(s->L, arch, &s->opt, out);
+    int rc = run_steps(s->e, s->L, &s->opt, NULL, NULL, out, err);
+    if (!rc && !s->have_mem) {
+        rc = memory_result(g, lower_program(s->L), &s->mem, err);
+        s->have_mem = !rc;
+    }
+    if (!rc)
+        rc = copy_memory(&s->mem, out, err);
     if (rc)
         run_result_free(out);
     return rc;

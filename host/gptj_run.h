@@ -49,6 +49,7 @@ typedef struct RunResult {
     char format[32];             /* "fp16", "q4g:64" */
     double bits_per_param;       /* of the quantized matrices */
     Placement placement;         /* what auto chose */
+    char weight_path[16];        /* how the layers' weights reach the AMP: "fp16", "decompressed", "fp8 direct" */
     double memory_proportion;    /* what the linears planned for (halved from the option's when it did not fit) */
     double clock_hz;             /* arch clock, for seconds */
     StepResult prefill;          /* produces the first token (TTFT) */
@@ -68,5 +69,26 @@ typedef struct RunResult {
 int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weights, const uint32_t *prompt /* (batch, prompt_len) */,
              Trace *trace, RunResult *out, IpuErr *err);
 void run_result_free(RunResult *r);
+
+/* A session: GPT-J lowered once (timing mode) and run on any machine that
+ * shares its graph, keeping the lowering and the engine's measured codelet
+ * cycles between runs. What a sweep over bandwidths, latencies or the
+ * clock needs: a run costs the engine's steps, not the lowering.
+ *
+ * gptj_arch_same_graph: 1 when a and b differ at most in keys that neither
+ * the lowering nor the engine's kept Execute costs read (clock_hz,
+ * stream.bandwidth_bytes_per_s, stream.chip_bandwidth_bytes_per_s,
+ * stream.latency_s, link.*, sync.system_cycles, host_link); only then may
+ * one session run both. gptj_session_run(s, arch) gives the same RunResult
+ * as gptj_run(arch, opt, NULL, NULL, NULL) (tests/test_gptj_run.c). One
+ * thread at a time per session. */
+typedef struct GptjSession GptjSession;
+int gptj_arch_same_graph(const IpuArch *a, const IpuArch *b);
+/* Lowers for arch (timing mode); NULL with err on failure (the same errors as gptj_run). */
+GptjSession *gptj_session_create(const IpuArch *arch, const RunOptions *opt, IpuErr *err);
+void gptj_session_destroy(GptjSession *s);
+/* Runs the prefill and decode steps on arch; an arch that does not share
+ * the session's graph is an error. out as from gptj_run (run_result_free). */
+int gptj_session_run(GptjSession *s, const IpuArch *arch, RunResult *out, IpuErr *err);
 
 #endif

@@ -4,8 +4,9 @@
  *
  * Runs the prefill (decode = 0) or decode (1) program from its current root
  * and fills *s with the difference of the engine's stats over the run.
- * Timing mode (timing = 1) restarts a root it ran last time, reusing the
- * step costs; functional mode validates the program every time. *last_root
+ * Timing mode (timing = 1) restarts a root it ran last time and keeps the
+ * costs of steps costed before (engine_start_kept: the other root's, or in
+ * a session every step's); functional mode validates the program every time. *last_root
  * carries the root between calls (start it at -1).
  */
 #ifndef IPUSIM_GPTJ_STEP_H

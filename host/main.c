@@ -3,12 +3,20 @@
 #include <string.h>
 
 #include "host/cli.h"
+#ifdef IPUSIM_HAVE_MPI
+#include "host/sweep_mpi.h"
+#endif
 
 static const CliCommand commands[] = {
     {"compare", cli_compare, "GPT-J 6B on pod4, fp16 against q4g:64: token times, MBU, breakdown, plots into out/"},
     {"run", cli_run, "run GPT-J as configured (--scenario FILE, --set key=value): report per weight format"},
     {"arch", cli_arch, "list the arch presets; show one with every key, unit and source"},
-    {"bench", cli_bench, "microbenchmarks: exchange, sync, stream, allreduce, engine speed, amp, forward, gptj, functional"},
+    {"bench", cli_bench, "benchmarks: exchange, sync, stream, allreduce, engine, amp, matmul, forward, gptj, functional, sweep (ipusim bench --help)"},
+#ifdef IPUSIM_HAVE_MPI
+    {"sweep", cli_sweep_mpi, "run GPT-J over a grid of keys (--vary): results.csv/.jsonl, plots; splits over MPI ranks"},
+#else
+    {"sweep", cli_sweep, "run GPT-J over a grid of keys (--vary): results.csv/.jsonl, plots"},
+#endif
     {"calibrate", cli_calibrate, "fit one arch key (streaming bandwidth) to a measured token time by bisection"},
     {"codelet", cli_codelet, "list codelet variants; validate or bench the decompress family"},
     {"model", cli_model, "GPT-J models: synth (synthetic checkpoint), info (sizes), eval (fp16/int4 accuracy)"},

@@ -1,27 +1,19 @@
-/* report.c - report arithmetic, table, JSON, CSV and atomic files (see report.h). */
+/* report.c - report arithmetic, table, JSON and CSV (see report.h); plots in report_plot.c. */
 #include "host/report.h"
 
-#include <errno.h>
-#include <stdarg.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "host/report_priv.h"
 #include "sim/fileio.h"
 #include "sim/sram.h"
-
-/* Same order as RunPhase. */
-static const char *const phase_names[PHASE_COUNT] = {
-    "stream", "decompress", "matmul", "attention", "other", "exchange", "sync", "collective",
-};
-_Static_assert(PHASE_COUNT == 8, "phase_names follows RunPhase");
 
 const char *report_phase_name(int phase)
 {
     IPU_ASSERT(phase >= 0 && phase < PHASE_COUNT);
-    return phase_names[phase];
+    return run_phase_names[phase];
 }
 
 void report_init(Report *r, cJSON *config)
@@ -37,13 +29,12 @@ void report_free(Report *r)
     for (int i = 0; i < r->n; i++)
         free(r->f[i].tokens), free(r->f[i].mem_tile), free(r->f[i].mem_chip);
     free(r->f);
+    free(r->failed);
     cJSON_Delete(r->config);
     memset(r, 0, sizeof *r);
 }
 
-/* Streaming peak of the first `chips` chips: each machine they occupy gives
- * min(its shared bandwidth, its streaming chips x the per-chip cap). */
-static double stream_peak_bytes_per_s(const IpuArch *a, uint32_t chips)
+double report_stream_peak_bytes_per_s(const IpuArch *a, uint32_t chips)
 {
     double peak = 0;
     for (uint32_t left = chips; left > 0;) {
@@ -55,11 +46,19 @@ static double stream_peak_bytes_per_s(const IpuArch *a, uint32_t chips)
     return peak;
 }
 
-static void sum_phases(const StepResult *s, double *phase, double *total)
+double report_sram_peak_bytes_per_s(const IpuArch *a, uint32_t chips)
+{
+    return (double)chips * a->tiles_per_chip * a->clock_hz * REPORT_SRAM_BYTES_PER_CYCLE;
+}
+
+static void sum_phases(const StepResult *s, double *phase, double *total, ReportStepBytes *bytes)
 {
     for (int p = 0; p < PHASE_COUNT; p++)
         phase[p] += (double)s->phase_cycles[p];
     *total += (double)s->cycles;
+#define REPORT_X(field, doc) bytes->field += (double)s->field;
+    REPORT_STEP_BYTES(REPORT_X)
+#undef REPORT_X
 }
 
 /* Bytes the MBU counts: what crossed the streaming path when weights stream
@@ -89,23 +88,27 @@ int report_add(Report *r, const RunResult *res, uint32_t batch, uint32_t chips, 
     snprintf(f->format, sizeof f->format, "%s", res->format);
     f->bits_per_param = res->bits_per_param;
     f->placement = res->placement;
+    snprintf(f->weight_path, sizeof f->weight_path, "%s", res->weight_path);
     f->batch = batch;
     f->chips = chips;
     f->ndecode = res->ndecode;
     f->clock_hz = res->clock_hz;
     double hz = res->clock_hz;
 
-    sum_phases(&res->prefill, f->prefill_cycles, &f->prefill_total_cycles);
+    sum_phases(&res->prefill, f->prefill_cycles, &f->prefill_total_cycles, &f->prefill_bytes);
     int resident = res->placement == PLACE_RESIDENT;
     double decode_bytes = 0, decode_sum = 0;
     for (uint32_t i = 0; i < res->ndecode; i++) {
-        sum_phases(&res->decode[i], f->decode_cycles, &decode_sum);
+        sum_phases(&res->decode[i], f->decode_cycles, &decode_sum, &f->decode_bytes);
         decode_bytes += step_bytes(&res->decode[i], resident);
     }
     if (res->ndecode) {
         for (int p = 0; p < PHASE_COUNT; p++)
             f->decode_cycles[p] /= res->ndecode;
         f->decode_total_cycles = decode_sum / res->ndecode;
+#define REPORT_X(field, doc) f->decode_bytes.field /= res->ndecode;
+        REPORT_STEP_BYTES(REPORT_X)
+#undef REPORT_X
     }
     f->ttft_s = f->prefill_total_cycles / hz;
     f->tpot_s = res->ndecode ? f->decode_total_cycles / hz : NAN;
@@ -115,10 +118,11 @@ int report_add(Report *r, const RunResult *res, uint32_t batch, uint32_t chips, 
     f->batched_token_s = step_s / batch;
 
     f->step_bytes = res->ndecode ? decode_bytes / res->ndecode : step_bytes(&res->prefill, resident);
+    const StepResult *st = res->ndecode ? &res->decode[0] : &res->prefill; /* every decode step reads the same */
+    f->weight_read_bytes = (double)st->weight_bytes_read, f->kv_read_bytes = (double)st->kv_bytes_read;
     f->achieved_bytes_per_s = step_s > 0 ? f->step_bytes / step_s : NAN;
-    f->peak_bytes_per_s = res->placement == PLACE_RESIDENT
-                              ? (double)chips * arch->tiles_per_chip * arch->clock_hz * REPORT_SRAM_BYTES_PER_CYCLE
-                              : stream_peak_bytes_per_s(arch, chips);
+    f->peak_bytes_per_s = res->placement == PLACE_RESIDENT ? report_sram_peak_bytes_per_s(arch, chips)
+                                                           : report_stream_peak_bytes_per_s(arch, chips);
     f->mbu = f->achieved_bytes_per_s / f->peak_bytes_per_s;
 
     f->weight_bytes = res->weight_bytes;
@@ -159,7 +163,7 @@ static void print_breakdown(FILE *out, const Report *r, int decode)
         fprintf(out, " %28s", r->f[i].format);
     fprintf(out, "\n");
     for (int p = 0; p <= PHASE_COUNT; p++) {
-        fprintf(out, "  %-11s", p < PHASE_COUNT ? phase_names[p] : "total");
+        fprintf(out, "  %-11s", p < PHASE_COUNT ? run_phase_names[p] : "total");
         for (int i = 0; i < r->n; i++) {
             const FormatReport *f = &r->f[i];
             double total = decode ? f->decode_total_cycles : f->prefill_total_cycles;
@@ -198,6 +202,10 @@ void report_print(FILE *out, const Report *r)
     for (int i = 0; i < r->n; i++)
         fprintf(out, " %14s", r->f[i].placement == PLACE_RESIDENT ? "resident" : "stream");
     fprintf(out, "\n");
+    fprintf(out, "%-34s", "weights into the AMP"); /* fp16, decompressed to fp16, or fp8 direct */
+    for (int i = 0; i < r->n; i++)
+        fprintf(out, " %14s", r->f[i].weight_path[0] ? r->f[i].weight_path : "-");
+    fprintf(out, "\n");
     ROW("memory_proportion planned for", "%14.4g", f->memory_proportion);
     ROW("TTFT, prefill (ms)", "%14.3f", 1e3 * f->ttft_s);
     ROW("TPOT, mean decode step (ms)", "%14.3f", 1e3 * f->tpot_s);
@@ -206,6 +214,8 @@ void report_print(FILE *out, const Report *r)
     ROW("batched token time (ms)", "%14.3f", 1e3 * f->batched_token_s);
     ROW("speedup vs fp16", "%13.2fx", f->speedup_vs_fp16);
     ROW("bytes moved per step (MB)", "%14.1f", f->step_bytes / 1e6);
+    ROW("  weights read per step (MB)", "%14.1f", f->weight_read_bytes / 1e6);
+    ROW("  KV cache read per step (MB)", "%14.1f", f->kv_read_bytes / 1e6);
     ROW("achieved bandwidth (GB/s)", "%14.1f", f->achieved_bytes_per_s / 1e9);
     ROW("peak bandwidth (GB/s)", "%14.1f", f->peak_bytes_per_s / 1e9);
     ROW("MBU (%)", "%14.1f", 100 * f->mbu);
@@ -231,20 +241,68 @@ void report_print(FILE *out, const Report *r)
         print_breakdown(out, r, 1);
 }
 
-static cJSON *phases_json(const double *cycles, double total, double hz)
+/* ---- the headline figures, declared once (report.h ReportField) ---- */
+
+static const char *placement_text(Placement p) { return p == PLACE_RESIDENT ? "resident" : "stream"; }
+
+/* TEXT(name, value, doc) and NUM(name, unit, value, doc), value an expression of f. */
+#define REPORT_FIELDS(TEXT, NUM)                                                                                 \
+    TEXT(format, f->format, "weight format of the quantized matrices: fp16, q4g:N, s4g:N, nf4g:N[+dq], i8g:N, i8c, fp8e4m3, fp8e5m2 (docs/weight-formats.md)") \
+    TEXT(placement, placement_text(f->placement), "where the weights lived: stream or resident (what auto chose)") \
+    NUM(bits_per_param, "bits", f->bits_per_param, "stored bits per parameter of the quantized matrices")         \
+    NUM(batch, "sequences", f->batch, "sequences per step")                                                       \
+    NUM(chips, "chips", f->chips, "tensor-parallel degree the run used")                                          \
+    NUM(decode_steps, "steps", f->ndecode, "decode steps after the prefill (generated tokens - 1)")               \
+    NUM(clock_hz, "Hz", f->clock_hz, "tile clock of the arch")                                                    \
+    NUM(memory_proportion_frac, "fraction", f->memory_proportion,                                                 \
+        "memory_proportion the lowering laid the linears out with (halved from the key's when it did not fit)")    \
+    NUM(ttft_s, "s", f->ttft_s, "time to first token: the prefill step")                                         \
+    NUM(tpot_s, "s", f->tpot_s, "time per output token: the mean decode step (null without one)")                 \
+    NUM(latency_s, "s", f->latency_s, "end to end: prefill + every decode step")                                  \
+    NUM(throughput_tokens_per_s, "tokens/s", f->throughput_tok_per_s, "batch x (1 + decode steps) / latency")      \
+    NUM(batched_token_s, "s", f->batched_token_s, "the mean decode step (or the prefill without one) / batch")     \
+    NUM(speedup_vs_fp16, "ratio", f->speedup_vs_fp16, "fp16's batched token time / this one's (null without fp16)") \
+    NUM(step_bytes, "bytes", f->step_bytes, "bytes the MBU counts in that step (streamed: through streaming memory; resident: weights and KV read from SRAM)") \
+    NUM(achieved_bytes_per_s, "B/s", f->achieved_bytes_per_s, "step_bytes / step time")                         \
+    NUM(peak_bytes_per_s, "B/s", f->peak_bytes_per_s, "streaming peak of the chips used, or their aggregate SRAM bandwidth when resident") \
+    NUM(mbu_frac, "fraction", f->mbu, "memory bandwidth utilisation: achieved / peak bandwidth")                  \
+    NUM(weight_bytes, "bytes", (double)f->weight_bytes, "every weight of the system in its stored format")         \
+    NUM(sram_peak_tile, "tile", f->sram.tile, "global id of the fullest tile (chip x tiles_per_chip + tile)")       \
+    NUM(sram_peak_bytes, "bytes", (double)f->sram.bytes, "that tile's peak: always-live plus live bytes")         \
+    TEXT(sram_peak_step, f->sram.step, "the program step at that peak (empty: always-live bytes only)")           \
+    TEXT(weights_into_amp, f->weight_path, "how the weights reach the AMP: fp16, decompressed to fp16, or fp8 direct") \
+    NUM(weight_read_bytes, "bytes", f->weight_read_bytes, "weights read in that step, all chips, stored formats") \
+    NUM(kv_read_bytes, "bytes", f->kv_read_bytes, "KV cache read in that step, all chips, at the cache's format")
+
+const ReportField report_fields[] = {
+#define RF_TEXT(name, value, doc) {#name, "-", doc, 1},
+#define RF_NUM(name, unit, value, doc) {#name, unit, doc, 0},
+    REPORT_FIELDS(RF_TEXT, RF_NUM)
+#undef RF_TEXT
+#undef RF_NUM
+};
+const size_t report_field_count = sizeof report_fields / sizeof report_fields[0];
+
+double report_field_value(const FormatReport *f, size_t i, const char **text)
 {
-    cJSON *o = cJSON_CreateObject();
-    for (int p = 0; p < PHASE_COUNT; p++) {
-        cJSON *ph = cJSON_AddObjectToObject(o, phase_names[p]);
-        cJSON_AddNumberToObject(ph, "cycles", cycles[p]);
-        cJSON_AddNumberToObject(ph, "s", cycles[p] / hz);
-        cJSON_AddNumberToObject(ph, "pct", pct(cycles[p], total));
+    size_t k = 0;
+    *text = NULL;
+#define RF_TEXT(name, value, doc) \
+    if (i == k++) {               \
+        *text = (value);          \
+        return NAN;               \
     }
-    cJSON *t = cJSON_AddObjectToObject(o, "total");
-    cJSON_AddNumberToObject(t, "cycles", total);
-    cJSON_AddNumberToObject(t, "s", total / hz);
-    return o;
+#define RF_NUM(name, unit, value, doc) \
+    if (i == k++)                      \
+        return (double)(value);
+    REPORT_FIELDS(RF_TEXT, RF_NUM)
+#undef RF_TEXT
+#undef RF_NUM
+    IPU_ASSERT(0 && "report field index out of range");
+    return NAN;
 }
+
+/* ---- JSON ---- */
 
 /* NaN is not JSON: such a figure is written as null. */
 static void add_num(cJSON *o, const char *k, double v)
@@ -255,87 +313,119 @@ static void add_num(cJSON *o, const char *k, double v)
         cJSON_AddNullToObject(o, k);
 }
 
+/* {cycles, time_s, phases: {phase: {cycles, time_s, share_frac}}, the step's bytes} */
+static cJSON *step_json(const double *cycles, double total, double hz, const ReportStepBytes *b)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "cycles", total);
+    cJSON_AddNumberToObject(o, "time_s", total / hz);
+    cJSON *phases = cJSON_AddObjectToObject(o, "phases");
+    for (int p = 0; p < PHASE_COUNT; p++) {
+        cJSON *ph = cJSON_AddObjectToObject(phases, run_phase_names[p]);
+        cJSON_AddNumberToObject(ph, "cycles", cycles[p]);
+        cJSON_AddNumberToObject(ph, "time_s", cycles[p] / hz);
+        cJSON_AddNumberToObject(ph, "share_frac", total > 0 ? cycles[p] / total : 0.0);
+    }
+#define REPORT_X(field, doc) cJSON_AddNumberToObject(o, #field, b->field);
+    REPORT_STEP_BYTES(REPORT_X)
+#undef REPORT_X
+    return o;
+}
+
+static cJSON *format_json(const FormatReport *f)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; i < report_field_count; i++) {
+        const char *text;
+        double v = report_field_value(f, i, &text);
+        if (text)
+            cJSON_AddStringToObject(o, report_fields[i].name, text);
+        else
+            add_num(o, report_fields[i].name, v);
+    }
+    cJSON *sp = cJSON_AddObjectToObject(o, "sram_peak_by_category");
+    cJSON *al = cJSON_AddObjectToObject(sp, "always_live"), *lv = cJSON_AddObjectToObject(sp, "not_always_live");
+    for (int c = 0; c < SRAM_CATEGORY_COUNT; c++) {
+        cJSON_AddNumberToObject(al, sram_category_names[c], (double)f->sram.always[c]);
+        cJSON_AddNumberToObject(lv, sram_category_names[c], (double)f->sram.live[c]);
+    }
+    cJSON_AddItemToObject(o, "prefill",
+                          step_json(f->prefill_cycles, f->prefill_total_cycles, f->clock_hz, &f->prefill_bytes));
+    if (f->ndecode)
+        cJSON_AddItemToObject(o, "decode",
+                              step_json(f->decode_cycles, f->decode_total_cycles, f->clock_hz, &f->decode_bytes));
+    if (f->tokens) {
+        cJSON *t = cJSON_AddArrayToObject(o, "tokens");
+        for (uint32_t b = 0; b < f->batch; b++) {
+            cJSON *row = cJSON_CreateArray();
+            for (uint32_t j = 0; j <= f->ndecode; j++)
+                cJSON_AddItemToArray(row, cJSON_CreateNumber(f->tokens[(size_t)b * (f->ndecode + 1) + j]));
+            cJSON_AddItemToArray(t, row);
+        }
+    }
+    return o;
+}
+
+int report_add_failure(Report *r, const char *format, const char *message, IpuErr *err)
+{
+    FormatFailure *m = realloc(r->failed, (size_t)(r->nfailed + 1) * sizeof *m);
+    if (!m)
+        return ipu_err(err, "out of memory");
+    r->failed = m;
+    snprintf(m[r->nfailed].format, sizeof m->format, "%s", format);
+    snprintf(m[r->nfailed].message, sizeof m->message, "%s", message);
+    r->nfailed++;
+    return 0;
+}
+
 cJSON *report_to_json(const Report *r)
 {
     cJSON *root = cJSON_CreateObject();
+    cJSON_AddNumberToObject(root, "schema_version", REPORT_SCHEMA_VERSION);
     cJSON_AddItemToObject(root, "config", r->config ? cJSON_Duplicate(r->config, 1) : cJSON_CreateNull());
     cJSON *arr = cJSON_AddArrayToObject(root, "formats");
-    for (int i = 0; i < r->n; i++) {
-        const FormatReport *f = &r->f[i];
+    for (int i = 0; i < r->n; i++)
+        cJSON_AddItemToArray(arr, format_json(&r->f[i]));
+    cJSON *bad = cJSON_AddArrayToObject(root, "failed_formats");
+    for (int i = 0; i < r->nfailed; i++) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "format", f->format);
-        add_num(o, "bits_per_param", f->bits_per_param);
-        cJSON_AddStringToObject(o, "placement", f->placement == PLACE_RESIDENT ? "resident" : "stream");
-        cJSON_AddNumberToObject(o, "memory_proportion", f->memory_proportion);
-        cJSON_AddNumberToObject(o, "batch", f->batch);
-        cJSON_AddNumberToObject(o, "chips", f->chips);
-        cJSON_AddNumberToObject(o, "decode_steps", f->ndecode);
-        cJSON_AddNumberToObject(o, "clock_hz", f->clock_hz);
-        add_num(o, "ttft_s", f->ttft_s);
-        add_num(o, "tpot_s", f->tpot_s);
-        add_num(o, "latency_s", f->latency_s);
-        add_num(o, "throughput_tokens_per_s", f->throughput_tok_per_s);
-        add_num(o, "batched_token_s", f->batched_token_s);
-        add_num(o, "speedup_vs_fp16", f->speedup_vs_fp16);
-        add_num(o, "step_bytes", f->step_bytes);
-        add_num(o, "achieved_bytes_per_s", f->achieved_bytes_per_s);
-        add_num(o, "peak_bytes_per_s", f->peak_bytes_per_s);
-        add_num(o, "mbu", f->mbu);
-        cJSON_AddNumberToObject(o, "weight_bytes", (double)f->weight_bytes);
-        cJSON *sp = cJSON_AddObjectToObject(o, "sram_peak");
-        cJSON_AddNumberToObject(sp, "tile", f->sram.tile);
-        cJSON_AddNumberToObject(sp, "bytes", (double)f->sram.bytes);
-        cJSON_AddStringToObject(sp, "step", f->sram.step);
-        cJSON *al = cJSON_AddObjectToObject(sp, "always_live"), *lv = cJSON_AddObjectToObject(sp, "not_always_live");
-        for (int c = 0; c < SRAM_CATEGORY_COUNT; c++) {
-            cJSON_AddNumberToObject(al, sram_category_names[c], (double)f->sram.always[c]);
-            cJSON_AddNumberToObject(lv, sram_category_names[c], (double)f->sram.live[c]);
-        }
-        cJSON_AddItemToObject(o, "prefill", phases_json(f->prefill_cycles, f->prefill_total_cycles, f->clock_hz));
-        if (f->ndecode)
-            cJSON_AddItemToObject(o, "decode", phases_json(f->decode_cycles, f->decode_total_cycles, f->clock_hz));
-        if (f->tokens) {
-            cJSON *t = cJSON_AddArrayToObject(o, "tokens");
-            for (uint32_t b = 0; b < f->batch; b++) {
-                cJSON *row = cJSON_CreateArray();
-                for (uint32_t j = 0; j <= f->ndecode; j++)
-                    cJSON_AddItemToArray(row, cJSON_CreateNumber(f->tokens[(size_t)b * (f->ndecode + 1) + j]));
-                cJSON_AddItemToArray(t, row);
-            }
-        }
-        cJSON_AddItemToArray(arr, o);
+        cJSON_AddStringToObject(o, "format", r->failed[i].format);
+        cJSON_AddStringToObject(o, "message", r->failed[i].message);
+        cJSON_AddItemToArray(bad, o);
     }
     return root;
 }
 
-int report_write_json(const Report *r, const char *path, IpuErr *err)
+char *report_json_text(const Report *r)
 {
     cJSON *j = report_to_json(r);
     char *s = cJSON_Print(j);
     cJSON_Delete(j);
     if (!s)
-        return ipu_err(err, "'%s': out of memory printing JSON", path);
+        return NULL;
     size_t n = strlen(s);
-    char *t = realloc(s, n + 2);
-    if (!t) {
-        cJSON_free(s);
-        return ipu_err(err, "'%s': out of memory", path);
+    char *t = malloc(n + 2);
+    if (t) {
+        memcpy(t, s, n);
+        t[n] = '\n', t[n + 1] = '\0';
     }
-    t[n] = '\n';
-    int rv = fileio_write(path, t, n + 1, err);
+    cJSON_free(s);
+    return t;
+}
+
+int report_write_json(const Report *r, const char *path, IpuErr *err)
+{
+    char *t = report_json_text(r);
+    if (!t)
+        return ipu_err(err, "'%s': out of memory printing JSON", path);
+    int rv = fileio_write(path, t, strlen(t), err);
     free(t);
     return rv;
 }
 
-/* A growable text buffer for CSV and plot data. */
-typedef struct Text {
-    char *s;
-    size_t n, cap;
-    int oom;
-} Text;
+/* ---- text buffers (report_priv.h) and CSV ---- */
 
-static void text_add(Text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void text_add(Text *t, const char *fmt, ...)
+void report_text_add(ReportText *t, const char *fmt, ...)
 {
     va_list ap;
     for (;;) {
@@ -361,10 +451,21 @@ static void text_add(Text *t, const char *fmt, ...)
     }
 }
 
+/* The text of t for a caller that owns it (NULL when an allocation failed). */
+static char *text_take(ReportText *t, size_t *len)
+{
+    if (t->oom) {
+        free(t->s);
+        return NULL;
+    }
+    *len = t->n;
+    return t->s ? t->s : calloc(1, 1);
+}
+
 char *report_csv_text(const Report *r, size_t *len)
 {
-    Text t = {0};
-    text_add(&t, "format,step,phase,cycles,seconds,percent\n");
+    ReportText t = {0};
+    report_text_add(&t, "format,step,phase,cycles,time_s,share_frac\n");
     for (int i = 0; i < r->n; i++) {
         const FormatReport *f = &r->f[i];
         for (int d = 0; d < (f->ndecode ? 2 : 1); d++) {
@@ -372,17 +473,13 @@ char *report_csv_text(const Report *r, size_t *len)
             double total = d ? f->decode_total_cycles : f->prefill_total_cycles;
             for (int p = 0; p <= PHASE_COUNT; p++) {
                 double v = p < PHASE_COUNT ? c[p] : total;
-                text_add(&t, "%s,%s,%s,%.0f,%.9g,%.3f\n", f->format, d ? "decode" : "prefill",
-                         p < PHASE_COUNT ? phase_names[p] : "total", v, v / f->clock_hz, pct(v, total));
+                report_text_add(&t, "%s,%s,%s,%.0f,%.9g,%.6f\n", f->format, d ? "decode" : "prefill",
+                                p < PHASE_COUNT ? run_phase_names[p] : "total", v, v / f->clock_hz,
+                                total > 0 ? v / total : 0.0);
             }
         }
     }
-    if (t.oom) {
-        free(t.s);
-        return NULL;
-    }
-    *len = t.n;
-    return t.s ? t.s : calloc(1, 1);
+    return text_take(&t, len);
 }
 
 int report_write_csv(const Report *r, const char *path, IpuErr *err)
@@ -394,236 +491,72 @@ int report_write_csv(const Report *r, const char *path, IpuErr *err)
     return rv;
 }
 
-/* ---- plots ------------------------------------------------------------ */
-
-/* pngcairo, then png, then svg: whichever this gnuplot has. */
-static const char *plot_terminal(const char **ext)
+/* A CSV field: as is, or in double quotes (quotes doubled) when it holds a
+ * comma, a quote or a line break (RFC 4180). */
+static void csv_field(ReportText *t, const char *v)
 {
-    static const struct { const char *term, *ext; } terms[] = {
-        {"pngcairo size 900,540", "png"}, {"png size 900,540", "png"}, {"svg size 900,540", "svg"}};
-    for (size_t i = 0; i < sizeof terms / sizeof terms[0]; i++) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "gnuplot -e 'set terminal %s' </dev/null >/dev/null 2>&1", terms[i].term);
-        if (system(cmd) == 0) {
-            *ext = terms[i].ext;
-            return terms[i].term;
-        }
-    }
-    return NULL;
-}
-
-/* Runs a gnuplot script (kept as NAME.gp) that draws NAME.EXT in dir, a
- * folder being built (FileioDir), so a failed plot leaves nothing behind;
- * the error carries gnuplot's first message line. */
-static int run_gnuplot(const char *dir, const char *name, const char *ext, Text *script, IpuErr *err)
-{
-    char out[1200], gp[1200], log[1200], cmd[2600];
-    snprintf(out, sizeof out, "%s/%s.%s", dir, name, ext);
-    snprintf(gp, sizeof gp, "%s/%s.gp", dir, name);
-    snprintf(log, sizeof log, "%s/%s.log", dir, name);
-    Text full = {0};
-    text_add(&full, "set output '%s'\n%s", out, script->s ? script->s : "");
-    if (full.oom) {
-        free(full.s);
-        return ipu_err(err, "plot '%s': out of memory", out);
-    }
-    int rv = fileio_write(gp, full.s, full.n, err);
-    free(full.s);
-    if (rv)
-        return -1;
-    snprintf(cmd, sizeof cmd, "gnuplot '%s' >'%s' 2>&1", gp, log);
-    int st = system(cmd);
-    if (st != 0) {
-        char first[256] = "";
-        FILE *lf = fopen(log, "r");
-        if (lf) {
-            while (fgets(first, sizeof first, lf) && first[strspn(first, " \t\r\n")] == '\0')
-                ;
-            fclose(lf);
-            first[strcspn(first, "\r\n")] = '\0';
-        }
-        return ipu_err(err, "plot '%s': gnuplot failed (exit status %d): %s", name, st, first);
-    }
-    unlink(log);
-    return 0;
-}
-
-static int plot_breakdown(const Report *r, const char *dir, const char *term, const char *ext, IpuErr *err)
-{
-    Text data = {0}, s = {0};
-    int decode = r->f[0].ndecode > 0;
-    text_add(&data, "format");
-    for (int p = 0; p < PHASE_COUNT; p++)
-        text_add(&data, " %s", phase_names[p]);
-    text_add(&data, "\n");
-    for (int i = 0; i < r->n; i++) {
-        const FormatReport *f = &r->f[i];
-        text_add(&data, "%s", f->format);
-        for (int p = 0; p < PHASE_COUNT; p++)
-            text_add(&data, " %.6f", 1e3 * (decode ? f->decode_cycles[p] : f->prefill_cycles[p]) / f->clock_hz);
-        text_add(&data, "\n");
-    }
-    char dat[1200];
-    snprintf(dat, sizeof dat, "%s/breakdown.dat", dir);
-    int rv = data.oom ? ipu_err(err, "'%s': out of memory", dat) : fileio_write(dat, data.s, data.n, err);
-    free(data.s);
-    if (rv)
-        return -1;
-    text_add(&s, "set terminal %s\nset title '%s by phase'\nset ylabel 'ms'\n"
-                 "set style data histograms\nset style histogram rowstacked\nset style fill solid 0.8 border -1\n"
-                 "set boxwidth 0.6\nset key outside right top\nset grid ytics\n"
-                 "plot for [c=2:%d] '%s' using c:xtic(1) title columnheader(c)\n",
-             term, decode ? "decode step (mean)" : "prefill", PHASE_COUNT + 1, dat);
-    rv = s.oom ? ipu_err(err, "plot: out of memory") : run_gnuplot(dir, "breakdown", ext, &s, err);
-    free(s.s);
-    return rv;
-}
-
-static int plot_groups(const Report *r, const char *dir, const char *term, const char *ext, IpuErr *err)
-{
-    Text data = {0}, s = {0};
-    double fp16_ms = NAN;
-    text_add(&data, "# group batched_token_ms bits_per_param\n");
-    for (int i = 0; i < r->n; i++) {
-        const FormatReport *f = &r->f[i];
-        unsigned g;
-        if (sscanf(f->format, "q4g:%u", &g) == 1)
-            text_add(&data, "%u %.6f %.4f\n", g, 1e3 * f->batched_token_s, f->bits_per_param);
-        else if (!strcmp(f->format, "fp16"))
-            fp16_ms = 1e3 * f->batched_token_s;
-    }
-    char dat[1200];
-    snprintf(dat, sizeof dat, "%s/groups.dat", dir);
-    int rv = data.oom ? ipu_err(err, "'%s': out of memory", dat) : fileio_write(dat, data.s, data.n, err);
-    free(data.s);
-    if (rv)
-        return -1;
-    text_add(&s, "set terminal %s\nset title 'batched token time against group size'\n"
-                 "set logscale x 2\nset xlabel 'group size (elements)'\nset ylabel 'batched token time (ms)'\n"
-                 "set y2label 'bits per parameter'\nset ytics nomirror\nset y2tics\nset grid\nset key bottom right\n",
-             term);
-    if (isfinite(fp16_ms))
-        text_add(&s, "plot '%s' using 1:2 with linespoints lw 2 title 'q4g token time', "
-                     "%.6f with lines dt 2 title 'fp16 token time', "
-                     "'%s' using 1:3 axes x1y2 with linespoints title 'bits per parameter'\n",
-                 dat, fp16_ms, dat);
-    else
-        text_add(&s, "plot '%s' using 1:2 with linespoints lw 2 title 'q4g token time', "
-                     "'%s' using 1:3 axes x1y2 with linespoints title 'bits per parameter'\n",
-                 dat, dat);
-    rv = s.oom ? ipu_err(err, "plot: out of memory") : run_gnuplot(dir, "groups", ext, &s, err);
-    free(s.s);
-    return rv;
-}
-
-/* Bytes live at each program step (prefill, then decode) on each format's
- * fullest tile and on chip 0: the liveness curves of the memory layout. */
-static int plot_memory(const Report *r, const char *dir, const char *term, const char *ext, IpuErr *err)
-{
-    Text data = {0}, s = {0};
-    for (int i = 0; i < r->n; i++) {
-        const FormatReport *f = &r->f[i];
-        text_add(&data, "# %s: position tile_KiB chip_MiB (fullest tile %u)\n", f->format, f->sram.tile);
-        for (size_t q = 0; q < f->mem_npos; q++)
-            text_add(&data, "%zu %.3f %.3f\n", q, f->mem_tile[q] / 1024.0, f->mem_chip[q] / 1048576.0);
-        text_add(&data, "\n\n");
-    }
-    char dat[1200];
-    snprintf(dat, sizeof dat, "%s/memory.dat", dir);
-    int rv = data.oom ? ipu_err(err, "'%s': out of memory", dat) : fileio_write(dat, data.s, data.n, err);
-    free(data.s);
-    if (rv)
-        return -1;
-    text_add(&s, "set terminal %s\nset multiplot layout 2,1 title 'tile memory live at each program step'\n"
-                 "set grid\nset key outside right top\nset xlabel 'program step (prefill, then decode from the dashed line)'\n",
-             term);
-    if (r->f[0].mem_decode_pos < r->f[0].mem_npos)
-        text_add(&s, "set arrow from %zu, graph 0 to %zu, graph 1 nohead dt 2\n", r->f[0].mem_decode_pos,
-                 r->f[0].mem_decode_pos);
-    for (int panel = 0; panel < 2; panel++) {
-        text_add(&s, "set ylabel '%s'\nplot", panel ? "chip 0 (MiB)" : "fullest tile (KiB)");
-        for (int i = 0; i < r->n; i++)
-            text_add(&s, "%s '%s' index %d using 1:%d with lines title '%s'", i ? "," : "", dat, i, panel ? 3 : 2,
-                     r->f[i].format);
-        text_add(&s, "\n");
-    }
-    text_add(&s, "unset multiplot\n");
-    rv = s.oom ? ipu_err(err, "plot: out of memory") : run_gnuplot(dir, "memory", ext, &s, err);
-    free(s.s);
-    return rv;
-}
-
-const char *const report_plot_files[] = {"breakdown.*", "groups.*", "memory.*", NULL};
-
-int report_check_folder(const char *dir, IpuErr *err)
-{
-    if (!dir[0])
-        return ipu_err(err, "folder name is empty");
-    if (strchr(dir, '\'') || strlen(dir) > 1000) /* the name goes into gnuplot scripts in single quotes */
-        return ipu_err(err, "folder '%s': quotes and paths over 1000 bytes are not supported", dir);
-    return fileio_dir_check(dir, err);
-}
-
-int report_plot_into(const Report *r, const char *dir, char *names, size_t cap, IpuErr *err)
-{
-    if (names && cap)
-        names[0] = '\0';
-    if (r->n == 0)
-        return ipu_err(err, "plot: no results to plot");
-    if (report_check_folder(dir, err))
-        return ipu_err_prefix(err, "plot");
-    const char *ext = NULL, *term = plot_terminal(&ext);
-    if (!term)
-        return ipu_err(err, "plot: gnuplot is missing or has none of the pngcairo, png, svg terminals "
-                            "(install gnuplot-nox: scripts/setup)");
-    if (plot_breakdown(r, dir, term, ext, err))
-        return -1;
-    if (names)
-        snprintf(names, cap, "breakdown.%s", ext);
-    int nq = 0;
-    for (int i = 0; i < r->n; i++)
-        nq += !strncmp(r->f[i].format, "q4g:", 4);
-    if (nq >= 2) {
-        if (plot_groups(r, dir, term, ext, err))
-            return -1;
-        if (names)
-            snprintf(names + strlen(names), cap - strlen(names), ";groups.%s", ext);
-    }
-    if (r->f[0].mem_npos) {
-        if (plot_memory(r, dir, term, ext, err))
-            return -1;
-        if (names)
-            snprintf(names + strlen(names), cap - strlen(names), ";memory.%s", ext);
-    }
-    return 0;
-}
-
-int report_plot(const Report *r, const char *dir, char *written, size_t cap, IpuErr *err)
-{
-    char names[256];
-    FileioDir d;
-    if (written && cap)
-        written[0] = '\0';
-    if (report_check_folder(dir, err))
-        return ipu_err_prefix(err, "plot");
-    if (fileio_dir_begin(&d, dir, err))
-        return -1;
-    if (report_plot_into(r, d.tmp, names, sizeof names, err) || fileio_dir_commit(&d, report_plot_files, err)) {
-        fileio_dir_abort(&d);
-        return -1;
-    }
-    if (written)
-        report_join_names(dir, names, written, cap);
-    return 0;
-}
-
-void report_join_names(const char *dir, const char *names, char *out, size_t cap)
-{
-    if (!cap)
+    if (!strpbrk(v, ",\"\r\n")) {
+        report_text_add(t, "%s", v);
         return;
-    out[0] = '\0';
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", names);
-    for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save))
-        snprintf(out + strlen(out), cap - strlen(out), "%s%s/%s", out[0] ? ";" : "", dir, tok);
+    }
+    report_text_add(t, "\"");
+    for (const char *p = v; *p; p++) {
+        if (*p == '"')
+            report_text_add(t, "\"");
+        report_text_add(t, "%c", *p);
+    }
+    report_text_add(t, "\"");
 }
+
+char *report_summary_csv_text(const Report *r, size_t *len)
+{
+    ReportText t = {0};
+    for (size_t i = 0; i < report_field_count; i++)
+        report_text_add(&t, "%s%s", i ? "," : "", report_fields[i].name);
+    report_text_add(&t, "\n");
+    for (int k = 0; k < r->n; k++) {
+        for (size_t i = 0; i < report_field_count; i++) {
+            const char *text;
+            double v = report_field_value(&r->f[k], i, &text);
+            if (i)
+                report_text_add(&t, ",");
+            if (text)
+                csv_field(&t, text);
+            else if (isfinite(v))
+                report_text_add(&t, "%.9g", v);
+        }
+        report_text_add(&t, "\n");
+    }
+    return text_take(&t, len);
+}
+
+void report_summary_path(const char *csv_path, char *out, size_t cap)
+{
+    const char *dot = strrchr(csv_path, '.'), *slash = strrchr(csv_path, '/');
+    if (!dot || (slash && dot < slash) || dot == (slash ? slash + 1 : csv_path)) /* no extension, or a dot file */
+        dot = csv_path + strlen(csv_path);
+    snprintf(out, cap, "%.*s_summary%s", (int)(dot - csv_path), csv_path, dot);
+}
+
+void report_config_line_with(const Report *r, const char *batches, char *out, size_t cap)
+{
+    const cJSON *run = r->config ? cJSON_GetObjectItemCaseSensitive(r->config, "run") : NULL;
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(run, "model"), *arch = cJSON_GetObjectItemCaseSensitive(run, "arch");
+    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(run, "prompt_len");
+    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(run, "gen_tokens");
+    char b[64];
+    snprintf(b, sizeof b, "batch %u", r->n ? r->f[0].batch : 0);
+    uint32_t chips = r->n ? r->f[0].chips : 0;
+    if (batches)
+        snprintf(b, sizeof b, "%s", batches);
+    if (cJSON_IsString(model) && cJSON_IsString(arch) && cJSON_IsNumber(prompt) && cJSON_IsNumber(gen))
+        snprintf(out, cap, "%s on %s (%u chips), %s, prompt %d, generate %d", model->valuestring, arch->valuestring,
+                 chips, b, prompt->valueint, gen->valueint);
+    else
+        snprintf(out, cap, "%u chips, %s", chips, b);
+    size_t n = strlen(out);
+    for (int i = 0; i < r->n && n < cap; i++, n = strlen(out))
+        snprintf(out + n, cap - n, "%s%s", i ? ", " : "; ", r->f[i].format);
+}
+
+void report_config_line(const Report *r, char *out, size_t cap) { report_config_line_with(r, NULL, out, cap); }

@@ -10,6 +10,7 @@
 
 #include "codelets/layer_dtype.h"
 #include "models/gptj_config.h"
+#include "models/kv_quant.h"
 #include "models/quant.h"
 
 typedef enum RunPhase {
@@ -23,9 +24,19 @@ typedef enum RunPhase {
     PHASE_COLLECTIVE,  /* all-reduce / all-gather over IPU-Links */
     PHASE_COUNT
 } RunPhase;
+/* The phases' names in RunPhase order, the one list every table of them is
+ * made from (run_phase_names, the sweep's "<name>_frac" columns). */
+#define RUN_PHASE_NAMES(X) \
+    X("stream") X("decompress") X("matmul") X("attention") X("other") X("exchange") X("sync") X("collective")
 extern const char *const run_phase_names[PHASE_COUNT];
 
 typedef enum Placement { PLACE_STREAM, PLACE_RESIDENT, PLACE_AUTO } Placement;
+
+/* How int4 weights reach the matmuls. ipusim: packed blocks in the
+ * matmul's own layout, decompressed in place by one codelet. graphcore:
+ * Graphcore's popxl pipeline (host/lower/linear_gc.c): codes, scales and
+ * biases in the load layout, unpack, two broadcast ops, a rearrangement. */
+typedef enum Scheme { SCHEME_IPUSIM, SCHEME_GRAPHCORE } Scheme;
 
 typedef struct RunOptions {
     GptjConfig cfg;              /* the model */
@@ -34,7 +45,13 @@ typedef struct RunOptions {
     Placement placement;         /* auto: resident when every tile fits, else stream */
     int overlap;                 /* 1: stream the next layer under this one's compute (needs arch io_tiles > 0) */
     int kv_cache;                /* 0: Graphcore's scheme, every step re-runs the padded sequence */
+    KvSpec kv;                   /* the KV cache's format (kv_format; quantized needs kv_cache) */
     char decompress[32];         /* decompress variant name (codelets registry), "" = default */
+    Scheme scheme;               /* the int4 weight pipeline */
+    int fp8_amp;                 /* fp8 weights: 0 auto (into the AMP when the arch has an fp8 mode, else
+                                  * widened to fp16 on the tiles), 1 direct (an error without one), 2 widen */
+    int gc_unpack_estimate;      /* graphcore what-if: 1 charges the unpack vertex its popxl perf estimate
+                                  * (100 + 30 x the tile interval's words, a placeholder) instead of the ISA model */
     LayerDtype partials;         /* matmul partials fp16 or fp32 */
     int functional_timed;        /* functional mode: 1 runs every codelet through the timed intrinsics, 0 (default) natively where a codelet has a native version */
     int check_liveness;          /* functional mode: 1 poisons each value when it dies (engine_set_poison), so a read

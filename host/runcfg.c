@@ -41,7 +41,8 @@ static const RunKey keys[] = {
     {"chips", RK_U32, F(chips), 0, "chips", "0", 0, 1024, NULL,
      "tensor-parallel degree; 0 = every chip of the arch; must divide the heads"},
     {"formats", RK_STR, S(formats), "-", "fp16,q4g:64", 0, 0, NULL,
-     "comma list of weight formats, each run in turn: fp16, q4g:N (N a multiple of 4)"},
+     "comma list of weight formats, each run in turn: fp16, q4g:N, s4g:N, nf4g:N[+dq], i8g:N, i8c, "
+     "fp8e4m3[:tensor], fp8e5m2[:tensor] (N a multiple of 4; docs/weight-formats.md)"},
     {"keep_fp16", RK_STR, S(keep_fp16), "-", "", 0, 0, NULL,
      "comma list of tensor-name globs kept fp16 on top of Graphcore's policy (e.g. lm_head.weight)"},
     {"placement", RK_CHOICE, F(placement), 0, "-", "stream", 0, 0, "stream|resident|auto",
@@ -50,8 +51,22 @@ static const RunKey keys[] = {
      "stream the next layer under this layer's compute (needs arch.stream.io_tiles > 0)"},
     {"kv_cache", RK_ONOFF, F(kv_cache), 0, "-", "on", 0, 0, NULL,
      "on: a decode step runs one new token per sequence against the cache; off: Graphcore's scheme, every step re-runs the padded sequence"},
+    {"kv_format", RK_STR, S(kv_format), "-", "fp16", 0, 0, NULL,
+     "KV cache format: fp16, i8 (one absmax scale per key or value row) or q4g:N (scale and bias per N dims, N a "
+     "multiple of 8 dividing head_dim); quantized when written, widened for attention (models/kv_quant.h); needs "
+     "kv_cache = on"},
     {"decompress", RK_STR, S(decompress), "-", "", 0, 0, NULL,
      "decompress codelet variant (ipusim codelet list); empty = the registry's default"},
+    {"scheme", RK_CHOICE, F(scheme), 0, "-", "ipusim", 0, 0, "ipusim|graphcore",
+     "int4 weight pipeline: ipusim = packed blocks in the matmul's layout, one decompress codelet; graphcore = "
+     "Graphcore's popxl pipeline (load layout, unpack, broadcast multiply and add, rearrangement); Graphcore's runs "
+     "also had kv_cache = off, placement = stream, overlap = off, partials = fp16 (scenarios/graphcore-mnli.conf)"},
+    {"gc_unpack", RK_CHOICE, F(gc_unpack), 0, "-", "isa", 0, 0, "isa|estimate",
+     "scheme = graphcore: the unpack vertex's cycles from the ISA model (isa), or the what-if that it costs its popxl "
+     "perf estimate, 100 + 30 x the tile interval's words per vertex (estimate, a placeholder in Graphcore's code)"},
+    {"fp8_amp", RK_CHOICE, F(fp8_amp), 0, "-", "auto", 0, 0, "auto|direct|widen",
+     "fp8 weights: auto = into the AMP as they are when the arch has an fp8 mode (arch.amp_macs_per_cycle_fp8 > 0, "
+     "e.g. arch = c600), else widened to fp16 on the tiles; direct = into the AMP (an error without one); widen"},
     {"partials", RK_CHOICE, F(partials), 0, "-", "fp16", 0, 0, "fp16|fp32", "matmul partial sums"},
     {"functional", RK_CHOICE, F(functional), 0, "-", "fast", 0, 0, "fast|timed",
      "functional runs: fast = codelets with a native version run natively (same bits, cycles from their measured shape); timed = every codelet through the timed intrinsics"},
@@ -111,7 +126,8 @@ static int parse_u64(const char *s, uint64_t *v)
     return 0;
 }
 
-/* Checks a formats list: each entry fp16 / f16 or q4g:N with N a multiple of 4. */
+/* Checks a formats list: each entry a weight format the tiles hold (not
+ * f32; q4g grouped along the input axis), N a multiple of 4. */
 static int check_formats(const char *list, QuantSpec *specs, int *n, IpuErr *err)
 {
     char buf[256];
@@ -124,7 +140,7 @@ static int check_formats(const char *list, QuantSpec *specs, int *n, IpuErr *err
         if (quant_spec_parse(tok, &s, err))
             return -1;
         if (s.fmt == &quant_format_f32)
-            return ipu_err(err, "format '%s': the simulated tiles hold fp16 or q4g weights, not f32", tok);
+            return ipu_err(err, "format '%s': the simulated tiles hold fp16 or quantized weights, not f32", tok);
         if (s.fmt == &quant_format_q4g && (s.group < 4 || s.group % 4))
             return ipu_err(err, "format '%s': group size %u is not a multiple of 4", tok, s.group);
         if (*n >= RUNCFG_MAX_FORMATS)
@@ -190,9 +206,28 @@ static int set_key(RunConfig *rc, const RunKey *k, const char *value, IpuErr *er
     return -1;
 }
 
+/* kv_format text: fp16 | i8 | q4g:N (N a multiple of 8 in 8..4096). */
+static int parse_kv(const char *text, KvSpec *out, IpuErr *err)
+{
+    uint64_t g;
+    if (!strcmp(text, "fp16") || !strcmp(text, "f16"))
+        *out = (KvSpec){KV_F16, 0};
+    else if (!strcmp(text, "i8"))
+        *out = (KvSpec){KV_I8, 0};
+    else if (!strncmp(text, "q4g:", 4) && !parse_u64(text + 4, &g) && g >= 8 && g <= 4096 && g % 8 == 0)
+        *out = (KvSpec){KV_Q4G, (uint32_t)g};
+    else
+        return ipu_err(err, "'%s' is not fp16, i8 or q4g:N (N a multiple of 8, 8..4096)", text);
+    return 0;
+}
+
 /* Checks that need nothing but the one value. */
 static int check_value(const RunConfig *rc, const char *key, IpuErr *err)
 {
+    if (!strcmp(key, "kv_format")) {
+        KvSpec kv;
+        return parse_kv(rc->kv_format, &kv, err);
+    }
     if (!strcmp(key, "formats")) {
         QuantSpec specs[RUNCFG_MAX_FORMATS];
         int n;
@@ -254,6 +289,32 @@ int runcfg_arch_set(IpuArch *a, const char *key, const char *value, IpuErr *err)
     return arch_set(a, key, value, err);
 }
 
+static int is_arch_key(const char *key)
+{
+    IpuArch a;
+    IpuErr err;
+    IPU_ASSERT(arch_preset("gc200", &a, &err) == 0);
+    for (size_t i = 0; i < arch_key_count(); i++) {
+        ArchKeyInfo k;
+        arch_key_at(&a, i, &k);
+        if (!strcmp(k.name, key))
+            return 1;
+    }
+    return 0;
+}
+
+static int is_arch_file(const char *source) { return !strncmp(source, "arch file ", 10); }
+
+/* An arch file and another source naming different presets (see runcfg.h). */
+static int arch_conflict(const RunConfig *rc, const char *value, const char *source, IpuErr *err)
+{
+    const RunArchPreset *other = &rc->arch_from[!is_arch_file(source)];
+    if (!other->preset[0] || !strcmp(other->preset, value))
+        return 0;
+    return ipu_err(err, "%s names arch preset '%s' but %s names '%s': give one of them, or the same", source, value,
+                   other->source, other->preset);
+}
+
 int runcfg_set(RunConfig *rc, const char *key, const char *value, const char *source, IpuErr *err)
 {
     if (!strncmp(key, "arch.", 5)) {
@@ -277,14 +338,50 @@ int runcfg_set(RunConfig *rc, const char *key, const char *value, const char *so
     for (size_t i = 0; i < NKEYS; i++) {
         if (strcmp(keys[i].name, key))
             continue;
+        if (!strcmp(key, "arch") && arch_conflict(rc, value, source, err))
+            return -1;
         RunConfig saved = *rc;
         if (set_key(rc, &keys[i], value, err) || check_value(rc, key, err)) {
             *rc = saved;
             return ipu_err_prefix(err, "%s: key '%s'", source, key);
         }
+        if (!strcmp(key, "arch")) {
+            RunArchPreset *mine = &rc->arch_from[is_arch_file(source)];
+            snprintf(mine->preset, sizeof mine->preset, "%s", value);
+            snprintf(mine->source, sizeof mine->source, "%s", source);
+        }
         return 0;
     }
-    return ipu_err(err, "%s: unknown key '%s' (ipusim run --list-keys lists them; arch keys as arch.<key>)", source, key);
+    if (is_arch_key(key)) { /* one spelling everywhere: an arch key without its prefix */
+        char full[160];
+        snprintf(full, sizeof full, "arch.%s", key);
+        return runcfg_set(rc, full, value, source, err);
+    }
+    return ipu_err(err, "%s: unknown key '%s' (ipusim run --list-keys lists the run keys, ipusim arch show PRESET "
+                        "the arch keys, with or without 'arch.')",
+                   source, key);
+}
+
+typedef struct ArchFileCtx {
+    RunConfig *rc;
+    const char *source; /* "arch file PATH" */
+} ArchFileCtx;
+
+/* "preset" is key arch, any other key arch.<key>; errors name the source. */
+static int load_arch_entry(void *ctx, const char *key, const char *value, IpuErr *err)
+{
+    const ArchFileCtx *c = ctx;
+    char full[160];
+    snprintf(full, sizeof full, "arch%s%s", strcmp(key, "preset") ? "." : "", strcmp(key, "preset") ? key : "");
+    return runcfg_set(c->rc, full, value, c->source, err);
+}
+
+int runcfg_load_arch_file(RunConfig *rc, const char *path, IpuErr *err)
+{
+    char source[160];
+    snprintf(source, sizeof source, "arch file %.140s", path);
+    ArchFileCtx c = {rc, source};
+    return arch_file_each(path, load_arch_entry, &c, err);
 }
 
 int runcfg_set_kv(RunConfig *rc, const char *kv, const char *source, IpuErr *err)
@@ -452,6 +549,25 @@ int runcfg_finish(RunConfig *rc, IpuErr *err)
         return ipu_err_prefix(err, "arch '%s' with its arch.* settings", rc->arch_name);
     if (check_formats(rc->formats, rc->specs, &rc->nformats, err))
         return ipu_err_prefix(err, "key 'formats'");
+    KvSpec kv;
+    if (parse_kv(rc->kv_format, &kv, err))
+        return ipu_err_prefix(err, "key 'kv_format'");
+    if (kv.fmt != KV_F16 && !rc->kv_cache)
+        return ipu_err(err, "key 'kv_format': %s needs kv_cache = on", rc->kv_format);
+    if (kv.fmt == KV_Q4G && rc->cfg.head_dim % (int)kv.group)
+        return ipu_err(err, "key 'kv_format': q4g group %u does not divide head_dim %d of %s", kv.group,
+                       rc->cfg.head_dim, rc->model);
+    for (int i = 0; i < rc->nformats && rc->fp8_amp == 1 && !rc->arch.amp_macs_per_cycle_fp8; i++)
+        if (rc->specs[i].fmt == &quant_format_fp8e4m3 || rc->specs[i].fmt == &quant_format_fp8e5m2)
+            return ipu_err(err, "key 'fp8_amp': direct needs an fp8 AMP, arch '%s' has none (amp_macs_per_cycle_fp8 = "
+                                "0; arch = c600 has one)",
+                           rc->arch_name);
+    for (int i = 0; i < rc->nformats && rc->scheme == SCHEME_GRAPHCORE; i++) /* Graphcore's pipeline is int4 q4g */
+        if (rc->specs[i].fmt != &quant_format_f16 && rc->specs[i].fmt != &quant_format_q4g) {
+            char t[64];
+            quant_spec_format(&rc->specs[i], t, sizeof t);
+            return ipu_err(err, "key 'scheme': graphcore runs fp16 and q4g only; format '%s' needs scheme = ipusim", t);
+        }
     rc->chips_used = rc->chips ? rc->chips : rc->arch.chips;
     if (rc->chips_used > rc->arch.chips)
         return ipu_err(err, "key 'chips': %u chips asked, arch '%s' has %u", rc->chips, rc->arch_name, rc->arch.chips);
@@ -494,7 +610,11 @@ int runcfg_options(const RunConfig *rc, int i, RunOptions *o, IpuErr *err)
     o->placement = rc->placement;
     o->overlap = rc->overlap;
     o->kv_cache = rc->kv_cache;
+    IPU_ASSERT(parse_kv(rc->kv_format, &o->kv, err) == 0); /* runcfg_finish checked it */
     snprintf(o->decompress, sizeof o->decompress, "%s", rc->decompress);
+    o->scheme = rc->scheme;
+    o->gc_unpack_estimate = rc->gc_unpack == 1;
+    o->fp8_amp = rc->fp8_amp;
     o->partials = rc->partials == 0 ? LAYER_F16 : LAYER_F32;
     o->functional_timed = rc->functional == 1;
     o->check_liveness = rc->check_liveness;

@@ -29,7 +29,7 @@
 typedef enum RunWeights { RUN_WEIGHTS_NONE, RUN_WEIGHTS_SYNTHETIC, RUN_WEIGHTS_CHECKPOINT } RunWeights;
 
 #define RUNCFG_MAX_FORMATS 16
-#define RUNCFG_MAX_ARCH_SETS 64
+#define RUNCFG_MAX_ARCH_SETS 128 /* an arch file may name every arch key (78), then --set overrides */
 #define RUNCFG_TEXT_BYTES 1024
 
 typedef struct RunArchSet {
@@ -38,6 +38,12 @@ typedef struct RunArchSet {
     char source[160];   /* "--set", "scenario FILE:LINE" */
 } RunArchSet;
 
+/* A preset and where it was named ("--set", "scenario F:L", "arch file F"); "" = not named. */
+typedef struct RunArchPreset {
+    char preset[32];
+    char source[160];
+} RunArchPreset;
+
 typedef struct RunConfig {
     /* keys, as set */
     char model[RUNCFG_TEXT_BYTES];      /* preset or config.json path */
@@ -45,12 +51,17 @@ typedef struct RunConfig {
     RunWeights weights;
     uint64_t seed;
     char arch_name[32];
+    RunArchPreset arch_from[2];         /* the preset last named [0] by a scenario or --set, [1] by an arch file */
     uint32_t chips;                     /* 0 = all of the arch's */
     char formats[256];                  /* "fp16,q4g:64" */
     char keep_fp16[512];                /* comma list of name globs kept fp16 */
     Placement placement;
     int overlap, kv_cache;
     char decompress[32];
+    char kv_format[16];                 /* fp16 | i8 | q4g:N */
+    Scheme scheme;
+    int gc_unpack;                      /* 0 isa, 1 estimate */
+    int fp8_amp;                        /* 0 auto, 1 direct, 2 widen (RunOptions.fp8_amp) */
     LayerDtype partials;
     int functional;                     /* 0 fast, 1 timed */
     int check_liveness;                 /* functional: poison dead values */
@@ -73,6 +84,11 @@ typedef struct RunConfig {
 void runcfg_init(RunConfig *rc);
 /* Sets one key from text; source names where it came from (for errors). */
 int runcfg_set(RunConfig *rc, const char *key, const char *value, const char *source, IpuErr *err);
+/* An arch key is also taken without its "arch." prefix (stream.io_tiles =
+ * arch.stream.io_tiles), as `ipusim arch show --set` takes both; `chips`,
+ * a run key and an arch key, is the run key (the arch's is arch.chips).
+ * Setting arch from an arch file and from elsewhere (scenario, --set) to
+ * different presets is an error naming both, whichever comes first. */
 /* "key=value" as given to --set. */
 int runcfg_set_kv(RunConfig *rc, const char *kv, const char *source, IpuErr *err);
 /* A scenario file (a regular file of at most 1 MiB): `key = value` lines;
@@ -81,6 +97,9 @@ int runcfg_set_kv(RunConfig *rc, const char *kv, const char *source, IpuErr *err
  * `#` and blanks included, with the escapes \" \\ \n \t \r \xHH; only
  * blanks or a comment may follow the closing quote. A NUL byte is an error. */
 int runcfg_load_file(RunConfig *rc, const char *path, IpuErr *err);
+/* A JSON arch file (sim/arch.h arch_file_each): its "preset" as key arch,
+ * every other key as arch.<key>, each with source "arch file PATH". */
+int runcfg_load_arch_file(RunConfig *rc, const char *path, IpuErr *err);
 /* arch_set for text from a user: the value must be a decimal number
  * ([+-]digits[.digits][e[+-]digits]) or a word (true/false/on/off...): hex,
  * blanks, inf and nan are errors naming the key. */

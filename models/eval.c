@@ -74,6 +74,14 @@ double eval_perplexity(const float *logits, const int *tokens, int T, int V)
 int eval_quantize_weights(GptjWeights *dst, const GptjWeights *src, const QuantPolicy *p, GptjDtype wdtype,
                           IpuErr *e)
 {
+    return eval_quantize_weights_err(dst, src, p, wdtype, NULL, e);
+}
+
+int eval_quantize_weights_err(GptjWeights *dst, const GptjWeights *src, const QuantPolicy *p, GptjDtype wdtype,
+                              EvalWeightError *werr, IpuErr *e)
+{
+    double sig = 0, noise = 0;
+    uint64_t count = 0;
     if (gptj_weights_init(dst, &src->cfg, wdtype, e))
         return -1;
     int n = gptj_tensor_count(&src->cfg);
@@ -104,6 +112,13 @@ int eval_quantize_weights(GptjWeights *dst, const GptjWeights *src, const QuantP
         }
         quant_dequantize(&q, deq);
         quant_tensor_free(&q);
+        if (t.kind == GPTJ_MATRIX) {
+            for (uint64_t j = 0; j < ne; j++) {
+                double d = (double)deq[j] - buf[j];
+                sig += (double)buf[j] * buf[j], noise += d * d;
+            }
+            count += ne;
+        }
         void *d = gptj_weights_tensor(dst, i);
         if (t.kind == GPTJ_MATRIX && wdtype == GPTJ_F16) {
             for (uint64_t j = 0; j < ne; j++) {
@@ -123,5 +138,8 @@ int eval_quantize_weights(GptjWeights *dst, const GptjWeights *src, const QuantP
     free(deq);
     if (rc)
         gptj_weights_free(dst);
+    else if (werr)
+        *werr = (EvalWeightError){count ? sqrt(noise / (double)count) : 0,
+                                  noise > 0 ? 10 * log10(sig / noise) : INFINITY, count};
     return rc;
 }

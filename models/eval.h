@@ -39,4 +39,16 @@ double eval_perplexity(const float *logits, const int *tokens, int T, int V);
 int eval_quantize_weights(GptjWeights *dst, const GptjWeights *src, const QuantPolicy *p, GptjDtype wdtype,
                           IpuErr *e);
 
+/* The weights' own error over every matrix (the embedding, the layers'
+ * linears, the LM head) against the source: RMSE and SQNR = 10 log10(sum
+ * w^2 / sum err^2) (+INFINITY when exact). */
+typedef struct EvalWeightError {
+    double rmse;
+    double sqnr_db;
+    uint64_t elems;
+} EvalWeightError;
+/* eval_quantize_weights that also measures the matrices' error (err may be NULL). */
+int eval_quantize_weights_err(GptjWeights *dst, const GptjWeights *src, const QuantPolicy *p, GptjDtype wdtype,
+                              EvalWeightError *err, IpuErr *e);
+
 #endif

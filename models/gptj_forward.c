@@ -225,6 +225,10 @@ static void block_forward(GptjState *s, int l, float *x, float *ln, float *q, fl
         gptj_rotary(k + (size_t)n * C, pos, c->n_head, c->head_dim, c->rotary_dim);
         memcpy(kc + ((size_t)b * s->max_t + pos) * C, k + (size_t)n * C, (size_t)C * sizeof(float));
         memcpy(vc + ((size_t)b * s->max_t + pos) * C, v + (size_t)n * C, (size_t)C * sizeof(float));
+        if (s->kv_round) {
+            s->kv_round(kc + ((size_t)b * s->max_t + pos) * C, C, c->n_head, s->kv_ctx);
+            s->kv_round(vc + ((size_t)b * s->max_t + pos) * C, C, c->n_head, s->kv_ctx);
+        }
     }
     gptj_attention(att, q, kc, vc, B, T, s->n_past, s->max_t, c->n_head, c->head_dim);
     gptj_matmul(ao, att, L->out_proj, w->wdtype, NULL, N, C, C, tab);

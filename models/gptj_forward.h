@@ -58,6 +58,11 @@ typedef struct GptjState {
     float *k_cache;   /* (L, B, max_t, C), after rotary */
     float *v_cache;   /* (L, B, max_t, C) */
     float *f16_table; /* (65536) */
+    /* Optional (NULL: none): applied to each new key and value row (C
+     * values, every head) as it enters the cache, before the attention
+     * reads it; a test's model of a quantized KV cache. */
+    void (*kv_round)(float *row, int n_embd, int n_head, void *ctx);
+    void *kv_ctx;
 } GptjState;
 
 int gptj_state_init(GptjState *s, const GptjWeights *w, int batch, int max_t, IpuErr *e);

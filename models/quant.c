@@ -1,4 +1,6 @@
-/* quant.c - the weight formats f32, f16, q4g and the model policy (see quant.h). */
+/* quant.c - the weight formats f32, f16, q4g, spec parsing and the model
+ * policy (see quant.h); the other formats are in quant_int.c, quant_nf4.c
+ * and quant_fp8.c. */
 #include "models/quant.h"
 
 #include <errno.h>
@@ -8,6 +10,7 @@
 #include <string.h>
 
 #include "models/quant_format.h"
+#include "models/quant_internal.h"
 #include "sim/fp16.h"
 
 #if defined(__F16C__) && defined(__AVX__)
@@ -28,9 +31,7 @@ static inline double f16_to_f64(uint16_t h)
 #endif
 }
 
-/* Rounds a non-negative double to the nearest fp16, ties to even, with one
- * rounding (narrowing through float could round twice). */
-static uint16_t quant_f16_from_f64(double x)
+uint16_t quant_f16_from_f64(double x)
 {
     IPU_ASSERT(x >= 0.0);
     uint16_t h = fp16_from_f32((float)x);
@@ -65,8 +66,7 @@ static int quant_bad_weight(const char *name, const float *w, size_t n, IpuErr *
     return -1;
 }
 
-/* Checks w and rounds it to fp16; errors name the tensor and flat index. */
-static int quant_to_f16_checked(const char *name, const float *w, size_t n, uint16_t *out, IpuErr *e)
+int quant_to_f16_checked(const char *name, const float *w, size_t n, uint16_t *out, IpuErr *e)
 {
     int bad = 0;
     #pragma omp parallel for schedule(static) reduction(|| : bad)
@@ -77,7 +77,7 @@ static int quant_to_f16_checked(const char *name, const float *w, size_t n, uint
     return bad ? quant_bad_weight(name, w, n, e) : 0;
 }
 
-static void *quant_alloc(size_t count, size_t size, const char *name, IpuErr *e)
+void *quant_alloc(size_t count, size_t size, const char *name, IpuErr *e)
 {
     void *p = count ? calloc(count, size) : malloc(1);
     if (!p)
@@ -308,15 +308,33 @@ static void q4g_dequantize(const QuantTensor *q, float *out)
         }
 }
 
-static void quant_free_buffers(QuantTensor *q)
+void quant_free_buffers(QuantTensor *q)
 {
     free(q->f32);
     free(q->f16);
     free(q->packed);
     free(q->scale);
     free(q->bias);
+    free(q->codes8);
+    free(q->qscale);
+    free(q->dq_step);
     q->f32 = NULL;
     q->f16 = q->packed = q->scale = q->bias = NULL;
+    q->codes8 = q->qscale = NULL;
+    q->dq_step = NULL;
+}
+
+int quant_check_group(const QuantSpec *s, const char *name, int64_t cols, IpuErr *e)
+{
+    unsigned n = s->group;
+    if (n < Q4_MIN_GROUP || n % 4 != 0 || n > Q4_MAX_GROUP)
+        return ipu_err(e, "tensor '%s': %s group size %u must be a multiple of 4 in %d..%d (input axis (cols) has "
+                          "length %lld)",
+                       name, s->fmt->name, n, Q4_MIN_GROUP, Q4_MAX_GROUP, (long long)cols);
+    if (cols % n != 0)
+        return ipu_err(e, "tensor '%s': %s group size %u does not divide the input axis (cols) of length %lld", name,
+                       s->fmt->name, n, (long long)cols);
+    return 0;
 }
 
 const WeightFormat quant_format_f32 = {"fp32", f32_bits, f32_quantize, f32_dequantize, quant_free_buffers};
@@ -325,55 +343,102 @@ const WeightFormat quant_format_q4g = {"q4g", q4g_bits, q4g_quantize, q4g_dequan
 
 /* ---- specs ------------------------------------------------------------ */
 
+/* The names quant_spec_parse knows, and which parameters each takes. */
+typedef struct SpecName {
+    const char *name;
+    const WeightFormat *fmt;
+    int grouped;  /* takes :N */
+    int axis;     /* takes :in | :out after :N (q4g) */
+    int dq;       /* takes +dq (nf4g) */
+    int scale;    /* takes :tensor | :channel (fp8) */
+} SpecName;
+
+static const SpecName spec_names[] = {
+    {"f32", &quant_format_f32, 0, 0, 0, 0},     {"fp32", &quant_format_f32, 0, 0, 0, 0},
+    {"f16", &quant_format_f16, 0, 0, 0, 0},     {"fp16", &quant_format_f16, 0, 0, 0, 0},
+    {"q4g", &quant_format_q4g, 1, 1, 0, 0},     {"s4g", &quant_format_s4g, 1, 0, 0, 0},
+    {"nf4g", &quant_format_nf4g, 1, 0, 1, 0},   {"i8g", &quant_format_i8g, 1, 0, 0, 0},
+    {"i8c", &quant_format_i8c, 0, 0, 0, 0},     {"fp8e4m3", &quant_format_fp8e4m3, 0, 0, 0, 1},
+    {"fp8e5m2", &quant_format_fp8e5m2, 0, 0, 0, 1},
+};
+
+#define SPEC_KNOWN "f32, fp32, f16, fp16, q4g[:N[:in|out]], s4g[:N], nf4g[:N][+dq], i8g[:N], i8c, " \
+                   "fp8e4m3[:tensor|channel], fp8e5m2[:tensor|channel]"
+
+/* ":N" at *p: the group size (a multiple of 4 in 4..4096); *p moves past it. */
+static int parse_group(const char *text, const char **p, unsigned *group, IpuErr *e)
+{
+    char *end;
+    errno = 0;
+    long g = strtol(*p, &end, 10);
+    if (end == *p || errno || (*end && *end != ':' && *end != '+'))
+        return ipu_err(e, "weight format '%s': group size '%s' is not an integer", text, *p);
+    if (g < Q4_MIN_GROUP || g % 4 != 0 || g > Q4_MAX_GROUP)
+        return ipu_err(e, "weight format '%s': group size %ld must be a multiple of 4 in %d..%d", text, g,
+                       Q4_MIN_GROUP, Q4_MAX_GROUP);
+    *group = (unsigned)g;
+    *p = end;
+    return 0;
+}
+
 int quant_spec_parse(const char *text, QuantSpec *out, IpuErr *e)
 {
-    static const struct { const char *name; const WeightFormat *fmt; } names[] = {
-        {"f32", &quant_format_f32}, {"fp32", &quant_format_f32},
-        {"f16", &quant_format_f16}, {"fp16", &quant_format_f16},
-        {"q4g", &quant_format_q4g},
-    };
-    const char *colon = strchr(text, ':');
-    size_t len = colon ? (size_t)(colon - text) : strlen(text);
-    const WeightFormat *fmt = NULL;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strlen(names[i].name) == len && !strncmp(names[i].name, text, len))
-            fmt = names[i].fmt;
-    if (!fmt)
-        return ipu_err(e, "weight format '%s': unknown format (known: f32, fp32, f16, fp16, q4g[:GROUP[:in|out]])",
-                       text);
-    QuantSpec s = {fmt, QUANT_DEFAULT_GROUP, QUANT_AXIS_IN};
-    if (colon && fmt != &quant_format_q4g)
-        return ipu_err(e, "weight format '%s': %s takes no parameters", text, fmt->name);
-    if (colon) {
-        const char *p = colon + 1;
-        char *end;
-        errno = 0;
-        long g = strtol(p, &end, 10);
-        if (end == p || errno || (*end && *end != ':'))
-            return ipu_err(e, "weight format '%s': group size '%s' is not an integer", text, p);
-        if (g < Q4_MIN_GROUP || g % 4 != 0 || g > Q4_MAX_GROUP)
-            return ipu_err(e, "weight format '%s': group size %ld must be a multiple of 4 in %d..%d",
-                           text, g, Q4_MIN_GROUP, Q4_MAX_GROUP);
-        s.group = (unsigned)g;
-        if (*end == ':') {
-            if (!strcmp(end + 1, "in"))
+    size_t len = strcspn(text, ":+");
+    const SpecName *sn = NULL;
+    for (size_t i = 0; i < sizeof spec_names / sizeof spec_names[0]; i++)
+        if (strlen(spec_names[i].name) == len && !strncmp(spec_names[i].name, text, len))
+            sn = &spec_names[i];
+    if (!sn)
+        return ipu_err(e, "weight format '%s': unknown format (known: %s)", text, SPEC_KNOWN);
+    QuantSpec s = {sn->fmt, QUANT_DEFAULT_GROUP, QUANT_AXIS_IN, 0, 0};
+    const char *p = text + len;
+    if (*p == ':' && sn->grouped) {
+        p++;
+        if (parse_group(text, &p, &s.group, e))
+            return -1;
+        if (*p == ':' && sn->axis) {
+            if (!strcmp(p + 1, "in"))
                 s.axis = QUANT_AXIS_IN;
-            else if (!strcmp(end + 1, "out"))
+            else if (!strcmp(p + 1, "out"))
                 s.axis = QUANT_AXIS_OUT;
             else
-                return ipu_err(e, "weight format '%s': axis '%s' must be 'in' or 'out'", text, end + 1);
+                return ipu_err(e, "weight format '%s': axis '%s' must be 'in' or 'out'", text, p + 1);
+            p += strlen(p);
         }
+    } else if (*p == ':' && sn->scale) {
+        if (!strcmp(p + 1, "tensor"))
+            s.per_tensor = 1;
+        else if (strcmp(p + 1, "channel"))
+            return ipu_err(e, "weight format '%s': scale '%s' must be 'tensor' or 'channel'", text, p + 1);
+        p += strlen(p);
+    }
+    if (!strcmp(p, "+dq") && sn->dq) {
+        s.dq = 1;
+        p += 3;
+    }
+    if (*p) {
+        if (!sn->grouped && !sn->scale)
+            return ipu_err(e, "weight format '%s': %s takes no parameters", text, sn->fmt->name);
+        return ipu_err(e, "weight format '%s': unexpected '%s' (known: %s)", text, p, SPEC_KNOWN);
     }
     *out = s;
     return 0;
 }
 
+int quant_spec_grouped(const QuantSpec *s)
+{
+    return s->fmt == &quant_format_q4g || s->fmt == &quant_format_s4g || s->fmt == &quant_format_nf4g ||
+           s->fmt == &quant_format_i8g;
+}
+
 void quant_spec_format(const QuantSpec *s, char *buf, size_t cap)
 {
-    if (s->fmt != &quant_format_q4g)
-        snprintf(buf, cap, "%s", s->fmt->name);
-    else
+    if (s->fmt == &quant_format_q4g)
         snprintf(buf, cap, "q4g:%u%s", s->group, s->axis == QUANT_AXIS_OUT ? ":out" : "");
+    else if (quant_spec_grouped(s))
+        snprintf(buf, cap, "%s:%u%s", s->fmt->name, s->group, s->dq ? "+dq" : "");
+    else
+        snprintf(buf, cap, "%s%s", s->fmt->name, s->per_tensor ? ":tensor" : "");
 }
 
 double quant_bits_per_param(const QuantSpec *s, int64_t rows, int64_t cols)
@@ -469,7 +534,7 @@ void quant_policy_uniform(QuantPolicy *p, const QuantSpec *spec)
 void quant_policy_graphcore(QuantPolicy *p, const QuantSpec *weights)
 {
     static const char *const keep_f16[] = {"*wte*", "*ln_*", "*.bias"};
-    const QuantSpec f16 = {&quant_format_f16, QUANT_DEFAULT_GROUP, QUANT_AXIS_IN};
+    const QuantSpec f16 = {&quant_format_f16, QUANT_DEFAULT_GROUP, QUANT_AXIS_IN, 0, 0};
     QuantSpec w = *weights;
     w.axis = QUANT_AXIS_IN; /* lm_head too: its output axis need not split into groups */
     memset(p, 0, sizeof *p);

@@ -1,12 +1,21 @@
-/* quant.h - weight formats on the host: fp32, fp16 and int4-group (q4g).
+/* quant.h - weight formats on the host: fp32, fp16, int4-group (q4g) and
+ * the formats beyond Graphcore's: symmetric int4 (s4g), NF4 with optional
+ * double-quantized scales (nf4g, nf4g+dq), int8 per group or per output
+ * channel (i8g, i8c) and fp8 (fp8e4m3, fp8e5m2) with a per-channel or
+ * per-tensor scale.
  *
  * A WeightFormat is a small vtable (name, bits per parameter, quantize,
- * dequantize, free) so another format (NF4, int8) can be added as one more
- * descriptor without touching callers. A QuantSpec is a format plus its
- * parameters (group size, grouped axis), parsed from text such as "fp16",
- * "f32", "q4g:64" or "q4g:64:out". quant_tensor() turns an fp32 matrix into a
- * QuantTensor in that spec; quant_dequantize() gives the values back as fp32
- * (for f16 and q4g the values are fp16 numbers, so the fp32 copy is exact).
+ * dequantize, free), one per format, so callers do not change when a
+ * format is added. A QuantSpec is a format plus its parameters (group
+ * size, grouped axis, +dq, per-tensor scale), parsed from text such as
+ * "fp16", "q4g:64:out", "s4g:64", "nf4g:64+dq", "i8c", "i8g:128",
+ * "fp8e4m3" or "fp8e5m2:tensor". quant_tensor() turns an fp32 matrix into a
+ * QuantTensor in that spec; quant_dequantize() gives the values back as
+ * fp32 (every format but f32 dequantizes to fp16 numbers, so the fp32 copy
+ * is exact). The layouts and the scalar dequantizers that specify every
+ * tile codelet are in the header-only models/quant_format.h (q4g),
+ * quant_int.h (s4g, i8), quant_nf4.h (nf4g) and quant_fp8.h (fp8); the
+ * formats beyond q4g group along the input axis only.
  *
  * q4g follows models/quant_format.h, whose q4_dequant_ref() is the
  * specification the tile codelets match bit for bit. Quantizing a group of n
@@ -57,11 +66,13 @@ typedef enum QuantAxis {
 
 typedef struct WeightFormat WeightFormat;
 
-/* A format with its parameters; group and axis matter only for q4g. */
+/* A format with its parameters. */
 typedef struct QuantSpec {
     const WeightFormat *fmt;
-    unsigned group;  /* q4g group size n */
-    QuantAxis axis;
+    unsigned group;  /* group size n of q4g, s4g, nf4g, i8g (unused otherwise) */
+    QuantAxis axis;  /* q4g only; the other formats group along the input axis */
+    int dq;          /* nf4g: 1 = scales double-quantized (+dq) */
+    int per_tensor;  /* fp8: 1 = one scale per tensor (:tensor), 0 = one per output channel */
 } QuantSpec;
 
 /* One quantized matrix. Owns its buffers; release with quant_tensor_free. */
@@ -72,14 +83,19 @@ typedef struct QuantTensor {
     int64_t qrows, qlen;   /* quantized view: groups run along qlen */
     float *f32;            /* f32: (rows, cols) */
     uint16_t *f16;         /* f16: (rows, cols) fp16 bits */
-    uint16_t *packed;      /* q4g: (qrows, qlen/n, n/4) */
-    uint16_t *scale;       /* q4g: (qrows, qlen/n) fp16 */
+    uint16_t *packed;      /* q4g, s4g, nf4g: (qrows, qlen/n, n/4) 4-bit codes */
+    uint16_t *scale;       /* q4g, s4g, nf4g, i8g: (qrows, qlen/n); i8c and fp8 per channel: (rows);
+                            * fp8 per tensor: (1); fp16 (nf4g+dq: none, see qscale) */
     uint16_t *bias;        /* q4g: (qrows, qlen/n) fp16 */
+    uint8_t *codes8;       /* i8g, i8c, fp8: (rows, cols) one byte per weight */
+    uint8_t *qscale;       /* nf4g+dq: (rows x cols/n) the groups' 8-bit scale codes */
+    float *dq_step;        /* nf4g+dq: (ceil(groups / 256)) the second-level steps */
+    float dq_mean;         /* nf4g+dq: the mean group absmax */
     size_t data_bytes;     /* bytes of the stored form (all buffers) */
 } QuantTensor;
 
 struct WeightFormat {
-    const char *name;      /* "fp32", "fp16", "q4g" */
+    const char *name;      /* "fp32", "fp16", "q4g", "s4g", "nf4g", "i8g", "i8c", "fp8e4m3", "fp8e5m2" */
     /* Stored bits per parameter of a [rows, cols] matrix in this spec. */
     double (*bits_per_param)(const QuantSpec *s, int64_t rows, int64_t cols);
     /* Fills *out (zeroed first by the caller's quant_tensor). w: (rows, cols). */
@@ -93,18 +109,29 @@ struct WeightFormat {
 extern const WeightFormat quant_format_f32;
 extern const WeightFormat quant_format_f16;
 extern const WeightFormat quant_format_q4g;
+extern const WeightFormat quant_format_s4g;
+extern const WeightFormat quant_format_nf4g;
+extern const WeightFormat quant_format_i8g;
+extern const WeightFormat quant_format_i8c;
+extern const WeightFormat quant_format_fp8e4m3;
+extern const WeightFormat quant_format_fp8e5m2;
 
-/* Parses "f32" | "fp32" | "f16" | "fp16" | "q4g" | "q4g:N" | "q4g:N:in" |
- * "q4g:N:out". The group size is checked against the axis only when a tensor
- * is quantized (it needs the shape). */
+/* Parses "f32" | "fp32" | "f16" | "fp16" | "q4g[:N[:in|:out]]" |
+ * "s4g[:N]" | "nf4g[:N][+dq]" | "i8g[:N]" | "i8c" | "fp8e4m3[:tensor|:channel]" |
+ * "fp8e5m2[:tensor|:channel]" (N defaults to 64). The group size is checked
+ * against the axis only when a tensor is quantized (it needs the shape). */
 int quant_spec_parse(const char *text, QuantSpec *out, IpuErr *e);
-/* Writes the canonical text ("fp16", "q4g:64", "q4g:64:out") into buf. */
+/* 1 for a format with a group size (q4g, s4g, nf4g, i8g). */
+int quant_spec_grouped(const QuantSpec *s);
+/* Writes the canonical text ("fp16", "q4g:64", "q4g:64:out", "nf4g:64+dq",
+ * "fp8e4m3:tensor") into buf. */
 void quant_spec_format(const QuantSpec *s, char *buf, size_t cap);
 double quant_bits_per_param(const QuantSpec *s, int64_t rows, int64_t cols);
 
-/* Quantizes w (rows, cols) fp32 into out. Errors name the tensor: a
- * non-finite weight (flat index), a weight outside the fp16 range, a group
- * size that is not a multiple of 4, below 4, or does not divide the axis. */
+/* Quantizes w (rows, cols) fp32 into out. Every format first rounds the
+ * weights to fp16. Errors name the tensor: a non-finite weight (flat
+ * index), a weight outside the fp16 range, a group size that is not a
+ * multiple of 4, below 4, or does not divide the axis. */
 int quant_tensor(const QuantSpec *s, const char *name, const float *w, int64_t rows, int64_t cols,
                  QuantTensor *out, IpuErr *e);
 void quant_dequantize(const QuantTensor *q, float *out);

@@ -16,6 +16,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "sim/fileio.h"
+
 typedef enum { KEY_U32, KEY_F64, KEY_BOOL } KeyType;
 
 enum { GEN_GC2, GEN_GC200, GEN_BOW, GEN_COUNT };
@@ -43,13 +45,17 @@ static const ArchKey keys[] = {
     {"sram_bytes_per_tile", KEY_U32, F(sram_bytes_per_tile), "bytes", {262144, 638976, 638976}, 64, 1u << 30,
      "usable tile SRAM; ref: docs/reference/ipu-figures.md 'SRAM per tile' row (Mk1 256 KiB; Mk2/Bow 638,976 B usable)"},
     {"clock_hz", KEY_F64, F(clock_hz), "Hz", {1.6e9, 1.33e9, 1.85e9}, 1e6, 1e11,
-     "tile clock; ref: docs/reference/ipu-figures.md 'clock' row (Mk1 derived from 31.1 TFLOPS, Mk2 ~1.33 GHz derived from 250 TFLOPS, Bow device-reported)"},
+     "tile clock; ref: docs/reference/ipu-figures.md 'clock' row (Mk1 derived from 31.1 TFLOPS, Mk2 ~1.33 GHz derived from 250 TFLOPS, Bow device-reported); c600 1.486 GHz derived from its 280 TFLOPS fp16 (docs/reference/weight-formats-sources.md 'Graphcore C600')"},
     {"workers_per_tile", KEY_U32, F(workers_per_tile), "workers", {6, 6, 6}, 1, ARCH_MAX_WORKERS_PER_TILE,
      "barrel worker contexts; ref: docs/reference/ipu-figures.md 'worker contexts per tile' and 'issue model' rows"},
     {"amp_macs_per_cycle_fp16", KEY_U32, F(amp_macs_per_cycle_fp16), "MAC/cycle", {32, 64, 64}, 1, 4096,
      "per tile, fp16 inputs; ref: docs/reference/ipu-figures.md 'MACs per cycle per tile, fp16' row (derived)"},
     {"amp_macs_per_cycle_fp32", KEY_U32, F(amp_macs_per_cycle_fp32), "MAC/cycle", {8, 16, 16}, 1, 4096,
      "per tile, fp32 inputs; ref: docs/reference/ipu-figures.md 'MACs per cycle per tile, fp32' row (derived)"},
+    {"amp_macs_per_cycle_fp8", KEY_U32, F(amp_macs_per_cycle_fp8), "MAC/cycle", {0, 0, 0}, 0, 4096,
+     "per tile, fp8 weights straight into the AMP; 0 = no fp8 mode (gc2, gc200, bow: fp8 weights are widened to fp16 "
+     "on the tiles); c600 128, derived: 560 TFLOPS fp8 = 2 x its 280 fp16 (docs/reference/weight-formats-sources.md "
+     "'Graphcore C600')"},
     {"supervisor_launch_cycles", KEY_U32, F(supervisor_launch_cycles), "cycles", {30, 30, 30}, 0, 1u << 20,
      "per tile per compute set; assumption: the supervisor's entry, vertex-list walk setup and exit, ~5 supervisor issues of 6 cycles (no public figure)"},
     {"vertex_launch_cycles", KEY_U32, F(vertex_launch_cycles), "cycles", {12, 12, 12}, 0, 1u << 20,
@@ -63,7 +69,7 @@ static const ArchKey keys[] = {
     {"sync.system_cycles", KEY_U32, F(sync_system_cycles), "cycles", {RULE, RULE, RULE}, 0, 1u << 24,
      "sync across chips; rule: sync.chip_cycles + 2 x 15 ns at clock_hz; ref: docs/reference/ipu-figures.md 'sync latency' row (poplibs test model 15 ns per hop x 2)"},
     {"stream.bandwidth_bytes_per_s", KEY_F64, F(stream_bandwidth_bytes_per_s), "bytes/s", {16e9, 21.6517e9, 21.6517e9}, 1, 1e15,
-     "per machine, shared by its chips streaming at once; no official figure (docs/reference/ipu-figures.md 'streaming memory bandwidth' row); calibrated: `ipusim calibrate --scenario scenarios/graphcore-mnli.conf --target-ms 61.9` fits 2.16517e10 on docs/reference/gptj-on-ipu.md's one fp16 point (docs/validation.md), within the row's 16-107 GB/s; bow assumption: the same gateway as gc200; gc2 assumption: one chip on PCIe Gen4 x8, 16 GB/s"},
+     "per machine, shared by its chips streaming at once; no official figure (docs/reference/ipu-figures.md 'streaming memory bandwidth' row); calibrated: `ipusim calibrate --scenario scenarios/graphcore-mnli.conf --target-ms 61.9` fits 2.16517e10 on docs/reference/gptj-on-ipu.md's one fp16 point (docs/validation.md), within the row's 16-107 GB/s; bow assumption: the same gateway as gc200; gc2 assumption: one chip on PCIe Gen4 x8, 16 GB/s; c600 assumption: remote buffers in host memory over the card's PCIe Gen4 x8, 16 GB/s"},
     {"stream.chip_bandwidth_bytes_per_s", KEY_F64, F(stream_chip_bandwidth_bytes_per_s), "bytes/s", {16e9, 16e9, 16e9}, 1, 1e15,
      "per chip cap; assumption: PCIe Gen4 x8 per IPU (docs/reference/ipu-figures.md 'streaming memory path' row) = 16 GT/s x 8 lanes ~ 16 GB/s per direction; 20x below 320 GB/s of IPU-Links, the slow end of the tutorial's '3x-20x slower' ('streaming memory bandwidth' row)"},
     {"stream.latency_s", KEY_F64, F(stream_latency_s), "s", {2e-6, 2e-6, 2e-6}, 0, 1,
@@ -83,11 +89,11 @@ static const ArchKey keys[] = {
     {"link.latency_cycles", KEY_U32, F(link_latency_cycles), "cycles", {RULE, RULE, RULE}, 0, 1u << 24,
      "per ring step; rule: = sync.system_cycles (assumption: each ring step is a cross-chip BSP superstep, so it pays one cross-chip sync)"},
     {"host.bandwidth_bytes_per_s", KEY_F64, F(host_link_bytes_per_s), "bytes/s", {32e9, 64e9, 64e9}, 1, 1e15,
-     "host link; ref: docs/reference/ipu-figures.md 'host link' row (PCIe Gen4 x16, 64 GB/s); gc2 assumption: PCIe Gen3 x16, half"},
+     "host link; ref: docs/reference/ipu-figures.md 'host link' row (PCIe Gen4 x16, 64 GB/s); gc2 assumption: PCIe Gen3 x16, half; c600: its PCIe Gen4 x8 (16 GT/s x 8 lanes), 16 GB/s"},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
-const char *const arch_preset_names[] = {"gc2", "gc200", "bow", "pod4", "pod16", "bow-pod16", NULL};
+const char *const arch_preset_names[] = {"gc2", "gc200", "bow", "pod4", "pod16", "bow-pod16", "c600", NULL};
 const char *const arch_preset_docs[] = {
     "one Mk1 GC2 chip (1216 tiles, 256 KiB, 1.6 GHz)",
     "one Mk2 GC200 chip (1472 tiles, 624 KiB, 1.33 GHz)",
@@ -95,6 +101,7 @@ const char *const arch_preset_docs[] = {
     "one IPU-M2000: 4 GC200 chips sharing one streaming memory",
     "IPU-POD16: four IPU-M2000 machines, 16 GC200 chips",
     "Bow-POD16: four Bow-2000 machines, 16 Bow chips",
+    "a C600-like PCIe card: one Mk2 chip with an fp8 AMP (128 fp8 MACs/cycle/tile), 1.486 GHz, remote buffers in host memory over PCIe Gen4 x8",
 };
 
 static void *field(IpuArch *a, const ArchKey *k) { return (char *)a + k->offset; }
@@ -115,6 +122,21 @@ static void key_put(IpuArch *a, const ArchKey *k, double v)
         *(double *)field(a, k) = v;
 }
 
+/* The C600-like card (docs/reference/weight-formats-sources.md 'Graphcore
+ * C600'): a GC200-class chip whose published peaks, 280 TFLOPS fp16 and
+ * 560 fp8, give the clock (280e12 / (2 x 1472 x 64), derived) and 128 fp8
+ * MACs per cycle per tile; one chip on a PCIe card, so its remote buffers
+ * live in host memory behind the card's link (PCIe Gen4 x8, as Graphcore's
+ * gc-info output for a C600 reports: 16 GT/s, 8 lanes; ~16 GB/s, the same
+ * assumption as gc2's streaming path). */
+static void preset_c600(IpuArch *a)
+{
+    a->clock_hz = 280e12 / (2.0 * 1472 * 64);
+    a->amp_macs_per_cycle_fp8 = 128;
+    a->stream_bandwidth_bytes_per_s = 16e9;
+    a->host_link_bytes_per_s = 16e9;
+}
+
 /* Rule keys follow their inputs until set explicitly. */
 static void apply_rules(IpuArch *a)
 {
@@ -126,9 +148,10 @@ static void apply_rules(IpuArch *a)
 
 int arch_preset(const char *name, IpuArch *out, IpuErr *err)
 {
-    static const struct { const char *name; int gen; uint32_t chips, per_machine; } presets[] = {
-        {"gc2", GEN_GC2, 1, 1},      {"gc200", GEN_GC200, 1, 1}, {"bow", GEN_BOW, 1, 1},
-        {"pod4", GEN_GC200, 4, 4},   {"pod16", GEN_GC200, 16, 4}, {"bow-pod16", GEN_BOW, 16, 4},
+    static const struct { const char *name; int gen; uint32_t chips, per_machine; void (*adjust)(IpuArch *); } presets[] = {
+        {"gc2", GEN_GC2, 1, 1, NULL},      {"gc200", GEN_GC200, 1, 1, NULL}, {"bow", GEN_BOW, 1, 1, NULL},
+        {"pod4", GEN_GC200, 4, 4, NULL},   {"pod16", GEN_GC200, 16, 4, NULL}, {"bow-pod16", GEN_BOW, 16, 4, NULL},
+        {"c600", GEN_GC200, 1, 1, preset_c600},
     };
     for (size_t p = 0; p < sizeof presets / sizeof presets[0]; p++) {
         if (strcmp(name, presets[p].name))
@@ -138,6 +161,8 @@ int arch_preset(const char *name, IpuArch *out, IpuErr *err)
         for (size_t i = 0; i < NKEYS; i++)
             if (!isnan(keys[i].def[presets[p].gen]))
                 key_put(out, &keys[i], keys[i].def[presets[p].gen]);
+        if (presets[p].adjust)
+            presets[p].adjust(out);
         apply_rules(out);
         out->chips = presets[p].chips;
         out->chips_per_machine = presets[p].per_machine;
@@ -249,29 +274,11 @@ static int key_kind(const char *key)
     return 0;
 }
 
-int arch_load_file(IpuArch *a, const char *path, IpuErr *err)
+int arch_file_each(const char *path, ArchFileFn fn, void *ctx, IpuErr *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ipu_err(err, "arch file '%s': cannot open: %s", path, strerror(errno));
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *t = realloc(text, cap);
-            if (!t) { free(text); fclose(f); return ipu_err(err, "arch file '%s': out of host memory", path); }
-            text = t;
-        }
-        size_t n = fread(text + len, 1, 4096, f);
-        len += n;
-        if (n < 4096)
-            break;
-    }
-    int read_err = ferror(f);
-    fclose(f);
-    if (read_err) { free(text); return ipu_err(err, "arch file '%s': read error", path); }
-    text[len] = '\0';
+    char *text;
+    if (fileio_read(path, "arch file", FILEIO_CONFIG_MAX_BYTES, &text, NULL, err))
+        return -1;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
     if (!root) {
@@ -286,42 +293,67 @@ int arch_load_file(IpuArch *a, const char *path, IpuErr *err)
         goto done;
     }
     cJSON *preset = cJSON_GetObjectItemCaseSensitive(root, "preset");
-    if (preset) {
-        if (!cJSON_IsString(preset)) {
-            rc = ipu_err(err, "arch file '%s': key 'preset' must be a string", path);
-            goto done;
-        }
-        if (arch_preset(preset->valuestring, a, err)) {
-            rc = ipu_err_prefix(err, "arch file '%s'", path);
-            goto done;
-        }
+    if (preset && !cJSON_IsString(preset)) {
+        rc = ipu_err(err, "arch file '%s': key 'preset' must be a string", path);
+        goto done;
+    }
+    if (preset && fn(ctx, "preset", preset->valuestring, err)) {
+        rc = -1;
+        goto done;
     }
     for (cJSON *it = root->child; it; it = it->next) {
         if (!strcmp(it->string, "preset"))
             continue;
         char buf[64];
-        if (cJSON_IsBool(it))
+        if (cJSON_IsBool(it)) {
             snprintf(buf, sizeof buf, "%s", cJSON_IsTrue(it) ? "true" : "false");
-        else if (cJSON_IsNumber(it))
-            snprintf(buf, sizeof buf, "%.17g", it->valuedouble);
-        else {
+        } else if (cJSON_IsNumber(it)) {
+            for (int digits = 15; digits <= 17; digits++) { /* the shortest text that reads back the same */
+                snprintf(buf, sizeof buf, "%.*g", digits, it->valuedouble);
+                if (strtod(buf, NULL) == it->valuedouble)
+                    break;
+            }
+        } else {
             rc = ipu_err(err, "arch file '%s': key '%s' must be a number or bool", path, it->string);
             goto done;
         }
         /* A bool where a number is due (or the reverse) is a type error. */
         int kind = key_kind(it->string);
-        if (kind && (kind == 2) != (cJSON_IsBool(it) != 0)) {
+        if (!kind) {
+            rc = ipu_err(err, "arch file '%s': unknown arch key '%s' (see ipusim arch show gc200)", path, it->string);
+            goto done;
+        }
+        if ((kind == 2) != (cJSON_IsBool(it) != 0)) {
             rc = ipu_err(err, "arch file '%s': key '%s' must be a %s", path, it->string, kind == 2 ? "bool" : "number");
             goto done;
         }
-        if (arch_set(a, it->string, buf, err)) {
-            rc = ipu_err_prefix(err, "arch file '%s'", path);
+        if (fn(ctx, it->string, buf, err)) {
+            rc = -1;
             goto done;
         }
     }
 done:
     cJSON_Delete(root);
     return rc;
+}
+
+typedef struct LoadCtx {
+    IpuArch *a;
+    const char *path;
+} LoadCtx;
+
+static int load_one(void *ctx, const char *key, const char *value, IpuErr *err)
+{
+    const LoadCtx *c = ctx;
+    if (!strcmp(key, "preset") ? arch_preset(value, c->a, err) : arch_set(c->a, key, value, err))
+        return ipu_err_prefix(err, "arch file '%s'", c->path);
+    return 0;
+}
+
+int arch_load_file(IpuArch *a, const char *path, IpuErr *err)
+{
+    LoadCtx c = {a, path};
+    return arch_file_each(path, load_one, &c, err);
 }
 
 int arch_validate(const IpuArch *a, IpuErr *err)

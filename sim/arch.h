@@ -1,6 +1,7 @@
 /* arch.h - the numbers of the simulated machine, as data.
  *
- * An IpuArch is a preset (gc2, gc200, bow; systems pod4, pod16) whose every
+ * An IpuArch is a preset (gc2, gc200, bow, the fp8 card c600; systems pod4,
+ * pod16) whose every
  * value traces to docs/reference/ipu-figures.md or is a named assumption,
  * optionally changed by a JSON arch file and `key=value` settings. Every key
  * has a type, a unit, a default and a doc line in one table (arch.c); an
@@ -37,6 +38,7 @@ typedef struct IpuArch {
     uint32_t workers_per_tile;         /* barrel worker contexts (6) */
     uint32_t amp_macs_per_cycle_fp16;  /* per tile, fp16 inputs */
     uint32_t amp_macs_per_cycle_fp32;  /* per tile, fp32 inputs */
+    uint32_t amp_macs_per_cycle_fp8;   /* per tile, fp8 weights; 0: the AMP has no fp8 mode (gc2, gc200, bow) */
     /* The exchange, sync, streaming-memory, IPU-Link and host-link fields
      * follow; see arch.c's key table for each one's unit and source. */
     uint32_t supervisor_launch_cycles; /* per tile per compute set, tile cycles */
@@ -70,8 +72,18 @@ typedef struct IpuArch {
 int arch_preset(const char *name, IpuArch *out, IpuErr *err);
 /* Sets one key from text, e.g. ("stream.bandwidth_bytes_per_s", "20e9"). */
 int arch_set(IpuArch *a, const char *key, const char *value, IpuErr *err);
-/* Applies a JSON object of keys (a "preset" key, if present, is applied first). */
+/* Applies a JSON object of keys (a "preset" key, if present, is applied
+ * first). The file is read as fileio_read reads config files: a regular
+ * file of at most FILEIO_CONFIG_MAX_BYTES. */
 int arch_load_file(IpuArch *a, const char *path, IpuErr *err);
+/* The same file's entries, one call each: ("preset", name) first when the
+ * file names one, then every key with its value as text (a number in the
+ * shortest decimal that reads back the same, or true / false). Type errors
+ * (a bool where a number is due, or the reverse), unknown keys and a
+ * non-object file are errors naming the file and key; an error of fn (which
+ * stops the walk) is returned as fn wrote it. */
+typedef int (*ArchFileFn)(void *ctx, const char *key, const char *value, IpuErr *err);
+int arch_file_each(const char *path, ArchFileFn fn, void *ctx, IpuErr *err);
 /* Checks every value is possible (no 0 tiles, no negative bandwidth, ...). */
 int arch_validate(const IpuArch *a, IpuErr *err);
 

@@ -34,7 +34,7 @@ Engine *engine_create(Graph *g, IpuErr *err)
 static void free_costs(Engine *e)
 {
     for (size_t i = 0; i < e->ncost; i++)
-        free(e->cost[i].chip_cycles);
+        free(e->cost[i].chip_cycles), free(e->cost[i].chip_bytes), free(e->cost[i].chip_recv_cycles);
     free(e->cost);
     e->cost = NULL;
     e->ncost = 0;
@@ -76,6 +76,22 @@ void engine_reset(Engine *e)
     e->now = 0;
     e->pending_cycles = 0;
     stats_clear(&e->stats);
+}
+
+static void cost_sync(const IpuArch *a, const Step *s, StepCost *c)
+{
+    uint64_t cyc = s->scope == SYNC_SYSTEM && a->chips > 1 ? a->sync_system_cycles : a->sync_chip_cycles;
+    for (uint32_t ch = 0; ch < a->chips; ch++)
+        c->chip_cycles[ch] = cyc;
+}
+
+/* The step lasts as long as its busiest chip. */
+static void cost_busiest(const IpuArch *a, StepCost *c)
+{
+    c->cycles = 0;
+    for (uint32_t ch = 0; ch < a->chips; ch++)
+        if (c->chip_cycles[ch] > c->cycles)
+            c->cycles = c->chip_cycles[ch];
 }
 
 static int validate(Engine *e, const Program *p, int id, int depth, IpuErr *err)
@@ -127,21 +143,15 @@ static int validate(Engine *e, const Program *p, int id, int depth, IpuErr *err)
     case STEP_COLLECTIVE:
         rc = cost_collective(e->g, s, c, err);
         break;
-    case STEP_SYNC: {
-        uint64_t cyc = s->scope == SYNC_SYSTEM && a->chips > 1 ? a->sync_system_cycles : a->sync_chip_cycles;
-        for (uint32_t ch = 0; ch < a->chips; ch++)
-            c->chip_cycles[ch] = cyc;
+    case STEP_SYNC:
+        cost_sync(a, s, c);
         break;
-    }
     default:
         IPU_ASSERT(0);
     }
     if (rc)
         return -1;
-    c->cycles = 0;
-    for (uint32_t ch = 0; ch < a->chips; ch++)
-        if (c->chip_cycles[ch] > c->cycles)
-            c->cycles = c->chip_cycles[ch];
+    cost_busiest(a, c);
     c->sig = step_signature(s);
     c->valid = 1;
     return 0;
@@ -153,7 +163,7 @@ static int validate(Engine *e, const Program *p, int id, int depth, IpuErr *err)
  * everything else is validated afresh. 0 if nothing could be kept. */
 static int keep_costs(Engine *e, const Program *p)
 {
-    if (!e->cost || e->cost_prog != p || e->ncost != p->nsteps || e->cost_ntensors != e->g->ntensors ||
+    if (!e->cost || e->costed != p || e->ncost != p->nsteps || e->cost_ntensors != e->g->ntensors ||
         e->cost_nremotes != e->g->nremotes || e->g->layout_stale)
         return 0;
     for (size_t i = 0; i < p->nsteps; i++) {
@@ -161,28 +171,30 @@ static int keep_costs(Engine *e, const Program *p)
         StepCost *c = &e->cost[i];
         int leaf = s->kind == STEP_COPY || s->kind == STEP_STREAM || s->kind == STEP_COLLECTIVE || s->kind == STEP_SYNC;
         if (c->valid && !(leaf && c->sig == step_signature(s))) { /* as calloc'd: the costing adds up */
-            uint64_t *cc = c->chip_cycles;
+            uint64_t *cc = c->chip_cycles, *cb = c->chip_bytes, *cr = c->chip_recv_cycles;
             memset(cc, 0, e->g->arch.chips * sizeof *cc);
             *c = (StepCost){0};
-            c->chip_cycles = cc;
+            c->chip_cycles = cc, c->chip_bytes = cb, c->chip_recv_cycles = cr;
         }
     }
     return 1;
 }
 
-int engine_start(Engine *e, const Program *p, int root, IpuErr *err)
+/* keep: the costs of steps validated by an earlier start of p stay
+ * (engine_start_kept); otherwise keep_costs decides. */
+static int start(Engine *e, const Program *p, int root, int keep, IpuErr *err)
 {
     if (root < 0 && (root = program_root(p, err)) < 0)
         return -1;
     alias_materialize_all(e);
-    int kept = keep_costs(e, p);
-    if (!kept)
-        free_costs(e);
+    int kept = (keep && e->costed == p && e->ncost == p->nsteps) || keep_costs(e, p);
     e->prog = e->started = NULL;
     e->sp = 0;
     e->pre.exec_step = -1;
     e->skip.b_step = -1;
     if (!kept) {
+        free_costs(e);
+        e->costed = NULL;
         e->cost = calloc(p->nsteps, sizeof *e->cost);
         if (!e->cost)
             return ipu_err(err, "engine: out of host memory");
@@ -190,11 +202,12 @@ int engine_start(Engine *e, const Program *p, int root, IpuErr *err)
         for (size_t i = 0; i < p->nsteps; i++)
             if (!(e->cost[i].chip_cycles = calloc(e->g->arch.chips, sizeof(uint64_t))))
                 return ipu_err(err, "engine: out of host memory");
+        e->costed = p;
     }
-    e->cost_prog = NULL; /* set once validated */
+    e->cost_ntensors = SIZE_MAX; /* keep_costs trusts only a whole validation */
     if (validate(e, p, root, 0, err))
         return -1;
-    e->cost_prog = p, e->cost_ntensors = e->g->ntensors, e->cost_nremotes = e->g->nremotes;
+    e->cost_ntensors = e->g->ntensors, e->cost_nremotes = e->g->nremotes;
     if ((e->g->layout_stale || !e->g->layout) && layout_graph(e->g, p, &root, 1, 0, err))
         return -1;
     if (e->poison && e->g->mode == GRAPH_FUNCTIONAL && layout_root_index(e->g->layout, root) < 0)
@@ -203,6 +216,56 @@ int engine_start(Engine *e, const Program *p, int root, IpuErr *err)
     e->prog = e->started = p;
     e->started_root = root;
     return engine_restart(e, err);
+}
+
+int engine_start(Engine *e, const Program *p, int root, IpuErr *err) { return start(e, p, root, 0, err); }
+int engine_start_kept(Engine *e, const Program *p, int root, IpuErr *err) { return start(e, p, root, 1, err); }
+
+/* What the kept costs (Copy steps, compute sets, measured worker cycles) depend on. */
+static int same_kept_costs(const IpuArch *a, const IpuArch *b)
+{
+    if (a->chips != b->chips || a->chips_per_machine != b->chips_per_machine || a->tiles_per_chip != b->tiles_per_chip ||
+        a->workers_per_tile != b->workers_per_tile || a->supervisor_launch_cycles != b->supervisor_launch_cycles ||
+        a->vertex_launch_cycles != b->vertex_launch_cycles || a->exchange_bytes_per_cycle != b->exchange_bytes_per_cycle ||
+        a->exchange_latency_cycles != b->exchange_latency_cycles || a->amp_macs_per_cycle_fp16 != b->amp_macs_per_cycle_fp16 ||
+        a->amp_macs_per_cycle_fp32 != b->amp_macs_per_cycle_fp32)
+        return 0;
+    for (size_t i = 0; i < isa_cost_key_count; i++) {
+        const IsaCostKey *k = &isa_cost_keys[i];
+        const char *x = (const char *)&a->isa, *y = (const char *)&b->isa;
+        if (*(const uint32_t *)(x + k->cycles_offset) != *(const uint32_t *)(y + k->cycles_offset) ||
+            (k->enabled_offset != SIZE_MAX && *(const bool *)(x + k->enabled_offset) != *(const bool *)(y + k->enabled_offset)))
+            return 0;
+    }
+    return 1;
+}
+
+int engine_set_arch(Engine *e, const IpuArch *a, IpuErr *err)
+{
+    if (!same_kept_costs(&e->g->arch, a))
+        return ipu_err(err, "engine_set_arch: the new arch changes tiles, workers, launch, exchange, AMP or ISA "
+                            "costs (make a new engine)");
+    if (arch_validate(a, err))
+        return -1;
+    e->g->arch = *a;
+    for (size_t i = 0; i < e->ncost; i++) {
+        StepCost *c = &e->cost[i];
+        const Step *s = &e->costed->steps[i];
+        if (!c->valid)
+            continue;
+        if (s->kind == STEP_STREAM && cost_stream_time(a, c, err))
+            return -1;
+        if (s->kind == STEP_COLLECTIVE) {
+            memset(c->chip_cycles, 0, a->chips * sizeof *c->chip_cycles);
+            c->bytes = 0;
+            if (cost_collective(e->g, s, c, err))
+                return -1;
+        }
+        if (s->kind == STEP_SYNC)
+            cost_sync(a, s, c);
+        cost_busiest(a, c);
+    }
+    return 0;
 }
 
 int engine_restart(Engine *e, IpuErr *err)

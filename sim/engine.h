@@ -109,6 +109,18 @@ void engine_set_poison(Engine *e, int on);
  * this root first (sim/layout.h; its out-of-memory error names the step).
  * Errors name the step label and tensor. */
 int engine_start(Engine *e, const Program *p, int root, IpuErr *err);
+/* engine_start that keeps the step costs an earlier start of the same
+ * program computed (timing mode: a caller that alternates roots, or that
+ * restarts after engine_set_arch); only steps not yet costed are costed.
+ * The caller must not have changed those steps' costs. */
+int engine_start_kept(Engine *e, const Program *p, int root, IpuErr *err);
+/* Runs the graph on arch a from now on: the costed StreamCopy, collective
+ * and Sync steps are re-timed for it (clock, streaming, links, syncs),
+ * everything else kept. An arch that changes what the kept costs depend
+ * on (chips, tiles, workers, launch overheads, exchange, AMP, ISA costs)
+ * is an error. Then engine_start_kept the program: the result equals a
+ * fresh engine's on a graph made with a. */
+int engine_set_arch(Engine *e, const IpuArch *a, IpuErr *err);
 /* Starts the last program given to engine_start again at the same root,
  * reusing its validated step costs (cheap: for a decode loop). The caller
  * must not have changed that program or the graph's tensors since. */

@@ -149,13 +149,12 @@ int cost_copy(CostScratch *cx, const Step *s, StepCost *c, IpuErr *err)
 int cost_stream(CostScratch *cx, const Step *s, StepCost *c, IpuErr *err)
 {
     const IpuArch *a = &cx->g->arch;
-    uint64_t *chip_bytes = calloc(a->chips, sizeof *chip_bytes);
-    uint32_t *streaming = calloc(arch_machines(a), sizeof *streaming);
-    if (!chip_bytes || !streaming) {
-        free(chip_bytes);
-        free(streaming);
+    if (!c->chip_bytes && !(c->chip_bytes = calloc(a->chips, sizeof *c->chip_bytes)))
         return ipu_err(err, "engine: out of host memory");
-    }
+    if (!c->chip_recv_cycles && !(c->chip_recv_cycles = calloc(a->chips, sizeof *c->chip_recv_cycles)))
+        return ipu_err(err, "engine: out of host memory");
+    memset(c->chip_bytes, 0, a->chips * sizeof *c->chip_bytes);
+    memset(c->chip_recv_cycles, 0, a->chips * sizeof *c->chip_recv_cycles);
     int rc = 0;
     for (size_t i = 0; i < s->nxfers && !rc; i++) {
         const StreamXfer *x = &s->xfers[i];
@@ -193,32 +192,40 @@ int cost_stream(CostScratch *cx, const Step *s, StepCost *c, IpuErr *err)
             cx->tile_a[tile] += len * esz;
             k += len;
         }
-        chip_bytes[r->chip] += x->n * esz;
+        c->chip_bytes[r->chip] += x->n * esz;
         c->bytes += x->n * esz;
     }
-    if (!rc) {
-        /* the busiest tile bounds each chip: tile_traffic_to_chips puts it in chip_cycles */
-        tile_traffic_to_chips(cx, c->chip_cycles, 0);
-        for (uint32_t ch = 0; ch < a->chips; ch++)
-            streaming[ch / a->chips_per_machine] += chip_bytes[ch] > 0;
-        uint64_t latency = cost_cycles_ceil(a->stream_latency_s * a->clock_hz);
-        for (uint32_t ch = 0; ch < a->chips; ch++) {
-            if (!chip_bytes[ch])
-                continue;
-            double bw = a->stream_bandwidth_bytes_per_s / streaming[ch / a->chips_per_machine];
-            if (bw > a->stream_chip_bandwidth_bytes_per_s)
-                bw = a->stream_chip_bandwidth_bytes_per_s;
-            uint64_t link = cost_cycles_ceil((double)chip_bytes[ch] / bw * a->clock_hz);
-            if (link > c->chip_cycles[ch])
-                c->chip_cycles[ch] = link;
-            c->chip_cycles[ch] += latency;
-        }
-    } else {
+    if (rc) {
         memset(cx->tile_a, 0, arch_total_tiles(a) * sizeof *cx->tile_a);
+        return rc;
     }
-    free(chip_bytes);
+    /* the busiest tile's receive bounds each chip */
+    tile_traffic_to_chips(cx, c->chip_recv_cycles, 0);
+    return cost_stream_time(a, c, err);
+}
+
+int cost_stream_time(const IpuArch *a, StepCost *c, IpuErr *err)
+{
+    uint32_t *streaming = calloc(arch_machines(a), sizeof *streaming);
+    if (!streaming)
+        return ipu_err(err, "engine: out of host memory");
+    for (uint32_t ch = 0; ch < a->chips; ch++)
+        streaming[ch / a->chips_per_machine] += c->chip_bytes[ch] > 0;
+    uint64_t latency = cost_cycles_ceil(a->stream_latency_s * a->clock_hz);
+    for (uint32_t ch = 0; ch < a->chips; ch++) {
+        c->chip_cycles[ch] = c->chip_recv_cycles[ch];
+        if (!c->chip_bytes[ch])
+            continue;
+        double bw = a->stream_bandwidth_bytes_per_s / streaming[ch / a->chips_per_machine];
+        if (bw > a->stream_chip_bandwidth_bytes_per_s)
+            bw = a->stream_chip_bandwidth_bytes_per_s;
+        uint64_t link = cost_cycles_ceil((double)c->chip_bytes[ch] / bw * a->clock_hz);
+        if (link > c->chip_cycles[ch])
+            c->chip_cycles[ch] = link;
+        c->chip_cycles[ch] += latency;
+    }
     free(streaming);
-    return rc;
+    return 0;
 }
 
 int cost_collective(const Graph *g, const Step *s, StepCost *c, IpuErr *err)

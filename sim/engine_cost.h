@@ -25,6 +25,11 @@ typedef struct StepCost {
     uint64_t sig;          /* step_signature() of the step this cost is for */
     uint64_t cycles, bytes;
     uint64_t *chip_cycles; /* (chips) each chip's own busy time; 0 = not taking part */
+    /* StreamCopy steps, what does not depend on the streaming figures or the
+     * clock (so a new arch re-times the step without walking its tiles):
+     * (chips) bytes each chip streams, and its busiest tile's exchange
+     * receive in cycles; NULL for other steps. */
+    uint64_t *chip_bytes, *chip_recv_cycles;
 } StepCost;
 
 /* Costing scratch: per-tile bytes sent and received, (tiles) each, all zero
@@ -38,6 +43,9 @@ typedef struct CostScratch {
  * busiest chip's); -1 with err naming the step when the step is invalid. */
 int cost_copy(CostScratch *cx, const Step *s, StepCost *c, IpuErr *err);
 int cost_stream(CostScratch *cx, const Step *s, StepCost *c, IpuErr *err);
+/* A StreamCopy step's chip_cycles from its chip_bytes and chip_recv_cycles
+ * on arch a (streaming bandwidths, latency, clock): the time part of cost_stream. */
+int cost_stream_time(const IpuArch *a, StepCost *c, IpuErr *err);
 int cost_collective(const Graph *g, const Step *s, StepCost *c, IpuErr *err);
 
 /* A hash of everything a leaf step's cost depends on in the step itself

@@ -88,8 +88,8 @@ struct Engine {
     int started_root;
     StepCost *cost;        /* (prog->nsteps) */
     size_t ncost;
-    const Program *cost_prog;  /* the program the costs were validated for (keep_costs), NULL: none */
-    size_t cost_ntensors, cost_nremotes;
+    const Program *costed; /* the program cost[] belongs to */
+    size_t cost_ntensors, cost_nremotes; /* the graph's when cost[] was last validated whole (keep_costs) */
     CsCache *csc;          /* (g->ncs) */
     size_t ncsc;
     MeasureEntry *mtab;    /* open addressing, mcap a power of two */

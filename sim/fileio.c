@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int fileio_read(const char *path, const char *what, size_t max_bytes, char **text, size_t *len, IpuErr *e)
@@ -113,7 +114,7 @@ int fileio_mkdirs(const char *dir, IpuErr *e)
     return rv;
 }
 
-/* "dir/name" -> "dir/.name.tmp-XXXXXX" (a mkstemp / mkdtemp template). */
+/* "dir/name" -> "dir/.name.tmp-XXXXXX" (the X's replaced by make_temp). */
 static char *temp_sibling(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -123,6 +124,39 @@ static char *temp_sibling(const char *path)
     if (t)
         snprintf(t, n, "%.*s.%s.tmp-XXXXXX", (int)dlen, path, path + dlen);
     return t;
+}
+
+/* Creates tmpl (ending in XXXXXX) as a new file open for writing (its fd
+ * returned) or, with dir, a new folder (0 returned); -1 with errno. Unlike
+ * mkstemp / mkdtemp (0600 / 0700), the mode is 0666 / 0777 less the umask,
+ * as for any file the user creates: outputs are meant to be shared. The
+ * name only has to be unused; O_EXCL / mkdir make the claim atomic. */
+static int make_temp(char *tmpl, int dir)
+{
+    static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    char *x = tmpl + strlen(tmpl) - 6;
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        /* time, process, thread (a stack address) and attempt: a name in use is simply tried again */
+        uint64_t v = ((uint64_t)ts.tv_nsec << 24) ^ ((uint64_t)getpid() << 44) ^ (uint64_t)ts.tv_sec ^
+                     (uint64_t)(uintptr_t)&ts ^ ((uint64_t)attempt << 8);
+        v *= 0x9E3779B97F4A7C15ull; /* spread the bits over the six characters */
+        for (int i = 0; i < 6; i++, v /= 62)
+            x[i] = alnum[v % 62];
+        if (dir) {
+            if (mkdir(tmpl, 0777) == 0)
+                return 0;
+        } else {
+            int fd = open(tmpl, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+            if (fd >= 0)
+                return fd;
+        }
+        if (errno != EEXIST)
+            return -1;
+    }
+    errno = EEXIST;
+    return -1;
 }
 
 /* fsync of the folder holding path, so a rename survives a crash; best effort. */
@@ -153,7 +187,7 @@ int fileio_file_open(FileioFile *af, const char *path, IpuErr *e)
         fileio_file_abort(af);
         return ipu_err(e, "'%s': out of memory", path);
     }
-    int fd = mkstemp(af->tmp);
+    int fd = make_temp(af->tmp, 0);
     if (fd < 0) {
         int er = errno;
         free(af->tmp);
@@ -161,7 +195,6 @@ int fileio_file_open(FileioFile *af, const char *path, IpuErr *e)
         fileio_file_abort(af);
         return ipu_err(e, "'%s': cannot create a temp file beside it: %s", path, strerror(er));
     }
-    fchmod(fd, 0644); /* mkstemp makes 0600; outputs are meant to be shared */
     af->f = fdopen(fd, "wb");
     if (!af->f) {
         int er = errno;
@@ -349,14 +382,13 @@ int fileio_dir_begin(FileioDir *d, const char *path, IpuErr *e)
         }
     }
     d->tmp = temp_sibling(d->path);
-    if (!d->tmp || !mkdtemp(d->tmp)) {
+    if (!d->tmp || make_temp(d->tmp, 1) != 0) {
         int er = errno;
         free(d->tmp);
         d->tmp = NULL;
         fileio_dir_abort(d);
         return ipu_err(e, "folder '%s': cannot create a temp folder beside it: %s", path, strerror(er));
     }
-    chmod(d->tmp, 0755); /* mkdtemp makes 0700 */
     return 0;
 }
 

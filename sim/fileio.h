@@ -20,7 +20,9 @@
  * by one, owned files the new output lacks are removed. Abort removes the
  * temp folder; NAME is untouched until commit.
  *
- * Every error carries strerror(errno). Not here: what goes in the files.
+ * Files are created with mode 0666 and folders 0777, less the umask (0644 and
+ * 0755 under the usual 022), like any file the user makes: outputs are
+ * meant to be shared. Every error carries strerror(errno). Not here: what goes in the files.
  */
 #ifndef IPUSIM_FILEIO_H
 #define IPUSIM_FILEIO_H

@@ -170,6 +170,21 @@ int program_copy_add_rows(Program *p, int step, int src, uint64_t src_first, uin
     return 0;
 }
 
+int program_copy_add_strided(Program *p, int step, int src, uint64_t src_first, uint64_t src_stride, int dst,
+                             uint64_t dst_first, uint64_t dst_stride, uint64_t n, uint64_t rows, IpuErr *err)
+{
+    Step *s = step_of(p, step, STEP_COPY, err);
+    if (!s)
+        return -1;
+    if (!rows || !n)
+        return 0;
+    if (grow((void **)&s->pairs, &s->cap_pairs, s->npairs, sizeof *s->pairs))
+        return ipu_err(err, "program: out of host memory");
+    s->pairs[s->npairs++] = (CopyPair){src, dst, src_first, dst_first, n, rows, rows > 1 ? src_stride : 0,
+                                       rows > 1 ? dst_stride : 0};
+    return 0;
+}
+
 int program_stream(Program *p, StreamDir dir, int overlap, const char *label, int category, IpuErr *err)
 {
     int id = add_step(p, STEP_STREAM, label, category, err);

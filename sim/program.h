@@ -119,6 +119,10 @@ int program_copy_add(Program *p, int step, int src, uint64_t src_first, int dst,
  * with program_copy_add (and coalesced the same way), in one call. */
 int program_copy_add_rows(Program *p, int step, int src, uint64_t src_first, uint64_t src_stride, int dst,
                           uint64_t dst_first, uint64_t dst_stride, uint64_t n, uint64_t rows, IpuErr *err);
+/* One pair of rows runs of n elements at the given strides, not coalesced;
+ * src_stride may be 0 (the same source run to every row: a broadcast). */
+int program_copy_add_strided(Program *p, int step, int src, uint64_t src_first, uint64_t src_stride, int dst,
+                             uint64_t dst_first, uint64_t dst_stride, uint64_t n, uint64_t rows, IpuErr *err);
 int program_stream(Program *p, StreamDir dir, int overlap, const char *label, int category, IpuErr *err);
 int program_stream_add(Program *p, int step, int remote, uint64_t remote_offset_bytes, int tensor, uint64_t first,
                        uint64_t n, IpuErr *err);

@@ -125,7 +125,7 @@ static void test_compare_out(void **state)
     int rv = ipusim("compare " MICRO "--set chips=1 --out cmp");
     if (rv)
         fail_msg("exit %d:\n%s", rv, out);
-    assert_out_has("wrote cmp/report.json, cmp/report.csv, cmp/config.conf, cmp/breakdown.");
+    assert_out_has("wrote cmp/report.json, cmp/report.csv, cmp/report_summary.csv, cmp/config.conf, cmp/breakdown.");
     assert_true(file_size("cmp/report.json") > 100);
     assert_true(file_size("cmp/report.csv") > 100);
     assert_true(file_size("cmp/config.conf") > 100);

@@ -188,7 +188,7 @@ static void test_full_disk(void **state)
     rv = ipusim("run " MICRO "--set formats=fp16,q4g:16 --trace full/t.json --csv full/r.csv --plot full/p");
     if (rv)
         fail_msg("exit %d:\n%s", rv, out);
-    assert_string_equal(listing("full"), "cmp p r.csv t-fp16.json t-q4g-16.json");
+    assert_string_equal(listing("full"), "cmp p r.csv r_summary.csv t-fp16.json t-q4g-16.json");
     /* model synth: a sharded checkpoint that cannot be finished leaves the old one */
     assert_int_equal(ipusim("model synth --config gptj-micro --seed 1 --shard-gb 0.0002 --out full/ck"), 0);
     snprintf(before, sizeof before, "%s", listing("full/ck"));
@@ -197,7 +197,7 @@ static void test_full_disk(void **state)
     assert_int_equal(rv, 1);
     assert_out_has("File too large");
     assert_string_equal(listing("full/ck"), before);
-    assert_string_equal(listing("full"), "ck cmp p r.csv t-fp16.json t-q4g-16.json");
+    assert_string_equal(listing("full"), "ck cmp p r.csv r_summary.csv t-fp16.json t-q4g-16.json");
     assert_int_equal(ipusim("model check --checkpoint full/ck"), 0);
     assert_int_equal(ipusim("model synth --config gptj-micro --seed 2 --out 'full/x/../..'"), 1);
     assert_int_equal(ipusim("model synth --config gptj-micro --seed 2 --out ."), 1);

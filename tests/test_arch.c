@@ -169,6 +169,44 @@ static void test_load_file(void **state)
     assert_non_null(strstr(e.msg, "/nonexistent/arch.json"));
 }
 
+/* arch_file_each: the preset first wherever it stands, then the keys in
+ * file order, numbers in their shortest decimal text, bools as words. */
+typedef struct Seen {
+    char text[512];
+    int stop_at; /* entry index whose callback fails, -1 none */
+    int n;
+} Seen;
+
+static int note(void *ctx, const char *key, const char *value, IpuErr *err)
+{
+    Seen *s = ctx;
+    snprintf(s->text + strlen(s->text), sizeof s->text - strlen(s->text), "%s=%s;", key, value);
+    return s->n++ == s->stop_at ? ipu_err(err, "stopped at %s", key) : 0;
+}
+
+static void test_file_each(void **state)
+{
+    (void)state;
+    IpuErr e;
+    char *p = write_tmp("{\"clock_hz\": 1.33e9, \"preset\": \"pod4\", \"stream.io_tiles\": 64, "
+                        "\"isa.nibunpack4.enabled\": false, \"stream.latency_s\": 0.1}");
+    Seen s = {"", -1, 0};
+    assert_int_equal(arch_file_each(p, note, &s, &e), 0);
+    assert_string_equal(s.text, "preset=pod4;clock_hz=1330000000;stream.io_tiles=64;isa.nibunpack4.enabled=false;"
+                                "stream.latency_s=0.1;");
+    s = (Seen){"", 2, 0}; /* the callback's error comes back as it wrote it */
+    assert_int_equal(arch_file_each(p, note, &s, &e), -1);
+    assert_string_equal(e.msg, "stopped at stream.io_tiles");
+    unlink(p);
+    p = write_tmp("{\"nope\": 1}");
+    s = (Seen){"", -1, 0};
+    assert_int_equal(arch_file_each(p, note, &s, &e), -1);
+    assert_non_null(strstr(e.msg, "unknown arch key 'nope'"));
+    assert_non_null(strstr(e.msg, p));
+    assert_string_equal(s.text, "");
+    unlink(p);
+}
+
 static void test_key_listing(void **state)
 {
     (void)state;
@@ -233,6 +271,70 @@ static void test_cli_bad_set_exits_1(void **state)
     assert_int_equal(WEXITSTATUS(st), 1);
 }
 
+/* Runs `ipusim ARGS` with stderr into out; the exit code. */
+static int ipusim_arch(const char *args, char *out, size_t cap)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", getenv("IPUSIM_BIN"), args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    assert_true(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+/* The value column of key's line in `arch show` text ("" when absent). */
+static const char *shown(const char *out, const char *key)
+{
+    static char v[64];
+    v[0] = '\0';
+    for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (!strncmp(l, key, strlen(key)) && l[strlen(key)] == ' ') {
+            const char *eq = strchr(l, '=');
+            if (eq)
+                sscanf(eq + 1, "%63s", v);
+            break;
+        }
+    return v;
+}
+
+/* `arch show` takes arch.<key> as `run --set` does, and an arch file naming
+ * another preset than NAME is an error naming both. */
+static void test_cli_spellings_and_presets(void **state)
+{
+    (void)state;
+    static char out[65536];
+    char args[600];
+    assert_int_equal(ipusim_arch("arch show pod4 --set arch.stream.io_tiles=96 --set clock_hz=1e9", out, sizeof out), 0);
+    assert_string_equal(shown(out, "stream.io_tiles"), "96");
+    assert_string_equal(shown(out, "clock_hz"), "1e+09");
+    char *p = write_tmp("{\"preset\": \"pod16\", \"stream.io_tiles\": 64}");
+    snprintf(args, sizeof args, "arch show pod4 --arch-file %s", p);
+    assert_int_equal(ipusim_arch(args, out, sizeof out), 1);
+    if (!strstr(out, "names preset 'pod16' but the command line names 'pod4'") || !strstr(out, p))
+        fail_msg("%s", out);
+    snprintf(args, sizeof args, "arch show pod16 --arch-file %s", p);
+    assert_int_equal(ipusim_arch(args, out, sizeof out), 0);
+    assert_string_equal(shown(out, "stream.io_tiles"), "64");
+    snprintf(args, sizeof args, "arch show --arch-file %s --json", p); /* the file names the preset */
+    assert_int_equal(ipusim_arch(args, out, sizeof out), 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    assert_string_equal(cJSON_GetObjectItem(j, "preset")->valuestring, "pod16");
+    cJSON_Delete(j);
+    snprintf(args, sizeof args, "bench stream --arch pod4 --arch-file %s", p);
+    assert_int_equal(ipusim_arch(args, out, sizeof out), 1);
+    assert_non_null(strstr(out, "names preset 'pod16' but the command line names 'pod4'"));
+    unlink(p);
+    p = write_tmp("{\"stream.io_tiles\": 64}");
+    snprintf(args, sizeof args, "arch show --arch-file %s", p);
+    assert_int_equal(ipusim_arch(args, out, sizeof out), 1);
+    assert_non_null(strstr(out, "comes with no preset"));
+    unlink(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,7 +345,9 @@ int main(void)
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_key_listing),
+        cmocka_unit_test(test_file_each),
         cmocka_unit_test(test_cli_bad_set_exits_1),
+        cmocka_unit_test(test_cli_spellings_and_presets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

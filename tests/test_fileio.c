@@ -118,7 +118,9 @@ static void test_write_file(void **state)
     assert_string_equal(get(path), "good\n");
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0644);
+    mode_t um = umask(0);
+    umask(um);
+    assert_int_equal(st.st_mode & 0777, 0666 & ~um); /* 0644 under the usual umask 022 */
     /* a write that fails midway: the error has the reason, the old file stays, no temp file */
     static char big[200000];
     memset(big, 'x', sizeof big);
@@ -155,6 +157,42 @@ static void test_write_file(void **state)
     assert_non_null(strstr(e.msg, "cannot create directory"));
     assert_non_null(strstr(e.msg, "Not a directory"));
     assert_string_equal(tu_listing(dir), "out.txt staged.txt");
+}
+
+/* Files are 0666 and folders 0777 less the umask, as any file the user
+ * creates (mkstemp's 0600 and mkdtemp's 0700 are not). */
+static void test_modes_follow_umask(void **state)
+{
+    (void)state;
+    static const mode_t masks[] = {022, 077, 002, 027};
+    IpuErr e;
+    for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
+        char file[500], dir[500], inner[600];
+        snprintf(file, sizeof file, "%s/mode-%zu.txt", tmpdir, i);
+        snprintf(dir, sizeof dir, "%s/mode-%zu.d", tmpdir, i);
+        mode_t old = umask(masks[i]);
+        FileioDir d;
+        int rv = fileio_write(file, "m", 1, &e);
+        if (!rv && !(rv = fileio_dir_begin(&d, dir, &e))) {
+            snprintf(inner, sizeof inner, "%s/report.json", d.tmp);
+            rv = fileio_write(inner, "{}", 2, &e) || fileio_dir_commit(&d, NULL, &e) ? -1 : 0;
+        }
+        umask(old);
+        if (rv)
+            fail_msg("umask %03o: %s", (unsigned)masks[i], e.msg);
+        struct stat st;
+        snprintf(inner, sizeof inner, "%s/report.json", dir);
+        assert_int_equal(stat(file, &st), 0);
+        if ((st.st_mode & 0777) != (0666 & ~masks[i]))
+            fail_msg("umask %03o: file mode %03o, want %03o", (unsigned)masks[i], (unsigned)(st.st_mode & 0777),
+                     (unsigned)(0666 & ~masks[i]));
+        assert_int_equal(stat(inner, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0666 & ~masks[i]);
+        assert_int_equal(stat(dir, &st), 0);
+        if ((st.st_mode & 0777) != (0777 & ~masks[i]))
+            fail_msg("umask %03o: folder mode %03o, want %03o", (unsigned)masks[i], (unsigned)(st.st_mode & 0777),
+                     (unsigned)(0777 & ~masks[i]));
+    }
 }
 
 static const char *const owned[] = {"report.*", "plot-*.png", NULL};
@@ -309,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_read),
         cmocka_unit_test(test_write_file),
         cmocka_unit_test(test_write_dir),
+        cmocka_unit_test(test_modes_follow_umask),
         cmocka_unit_test(test_writers_fail_whole),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

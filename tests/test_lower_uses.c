@@ -161,13 +161,14 @@ typedef struct Case {
     Placement pl;
     uint32_t tiles, workers; /* tiles 0: the preset's */
     int overlap;             /* stream: two weight buffer sets (and 8 I/O tiles) */
+    Scheme scheme;
 } Case;
 
 static void case_name(const Case *k, char *buf, size_t n)
 {
-    snprintf(buf, n, "%s %s chips %u kv %d batch %u %s tiles %u workers %u", k->model, k->fmt, k->chips, k->kv,
+    snprintf(buf, n, "%s %s chips %u kv %d batch %u %s tiles %u workers %u%s", k->model, k->fmt, k->chips, k->kv,
              k->batch, k->pl != PLACE_STREAM ? "resident" : k->overlap ? "stream+overlap" : "stream", k->tiles,
-             k->workers);
+             k->workers, k->scheme == SCHEME_GRAPHCORE ? " scheme graphcore" : "");
 }
 
 /* Lowers k in both modes and checks the declarations; returns the pairs checked. */
@@ -179,6 +180,7 @@ static size_t check_case(const Case *k, int *split_ln, int *whole_ln)
     RunOptions o;
     opts(&o, k->model, k->fmt, k->chips, k->kv, k->batch, k->pl);
     o.overlap = k->overlap;
+    o.scheme = k->scheme;
     char what[160];
     case_name(k, what, sizeof what);
     GptjWeights w;
@@ -212,19 +214,24 @@ static void test_declared_uses_micro(void **s)
             for (int kv = 0; kv < 2; kv++)
                 for (int st = 0; st < 2; st++) {
                     Case k = {"gptj-micro", fmts[f], chips[c], kv, kv ? 2u : 1u, st ? PLACE_STREAM : PLACE_RESIDENT,
-                              96, 6, 0};
+                              96, 6, 0, SCHEME_IPUSIM};
                     pairs += check_case(&k, &split_ln, &whole_ln);
                 }
     /* few tiles: more rows than tiles, so LayerNorm keeps whole rows */
-    Case few[] = {{"gptj-micro", "f16", 1, 0, 2, PLACE_RESIDENT, 12, 6, 0},
-                  {"gptj-micro", "q4g:16", 2, 1, 4, PLACE_STREAM, 12, 6, 0}};
+    Case few[] = {{"gptj-micro", "f16", 1, 0, 2, PLACE_RESIDENT, 12, 6, 0, SCHEME_IPUSIM},
+                  {"gptj-micro", "q4g:16", 2, 1, 4, PLACE_STREAM, 12, 6, 0, SCHEME_IPUSIM}};
     for (int i = 0; i < 2; i++)
         pairs += check_case(&few[i], &split_ln, &whole_ln);
     /* overlapped streaming: two weight buffer sets sharing the activation buffers */
-    Case ov[] = {{"gptj-micro", "q4g:16", 2, 1, 2, PLACE_STREAM, 96, 6, 1},
-                 {"gptj-micro", "f16", 2, 0, 2, PLACE_STREAM, 96, 6, 1}};
+    Case ov[] = {{"gptj-micro", "q4g:16", 2, 1, 2, PLACE_STREAM, 96, 6, 1, SCHEME_IPUSIM},
+                 {"gptj-micro", "f16", 2, 0, 2, PLACE_STREAM, 96, 6, 1, SCHEME_IPUSIM}};
     for (int i = 0; i < 2; i++)
         pairs += check_case(&ov[i], &split_ln, &whole_ln);
+    /* Graphcore's pipeline: load layout, unpack, broadcast ops, rearrangement */
+    Case gc[] = {{"gptj-micro", "q4g:16", 2, 0, 2, PLACE_STREAM, 96, 6, 0, SCHEME_GRAPHCORE},
+                 {"gptj-micro", "q4g:32", 1, 1, 1, PLACE_RESIDENT, 96, 6, 0, SCHEME_GRAPHCORE}};
+    for (int i = 0; i < 2; i++)
+        pairs += check_case(&gc[i], &split_ln, &whole_ln);
     /* both LayerNorm paths were covered */
     assert_true(split_ln > 0 && whole_ln > 0);
     assert_true(pairs > 1000);
@@ -234,7 +241,7 @@ static void test_declared_uses_tiny(void **s)
 {
     (void)s;
     int split_ln = 0, whole_ln = 0;
-    Case k = {"gptj-tiny", "q4g:16", 2, 1, 1, PLACE_STREAM, 0, 6, 0};
+    Case k = {"gptj-tiny", "q4g:16", 2, 1, 1, PLACE_STREAM, 0, 6, 0, SCHEME_IPUSIM};
     assert_true(check_case(&k, &split_ln, &whole_ln) > 0);
 }
 
@@ -338,6 +345,7 @@ static void run_steps(const Case *k, int poisoned, uint32_t *tokens, float *logi
     RunOptions o;
     opts(&o, k->model, k->fmt, k->chips, k->kv, k->batch, k->pl);
     o.overlap = k->overlap;
+    o.scheme = k->scheme;
     char what[200];
     case_name(k, what, sizeof what);
     strncat(what, poisoned ? " poisoned" : " clean", sizeof what - strlen(what) - 1);
@@ -401,9 +409,9 @@ static void check_poison(const Case *k)
 static void test_poison_kv(void **s)
 {
     (void)s;
-    Case ks[] = {{"gptj-micro", "f16", 1, 1, 1, PLACE_RESIDENT, 96, 6, 0},
-                 {"gptj-micro", "q4g:16", 2, 1, 2, PLACE_STREAM, 96, 6, 1},
-                 {"gptj-micro", "q4g:16", 2, 1, 4, PLACE_STREAM, 12, 6, 0}};
+    Case ks[] = {{"gptj-micro", "f16", 1, 1, 1, PLACE_RESIDENT, 96, 6, 0, SCHEME_IPUSIM},
+                 {"gptj-micro", "q4g:16", 2, 1, 2, PLACE_STREAM, 96, 6, 1, SCHEME_IPUSIM},
+                 {"gptj-micro", "q4g:16", 2, 1, 4, PLACE_STREAM, 12, 6, 0, SCHEME_IPUSIM}};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
         check_poison(&ks[i]);
 }
@@ -411,9 +419,10 @@ static void test_poison_kv(void **s)
 static void test_poison_nokv(void **s)
 {
     (void)s;
-    Case ks[] = {{"gptj-micro", "q4g:16", 2, 0, 1, PLACE_RESIDENT, 96, 6, 0},
-                 {"gptj-micro", "f16", 4, 0, 2, PLACE_STREAM, 96, 6, 0},
-                 {"gptj-micro", "f16", 1, 0, 2, PLACE_RESIDENT, 12, 6, 0}};
+    Case ks[] = {{"gptj-micro", "q4g:16", 2, 0, 1, PLACE_RESIDENT, 96, 6, 0, SCHEME_IPUSIM},
+                 {"gptj-micro", "f16", 4, 0, 2, PLACE_STREAM, 96, 6, 0, SCHEME_IPUSIM},
+                 {"gptj-micro", "f16", 1, 0, 2, PLACE_RESIDENT, 12, 6, 0, SCHEME_IPUSIM},
+                 {"gptj-micro", "q4g:32", 2, 0, 2, PLACE_STREAM, 96, 6, 0, SCHEME_GRAPHCORE}};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
         check_poison(&ks[i]);
 }

@@ -47,6 +47,7 @@ static StepResult step(uint64_t stream, uint64_t matmul, uint64_t other, uint64_
     s.weight_bytes_read = wbytes;
     s.kv_bytes_read = kvbytes;
     s.stream_bytes = wbytes - wbytes / 10; /* a tenth (the embedding) stays resident */
+    s.exchange_bytes = 2 * stream; /* fp16's decode steps: 1e6 and 5e6 */
     return s;
 }
 
@@ -215,18 +216,39 @@ static void test_json(void **state)
                         "gptj-6b");
     cJSON *fs = cJSON_GetObjectItem(j, "formats");
     assert_int_equal(cJSON_GetArraySize(fs), 3);
+    assert_int_equal(cJSON_GetObjectItem(j, "schema_version")->valueint, REPORT_SCHEMA_VERSION);
     cJSON *f0 = cJSON_GetArrayItem(fs, 0);
-    const char *keys[] = {"format", "bits_per_param", "placement", "ttft_s", "tpot_s", "latency_s",
-                          "throughput_tokens_per_s", "batched_token_s", "speedup_vs_fp16", "mbu",
-                          "peak_bytes_per_s", "sram_peak", "prefill", "decode"};
+    /* every headline field, in the table's order, and nothing named as a percentage */
+    cJSON *it = f0->child;
+    for (size_t i = 0; i < report_field_count; i++, it = it->next) {
+        assert_non_null(it);
+        assert_string_equal(it->string, report_fields[i].name);
+        assert_null(strstr(it->string, "pct"));
+    }
+    const char *keys[] = {"sram_peak_by_category", "prefill", "decode"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (!cJSON_GetObjectItem(f0, keys[i]))
             fail_msg("key %s missing", keys[i]);
+    assert_null(cJSON_GetObjectItem(f0, "mbu")); /* version 1's name of mbu_frac */
+    near(cJSON_GetObjectItem(f0, "mbu_frac")->valuedouble, 4.5e7 / 2e-3 / 2.16517e10); /* pod4: one machine's streaming */
     near(cJSON_GetObjectItem(f0, "tpot_s")->valuedouble, 2e-3);
     near(cJSON_GetObjectItem(cJSON_GetArrayItem(fs, 1), "speedup_vs_fp16")->valuedouble, 2.0);
-    cJSON *st = cJSON_GetObjectItem(cJSON_GetObjectItem(f0, "decode"), "stream");
-    near(cJSON_GetObjectItem(st, "pct")->valuedouble, 75.0);
-    near(cJSON_GetObjectItem(cJSON_GetObjectItem(f0, "sram_peak"), "tile")->valuedouble, 1471);
+    cJSON *dj = cJSON_GetObjectItem(f0, "decode");
+    near(cJSON_GetObjectItem(dj, "cycles")->valuedouble, 2e6);
+    near(cJSON_GetObjectItem(dj, "time_s")->valuedouble, 2e-3);
+    cJSON *st = cJSON_GetObjectItem(cJSON_GetObjectItem(dj, "phases"), "stream");
+    near(cJSON_GetObjectItem(st, "share_frac")->valuedouble, 0.75);
+    near(cJSON_GetObjectItem(st, "time_s")->valuedouble, 1.5e-3);
+    /* the step's bytes: the mean of the decode steps */
+    near(cJSON_GetObjectItem(dj, "kv_bytes_read")->valuedouble, 4e7);
+    near(cJSON_GetObjectItem(dj, "stream_bytes")->valuedouble, 4.5e7);
+    near(cJSON_GetObjectItem(dj, "exchange_bytes")->valuedouble, 3e6);
+    near(cJSON_GetObjectItem(cJSON_GetObjectItem(f0, "prefill"), "kv_bytes_read")->valuedouble, 0);
+    near(cJSON_GetObjectItem(f0, "sram_peak_tile")->valuedouble, 1471);
+    assert_string_equal(cJSON_GetObjectItem(f0, "sram_peak_step")->valuestring, "layer0.fc_in");
+    near(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(f0, "sram_peak_by_category"), "always_live"),
+                             "weights")->valuedouble,
+         300000);
     cJSON_Delete(j);
     /* no temp file left beside it */
     char cmd[512];
@@ -251,10 +273,10 @@ static void test_csv_and_table(void **state)
     for (char *p = csv; *p; p++)
         lines += *p == '\n';
     assert_int_equal(lines, 1 + 3 * 2 * (PHASE_COUNT + 1));
-    assert_true(!strncmp(csv, "format,step,phase,cycles,seconds,percent\n", 41));
-    assert_non_null(strstr(csv, "\nfp16,decode,stream,1500000,0.0015,75.000\n"));
-    assert_non_null(strstr(csv, "\nfp16,prefill,total,2000000,0.002,100.000\n"));
-    assert_non_null(strstr(csv, "\nq4g:64,decode,decompress,250000,0.00025,25.000\n"));
+    assert_true(!strncmp(csv, "format,step,phase,cycles,time_s,share_frac\n", 43));
+    assert_non_null(strstr(csv, "\nfp16,decode,stream,1500000,0.0015,0.750000\n"));
+    assert_non_null(strstr(csv, "\nfp16,prefill,total,2000000,0.002,1.000000\n"));
+    assert_non_null(strstr(csv, "\nq4g:64,decode,decompress,250000,0.00025,0.250000\n"));
     /* the table names the figures */
     snprintf(path, sizeof path, "%s/table.txt", tmpdir);
     FILE *f = fopen(path, "w");
@@ -290,6 +312,92 @@ static void test_csv_and_table(void **state)
     report_free(&rep);
 }
 
+/* The summary CSV: the field table's names as the header, one row per
+ * format, undefined figures empty; its path beside a breakdown CSV. */
+static void test_summary_csv(void **state)
+{
+    (void)state;
+    RunResult r;
+    StepResult dec[2], dq[2];
+    Report rep = two_formats(&r, dec, dq);
+    IpuArch a;
+    IpuErr e;
+    assert_int_equal(arch_preset("pod4", &a, &e), 0);
+    q4_result(&r, dq, 32);
+    r.ndecode = 0; /* a prefill alone: no TPOT */
+    assert_int_equal(report_add(&rep, &r, 4, 4, &a, &e), 0);
+    size_t len;
+    char *csv = report_summary_csv_text(&rep, &len);
+    assert_non_null(csv);
+    assert_int_equal(strlen(csv), len);
+    char header[2048] = "";
+    for (size_t i = 0; i < report_field_count; i++)
+        snprintf(header + strlen(header), sizeof header - strlen(header), "%s%s", i ? "," : "", report_fields[i].name);
+    assert_true(!strncmp(csv, header, strlen(header)) && csv[strlen(header)] == '\n');
+    int lines = 0;
+    for (char *p = csv; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 1 + 4);
+    /* fp16's row: format, placement, bits, batch, chips, decode steps, clock, memory_proportion, TTFT, TPOT */
+    if (!strstr(csv, "\nfp16,stream,16,4,4,2,1e+09,0,0.002,0.002,0.006,2000,0.0005,1,45000000,"))
+        fail_msg("fp16 row:\n%s", csv);
+    /* q4g:32 without a decode step: TPOT empty (not "nan"), throughput from the prefill */
+    if (!strstr(csv, "\nq4g:32,stream,5,4,4,0,1e+09,0,0.0015,,0.0015,"))
+        fail_msg("q4g:32 row:\n%s", csv);
+    assert_null(strstr(csv, "nan"));
+    free(csv);
+    char path[64];
+    report_summary_path("out/report.csv", path, sizeof path);
+    assert_string_equal(path, "out/report_summary.csv");
+    report_summary_path("a.b/r", path, sizeof path);
+    assert_string_equal(path, "a.b/r_summary");
+    report_summary_path(".csv", path, sizeof path);
+    assert_string_equal(path, ".csv_summary");
+    /* the plot titles' configuration line, from the config echo's run keys */
+    cJSON *run = cJSON_GetObjectItem(rep.config, "run");
+    cJSON_AddStringToObject(run, "arch", "pod4");
+    cJSON_AddNumberToObject(run, "prompt_len", 512);
+    cJSON_AddNumberToObject(run, "gen_tokens", 20);
+    char line[256];
+    report_config_line(&rep, line, sizeof line);
+    assert_string_equal(line, "gptj-6b on pod4 (4 chips), batch 4, prompt 512, generate 20; fp16, q4g:64, q4g:16, q4g:32");
+    report_free(&rep);
+}
+
+/* docs/report-format.md names every field of the JSON and summary CSV
+ * with its unit, and every field of the per-step objects. */
+static void test_fields_documented(void **state)
+{
+    (void)state;
+    const char *src = getenv("IPUSIM_SOURCE_DIR");
+    assert_non_null(src);
+    char path[600];
+    snprintf(path, sizeof path, "%s/docs/report-format.md", src);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    static char doc[1 << 17];
+    size_t n = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[n] = '\0';
+    for (size_t i = 0; i < report_field_count; i++) {
+        char row[160];
+        snprintf(row, sizeof row, "| `%s` | %s |", report_fields[i].name, report_fields[i].unit);
+        if (!strstr(doc, row))
+            fail_msg("docs/report-format.md lacks the row '%s'", row);
+    }
+    static const char *const more[] = {"`schema_version`", "`share_frac`", "`time_s`", "`stream_bytes`",
+                                       "`exchange_bytes`", "`link_bytes`", "`weight_bytes_read`", "`kv_bytes_read`",
+                                       "`sram_peak_by_category`", "`bound_frac`", "`intensity_flops_per_byte`"};
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        if (!strstr(doc, more[i]))
+            fail_msg("docs/report-format.md lacks %s", more[i]);
+    char v[64];
+    snprintf(v, sizeof v, "`\"schema_version\": %d`", REPORT_SCHEMA_VERSION);
+    if (!strstr(doc, v))
+        fail_msg("docs/report-format.md does not give the current version as %s", v);
+}
+
 static void test_plots(void **state)
 {
     (void)state;
@@ -316,6 +424,31 @@ static void test_plots(void **state)
     char *d = slurp(path);
     assert_non_null(strstr(d, "\n64 0.250000 4.5000\n"));
     assert_non_null(strstr(d, "\n16 0.250000 6.0000\n"));
+    /* titles name the configuration and the formats */
+    snprintf(path, sizeof path, "%s/breakdown.gp", dir);
+    d = slurp(path);
+    if (!strstr(d, "by phase\\n4 chips, batch 4; fp16, q4g:64, q4g:16\" noenhanced"))
+        fail_msg("breakdown.gp title:\n%s", d);
+    /* the script names no folder: re-run from elsewhere, it redraws the same picture beside itself */
+    assert_null(strstr(d, tmpdir));
+    static char orig[1 << 17];
+    snprintf(path, sizeof path, "%s/breakdown.%s", dir, ext);
+    FILE *pf = fopen(path, "rb");
+    assert_non_null(pf);
+    size_t n = fread(orig, 1, sizeof orig, pf);
+    fclose(pf);
+    assert_true(n > 1000 && n < sizeof orig);
+    assert_int_equal(unlink(path), 0);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cd / && gnuplot '%s/breakdown.gp' >/dev/null 2>&1", dir);
+    assert_int_equal(system(cmd), 0);
+    pf = fopen(path, "rb");
+    assert_non_null(pf);
+    static char again[1 << 17];
+    size_t m = fread(again, 1, sizeof again, pf);
+    fclose(pf);
+    assert_int_equal(m, n);
+    assert_memory_equal(again, orig, n);
     /* without gnuplot: a clear error and no image */
     const char *old = getenv("PATH");
     char saved[4096];
@@ -337,6 +470,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arithmetic_values), cmocka_unit_test(test_peaks),
         cmocka_unit_test(test_json),              cmocka_unit_test(test_csv_and_table),
+        cmocka_unit_test(test_summary_csv),       cmocka_unit_test(test_fields_documented),
         cmocka_unit_test(test_plots),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -125,6 +125,82 @@ static void test_arch_order(void **state)
     assert_string_equal(rc.arch.name, "bow-pod16");
 }
 
+/* One spelling everywhere: an arch key is taken with or without "arch.";
+ * `chips` stays the run key. */
+static void test_arch_key_spellings(void **state)
+{
+    (void)state;
+    RunConfig rc;
+    IpuErr e;
+    runcfg_init(&rc);
+    assert_int_equal(runcfg_set(&rc, "stream.io_tiles", "32", "--set", &e), 0);
+    assert_int_equal(runcfg_set(&rc, "arch.clock_hz", "1e9", "--set", &e), 0);
+    assert_int_equal(runcfg_set(&rc, "chips", "2", "--set", &e), 0);
+    assert_int_equal(runcfg_finish(&rc, &e), 0);
+    assert_int_equal(rc.arch.io_tiles, 32);
+    assert_true(rc.arch.clock_hz == 1e9);
+    assert_int_equal(rc.chips_used, 2);
+    assert_int_equal(rc.arch.chips, 4); /* the run key, not arch.chips */
+    assert_int_equal(rc.narch_sets, 2);
+    assert_string_equal(rc.arch_sets[0].key, "stream.io_tiles"); /* echoed as arch.stream.io_tiles */
+    assert_int_equal(runcfg_set(&rc, "stream.io_tilez", "32", "--set", &e), -1);
+    assert_err_has(e, "unknown key 'stream.io_tilez'");
+    assert_err_has(e, "with or without 'arch.'");
+    assert_int_equal(runcfg_set(&rc, "tiles_per_chip", "0x10", "scenario s.conf:2", &e), -1);
+    assert_err_has(e, "scenario s.conf:2: arch key 'tiles_per_chip': '0x10' is not a decimal number");
+}
+
+/* An arch file: its preset is key arch, its keys arch.<key>; a preset other
+ * than one set elsewhere is an error naming both, in either order. */
+static void test_arch_file(void **state)
+{
+    (void)state;
+    char path[400];
+    snprintf(path, sizeof path, "%s/a16.json", tmpdir);
+    write_file(path, "{\"stream.io_tiles\": 64, \"preset\": \"pod16\", \"clock_hz\": 1.5e9, "
+                     "\"isa.nibunpack4.enabled\": true}");
+    RunConfig rc;
+    IpuErr e;
+    runcfg_init(&rc);
+    if (runcfg_load_arch_file(&rc, path, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(runcfg_finish(&rc, &e), 0);
+    assert_string_equal(rc.arch_name, "pod16");
+    assert_int_equal(rc.arch.chips, 16);
+    assert_int_equal(rc.arch.io_tiles, 64);
+    assert_true(rc.arch.clock_hz == 1.5e9);
+    assert_true(rc.arch.isa.nibunpack4_enabled);
+    assert_int_equal(rc.narch_sets, 3);
+    assert_non_null(strstr(rc.arch_sets[0].source, "arch file "));
+    /* the same preset given again is fine; another is not, whichever comes first */
+    assert_int_equal(runcfg_set(&rc, "arch", "pod16", "--set", &e), 0);
+    assert_int_equal(runcfg_set(&rc, "arch", "pod4", "--set", &e), -1);
+    assert_err_has(e, "--set names arch preset 'pod4' but arch file ");
+    assert_err_has(e, "names 'pod16'");
+    runcfg_init(&rc);
+    assert_int_equal(runcfg_set(&rc, "arch", "pod4", "scenario x.conf:3", &e), 0);
+    assert_int_equal(runcfg_load_arch_file(&rc, path, &e), -1);
+    assert_err_has(e, "a16.json names arch preset 'pod16' but scenario x.conf:3 names 'pod4'");
+    /* a file without a preset takes the configured one; --set later overrides its keys */
+    snprintf(path, sizeof path, "%s/keys.json", tmpdir);
+    write_file(path, "{\"stream.bandwidth_bytes_per_s\": 4e10}");
+    runcfg_init(&rc);
+    assert_int_equal(runcfg_set(&rc, "arch", "pod4", "--set", &e), 0);
+    assert_int_equal(runcfg_load_arch_file(&rc, path, &e), 0);
+    assert_int_equal(runcfg_set(&rc, "stream.bandwidth_bytes_per_s", "5e10", "--set", &e), 0);
+    assert_int_equal(runcfg_finish(&rc, &e), 0);
+    assert_string_equal(rc.arch.name, "pod4");
+    assert_true(rc.arch.stream_bandwidth_bytes_per_s == 5e10);
+    /* errors name the file and key */
+    write_file(path, "{\"clock_hz\": 0}");
+    runcfg_init(&rc);
+    assert_int_equal(runcfg_load_arch_file(&rc, path, &e), -1);
+    assert_err_has(e, "keys.json: arch key 'clock_hz'");
+    write_file(path, "{\"clock_hz\": \"fast\"}");
+    assert_int_equal(runcfg_load_arch_file(&rc, path, &e), -1);
+    assert_err_has(e, "keys.json': key 'clock_hz' must be a number or bool");
+}
+
 static void test_scenario_file(void **state)
 {
     (void)state;
@@ -448,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_scenario_not_a_file), cmocka_unit_test(test_scenario_nul_byte),
         cmocka_unit_test(test_arch_values_decimal), cmocka_unit_test(test_keep_fp16_rule_count),
         cmocka_unit_test(test_print_config_round_trip),
+        cmocka_unit_test(test_arch_key_spellings), cmocka_unit_test(test_arch_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -59,7 +59,7 @@ static int tensor_rows_split(LowerBuilder *b, const char *name, GraphDType dt, u
 }
 
 int lower_attn_cache(LowerBuilder *b, const char *name, const AttnPlan *ap, SramCategory cat, int *kc, int *vtc,
-                     IpuErr *err)
+                     int *kaux, IpuErr *err)
 {
     uint32_t n = ap->batch * ap->heads * ap->nkb;
     uint32_t *tiles = malloc(n * sizeof *tiles);
@@ -69,6 +69,11 @@ int lower_attn_cache(LowerBuilder *b, const char *name, const AttnPlan *ap, Sram
         tiles[i] = ap->tile0 + i;
     char nm[64];
     int rc = 0;
+    if (ap->kv.fmt != KV_F16) {
+        rc = lower_attn_kv_cache(b, name, ap, cat, tiles, kc, vtc, kaux, err);
+        free(tiles);
+        return rc;
+    }
     for (uint32_t c = 0; c < b->chips && !rc; c++) {
         snprintf(nm, sizeof nm, "%s.k.%u", name, c);
         kc[c] = tensor_on(b, nm, DTYPE_FP16, c, n, (uint64_t)ap->sb * ap->hd, tiles, cat, err);
@@ -80,9 +85,11 @@ int lower_attn_cache(LowerBuilder *b, const char *name, const AttnPlan *ap, Sram
     return rc;
 }
 
-int lower_attn_kv_pairs(LowerBuilder *b, int step, const AttnPlan *ap, const int *kc, const int *vtc, const int *k,
-                        const int *vt, uint32_t pos0, IpuErr *err)
+int lower_attn_kv_pairs(LowerBuilder *b, int step, const AttnPlan *ap, const int *kc, const int *vtc, const int *kaux,
+                        const int *kvstage, const int *k, const int *vt, uint32_t pos0, IpuErr *err)
 {
+    if (ap->kv.fmt != KV_F16)
+        return lower_attn_kv_qpairs(b, step, ap, kc, vtc, kaux, kvstage, pos0, err);
     b->p->steps[step].npairs = 0;
     uint64_t m = (uint64_t)ap->batch * ap->t, cc = (uint64_t)ap->heads * ap->hd, blk = (uint64_t)ap->sb * ap->hd;
     for (uint32_t c = 0; c < b->vchips; c++)
@@ -318,8 +325,8 @@ static int attn_wave_steps(AttnBuild *ab, int seq, const int *q, const int *att,
 }
 
 int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan *ap, const int *kc, const int *vtc,
-                     const int *q, const int *k, const int *vt, const int *att, uint32_t pos0, int *kv_copy,
-                     int *softmax_cs, IpuErr *err)
+                     const int *kaux, const int *q, const int *k, const int *vt, const int *att, uint32_t pos0,
+                     int *kv_copy, int *softmax_cs, int *kvstage, IpuErr *err)
 {
     AttnBuild ab = {.b = b, .name = name, .ap = ap, .W = b->g->arch.workers_per_tile, .H = ap->heads, .hd = ap->hd,
                     .sb = ap->sb, .nkb = ap->nkb, .mqb = ap->mqb, .nw = ap->batch * ap->heads * ap->nkb,
@@ -332,16 +339,22 @@ int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan 
         for (uint32_t j = 0; j < ab.nkb; j++)
             ab.wt[g * ab.nkb + j] = home_tile(ap, g / ab.H, g % ab.H, j);
     rc = rc || attn_tensors(&ab, err) || attn_compute_sets(&ab, err) ? -1 : 0;
+    /* a quantized cache: written through staging and widened into fp16 blocks the matmuls read */
+    int kd[LOWER_MAX_CHIPS], vd[LOWER_MAX_CHIPS], quant = ap->kv.fmt != KV_F16, cp = -1;
+    if (!rc && quant && lower_attn_kv_build(b, seq, name, ap, ab.wt, kc, vtc, kaux, k, vt, pos0, kd, vd, &cp, kvstage,
+                                            err))
+        rc = -1;
     for (uint32_t c = 0; !rc && c < b->vchips; c++)
         for (uint32_t g = 0; !rc && g < ab.ng; g++) {
             for (uint32_t j = 0; !rc && j < ab.nkb; j++)
-                rc = attn_block_vertices(&ab, c, g * ab.nkb + j, kc, vtc, err);
+                rc = attn_block_vertices(&ab, c, g * ab.nkb + j, quant ? kd : kc, quant ? vd : vtc, err);
             rc = rc || attn_group_vertices(&ab, c, g, pos0, err) ? -1 : 0;
         }
-    /* write the new keys and values into the caches, then the waves */
-    int cp = rc ? -1 : lower_copy(b, seq, name, err);
-    if (!rc && (cp < 0 || lower_attn_kv_pairs(b, cp, ap, kc, vtc, k, vt, pos0, err) ||
-                attn_wave_steps(&ab, seq, q, att, err)))
+    /* write the new keys and values into the caches (fp16), then the waves */
+    if (!rc && !quant &&
+        ((cp = lower_copy(b, seq, name, err)) < 0 || lower_attn_kv_pairs(b, cp, ap, kc, vtc, NULL, NULL, k, vt, pos0, err)))
+        rc = -1;
+    if (!rc && attn_wave_steps(&ab, seq, q, att, err))
         rc = -1;
     if (!rc)
         *kv_copy = cp, *softmax_cs = ab.cs_sm[0];

@@ -10,19 +10,20 @@
 
 /* ---- functional weights ---- */
 
-/* A growable fp32 scratch: each chip's part of a matrix is made in the
- * same buffer, one after another (lazy synthetic weights have no stored
- * matrix to point into). */
+/* A growable fp32 scratch: every matrix is made once into the same
+ * buffer (for all chips), not once per chip into fresh memory. */
 typedef struct {
     float *f;
     uint64_t cap;
 } F32Buf;
 
-/* Rows [r0, r0 + rows) x columns [c0, c0 + cols) of matrix tensor index as
- * fp32 (gptj_weights_rows), rows cols floats apart; NULL on no host memory. */
-static const float *matrix_part(const GptjWeights *w, int index, uint64_t r0, uint64_t rows, uint64_t c0,
-                                uint64_t cols, F32Buf *b)
+/* Matrix tensor index (rows, cols) as fp32: its storage when the weights
+ * are stored fp32, else made in b by gptj_weights_rows (fp16 or lazy
+ * synthetic weights, which have no storage); NULL on no host memory. */
+static const float *matrix_f32(const GptjWeights *w, int index, uint64_t rows, uint64_t cols, F32Buf *b)
 {
+    if (w->wdtype == GPTJ_F32 && !w->lazy_synth)
+        return gptj_weights_tensor(w, index);
     uint64_t n = rows * cols;
     if (n > b->cap) {
         free(b->f);
@@ -31,7 +32,7 @@ static const float *matrix_part(const GptjWeights *w, int index, uint64_t r0, ui
         if (!b->f)
             return NULL;
     }
-    gptj_weights_rows(w, index, (int64_t)r0, (int64_t)rows, (int64_t)c0, (int64_t)cols, b->f, (int64_t)cols);
+    gptj_weights_rows(w, index, 0, (int64_t)rows, 0, (int64_t)cols, b->f, (int64_t)cols);
     return b->f;
 }
 
@@ -47,16 +48,15 @@ static int write_small(Lowered *L, int id, const float *gain, const float *bias,
     return rc;
 }
 
-/* Packs one linear of one chip into the tensors of w (resident) or at *off in remote (stream). */
-static int pack_one(Lowered *L, const LinearPlan *pl, const QuantSpec *sp, const char *name, const LinearWeights *w,
-                    uint32_t c, const float *src, uint64_t ld, uint32_t rows_valid, const float *bias, int neg_inf,
-                    int remote, uint64_t *off, IpuErr *err)
+/* Where one chip's tensors of w go: the tensors themselves (resident), or
+ * consecutive bytes from *off of the chip's layer buffer remote (stream). */
+static void pack_dst(Lowered *L, const LinearWeights *w, uint32_t c, int remote, uint64_t *off, void *dst[4])
 {
     Graph *g = L->b.g;
-    void *dst[4] = {0};
     int ids[4] = {w->w[c], w->scale[c], w->bias_q[c], w->bias[c]};
     char *rb = remote >= 0 ? graph_remote_data(g, remote) : NULL;
     for (int q = 0; q < 4; q++) {
+        dst[q] = NULL;
         if (ids[q] < 0)
             continue;
         const Tensor *t = graph_tensor(g, ids[q]);
@@ -67,68 +67,98 @@ static int pack_one(Lowered *L, const LinearPlan *pl, const QuantSpec *sp, const
             dst[q] = graph_tensor_data(g, ids[q]);
         }
     }
-    return lower_linear_pack(pl, sp, name, src, ld, rows_valid, bias, neg_inf, dst[0], dst[1], dst[2], dst[3], err);
+}
+
+/* Quantizes the whole matrix m (rows, cols) in spec, once for every chip. */
+static int quantize_whole(const QuantSpec *spec, const char *name, const float *m, uint64_t rows, uint64_t cols,
+                          QuantTensor *qt, IpuErr *err)
+{
+    if (!m)
+        return ipu_err(err, "out of host memory");
+    return quant_tensor(spec, name, m, (int64_t)rows, (int64_t)cols, qt, err);
+}
+
+/* The embedding (fp16 rows) and the LM head (its format) of every chip. */
+static int write_vocab(Lowered *L, const GptjWeights *w, F32Buf *buf, uint64_t *off, IpuErr *err)
+{
+    uint32_t C = (uint32_t)L->cfg.n_embd, V = (uint32_t)L->cfg.vocab_size;
+    const float *m = matrix_f32(w, 0, V, C, buf);
+    if (!m)
+        return ipu_err(err, "out of host memory");
+    for (uint32_t c = 0; c < L->b.chips; c++) {
+        uint32_t r0 = c * L->vc, valid = r0 >= V ? 0 : (V - r0 < L->vc ? V - r0 : L->vc);
+        lower_gather_pack(&L->pemb, m + (uint64_t)r0 * C, C, valid, graph_tensor_data(L->b.g, L->emb.w[c]));
+    }
+    QuantTensor qt;
+    int lm_index = gptj_tensor_count(&L->cfg) - 2;
+    if (quantize_whole(&L->spec_lm, "lm_head.weight", matrix_f32(w, lm_index, V, C, buf), V, C, &qt, err))
+        return -1;
+    int rc = 0;
+    for (uint32_t c = 0; c < L->b.chips && !rc; c++) {
+        uint32_t r0 = c * L->vc, valid = r0 >= V ? 0 : (V - r0 < L->vc ? V - r0 : L->vc);
+        void *dst[4];
+        pack_dst(L, &L->lm, c, -1, &off[c], dst);
+        rc = lower_linear_pack(&L->plm, &qt, r0 < V ? r0 : 0, 0, valid, w->lm_head_b + (r0 < V ? r0 : 0), 1, dst[0],
+                               dst[1], dst[2], dst[3], err);
+    }
+    quant_tensor_free(&qt);
+    return rc;
+}
+
+/* Layer l's linear li of every chip: the chip's rows (q, k, v, fc_in) or
+ * columns (out_proj, fc_out) of the matrix quantized whole. */
+static int write_linear(Lowered *L, const GptjWeights *w, int l, int li, F32Buf *buf, uint64_t *off, IpuErr *err)
+{
+    uint32_t C = (uint32_t)L->cfg.n_embd, I = (uint32_t)L->cfg.n_inner;
+    const GptjLayerWeights *lw = &w->h[l];
+    /* a layer's matrices in the tensor table, after its ln_1 weight and bias: q k v out fc_in (fc_in bias) fc_out */
+    static const int table_at[NLIN] = {2, 3, 4, 5, 6, 8};
+    uint64_t rows[NLIN] = {C, C, C, C, I, C}, cols[NLIN] = {C, C, C, C, C, I};
+    char nm[96];
+    snprintf(nm, sizeof nm, "transformer.h.%d.%s", l, lower_lin_names[li]);
+    QuantTensor qt;
+    const float *m = matrix_f32(w, 1 + 10 * l + table_at[li], rows[li], cols[li], buf);
+    if (quantize_whole(&L->spec[li], nm, m, rows[li], cols[li], &qt, err))
+        return -1;
+    const LinearWeights *set = L->placement == PLACE_STREAM ? L->lw : &L->lw[l * NLIN];
+    int rc = 0;
+    for (uint32_t c = 0; c < L->b.chips && !rc; c++) {
+        uint64_t r0 = 0, c0 = 0;
+        const float *bias = NULL;
+        if (li <= LV)
+            r0 = (uint64_t)c * L->cc;
+        else if (li == LO)
+            c0 = (uint64_t)c * L->cc;
+        else if (li == LFI)
+            r0 = (uint64_t)c * L->ic, bias = lw->fc_in_b + c * L->ic;
+        else
+            c0 = (uint64_t)c * L->ic, bias = lw->fc_out_b;
+        void *dst[4];
+        pack_dst(L, &set[li], c, L->placement == PLACE_STREAM ? L->remote[l * L->b.chips + c] : -1, &off[c], dst);
+        rc = lower_linear_pack(&L->pl[li], &qt, r0, c0, L->pl[li].n, bias, 0, dst[0], dst[1], dst[2], dst[3], err);
+    }
+    quant_tensor_free(&qt);
+    return rc;
 }
 
 int lower_write_weights(Lowered *L, const GptjWeights *w, IpuErr *err)
 {
-    uint32_t C = (uint32_t)L->cfg.n_embd, V = (uint32_t)L->cfg.vocab_size;
-    uint32_t chips = L->b.chips;
-    char nm[96];
+    uint32_t C = (uint32_t)L->cfg.n_embd, chips = L->b.chips;
     F32Buf buf = {NULL, 0};
     uint64_t *off = calloc(chips, sizeof *off); /* per chip: bytes packed into this layer's remote buffer */
     int rc = off ? 0 : ipu_err(err, "out of host memory");
     for (uint32_t c = 0; c < chips && !rc; c++)
         rc = write_small(L, L->lnf[c], w->ln_f_w, w->ln_f_b, C, err);
-    /* vocabulary shards: the embedding (fp16) and the LM head (its format) */
-    int n_tensors = gptj_tensor_count(&L->cfg);
-    for (int k = 0; k < 2 && !rc; k++)
-        for (uint32_t c = 0; c < chips && !rc; c++) {
-            uint32_t r0 = c * L->vc, valid = r0 >= V ? 0 : (V - r0 < L->vc ? V - r0 : L->vc);
-            const float *m = matrix_part(w, k ? n_tensors - 2 : 0, valid ? r0 : 0, valid, 0, C, &buf);
-            if (!m) {
-                rc = ipu_err(err, "out of host memory");
-                break;
-            }
-            rc = k ? pack_one(L, &L->plm, &L->spec_lm, "lm_head.weight", &L->lm, c, m, C, valid, w->lm_head_b + r0, 1,
-                              -1, &off[c], err)
-                   : pack_one(L, &L->pemb, NULL, "transformer.wte.weight", &L->emb, c, m, C, valid, NULL, 0, -1,
-                              &off[c], err);
-        }
-    /* a layer's matrices in the tensor table, after its ln_1 weight and bias: q k v out fc_in (fc_in bias) fc_out */
-    static const int table_at[NLIN] = {2, 3, 4, 5, 6, 8};
+    if (!rc)
+        rc = write_vocab(L, w, &buf, off, err);
     for (int l = 0; l < L->cfg.n_layer && !rc; l++) {
-        const GptjLayerWeights *lw = &w->h[l];
         for (uint32_t c = 0; c < chips && !rc; c++) {
-            rc = write_small(L, L->ln1[l * chips + c], lw->ln_1_w, lw->ln_1_b, C, err);
+            rc = write_small(L, L->ln1[l * chips + c], w->h[l].ln_1_w, w->h[l].ln_1_b, C, err);
             off[c] = 0;
         }
-        const LinearWeights *set = L->placement == PLACE_STREAM ? L->lw : &L->lw[l * NLIN];
         /* linear by linear, then chip by chip: each chip's remote buffer holds its linears in order */
-        for (int li = 0; li < NLIN && !rc; li++) {
-            snprintf(nm, sizeof nm, "transformer.h.%d.%s", l, lower_lin_names[li]);
-            for (uint32_t c = 0; c < chips && !rc; c++) {
-                /* a chip's rows of q, k, v and fc_in; its columns of out_proj and fc_out */
-                uint64_t r0 = 0, nr = C, c0 = 0, nc = C;
-                const float *bias = NULL;
-                if (li <= LV)
-                    r0 = (uint64_t)c * L->cc, nr = L->cc;
-                else if (li == LO)
-                    c0 = (uint64_t)c * L->cc, nc = L->cc;
-                else if (li == LFI)
-                    r0 = (uint64_t)c * L->ic, nr = L->ic, bias = lw->fc_in_b + c * L->ic;
-                else
-                    c0 = (uint64_t)c * L->ic, nc = L->ic, bias = lw->fc_out_b;
-                const float *src = matrix_part(w, 1 + 10 * l + table_at[li], r0, nr, c0, nc, &buf);
-                if (!src) {
-                    rc = ipu_err(err, "out of host memory");
-                    break;
-                }
-                int remote = L->placement == PLACE_STREAM ? L->remote[l * chips + c] : -1;
-                rc = pack_one(L, &L->pl[li], &L->spec[li], nm, &set[li], c, src, nc, L->pl[li].n, bias, 0, remote,
-                              &off[c], err);
-            }
-        }
+        for (int li = 0; li < NLIN && !rc; li++)
+            rc = write_linear(L, w, l, li, &buf, off, err);
     }
     free(buf.f);
     free(off);
@@ -215,7 +245,9 @@ int lower_prepare_decode(Lowered *L, uint32_t pos, const uint32_t *tokens, IpuEr
     /* host backdoor on the static program: the Copy writing the new key and
      * value goes to slot pos, the softmax's query position is pos */
     for (int l = 0; l < L->cfg.n_layer; l++) {
-        if (lower_attn_kv_pairs(b, sg->kv_copy[l], &sg->ap, &L->kc[l * b->chips], &L->vtc[l * b->chips], sg->k, sg->vt,
+        if (lower_attn_kv_pairs(b, sg->kv_copy[l], &sg->ap, &L->kc[l * b->chips], &L->vtc[l * b->chips],
+                                &L->kaux[(size_t)l * b->chips * 4], &sg->kvstage[(size_t)l * b->chips * LOWER_KV_STAGE],
+                                sg->k, sg->vt,
                                 pos, err))
             return -1;
         const ComputeSet *cs = graph_compute_set(b->g, sg->smx_cs[l]);

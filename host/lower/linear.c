@@ -22,7 +22,9 @@
 #include "codelets/decompress.h"
 #include "codelets/gather.h"
 #include "codelets/matmul.h"
+#include "codelets/matmul_fp8.h"
 #include "codelets/reduce.h"
+#include "codelets/wdec.h"
 #include "host/lower/lower.h"
 
 static uint64_t div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
@@ -30,27 +32,27 @@ static GraphDType graph_dt(LayerDtype t) { return t == LAYER_F16 ? DTYPE_FP16 : 
 
 /* ---- weights ---- */
 
-/* The stored weight tensors of nblocks blocks from local tile tile0: w, and
- * for int4 scale and bias_q, and bias; always-live unless they are a row
- * group's copy. */
+/* The stored weight tensors of nblocks blocks from local tile tile0: w,
+ * and for quantized weights scale and bias_q (lower_linear_block_tensors),
+ * and bias; always-live unless they are a row group's copy. Under scheme =
+ * graphcore only the bias: w, scale and bias_q are in the load layout
+ * (lower_gc_alloc_weights) and left as they are. */
 static int weight_tensors(LowerBuilder *b, const char *name, const LinearPlan *pl, uint32_t c, uint32_t nblocks,
                           uint32_t tile0, SramCategory cat, int always, int *w, int *scale, int *bias_q, int *bias,
                           IpuErr *err)
 {
+    static const char *const what[3] = {"w", "scale", "qbias"};
     char nm[96]; /* graph_add_tensor names an over-long result */
-    uint64_t be = (uint64_t)pl->nblk * pl->kblk;
-    *scale = *bias_q = *bias = -1;
-    snprintf(nm, sizeof nm, "%s.w.%u", name, c);
-    *w = lower_tensor_blocks_life(b, nm, pl->group ? DTYPE_U16 : DTYPE_FP16, c, nblocks, pl->group ? be / 4 : be,
-                                  tile0, cat, always, err);
-    if (*w < 0)
-        return -1;
-    if (pl->group) {
-        snprintf(nm, sizeof nm, "%s.scale.%u", name, c);
-        *scale = lower_tensor_blocks_life(b, nm, DTYPE_FP16, c, nblocks, be / pl->group, tile0, cat, always, err);
-        snprintf(nm, sizeof nm, "%s.qbias.%u", name, c);
-        *bias_q = lower_tensor_blocks_life(b, nm, DTYPE_FP16, c, nblocks, be / pl->group, tile0, cat, always, err);
-        if (*scale < 0 || *bias_q < 0)
+    LinearBlockTensors t;
+    lower_linear_block_tensors(pl, &t);
+    int *ids[3] = {w, scale, bias_q};
+    *bias = -1;
+    for (int i = 0; i < 3 && !pl->gc; i++) {
+        *ids[i] = -1;
+        if (!t.elems[i])
+            continue;
+        snprintf(nm, sizeof nm, "%s.%s.%u", name, i == 2 && lower_plan_wdec(pl) == WDEC_NF4DQ ? "dq" : what[i], c);
+        if ((*ids[i] = lower_tensor_blocks_life(b, nm, t.dt[i], c, nblocks, t.elems[i], tile0, cat, always, err)) < 0)
             return -1;
     }
     if (pl->has_bias) {
@@ -67,12 +69,14 @@ int lower_linear_alloc_weights(LowerBuilder *b, const char *name, const LinearPl
     char nm[64];
     uint32_t blocks = pl->nb * pl->kb;
     uint64_t be = (uint64_t)pl->nblk * pl->kblk;
+    if (pl->gc && lower_gc_alloc_weights(b, name, pl, cat, 1, w, err))
+        return -1;
     for (uint32_t c = 0; c < b->chips; c++) {
         w->dec[c] = -1;
         if (weight_tensors(b, name, pl, c, blocks, pl->tile0, cat, 1, &w->w[c], &w->scale[c], &w->bias_q[c],
                            &w->bias[c], err))
             return -1;
-        if (!pl->group)
+        if (!lower_plan_decompressed(pl))
             continue;
         if (b->dec_pool_elems) {
             if (be > b->dec_pool_elems)
@@ -99,74 +103,6 @@ int lower_dec_pool(LowerBuilder *b, uint64_t elems, IpuErr *err)
     }
     b->dec_pool_elems = elems;
     return 0;
-}
-
-int lower_linear_pack(const LinearPlan *pl, const QuantSpec *spec, const char *name, const float *w, uint64_t ld,
-                      uint32_t rows_valid, const float *bias, int bias_pad_neg_inf, void *dst_w, uint16_t *dst_scale,
-                      uint16_t *dst_bias_q, uint16_t *dst_bias, IpuErr *err)
-{
-    uint64_t wblk = (uint64_t)pl->nblk * pl->kblk;
-    if (pl->kind == LIN_GATHER) { /* w: (k vocab rows, ld >= n) */
-        uint16_t *d = dst_w;
-        for (uint32_t i = 0; i < pl->nb; i++)
-            for (uint32_t j = 0; j < pl->kb; j++)
-                for (uint32_t r = 0; r < pl->kblk; r++)
-                    for (uint32_t q = 0; q < pl->nblk; q++) {
-                        uint64_t row = (uint64_t)j * pl->kblk + r;
-                        d[(i * pl->kb + j) * wblk + (uint64_t)r * pl->nblk + q] =
-                            row < rows_valid ? fp16_from_f32(w[row * ld + (uint64_t)i * pl->nblk + q]) : 0;
-                    }
-        return 0;
-    }
-    /* matrices: w (n rows, ld >= k); rows from rows_valid on are padding (zero); w itself when it is all that */
-    int whole = ld == pl->k && rows_valid == pl->n;
-    float *copy = whole ? NULL : calloc((size_t)pl->n * pl->k, sizeof *copy);
-    if (!whole && !copy)
-        return ipu_err(err, "%s: out of host memory", name);
-    for (uint64_t r = 0; !whole && r < rows_valid; r++)
-        memcpy(copy + r * pl->k, w + r * ld, pl->k * sizeof *copy);
-    const float *slice = whole ? w : copy;
-    int rc = 0;
-    if (!pl->group) {
-        uint16_t *d = dst_w;
-        for (uint32_t i = 0; i < pl->nb; i++)
-            for (uint32_t j = 0; j < pl->kb; j++)
-                for (uint32_t r = 0; r < pl->nblk; r++)
-                    for (uint32_t q = 0; q < pl->kblk; q++)
-                        d[(i * pl->kb + j) * wblk + (uint64_t)r * pl->kblk + q] =
-                            fp16_from_f32(slice[((uint64_t)i * pl->nblk + r) * pl->k + (uint64_t)j * pl->kblk + q]);
-    } else {
-        QuantTensor qt;
-        memset(&qt, 0, sizeof qt);
-        if (quant_tensor(spec, name, slice, pl->n, pl->k, &qt, err)) {
-            rc = -1;
-        } else {
-            uint16_t *d = dst_w;
-            uint32_t g = pl->group, gpr = pl->k / g;
-            for (uint32_t i = 0; i < pl->nb; i++)
-                for (uint32_t j = 0; j < pl->kb; j++)
-                    for (uint32_t r = 0; r < pl->nblk; r++) {
-                        uint64_t row = (uint64_t)i * pl->nblk + r, bi = (uint64_t)i * pl->kb + j;
-                        memcpy(d + bi * wblk / 4 + (uint64_t)r * pl->kblk / 4, qt.packed + row * (pl->k / 4) + j * pl->kblk / 4,
-                               pl->kblk / 4 * 2);
-                        memcpy(dst_scale + bi * wblk / g + (uint64_t)r * pl->kblk / g, qt.scale + row * gpr + j * pl->kblk / g,
-                               pl->kblk / g * 2);
-                        memcpy(dst_bias_q + bi * wblk / g + (uint64_t)r * pl->kblk / g, qt.bias + row * gpr + j * pl->kblk / g,
-                               pl->kblk / g * 2);
-                    }
-            quant_tensor_free(&qt);
-        }
-    }
-    free(copy);
-    if (dst_bias) /* (nb, kb, nblk): each N block's bias on every tile of its row of the grid */
-        for (uint32_t i = 0; i < pl->nb; i++)
-            for (uint32_t j = 0; j < pl->kb; j++)
-                for (uint32_t q = 0; q < pl->nblk; q++) {
-                    uint32_t col = i * pl->nblk + q;
-                    dst_bias[((uint64_t)i * pl->kb + j) * pl->nblk + q] =
-                        col < rows_valid ? fp16_from_f32(bias ? bias[col] : 0.0f) : (bias_pad_neg_inf ? 0xfc00 : 0);
-                }
-    return rc;
 }
 
 /* ---- one instance ---- */
@@ -202,7 +138,7 @@ typedef struct LinearBuild {
     /* per chip tensors: see LinearScratch; rw..rbias: groups 1..'s weight copies, -1 when mb = 1 */
     int A[LOWER_MAX_CHIPS], P[LOWER_MAX_CHIPS], RI[LOWER_MAX_CHIPS], RO[LOWER_MAX_CHIPS], Z[LOWER_MAX_CHIPS];
     int rw[LOWER_MAX_CHIPS], rscale[LOWER_MAX_CHIPS], rbq[LOWER_MAX_CHIPS], rbias[LOWER_MAX_CHIPS];
-    int cs_dec, cs_mm, cs_red, cs_bias; /* compute sets; -1 when not needed */
+    int cs_dec, cs_mm, cs_red, cs_scale, cs_bias; /* compute sets; -1 when not needed */
 } LinearBuild;
 
 /* The tensor and first element holding block bi's weights: group 0's stored
@@ -213,19 +149,23 @@ static void block_weights(const LinearBuild *lb, uint32_t c, uint32_t bi, int t,
     uint32_t grid = pl->nb * pl->kb, g = bi / grid, local = g ? bi - grid : bi;
     const int *home[4] = {lb->w->w, lb->w->scale, lb->w->bias_q, lb->w->bias};
     const int *copy[4] = {lb->rw, lb->rscale, lb->rbq, lb->rbias};
-    uint64_t per[4] = {pl->group ? lb->wblk / 4 : lb->wblk, pl->group ? lb->wblk / pl->group : 0,
-                       pl->group ? lb->wblk / pl->group : 0, pl->nblk};
+    LinearBlockTensors bt;
+    lower_linear_block_tensors(pl, &bt);
+    uint64_t per[4] = {bt.elems[0], bt.elems[1], bt.elems[2], pl->nblk};
     *id = g ? copy[t][c] : home[t][c];
     *first = (uint64_t)local * per[t];
 }
 
-/* Element of block bi's decompressed weights in the scratch tensor D. */
+uint64_t lower_linear_dec_first(const LowerBuilder *b, const LinearPlan *pl, int D, uint32_t c, uint32_t bi)
+{
+    if (b->dec_pool_elems && D == b->dec_pool[c])
+        return (uint64_t)((pl->tile0 + bi) % b->usable) * b->dec_pool_elems;
+    return (uint64_t)bi * pl->nblk * pl->kblk;
+}
+
 static uint64_t dec_first(const LinearBuild *lb, int D, uint32_t c, uint32_t bi)
 {
-    const LowerBuilder *b = lb->b;
-    if (b->dec_pool_elems && D == b->dec_pool[c])
-        return (uint64_t)((lb->pl->tile0 + bi) % b->usable) * b->dec_pool_elems;
-    return (uint64_t)bi * lb->wblk;
+    return lower_linear_dec_first(lb->b, lb->pl, D, c, bi);
 }
 
 /* nn x np intervals: piece (ni, p) of `per` x its length at base ni * per * e + per * piece_at(p), on tile (ni, p). */
@@ -270,7 +210,7 @@ static int build_rows(LinearBuild *lb, LinearScratch *scratch, IpuErr *err)
         return ipu_err(err, "layer '%s': no row of activations (%llu bytes on its busiest tile) fits %.3g of the "
                             "memory its tiles' always-live tensors leave: global tile %u has %llu of %u bytes "
                             "always-live (fewer rows per step or more chips free it)",
-                       lb->name, (unsigned long long)lower_linear_row_bytes(pl, b->partials), b->mem_prop, tight,
+                       lb->name, (unsigned long long)lower_linear_row_bytes(pl, lower_plan_partials(b, pl)), b->mem_prop, tight,
                        (unsigned long long)tight_used, sram_capacity_bytes(b->g->sram));
     if (scratch)
         scratch->mc = lb->mc;
@@ -335,11 +275,43 @@ static int new_cs(LinearBuild *lb, const char *what, int *cs, IpuErr *err)
     return (*cs = graph_add_compute_set(lb->b->g, nm, err)) < 0 ? -1 : 0;
 }
 
+/* The weight-format (wdec) decompress of block bi of chip c into D, split
+ * over the workers (whole row segments for nf4g+dq). */
+static int wdec_vertices(LinearBuild *lb, uint32_t c, uint32_t bi, IpuErr *err)
+{
+    LowerBuilder *b = lb->b;
+    const LinearPlan *pl = lb->pl;
+    WdecFormat f = (WdecFormat)lower_plan_wdec(pl);
+    int D = lb->w->dec[c], id[3];
+    uint64_t first[3];
+    for (int t = 0; t < 3; t++)
+        block_weights(lb, c, bi, t, &id[t], &first[t]);
+    uint32_t n = lower_plan_qgroup(pl), dq = f == WDEC_NF4DQ;
+    WdecArgs all = {lower_in(b, lb->cs_dec, id[0], first[0]), dq ? NULL : lower_in(b, lb->cs_dec, id[1], first[1]),
+                    dq ? lower_in(b, lb->cs_dec, id[1], first[1]) : NULL,
+                    dq ? lower_in(b, lb->cs_dec, id[2], first[2]) : NULL,
+                    lower_out(b, lb->cs_dec, D, dec_first(lb, D, c, bi)), (uint32_t)(lb->wblk / n), n,
+                    dq ? pl->kblk / n : 0, 0, dq ? pl->row_len / n : 0};
+    WdecArgs parts[ARCH_MAX_WORKERS_PER_TILE];
+    const VertexType *vt = b->wdec_vt[f] ? b->wdec_vt[f] : wdec_family(f)->variants[0].vertex;
+    uint32_t nd = wdec_split(f, &all, lb->W, parts);
+    for (uint32_t q = 0; q < nd; q++)
+        if (lower_vertex(b, lb->cs_dec, lower_tile(b, c, pl->tile0 + bi), vt, &parts[q], err))
+            return -1;
+    return 0;
+}
+
 /* Decompress of every block of chip c into its tile's scratch, split over the workers. */
 static int decompress_vertices(LinearBuild *lb, uint32_t c, IpuErr *err)
 {
     LowerBuilder *b = lb->b;
     const LinearPlan *pl = lb->pl;
+    if (lower_plan_wdec(pl) >= 0) {
+        for (uint32_t bi = 0; bi < lb->blocks; bi++)
+            if (wdec_vertices(lb, c, bi, err))
+                return -1;
+        return 0;
+    }
     DecompressQ4Args dp[ARCH_MAX_WORKERS_PER_TILE];
     int D = lb->w->dec[c];
     for (uint32_t bi = 0; bi < lb->blocks; bi++) {
@@ -359,6 +331,27 @@ static int decompress_vertices(LinearBuild *lb, uint32_t c, IpuErr *err)
     return 0;
 }
 
+static int scale_vertices(LinearBuild *lb, uint32_t c, uint32_t bi, IpuErr *err);
+
+/* Block bi's matmul with its fp8 codes v straight into the AMP (LIN_MATMUL only). */
+static int fp8_matmul(LinearBuild *lb, uint32_t c, uint32_t bi, uint32_t tile, const uint8_t *v, IpuErr *err)
+{
+    LowerBuilder *b = lb->b;
+    const LinearPlan *pl = lb->pl;
+    MatmulFp8Args whole, parts[ARCH_MAX_WORKERS_PER_TILE];
+    memset(&whole, 0, sizeof whole); /* padding too (lower_vertex) */
+    whole.mm = (MatmulArgs){.a = lower_in(b, lb->cs_mm, lb->A[c], bi * lb->in_blk), .m = lb->mc, .k = pl->kblk,
+                            .n = pl->nblk, .amp_macs_per_cycle = b->g->arch.amp_macs_per_cycle_fp8,
+                            .out = lower_out(b, lb->cs_mm, lb->P[c], bi * lb->part_blk)};
+    whole.v = v, whole.e5m2 = lower_plan_wdec(pl) == WDEC_FP8E5M2;
+    uint32_t np = matmul_fp8_split(&whole, lb->pt, lb->W, parts);
+    const VertexType *vt = lb->pt == LAYER_F16 ? &matmul_fp8_f16_vertex : &matmul_fp8_f32_vertex;
+    for (uint32_t q = 0; q < np; q++)
+        if (lower_vertex(b, lb->cs_mm, tile, vt, &parts[q], err))
+            return -1;
+    return 0;
+}
+
 /* The matmul (or embedding gather) of every block of chip c into its partials. */
 static int matmul_vertices(LinearBuild *lb, uint32_t c, IpuErr *err)
 {
@@ -368,10 +361,15 @@ static int matmul_vertices(LinearBuild *lb, uint32_t c, IpuErr *err)
     MatmulArgs parts[ARCH_MAX_WORKERS_PER_TILE];
     for (uint32_t bi = 0; bi < lb->blocks; bi++) {
         uint32_t tile = lower_tile(b, c, pl->tile0 + bi), j = bi % pl->kb;
-        int wid = pl->group ? lb->w->dec[c] : -1;
-        uint64_t wfirst = pl->group ? dec_first(lb, wid, c, bi) : 0;
-        if (!pl->group)
+        int dec = lower_plan_decompressed(pl), wid = dec ? lb->w->dec[c] : -1;
+        uint64_t wfirst = dec ? dec_first(lb, wid, c, bi) : 0;
+        if (!dec)
             block_weights(lb, c, bi, 0, &wid, &wfirst);
+        if (pl->fp8_amp) {
+            if (fp8_matmul(lb, c, bi, tile, lower_in(b, cs, wid, wfirst), err) || scale_vertices(lb, c, bi, err))
+                return -1;
+            continue;
+        }
         uint16_t *wp = lower_in(b, cs, wid, wfirst);
         if (lb->gather) {
             for (uint32_t q = 0; q < lb->W; q++) {
@@ -429,6 +427,31 @@ static int bias_vertices(LinearBuild *lb, uint32_t c, uint32_t ni, uint32_t bi, 
     return 0;
 }
 
+/* fp8 into the AMP: block bi's fp32 partials (mc rows of nblk outputs)
+ * times its rows' scales (one per output column), split over the workers
+ * by rows, before they go to the reducers. */
+static int scale_vertices(LinearBuild *lb, uint32_t c, uint32_t bi, IpuErr *err)
+{
+    LowerBuilder *b = lb->b;
+    const LinearPlan *pl = lb->pl;
+    int sid;
+    uint64_t sfirst;
+    block_weights(lb, c, bi, 1, &sid, &sfirst);
+    for (uint32_t q = 0; q < lb->W; q++) {
+        uint32_t r0 = lb->mc * q / lb->W, r1 = lb->mc * (q + 1) / lb->W;
+        if (r1 == r0)
+            continue;
+        PartScaleArgs sa;
+        memset(&sa, 0, sizeof sa);
+        sa.p = lower_inout(b, lb->cs_scale, lb->P[c], bi * lb->part_blk + (uint64_t)r0 * pl->nblk);
+        sa.s = lower_in(b, lb->cs_scale, sid, sfirst);
+        sa.rows = r1 - r0, sa.cols = pl->nblk, sa.stride = pl->nblk;
+        if (lower_vertex(b, lb->cs_scale, lower_tile(b, c, pl->tile0 + bi), &partscale_vertex, &sa, err))
+            return -1;
+    }
+    return 0;
+}
+
 /* The reducers of chip c: piece p of N block ni summed over its kb partials on tile (ni, p), then the bias. */
 static int reduce_vertices(LinearBuild *lb, uint32_t c, IpuErr *err)
 {
@@ -470,7 +493,7 @@ static int replicate_steps(LinearBuild *lb, int seq, IpuErr *err)
             return -1;
         for (uint32_t c = 0; c < b->vchips; c++)
             for (uint32_t g = 0; g < have && have + g < pl->mb; g++)
-                for (int t = 0; t < 4; t++) {
+                for (int t = pl->gc ? 3 : 0; t < 4; t++) { /* gc: the decompressed blocks are rearranged to every group */
                     int src, dst;
                     uint64_t sf, df;
                     block_weights(lb, c, g * grid, t, &src, &sf);
@@ -589,12 +612,14 @@ static int build_steps(LinearBuild *lb, const int *x, const int *y, LinearScratc
     LowerBuilder *b = lb->b;
     RunPhase ph_mm = lb->gather ? PHASE_OTHER : PHASE_MATMUL;
     if (replicate_steps(lb, seq_a, err) ||
-        (lb->cs_dec >= 0 && lower_exec(b, seq_a, lb->cs_dec, lb->name, PHASE_DECOMPRESS, err) < 0))
+        (lb->cs_dec >= 0 && lower_exec(b, seq_a, lb->cs_dec, lb->name, PHASE_DECOMPRESS, err) < 0) ||
+        (lb->pl->gc && lower_gc_decompress(b, lb->name, lb->pl, lb->w, lb->blocks, seq_a, err)))
         return -1;
     int mm = program_execute(b->p, lb->cs_mm, lb->name, (int)ph_mm, err);
     int red = program_execute(b->p, lb->cs_red, lb->name, (int)ph_mm, err);
     int bias = lb->cs_bias >= 0 ? program_execute(b->p, lb->cs_bias, lb->name, PHASE_MATMUL, err) : -1;
-    if (mm < 0 || red < 0 || (lb->cs_bias >= 0 && bias < 0))
+    int scale = lb->cs_scale >= 0 ? program_execute(b->p, lb->cs_scale, lb->name, PHASE_MATMUL, err) : -1;
+    if (mm < 0 || red < 0 || (lb->cs_bias >= 0 && bias < 0) || (lb->cs_scale >= 0 && scale < 0))
         return -1;
     /* the Copy steps move the same tensors for every instance sharing the
      * scratch: the first builds them, the others append the same steps */
@@ -607,7 +632,8 @@ static int build_steps(LinearBuild *lb, const int *x, const int *y, LinearScratc
         if (chunk_copy(lb, scratch, reuse, ch, 0, seq, &cp, err) || (cp >= 0 && input_pairs(lb, cp, x, ch, err)))
             return -1;
         seq = seq_b;
-        if (lower_append(b, seq, mm, err) < 0 || chunk_copy(lb, scratch, reuse, ch, 1, seq, &cp, err) ||
+        if (lower_append(b, seq, mm, err) < 0 || (scale >= 0 && lower_append(b, seq, scale, err) < 0) ||
+            chunk_copy(lb, scratch, reuse, ch, 1, seq, &cp, err) ||
             (cp >= 0 && partial_pairs(lb, cp, err)))
             return -1;
         if (lower_append(b, seq, red, err) < 0 || (bias >= 0 && lower_append(b, seq, bias, err) < 0))
@@ -634,18 +660,19 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
     lb.blocks = pl->mb * pl->nb * pl->kb, lb.nn = pl->mb * pl->nb;
     lb.W = b->g->arch.workers_per_tile;
     lb.gather = pl->kind == LIN_GATHER;
-    lb.pt = lb.gather ? LAYER_F16 : b->partials;
+    lb.pt = lb.gather ? LAYER_F16 : lower_plan_partials(b, pl);
     lb.in_blk = lb.gather ? lb.mc : (uint64_t)lb.mc * pl->kblk, lb.part_blk = (uint64_t)lb.mc * pl->nblk;
     lb.wblk = (uint64_t)pl->nblk * pl->kblk;
     uint32_t npc = pl->kb < LOWER_REDUCE_PIECES ? pl->kb : LOWER_REDUCE_PIECES;
     lb.pc = (Pieces){npc < lb.part_blk / 4 ? npc : (uint32_t)(lb.part_blk / 4), lb.part_blk};
-    lb.cs_dec = lb.cs_bias = -1;
+    lb.cs_dec = lb.cs_scale = lb.cs_bias = -1;
     if (build_temps(&lb, scratch, err) || new_cs(&lb, "mm", &lb.cs_mm, err) || new_cs(&lb, "reduce", &lb.cs_red, err) ||
-        (pl->group && new_cs(&lb, "decompress", &lb.cs_dec, err)) ||
+        (lower_plan_decompressed(pl) && !pl->gc && new_cs(&lb, "decompress", &lb.cs_dec, err)) ||
+        (pl->fp8_amp && new_cs(&lb, "scale", &lb.cs_scale, err)) ||
         (pl->has_bias && bias_chips && new_cs(&lb, "bias", &lb.cs_bias, err)))
         return -1;
     for (uint32_t c = 0; c < b->vchips; c++)
-        if ((pl->group && decompress_vertices(&lb, c, err)) || matmul_vertices(&lb, c, err) ||
+        if ((lb.cs_dec >= 0 && decompress_vertices(&lb, c, err)) || matmul_vertices(&lb, c, err) ||
             reduce_vertices(&lb, c, err))
             return -1;
     return build_steps(&lb, x, y, scratch, *seq_a, *seq_b, err);

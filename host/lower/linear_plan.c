@@ -7,7 +7,10 @@
 
 #include "codelets/decompress.h"
 #include "codelets/matmul.h"
+#include "codelets/matmul_fp8.h"
+#include "codelets/wdec.h"
 #include "host/lower/lower.h"
+#include "models/quant_nf4.h"
 
 /* Assumption: one linear layer's weight block (+ int4 scratch) may take
  * this fraction of a tile (always-live: every layer's blocks share the
@@ -29,17 +32,55 @@ typedef struct TileBytes {
     uint64_t per_row;  /* temporaries per row of a chunk: input slice, partials, reducer buffers */
 } TileBytes;
 
+void lower_linear_block_tensors(const LinearPlan *pl, LinearBlockTensors *t)
+{
+    uint64_t e = (uint64_t)pl->nblk * pl->kblk, groups = lower_plan_quantized(pl) ? e / lower_plan_qgroup(pl) : 0;
+    int wf = lower_plan_wdec(pl);
+    *t = (LinearBlockTensors){{e, 0, 0}, {DTYPE_FP16, DTYPE_FP16, DTYPE_FP16}};
+    if (!lower_plan_quantized(pl))
+        return;
+    int four = wf < 0 || wdec_code_bits((WdecFormat)wf) == 4;
+    t->elems[0] = four ? e / 4 : e;
+    t->dt[0] = four ? DTYPE_U16 : DTYPE_U8;
+    t->elems[1] = groups;
+    if (wf < 0) { /* q4g: a bias per group */
+        t->elems[2] = groups;
+    } else if (wf == WDEC_NF4DQ) { /* 8-bit scale codes (even: their 16-bit words stay in the block);
+                                     * mean, phase and the steps it touches */
+        t->dt[1] = DTYPE_U8;
+        t->elems[1] += groups % 2;
+        t->elems[2] = (2u + lower_dq_steps(pl) + 1) / 2 * 2, t->dt[2] = DTYPE_FP32; /* even: blocks stay 8-aligned */
+    }
+}
+
+uint32_t lower_dq_steps(const LinearPlan *pl)
+{
+    /* the block's groups from its first segment's start: rows nblk apart by
+     * the row's groups, the last segment seg groups long; from any phase
+     * 0..255 they reach at most this many 256-group blocks */
+    uint64_t seg = pl->kblk / pl->group, stride = pl->row_len / pl->group;
+    return (uint32_t)((255 + (uint64_t)(pl->nblk - 1) * stride + seg - 1) / NF4_DQ_BLOCK + 1);
+}
+
+/* A grid tile's weights as stored (scheme = graphcore: only the bias; the
+ * codes, scales and biases are in the load layout, over every tile). */
 static uint64_t stored_block_bytes(const LinearPlan *pl)
 {
-    uint64_t e = (uint64_t)pl->nblk * pl->kblk;
-    return (pl->group ? e / 2 + e / pl->group * 4 : e * 2) + (pl->has_bias ? pl->nblk * 2u : 0u);
+    uint64_t bias = pl->has_bias ? pl->nblk * 2u : 0u, bytes = 0;
+    if (pl->gc)
+        return bias;
+    LinearBlockTensors t;
+    lower_linear_block_tensors(pl, &t);
+    for (int i = 0; i < 3; i++)
+        bytes += t.elems[i] * graph_dtype_bytes(t.dt[i]);
+    return bytes + bias;
 }
 
 static TileBytes tile_bytes(const LinearPlan *pl, LayerDtype partials)
 {
     uint64_t ps = pl->kind == LIN_GATHER ? 2 : layer_dtype_bytes(partials);
     TileBytes t = {stored_block_bytes(pl), 0};
-    if (pl->group)
+    if (lower_plan_decompressed(pl))
         t.weights += (uint64_t)pl->nblk * pl->kblk * 2; /* the decompressed block */
     if (pl->kind == LIN_GATHER)
         t.weights += pl->nblk * 2u; /* zeros for ids outside the shard */
@@ -57,7 +98,7 @@ static uint32_t group_rows(const LinearPlan *pl, uint32_t m) { return (uint32_t)
 
 uint32_t lower_linear_chunk(const LowerBuilder *b, const LinearPlan *pl, uint32_t m)
 {
-    TileBytes t = tile_bytes(pl, b->partials);
+    TileBytes t = tile_bytes(pl, lower_plan_partials(b, pl));
     double sram = b->g->arch.sram_bytes_per_tile;
     if (t.weights > sram * LINEAR_WEIGHT_FRACTION)
         return 0;
@@ -74,7 +115,7 @@ uint32_t lower_linear_chunk(const LowerBuilder *b, const LinearPlan *pl, uint32_
 uint32_t lower_linear_rows_fit(const LowerBuilder *b, const LinearPlan *pl, uint32_t *tightest,
                                uint64_t *tightest_used)
 {
-    TileBytes t = tile_bytes(pl, b->partials);
+    TileBytes t = tile_bytes(pl, lower_plan_partials(b, pl));
     uint64_t cap = sram_capacity_bytes(b->g->sram), copy = stored_block_bytes(pl);
     double fmin = INFINITY;
     for (uint32_t c = 0; c < b->vchips; c++)
@@ -105,52 +146,70 @@ static double chunk_compute(const LowerBuilder *b, const LinearPlan *pl, uint32_
         wm = (uint32_t)div_up(mm_m, W);
     else
         wn = (uint32_t)(div_up(div_up(mm_n, 16), W) * 16);
+    if (pl->fp8_amp) /* fp8 weights into the AMP at its fp8 rate */
+        return (double)(matmul_fp8_cycles(&a->isa, wm, pl->kblk, wn < mm_n ? wn : mm_n, a->amp_macs_per_cycle_fp8,
+                                          LAYER_F32) +
+                        partscale_cycles(&a->isa, wm, wn < mm_n ? wn : mm_n)) * W;
     return (double)matmul_amp_cycles(&a->isa, wm, pl->kblk, wn < mm_n ? wn : mm_n, a->amp_macs_per_cycle_fp16,
                                      b->partials) * W;
 }
 
-/* A worker's decompress cycles for its share: one + (groups - 1) x (two -
- * one) from the measures of one and two groups (kept in the builder's
- * memo); VERTEX_MEASURE_FAULT when the variant faults. */
-static uint64_t measure_decompress(const LowerBuilder *b, const DecompressQ4Args *part)
+/* The decompress vertex of pl's weights: the run key's q4g variant, or
+ * the format's default variant (NULL: none, fp16). */
+static const VertexType *dec_vertex(const LowerBuilder *b, const LinearPlan *pl)
+{
+    int wf = lower_plan_wdec(pl);
+    if (wf >= 0)
+        return b->wdec_vt[wf] ? b->wdec_vt[wf] : wdec_family((WdecFormat)wf)->variants[0].vertex;
+    return pl->group ? b->decompress_vt : NULL;
+}
+
+/* Worker cycles of a vertex of `units` units (groups; nf4g+dq: segments of
+ * seg groups) of group size n: one + (units - 1) x (two - one) from the
+ * measures of one and two units (kept in the builder's memo);
+ * VERTEX_MEASURE_FAULT when the variant faults. */
+static uint64_t measure_decompress(const LowerBuilder *b, const VertexType *vt, uint32_t n, uint32_t seg,
+                                   uint32_t units)
 {
     DecMemo *m = b->dec_memo;
     int i = 0;
-    while (m && i < m->n && m->group[i] != part->group_size)
+    while (m && i < m->n && (m->vt[i] != (const void *)vt || m->group[i] != n || m->seg[i] != seg))
         i++;
     uint64_t one, two;
     if (m && i < m->n) {
         one = m->one[i], two = m->two[i];
     } else {
-        DecompressQ4Args d = {.groups = 1, .group_size = part->group_size};
-        one = b->decompress_vt->measure(&b->g->arch.isa, &d);
-        d.groups = 2;
-        two = b->decompress_vt->measure(&b->g->arch.isa, &d);
+        uint32_t per = seg ? seg : 1;
+        DecompressQ4Args d = {.groups = per, .group_size = n};
+        WdecArgs wd = {.groups = per, .group_size = n, .seg_groups = seg};
+        int wdec = wdec_vertex_format(vt) >= 0;
+        one = vt->measure(&b->g->arch.isa, wdec ? (const void *)&wd : &d);
+        d.groups = wd.groups = 2 * per;
+        two = vt->measure(&b->g->arch.isa, wdec ? (const void *)&wd : &d);
         if (m && m->n < LOWER_DEC_MEMO)
-            m->group[m->n] = part->group_size, m->one[m->n] = one, m->two[m->n] = two, m->n++;
+            m->vt[m->n] = vt, m->group[m->n] = n, m->seg[m->n] = seg, m->one[m->n] = one, m->two[m->n] = two, m->n++;
     }
-    if (one == VERTEX_MEASURE_FAULT || two == VERTEX_MEASURE_FAULT || !part->groups)
-        return part->groups ? VERTEX_MEASURE_FAULT : 0;
-    return one + (uint64_t)(part->groups - 1) * (two - one);
+    if (one == VERTEX_MEASURE_FAULT || two == VERTEX_MEASURE_FAULT || !units)
+        return units ? VERTEX_MEASURE_FAULT : 0;
+    return one + (uint64_t)(units - 1) * (two - one);
 }
 
-/* Tile cycles of decompressing one block: its groups split over the
- * workers as lower_linear_build splits them, the slowest worker's measured
- * cycles x workers (the barrel) + a launch; 0 for fp16 weights. */
+/* Tile cycles of decompressing one block: its groups (segments) split over
+ * the workers as lower_linear_build splits them, the slowest worker's
+ * measured cycles x workers (the barrel) + a launch; 0 for fp16 weights. */
 static double decompress_cycles(const LowerBuilder *b, const LinearPlan *pl)
 {
-    if (!pl->group || !b->decompress_vt)
+    const VertexType *vt = dec_vertex(b, pl);
+    if (!lower_plan_decompressed(pl) || !vt)
         return 0;
     const IpuArch *a = &b->g->arch;
-    DecompressQ4Args all = {.groups = (uint32_t)((uint64_t)pl->nblk * pl->kblk / pl->group), .group_size = pl->group};
-    DecompressQ4Args parts[ARCH_MAX_WORKERS_PER_TILE];
-    uint32_t n = decompress_q4_split(&all, a->workers_per_tile, parts);
-    uint64_t worst = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        uint64_t c = measure_decompress(b, &parts[i]);
-        worst = c > worst ? c : worst;
-    }
-    return (double)(worst + a->vertex_launch_cycles) * a->workers_per_tile + a->supervisor_launch_cycles;
+    uint32_t n = lower_plan_qgroup(pl), groups = (uint32_t)((uint64_t)pl->nblk * pl->kblk / n);
+    uint32_t seg = lower_plan_wdec(pl) == WDEC_NF4DQ ? pl->kblk / n : 0, unit = seg ? seg : 1;
+    uint32_t units = groups / unit, W = a->workers_per_tile, worst = units / W + (units % W != 0);
+    uint64_t c = measure_decompress(b, vt, n, seg, worst); /* the first workers get the extra unit */
+    if (c == VERTEX_MEASURE_FAULT)
+        return c;
+    return (double)(c + a->vertex_launch_cycles) * W + a->supervisor_launch_cycles;
 }
 
 /* The estimate of one instance for m rows: per chunk compute, exchange
@@ -160,7 +219,7 @@ static double decompress_cycles(const LowerBuilder *b, const LinearPlan *pl)
 static double estimate(const LowerBuilder *b, const LinearPlan *pl, uint32_t m, uint32_t mc, double dec)
 {
     const IpuArch *a = &b->g->arch;
-    double xb = a->exchange_bytes_per_cycle, ps = pl->kind == LIN_GATHER ? 2 : layer_dtype_bytes(b->partials);
+    double xb = a->exchange_bytes_per_cycle, ps = pl->kind == LIN_GATHER ? 2 : layer_dtype_bytes(lower_plan_partials(b, pl));
     double xin = mc * (pl->kind == LIN_GATHER ? 4.0 : pl->kblk * 2.0) / xb;
     double np = pl->kb < LOWER_REDUCE_PIECES ? pl->kb : LOWER_REDUCE_PIECES;
     double xpart = (double)pl->kb * mc * pl->nblk * ps / np / xb; /* np pieces of kb partials */
@@ -208,6 +267,24 @@ int lower_plan_linear_steps(const LowerBuilder *b, const char *name, LinearKind 
                             double steps2, uint32_t k, uint32_t n, uint32_t group, int has_bias, LinearPlan *out,
                             IpuErr *err)
 {
+    LinearFmt f = {group, 0, k, 0};
+    return lower_plan_linear_fmt(b, name, kind, m, m2, steps2, k, n, &f, has_bias, out, err);
+}
+
+/* A K block of kblk inputs whose groups nf4g+dq's row segments can hold:
+ * the segment (kblk / group groups) divides the 256-group second-level
+ * block (so, with kblk dividing the whole row, no segment straddles two). */
+static int dq_block_ok(uint8_t wfmt, uint32_t kblk, uint32_t group)
+{
+    return wfmt != 1 + WDEC_NF4DQ || NF4_DQ_BLOCK % (kblk / group) == 0;
+}
+
+int lower_plan_linear_fmt(const LowerBuilder *b, const char *name, LinearKind kind, uint32_t m, uint32_t m2,
+                          double steps2, uint32_t k, uint32_t n, const LinearFmt *fmt, int has_bias, LinearPlan *out,
+                          IpuErr *err)
+{
+    uint32_t group = fmt->group;
+    uint8_t wfmt = fmt->wfmt;
     if (group && k % group)
         return ipu_err(err, "layer '%s': group size %u does not divide its per-chip input axis %u", name, group, k);
     int found = 0;
@@ -228,10 +305,11 @@ int lower_plan_linear_steps(const LowerBuilder *b, const char *name, LinearKind 
             uint32_t kblk = k / kb;
             if (kind != LIN_GATHER && (kblk % 4 || (kblk % 16 && kblk != k)))
                 continue;
-            if (group && kblk % group)
+            if (group && (kblk % group || !dq_block_ok(wfmt, kblk, group)))
                 continue;
             LinearPlan pl = {.kind = kind, .k = k, .n = n, .nb = nb, .kb = kb, .nblk = nblk, .kblk = kblk,
-                             .group = group, .has_bias = has_bias, .m_plan = m};
+                             .group = group, .wfmt = wfmt, .row_len = fmt->row_len, .fp8_amp = fmt->fp8_amp,
+                             .has_bias = has_bias, .m_plan = m};
             if (!(pl.mb = lower_linear_groups(b, &pl, m, &pl.est_cycles)))
                 continue;
             double cost = pl.est_cycles, e2 = 0;
@@ -247,8 +325,9 @@ int lower_plan_linear_steps(const LowerBuilder *b, const char *name, LinearKind 
     if (!found) {
         if (group)
             return ipu_err(err, "layer '%s' (%u x %u per chip, group %u): no tile grid whose input blocks are whole "
-                                "groups fits %u tiles of %u bytes",
-                           name, n, k, group, b->usable, b->g->arch.sram_bytes_per_tile);
+                                "groups%s fits %u tiles of %u bytes",
+                           name, n, k, group, wfmt == 1 + WDEC_NF4DQ ? " (of a power of two up to 256 groups)" : "",
+                           b->usable, b->g->arch.sram_bytes_per_tile);
         return ipu_err(err, "layer '%s' (%u x %u per chip): no tile grid fits %u tiles of %u bytes", name, n, k,
                        b->usable, b->g->arch.sram_bytes_per_tile);
     }
@@ -258,7 +337,10 @@ int lower_plan_linear_steps(const LowerBuilder *b, const char *name, LinearKind 
 
 uint64_t lower_linear_weight_bytes(const LinearPlan *pl)
 {
-    uint64_t e = (uint64_t)pl->n * pl->k;
-    uint64_t bytes = pl->group ? e / 2 + e / pl->group * 4 : e * 2;
-    return bytes + (pl->has_bias ? (uint64_t)pl->n * pl->kb * 2u : 0u);
+    LinearBlockTensors t;
+    lower_linear_block_tensors(pl, &t);
+    uint64_t block = 0;
+    for (int i = 0; i < 3; i++)
+        block += t.elems[i] * graph_dtype_bytes(t.dt[i]);
+    return (uint64_t)pl->nb * pl->kb * block + (pl->has_bias ? (uint64_t)pl->n * pl->kb * 2u : 0u);
 }

@@ -30,6 +30,7 @@
 
 #include <stdint.h>
 
+#include "codelets/wdec.h"
 #include "host/run_options.h"
 #include "models/gptj_weights.h"
 #include "models/quant.h"
@@ -43,12 +44,15 @@
  * (docs/reference/poplin-matmul.md). */
 #define LOWER_MEMORY_PROPORTION 0.6
 
-/* Measured decompress cycles of one and two groups per group size, kept
- * for the planner: it prices thousands of candidate grids, a measure() runs
- * the codelet on scratch data, and every variant's cycles are affine in the
- * groups (tests/test_decompress.c checks it), so two measures give all. */
-#define LOWER_DEC_MEMO 16
+/* Measured decompress cycles of one and two units (groups; nf4g+dq:
+ * segments of seg groups) per (vertex type, group size, seg), kept for the
+ * planner: it prices thousands of candidate grids, a measure() runs the
+ * codelet on scratch data, and every variant's cycles are affine in the
+ * units (tests/test_decompress.c checks it), so two measures give all. */
+#define LOWER_DEC_MEMO 64
 typedef struct DecMemo {
+    const void *vt[LOWER_DEC_MEMO];
+    uint32_t seg[LOWER_DEC_MEMO];
     uint32_t group[LOWER_DEC_MEMO];
     uint64_t one[LOWER_DEC_MEMO], two[LOWER_DEC_MEMO]; /* worker cycles of 1 and 2 groups */
     int n;
@@ -72,6 +76,7 @@ typedef struct LowerBuilder {
                            * temporaries may plan for (RunOptions.memory_proportion) */
     const VertexType *matmul_vt;     /* the AMP matmul vertex for `partials` */
     const VertexType *decompress_vt; /* the int4 decompress variant (run key decompress); NULL: fp16 only */
+    const VertexType *wdec_vt[WDEC_FORMATS]; /* each WdecFormat's decompress variant (its family's default) */
     /* int4 decompress scratch shared by every linear (they run one after
      * another): per chip a tensor of dec_pool_elems fp16 on each usable tile
      * (local tile i at element i * dec_pool_elems); dec_pool_elems = 0: none,
@@ -83,6 +88,8 @@ typedef struct LowerBuilder {
     int use_failed;
     IpuErr use_err;
     DecMemo *dec_memo;    /* owned; NULL: measure every time */
+    uint32_t gc_rot;      /* scheme = graphcore: the local tile the next linearly mapped tensor starts on */
+    int gc_unpack_estimate; /* scheme = graphcore what-if: the unpack vertex costs its popxl perf estimate */
 } LowerBuilder;
 
 /* A builder of its own graph and program for one chip of arch a in timing
@@ -148,28 +155,66 @@ typedef struct LinearPlan {
     uint32_t nblk, kblk;  /* n / nb, k / kb */
     uint32_t mb;          /* row groups, each on its own copy of the grid (group 0 holds the weights,
                            * the others get a copy by exchange); chosen per instance's rows */
-    uint32_t group;       /* int4 group size; 0 = fp16 weights */
+    uint32_t group;       /* group size along k (q4g, s4g, nf4g, nf4g+dq, i8g); 0 = fp16 weights, or one
+                           * scale per row segment of a block (i8c, fp8: wfmt set) */
+    uint8_t wfmt;         /* 0: fp16 (group 0) or q4g; else 1 + the WdecFormat (codelets/wdec.h) of the
+                           * weights, decompressed by that format's codelet (lower_plan_wdec) */
+    uint32_t row_len;     /* the whole matrix's row length (all chips): nf4g+dq's second-level blocks of 256
+                           * groups run over its row-major groups */
+    uint8_t fp8_amp;      /* fp8 weights go into the AMP as they are (arch amp_macs_per_cycle_fp8): no
+                           * decompress, fp32 partials, each block's partials multiplied by the rows'
+                           * scales (partscale) before the reduce */
+    int gc;               /* int4 under scheme = graphcore: codes, scales and biases in the load layout,
+                           * decompressed by Graphcore's pipeline (linear_gc.c); planned as fp16 */
     uint32_t tile0;       /* block (i, j) of row group g is on local tile tile0 + (g * nb + i) * kb + j */
     int has_bias;
     double est_cycles;    /* the planner's estimate for m_plan rows */
     uint32_t m_plan;
 } LinearPlan;
 
+/* The WdecFormat of pl's weights, or -1 (fp16, q4g). */
+static inline int lower_plan_wdec(const LinearPlan *pl) { return (int)pl->wfmt - 1; }
+/* 1 when pl's weights are stored in a quantized format (any but fp16). */
+static inline int lower_plan_quantized(const LinearPlan *pl) { return pl->group || pl->wfmt; }
+/* 1 when they are decompressed to fp16 on the tiles before the matmul. */
+static inline int lower_plan_decompressed(const LinearPlan *pl) { return lower_plan_quantized(pl) && !pl->fp8_amp; }
+/* The partials pl's matmuls write: the run's, or fp32 for fp8 weights into
+ * the AMP (unscaled fp8 values, up to 448 or 57344, would overflow fp16). */
+static inline LayerDtype lower_plan_partials(const LowerBuilder *b, const LinearPlan *pl)
+{
+    return pl->fp8_amp ? LAYER_F32 : b->partials;
+}
+/* Weights per scale along a block's row: the group, or the row segment (kblk). */
+static inline uint32_t lower_plan_qgroup(const LinearPlan *pl) { return pl->group ? pl->group : pl->kblk; }
+
+/* The stored tensors of one block of pl: elements and dtype of w (fp16
+ * weights or codes), scale (per group: fp16, or nf4g+dq's 8-bit codes) and
+ * aux (q4g's group biases, nf4g+dq's {step, mean} per row); 0 elements: no
+ * such tensor. The bias is separate (LinearWeights.bias). */
+typedef struct LinearBlockTensors {
+    uint64_t elems[3];
+    GraphDType dt[3];
+} LinearBlockTensors;
+void lower_linear_block_tensors(const LinearPlan *pl, LinearBlockTensors *t);
+
 /* Per chip weight tensors of one linear (one set: a layer's own when
- * resident, the shared buffers when streaming). */
+ * resident, the shared buffers when streaming); per block as
+ * lower_linear_block_tensors gives. */
 typedef struct LinearWeights {
-    int w[LOWER_MAX_CHIPS];     /* fp16 (blocks, nblk, kblk) or packed u16 (blocks, nblk, kblk/4) */
-    int scale[LOWER_MAX_CHIPS]; /* int4: (blocks, nblk, kblk/group) fp16 */
-    int bias_q[LOWER_MAX_CHIPS];/* int4: (blocks, nblk, kblk/group) fp16 the groups' biases (offsets) */
+    int w[LOWER_MAX_CHIPS];     /* fp16 (blocks, nblk, kblk); 4-bit codes u16 (blocks, nblk, kblk/4); 8-bit u8 (blocks, nblk, kblk) */
+    int scale[LOWER_MAX_CHIPS]; /* quantized: (blocks, nblk, kblk/qgroup) fp16; nf4g+dq: u8 codes */
+    int bias_q[LOWER_MAX_CHIPS];/* q4g: (blocks, nblk, kblk/group) fp16 the groups' biases (offsets);
+                                 * nf4g+dq: (blocks, 2 + lower_dq_steps) fp32 {mean, phase, steps} (codelets/wdec.h); else -1 */
     int bias[LOWER_MAX_CHIPS];  /* (nb, kb, nblk) fp16, each N block's bias on each of its tiles; -1 if none */
-    int dec[LOWER_MAX_CHIPS];   /* int4: (blocks, nblk, kblk) fp16 decompress scratch, shared by every
+    int dec[LOWER_MAX_CHIPS];   /* quantized: (blocks, nblk, kblk) fp16 decompress scratch, shared by every
                                  * instance of these weights (and by the other stream buffer set);
                                  * or the builder's dec_pool when it has one */
 } LinearWeights;
 
 /* Picks the grid for (m rows, k, n) minimising the estimated cycles subject
  * to the per-tile budget; deterministic. Errors name the layer when no grid
- * divides the axes (group size not dividing a split). */
+ * divides the axes (group size not dividing a split). group: q4g's (0:
+ * fp16); lower_plan_linear_fmt takes any stored format. */
 int lower_plan_linear(const LowerBuilder *b, const char *name, LinearKind kind, uint32_t m, uint32_t k, uint32_t n,
                       uint32_t group, int has_bias, LinearPlan *out, IpuErr *err);
 /* The same for weights that serve two step graphs: the grid minimising the
@@ -179,6 +224,21 @@ int lower_plan_linear(const LowerBuilder *b, const char *name, LinearKind kind, 
 int lower_plan_linear_steps(const LowerBuilder *b, const char *name, LinearKind kind, uint32_t m, uint32_t m2,
                             double steps2, uint32_t k, uint32_t n, uint32_t group, int has_bias, LinearPlan *out,
                             IpuErr *err);
+/* A linear's stored format, as LinearPlan's fields of the same names. */
+typedef struct LinearFmt {
+    uint32_t group;
+    uint8_t wfmt;
+    uint32_t row_len;
+    uint8_t fp8_amp;
+} LinearFmt;
+/* The same for weights stored in fmt. nf4g+dq also needs each row segment
+ * (kblk / group groups) to divide its 256-group second-level block. */
+int lower_plan_linear_fmt(const LowerBuilder *b, const char *name, LinearKind kind, uint32_t m, uint32_t m2,
+                          double steps2, uint32_t k, uint32_t n, const LinearFmt *fmt, int has_bias, LinearPlan *out,
+                          IpuErr *err);
+/* nf4g+dq: second-level steps a block keeps (the most any block's row
+ * segments can touch), after its mean and phase. */
+uint32_t lower_dq_steps(const LinearPlan *pl);
 /* An N block's partials are reduced in at most this many pieces, one per tile of the block. */
 #define LOWER_REDUCE_PIECES 16
 /* Bytes of temporaries per row of a chunk on a grid tile: input slice, partials, reducer buffers. */
@@ -222,6 +282,23 @@ int lower_linear_build(LowerBuilder *b, const char *name, const LinearPlan *pl, 
                        const int *x, const int *y, uint64_t bias_chips, LinearScratch *scratch, int *seq_a, int *seq_b,
                        IpuErr *err);
 
+/* Element of block bi's decompressed weights in the scratch tensor D (the
+ * builder's dec pool, or a linear's own). */
+uint64_t lower_linear_dec_first(const LowerBuilder *b, const LinearPlan *pl, int D, uint32_t c, uint32_t bi);
+
+/* ---- scheme = graphcore (linear_gc.c) ---- */
+
+/* The codes (n, k/4) u16, scales and biases (n, k/g) fp16 of pl's weights
+ * on every chip, into w->w, w->scale, w->bias_q: each in popart's linear
+ * mapping of a remote-loaded tensor, started at b->gc_rot (advanced). */
+int lower_gc_alloc_weights(LowerBuilder *b, const char *name, const LinearPlan *pl, SramCategory cat, int always,
+                           LinearWeights *w, IpuErr *err);
+/* Appends to seq Graphcore's decompress of w into the dec blocks of the
+ * first `blocks` blocks (every row group): unpack, the scales' exchange,
+ * multiply, the biases' exchange, add, and the rearrangement Copy. */
+int lower_gc_decompress(LowerBuilder *b, const char *name, const LinearPlan *pl, const LinearWeights *w,
+                        uint32_t blocks, int seq, IpuErr *err);
+
 /* ---- attention ---- */
 
 typedef struct AttnPlan {
@@ -230,30 +307,56 @@ typedef struct AttnPlan {
     uint32_t s_pad, sb, nkb; /* keys (padded), keys per block, key blocks */
     uint32_t mqb, nqb;       /* query rows per wave, waves */
     uint32_t tile0;          /* home tile of cache block (b, h, j) is tile0 + (b * heads + h) * nkb + j */
+    KvSpec kv;               /* the cache's format (kv_format): fp16, or quantized (attention_kv.c) */
 } AttnPlan;
 
 /* K cache (batch, heads, nkb) blocks of (sb, hd) and V^T cache blocks of
- * (hd, sb), each on its home tile. */
+ * (hd, sb), each on its home tile. A quantized cache (ap->kv) holds codes
+ * in kc, vtc and its scales and biases in kaux (per chip: K scales, K
+ * biases, V scales, V biases; -1 where none); kaux is unused for fp16. */
 int lower_attn_cache(LowerBuilder *b, const char *name, const AttnPlan *ap, SramCategory cat, int *kc, int *vtc,
-                     IpuErr *err);
+                     int *kaux, IpuErr *err);
 /* Appends the attention of one layer to seq: writes k rows (m, C/chips) and
  * vT (C/chips, m) into the caches at positions pos0.., then scores, causal
  * softmax, probs x V, reduce, into att rows (m, C/chips). *kv_copy: the Copy
  * step writing the caches (re-filled by lower_attn_kv_pairs when pos
  * changes); *softmax_cs: the first wave's softmax compute set (pos0 patched per decode step, where there is one wave). */
 int lower_attn_build(LowerBuilder *b, int seq, const char *name, const AttnPlan *ap, const int *kc, const int *vtc,
-                     const int *q, const int *k, const int *vt, const int *att, uint32_t pos0, int *kv_copy,
-                     int *softmax_cs, IpuErr *err);
-/* (Re)fills the cache-writing Copy step for positions pos0 ... */
-int lower_attn_kv_pairs(LowerBuilder *b, int step, const AttnPlan *ap, const int *kc, const int *vtc, const int *k,
-                        const int *vt, uint32_t pos0, IpuErr *err);
+                     const int *kaux, const int *q, const int *k, const int *vt, const int *att, uint32_t pos0,
+                     int *kv_copy, int *softmax_cs, int *kvstage, IpuErr *err);
+/* (Re)fills the cache-writing Copy step for positions pos0 ... (a quantized
+ * cache: from the staging kvstage, lower_attn_kv_qpairs). */
+int lower_attn_kv_pairs(LowerBuilder *b, int step, const AttnPlan *ap, const int *kc, const int *vtc, const int *kaux,
+                        const int *kvstage, const int *k, const int *vt, uint32_t pos0, IpuErr *err);
 
-/* Functional: writes one chip's weights (w: the chip's (n, k) slice, fp32,
- * row stride ld; bias (n) fp32 or NULL) in the block layout into dst
- * buffers (one per tensor: w, scale, bias_q, bias), quantized with spec. */
-int lower_linear_pack(const LinearPlan *pl, const QuantSpec *spec, const char *name, const float *w, uint64_t ld,
-                      uint32_t rows_valid, const float *bias, int bias_pad_neg_inf, void *dst_w, uint16_t *dst_scale,
-                      uint16_t *dst_bias_q, uint16_t *dst_bias, IpuErr *err);
+/* ---- the quantized KV cache (attention_kv.c) ---- */
+
+#define LOWER_KV_STAGE 8 /* staging tensors per chip of a quantized cache's writing (kvstage) */
+/* The cache tensors of a quantized format on the blocks' tiles. */
+int lower_attn_kv_cache(LowerBuilder *b, const char *name, const AttnPlan *ap, SramCategory cat, const uint32_t *tiles,
+                        int *kc, int *vtc, int *kaux, IpuErr *err);
+/* Appends to seq the writing of the step's new keys and values (staging
+ * Copy, quantize, Copy into the slots: *kv_copy, its step) and the widening
+ * of every block into kd, vd (per chip (blocks, sb, hd) and (blocks, hd,
+ * sb) fp16 on the blocks' tiles wt), which the attention then reads. */
+int lower_attn_kv_build(LowerBuilder *b, int seq, const char *name, const AttnPlan *ap, const uint32_t *wt,
+                        const int *kc, const int *vtc, const int *kaux, const int *k, const int *vt, uint32_t pos0,
+                        int *kd, int *vd, int *kv_copy, int *kvstage, IpuErr *err);
+/* The quantized codes and scales of the staging into the cache slots of positions pos0 ... */
+int lower_attn_kv_qpairs(LowerBuilder *b, int step, const AttnPlan *ap, const int *kc, const int *vtc, const int *kaux,
+                         const int *kvstage, uint32_t pos0, IpuErr *err);
+
+/* Functional (linear_pack.c): writes one chip's slice of the quantized
+ * matrix q - rows r0 .. r0 + rows_valid (the plan's other n rows are
+ * padding, zero) and columns c0 .. c0 + k - in the block layout into dst
+ * buffers (one per tensor: w, scale, bias_q, bias; bias (n) fp32 or NULL).
+ * The whole matrix is quantized once, so per-channel and per-tensor scales
+ * and nf4g+dq's second level are the whole tensor's, as the reference's. */
+int lower_linear_pack(const LinearPlan *pl, const QuantTensor *q, uint64_t r0, uint64_t c0, uint32_t rows_valid,
+                      const float *bias, int bias_pad_neg_inf, void *dst_w, void *dst_scale, void *dst_bias_q,
+                      uint16_t *dst_bias, IpuErr *err);
+/* The embedding (LIN_GATHER): rows w (rows_valid of them, stride ld) as fp16. */
+void lower_gather_pack(const LinearPlan *pl, const float *w, uint64_t ld, uint32_t rows_valid, uint16_t *dst_w);
 
 /* ---- the lowered model ---- */
 
@@ -270,6 +373,10 @@ Placement lower_placement(const Lowered *L);
  * quarter or eighth of it when the layout did not fit). */
 double lower_memory_proportion(const Lowered *L);
 uint64_t lower_weight_bytes(const Lowered *L);      /* all chips, stored formats */
+/* How the layers' weights reach the AMP: "fp16", "decompressed" (to fp16
+ * on the tiles) or "fp8 direct" (into an fp8 AMP; v_proj, whose weights are
+ * the AMP's streamed operand, still decompressed). */
+const char *lower_weight_path(const Lowered *L);
 uint64_t lower_kv_bytes_per_step(const Lowered *L); /* read by attention per step */
 /* Weight bytes one run of the program reads (all chips, stored formats):
  * every layer and the LM head, and the embedding rows of its tokens. */

@@ -19,6 +19,7 @@
 #include "codelets/decompress.h"
 #include "codelets/matmul.h"
 #include "codelets/registry.h"
+#include "codelets/wdec.h"
 #include "host/lower/lower.h"
 #include "sim/layout.h"
 
@@ -52,23 +53,44 @@ void lower_destroy(Lowered *L)
     program_destroy(L->b.p);
     free(L->b.dec_memo);
     free(L->lw), free(L->tile0), free(L->ln1), free(L->remote), free(L->kc), free(L->vtc), free(L->kv_tile0);
+    free(L->kaux);
     for (int i = 0; i < 2; i++)
-        free(L->sg[i].kv_copy), free(L->sg[i].smx_cs);
+        free(L->sg[i].kv_copy), free(L->sg[i].smx_cs), free(L->sg[i].kvstage);
     free(L);
 }
 
-static int spec_group(const QuantSpec *s, const char *name, uint32_t *group, IpuErr *err)
+/* How a tensor in spec s is stored on the tiles: its group size along the
+ * input axis (0: fp16, or one scale per row segment) and wfmt (0: fp16 or
+ * q4g; else 1 + its WdecFormat). Errors name the tensor. */
+static int spec_fmt(const Lowered *L, const QuantSpec *s, const char *name, uint32_t *group, uint8_t *wfmt,
+                    IpuErr *err)
 {
-    if (s->fmt == &quant_format_f16) {
-        *group = 0;
+    char text[64];
+    quant_spec_format(s, text, sizeof text);
+    *group = 0, *wfmt = 0;
+    if (s->fmt == &quant_format_f16)
         return 0;
-    }
-    if (!strcmp(s->fmt->name, "q4g") && s->axis == QUANT_AXIS_IN) {
+    if (s->fmt == &quant_format_q4g && s->axis == QUANT_AXIS_IN) {
         *group = s->group;
         return 0;
     }
-    return ipu_err(err, "%s: weight format '%s'%s is not supported on the tiles (fp16 or q4g along the input axis)",
-                   name, s->fmt->name, s->axis == QUANT_AXIS_OUT ? " (grouped along the output axis)" : "");
+    WdecFormat f;
+    if (s->fmt == &quant_format_f32 || s->fmt == &quant_format_q4g ||
+        wdec_format_find(s->fmt->name, s->dq, &f, NULL))
+        return ipu_err(err, "%s: weight format '%s'%s is not supported on the tiles (fp16, q4g along the input axis, "
+                            "s4g, nf4g[+dq], i8g, i8c, fp8e4m3, fp8e5m2)",
+                       name, text, s->axis == QUANT_AXIS_OUT ? " (grouped along the output axis)" : "");
+    if (L->opt.scheme == SCHEME_GRAPHCORE)
+        return ipu_err(err, "%s: weight format '%s': scheme = graphcore is Graphcore's q4g pipeline; run it with "
+                            "scheme = ipusim",
+                       name, text);
+    *group = quant_spec_grouped(s) ? s->group : 0;
+    *wfmt = (uint8_t)(1 + f);
+    if ((f == WDEC_FP8E4M3 || f == WDEC_FP8E5M2) && L->opt.fp8_amp == 1 && !L->b.g->arch.amp_macs_per_cycle_fp8)
+        return ipu_err(err, "%s: weight format '%s' with fp8_amp = direct: arch '%s' has no fp8 AMP "
+                            "(amp_macs_per_cycle_fp8 = 0; the c600 preset has one, or fp8_amp = auto widens to fp16)",
+                       name, text, L->b.g->arch.name);
+    return 0;
 }
 
 /* Query rows per wave of attention (up to 128 and t): a key-block tile's
@@ -110,6 +132,7 @@ static int lower_setup(Lowered *L, const IpuArch *arch, const GptjWeights *w, do
     b->chips = o->chips, b->vchips = w ? o->chips : 1, b->tiles = arch->tiles_per_chip;
     b->usable = arch->tiles_per_chip - arch->io_tiles;
     b->functional = w != NULL, b->partials = o->partials, b->mem_prop = mem_prop;
+    b->gc_unpack_estimate = o->gc_unpack_estimate;
     if (!(b->dec_memo = calloc(1, sizeof *b->dec_memo)))
         return ipu_err(err, "out of host memory");
     b->matmul_vt = o->partials == LAYER_F16 ? &matmul_amp_f16_vertex : &matmul_amp_f32_vertex;
@@ -117,6 +140,8 @@ static int lower_setup(Lowered *L, const IpuArch *arch, const GptjWeights *w, do
     if (!dv)
         return -1;
     b->decompress_vt = dv->vertex;
+    for (int f = 0; f < WDEC_FORMATS; f++)
+        b->wdec_vt[f] = wdec_family((WdecFormat)f)->variants[0].vertex;
     for (int i = 0; i < PHASE_COUNT; i++)
         if (program_category(b->p, run_phase_names[i], err) != i)
             return -1;
@@ -125,6 +150,40 @@ static int lower_setup(Lowered *L, const IpuArch *arch, const GptjWeights *w, do
         if (sram_alloc(b->g->sram, t, CODE_BYTES_PER_TILE, 8, SRAM_CODE, "code+vertex state", err) < 0 ||
             sram_alloc(b->g->sram, t, STACK_BYTES_PER_TILE, 8, SRAM_STACK, "worker stacks", err) < 0)
             return -1;
+    return 0;
+}
+
+/* fp8 weights (wfmt) that go into the AMP as they are: fp8_amp = direct,
+ * or auto on an arch with an fp8 AMP (spec_fmt refused direct without one). */
+static int fp8_direct(const Lowered *L, uint8_t wfmt)
+{
+    int fp8 = wfmt == 1 + WDEC_FP8E4M3 || wfmt == 1 + WDEC_FP8E5M2;
+    return fp8 && (L->opt.fp8_amp == 1 || (L->opt.fp8_amp == 0 && L->b.g->arch.amp_macs_per_cycle_fp8 > 0));
+}
+
+const char *lower_weight_path(const Lowered *L)
+{
+    for (int li = 0; li < NLIN; li++)
+        if (L->pl[li].fp8_amp)
+            return "fp8 direct";
+    for (int li = 0; li < NLIN; li++)
+        if (lower_plan_quantized(&L->pl[li]))
+            return "decompressed";
+    return "fp16";
+}
+
+/* Under scheme = graphcore poplin plans the matmul of decompressed fp16
+ * weights: the plan is made for group 0, then marked int4 in the load
+ * layout. The group must divide the quantized axis (k per chip). */
+static uint32_t plan_group(const Lowered *L, uint32_t group) { return L->opt.scheme == SCHEME_GRAPHCORE ? 0 : group; }
+
+static int mark_gc(const Lowered *L, LinearPlan *pl, uint32_t group, const char *name, IpuErr *err)
+{
+    if (L->opt.scheme != SCHEME_GRAPHCORE || !group)
+        return 0;
+    if (pl->k % group)
+        return ipu_err(err, "%s: group size %u does not divide its %u inputs per chip", name, group, pl->k);
+    pl->group = group, pl->gc = 1;
     return 0;
 }
 
@@ -146,14 +205,20 @@ static int plan_linears(Lowered *L, IpuErr *err)
         snprintf(nm, sizeof nm, "transformer.h.0.%s.weight", hf[li]);
         L->spec[li] = *quant_policy_lookup(&o->policy, nm);
         uint32_t group = 0;
-        if (spec_group(&L->spec[li], nm, &group, err) ||
-            lower_plan_linear_steps(b, nm, li == LV ? LIN_MATMUL_T : LIN_MATMUL, m0, o->batch, decode_steps, kin[li],
-                                    nout[li], group, li == LFI || li == LFO, &L->pl[li], err))
+        uint8_t wf = 0;
+        int err_fmt = spec_fmt(L, &L->spec[li], nm, &group, &wf, err);
+        LinearFmt lf = {plan_group(L, group), wf, li == LO || li == LFO ? kin[li] * chips : kin[li],
+                        fp8_direct(L, wf) && li != LV};
+        if (err_fmt ||
+            lower_plan_linear_fmt(b, nm, li == LV ? LIN_MATMUL_T : LIN_MATMUL, m0, o->batch, decode_steps, kin[li],
+                                  nout[li], &lf, li == LFI || li == LFO, &L->pl[li], err) ||
+            mark_gc(L, &L->pl[li], group, nm, err))
             return -1;
     }
     L->spec_lm = *quant_policy_lookup(&o->policy, "lm_head.weight");
     uint32_t glm = 0;
-    if (spec_group(&L->spec_lm, "lm_head.weight", &glm, err))
+    uint8_t wlm = 0;
+    if (spec_fmt(L, &L->spec_lm, "lm_head.weight", &glm, &wlm, err))
         return -1;
     /* the vocabulary shard: the smallest multiple of 64 rows >= V / chips, or
      * up to VOCAB_PAD_PERCENT more, whichever gives the fastest LM head +
@@ -163,13 +228,15 @@ static int plan_linears(Lowered *L, IpuErr *err)
     IpuErr e1;
     for (uint32_t vc = vmin; vc <= vmin + vmin * VOCAB_PAD_PERCENT / 100; vc += 64) {
         LinearPlan lm, emb;
-        if (lower_plan_linear(b, "lm_head.weight", LIN_MATMUL, o->batch, C, vc, glm, 1, &lm, found ? &e1 : err) ||
+        LinearFmt lf = {plan_group(L, glm), wlm, C, fp8_direct(L, wlm)};
+        if (lower_plan_linear_fmt(b, "lm_head.weight", LIN_MATMUL, o->batch, 0, 0, C, vc, &lf, 1, &lm,
+                                  found ? &e1 : err) ||
             lower_plan_linear(b, "transformer.wte.weight", LIN_GATHER, m0, vc, C, 0, 0, &emb, found ? &e1 : err))
             continue;
         if (!found || lm.est_cycles + emb.est_cycles < L->plm.est_cycles + L->pemb.est_cycles)
             L->plm = lm, L->pemb = emb, L->vc = vc, found = 1;
     }
-    if (!found)
+    if (!found || mark_gc(L, &L->plm, glm, "lm_head.weight", err))
         return -1;
     L->vp = L->vc * chips;
     return 0;
@@ -186,9 +253,9 @@ static int alloc_weights(Lowered *L, IpuErr *err)
     L->pemb.tile0 = b->cursor, b->cursor += L->pemb.nb * L->pemb.kb;
     L->plm.tile0 = b->cursor, b->cursor += L->plm.nb * L->plm.kb;
     /* one decompress scratch for every int4 linear (all sets and layers): the largest block */
-    uint64_t pool = L->plm.group ? (uint64_t)L->plm.nblk * L->plm.kblk : 0;
+    uint64_t pool = lower_plan_decompressed(&L->plm) ? (uint64_t)L->plm.nblk * L->plm.kblk : 0;
     for (int li = 0; li < NLIN; li++)
-        if (L->pl[li].group && (uint64_t)L->pl[li].nblk * L->pl[li].kblk > pool)
+        if (lower_plan_decompressed(&L->pl[li]) && (uint64_t)L->pl[li].nblk * L->pl[li].kblk > pool)
             pool = (uint64_t)L->pl[li].nblk * L->pl[li].kblk;
     if ((pool && lower_dec_pool(b, pool, err)) ||
         lower_linear_alloc_weights(b, "wte", &L->pemb, SRAM_WEIGHTS, &L->emb, err) ||
@@ -248,16 +315,17 @@ static int alloc_caches(Lowered *L, IpuErr *err)
     uint32_t t0 = o->kv_cache ? o->prompt_len : L->s, homes = o->batch * L->hc * nkb, ncache = o->kv_cache ? nl : 1;
     L->kc = calloc((size_t)ncache * chips, sizeof *L->kc);
     L->vtc = calloc((size_t)ncache * chips, sizeof *L->vtc);
+    L->kaux = calloc((size_t)ncache * chips * 4, sizeof *L->kaux);
     L->kv_tile0 = calloc(ncache, sizeof *L->kv_tile0);
-    if (!L->kc || !L->vtc || !L->kv_tile0)
+    if (!L->kc || !L->vtc || !L->kaux || !L->kv_tile0)
         return ipu_err(err, "out of host memory");
     for (uint32_t l = 0; l < ncache; l++) {
         L->kv_tile0[l] = b->cursor, b->cursor += homes;
-        AttnPlan cp = {o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, 0, 0, L->kv_tile0[l]};
+        AttnPlan cp = {o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, 0, 0, L->kv_tile0[l], o->kv};
         char nm[64];
         snprintf(nm, sizeof nm, "layer%u.kv", l);
         if (lower_attn_cache(b, nm, &cp, o->kv_cache ? SRAM_KV_CACHE : SRAM_ACTIVATIONS, &L->kc[l * chips],
-                             &L->vtc[l * chips], err))
+                             &L->vtc[l * chips], &L->kaux[(size_t)l * chips * 4], err))
             return -1;
         /* Without a cache the scratch is rewritten each layer, but only for the
          * positions of the run: the padding keys past seq_len are read (masked
@@ -273,9 +341,10 @@ static int alloc_caches(Lowered *L, IpuErr *err)
         return ipu_err(err, "attention: not one query row's buffers fit %.3g of what the KV caches and weights leave "
                             "on the key-block tiles",
                        b->mem_prop);
-    L->sg[0].ap = (AttnPlan){o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, mqb, (t0 + mqb - 1) / mqb, L->kv_tile0[0]};
-    L->sg[1].ap = (AttnPlan){o->batch, 1, L->hc, hd, nkb * sb, sb, nkb, 1, 1, L->kv_tile0[0]};
-    L->kv_bytes = o->kv_cache ? (uint64_t)chips * nl * o->batch * L->hc * nkb * sb * hd * 4 : 0;
+    L->sg[0].ap = (AttnPlan){o->batch, t0, L->hc, hd, nkb * sb, sb, nkb, mqb, (t0 + mqb - 1) / mqb, L->kv_tile0[0], o->kv};
+    L->sg[1].ap = (AttnPlan){o->batch, 1, L->hc, hd, nkb * sb, sb, nkb, 1, 1, L->kv_tile0[0], o->kv};
+    /* K and V^T of every position slot, at the cache's format (codes and scales) */
+    L->kv_bytes = o->kv_cache ? (uint64_t)chips * nl * o->batch * L->hc * nkb * sb * 2 * kvq_row_bytes(&o->kv, hd) : 0;
     return 0;
 }
 
@@ -331,6 +400,15 @@ static int validate_opts(const IpuArch *a, const RunOptions *o, const GptjWeight
     if (o->prompt_len + o->gen_tokens - 1 > s)
         return ipu_err(err, "prompt_len %u + gen_tokens %u - 1 positions exceed seq_len %u", o->prompt_len,
                        o->gen_tokens, s);
+    if (o->kv.fmt != KV_F16 && !o->kv_cache)
+        return ipu_err(err, "kv_format %s needs kv_cache = on (without a cache every step recomputes the keys and "
+                            "values in fp16)",
+                       o->kv.fmt == KV_I8 ? "i8" : "q4g");
+    int fp8 = o->weights.fmt == &quant_format_fp8e4m3 || o->weights.fmt == &quant_format_fp8e5m2;
+    if (fp8 && o->fp8_amp == 1 && !a->amp_macs_per_cycle_fp8)
+        return ipu_err(err, "fp8_amp = direct: arch '%s' has no fp8 AMP (amp_macs_per_cycle_fp8 = 0; the c600 preset "
+                            "has one, or fp8_amp = auto widens fp8 weights to fp16)",
+                       a->name);
     if ((int)s > c->n_positions)
         return ipu_err(err, "sequence length %u exceeds the model's context %d", s, c->n_positions);
     if (c->n_embd % 4 || c->head_dim % 16 || c->rotary_dim % 2)

@@ -74,6 +74,7 @@ typedef struct StepGraph {
     int emb_a, emb_b;         /* the embedding's two sequences (lower_linear_build) */
     int select_copy;          /* the Copy of each sequence's last row into last (KV off: patched per position) */
     int *kv_copy;             /* (n_layer) each layer's Copy writing the new keys and values into its cache */
+    int *kvstage;             /* (n_layer, chips, LOWER_KV_STAGE) a quantized cache's staging of each layer */
     int *smx_cs;              /* (n_layer) each layer's first softmax compute set (pos0 patched per decode step) */
     int rt0, nrt;             /* row tiles of the residual rows: nrt tiles from local tile rt0 */
     int lrt0, nlrt;           /* row tiles of the last rows */
@@ -102,6 +103,7 @@ struct Lowered {
     int lnf[MC];             /* ln_f's gain then bias, fp16 (2C) */
     int *remote;             /* (n_layer, chips) each layer's weights in streaming memory (stream) */
     int *kc, *vtc;           /* (n_layer, chips) K and V^T caches (KV on), or (1, chips) scratch (KV off) */
+    int *kaux;               /* (n_layer, chips, 4) a quantized cache's K scales, K biases, V scales, V biases */
     uint32_t *kv_tile0;      /* (n_layer or 1) first home tile of each layer's cache */
     StepGraph sg[2];         /* prefill, decode (KV on) */
     int nsg;                 /* step graphs: 2 with a KV cache, 1 without (every step re-runs the sequence) */

@@ -360,8 +360,10 @@ static int step_attention(StepBuild *sb, int seq, uint32_t l, IpuErr *err)
         ap.tile0 = L->kv_tile0[cache];
         char nm[64];
         snprintf(nm, sizeof nm, "%s.layer%u.attn", sb->tag, l);
-        if (aseq < 0 || lower_attn_build(b, aseq, nm, &ap, &L->kc[cache * b->chips], &L->vtc[cache * b->chips], sg->q,
-                                         sg->k, sg->vt, sg->att, sb->pos0, &sg->kv_copy[l], &sg->smx_cs[l], err))
+        if (aseq < 0 || lower_attn_build(b, aseq, nm, &ap, &L->kc[cache * b->chips], &L->vtc[cache * b->chips],
+                                         &L->kaux[(size_t)cache * b->chips * 4], sg->q, sg->k, sg->vt, sg->att,
+                                         sb->pos0, &sg->kv_copy[l], &sg->smx_cs[l],
+                                         &sg->kvstage[(size_t)l * b->chips * LOWER_KV_STAGE], err))
             return -1;
         sb->att_shared = aseq;
     } else {
@@ -469,8 +471,9 @@ int lower_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0, IpuEr
             return -1;
     sg->kv_copy = calloc(nl, sizeof *sg->kv_copy);
     sg->smx_cs = calloc(nl, sizeof *sg->smx_cs);
+    sg->kvstage = calloc((size_t)nl * L->b.chips * LOWER_KV_STAGE, sizeof *sg->kvstage);
     sb.la = malloc((size_t)sb.nset * NLIN * 2 * sizeof *sb.la);
-    int rc = !sg->kv_copy || !sg->smx_cs || !sb.la ? ipu_err(err, "out of host memory") : 0;
+    int rc = !sg->kv_copy || !sg->smx_cs || !sg->kvstage || !sb.la ? ipu_err(err, "out of host memory") : 0;
     if (!rc)
         rc = step_row_sets(&sb, nt1, ntf, err) || step_linears(&sb, err) ? -1 : 0;
     if (!rc && (sg->root = program_sequence(b->p, sb.tag, err)) < 0)
