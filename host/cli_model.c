@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "host/cli.h"
+#include "host/progress.h"
 #include "models/bpe.h"
 #include "models/eval.h"
 #include "models/gptj_config.h"
@@ -46,6 +47,24 @@ static int model_usage(FILE *f)
                "C is a preset (gptj-6b, gptj-tiny, gptj-micro), a config.json or a checkpoint folder.\n"
                "ipusim model SUBCOMMAND --help lists its options.\n");
     return f == stdout ? 0 : 2;
+}
+
+static void synth_progress(void *ctx, size_t done, size_t total)
+{
+    (void)total;
+    progress_update(ctx, done, 0);
+}
+
+/* gptj_synth_write with a progress line over the tensors on a terminal (6B: minutes). */
+static int synth_write(const GptjConfig *c, uint64_t seed, StDtype dtype, const char *dir, uint64_t shard_bytes,
+                       int *shards, IpuErr *e)
+{
+    Progress pr;
+    progress_init(&pr, stderr, "tensors", (size_t)gptj_tensor_count(c), 0, 0);
+    progress_update(&pr, 0, 0);
+    int rc = gptj_synth_write(c, seed, dtype, dir, shard_bytes, shards, synth_progress, &pr, e);
+    progress_finish(&pr);
+    return rc;
 }
 
 static int model_synth(int argc, char **argv)
@@ -87,8 +106,7 @@ static int model_synth(int argc, char **argv)
     IpuErr e = {{0}};
     int shards = 0;
     if (gptj_config_resolve(&c, cli_value(&opts[0], NULL), &e) ||
-        gptj_synth_write(&c, seed, dtype, cli_value(&opts[1], NULL), (uint64_t)(shard_gb * 1e9),
-                         &shards, &e)) {
+        synth_write(&c, seed, dtype, cli_value(&opts[1], NULL), (uint64_t)(shard_gb * 1e9), &shards, &e)) {
         fprintf(stderr, "ipusim model synth: %s\n", e.msg);
         return 1;
     }

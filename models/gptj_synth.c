@@ -285,15 +285,20 @@ typedef struct SynthCtx {
     const GptjConfig *cfg;
     uint64_t seed;
     StDtype dtype;
+    GptjProgressFn progress;
+    void *progress_ctx;
+    size_t done, total;
 } SynthCtx;
 
 static int synth_fill_cb(void *ctx, int index, void *dst, uint64_t n_bytes, IpuErr *e)
 {
-    const SynthCtx *s = ctx;
+    SynthCtx *s = ctx;
     GptjTensorInfo t;
     gptj_tensor_info(s->cfg, index, &t);
     IPU_ASSERT(n_bytes == gptj_tensor_elems(&t) * st_dtype_bytes(s->dtype));
     gptj_synth_fill(s->seed, &t, 0, gptj_tensor_elems(&t), s->dtype, dst);
+    if (s->progress)
+        s->progress(s->progress_ctx, ++s->done, s->total);
     return 0;
 }
 
@@ -302,7 +307,7 @@ static const char *const gptj_checkpoint_files[] = {"config.json", "model.safete
                                                     "model.safetensors.index.json", NULL};
 
 int gptj_synth_write(const GptjConfig *cfg, uint64_t seed, StDtype dtype, const char *dir, uint64_t max_shard_bytes,
-                     int *n_shards, IpuErr *e)
+                     int *n_shards, GptjProgressFn progress, void *progress_ctx, IpuErr *e)
 {
     if (gptj_config_validate(cfg, cfg->name, e))
         return -1;
@@ -328,7 +333,7 @@ int gptj_synth_write(const GptjConfig *cfg, uint64_t seed, StDtype dtype, const 
         wt[i].shape[0] = info[i].shape[0];
         wt[i].shape[1] = info[i].shape[1];
     }
-    SynthCtx ctx = {cfg, seed, dtype};
+    SynthCtx ctx = {cfg, seed, dtype, progress, progress_ctx, 0, (size_t)n};
     int rc = st_write_model(out.tmp, wt, n, max_shard_bytes, synth_fill_cb, &ctx, n_shards, e);
     free(wt);
     free(info);

@@ -131,7 +131,9 @@ int gptj_checkpoint_check(GptjWeights *w, const GptjConfig *cfg, const char *pat
  * tensor by tensor in dtype (F32, F16 or BF16), sharding above
  * max_shard_bytes. Memory use is one tensor. The folder appears whole or not
  * at all (a FileioDir, sim/fileio.h): on failure an earlier dir is left as it was. */
+typedef void (*GptjProgressFn)(void *ctx, size_t done, size_t total);
+/* progress (may be NULL) is called after each tensor with the tensors written and their count. */
 int gptj_synth_write(const GptjConfig *cfg, uint64_t seed, StDtype dtype, const char *dir, uint64_t max_shard_bytes,
-                     int *n_shards, IpuErr *e);
+                     int *n_shards, GptjProgressFn progress, void *progress_ctx, IpuErr *e);
 
 #endif

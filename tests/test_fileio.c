@@ -314,14 +314,14 @@ static void test_writers_fail_whole(void **state)
     char ck[500];
     snprintf(ck, sizeof ck, "%s/ckpt", dir);
     int shards = 0;
-    if (gptj_synth_write(&c, 1, ST_F32, ck, 200000, &shards, &e))
+    if (gptj_synth_write(&c, 1, ST_F32, ck, 200000, &shards, NULL, NULL, &e))
         fail_msg("%s", e.msg);
     assert_true(shards > 2);
     const char *before = tu_listing(ck);
     char was[2048];
     snprintf(was, sizeof was, "%s", before);
     fsize_limit(100000);
-    rv = gptj_synth_write(&c, 2, ST_F32, ck, 200000, &shards, &e);
+    rv = gptj_synth_write(&c, 2, ST_F32, ck, 200000, &shards, NULL, NULL, &e);
     fsize_unlimit();
     assert_int_equal(rv, -1);
     assert_non_null(strstr(e.msg, "File too large"));
@@ -335,7 +335,7 @@ static void test_writers_fail_whole(void **state)
     gptj_weights_free(&w);
     gptj_weights_free(&ref);
     /* rewritten as one file: the old shards and index go, or the loader would read them */
-    if (gptj_synth_write(&c, 3, ST_F32, ck, 1u << 30, &shards, &e))
+    if (gptj_synth_write(&c, 3, ST_F32, ck, 1u << 30, &shards, NULL, NULL, &e))
         fail_msg("%s", e.msg);
     assert_int_equal(shards, 1);
     assert_string_equal(tu_listing(ck), "config.json model.safetensors");

@@ -133,6 +133,14 @@ static void test_synth_deterministic(void **state)
     gptj_weights_free(&h);
 }
 
+/* Progress: called once per tensor, in order, with the count. */
+static void count_tensors(void *ctx, size_t done, size_t total)
+{
+    size_t *seen = ctx;
+    assert_int_equal(done, seen[0] + 1);
+    seen[0] = done, seen[1] = total;
+}
+
 static void roundtrip(StDtype file_dtype, GptjDtype wdtype, uint64_t shard_bytes, int want_shards)
 {
     GptjConfig c = micro();
@@ -141,8 +149,11 @@ static void roundtrip(StDtype file_dtype, GptjDtype wdtype, uint64_t shard_bytes
              (unsigned long long)shard_bytes);
     IpuErr e;
     int ns = 0;
-    assert_int_equal(gptj_synth_write(&c, 11, file_dtype, dir, shard_bytes, &ns, &e), 0);
+    size_t seen[2] = {0, 0};
+    assert_int_equal(gptj_synth_write(&c, 11, file_dtype, dir, shard_bytes, &ns, count_tensors, seen, &e), 0);
     assert_int_equal(ns, want_shards);
+    assert_int_equal(seen[0], (size_t)gptj_tensor_count(&c));
+    assert_int_equal(seen[1], seen[0]);
     GptjWeights ref, got;
     assert_int_equal(gptj_weights_synth(&ref, &c, wdtype, 11, &e), 0);
     if (gptj_weights_load(&got, NULL, dir, wdtype, 1, &e))
