@@ -587,9 +587,10 @@ static int run_main(const char *cmd, int argc, char **argv, int compare)
     }
     if (!(prompt = make_prompt(rc, &ids, &err)))
         goto fail;
-    if (rc->weights == RUN_WEIGHTS_SYNTHETIC && gptj_weights_synth(&w, &rc->cfg, GPTJ_F32, rc->seed, &err))
+    if (rc->weights == RUN_WEIGHTS_SYNTHETIC && gptj_weights_synth_lazy(&w, &rc->cfg, GPTJ_F32, rc->seed, &err))
         goto fail;
-    if (rc->weights == RUN_WEIGHTS_CHECKPOINT && gptj_weights_load(&w, &rc->cfg, rc->checkpoint, GPTJ_F32, 0, &err))
+    if (rc->weights == RUN_WEIGHTS_CHECKPOINT &&
+        gptj_weights_load_lazy(&w, &rc->cfg, rc->checkpoint, GPTJ_F32, 0, &err))
         goto fail;
     report_free(&rep);
     report_init(&rep, runcfg_to_json(rc));

@@ -247,6 +247,21 @@ int gptj_weights_synth_lazy(GptjWeights *w, const GptjConfig *cfg, GptjDtype wdt
     return 0;
 }
 
+/* gptj_weights_rows of lazy checkpoint weights: converted from the
+ * mapping; the pages of whole rows read are dropped from the process after. */
+static void ck_rows(const GptjWeights *w, int index, int64_t row0, int64_t nrows, int64_t col0, int64_t ncols,
+                    float *dst, int64_t ld)
+{
+    const StTensor *st = w->ck_tensor[index];
+    uint64_t cols = (uint64_t)st->shape[1];
+    int f16 = w->wdtype == GPTJ_F16;
+#pragma omp parallel for schedule(dynamic, 4) if (nrows * ncols > 65536)
+    for (int64_t r = 0; r < nrows; r++)
+        st_window_f32(st, (uint64_t)(row0 + r) * cols + (uint64_t)col0, (uint64_t)ncols, f16, dst + r * ld);
+    if (col0 == 0 && (uint64_t)ncols == cols)
+        st_drop_window(st, (uint64_t)row0 * cols, (uint64_t)nrows * cols);
+}
+
 void gptj_weights_rows(const GptjWeights *w, int index, int64_t row0, int64_t nrows, int64_t col0, int64_t ncols,
                        float *dst, int64_t ld)
 {
@@ -255,6 +270,10 @@ void gptj_weights_rows(const GptjWeights *w, int index, int64_t row0, int64_t nr
     IPU_ASSERT(t.kind == GPTJ_MATRIX && row0 >= 0 && col0 >= 0 && row0 + nrows <= t.shape[0] &&
                col0 + ncols <= t.shape[1]);
     int64_t cols = t.shape[1];
+    if (w->ck) {
+        ck_rows(w, index, row0, nrows, col0, ncols, dst, ld);
+        return;
+    }
     const void *m = w->lazy_synth ? NULL : gptj_weights_tensor(w, index);
     uint64_t key = tensor_key(w->seed, t.name);
 #pragma omp parallel for schedule(dynamic, 4) if (nrows * ncols > 65536)

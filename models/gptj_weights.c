@@ -82,6 +82,8 @@ void gptj_weights_free(GptjWeights *w)
     for (int i = 0; i < w->n_warnings; i++)
         free(w->warnings[i]);
     free(w->warnings);
+    st_close(w->ck);
+    free(w->ck_tensor);
     memset(w, 0, sizeof *w);
 }
 
@@ -213,11 +215,61 @@ static int add_warning(GptjWeights *w, const char *msg)
     return 0;
 }
 
-/* keep: read the weights into w's storage. Otherwise w gets only cfg and
- * warnings, and scan reads each tensor through a scratch buffer to check its
- * values. */
-static int load_impl(GptjWeights *w, const GptjConfig *cfg, const char *path, GptjDtype wdtype, int strict, int keep,
-                     int scan, IpuErr *e)
+/* What load_impl does with the values: reads them all into w's storage
+ * (KEEP); reads the gains and biases and checks the matrices, which stay in
+ * the checkpoint (LAZY); checks every value (SCAN); only names and shapes (CHECK). */
+typedef enum { LOAD_KEEP, LOAD_LAZY, LOAD_SCAN, LOAD_CHECK } LoadMode;
+
+typedef struct {
+    void *p;
+    uint64_t cap;
+} Scratch;
+
+/* Reads (KEEP, LAZY's small tensors) or checks through s (SCAN, LAZY's matrices) tensor i, found as st. */
+static int load_tensor(GptjWeights *w, const StCheckpoint *ck, int i, const StTensor *st, LoadMode mode, Scratch *s,
+                       const char *path, IpuErr *e)
+{
+    GptjTensorInfo t;
+    gptj_tensor_info(&w->cfg, i, &t);
+    int f16 = t.kind == GPTJ_MATRIX && w->wdtype == GPTJ_F16;
+    void *dst = mode == LOAD_KEEP || (mode == LOAD_LAZY && t.kind != GPTJ_MATRIX) ? gptj_weights_tensor(w, i) : NULL;
+    if (mode == LOAD_CHECK)
+        return 0;
+    if (mode == LOAD_LAZY && t.kind == GPTJ_MATRIX)
+        w->ck_tensor[i] = st;
+    uint64_t bytes = gptj_tensor_elems(&t) * (f16 ? 2 : 4);
+    if (!dst && bytes > s->cap) {
+        free(s->p);
+        s->cap = (s->p = malloc((size_t)bytes)) ? bytes : 0;
+        if (!s->p)
+            return ipu_err(e, "%s: out of memory reading tensor '%s'", path, t.name);
+    }
+    if (!dst)
+        dst = s->p;
+    return f16 ? st_read_f16(ck, st, dst, e) : st_read_f32(ck, st, dst, e);
+}
+
+/* The checkpoint's tensors that are not GPT-J's (used[i] == 0): warnings,
+ * or an error when strict; attention mask buffers ignored. */
+static int unknown_tensors(GptjWeights *w, const StCheckpoint *ck, const unsigned char *used, int strict,
+                           const char *path, IpuErr *e)
+{
+    for (int i = 0; i < ck->n_tensors; i++) {
+        const StTensor *st = &ck->tensors[i];
+        if (used[i] || ignored_buffer(st->name))
+            continue;
+        char msg[IPU_ERR_MSG_BYTES];
+        snprintf(msg, sizeof msg, "%s: unknown tensor '%s' (not part of GPT-J)", st_tensor_file(ck, st), st->name);
+        if (strict)
+            return ipu_err(e, "%s", msg);
+        if (add_warning(w, msg))
+            return ipu_err(e, "%s: out of memory", path);
+    }
+    return 0;
+}
+
+static int load_impl(GptjWeights *w, const GptjConfig *cfg, const char *path, GptjDtype wdtype, int strict,
+                     LoadMode mode, IpuErr *e)
 {
     memset(w, 0, sizeof *w);
     GptjConfig file_cfg;
@@ -231,7 +283,8 @@ static int load_impl(GptjWeights *w, const GptjConfig *cfg, const char *path, Gp
     StCheckpoint *ck = st_open(path, e);
     if (!ck)
         return -1;
-    if (keep && gptj_weights_init(w, cfg, wdtype, e)) {
+    if ((mode == LOAD_KEEP && gptj_weights_init(w, cfg, wdtype, e)) ||
+        (mode == LOAD_LAZY && gptj_weights_init_small(w, cfg, wdtype, e))) {
         st_close(ck);
         return -1;
     }
@@ -239,9 +292,11 @@ static int load_impl(GptjWeights *w, const GptjConfig *cfg, const char *path, Gp
     w->wdtype = wdtype;
     int n = gptj_tensor_count(cfg), rc = 0;
     unsigned char *used = calloc((size_t)ck->n_tensors + 1, 1);
-    void *scratch = NULL;
+    if (mode == LOAD_LAZY && !(w->ck_tensor = calloc((size_t)n, sizeof *w->ck_tensor)))
+        rc = ipu_err(e, "%s: out of memory", path);
     if (!used)
         rc = ipu_err(e, "%s: out of memory", path);
+    Scratch s = {NULL, 0};
     for (int i = 0; i < n && !rc; i++) {
         GptjTensorInfo t;
         gptj_tensor_info(cfg, i, &t);
@@ -251,36 +306,16 @@ static int load_impl(GptjWeights *w, const GptjConfig *cfg, const char *path, Gp
             break;
         }
         used[st - ck->tensors] = 1;
-        int f16 = t.kind == GPTJ_MATRIX && wdtype == GPTJ_F16;
-        void *dst;
-        if (keep) {
-            dst = gptj_weights_tensor(w, i);
-        } else if (scan) {
-            free(scratch);
-            dst = scratch = malloc((size_t)gptj_tensor_elems(&t) * (f16 ? 2 : 4));
-            if (!scratch) {
-                rc = ipu_err(e, "%s: out of memory reading tensor '%s'", path, t.name);
-                break;
-            }
-        } else {
-            continue;
-        }
-        rc = f16 ? st_read_f16(ck, st, dst, e) : st_read_f32(ck, st, dst, e);
+        rc = load_tensor(w, ck, i, st, mode, &s, path, e);
     }
-    for (int i = 0; i < ck->n_tensors && !rc; i++) {
-        const StTensor *st = &ck->tensors[i];
-        if (used[i] || ignored_buffer(st->name))
-            continue;
-        char msg[IPU_ERR_MSG_BYTES];
-        snprintf(msg, sizeof msg, "%s: unknown tensor '%s' (not part of GPT-J)", st_tensor_file(ck, st), st->name);
-        if (strict)
-            rc = ipu_err(e, "%s", msg);
-        else if (add_warning(w, msg))
-            rc = ipu_err(e, "%s: out of memory", path);
-    }
-    free(scratch);
+    if (!rc)
+        rc = unknown_tensors(w, ck, used, strict, path, e);
+    free(s.p);
     free(used);
-    st_close(ck);
+    if (mode == LOAD_LAZY && !rc)
+        w->ck = ck; /* gptj_weights_free closes it */
+    else
+        st_close(ck);
     if (rc)
         gptj_weights_free(w);
     return rc;
@@ -289,11 +324,17 @@ static int load_impl(GptjWeights *w, const GptjConfig *cfg, const char *path, Gp
 int gptj_weights_load(GptjWeights *w, const GptjConfig *cfg, const char *path, GptjDtype wdtype, int strict,
                       IpuErr *e)
 {
-    return load_impl(w, cfg, path, wdtype, strict, 1, 0, e);
+    return load_impl(w, cfg, path, wdtype, strict, LOAD_KEEP, e);
+}
+
+int gptj_weights_load_lazy(GptjWeights *w, const GptjConfig *cfg, const char *path, GptjDtype wdtype, int strict,
+                           IpuErr *e)
+{
+    return load_impl(w, cfg, path, wdtype, strict, LOAD_LAZY, e);
 }
 
 int gptj_checkpoint_check(GptjWeights *w, const GptjConfig *cfg, const char *path, GptjDtype wdtype, int strict,
                           int scan, IpuErr *e)
 {
-    return load_impl(w, cfg, path, wdtype, strict, 0, scan, e);
+    return load_impl(w, cfg, path, wdtype, strict, scan ? LOAD_SCAN : LOAD_CHECK, e);
 }

@@ -77,6 +77,8 @@ typedef struct GptjWeights {
     float *small_slab;    /* every gain and bias */
     int lazy_synth;       /* 1: synthetic matrices made on demand (gptj_weights_rows), never stored */
     uint64_t seed;        /* their seed */
+    StCheckpoint *ck;     /* lazy checkpoint weights: the open checkpoint the matrices are read from */
+    const StTensor **ck_tensor; /* (tensor count) each matrix's tensor in ck, NULL for the others */
     int n_warnings;       /* load warnings (unknown tensors), one line each */
     char **warnings;
 } GptjWeights;
@@ -119,6 +121,16 @@ void gptj_synth_fill_f16_exact(uint64_t seed, const GptjTensorInfo *t, uint64_t 
  * other extra tensors become warnings, or an error when strict. */
 int gptj_weights_load(GptjWeights *w, const GptjConfig *cfg, const char *path, GptjDtype wdtype, int strict,
                       IpuErr *e);
+
+/* gptj_weights_load with the matrices left in the checkpoint's memory
+ * mapping: the gains and biases are read, every matrix is checked as
+ * gptj_weights_load checks it (one at a time through a scratch buffer) and
+ * then read on demand, converted to wdtype's values, by gptj_weights_rows
+ * (GPT-J 6B without a 12 or 24 GB copy: the lowering quantizes a matrix at a
+ * time from it). The checkpoint stays open until gptj_weights_free; only
+ * the lowering and gptj_weights_rows take lazy weights. */
+int gptj_weights_load_lazy(GptjWeights *w, const GptjConfig *cfg, const char *path, GptjDtype wdtype, int strict,
+                           IpuErr *e);
 
 /* Checks a checkpoint exactly as gptj_weights_load would, without keeping
  * the weights: w receives only cfg and warnings (no storage; release with

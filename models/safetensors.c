@@ -413,12 +413,30 @@ static float elem_f32(const StTensor *t, uint64_t i)
  * them keeps resident memory at the converted weights instead of weights +
  * mapped file (the pages would be reclaimable, but they inflate RSS). Only
  * whole pages inside the tensor go, so neighbours are untouched. */
-static void drop_pages(const StTensor *t)
+void st_drop_window(const StTensor *t, uint64_t first, uint64_t n)
 {
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t b = ((uintptr_t)t->data + page - 1) & ~(page - 1), end = ((uintptr_t)t->data + t->n_bytes) & ~(page - 1);
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), esz = st_dtype_bytes(t->dtype);
+    uintptr_t b = ((uintptr_t)(t->data + first * esz) + page - 1) & ~(page - 1);
+    uintptr_t end = ((uintptr_t)(t->data + (first + n) * esz)) & ~(page - 1);
     if (end > b)
         madvise((void *)b, end - b, MADV_DONTNEED);
+}
+
+static void drop_pages(const StTensor *t) { st_drop_window(t, 0, t->n_elems); }
+
+void st_window_f32(const StTensor *t, uint64_t first, uint64_t n, int f16, float *out)
+{
+    IPU_ASSERT(first + n <= t->n_elems);
+    if (t->dtype == ST_F16) { /* fp16 already: f16 changes nothing */
+        const unsigned char *p = t->data + 2 * first;
+        for (uint64_t i = 0; i < n; i++)
+            out[i] = fp16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        return;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        float v = elem_f32(t, first + i);
+        out[i] = f16 ? fp16_to_f32(fp16_from_f32(v)) : v;
+    }
 }
 
 static int check_float(const StCheckpoint *ck, const StTensor *t, IpuErr *e)

@@ -81,6 +81,13 @@ const StTensor *st_expect(const StCheckpoint *ck, const char *name, int ndim, co
  * naming the tensor and the element index. */
 int st_read_f32(const StCheckpoint *ck, const StTensor *t, float *out, IpuErr *e);
 int st_read_f16(const StCheckpoint *ck, const StTensor *t, uint16_t *out, IpuErr *e);
+/* Elements [first, first + n) of a float tensor as fp32 into out, each
+ * rounded to fp16 first when f16 (the values st_read_f16 gives). Unchecked:
+ * for a tensor that st_read_f32 (f16: st_read_f16) has accepted. */
+void st_window_f32(const StTensor *t, uint64_t first, uint64_t n, int f16, float *out);
+/* Drops the mapped pages wholly inside elements [first, first + n) of t
+ * from the process (they read back from the file when touched again). */
+void st_drop_window(const StTensor *t, uint64_t first, uint64_t n);
 
 /* Writing. data may be NULL: then fill(ctx, index, dst, n_bytes, e) produces
  * the bytes of tensor index (little-endian) into dst. */

@@ -167,6 +167,30 @@ static void roundtrip(StDtype file_dtype, GptjDtype wdtype, uint64_t shard_bytes
         for (size_t i = 0; i < small_bytes(&ref) / 4; i++)
             assert_true(got.small_slab[i] == fp16_to_f32(fp16_from_f32(ref.small_slab[i])));
     }
+    /* the same checkpoint lazily: the gains and biases read, every matrix's rows the stored ones' values */
+    GptjWeights lz;
+    if (gptj_weights_load_lazy(&lz, NULL, dir, wdtype, 1, &e))
+        fail_msg("%s", e.msg);
+    assert_null(lz.matrix_slab);
+    assert_non_null(lz.ck);
+    assert_memory_equal(got.small_slab, lz.small_slab, small_bytes(&got));
+    for (int i = 0; i < gptj_tensor_count(&c); i++) {
+        GptjTensorInfo t;
+        gptj_tensor_info(&c, i, &t);
+        if (t.kind != GPTJ_MATRIX)
+            continue;
+        size_t n = (size_t)gptj_tensor_elems(&t);
+        float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+        assert_true(a && b);
+        gptj_weights_rows(&got, i, 0, t.shape[0], 0, t.shape[1], a, t.shape[1]);
+        gptj_weights_rows(&lz, i, 0, t.shape[0], 0, t.shape[1], b, t.shape[1]); /* drops the pages it read */
+        assert_memory_equal(a, b, n * sizeof *a);
+        gptj_weights_rows(&lz, i, 3, 5, 7, 9, b, 9); /* read back from the file */
+        for (int r = 0; r < 5; r++)
+            assert_memory_equal(a + (size_t)(3 + r) * t.shape[1] + 7, b + r * 9, 9 * sizeof *a);
+        free(a), free(b);
+    }
+    gptj_weights_free(&lz);
     gptj_weights_free(&ref);
     gptj_weights_free(&got);
 }
@@ -212,24 +236,29 @@ static void test_synth_f16_fast_path(void **state)
     free(fast), free(exact);
     /* lazy weights: the stored ones' values, any window */
     GptjConfig m = micro();
-    GptjWeights st, lz;
-    assert_int_equal(gptj_weights_synth(&st, &m, GPTJ_F16, 3, &e), 0);
-    assert_int_equal(gptj_weights_synth_lazy(&lz, &m, GPTJ_F16, 3, &e), 0);
-    assert_null(lz.matrix_slab);
-    assert_memory_equal(st.small_slab, lz.small_slab, small_bytes(&st));
-    int idx = 1 + 10 + 6; /* layer 1's fc_in: (n_inner, n_embd) */
-    GptjTensorInfo t;
-    gptj_tensor_info(&m, idx, &t);
-    float a[64 * 64], b[64 * 64];
-    gptj_weights_rows(&st, idx, 5, 20, 7, 40, a, 64);
-    gptj_weights_rows(&lz, idx, 5, 20, 7, 40, b, 64);
-    for (int r = 0; r < 20; r++)
-        for (int col = 0; col < 40; col++) {
-            float want = fp16_to_f32(((const uint16_t *)st.h[1].fc_in)[(5 + r) * t.shape[1] + 7 + col]);
-            assert_true(a[r * 64 + col] == want && b[r * 64 + col] == want);
-        }
-    gptj_weights_free(&st);
-    gptj_weights_free(&lz);
+    for (int f16 = 0; f16 < 2; f16++) {
+        GptjDtype wd = f16 ? GPTJ_F16 : GPTJ_F32;
+        GptjWeights st, lz;
+        assert_int_equal(gptj_weights_synth(&st, &m, wd, 3, &e), 0);
+        assert_int_equal(gptj_weights_synth_lazy(&lz, &m, wd, 3, &e), 0);
+        assert_null(lz.matrix_slab);
+        assert_memory_equal(st.small_slab, lz.small_slab, small_bytes(&st));
+        int idx = 1 + 10 + 6; /* layer 1's fc_in: (n_inner, n_embd) */
+        GptjTensorInfo t;
+        gptj_tensor_info(&m, idx, &t);
+        float a[64 * 64], b[64 * 64];
+        gptj_weights_rows(&st, idx, 5, 20, 7, 40, a, 64);
+        gptj_weights_rows(&lz, idx, 5, 20, 7, 40, b, 64);
+        for (int r = 0; r < 20; r++)
+            for (int col = 0; col < 40; col++) {
+                uint64_t at = (uint64_t)(5 + r) * (uint64_t)t.shape[1] + 7 + (uint64_t)col;
+                const void *fc = st.h[1].fc_in;
+                float want = f16 ? fp16_to_f32(((const uint16_t *)fc)[at]) : ((const float *)fc)[at];
+                assert_true(a[r * 64 + col] == want && b[r * 64 + col] == want);
+            }
+        gptj_weights_free(&st);
+        gptj_weights_free(&lz);
+    }
 }
 
 static void test_synth_load_roundtrip(void **state)
@@ -237,6 +266,7 @@ static void test_synth_load_roundtrip(void **state)
     (void)state;
     roundtrip(ST_F32, GPTJ_F32, 1ull << 30, 1);
     roundtrip(ST_F16, GPTJ_F16, 1ull << 30, 1);
+    roundtrip(ST_F32, GPTJ_F16, 1ull << 30, 1); /* rounded to fp16 as they load */
     roundtrip(ST_F32, GPTJ_F32, 100000, 8); /* ~390 KB in <= 100 KB shards; wte and lm_head (131 KB) alone */
 }
 
@@ -314,12 +344,23 @@ static void test_load_hf_extras_and_errors(void **state)
     gptj_weights_free(&w);
     assert_int_equal(gptj_weights_load(&w, NULL, dir, GPTJ_F32, 1, &e), -1);
     assert_non_null(strstr(e.msg, "model.safetensors: unknown tensor 'transformer.h.0.attn.rotary.inv_freq'"));
+    if (gptj_weights_load_lazy(&w, NULL, dir, GPTJ_F32, 0, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(w.n_warnings, 1);
+    float k9;
+    gptj_weights_rows(&w, 4, 0, 1, 9, 1, &k9, 1);
+    assert_true(k9 == gptj_synth_value(3, &t, 9));
+    gptj_weights_free(&w);
+    assert_int_equal(gptj_weights_load_lazy(&w, NULL, dir, GPTJ_F32, 1, &e), -1);
 
     dir = write_ckpt("nan", NULL, 0, 7, -1);
     assert_int_equal(gptj_weights_load(&w, NULL, dir, GPTJ_F16, 0, &e), -1);
     assert_non_null(strstr(e.msg, "tensor 'transformer.h.0.mlp.fc_in.weight': value nan at index 5 is non-finite"));
     assert_int_equal(gptj_weights_load(&w, NULL, dir, GPTJ_F32, 0, &e), -1);
     assert_non_null(strstr(e.msg, "tensor 'transformer.h.0.mlp.fc_in.weight': non-finite value nan at index 5"));
+    assert_int_equal(gptj_weights_load_lazy(&w, NULL, dir, GPTJ_F16, 0, &e), -1); /* lazy checks every matrix too */
+    assert_non_null(strstr(e.msg, "tensor 'transformer.h.0.mlp.fc_in.weight': value nan at index 5 is non-finite"));
+    assert_null(w.ck);
     /* checking without values passes; scanning the values finds the NaN */
     assert_int_equal(gptj_checkpoint_check(&w, NULL, dir, GPTJ_F32, 1, 0, &e), 0);
     assert_int_equal(w.cfg.n_embd, 64);

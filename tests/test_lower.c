@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codelets/q4mm.h"
 #include "host/gptj_run.h"
@@ -330,6 +331,75 @@ static void test_threads_same_cycles_and_tokens(void **s)
     run_result_free(&f2);
 }
 
+/* Every byte of g's tensors and remote buffers equals h's. */
+static void assert_graph_data_equal(Graph *g, Graph *h)
+{
+    assert_int_equal(g->ntensors, h->ntensors);
+    assert_int_equal(g->nremotes, h->nremotes);
+    for (size_t i = 0; i < g->ntensors; i++) {
+        const Tensor *t = &g->tensors[i];
+        size_t n = (size_t)t->elems * graph_dtype_bytes(t->dtype);
+        if (memcmp(graph_tensor_data(g, (int)i), graph_tensor_data(h, (int)i), n))
+            fail_msg("tensor '%s' differs", t->name);
+    }
+    for (size_t i = 0; i < g->nremotes; i++)
+        if (memcmp(graph_remote_data(g, (int)i), graph_remote_data(h, (int)i), g->remotes[i].bytes))
+            fail_msg("remote buffer '%s' differs", g->remotes[i].name);
+}
+
+/* Lazy weights, made on demand or left in a checkpoint's mapping
+ * (gptj_weights_synth_lazy, gptj_weights_load_lazy: the lowering reads a
+ * matrix at a time through gptj_weights_rows), lower to the same bytes as
+ * the stored ones, resident and streamed, and run to the same tokens. The
+ * checkpoint is fp32, read as fp16: the stored weights' values. */
+static void test_lazy_weights_same_graph(void **s)
+{
+    (void)s;
+    IpuErr e;
+    IpuArch a;
+    arch_small(&a, 96);
+    RunOptions o;
+    opts(&o, "q4g:16", 2, 1, 2);
+    char dir[] = "/tmp/test_lower_ckXXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    int shards = 0;
+    GptjWeights w[3];
+    memset(w, 0, sizeof w);
+    if (gptj_synth_write(&o.cfg, 3, ST_F32, dir, 1ull << 30, &shards, NULL, NULL, &e) ||
+        gptj_weights_synth(&w[0], &o.cfg, GPTJ_F16, 3, &e) || gptj_weights_synth_lazy(&w[1], &o.cfg, GPTJ_F16, 3, &e) ||
+        gptj_weights_load_lazy(&w[2], NULL, dir, GPTJ_F16, 1, &e))
+        fail_msg("%s", e.msg);
+    assert_true(w[1].lazy_synth && w[2].ck && !w[1].matrix_slab && !w[2].matrix_slab);
+    for (int pl = 0; pl < 2; pl++) {
+        o.placement = pl ? PLACE_STREAM : PLACE_RESIDENT;
+        Lowered *L[3];
+        for (int i = 0; i < 3; i++)
+            if (lower_gptj(&a, &o, &w[i], &L[i], &e))
+                fail_msg("%s", e.msg);
+        assert_int_equal(lower_placement(L[0]), o.placement);
+        for (int i = 1; i < 3; i++)
+            assert_graph_data_equal(lower_graph(L[0]), lower_graph(L[i]));
+        for (int i = 0; i < 3; i++)
+            lower_destroy(L[i]);
+    }
+    uint32_t prompt[2 * PROMPT];
+    for (uint32_t i = 0; i < 2 * PROMPT; i++)
+        prompt[i] = (i * 31 + 5) % (uint32_t)o.cfg.vocab_size;
+    RunResult r0, r2;
+    if (gptj_run(&a, &o, &w[0], prompt, NULL, &r0, &e) || gptj_run(&a, &o, &w[2], prompt, NULL, &r2, &e))
+        fail_msg("%s", e.msg);
+    assert_memory_equal(r0.tokens, r2.tokens, 2 * GEN * sizeof *r0.tokens);
+    run_result_free(&r0);
+    run_result_free(&r2);
+    for (int i = 0; i < 3; i++)
+        gptj_weights_free(&w[i]);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    assert_int_equal(remove(path), 0);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    assert_int_equal(remove(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 /* More workers than the lowering's per-worker arrays once held (16): the
  * arch allows up to ARCH_MAX_WORKERS_PER_TILE. The int4 decompress split
  * fills one entry per worker; attention splits its matmuls by rows over
@@ -424,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_timing_eq_functional_kv),
         cmocka_unit_test(test_timing_eq_functional_nokv_stream),
         cmocka_unit_test(test_timing_eq_functional_overlap),
+        cmocka_unit_test(test_lazy_weights_same_graph),
         cmocka_unit_test(test_threads_same_cycles_and_tokens),
         cmocka_unit_test(test_workers_32_64),
         cmocka_unit_test(test_errors),

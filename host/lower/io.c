@@ -18,12 +18,13 @@ typedef struct {
 } F32Buf;
 
 /* Matrix tensor index (rows, cols) as fp32: its storage when the weights
- * are stored fp32, else made in b by gptj_weights_rows (fp16 or lazy
- * synthetic weights, which have no storage); NULL on no host memory. */
+ * are stored fp32, else made in b by gptj_weights_rows (fp16, or lazy
+ * weights: synthetic or in a checkpoint); NULL on no host memory. */
 static const float *matrix_f32(const GptjWeights *w, int index, uint64_t rows, uint64_t cols, F32Buf *b)
 {
-    if (w->wdtype == GPTJ_F32 && !w->lazy_synth)
-        return gptj_weights_tensor(w, index);
+    const float *stored = w->wdtype == GPTJ_F32 ? gptj_weights_tensor(w, index) : NULL;
+    if (stored)
+        return stored;
     uint64_t n = rows * cols;
     if (n > b->cap) {
         free(b->f);
