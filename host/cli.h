@@ -97,6 +97,10 @@ int cli_arch_resolve(const char *preset, const char *fallback, const char *file,
  * "arch_file" (when given) and "set" (the --set values, in order). */
 struct cJSON;
 void cli_arch_json(struct cJSON *j, const IpuArch *a, const CliOpt *arch_file, const CliOpt *sets);
+/* The same as a table's first line: "arch: NAME --arch-file F --set K=V ...", so it can be reproduced. */
+void cli_arch_line(const IpuArch *a, const CliOpt *arch_file, const CliOpt *sets);
+/* Prints j on stdout and deletes it; 0, or 1 when out of memory. */
+int cli_print_json(struct cJSON *j);
 /* One --set key=value (key or arch.key) into a, checked as ipusim run checks it. */
 int cli_arch_set_kv(IpuArch *a, const char *kv, IpuErr *err);
 

@@ -65,6 +65,26 @@ void cli_arch_json(cJSON *j, const IpuArch *a, const CliOpt *arch_file, const Cl
         cJSON_AddItemToArray(arr, cJSON_CreateString(sets->values[k]));
 }
 
+void cli_arch_line(const IpuArch *a, const CliOpt *arch_file, const CliOpt *sets)
+{
+    printf("arch: %s", a->name);
+    if (arch_file->count)
+        printf(" --arch-file %s", cli_value(arch_file, ""));
+    for (int k = 0; k < sets->count; k++)
+        printf(" --set %s", sets->values[k]);
+    printf("\n");
+}
+
+int cli_print_json(cJSON *j)
+{
+    char *txt = cJSON_Print(j);
+    if (txt)
+        puts(txt);
+    cJSON_free(txt);
+    cJSON_Delete(j);
+    return txt ? 0 : 1;
+}
+
 int cli_arch_resolve(const char *preset, const char *fallback, const char *file, const CliOpt *sets, IpuArch *a,
                      IpuErr *err)
 {

@@ -121,23 +121,12 @@ static int print_json(const IpuArch *a, const CliOpt *opts, double peak, const A
             cJSON_AddNullToObject(o, "published_tflops");
         cJSON_AddItemToArray(arr, o);
     }
-    char *txt = cJSON_Print(j);
-    if (txt)
-        puts(txt);
-    cJSON_free(txt);
-    cJSON_Delete(j);
-    return txt ? 0 : 1;
+    return cli_print_json(j);
 }
 
 static void print_table(const IpuArch *a, const CliOpt *opts, double peak, const AmpPoint *pts, int np)
 {
-    /* echo the config source so the table can be reproduced */
-    printf("arch: %s", a->name);
-    if (opts[O_ARCH_FILE].count)
-        printf(" --arch-file %s", cli_value(&opts[O_ARCH_FILE], ""));
-    for (int k = 0; k < opts[O_SET].count; k++)
-        printf(" --set %s", opts[O_SET].values[k]);
-    printf("\n");
+    cli_arch_line(a, &opts[O_ARCH_FILE], &opts[O_SET]);
     printf("AMP [N,16]x[16,16] fp16 -> fp16 partials, every tile of %s (engine, timing mode): %u tiles, %.3g GHz, "
            "%u MACs/cycle/tile, peak %.1f TFLOPS\n",
            a->name, a->tiles_per_chip, a->clock_hz / 1e9, a->amp_macs_per_cycle_fp16, peak);

@@ -129,23 +129,12 @@ static int print_json(const IpuArch *a, const CliOpt *opts, double peak, const R
         cJSON_AddNumberToObject(o, "est_cycles", r->plan.est_cycles);
         cJSON_AddItemToArray(arr, o);
     }
-    char *txt = cJSON_Print(j);
-    if (txt)
-        puts(txt);
-    cJSON_free(txt);
-    cJSON_Delete(j);
-    return txt ? 0 : 1;
+    return cli_print_json(j);
 }
 
 static void print_table(const IpuArch *a, const CliOpt *opts, double peak, const Row *rows, int nr)
 {
-    /* echo the config source so the table can be reproduced */
-    printf("arch: %s", a->name);
-    if (opts[O_ARCH_FILE].count)
-        printf(" --arch-file %s", cli_value(&opts[O_ARCH_FILE], ""));
-    for (int k = 0; k < opts[O_SET].count; k++)
-        printf(" --set %s", opts[O_SET].values[k]);
-    printf("\n");
+    cli_arch_line(a, &opts[O_ARCH_FILE], &opts[O_SET]);
     printf("y = x W^T, fp16 weights and partials, no bias, one chip of %s (lowering's linear, engine, timing mode): "
            "%u tiles (%u usable), %.3g GHz, AMP peak %.1f TFLOPS, exchange %.3g B/cycle/tile\n",
            a->name, a->tiles_per_chip, a->tiles_per_chip - a->io_tiles, a->clock_hz / 1e9, peak,

@@ -233,6 +233,70 @@ static void bench_gc_rows(const IpuArch *arch, const uint32_t *sizes, uint32_t n
                "without the exchange of the scales and biases to the tile (docs/validation.md)\n");
 }
 
+/* --group-size N: one size, checked as the decompress codelets check it; 0, or -1 after the message. */
+static int parse_group_size(const char *gs, uint32_t *sizes, uint32_t *nsizes)
+{
+    IpuErr err = {{0}};
+    char *end;
+    unsigned long n = strtoul(gs, &end, 10);
+    DecompressQ4Args shape = {NULL, NULL, NULL, NULL, 0, (uint32_t)n};
+    int digits = isdigit((unsigned char)gs[0]);
+    if (*end || !digits || n > UINT32_MAX || decompress_q4_check(&shape, n ? n : 1, &err)) {
+        fprintf(stderr, "ipusim codelet bench: --group-size '%s': %s\n", gs, *end || !digits ? "not an integer" : err.msg);
+        return -1;
+    }
+    sizes[0] = (uint32_t)n;
+    *nsizes = 1;
+    return 0;
+}
+
+/* One row per (variant, group size) into rows (JSON) or as a table line; 1 when a what-if row was benched. */
+static int bench_variant_rows(const IpuArch *arch, const CodeletVariant *vars, size_t nvar, const uint32_t *sizes,
+                              uint32_t nsizes, cJSON *rows)
+{
+    uint32_t workers = arch->workers_per_tile;
+    int any_whatif = 0;
+    for (size_t k = 0; k < nvar; k++) {
+        const CodeletVariant *cv = &vars[k];
+        IsaCosts isa = arch->isa;
+        /* nibunpack is a what-if: benched with the instruction switched on */
+        int whatif = cv->vertex == &decompress_q4_nibunpack_vertex && !isa.nibunpack4_enabled;
+        if (whatif)
+            isa.nibunpack4_enabled = true;
+        for (uint32_t s = 0; s < nsizes; s++) {
+            uint32_t n = sizes[s], groups = (BENCH_TILE_WEIGHTS + n - 1) / n;
+            double weights = (double)groups * n;
+            uint64_t wc = decompress_q4_worker_cycles(cv->vertex, &isa, n, groups);
+            uint64_t tc = decompress_q4_tile_cycles(cv->vertex, &isa, n, groups, workers);
+            IPU_ASSERT(wc != UINT64_MAX && tc != UINT64_MAX);
+            /* as the engine times one vertex per worker: + supervisor and vertex launch */
+            uint64_t tl = tc + arch->supervisor_launch_cycles + arch->vertex_launch_cycles;
+            any_whatif |= whatif;
+            if (rows) {
+                cJSON *r = cJSON_CreateObject();
+                cJSON_AddStringToObject(r, "variant", cv->name);
+                cJSON_AddBoolToObject(r, "whatif", whatif);
+                cJSON_AddNumberToObject(r, "group_size", n);
+                cJSON_AddNumberToObject(r, "weights", weights);
+                cJSON_AddNumberToObject(r, "worker_cycles", (double)wc);
+                cJSON_AddNumberToObject(r, "worker_cycles_per_weight", wc / weights);
+                cJSON_AddNumberToObject(r, "tile_cycles", (double)tc);
+                cJSON_AddNumberToObject(r, "tile_cycles_per_weight", tc / weights);
+                cJSON_AddNumberToObject(r, "tile_cycles_with_launch", (double)tl);
+                cJSON_AddNumberToObject(r, "tile_cycles_with_launch_per_weight", tl / weights);
+                cJSON_AddNumberToObject(r, "tile_s_with_launch", tl / arch->clock_hz);
+                cJSON_AddItemToArray(rows, r);
+            } else {
+                char name[24];
+                snprintf(name, sizeof name, "%s%s", cv->name, whatif ? "*" : "");
+                printf("%-12s %6u %13.3f %11.3f %12llu %13.3f %9.3f\n", name, n, wc / weights, tc / weights,
+                       (unsigned long long)tc, tl / weights, tl / arch->clock_hz * 1e6);
+            }
+        }
+    }
+    return any_whatif;
+}
+
 static int cmd_bench(int argc, char **argv)
 {
     CliOpt opts[] = {
@@ -251,42 +315,13 @@ static int cmd_bench(int argc, char **argv)
         return st;
     IpuErr err = {{0}};
     IpuArch arch;
-    if (arch_preset(cli_value(&opts[0], "bow"), &arch, &err)) {
-        fprintf(stderr, "ipusim codelet bench: %s\n", err.msg);
-        return 1;
-    }
-    for (int i = 0; i < opts[1].count; i++) {
-        const char *kv = opts[1].values[i], *eq = strchr(kv, '=');
-        if (!eq) {
-            fprintf(stderr, "ipusim codelet bench: --set '%s' is not KEY=VALUE\n", kv);
-            return 1; /* as run's and arch's --set */
-        }
-        char key[128];
-        snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
-        if (runcfg_arch_set(&arch, key, eq + 1, &err)) {
-            fprintf(stderr, "ipusim codelet bench: %s\n", err.msg);
-            return 1;
-        }
-    }
-    if (arch_validate(&arch, &err)) {
+    if (cli_arch_resolve(cli_value(&opts[0], NULL), "bow", NULL, &opts[1], &arch, &err)) {
         fprintf(stderr, "ipusim codelet bench: %s\n", err.msg);
         return 1;
     }
     uint32_t sizes[8] = {4, 8, 16, 32, 64, 128, 256}, nsizes = 7;
-    if (opts[3].count) {
-        char *end;
-        const char *gs = cli_value(&opts[3], "");
-        unsigned long n = strtoul(gs, &end, 10);
-        DecompressQ4Args shape = {NULL, NULL, NULL, NULL, 0, (uint32_t)n};
-        int digits = isdigit((unsigned char)gs[0]);
-        if (*end || !digits || n > UINT32_MAX || decompress_q4_check(&shape, n ? n : 1, &err)) {
-            fprintf(stderr, "ipusim codelet bench: --group-size '%s': %s\n", gs,
-                    *end || !digits ? "not an integer" : err.msg);
-            return 2;
-        }
-        sizes[0] = (uint32_t)n;
-        nsizes = 1;
-    }
+    if (opts[3].count && parse_group_size(cli_value(&opts[3], ""), sizes, &nsizes))
+        return 2;
     int wdec;
     WdecFormat wf;
     if (pick_format(family, cli_value(&opts[5], NULL), &wdec, &wf))
@@ -304,7 +339,6 @@ static int cmd_bench(int argc, char **argv)
         nvar = 0;
     int json = opts[4].count > 0;
     uint32_t workers = arch.workers_per_tile;
-    int any_whatif = 0;
     cJSON *root = json ? cJSON_CreateObject() : NULL, *rows = NULL;
     if (json) {
         cJSON_AddStringToObject(root, "family", f->name);
@@ -323,44 +357,7 @@ static int cmd_bench(int argc, char **argv)
         printf("%-12s %6s %13s %11s %12s %13s %9s\n", "variant", "group", "worker cyc/w", "tile cyc/w", "tile cycles",
                "+launch cyc/w", "tile us");
     }
-    for (size_t k = 0; k < nvar; k++) {
-        const CodeletVariant *cv = &vars[k];
-        IsaCosts isa = arch.isa;
-        /* nibunpack is a what-if: benched with the instruction switched on */
-        int whatif = cv->vertex == &decompress_q4_nibunpack_vertex && !isa.nibunpack4_enabled;
-        if (whatif)
-            isa.nibunpack4_enabled = true;
-        for (uint32_t s = 0; s < nsizes; s++) {
-            uint32_t n = sizes[s], groups = (BENCH_TILE_WEIGHTS + n - 1) / n;
-            double weights = (double)groups * n;
-            uint64_t wc = decompress_q4_worker_cycles(cv->vertex, &isa, n, groups);
-            uint64_t tc = decompress_q4_tile_cycles(cv->vertex, &isa, n, groups, workers);
-            IPU_ASSERT(wc != UINT64_MAX && tc != UINT64_MAX);
-            /* as the engine times one vertex per worker: + supervisor and vertex launch */
-            uint64_t tl = tc + arch.supervisor_launch_cycles + arch.vertex_launch_cycles;
-            any_whatif |= whatif;
-            if (json) {
-                cJSON *r = cJSON_CreateObject();
-                cJSON_AddStringToObject(r, "variant", cv->name);
-                cJSON_AddBoolToObject(r, "whatif", whatif);
-                cJSON_AddNumberToObject(r, "group_size", n);
-                cJSON_AddNumberToObject(r, "weights", weights);
-                cJSON_AddNumberToObject(r, "worker_cycles", (double)wc);
-                cJSON_AddNumberToObject(r, "worker_cycles_per_weight", wc / weights);
-                cJSON_AddNumberToObject(r, "tile_cycles", (double)tc);
-                cJSON_AddNumberToObject(r, "tile_cycles_per_weight", tc / weights);
-                cJSON_AddNumberToObject(r, "tile_cycles_with_launch", (double)tl);
-                cJSON_AddNumberToObject(r, "tile_cycles_with_launch_per_weight", tl / weights);
-                cJSON_AddNumberToObject(r, "tile_s_with_launch", tl / arch.clock_hz);
-                cJSON_AddItemToArray(rows, r);
-            } else {
-                char name[24];
-                snprintf(name, sizeof name, "%s%s", cv->name, whatif ? "*" : "");
-                printf("%-12s %6u %13.3f %11.3f %12llu %13.3f %9.3f\n", name, n, wc / weights, tc / weights,
-                       (unsigned long long)tc, tl / weights, tl / arch.clock_hz * 1e6);
-            }
-        }
-    }
+    int any_whatif = bench_variant_rows(&arch, vars, nvar, sizes, nsizes, rows);
     if (!variant || gc_only)
         bench_gc_rows(&arch, sizes, nsizes, rows);
     if (json) {

@@ -540,6 +540,16 @@ static const CliOpt run_opts[O_COUNT] = {
     {"help", 0, "this help", 0, {0}},
 };
 
+/* The functional run's weights, made or mapped lazily (a matrix at a time); none in timing mode. */
+static int load_weights(const RunConfig *rc, GptjWeights *w, IpuErr *err)
+{
+    if (rc->weights == RUN_WEIGHTS_SYNTHETIC)
+        return gptj_weights_synth_lazy(w, &rc->cfg, GPTJ_F32, rc->seed, err);
+    if (rc->weights == RUN_WEIGHTS_CHECKPOINT)
+        return gptj_weights_load_lazy(w, &rc->cfg, rc->checkpoint, GPTJ_F32, 0, err);
+    return 0;
+}
+
 static int run_main(const char *cmd, int argc, char **argv, int compare)
 {
     CliOpt opts[O_COUNT];
@@ -587,10 +597,7 @@ static int run_main(const char *cmd, int argc, char **argv, int compare)
     }
     if (!(prompt = make_prompt(rc, &ids, &err)))
         goto fail;
-    if (rc->weights == RUN_WEIGHTS_SYNTHETIC && gptj_weights_synth_lazy(&w, &rc->cfg, GPTJ_F32, rc->seed, &err))
-        goto fail;
-    if (rc->weights == RUN_WEIGHTS_CHECKPOINT &&
-        gptj_weights_load_lazy(&w, &rc->cfg, rc->checkpoint, GPTJ_F32, 0, &err))
+    if (load_weights(rc, &w, &err))
         goto fail;
     report_free(&rep);
     report_init(&rep, runcfg_to_json(rc));
