@@ -30,45 +30,86 @@ static int argmax(const float *x, int V)
     return b;
 }
 
+void eval_sums_add(EvalSums *s, const float *ref, const float *test, int V, int target, double *scratch)
+{
+    double *lp = scratch, *lq = scratch + V;
+    log_softmax(lq, test, V);
+    if (target >= 0) {
+        s->nll -= lq[target];
+        s->targets++;
+    }
+    if (!ref)
+        return;
+    log_softmax(lp, ref, V);
+    double k = 0;
+    for (int i = 0; i < V; i++) {
+        k += exp(lp[i]) * (lp[i] - lq[i]);
+        double d = fabs((double)ref[i] - (double)test[i]);
+        s->max_logit_diff = d > s->max_logit_diff ? d : s->max_logit_diff;
+    }
+    s->kl += k > 0 ? k : 0; /* rounding can make an exact 0 slightly negative */
+    s->agree += argmax(ref, V) == argmax(test, V);
+    s->positions++;
+}
+
 void eval_compare(EvalCompare *out, const float *ref, const float *test, int P, int V)
 {
     memset(out, 0, sizeof *out);
     out->n_positions = P;
-    double *lp = malloc((size_t)V * sizeof *lp), *lq = malloc((size_t)V * sizeof *lq);
-    IPU_ASSERT(lp && lq);
-    double kl = 0;
-    int agree = 0;
-    for (int p = 0; p < P; p++) {
-        const float *r = ref + (size_t)p * V, *t = test + (size_t)p * V;
-        log_softmax(lp, r, V);
-        log_softmax(lq, t, V);
-        double k = 0;
-        for (int i = 0; i < V; i++) {
-            k += exp(lp[i]) * (lp[i] - lq[i]);
-            double d = fabs((double)r[i] - (double)t[i]);
-            out->max_logit_diff = d > out->max_logit_diff ? d : out->max_logit_diff;
-        }
-        kl += k > 0 ? k : 0; /* rounding can make an exact 0 slightly negative */
-        agree += argmax(r, V) == argmax(t, V);
-    }
-    out->mean_kl = P ? kl / P : 0;
-    out->top1_agree = P ? (double)agree / P : 0;
-    free(lp);
-    free(lq);
+    double *scratch = malloc(2 * (size_t)V * sizeof *scratch);
+    IPU_ASSERT(scratch);
+    EvalSums s = {0};
+    for (int p = 0; p < P; p++)
+        eval_sums_add(&s, ref + (size_t)p * V, test + (size_t)p * V, V, -1, scratch);
+    out->max_logit_diff = s.max_logit_diff;
+    out->mean_kl = P ? s.kl / P : 0;
+    out->top1_agree = P ? (double)s.agree / P : 0;
+    free(scratch);
 }
 
 double eval_perplexity(const float *logits, const int *tokens, int T, int V)
 {
     IPU_ASSERT(T >= 2);
-    double *lp = malloc((size_t)V * sizeof *lp);
-    IPU_ASSERT(lp);
-    double nll = 0;
-    for (int t = 0; t + 1 < T; t++) {
-        log_softmax(lp, logits + (size_t)t * V, V);
-        nll -= lp[tokens[t + 1]];
+    double *scratch = malloc(2 * (size_t)V * sizeof *scratch);
+    IPU_ASSERT(scratch);
+    EvalSums s = {0};
+    for (int t = 0; t + 1 < T; t++)
+        eval_sums_add(&s, NULL, logits + (size_t)t * V, V, tokens[t + 1], scratch);
+    free(scratch);
+    return exp(s.nll / (T - 1));
+}
+
+void eval_policy(QuantPolicy *p, const QuantSpec *s)
+{
+    if (s->fmt == &quant_format_f16 || s->fmt == &quant_format_f32)
+        quant_policy_uniform(p, s);
+    else
+        quant_policy_graphcore(p, s);
+}
+
+void eval_weight_error(EvalWeightError *out, const EvalWeightSums *s)
+{
+    *out = (EvalWeightError){s->elems ? sqrt(s->noise / (double)s->elems) : 0,
+                             s->noise > 0 ? 10 * log10(s->sig / s->noise) : INFINITY, s->elems};
+}
+
+int eval_round_trip(const QuantSpec *spec, const char *name, const float *src, int64_t rows, int64_t cols,
+                    float *deq, EvalWeightSums *sums, IpuErr *e)
+{
+    QuantTensor q;
+    if (quant_tensor(spec, name, src, rows, cols, &q, e))
+        return -1;
+    quant_dequantize(&q, deq);
+    quant_tensor_free(&q);
+    if (sums) {
+        uint64_t ne = (uint64_t)rows * (uint64_t)cols;
+        for (uint64_t j = 0; j < ne; j++) {
+            double d = (double)deq[j] - src[j];
+            sums->sig += (double)src[j] * src[j], sums->noise += d * d;
+        }
+        sums->elems += ne;
     }
-    free(lp);
-    return exp(nll / (T - 1));
+    return 0;
 }
 
 int eval_quantize_weights(GptjWeights *dst, const GptjWeights *src, const QuantPolicy *p, GptjDtype wdtype,
@@ -80,8 +121,7 @@ int eval_quantize_weights(GptjWeights *dst, const GptjWeights *src, const QuantP
 int eval_quantize_weights_err(GptjWeights *dst, const GptjWeights *src, const QuantPolicy *p, GptjDtype wdtype,
                               EvalWeightError *werr, IpuErr *e)
 {
-    double sig = 0, noise = 0;
-    uint64_t count = 0;
+    EvalWeightSums sums = {0};
     if (gptj_weights_init(dst, &src->cfg, wdtype, e))
         return -1;
     int n = gptj_tensor_count(&src->cfg);
@@ -105,19 +145,10 @@ int eval_quantize_weights_err(GptjWeights *dst, const GptjWeights *src, const Qu
         int s16 = t.kind == GPTJ_MATRIX && src->wdtype == GPTJ_F16;
         for (uint64_t j = 0; j < ne; j++)
             buf[j] = s16 ? fp16_to_f32(((const uint16_t *)s)[j]) : ((const float *)s)[j];
-        QuantTensor q;
-        if (quant_tensor(quant_policy_lookup(p, t.name), t.name, buf, rows, cols, &q, e)) {
+        if (eval_round_trip(quant_policy_lookup(p, t.name), t.name, buf, rows, cols, deq,
+                            t.kind == GPTJ_MATRIX ? &sums : NULL, e)) {
             rc = -1;
             break;
-        }
-        quant_dequantize(&q, deq);
-        quant_tensor_free(&q);
-        if (t.kind == GPTJ_MATRIX) {
-            for (uint64_t j = 0; j < ne; j++) {
-                double d = (double)deq[j] - buf[j];
-                sig += (double)buf[j] * buf[j], noise += d * d;
-            }
-            count += ne;
         }
         void *d = gptj_weights_tensor(dst, i);
         if (t.kind == GPTJ_MATRIX && wdtype == GPTJ_F16) {
@@ -139,7 +170,6 @@ int eval_quantize_weights_err(GptjWeights *dst, const GptjWeights *src, const Qu
     if (rc)
         gptj_weights_free(dst);
     else if (werr)
-        *werr = (EvalWeightError){count ? sqrt(noise / (double)count) : 0,
-                                  noise > 0 ? 10 * log10(sig / noise) : INFINITY, count};
+        eval_weight_error(werr, &sums);
     return rc;
 }

@@ -204,38 +204,37 @@ static void embed(float *x, const GptjWeights *w, const int *tokens, int N, cons
     }
 }
 
-/* One decoder block on x (B, T, C) in place: x = (attn(ln_1 x) + mlp(ln_1 x)) + x. */
-static void block_forward(GptjState *s, int l, float *x, float *ln, float *q, float *k, float *v, float *att,
-                          float *ao, float *hmid, float *mo, int T)
+size_t gptj_block_buf_floats(const GptjConfig *c, int N) { return (size_t)N * (6 * (size_t)c->n_embd + (size_t)c->n_inner); }
+
+void gptj_block(float *x, float *kc, float *vc, const GptjConfig *c, const GptjLayerWeights *L, GptjDtype wdtype,
+                const GptjBlockShape *sh, const float *tab, float *buf)
 {
-    const GptjWeights *w = s->w;
-    const GptjConfig *c = &w->cfg;
-    const GptjLayerWeights *L = &w->h[l];
-    int B = s->batch, N = B * T, C = c->n_embd, I = c->n_inner;
-    const float *tab = s->f16_table;
+    int B = sh->batch, T = sh->T, N = B * T, C = c->n_embd, I = c->n_inner;
+    size_t nc = (size_t)N * C;
+    float *ln = buf, *q = ln + nc, *k = q + nc, *v = k + nc, *att = v + nc, *ao = att + nc, *hmid = ao + nc;
+    float *mo = q; /* q is dead once attention has run */
     gptj_layernorm(ln, x, L->ln_1_w, L->ln_1_b, N, C, c->layer_norm_eps);
-    gptj_matmul(q, ln, L->q_proj, w->wdtype, NULL, N, C, C, tab);
-    gptj_matmul(k, ln, L->k_proj, w->wdtype, NULL, N, C, C, tab);
-    gptj_matmul(v, ln, L->v_proj, w->wdtype, NULL, N, C, C, tab);
-    float *kc = s->k_cache + (size_t)l * B * s->max_t * C;
-    float *vc = s->v_cache + (size_t)l * B * s->max_t * C;
+    gptj_matmul(q, ln, L->q_proj, wdtype, NULL, N, C, C, tab);
+    gptj_matmul(k, ln, L->k_proj, wdtype, NULL, N, C, C, tab);
+    gptj_matmul(v, ln, L->v_proj, wdtype, NULL, N, C, C, tab);
     for (int n = 0; n < N; n++) {
-        int b = n / T, pos = s->n_past + n % T;
+        int b = n / T, pos = sh->n_past + n % T;
+        float *kr = kc + ((size_t)b * sh->max_t + pos) * C, *vr = vc + ((size_t)b * sh->max_t + pos) * C;
         gptj_rotary(q + (size_t)n * C, pos, c->n_head, c->head_dim, c->rotary_dim);
         gptj_rotary(k + (size_t)n * C, pos, c->n_head, c->head_dim, c->rotary_dim);
-        memcpy(kc + ((size_t)b * s->max_t + pos) * C, k + (size_t)n * C, (size_t)C * sizeof(float));
-        memcpy(vc + ((size_t)b * s->max_t + pos) * C, v + (size_t)n * C, (size_t)C * sizeof(float));
-        if (s->kv_round) {
-            s->kv_round(kc + ((size_t)b * s->max_t + pos) * C, C, c->n_head, s->kv_ctx);
-            s->kv_round(vc + ((size_t)b * s->max_t + pos) * C, C, c->n_head, s->kv_ctx);
+        memcpy(kr, k + (size_t)n * C, (size_t)C * sizeof(float));
+        memcpy(vr, v + (size_t)n * C, (size_t)C * sizeof(float));
+        if (sh->kv_round) {
+            sh->kv_round(kr, C, c->n_head, sh->kv_ctx);
+            sh->kv_round(vr, C, c->n_head, sh->kv_ctx);
         }
     }
-    gptj_attention(att, q, kc, vc, B, T, s->n_past, s->max_t, c->n_head, c->head_dim);
-    gptj_matmul(ao, att, L->out_proj, w->wdtype, NULL, N, C, C, tab);
-    gptj_matmul(hmid, ln, L->fc_in, w->wdtype, L->fc_in_b, N, C, I, tab);
+    gptj_attention(att, q, kc, vc, B, T, sh->n_past, sh->max_t, c->n_head, c->head_dim);
+    gptj_matmul(ao, att, L->out_proj, wdtype, NULL, N, C, C, tab);
+    gptj_matmul(hmid, ln, L->fc_in, wdtype, L->fc_in_b, N, C, I, tab);
     gptj_gelu(hmid, hmid, N * I);
-    gptj_matmul(mo, hmid, L->fc_out, w->wdtype, L->fc_out_b, N, I, C, tab);
-    for (size_t i = 0; i < (size_t)N * C; i++)
+    gptj_matmul(mo, hmid, L->fc_out, wdtype, L->fc_out_b, N, I, C, tab);
+    for (size_t i = 0; i < nc; i++)
         x[i] = (ao[i] + mo[i]) + x[i];
 }
 
@@ -243,7 +242,7 @@ int gptj_forward(GptjState *s, const int *tokens, int T, float *logits, int last
 {
     const GptjWeights *w = s->w;
     const GptjConfig *c = &w->cfg;
-    int B = s->batch, N = B * T, C = c->n_embd, I = c->n_inner, V = c->vocab_size;
+    int B = s->batch, N = B * T, C = c->n_embd, V = c->vocab_size;
     if (T < 1)
         return ipu_err(e, "forward: T %d must be >= 1", T);
     if (s->n_past + T > s->max_t)
@@ -254,14 +253,16 @@ int gptj_forward(GptjState *s, const int *tokens, int T, float *logits, int last
             return ipu_err(e, "forward: token %d at (sequence %d, position %d) outside the vocabulary 0..%d",
                            tokens[n], n / T, s->n_past + n % T, V - 1);
     size_t nc = (size_t)N * C;
-    float *buf = malloc((7 * nc + (size_t)N * I) * sizeof(float));
+    float *buf = malloc((nc + gptj_block_buf_floats(c, N)) * sizeof(float));
     if (!buf)
         return ipu_err(e, "forward: out of memory for activations of %d tokens", N);
-    float *x = buf, *ln = x + nc, *q = ln + nc, *k = q + nc, *v = k + nc, *att = v + nc, *ao = att + nc;
-    float *hmid = ao + nc, *mo = q; /* q is dead once attention has run */
+    float *x = buf, *ln = x + nc, *att = ln + 4 * nc; /* the block's ln and att: free between blocks */
+    GptjBlockShape sh = {B, T, s->n_past, s->max_t, s->kv_round, s->kv_ctx};
     embed(x, w, tokens, N, s->f16_table);
-    for (int l = 0; l < c->n_layer; l++)
-        block_forward(s, l, x, ln, q, k, v, att, ao, hmid, mo, T);
+    for (int l = 0; l < c->n_layer; l++) {
+        size_t off = (size_t)l * B * s->max_t * C;
+        gptj_block(x, s->k_cache + off, s->v_cache + off, c, &w->h[l], w->wdtype, &sh, s->f16_table, ln);
+    }
     gptj_layernorm(ln, x, w->ln_f_w, w->ln_f_b, N, C, c->layer_norm_eps);
     if (last_only) {
         for (int b = 0; b < B; b++)

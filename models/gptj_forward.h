@@ -18,6 +18,7 @@
 #ifndef IPUSIM_GPTJ_FORWARD_H
 #define IPUSIM_GPTJ_FORWARD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "models/gptj_weights.h"
@@ -47,6 +48,27 @@ void gptj_softmax_masked(float *out, const float *x, int n, int n_valid);
  * already holding positions 0 .. n_past + T - 1; scores scaled by 1/sqrt(HS). */
 void gptj_attention(float *out, const float *q, const float *k_cache, const float *v_cache, int B, int T, int n_past,
                     int max_t, int n_head, int head_dim);
+
+/* ---- one decoder block (the forward's unit; layer-by-layer callers) ---- */
+
+/* Where a block's new tokens sit: B sequences of T new tokens at positions
+ * n_past .. n_past + T - 1 of caches max_t positions long; kv_round as in
+ * GptjState (NULL: none). */
+typedef struct GptjBlockShape {
+    int batch, T, n_past, max_t;
+    void (*kv_round)(float *row, int n_embd, int n_head, void *ctx);
+    void *kv_ctx;
+} GptjBlockShape;
+
+/* Floats of a block's scratch for N = B T tokens: 6 N C + N I. */
+size_t gptj_block_buf_floats(const GptjConfig *c, int N);
+/* One decoder block on x (B, T, C) in place: x = (attn(ln_1 x) + mlp(ln_1 x)) + x.
+ * kc, vc (B, max_t, C): this layer's cache, which receives the new keys
+ * (after rotary) and values; L's matrices in wdtype (tab: the fp16 table
+ * when GPTJ_F16); buf: gptj_block_buf_floats floats. gptj_forward is
+ * embedding, this per layer, ln_f and the LM head. */
+void gptj_block(float *x, float *kc, float *vc, const GptjConfig *c, const GptjLayerWeights *L, GptjDtype wdtype,
+                const GptjBlockShape *sh, const float *tab, float *buf);
 
 /* ---- the model ---- */
 

@@ -441,6 +441,15 @@ void quant_spec_format(const QuantSpec *s, char *buf, size_t cap)
         snprintf(buf, cap, "%s%s", s->fmt->name, s->per_tensor ? ":tensor" : "");
 }
 
+int quant_spec_row_local(const QuantSpec *s)
+{
+    if (s->fmt == &quant_format_q4g)
+        return s->axis == QUANT_AXIS_IN;
+    if (s->fmt == &quant_format_nf4g)
+        return !s->dq;
+    return !s->per_tensor;
+}
+
 double quant_bits_per_param(const QuantSpec *s, int64_t rows, int64_t cols)
 {
     return s->fmt->bits_per_param(s, rows, cols);

@@ -127,6 +127,12 @@ int quant_spec_grouped(const QuantSpec *s);
  * "fp8e4m3:tensor") into buf. */
 void quant_spec_format(const QuantSpec *s, char *buf, size_t cap);
 double quant_bits_per_param(const QuantSpec *s, int64_t rows, int64_t cols);
+/* 1 when the values of rows [r0, r1) quantized on their own equal those
+ * rows of the whole matrix quantized (no scale or group spans rows): every
+ * spec but q4g:N:out, nf4g+dq (second-level scales over 256 groups, a
+ * tensor-wide mean) and fp8 :tensor. Row windows of such a matrix can be
+ * quantized one at a time (model eval's embedding and LM head). */
+int quant_spec_row_local(const QuantSpec *s);
 
 /* Quantizes w (rows, cols) fp32 into out. Every format first rounds the
  * weights to fp16. Errors name the tensor: a non-finite weight (flat

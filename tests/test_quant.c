@@ -499,6 +499,39 @@ static void test_groups_match_reference(void **state)
         }
 }
 
+/* quant_spec_row_local: a row-local spec quantizes a window of rows as the
+ * whole matrix quantizes them; each spec it calls not row-local really
+ * differs on some window (the test would catch a wrong claim either way). */
+static void test_row_local(void **state)
+{
+    (void)state;
+    const int64_t R = 1024, C = 64, r0 = 328, n = 192; /* q4g:16:out groups misaligned; nf4g+dq: blocks of 256 groups span rows */
+    float *w = malloc((size_t)(R * C) * sizeof *w), *all = malloc((size_t)(R * C) * sizeof *all);
+    float *part = malloc((size_t)(n * C) * sizeof *part);
+    for (int64_t i = 0; i < R * C; i++)
+        w[i] = (float)(0.02 * sin(0.37 * (double)i) * (1 + (i / C) % 7));
+    w[5] = 0.5f; /* the tensor's largest weight, outside the window: per-tensor scales see it */
+    const char *specs[] = {"f32", "f16", "q4g:16", "q4g:16:out", "s4g:32", "nf4g:16", "nf4g:16+dq", "i8g:32",
+                           "i8c", "fp8e4m3", "fp8e4m3:tensor", "fp8e5m2:tensor"};
+    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+        QuantSpec s;
+        QuantTensor q;
+        IpuErr e;
+        assert_int_equal(quant_spec_parse(specs[k], &s, &e), 0);
+        assert_int_equal(quant_tensor(&s, "w", w, R, C, &q, &e), 0);
+        quant_dequantize(&q, all);
+        quant_tensor_free(&q);
+        assert_int_equal(quant_tensor(&s, "w", w + r0 * C, n, C, &q, &e), 0);
+        quant_dequantize(&q, part);
+        quant_tensor_free(&q);
+        int same = !memcmp(part, all + r0 * C, (size_t)(n * C) * sizeof *part);
+        if (same != quant_spec_row_local(&s))
+            fail_msg("%s: a window of rows %s the whole matrix's, quant_spec_row_local says %d", specs[k],
+                     same ? "equals" : "differs from", quant_spec_row_local(&s));
+    }
+    free(w), free(all), free(part);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_thread_count_independent),
         cmocka_unit_test(test_glob),
         cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_row_local),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
