@@ -53,8 +53,8 @@ int eval_text_init(EvalText *t, const int *tok, int T, int window, int stride, c
                    int V, const char *weights, IpuErr *e)
 {
     memset(t, 0, sizeof *t);
-    if (window > T)
-        window = T;
+    if (window > T) /* one window: the stride does not matter */
+        window = T, stride = stride > T ? T : stride;
     if (!eval_text_count(T, window, stride))
         return ipu_err(e, "eval: %d tokens, window %d, stride %d: need at least 2 tokens, a window of at least 2 "
                           "and a stride in 1..window",

@@ -69,7 +69,7 @@ int eval_text_count(int T, int window, int stride);
 /* Window k: positions [begin, end); targets first_target .. end - 1. */
 void eval_text_window(int T, int window, int stride, int k, int *begin, int *end, int *first_target);
 
-/* window is cut to T; weights names the weights for the state. */
+/* window (and stride) are cut to T; weights names the weights for the state. */
 int eval_text_init(EvalText *t, const int *tok, int T, int window, int stride, const QuantSpec *specs, int nf, int ref,
                    int V, const char *weights, IpuErr *e);
 void eval_text_free(EvalText *t); /* safe on a zeroed struct */
