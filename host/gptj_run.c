@@ -9,6 +9,7 @@
 #include "host/gptj_step.h"
 #include "host/lower/lower.h"
 #include "codelets/q4mm.h"
+#include "models/quant_model.h"
 #include "sim/engine.h"
 #include "sim/layout.h"
 
@@ -106,7 +107,9 @@ static int memory_result(Graph *g, const Program *p, RunResult *out, IpuErr *err
 static void result_header(Lowered *L, const IpuArch *arch, const RunOptions *opt, RunResult *out)
 {
     quant_spec_format(&opt->weights, out->format, sizeof out->format);
-    out->bits_per_param = quant_bits_per_param(&opt->weights, opt->cfg.n_embd, opt->cfg.n_embd);
+    QuantModelBits bits;
+    quant_model_bits(&opt->cfg, &opt->policy, &bits);
+    out->bits_per_param = quant_model_bits_per_param(&bits); /* the one definition: models/quant_model.h */
     out->placement = lower_placement(L);
     snprintf(out->weight_path, sizeof out->weight_path, "%s", lower_weight_path(L));
     out->memory_proportion = lower_memory_proportion(L);

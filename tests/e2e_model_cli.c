@@ -1,5 +1,6 @@
 /* e2e_model_cli.c - `ipusim model synth|info|eval` and `ipusim bench forward`
- * through the real program: outputs, files and exit codes. */
+ * through the real program: outputs, files and exit codes; eval's windows,
+ * resume state and CSV, and bits per parameter equal in eval and run. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,8 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "tests/testutil.h"
 #include "models/gptj_weights.h"
+#include "sim/fileio.h"
 
 static char tmpdir[256];
 static char out[65536];
@@ -78,7 +82,7 @@ static void test_synth_then_load(void **state)
     assert_int_equal(ipusim(args), 2);
     snprintf(args, sizeof args, "model eval --checkpoint %s --group 128", dir);
     assert_int_equal(ipusim(args), 1);
-    assert_non_null(strstr(out, "--group 128 does not divide the input axis"));
+    assert_non_null(strstr(out, "--group q4g:128 does not divide the input axis"));
     /* issue 12: bad group sizes fail before any work, as usage errors */
     snprintf(args, sizeof args, "model eval --checkpoint %s --group 0", dir);
     assert_int_equal(ipusim(args), 2);
@@ -116,11 +120,84 @@ static void test_info_bench_and_usage(void **state)
     assert_int_equal(ipusim("model eval --config gptj-micro --tokens 5"), 2);
 }
 
+/* The "bits_per_param" of format fmt in a JSON output (eval's "formats" or run's "formats"). */
+static double json_bits(const char *text, const char *fmt)
+{
+    cJSON *j = cJSON_Parse(strchr(text, '{'));
+    double v = -1;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItem(j, "formats"))
+        if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(f, "format")), fmt))
+            v = cJSON_GetNumberValue(cJSON_GetObjectItem(f, "bits_per_param"));
+    cJSON_Delete(j);
+    return v;
+}
+
+static void test_bits_per_param_one_definition(void **state)
+{
+    (void)state;
+    const char *run = "run --set model=gptj-micro --set prompt_len=4 --set gen_tokens=2 --set arch=gc200 "
+                      "--set formats=fp16,q4g:32,nf4g:16+dq --json";
+    char args[512];
+    assert_int_equal(tu_ipusim(NULL, "model eval --config gptj-micro --max-tokens 8 --formats q4g:32,nf4g:16+dq "
+                                     "--json --quiet", 0, out, sizeof out), 0);
+    double e32 = json_bits(out, "q4g:32"), enf = json_bits(out, "nf4g:16+dq");
+    assert_int_equal(tu_ipusim(NULL, run, 0, out, sizeof out), 0);
+    assert_true(e32 == 5.0 && json_bits(out, "q4g:32") == e32);
+    assert_true(enf > 4.5 && enf < 4.52 && json_bits(out, "nf4g:16+dq") == enf);
+    /* the LM head kept fp16: run counts it, as the definition says */
+    snprintf(args, sizeof args, "%s --set keep_fp16=lm_head.weight", run);
+    assert_int_equal(tu_ipusim(NULL, args, 0, out, sizeof out), 0);
+    assert_true(json_bits(out, "q4g:32") > 7.7 && json_bits(out, "q4g:32") < 7.8);
+}
+
+static void test_eval_windows_and_resume(void **state)
+{
+    (void)state;
+    char args[1024], state_path[400], csv_a[400], csv_b[400];
+    const char *ids = "1,5,9,13,2,6,10,14,3,7,11,15,4,8,12,16,100,200,300,400,17,18,19,20,21,22,23,24,25,26";
+    snprintf(state_path, sizeof state_path, "%s/eval.state", tmpdir);
+    snprintf(csv_a, sizeof csv_a, "%s/a.csv", tmpdir);
+    snprintf(csv_b, sizeof csv_b, "%s/b.csv", tmpdir);
+    const char *base = "model eval --config gptj-micro --formats q4g:16 --window 12 --stride 5 --quiet";
+    snprintf(args, sizeof args, "%s --tokens %s --csv %s", base, ids, csv_a);
+    assert_int_equal(ipusim(args), 0);
+    assert_non_null(strstr(out, "30 tokens, window 12, stride 5: 5 windows, 29 tokens scored; reference fp16"));
+    /* with a state: the same figures; run again, the finished state alone gives them */
+    snprintf(args, sizeof args, "%s --tokens %s --resume %s --csv %s", base, ids, state_path, csv_b);
+    assert_int_equal(ipusim(args), 0);
+    char *a, *b;
+    IpuErr e;
+    assert_int_equal(fileio_read(csv_a, "csv", 1 << 16, &a, NULL, &e), 0);
+    assert_int_equal(fileio_read(csv_b, "csv", 1 << 16, &b, NULL, &e), 0);
+    assert_string_equal(a, b);
+    free(b);
+    assert_int_equal(ipusim(args), 0);
+    assert_int_equal(fileio_read(csv_b, "csv", 1 << 16, &b, NULL, &e), 0);
+    const char *q = strstr(a, "\nq4g:16,"), *r = strstr(b, "\nq4g:16,");
+    assert_non_null(q);
+    assert_non_null(r);
+    for (int k = 0; k < 7; k++) /* every column up to the weight error, which no window of this run measured */
+        q = strchr(q + 1, ','), r = strchr(r + 1, ',');
+    assert_memory_equal(strstr(a, "\nq4g:16,"), strstr(b, "\nq4g:16,"), (size_t)(q - strstr(a, "\nq4g:16,")));
+    free(a), free(b);
+    /* another window: refused, naming it; nothing printed */
+    snprintf(args, sizeof args, "model eval --config gptj-micro --formats q4g:16 --window 10 --stride 5 --tokens %s "
+                                "--resume %s", ids, state_path);
+    assert_int_equal(ipusim(args), 1);
+    assert_non_null(strstr(out, "the window was '12', this run has '10'"));
+    assert_null(strstr(out, "perplexity"));
+    assert_int_equal(ipusim("model eval --config gptj-micro --window 4 --stride 5"), 2);
+    assert_int_equal(ipusim("model eval --config gptj-micro --window 4000"), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_synth_then_load),
         cmocka_unit_test(test_info_bench_and_usage),
+        cmocka_unit_test(test_bits_per_param_one_definition),
+        cmocka_unit_test(test_eval_windows_and_resume),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
