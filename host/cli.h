@@ -50,6 +50,8 @@ int cli_sweep(int argc, char **argv);
 int cli_sweep_with(int argc, char **argv, const SweepTransport *t);
 /* `ipusim bench sweep`, dispatched by cli_bench (argv[0] is "sweep"). */
 int cli_bench_sweep(int argc, char **argv);
+/* `ipusim tradeoff` (host/cli_tradeoff.c): token time against accuracy per format. */
+int cli_tradeoff(int argc, char **argv);
 
 
 /* A small option parser shared by the subcommands. Options are "--name" or

@@ -20,6 +20,7 @@ static const CliCommand commands[] = {
     {"calibrate", cli_calibrate, "fit one arch key (streaming bandwidth) to a measured token time by bisection"},
     {"codelet", cli_codelet, "list codelet variants; validate or bench the decompress family"},
     {"model", cli_model, "GPT-J models: synth (synthetic checkpoint), info (sizes), check, eval (accuracy of weight formats)"},
+    {"tradeoff", cli_tradeoff, "token time (timing mode) against accuracy (model eval) per format: table, tradeoff.png"},
     {"tokenize", cli_tokenize, "GPT-2 BPE: text to token ids, or --decode ids to text"},
     {NULL, NULL, NULL},
 };

@@ -1,5 +1,5 @@
-/* report_priv.h - what host/report.c, host/report_plot.c and
- * host/roofline.c share, private to them: a growable text buffer for CSV,
+/* report_priv.h - what host/report.c, host/report_plot.c,
+ * host/roofline.c and host/cli_tradeoff.c share, private to them: a growable text buffer for CSV,
  * plot data and scripts, and drawing one plot in an output folder being
  * built (through host/plot.h, whose scripts redraw their picture from any
  * folder).
