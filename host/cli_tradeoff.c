@@ -16,11 +16,11 @@
 
 #include "host/cli.h"
 #include "host/cli_model.h"
-#include "host/gptj_run.h"
 #include "host/model_eval.h"
 #include "host/plot.h"
 #include "host/report.h"
 #include "host/report_priv.h"
+#include "host/run_timing.h"
 #include "host/runcfg.h"
 #include "sim/fileio.h"
 
@@ -137,20 +137,7 @@ static int run_timing(Tradeoff *t, IpuErr *e)
     if (runcfg_finish(rc, e))
         return -1;
     report_init(&t->rep, runcfg_to_json(rc));
-    for (int i = 0; i < rc->nformats; i++) {
-        RunOptions opt;
-        RunResult res;
-        memset(&res, 0, sizeof res);
-        int rv = runcfg_options(rc, i, &opt, e) || gptj_run(&rc->arch, &opt, NULL, NULL, NULL, &res, e) ||
-                 report_add(&t->rep, &res, rc->batch, rc->chips_used, &rc->arch, e);
-        run_result_free(&res);
-        if (rv) {
-            char spec[32];
-            quant_spec_format(&rc->specs[i], spec, sizeof spec);
-            return ipu_err_prefix(e, "format %s", spec);
-        }
-    }
-    return 0;
+    return run_timing_formats(rc, &t->rep, e);
 }
 
 /* The points: each run format with its eval row. */

@@ -10,6 +10,7 @@
 
 #include "host/gptj_run.h"
 #include "host/report.h"
+#include "host/run_timing.h"
 #include "host/runcfg.h"
 #include "sim/arch.h"
 #include "sim/err.h"
@@ -255,28 +256,6 @@ static void copy_format(ipusim_format_result *o, const FormatReport *f)
     copy_step(&o->decode, f->decode_cycles, f->decode_total_cycles, f->clock_hz);
 }
 
-/* Every format of rc through gptj_run (timing mode) into rep, as cli_run.c's run_formats. */
-static int run_formats(const RunConfig *rc, Report *rep, IpuErr *e)
-{
-    for (int i = 0; i < rc->nformats; i++) {
-        RunOptions o;
-        RunResult res;
-        memset(&res, 0, sizeof res);
-        int rv = runcfg_options(rc, i, &o, e);
-        if (rv == 0)
-            rv = gptj_run(&rc->arch, &o, NULL, NULL, NULL, &res, e);
-        if (rv == 0)
-            rv = report_add(rep, &res, rc->batch, rc->chips_used, &rc->arch, e);
-        run_result_free(&res);
-        if (rv) {
-            char spec[32];
-            quant_spec_format(&rc->specs[i], spec, sizeof spec);
-            return ipu_err_prefix(e, "format %s", spec);
-        }
-    }
-    return 0;
-}
-
 int ipusim_run_timing(const ipusim_arch *arch, const ipusim_run_config *cfg, ipusim_results *out, ipusim_error *err)
 {
     IpuErr e;
@@ -294,7 +273,7 @@ int ipusim_run_timing(const ipusim_arch *arch, const ipusim_run_config *cfg, ipu
     report_init(&rep, NULL);
     int rv = resolve(arch, cfg, rc, &e);
     if (rv == 0)
-        rv = run_formats(rc, &rep, &e);
+        rv = run_timing_formats(rc, &rep, &e);
     if (rv == 0) {
         IPU_ASSERT(rep.n == rc->nformats && rep.n <= IPUSIM_MAX_FORMATS);
         out->nformats = rep.n;

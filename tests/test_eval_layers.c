@@ -85,15 +85,21 @@ static const char *const micro_specs[] = {"fp16", "fp32", "q4g:16", "q4g:16:out"
                                           "fp8e4m3:tensor"};
 #define N_MICRO (int)(sizeof micro_specs / sizeof micro_specs[0])
 
+/* Synthetic weights of preset under seed, stored in *w and lazy in *lazy. */
+static void synth_pair(const char *preset, uint64_t seed, GptjWeights *w, GptjWeights *lazy)
+{
+    GptjConfig c;
+    IpuErr e;
+    assert_int_equal(gptj_config_preset(&c, preset, &e), 0);
+    assert_int_equal(gptj_weights_synth(w, &c, GPTJ_F32, seed, &e), 0);
+    assert_int_equal(gptj_weights_synth_lazy(lazy, &c, GPTJ_F32, seed, &e), 0);
+}
+
 static void test_micro_stored_and_lazy(void **state)
 {
     (void)state;
-    GptjConfig c;
     GptjWeights w, lazy;
-    IpuErr e;
-    assert_int_equal(gptj_config_preset(&c, "gptj-micro", &e), 0);
-    assert_int_equal(gptj_weights_synth(&w, &c, GPTJ_F32, 3, &e), 0);
-    assert_int_equal(gptj_weights_synth_lazy(&lazy, &c, GPTJ_F32, 3, &e), 0);
+    synth_pair("gptj-micro", 3, &w, &lazy);
     check_equal(&w, &w, micro_specs, N_MICRO, 24, 2);
     check_equal(&lazy, &w, micro_specs, N_MICRO, 24, 2);
     gptj_weights_free(&lazy);
@@ -127,12 +133,8 @@ static void test_micro_checkpoint(void **state)
 static void test_tiny_lazy(void **state)
 {
     (void)state;
-    GptjConfig c;
     GptjWeights w, lazy;
-    IpuErr e;
-    assert_int_equal(gptj_config_preset(&c, "gptj-tiny", &e), 0);
-    assert_int_equal(gptj_weights_synth(&w, &c, GPTJ_F32, 1, &e), 0);
-    assert_int_equal(gptj_weights_synth_lazy(&lazy, &c, GPTJ_F32, 1, &e), 0);
+    synth_pair("gptj-tiny", 1, &w, &lazy);
     const char *const specs[] = {"fp16", "q4g:64"};
     check_equal(&lazy, &w, specs, 2, 8, 1);
     gptj_weights_free(&lazy);
