@@ -23,7 +23,7 @@ int cli_model_u64(const char *cmd, const char *opt, const char *s, uint64_t max,
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (end == s || *end || errno || s[0] == '-' || v > max) {
-        fprintf(stderr, "ipusim model %s: --%s '%s' is not an integer in 0..%llu\n", cmd, opt, s,
+        fprintf(stderr, "ipusim %s: --%s '%s' is not an integer in 0..%llu\n", cmd, opt, s,
                 (unsigned long long)max);
         return -1;
     }
@@ -38,7 +38,8 @@ static int model_usage(FILE *f)
                "       ipusim model check --checkpoint DIR [--config C] [--strict] [--scan]\n"
                "       ipusim model eval --config C [--checkpoint DIR | --seed S] [--text FILE | --tokens IDS]\n"
                "                         [--formats fp16,q4g:16,q4g:64,nf4g:64+dq,i8c | --group 32,64,128]\n"
-               "                         [--max-tokens N] [--window N --stride S] [--resume FILE] [--json | --csv FILE]\n"
+               "                         [--max-tokens N] [--window N --stride S] [--resume FILE]\n"
+               "                         [--json] [--csv FILE]\n"
                "C is a preset (gptj-6b, gptj-tiny, gptj-micro), a config.json or a checkpoint folder.\n"
                "ipusim model SUBCOMMAND --help lists its options.\n");
     return f == stdout ? 0 : 2;
@@ -90,7 +91,7 @@ static int model_synth(int argc, char **argv)
     }
     uint64_t seed = 0;
     double shard_gb;
-    if (cli_model_u64("synth", "seed", cli_value(&o[SY_SEED], "0"), UINT64_MAX, &seed) ||
+    if (cli_model_u64("model synth", "seed", cli_value(&o[SY_SEED], "0"), UINT64_MAX, &seed) ||
         cli_double("model synth", "shard-gb", cli_value(&o[SY_SHARD_GB], "2"), 1e-6, 1000, &shard_gb))
         return 2;
     const char *dt = cli_value(&o[SY_DTYPE], "f16");

@@ -10,7 +10,7 @@
 /* `ipusim model eval` (host/cli_model_eval.c); argv[0] is "eval". */
 int cli_model_eval(int argc, char **argv);
 /* Option --OPT's value s as an integer in 0..max: 0, or -1 after printing
- * "ipusim model CMD: --OPT 'S' is not an integer in 0..MAX". */
+ * "ipusim CMD: --OPT 'S' is not an integer in 0..MAX" (CMD: "model eval", "tradeoff"). */
 int cli_model_u64(const char *cmd, const char *opt, const char *s, uint64_t max, uint64_t *out);
 
 #endif

@@ -73,10 +73,11 @@ static int eval_formats(ModelEval *m, const CliOpt *o, IpuErr *e)
 static int eval_numbers(ModelEval *m, const CliOpt *o, uint64_t *max_tokens)
 {
     uint64_t window = 0, stride = 0;
-    if (cli_model_u64("eval", "seed", cli_value(&o[E_SEED], "0"), UINT64_MAX, &m->seed) ||
-        cli_model_u64("eval", "max-tokens", cli_value(&o[E_MAX_TOKENS], "256"), MODEL_EVAL_MAX_TOKENS, max_tokens) ||
-        cli_model_u64("eval", "window", cli_value(&o[E_WINDOW], "0"), 1 << 20, &window) ||
-        cli_model_u64("eval", "stride", cli_value(&o[E_STRIDE], "0"), 1 << 20, &stride))
+    if (cli_model_u64("model eval", "seed", cli_value(&o[E_SEED], "0"), UINT64_MAX, &m->seed) ||
+        cli_model_u64("model eval", "max-tokens", cli_value(&o[E_MAX_TOKENS], "256"), MODEL_EVAL_MAX_TOKENS,
+                      max_tokens) ||
+        cli_model_u64("model eval", "window", cli_value(&o[E_WINDOW], "0"), 1 << 20, &window) ||
+        cli_model_u64("model eval", "stride", cli_value(&o[E_STRIDE], "0"), 1 << 20, &stride))
         return -1;
     if ((o[E_WINDOW].count && window < 2) || (o[E_STRIDE].count && stride < 1) ||
         (o[E_WINDOW].count && stride > window)) {
@@ -149,7 +150,7 @@ int cli_model_eval(int argc, char **argv)
     int rc = eval_setup(&m, o, &e);
     if (!rc && (model_eval_run(&m, &e) || eval_output(&m, o, &e)))
         rc = 1;
-    if (rc) {
+    if (rc && e.msg[0]) { /* an option's number printed its own message */
         fflush(stdout);
         fprintf(stderr, "ipusim model eval: %s\n", e.msg);
     }

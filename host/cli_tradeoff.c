@@ -108,9 +108,10 @@ static int eval_setup(Tradeoff *t, const CliOpt *o, IpuErr *e)
     ModelEval *m = &t->m;
     RunConfig *rc = &t->rc;
     uint64_t max_tokens, window, stride;
-    if (cli_model_u64("eval", "max-tokens", cli_value(&o[T_MAX_TOKENS], "256"), MODEL_EVAL_MAX_TOKENS, &max_tokens) ||
-        cli_model_u64("eval", "window", cli_value(&o[T_WINDOW], "0"), 1 << 20, &window) ||
-        cli_model_u64("eval", "stride", cli_value(&o[T_STRIDE], "0"), 1 << 20, &stride))
+    if (cli_model_u64("tradeoff", "max-tokens", cli_value(&o[T_MAX_TOKENS], "256"), MODEL_EVAL_MAX_TOKENS,
+                      &max_tokens) ||
+        cli_model_u64("tradeoff", "window", cli_value(&o[T_WINDOW], "0"), 1 << 20, &window) ||
+        cli_model_u64("tradeoff", "stride", cli_value(&o[T_STRIDE], "0"), 1 << 20, &stride))
         return 2;
     m->cfg = rc->cfg, m->seed = rc->seed, m->window = (int)window, m->stride = (int)stride;
     m->checkpoint = rc->weights == RUN_WEIGHTS_CHECKPOINT ? rc->checkpoint : NULL;
@@ -319,7 +320,7 @@ int cli_tradeoff(int argc, char **argv)
         return 1;
     IpuErr e = {{0}};
     int rc = tradeoff_main(t, o, &e);
-    if (rc) {
+    if (rc && e.msg[0]) { /* an option's number printed its own message */
         fflush(stdout);
         fprintf(stderr, "ipusim tradeoff: %s\n", e.msg);
     }

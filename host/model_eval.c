@@ -222,6 +222,13 @@ static int run_windows(ModelEval *m, EvalText *t, EvalLayers *h, const EvalSourc
     return rv;
 }
 
+/* --resume: the saved state when the file exists, else a first one now, so
+ * a state that cannot be written fails before any work. */
+static int resume_state(const ModelEval *m, EvalText *t, IpuErr *e)
+{
+    return access(m->resume, F_OK) == 0 ? eval_text_load(t, m->resume, e) : eval_text_save(t, m->resume, e);
+}
+
 int model_eval_run(ModelEval *m, IpuErr *e)
 {
     int window = m->window ? m->window : m->T;
@@ -239,7 +246,7 @@ int model_eval_run(ModelEval *m, IpuErr *e)
     int rv = load_weights(m, &w, e) ||
                      eval_text_init(&t, m->tok, m->T, window, m->stride ? m->stride : window, m->specs, m->nf, m->ref,
                                     m->cfg.vocab_size, m->weights_id, e) ||
-                     (m->resume && access(m->resume, F_OK) == 0 && eval_text_load(&t, m->resume, e)) ||
+                     (m->resume && resume_state(m, &t, e)) ||
                      model_eval_source(m, &w, &h, t.window, &src, e) || run_windows(m, &t, &h, &src, e)
                  ? -1
                  : 0;

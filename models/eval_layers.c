@@ -10,7 +10,8 @@
 #define LAYER_TENSORS 10
 
 static int layer_index(int l, int j) { return 1 + LAYER_TENSORS * l + j; }
-static int head_index(const GptjConfig *c, int k) { return 1 + LAYER_TENSORS * c->n_layer + k; } /* ln_f w, b, lm_head w, b */
+/* k: ln_f w, b, lm_head w, b */
+static int head_index(const GptjConfig *c, int k) { return 1 + LAYER_TENSORS * c->n_layer + k; }
 
 static void shape_of(const GptjTensorInfo *t, int64_t *rows, int64_t *cols)
 {

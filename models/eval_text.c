@@ -132,7 +132,7 @@ int eval_text_save(const EvalText *t, const char *path, IpuErr *e)
         free(text);
         return ipu_err(e, "--resume '%s': out of memory", path);
     }
-    int rv = fileio_write(path, text, len, e);
+    int rv = fileio_write(path, text, len, e) ? ipu_err_prefix(e, "--resume") : 0;
     free(text);
     return rv;
 }

@@ -203,7 +203,8 @@ static void test_resume(void **state)
         {40, 12, 5, "micro seed 2", 1, "the format list was 'fp16,q4g:16', this run has 'fp16'"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(eval_text_init(&b, m.tok, bad[i].T, bad[i].N, bad[i].S, m.sp, bad[i].nf, 0, V, bad[i].w, &e), 0);
+        int rv = eval_text_init(&b, m.tok, bad[i].T, bad[i].N, bad[i].S, m.sp, bad[i].nf, 0, V, bad[i].w, &e);
+        assert_int_equal(rv, 0);
         assert_int_equal(eval_text_load(&b, path, &e), -1);
         if (!strstr(e.msg, bad[i].want))
             fail_msg("case %zu: '%s' lacks '%s'", i, e.msg, bad[i].want);
