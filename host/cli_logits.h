@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "host/cli.h"
 #include "sim/err.h"
@@ -26,10 +27,19 @@ typedef struct CliIds {
  * given, without a vocabulary yet: 0; 2 (usage: both given, a malformed
  * list) or 1 (the file cannot be read or is malformed) with err filled. */
 int cli_ids_get(const CliOpt *list, const CliOpt *file, CliIds *out, IpuErr *err);
+/* The GPT-2 BPE ids of text (len bytes) into out (at least one), with the
+ * vocabulary in vocab_dir (NULL: found as ipusim tokenize finds it); what
+ * names the text's source in errors and in out->what. */
+int cli_ids_from_text(const char *text, size_t len, const char *vocab_dir, const char *what, CliIds *out,
+                      IpuErr *err);
 /* Every id below vocab (model names the model): 0, or -1 naming the
  * option, the position and the id. */
 int cli_ids_check(const CliIds *ids, int vocab, const char *model, IpuErr *err);
 void cli_ids_free(CliIds *ids);
+
+/* "LABEL ids: 1 2 3" and, with a vocabulary (bpe may be NULL), "LABEL
+ * text: "..."" (an id beyond it as <id>), each on its own line. */
+void cli_print_ids(FILE *f, const char *label, const uint32_t *ids, size_t n, Bpe *bpe);
 
 /* An output's name for one of several weight formats: "out.json" +
  * "q4g:64" -> "out-q4g-64.json" (':' as '-', before the extension); base

@@ -40,34 +40,6 @@ static void usage(FILE *f, const char *cmd, const CliOpt *opts)
     cli_print_options(f, opts, O_COUNT);
 }
 
-/* Tokenizes the prompt text into ids (key 'prompt'; set before runcfg_finish). */
-static int prompt_ids(RunConfig *rc, CliIds *ids, IpuErr *err)
-{
-    char dir[BPE_PATH_BYTES];
-    if (bpe_find_vocab(NULL, dir, sizeof dir, err))
-        return ipu_err_prefix(err, "key 'prompt' needs the GPT-2 vocabulary (scripts/setup)");
-    Bpe *b = bpe_create(dir, err);
-    if (!b)
-        return -1;
-    BpeIds t = {0};
-    int rv = bpe_encode(b, rc->prompt, strlen(rc->prompt), 0, &t, err);
-    bpe_destroy(b);
-    if (rv)
-        return ipu_err_prefix(err, "key 'prompt'");
-    if (t.n == 0)
-        return ipu_err(err, "key 'prompt': the text has no tokens");
-    snprintf(ids->what, sizeof ids->what, "key 'prompt'");
-    if (!(ids->ids = malloc(t.n * sizeof *ids->ids))) {
-        bpe_ids_free(&t);
-        return ipu_err(err, "out of memory for the prompt");
-    }
-    for (size_t i = 0; i < t.n; i++)
-        ids->ids[i] = (uint32_t)t.ids[i];
-    ids->n = t.n;
-    bpe_ids_free(&t);
-    return 0;
-}
-
 /* (batch, n) ids: the given ones (ids->n = n) in every row, or a
  * deterministic sequence inside the GPT-2 range; n > 0. */
 static uint32_t *make_rows(const RunConfig *rc, const CliIds *ids, uint32_t n, IpuErr *err)
@@ -89,26 +61,9 @@ static void print_tokens(const FormatReport *f, Bpe *bpe)
 {
     uint32_t n = f->ndecode + 1;
     for (uint32_t b = 0; b < f->batch; b++) {
-        const uint32_t *t = f->tokens + (size_t)b * n;
-        printf("%-8s seq %u ids:", f->format, b);
-        for (uint32_t i = 0; i < n; i++)
-            printf(" %u", t[i]);
-        if (bpe) {
-            printf("\n%-8s seq %u text: \"", f->format, b);
-            for (uint32_t i = 0; i < n; i++) {
-                int32_t id = (int32_t)t[i];
-                size_t len;
-                IpuErr e;
-                char *s = id < bpe_vocab_size(bpe) ? bpe_decode(bpe, &id, 1, &len, &e) : NULL;
-                if (s)
-                    fwrite(s, 1, len, stdout);
-                else
-                    printf("<%u>", t[i]); /* GPT-J's padding rows beyond GPT-2's vocabulary */
-                free(s);
-            }
-            printf("\"");
-        }
-        printf("\n");
+        char label[64];
+        snprintf(label, sizeof label, "%-8s seq %u", f->format, b);
+        cli_print_ids(stdout, label, f->tokens + (size_t)b * n, n, bpe);
     }
 }
 
@@ -352,7 +307,7 @@ static int load_config(RunConfig *rc, const CliOpt *opts, RunIds *ids, IpuErr *e
         ipu_err(err, "%s and key 'prompt' both give the prompt: give one of them", ids->prompt.what);
         return 2;
     }
-    if (rc->prompt[0] && prompt_ids(rc, &ids->prompt, err))
+    if (rc->prompt[0] && cli_ids_from_text(rc->prompt, strlen(rc->prompt), NULL, "key 'prompt'", &ids->prompt, err))
         return 1;
     const CliIds *counted[2] = {&ids->prompt, &ids->teacher};
     static const char *const keys[2] = {"prompt_len", "gen_tokens"};
