@@ -30,9 +30,9 @@ typedef struct RunKey {
 
 static const RunKey keys[] = {
     {"model", RK_STR, S(model), "-", "gptj-6b", 0, 0, NULL,
-     "model preset (gptj-6b, gptj-tiny, gptj-micro) or a Hugging Face config.json path"},
+     "model preset (gptj-6b, gptj-tiny, gptj-micro) or a config.json; not given: key checkpoint's config.json"},
     {"checkpoint", RK_STR, S(checkpoint), "-", "", 0, 0, NULL,
-     "Hugging Face checkpoint folder, read when weights = checkpoint"},
+     "Hugging Face checkpoint folder, read when weights = checkpoint; its config.json defines the model"},
     {"weights", RK_CHOICE, F(weights), 0, "-", "none", 0, 0, "none|synthetic|checkpoint",
      "none: timing mode (no arithmetic, no weights); synthetic: seeded weights, functional; checkpoint: real weights, functional"},
     {"seed", RK_U64, F(seed), 0, "-", "1", 0, 0, NULL, "seed of synthetic weights"},
