@@ -15,7 +15,7 @@ size_t npy_header_f32(char *buf, size_t cap, const uint64_t *shape, int ndim)
 {
     if (ndim < 1 || ndim > NPY_MAX_DIMS)
         return 0;
-    char dict[256];
+    char dict[512]; /* at most 51 + NPY_MAX_DIMS x 22 + 4 characters */
     int n = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
     for (int i = 0; i < ndim; i++) /* a 1-tuple keeps its comma: (5,) */
         n += snprintf(dict + n, sizeof dict - (size_t)n, "%" PRIu64 "%s", shape[i],
@@ -55,7 +55,7 @@ static int write_values(FILE *f, const float *data, uint64_t count)
 
 int npy_stage_f32(FileioFile *f, const char *path, const float *data, const uint64_t *shape, int ndim, IpuErr *e)
 {
-    char head[NPY_ALIGN * 4];
+    char head[NPY_ALIGN * 8];
     size_t hlen = npy_header_f32(head, sizeof head, shape, ndim);
     if (!hlen)
         return ipu_err(e, "'%s': %d dimensions: a .npy array here has 1 to %d", path, ndim, NPY_MAX_DIMS);
@@ -102,7 +102,7 @@ static int parse_shape(const char *p, uint64_t *shape, int *ndim)
         while (*p == ' ')
             p++;
         if (*p == ')')
-            return 0;
+            return *ndim ? 0 : -1; /* a 0-d array (a scalar) is not one of ours */
         if (*ndim == NPY_MAX_DIMS || *p < '0' || *p > '9')
             return -1;
         char *end;
@@ -141,7 +141,7 @@ static int parse_header(const char *path, const unsigned char *b, size_t len, ui
     if (!fo || strncmp(fo, "False", 5))
         return ipu_err(e, "'%s': not in C order (fortran_order is not False)", path);
     if (parse_shape(dict_value(h, "shape"), shape, ndim))
-        return ipu_err(e, "'%s': no shape tuple of at most %d dimensions in the header", path, NPY_MAX_DIMS);
+        return ipu_err(e, "'%s': no shape tuple of 1 to %d dimensions in the header", path, NPY_MAX_DIMS);
     *data_off = NPY_PREAMBLE + hlen;
     return 0;
 }

@@ -166,6 +166,9 @@ static void test_read_errors(void **state)
     memcpy(strstr(buf + 10, "(2, 3)"), "[2, 3]", 6);
     bad_file("shape.npy", buf, n + sizeof v, "no shape tuple");
     memcpy(buf, h, n);
+    memcpy(strstr(buf + 10, "(2, 3)"), "()    ", 6);
+    bad_file("scalar.npy", buf, n + sizeof v, "no shape tuple of 1 to 8 dimensions");
+    memcpy(buf, h, n);
     buf[8] = (char)0xff, buf[9] = 0x7f;
     bad_file("hlen.npy", buf, n + sizeof v, "runs past the end");
     bad_file("empty.npy", "", 0, "not a .npy file");
