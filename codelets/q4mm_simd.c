@@ -259,22 +259,40 @@ static size_t out_index(const Q4Use *u, uint32_t os, uint32_t s, uint32_t i)
     return u->role == Q4_ROLE_W ? (size_t)s * os + i : (size_t)i * os + s;
 }
 
-/* The incoming partials of a block (rows row0.., nrows) for token s (0 unless accumulate). */
+/* The incoming partials of a block (rows row0.., nrows) for token s (0
+ * unless accumulate). As the weights' w operand the rows' outputs are
+ * adjacent: one masked load (vcvtph2ps is fp16_to_f32 exactly). */
 TGT_INLINE __m512 acc_init(const Q4Use *u, const MatmulArgs *p, LayerDtype t, uint32_t os, uint32_t s, uint32_t row0,
                            uint32_t nrows)
 {
     if (!p->accumulate)
         return _mm512_setzero_ps();
+    __mmask16 m = (__mmask16)((1u << nrows) - 1);
+    size_t at = out_index(u, os, s, row0);
+    if (u->role == Q4_ROLE_W)
+        return t == LAYER_F16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p->out + at))
+                              : _mm512_maskz_loadu_ps(m, (const float *)p->out + at);
     float v[LANES] = {0};
     for (uint32_t l = 0; l < nrows; l++)
         v[l] = layer_load(p->out, t, out_index(u, os, s, row0 + l));
     return _mm512_loadu_ps(v);
 }
 
-/* Stores a block's sums (its valid lanes) for token s. */
+/* Stores a block's sums (its valid lanes) for token s; as the w operand one
+ * masked store (vcvtps2ph rounds to nearest even, as fp16_from_f32). */
 TGT_INLINE void acc_store(const Q4Use *u, const MatmulArgs *p, LayerDtype t, uint32_t os, uint32_t s, uint32_t row0,
                           uint32_t nrows, __m512 acc)
 {
+    __mmask16 m = (__mmask16)((1u << nrows) - 1);
+    size_t at = out_index(u, os, s, row0);
+    if (u->role == Q4_ROLE_W && t == LAYER_F16) {
+        _mm256_mask_storeu_epi16((uint16_t *)p->out + at, m, _mm512_cvtps_ph(acc, _MM_FROUND_TO_NEAREST_INT));
+        return;
+    }
+    if (u->role == Q4_ROLE_W) {
+        _mm512_mask_storeu_ps((float *)p->out + at, m, acc);
+        return;
+    }
     float v[LANES];
     _mm512_storeu_ps(v, acc);
     for (uint32_t l = 0; l < nrows; l++)
