@@ -8,6 +8,7 @@
  * holds in that format: every tensor through its quantize + dequantize
  * round trip under the run's policy (Graphcore's: gains, biases and the
  * embedding fp16, the other matrices in FMT), as `ipusim run` quantizes. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,10 @@ static int prompt_from(const CliOpt *o, Forward *fw, IpuErr *err)
  * when the message is printed (cli_long). */
 static int parse_forward(const CliOpt *o, Forward *fw, IpuErr *err)
 {
+    if (!o[F_CONFIG].count && !o[F_CHECKPOINT].count) {
+        ipu_err(err, "give --config or --checkpoint");
+        return 2;
+    }
     int st = prompt_from(o, fw, err);
     if (!st)
         st = cli_ids_get(&o[F_TEACHER], &o[F_TEACHER_FILE], &fw->teacher, err);
@@ -89,7 +94,7 @@ static int parse_forward(const CliOpt *o, Forward *fw, IpuErr *err)
     err->msg[0] = '\0';
     if ((o[F_GEN_TOKENS].count &&
          cli_long("model forward", "gen-tokens", cli_value(&o[F_GEN_TOKENS], ""), 1, 1 << 20, &gen)) ||
-        (o[F_SEED].count && cli_long("model forward", "seed", cli_value(&o[F_SEED], ""), 0, __LONG_MAX__, &fw->seed)))
+        (o[F_SEED].count && cli_long("model forward", "seed", cli_value(&o[F_SEED], ""), 0, LONG_MAX, &fw->seed)))
         return 2;
     if (fw->teacher.n && o[F_GEN_TOKENS].count && (size_t)gen != fw->teacher.n) {
         ipu_err(err, "--gen-tokens %ld and %s (%zu ids) disagree: give one", gen, fw->teacher.what, fw->teacher.n);
@@ -120,8 +125,6 @@ static int resolve_config(const CliOpt *o, GptjConfig *c, IpuErr *err)
     const char *cfg = cli_value(&o[F_CONFIG], NULL), *ck = cli_value(&o[F_CHECKPOINT], NULL);
     GptjConfig k;
     char d[96];
-    if (!cfg && !ck)
-        return ipu_err(err, "give --config or --checkpoint");
     if (gptj_config_resolve(c, cfg ? cfg : ck, err) || (cfg && ck && gptj_config_resolve(&k, ck, err)))
         return -1;
     if (cfg && ck && gptj_config_diff(c, &k, d, sizeof d))

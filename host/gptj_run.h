@@ -83,8 +83,9 @@ typedef struct RunResult {
  *     gptj_run(&arch, &o, &weights, ids, NULL, &res, &err);
  *     // res.logits: (batch, T, vocab_size); row t predicts ids[t + 1]
  *
- * or o.prompt_len = 1 and o.teacher = ids + 1, o.gen_tokens = T - 1 for the
- * same positions through decode steps (the KV cache's path). */
+ * or, batch 1, o.prompt_len = 1, o.teacher = ids + 1 and o.gen_tokens =
+ * T - 1 for positions 0 .. T - 2 through decode steps (the KV cache's
+ * path; the last id is never fed). */
 int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weights, const uint32_t *prompt /* (batch, prompt_len) */,
              Trace *trace, RunResult *out, IpuErr *err);
 void run_result_free(RunResult *r);

@@ -258,6 +258,8 @@ static void test_errors(void **state)
     assert_int_equal(ipusim(MICRO " --ids 1 --logits no/such/dir/l.npy"), 1);
     expect_out("No such file or directory");
     assert_string_equal(tu_listing(tmpdir), "bad.txt"); /* nothing written */
+    assert_int_equal(ipusim("model forward --ids 1"), 2);
+    expect_out("give --config or --checkpoint");
     assert_int_equal(ipusim("model forward --config gptj-micro"), 2);
     expect_out("give the prompt as one of --ids, --ids-file or --text");
     assert_int_equal(ipusim("model forward --config gptj-micro --ids 1 --teacher-force 2,3 --gen-tokens 3"), 2);
