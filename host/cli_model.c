@@ -40,6 +40,8 @@ static int model_usage(FILE *f)
                "                         [--formats fp16,q4g:16,q4g:64,nf4g:64+dq,i8c | --group 32,64,128]\n"
                "                         [--max-tokens N] [--window N --stride S] [--resume FILE]\n"
                "                         [--json] [--csv FILE]\n"
+               "       ipusim model forward --config C [--checkpoint DIR | --seed S] (--ids IDS | --ids-file F | --text F)\n"
+               "                         [--logits F.npy [--logits-all]] [--teacher-force IDS] [--format FMT]\n"
                "C is a preset (gptj-6b, gptj-tiny, gptj-micro), a config.json or a checkpoint folder.\n"
                "ipusim model SUBCOMMAND --help lists its options.\n");
     return f == stdout ? 0 : 2;
@@ -229,6 +231,7 @@ static const CliCommand model_commands[] = {
     {"info", model_info, "sizes and bits per parameter per format"},
     {"check", model_check, "validate a checkpoint"},
     {"eval", cli_model_eval, "accuracy of weight formats: perplexity, KL, top-1"},
+    {"forward", cli_model_forward, "the reference forward over given ids: logits as .npy"},
 };
 
 int cli_model(int argc, char **argv)

@@ -1,7 +1,6 @@
 /* model_eval.c - `model eval`'s tokens, formats, windows and results (see model_eval.h). */
 #include "host/model_eval.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "host/cli.h"
 #include "host/progress.h"
 #include "models/bpe.h"
+#include "models/token_ids.h"
 #include "sim/fileio.h"
 
 /* The largest --text file. */
@@ -25,32 +25,21 @@ void model_eval_free(ModelEval *m)
     m->tok = NULL;
 }
 
-/* Non-negative integers from "1,2,3" (commas or spaces) into m->tok. */
+/* Ids "464,3290,318" (models/token_ids.h) into m->tok. */
 static int parse_ids(ModelEval *m, const char *s, IpuErr *e)
 {
-    size_t cap = 64;
-    m->tok = malloc(cap * sizeof *m->tok);
-    if (!m->tok)
+    uint32_t *ids = NULL;
+    size_t n = 0;
+    if (token_ids_parse(s, "--tokens", 0, NULL, &ids, &n, e))
+        return -1;
+    if (!(m->tok = malloc(n * sizeof *m->tok))) {
+        free(ids);
         return ipu_err(e, "out of memory");
-    while (*s) {
-        s += strspn(s, ", ");
-        if (!*s)
-            break;
-        char *end;
-        errno = 0;
-        long v = strtol(s, &end, 10);
-        if (end == s || errno || v < 0 || v > INT32_MAX || m->T >= MODEL_EVAL_MAX_TOKENS)
-            return ipu_err(e, "--tokens: '%.20s' is not a token id (0..2^31-1, at most %d ids)", s,
-                           MODEL_EVAL_MAX_TOKENS);
-        if ((size_t)m->T == cap) {
-            int *n = realloc(m->tok, 2 * cap * sizeof *n);
-            if (!n)
-                return ipu_err(e, "out of memory");
-            m->tok = n, cap *= 2;
-        }
-        m->tok[m->T++] = (int)v;
-        s = end;
     }
+    for (size_t i = 0; i < n; i++)
+        m->tok[i] = (int)ids[i];
+    m->T = (int)n;
+    free(ids);
     return 0;
 }
 
