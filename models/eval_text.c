@@ -175,6 +175,22 @@ static int check_identity(const EvalText *t, const char *text, const char *path,
     return 0;
 }
 
+/* Sums a run can reach: finite, not negative, no more agreements than positions. */
+static int sums_valid(const EvalSums *s)
+{
+    return isfinite(s->kl) && isfinite(s->max_logit_diff) && isfinite(s->nll) && s->kl >= 0 &&
+           s->max_logit_diff >= 0 && s->nll >= 0 && s->agree <= s->positions;
+}
+
+/* A '-' on the line other than a hex float's exponent sign ("0x1p-3"). */
+static int minus_sign(const char *line)
+{
+    for (const char *c = line; *c && *c != '\n'; c++)
+        if (*c == '-' && (c == line || (c[-1] != 'p' && c[-1] != 'P')))
+            return 1;
+    return 0;
+}
+
 /* The "next" and "sums" lines into t. */
 static int read_sums(EvalText *t, const char *text, const char *path, IpuErr *e)
 {
@@ -190,9 +206,10 @@ static int read_sums(EvalText *t, const char *text, const char *path, IpuErr *e)
     for (const char *l = strstr(text, "\nsums "); l; l = strstr(l + 1, "\nsums ")) {
         int k, n = 0;
         EvalSums s;
-        if (sscanf(l + 6, "%d %" SCNu64 " %la %" SCNu64 " %la %" SCNu64 " %la%n", &k, &s.positions, &s.kl, &s.agree,
+        if (minus_sign(l + 1) || /* counts and sums are never negative (SCNu64 would wrap a '-') */
+            sscanf(l + 6, "%d %" SCNu64 " %la %" SCNu64 " %la %" SCNu64 " %la%n", &k, &s.positions, &s.kl, &s.agree,
                    &s.max_logit_diff, &s.targets, &s.nll, &n) != 7 ||
-            k < 0 || k >= t->nf || (l[6 + n] != '\n' && l[6 + n] != '\0'))
+            k < 0 || k >= t->nf || (l[6 + n] != '\n' && l[6 + n] != '\0') || !sums_valid(&s))
             return ipu_err(e, "--resume '%s': a 'sums' line is malformed", path);
         t->sums[k] = s;
         seen |= 1 << k;

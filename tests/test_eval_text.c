@@ -229,6 +229,14 @@ static void test_resume(void **state)
     free(text);
     assert_int_equal(eval_text_load(&b, path, &e), -1);
     assert_non_null(strstr(e.msg, "'sums' line is malformed"));
+    /* a negative count would wrap to a huge one: refused */
+    assert_int_equal(fileio_read(path, "state", 1 << 16, &text, &len, &e), 0);
+    s = strstr(text, "sums 1 ");
+    memcpy(s + 7, "-1", 2);
+    assert_int_equal(fileio_write(path, text, len, &e), 0);
+    free(text);
+    assert_int_equal(eval_text_load(&b, path, &e), -1);
+    assert_non_null(strstr(e.msg, "'sums' line is malformed"));
     eval_text_free(&b);
     micro_free(&m);
 }
