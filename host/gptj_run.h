@@ -47,7 +47,7 @@ typedef struct SramPeak {
 
 typedef struct RunResult {
     char format[32];             /* "fp16", "q4g:64" */
-    double bits_per_param;       /* of the quantized matrices */
+    double bits_per_param;       /* of the linear matrices: quant_model_bits_per_param (models/quant_model.h) */
     Placement placement;         /* what auto chose */
     char weight_path[16];        /* how the layers' weights reach the AMP: "fp16", "decompressed", "fp8 direct" */
     double memory_proportion;    /* what the linears planned for (halved from the option's when it did not fit) */

@@ -115,7 +115,8 @@ typedef struct ipusim_step {
 /* One weight format's figures (docs/user-guide.md, "Reading the report"). */
 typedef struct ipusim_format_result {
     char format[32];                 /* "fp16", "q4g:64" */
-    double bits_per_param;           /* of the quantized matrices */
+    double bits_per_param;           /* stored bits per parameter of the linear matrices (q/k/v/out_proj,
+                                      * fc_in, fc_out, lm_head) */
     char placement[16];              /* "stream" or "resident" (what placement=auto chose) */
     double memory_proportion;        /* what the linear layers planned their temporaries for */
     uint32_t batch, chips, decode_steps;
