@@ -9,9 +9,9 @@
 #include <immintrin.h>
 #endif
 
+#include "base/quant_format.h"
 #include "codelets/isa.h"
 #include "codelets/q4_isa.h"
-#include "models/quant_format.h"
 
 /* ---- the specification ---- */
 
@@ -428,6 +428,6 @@ static const CodeletVariant decompress_variants[] = {
 };
 
 const CodeletFamily codelet_family_decompress = {
-    "decompress", "int4-group weights to fp16 (models/quant_format.h), bit-exact with decompress_q4_ref",
+    "decompress", "int4-group weights to fp16 (sim/base/quant_format.h), bit-exact with decompress_q4_ref",
     decompress_variants, sizeof decompress_variants / sizeof decompress_variants[0],
 };

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/quant_format.h"
 #include "codelets/decompress.h"
-#include "models/quant_format.h"
 
 const DecompressQ4EdgePair decompress_q4_edge_pairs[] = {
     {0x0000, 0x0000, "zero scale, zero bias"},

@@ -4,10 +4,10 @@
 
 #include <stdlib.h>
 
+#include "base/err.h"
+#include "base/quant_format.h"
 #include "codelets/isa.h"
 #include "codelets/q4_isa.h"
-#include "models/quant_format.h"
-#include "sim/err.h"
 
 /* ---- unpack ---- */
 

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/kv_quant.h"
 #include "codelets/isa.h"
 #include "codelets/isa_ext.h"
 #include "codelets/q4_isa.h"
-#include "models/kv_quant.h"
 
 #define F32_MAGIC 12582912.0f /* 1.5 x 2^23: adding it rounds to an integer (half to even) in the low bits */
 #define FP16_1024 0x6400u
@@ -322,7 +322,7 @@ static const CodeletVariant kvq_variants[] = {
     {"q4g", "a row to int4 groups with a scale and a bias each (kv_format = q4g:N)", &kvq_q4g_vertex},
 };
 const CodeletFamily codelet_family_kvq = {
-    "kvq", "quantize new keys and values into the KV cache, bit-exact with models/kv_quant.h", kvq_variants,
+    "kvq", "quantize new keys and values into the KV cache, bit-exact with sim/base/kv_quant.h", kvq_variants,
     sizeof kvq_variants / sizeof kvq_variants[0],
 };
 

@@ -10,7 +10,7 @@
 #include "codelets/isa_ext.h"
 #include "codelets/isa_amp.h"
 #include "sim/arch.h"
-#include "models/quant_fp8.h"
+#include "base/quant_fp8.h"
 
 static Fp8Kind kind_of(const MatmulFp8Args *p) { return p->e5m2 ? FP8_E5M2 : FP8_E4M3; }
 static uint32_t v_stride_of(const MatmulFp8Args *p) { return p->mm.w_stride ? p->mm.w_stride : p->mm.k; }

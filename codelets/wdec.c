@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/quant_format.h"
+#include "base/quant_fp8.h"
+#include "base/quant_int.h"
+#include "base/quant_nf4.h"
 #include "codelets/wdec_impl.h"
-#include "models/quant_format.h"
-#include "models/quant_fp8.h"
-#include "models/quant_int.h"
-#include "models/quant_nf4.h"
 
 const char *const wdec_format_names[WDEC_FORMATS] = {"s4g", "nf4g", "nf4g+dq", "i8", "fp8e4m3", "fp8e5m2"};
 

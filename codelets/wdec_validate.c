@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/quant_format.h"
-#include "models/quant_fp8.h"
+#include "base/quant_format.h"
+#include "base/quant_fp8.h"
 
 static const WdecEdgeScale edge_scales[] = {
     {0x0000, "zero"},

@@ -6,9 +6,9 @@
 
 #include <stdint.h>
 
+#include "base/err.h"
 #include "codelets/wdec.h"
 #include "sim/arch.h"
-#include "sim/err.h"
 
 /* The format of --format text: a weight format spec ("s4g:64",
  * "nf4g+dq", "i8c", "fp8e4m3:tensor", ...) or "i8"; *is_q4g = 1 for q4g

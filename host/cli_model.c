@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/fileio.h"
 #include "host/cli.h"
 #include "host/progress.h"
 #include "models/bpe.h"
@@ -18,7 +19,6 @@
 #include "models/gptj_forward.h"
 #include "models/gptj_weights.h"
 #include "models/quant.h"
-#include "sim/fileio.h"
 
 #define MODEL_MAX_TOKENS 4096
 

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fileio.h"
 #include "host/report_priv.h"
-#include "sim/fileio.h"
 #include "sim/sram.h"
 
 const char *report_phase_name(int phase)

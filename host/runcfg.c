@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fileio.h"
 #include "codelets/registry.h"
 #include "host/cli.h"
-#include "sim/fileio.h"
 
 typedef enum { RK_STR, RK_U32, RK_U64, RK_F64, RK_ONOFF, RK_CHOICE } RunKeyType;
 

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "sim/fileio.h"
+#include "base/fileio.h"
 
 /* The GPT-2 pre-tokenizer: contractions, letters, digits, other symbols,
  * each with an optional leading space; whitespace not followed by a

@@ -20,8 +20,8 @@
 
 #include <stdint.h>
 
+#include "base/err.h"
 #include "models/gptj_weights.h"
-#include "sim/err.h"
 
 /* ---- layers ---- */
 

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sim/fileio.h"
-#include "sim/fp16.h"
+#include "base/fileio.h"
+#include "base/fp16.h"
 
 static const char *const dtype_names[ST_DTYPE_COUNT] = {
     "BOOL", "U8", "I8", "F8_E4M3", "F8_E5M2", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64",

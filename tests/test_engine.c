@@ -16,8 +16,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/fp16.h"
 #include "sim/engine.h"
-#include "sim/fp16.h"
 
 /* Test vertex: doubles n fp16 values in place; charges 2 worker cycles per
  * element + extra, independent of the data. */

@@ -1,7 +1,7 @@
 /* test_lower_kv.c - GPT-J with a quantized KV cache (kv_format i8, q4g:N;
  * host/lower/attention_kv.c): functional logits against the fp32
  * reference forward whose cache rows go through the same quantization
- * (GptjState.kv_round with models/kv_quant.h, after the fp16 rounding the
+ * (GptjState.kv_round with sim/base/kv_quant.h, after the fp16 rounding the
  * machine's keys and values get), with dead values poisoned; over one and
  * two key blocks, resident and streamed; timing == functional; the cache's
  * bytes per step; the errors before any work. Tolerance: test_lower.c's. */
@@ -15,12 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/kv_quant.h"
 #include "host/gptj_run.h"
 #include "host/lower/lower.h"
 #include "host/lower/model.h"
 #include "models/eval.h"
 #include "models/gptj_forward.h"
-#include "models/kv_quant.h"
 #include "sim/engine.h"
 
 #define LOGIT_REL_TOL 0.02
