@@ -9,6 +9,7 @@
 
 #include "codelets/wdec.h"
 #include "codelets/wdec_validate.h"
+#include "host/cli.h"
 #include "host/cli_codelet_wdec.h"
 #include "models/quant.h"
 
@@ -168,11 +169,5 @@ int cli_wdec_bench(const IpuArch *arch, WdecFormat f, const char *variant, const
                        tc / weights, (unsigned long long)tc, tl / weights, tl / arch->clock_hz * 1e6);
             }
         }
-    if (json) {
-        char *text = cJSON_Print(root);
-        puts(text);
-        free(text);
-        cJSON_Delete(root);
-    }
-    return 0;
+    return json ? cli_print_json(root) : 0;
 }
