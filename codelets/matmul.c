@@ -356,11 +356,9 @@ static uint64_t measure(const IsaCosts *isa, const void *args, LayerDtype partia
             s.a = a, s.w = wt, s.out = out;
         }
     }
-    Worker w;
-    worker_init(&w, isa, -1);
-    matmul_amp(&w, &s, partials);
+    uint64_t cycles = vertex_measure_run(isa, partials == LAYER_F16 ? run_f16 : run_f32, &s);
     free(a), free(wt), free(out);
-    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
+    return cycles;
 }
 
 static uint64_t measure_f16(const IsaCosts *isa, const void *args) { return measure(isa, args, LAYER_F16); }

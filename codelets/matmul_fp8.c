@@ -125,10 +125,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args, LayerDtype partia
 {
     MatmulFp8Args s = *(const MatmulFp8Args *)args;
     s.mm.a = NULL, s.v = NULL, s.mm.out = NULL;
-    Worker w;
-    worker_init(&w, isa, -1);
-    matmul_fp8(&w, &s, partials);
-    return w.cycles;
+    return vertex_measure_run(isa, partials == LAYER_F16 ? run_f16 : run_f32, &s);
 }
 static uint64_t measure_f16(const IsaCosts *isa, const void *args) { return measure(isa, args, LAYER_F16); }
 static uint64_t measure_f32(const IsaCosts *isa, const void *args) { return measure(isa, args, LAYER_F32); }
