@@ -183,126 +183,6 @@ static void test_copy_exchange(void **state)
     graph_destroy(g);
 }
 
-/* The copies below: x (CR, CW) in grains of 8 over tiles 0..4; y: CKB
- * blocks of (CR, CKBLK) on tiles 10, 11; x holds 0, 1, 2, ... */
-enum { CR = 12, CW = 40, CKB = 2, CKBLK = CW / CKB };
-static Graph *copy_graph(const IpuArch *a, int *x, int *y, uint16_t *v)
-{
-    Graph *g = graph_of(a, GRAPH_FUNCTIONAL);
-    IpuErr e;
-    TileInterval mx[CR * CW / 8], my[CKB];
-    for (int i = 0; i < CR * CW / 8; i++)
-        mx[i] = (TileInterval){8u * i, 8u * (i + 1), (uint32_t)(i % 5)};
-    for (int j = 0; j < CKB; j++)
-        my[j] = (TileInterval){(uint64_t)j * CR * CKBLK, (uint64_t)(j + 1) * CR * CKBLK, 10u + j};
-    *x = graph_add_tensor(g, "x", DTYPE_FP16, CR * CW, SRAM_ACTIVATIONS, mx, CR * CW / 8, &e);
-    *y = graph_add_tensor(g, "y", DTYPE_FP16, CR * CW, SRAM_ACTIVATIONS, my, CKB, &e);
-    assert_true(*x >= 0 && *y >= 0);
-    for (int i = 0; i < CR * CW; i++)
-        v[i] = fp16_from_f32((float)i);
-    assert_int_equal(graph_tensor_write(g, *x, 0, v, CR * CW, &e), 0);
-    return g;
-}
-
-/* program_copy_add coalescing: one pair per row of a block, added in order,
- * becomes one strided pair; added in reverse (blocks and rows) it cannot
- * coalesce. Both move the same data and cost the same cycles and bytes. */
-static void test_copy_coalesced_equals_uncoalesced(void **state)
-{
-    (void)state;
-    IpuArch a = arch_of("gc200");
-    IpuErr e;
-    int x, y;
-    uint16_t v[CR * CW], fwd[CR * CW], rev[CR * CW];
-    Graph *g = copy_graph(&a, &x, &y, v);
-    uint64_t cyc[2], bytes[2];
-    for (int order = 0; order < 2; order++) {
-        Program *p = program_create();
-        int c = program_copy(p, "blocks", -1, &e);
-        for (int jj = 0; jj < CKB; jj++)
-            for (int rr = 0; rr < CR; rr++) {
-                int r = order ? CR - 1 - rr : rr, j = order ? CKB - 1 - jj : jj;
-                assert_int_equal(program_copy_add(p, c, x, (uint64_t)r * CW + (uint64_t)j * CKBLK, y,
-                                                  (uint64_t)j * CR * CKBLK + (uint64_t)r * CKBLK, CKBLK, &e), 0);
-            }
-        assert_int_equal(p->steps[c].npairs, order ? CR * CKB : CKB);
-        if (!order) {
-            assert_int_equal(p->steps[c].pairs[0].rows, CR);
-            assert_int_equal(p->steps[c].pairs[0].src_stride, CW);
-            assert_int_equal(p->steps[c].pairs[0].dst_stride, CKBLK);
-        }
-        Engine *en = engine_create(g, &e);
-        EngineStepInfo info;
-        assert_int_equal(engine_start(en, p, c, &e), 0);
-        assert_int_equal(engine_step(en, &info, &e), 1);
-        cyc[order] = info.cycles, bytes[order] = info.bytes;
-        engine_destroy(en);
-        assert_int_equal(graph_tensor_read(g, y, 0, order ? rev : fwd, CR * CW, &e), 0);
-        uint16_t zero[CR * CW] = {0};
-        assert_int_equal(graph_tensor_write(g, y, 0, zero, CR * CW, &e), 0);
-        program_destroy(p);
-    }
-    assert_int_equal(cyc[0], cyc[1]);
-    assert_int_equal(bytes[0], bytes[1]);
-    assert_int_equal(bytes[0], CR * CW * 2);
-    assert_memory_equal(fwd, rev, sizeof fwd);
-    for (int j = 0; j < CKB; j++)
-        for (int r = 0; r < CR; r++)
-            assert_memory_equal(fwd + j * CR * CKBLK + r * CKBLK, v + r * CW + j * CKBLK, CKBLK * sizeof *v);
-    graph_destroy(g);
-}
-
-/* program_copy_add_rows builds the same pairs as adding the runs one by
- * one; rows at stride n are one contiguous run. */
-static void test_copy_add_rows_equals_runs(void **state)
-{
-    (void)state;
-    IpuArch a = arch_of("gc200");
-    IpuErr e;
-    int x, y;
-    uint16_t v[CR * CW];
-    Graph *g = copy_graph(&a, &x, &y, v);
-    Program *p = program_create();
-    int one = program_copy(p, "one", -1, &e), all = program_copy(p, "all", -1, &e);
-    for (int j = 0; j < CKB; j++) {
-        for (int r = 0; r < CR; r++)
-            assert_int_equal(program_copy_add(p, one, x, (uint64_t)r * CW + (uint64_t)j * CKBLK, y,
-                                              (uint64_t)j * CR * CKBLK + (uint64_t)r * CKBLK, CKBLK, &e), 0);
-        assert_int_equal(program_copy_add_rows(p, all, x, (uint64_t)j * CKBLK, CW, y, (uint64_t)j * CR * CKBLK, CKBLK,
-                                               CKBLK, CR, &e), 0);
-    }
-    assert_int_equal(program_copy_add_rows(p, one, x, 0, 8, y, 0, 8, 8, 5, &e), 0);
-    assert_int_equal(program_copy_add_rows(p, all, x, 0, 8, y, 0, 8, 8, 5, &e), 0);
-    assert_int_equal(p->steps[one].npairs, CKB + 1);
-    assert_int_equal(p->steps[one].pairs[CKB].n, 40);
-    assert_int_equal(p->steps[all].npairs, p->steps[one].npairs);
-    assert_memory_equal(p->steps[all].pairs, p->steps[one].pairs, p->steps[one].npairs * sizeof(CopyPair));
-    program_destroy(p);
-    graph_destroy(g);
-}
-
-/* Contiguous runs grow one pair; a tensor copied into itself is never merged. */
-static void test_copy_runs_merge(void **state)
-{
-    (void)state;
-    IpuArch a = arch_of("gc200");
-    IpuErr e;
-    int x, y;
-    uint16_t v[CR * CW];
-    Graph *g = copy_graph(&a, &x, &y, v);
-    Program *p = program_create();
-    int c = program_copy(p, "runs", -1, &e);
-    assert_int_equal(program_copy_add(p, c, x, 0, y, 0, 8, &e), 0);
-    assert_int_equal(program_copy_add(p, c, x, 8, y, 8, 16, &e), 0);
-    assert_int_equal(p->steps[c].npairs, 1);
-    assert_int_equal(p->steps[c].pairs[0].n, 24);
-    assert_int_equal(program_copy_add(p, c, x, 0, x, 100, 8, &e), 0);
-    assert_int_equal(program_copy_add(p, c, x, 8, x, 108, 8, &e), 0);
-    assert_int_equal(p->steps[c].npairs, 3);
-    program_destroy(p);
-    graph_destroy(g);
-}
-
 static void test_copy_across_chips_is_error(void **state)
 {
     (void)state;
@@ -810,9 +690,6 @@ int main(void)
         cmocka_unit_test(test_execute_slowest_chip),
         cmocka_unit_test(test_copy_exchange),
         cmocka_unit_test(test_copy_across_chips_is_error),
-        cmocka_unit_test(test_copy_coalesced_equals_uncoalesced),
-        cmocka_unit_test(test_copy_add_rows_equals_runs),
-        cmocka_unit_test(test_copy_runs_merge),
         cmocka_unit_test(test_stream_bandwidth_sharing_and_overlap),
         cmocka_unit_test(test_collectives),
         cmocka_unit_test(test_sync_and_repeat),
