@@ -36,11 +36,11 @@ void matmul_ref(const MatmulArgs *p, LayerDtype partials)
         }
 }
 
-void matmul_amp(Worker *wk, const MatmulArgs *p, LayerDtype partials)
+void matmul_amp_blocks(Worker *wk, const MatmulArgs *p, LayerDtype partials, int data, MatmulLoadBlock load,
+                       const void *ctx)
 {
-    uint32_t as = a_stride_of(p), ws = w_stride_of(p), os = out_stride_of(p);
+    uint32_t as = a_stride_of(p), os = out_stride_of(p);
     int f16 = partials == LAYER_F16;
-    int data = p->a && p->w && p->out;
     AmpState amp;
     amp.macs_per_cycle = p->amp_macs_per_cycle;
     wk->cycles += wk->isa->call;
@@ -49,7 +49,7 @@ void matmul_amp(Worker *wk, const MatmulArgs *p, LayerDtype partials)
         for (uint32_t k0 = 0; k0 < p->k; k0 += AMP_BLOCK_K) {
             uint32_t nk = p->k - k0 < AMP_BLOCK_K ? p->k - k0 : AMP_BLOCK_K;
             int first = k0 == 0 && !p->accumulate;
-            amp_load_weights(wk, &amp, data ? p->w + (size_t)n0 * ws + k0 : NULL, ws, nn, nk);
+            load(wk, &amp, ctx, n0, k0, nn, nk);
             amp_fill(wk);
             for (uint32_t m = 0; m < p->m; m++) {
                 float acc[AMP_BLOCK_N] = {0};
@@ -64,6 +64,20 @@ void matmul_amp(Worker *wk, const MatmulArgs *p, LayerDtype partials)
             }
         }
     }
+}
+
+/* matmul_amp's block load: rows n0.. of w from input k0 (none without data). */
+static void load_f16_block(Worker *wk, AmpState *amp, const void *ctx, uint32_t n0, uint32_t k0, uint32_t nn,
+                           uint32_t nk)
+{
+    const MatmulArgs *p = ctx;
+    uint32_t ws = w_stride_of(p);
+    amp_load_weights(wk, amp, p->a && p->w && p->out ? p->w + (size_t)n0 * ws + k0 : NULL, ws, nn, nk);
+}
+
+void matmul_amp(Worker *wk, const MatmulArgs *p, LayerDtype partials)
+{
+    matmul_amp_blocks(wk, p, partials, p->a && p->w && p->out, load_f16_block, p);
 }
 
 uint64_t matmul_amp_cycles(const IsaCosts *isa, uint32_t m, uint32_t k, uint32_t n,
