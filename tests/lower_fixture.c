@@ -115,6 +115,25 @@ void lf_machine_free(LfMachine *m)
     lower_destroy(m->L);
 }
 
+void lf_ref_case(LfRefCase *c, const IpuArch *a, const RunOptions *o, int fusions, int max_t)
+{
+    IpuErr e;
+    if (gptj_weights_synth(&c->w, &o->cfg, GPTJ_F32, 7, &e))
+        fail_msg("%s", e.msg);
+    lf_ref_weights(o, &c->w, &c->rw);
+    lf_machine(&c->m, a, o, &c->w, fusions);
+    if (gptj_state_init(&c->st, &c->rw, (int)o->batch, max_t, &e))
+        fail_msg("%s", e.msg);
+}
+
+void lf_ref_case_free(LfRefCase *c)
+{
+    gptj_state_free(&c->st);
+    lf_machine_free(&c->m);
+    gptj_weights_free(&c->w);
+    gptj_weights_free(&c->rw);
+}
+
 /* One step's logits of every sequence against the reference's; the tokens
  * both continue from (the machine's) into itok. */
 static void check_step(const float *got, const float *want, const uint32_t *tok, int *itok, uint32_t batch, int V,

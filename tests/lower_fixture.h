@@ -58,6 +58,17 @@ typedef struct LfMachine {
 void lf_machine(LfMachine *m, const IpuArch *a, const RunOptions *o, const GptjWeights *w, int fusions);
 void lf_machine_free(LfMachine *m);
 
+/* A case against the reference: synthetic fp32 weights w (seed 7), the
+ * machine lowered with them (lf_machine), the reference weights rw
+ * (lf_ref_weights) and its state st for o's batch and max_t positions. */
+typedef struct LfRefCase {
+    GptjWeights w, rw;
+    LfMachine m;
+    GptjState st;
+} LfRefCase;
+void lf_ref_case(LfRefCase *c, const IpuArch *a, const RunOptions *o, int fusions, int max_t);
+void lf_ref_case_free(LfRefCase *c);
+
 /* Runs o's prefill and LF_GEN - 1 decode steps on m and the reference st
  * (initialised for o's batch) on the same tokens, prompt id i of the batch
  * (i x 97 + 13) mod vocab: at every step every sequence's logits within

@@ -30,30 +30,19 @@ static void opts(RunOptions *o, const char *fmt, uint32_t chips, int kv, uint32_
  * checks logits at every step and greedy tokens. */
 static void check_case_placed(const char *fmt, uint32_t chips, int kv, uint32_t batch, Placement pl, int overlap)
 {
-    IpuErr e;
     IpuArch a;
     lf_arch(&a, 96, 0, overlap);
     RunOptions o;
     opts(&o, fmt, chips, kv, batch);
     o.placement = pl;
     o.overlap = overlap;
-    GptjWeights w, rw;
-    if (gptj_weights_synth(&w, &o.cfg, GPTJ_F32, 7, &e))
-        fail_msg("%s", e.msg);
-    lf_ref_weights(&o, &w, &rw);
-    LfMachine m;
-    lf_machine(&m, &a, &o, &w, 1);
-    assert_int_equal(lower_placement(m.L), pl == PLACE_AUTO ? PLACE_RESIDENT : pl);
-    GptjState st;
-    if (gptj_state_init(&st, &rw, (int)batch, 64, &e))
-        fail_msg("%s", e.msg);
+    LfRefCase c;
+    lf_ref_case(&c, &a, &o, 1, 64);
+    assert_int_equal(lower_placement(c.m.L), pl == PLACE_AUTO ? PLACE_RESIDENT : pl);
     char what[96];
     snprintf(what, sizeof what, "%s chips %u kv %d batch %u", fmt, chips, kv, batch);
-    lf_check_against_reference(&m, &o, &st, 1, what);
-    gptj_state_free(&st);
-    lf_machine_free(&m);
-    gptj_weights_free(&w);
-    gptj_weights_free(&rw);
+    lf_check_against_reference(&c.m, &o, &c.st, 1, what);
+    lf_ref_case_free(&c);
 }
 
 static void check_case(const char *fmt, uint32_t chips, int kv, uint32_t batch)

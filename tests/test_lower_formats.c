@@ -43,30 +43,19 @@ static void arch_fp8(IpuArch *a, const char *fp8_macs)
  * fp8_macs: the arch's amp_macs_per_cycle_fp8 (0: no fp8 AMP). */
 static void check_case_fp8(const char *fmt, uint32_t chips, int kv, uint32_t batch, Placement pl, const char *fp8_macs)
 {
-    IpuErr e;
     IpuArch a;
     arch_fp8(&a, fp8_macs);
     RunOptions o;
     opts(&o, fmt, chips, kv, batch);
     o.placement = pl;
-    GptjWeights w, rw;
-    if (gptj_weights_synth(&w, &o.cfg, GPTJ_F32, 7, &e))
-        fail_msg("%s", e.msg);
-    lf_ref_weights(&o, &w, &rw);
-    LfMachine m;
-    lf_machine(&m, &a, &o, &w, 0);
+    LfRefCase c;
+    lf_ref_case(&c, &a, &o, 0, 64);
     int fp8 = strstr(fmt, "fp8") != NULL;
-    assert_string_equal(lower_weight_path(m.L), fp8 && a.amp_macs_per_cycle_fp8 ? "fp8 direct" : "decompressed");
-    GptjState st;
-    if (gptj_state_init(&st, &rw, (int)batch, 64, &e))
-        fail_msg("%s", e.msg);
+    assert_string_equal(lower_weight_path(c.m.L), fp8 && a.amp_macs_per_cycle_fp8 ? "fp8 direct" : "decompressed");
     char what[96];
     snprintf(what, sizeof what, "%s chips %u kv %d", fmt, chips, kv);
-    lf_check_against_reference(&m, &o, &st, 1, what);
-    gptj_state_free(&st);
-    lf_machine_free(&m);
-    gptj_weights_free(&w);
-    gptj_weights_free(&rw);
+    lf_check_against_reference(&c.m, &o, &c.st, 1, what);
+    lf_ref_case_free(&c);
 }
 
 static void check_case(const char *fmt, uint32_t chips, int kv, uint32_t batch, Placement pl)

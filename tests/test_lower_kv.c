@@ -45,28 +45,18 @@ static void kv_round(float *row, int C, int H, void *ctx)
 
 static void check_case(KvSpec kv, uint32_t chips, uint32_t batch, uint32_t prompt, Placement pl)
 {
-    IpuErr e;
     IpuArch a;
     arch_small(&a);
     RunOptions o;
     opts(&o, kv, chips, batch, prompt);
     o.placement = pl;
-    GptjWeights w, rw;
-    if (gptj_weights_synth(&w, &o.cfg, GPTJ_F32, 7, &e))
-        fail_msg("%s", e.msg);
-    lf_ref_weights(&o, &w, &rw);
-    LfMachine m;
-    lf_machine(&m, &a, &o, &w, 0);
-    GptjState st;
-    if (gptj_state_init(&st, &rw, (int)batch, 128, &e))
-        fail_msg("%s", e.msg);
-    st.kv_round = kv_round, st.kv_ctx = &kv;
+    LfRefCase c;
+    lf_ref_case(&c, &a, &o, 0, 128);
+    c.st.kv_round = kv_round, c.st.kv_ctx = &kv;
     char what[96];
     snprintf(what, sizeof what, "kv %d/%u chips %u batch %u prompt %u", kv.fmt, kv.group, chips, batch, prompt);
-    lf_check_against_reference(&m, &o, &st, 0, what);
-    gptj_state_free(&st);
-    lf_machine_free(&m);
-    gptj_weights_free(&w), gptj_weights_free(&rw);
+    lf_check_against_reference(&c.m, &o, &c.st, 0, what);
+    lf_ref_case_free(&c);
 }
 
 static const KvSpec I8 = {KV_I8, 0}, Q8 = {KV_Q4G, 8}, Q16 = {KV_Q4G, 16};
