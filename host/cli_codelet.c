@@ -229,12 +229,7 @@ static void bench_gc_rows(const IpuArch *arch, const uint32_t *sizes, uint32_t n
             cJSON_AddStringToObject(r, "variant", "graphcore");
             cJSON_AddStringToObject(r, "broadcast_vertex", vx);
             cJSON_AddNumberToObject(r, "group_size", n);
-            cJSON_AddNumberToObject(r, "weights", weights);
-            cJSON_AddNumberToObject(r, "tile_cycles", (double)tc);
-            cJSON_AddNumberToObject(r, "tile_cycles_per_weight", tc / weights);
-            cJSON_AddNumberToObject(r, "tile_cycles_with_launch", (double)tl);
-            cJSON_AddNumberToObject(r, "tile_cycles_with_launch_per_weight", tl / weights);
-            cJSON_AddNumberToObject(r, "tile_s_with_launch", tl / arch->clock_hz);
+            cli_codelet_cycles_json(r, weights, UINT64_MAX, tc, tl, arch->clock_hz);
             cJSON_AddItemToArray(rows, r);
         } else {
             printf("%-12s %6u %13s %11.3f %12llu %13.3f %9.3f  %s\n", "graphcore", n, "-", tc / weights,
@@ -291,14 +286,7 @@ static int bench_variant_rows(const IpuArch *arch, const CodeletVariant *vars, s
                 cJSON_AddStringToObject(r, "variant", cv->name);
                 cJSON_AddBoolToObject(r, "whatif", whatif);
                 cJSON_AddNumberToObject(r, "group_size", n);
-                cJSON_AddNumberToObject(r, "weights", weights);
-                cJSON_AddNumberToObject(r, "worker_cycles", (double)wc);
-                cJSON_AddNumberToObject(r, "worker_cycles_per_weight", wc / weights);
-                cJSON_AddNumberToObject(r, "tile_cycles", (double)tc);
-                cJSON_AddNumberToObject(r, "tile_cycles_per_weight", tc / weights);
-                cJSON_AddNumberToObject(r, "tile_cycles_with_launch", (double)tl);
-                cJSON_AddNumberToObject(r, "tile_cycles_with_launch_per_weight", tl / weights);
-                cJSON_AddNumberToObject(r, "tile_s_with_launch", tl / arch->clock_hz);
+                cli_codelet_cycles_json(r, weights, wc, tc, tl, arch->clock_hz);
                 cJSON_AddItemToArray(rows, r);
             } else {
                 char name[24];
