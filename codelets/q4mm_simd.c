@@ -19,12 +19,19 @@
  *     high bytes interleave into the fp16 weights W[k][l], stored to a
  *     buffer of (64, 16) fp16;
  *   - the chains read W[k] (vcvtph2ps: exact), multiply by the token's
- *     activation (exact in fp32) and add, rounding the partial to fp16
- *     after every 16 k but the last (fp16 partials).
+ *     activation and add, rounding the partial to fp16 after every 16 k
+ *     but the last (fp16 partials). The multiply and add are one fused
+ *     multiply-add: the product of two fp16 numbers (11-bit significands,
+ *     exponents -24..15) is exact in fp32, so rounding it first changes
+ *     nothing and fma(w, x, acc) == acc + w * x bit for bit, Inf and NaN
+ *     included (the build's -ffp-contract=off keeps the compiler from
+ *     fusing where that does not hold).
  */
 #include "codelets/q4mm_simd.h"
 
 #include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define Q4MM_X86 1
@@ -49,6 +56,7 @@ int q4mm_simd_matmul(const Q4Run *r, const Q4Use *u, const MatmulArgs *p, LayerD
 #define LANES 16
 #define CHUNK 64   /* k per chunk: 16 words = 8 dwords per row */
 #define TOKENS 4   /* token chains per pass over the decoded weights */
+#define BLOCKS 4   /* 16-row blocks per pass: independent chains to hide the add latency */
 
 /* CPUID and XGETBV directly (not every compiler's __builtin_cpu_supports
  * knows VBMI): the instructions, and the OS saving the AVX-512 registers. */
@@ -209,37 +217,21 @@ TGT_INLINE void load_acts(const uint16_t *const *act, uint32_t nt, uint32_t k0, 
 
 /* The chains of nb blocks x nt tokens over n k from global k kg0 (a
  * multiple of 16): acc[t][b] += W_b[k] * x_t[k], k in order; fp16 partials
- * rounded at each 16-k boundary short of K. One token (decode) keeps its
- * chains in registers. */
-TGT_INLINE void chains(__m512 acc[TOKENS][2], const uint16_t *b0, const uint16_t *b1, int nb, uint32_t nt,
+ * rounded at each 16-k boundary short of K. Inlined with nb and nt
+ * constant (chains_for), so the chains stay in registers. */
+TGT_INLINE void chains(__m512 acc[TOKENS][BLOCKS], const uint16_t (*buf)[CHUNK * LANES], int nb, uint32_t nt,
                        float af[][CHUNK], uint32_t kg0, uint32_t n, uint32_t K, int f16)
 {
     for (uint32_t kb = 0; kb < n; kb += 16) {
         uint32_t len = n - kb < 16 ? n - kb : 16;
-        if (nt == 1) {
-            __m512 x0 = acc[0][0], x1 = acc[0][1];
-            const float *a = af[0];
-            if (nb > 1)
-                for (uint32_t k = kb; k < kb + len; k++) {
-                    __m512 av = _mm512_set1_ps(a[k]);
-                    x0 = _mm512_add_ps(x0, _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b0 + (size_t)k * LANES))), av));
-                    x1 = _mm512_add_ps(x1, _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b1 + (size_t)k * LANES))), av));
-                }
-            else
-                for (uint32_t k = kb; k < kb + len; k++)
-                    x0 = _mm512_add_ps(x0, _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b0 + (size_t)k * LANES))),
-                                                         _mm512_set1_ps(a[k])));
-            acc[0][0] = x0, acc[0][1] = x1;
-        } else {
-            for (uint32_t k = kb; k < kb + len; k++) {
-                __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b0 + (size_t)k * LANES)));
-                __m512 w1 = nb > 1 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(b1 + (size_t)k * LANES))) : w0;
-                for (uint32_t t = 0; t < nt; t++) {
-                    __m512 x = _mm512_set1_ps(af[t][k]);
-                    acc[t][0] = _mm512_add_ps(acc[t][0], _mm512_mul_ps(w0, x));
-                    if (nb > 1)
-                        acc[t][1] = _mm512_add_ps(acc[t][1], _mm512_mul_ps(w1, x));
-                }
+        for (uint32_t k = kb; k < kb + len; k++) {
+            __m512 w[BLOCKS];
+            for (int b = 0; b < nb; b++)
+                w[b] = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(buf[b] + (size_t)k * LANES)));
+            for (uint32_t t = 0; t < nt; t++) {
+                __m512 x = _mm512_set1_ps(af[t][k]);
+                for (int b = 0; b < nb; b++)
+                    acc[t][b] = _mm512_fmadd_ps(w[b], x, acc[t][b]);
             }
         }
         if (f16 && kg0 + kb + len < K)
@@ -249,44 +241,74 @@ TGT_INLINE void chains(__m512 acc[TOKENS][2], const uint16_t *b0, const uint16_t
     }
 }
 
+/* chains() for the common shapes with nb and nt known to the compiler. */
+TGT static void chains_for(__m512 acc[TOKENS][BLOCKS], const uint16_t (*buf)[CHUNK * LANES], int nb, uint32_t nt,
+                           float af[][CHUNK], uint32_t kg0, uint32_t n, uint32_t K, int f16)
+{
+    if (nt == 1 && nb == BLOCKS)
+        chains(acc, buf, BLOCKS, 1, af, kg0, n, K, f16);
+    else if (nt == TOKENS && nb == BLOCKS)
+        chains(acc, buf, BLOCKS, TOKENS, af, kg0, n, K, f16);
+    else
+        chains(acc, buf, nb, nt, af, kg0, n, K, f16);
+}
+
 /* Where output (token s, weight row i) of p lives, in elements. */
 static size_t out_index(const Q4Use *u, uint32_t os, uint32_t s, uint32_t i)
 {
     return u->role == Q4_ROLE_W ? (size_t)s * os + i : (size_t)i * os + s;
 }
 
-/* The incoming partials of a block (rows row0.., nrows) for token s (0 unless accumulate). */
+/* The incoming partials of a block (rows row0.., nrows) for token s (0
+ * unless accumulate). As the weights' w operand the rows' outputs are
+ * adjacent: one masked load (vcvtph2ps is fp16_to_f32 exactly). */
 TGT_INLINE __m512 acc_init(const Q4Use *u, const MatmulArgs *p, LayerDtype t, uint32_t os, uint32_t s, uint32_t row0,
                            uint32_t nrows)
 {
     if (!p->accumulate)
         return _mm512_setzero_ps();
+    __mmask16 m = (__mmask16)((1u << nrows) - 1);
+    size_t at = out_index(u, os, s, row0);
+    if (u->role == Q4_ROLE_W)
+        return t == LAYER_F16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p->out + at))
+                              : _mm512_maskz_loadu_ps(m, (const float *)p->out + at);
     float v[LANES] = {0};
     for (uint32_t l = 0; l < nrows; l++)
         v[l] = layer_load(p->out, t, out_index(u, os, s, row0 + l));
     return _mm512_loadu_ps(v);
 }
 
-/* Stores a block's sums (its valid lanes) for token s. */
+/* Stores a block's sums (its valid lanes) for token s; as the w operand one
+ * masked store (vcvtps2ph rounds to nearest even, as fp16_from_f32). */
 TGT_INLINE void acc_store(const Q4Use *u, const MatmulArgs *p, LayerDtype t, uint32_t os, uint32_t s, uint32_t row0,
                           uint32_t nrows, __m512 acc)
 {
+    __mmask16 m = (__mmask16)((1u << nrows) - 1);
+    size_t at = out_index(u, os, s, row0);
+    if (u->role == Q4_ROLE_W && t == LAYER_F16) {
+        _mm256_mask_storeu_epi16((uint16_t *)p->out + at, m, _mm512_cvtps_ph(acc, _MM_FROUND_TO_NEAREST_INT));
+        return;
+    }
+    if (u->role == Q4_ROLE_W) {
+        _mm512_mask_storeu_ps((float *)p->out + at, m, acc);
+        return;
+    }
     float v[LANES];
     _mm512_storeu_ps(v, acc);
     for (uint32_t l = 0; l < nrows; l++)
         layer_store(p->out, t, out_index(u, os, s, row0 + l), v[l]);
 }
 
-/* Rows row0.. (up to 2 blocks) against tokens tok0.. (nt): 0, or -1 when a
+/* Rows row0.. (up to BLOCKS blocks) against tokens tok0.. (nt): 0, or -1 when a
  * table held a non-finite weight (nothing stored). *nan gets a bit per
  * block whose sums hold a NaN (that block's outputs not stored). */
 TGT static int pass(const Q4Run *r, const Q4Use *u, const MatmulArgs *p, LayerDtype t, Block *blk, int nb,
                     const uint16_t *const *act, uint32_t tok0, uint32_t nt, uint32_t row0, int *nan)
 {
     uint32_t K = p->k, os = p->out_stride ? p->out_stride : p->n;
-    _Alignas(64) uint16_t buf[2][CHUNK * LANES];
+    _Alignas(64) uint16_t buf[BLOCKS][CHUNK * LANES];
     float af[TOKENS][CHUNK];
-    __m512 acc[TOKENS][2];
+    __m512 acc[TOKENS][BLOCKS];
     for (uint32_t s = 0; s < nt; s++)
         for (int b = 0; b < nb; b++)
             acc[s][b] = acc_init(u, p, t, os, tok0 + s, row0 + 16 * (uint32_t)b, blk[b].nrows);
@@ -298,7 +320,7 @@ TGT static int pass(const Q4Run *r, const Q4Use *u, const MatmulArgs *p, LayerDt
             if (block_decode(&blk[b], r, k0, n / 8, buf[b]))
                 return -1;
         load_acts(act, nt, k0, n, af);
-        chains(acc, buf[0], buf[1], nb, nt, af, k0, n, K, t == LAYER_F16);
+        chains_for(acc, (const uint16_t(*)[CHUNK * LANES])buf, nb, nt, af, k0, n, K, t == LAYER_F16);
     }
     /* a block with a NaN anywhere stores nothing: the scalar path redoes all its tokens */
     *nan = 0;
@@ -337,11 +359,12 @@ TGT int q4mm_simd_matmul(const Q4Run *r, const Q4Use *u, const MatmulArgs *p, La
     uint32_t T = u->role == Q4_ROLE_W ? p->m : p->n;
     uint32_t astr = u->role == Q4_ROLE_W ? (p->a_stride ? p->a_stride : p->k) : (p->w_stride ? p->w_stride : p->k);
     const uint16_t *act0 = u->role == Q4_ROLE_W ? p->a : p->w;
-    Block blk[2];
-    prefetch_rows(r, u, p->k, 0, 2 * LANES);
-    for (uint32_t row0 = 0; row0 < u->rows; row0 += 2 * LANES) {
-        int nb = u->rows - row0 > LANES ? 2 : 1;
-        prefetch_rows(r, u, p->k, row0 + 2 * LANES, 2 * LANES);
+    Block blk[BLOCKS];
+    prefetch_rows(r, u, p->k, 0, BLOCKS * LANES);
+    for (uint32_t row0 = 0; row0 < u->rows; row0 += BLOCKS * LANES) {
+        int nb = (int)((u->rows - row0 + LANES - 1) / LANES);
+        nb = nb < BLOCKS ? nb : BLOCKS;
+        prefetch_rows(r, u, p->k, row0 + BLOCKS * LANES, BLOCKS * LANES);
         for (int b = 0; b < nb; b++) {
             uint32_t first = row0 + LANES * (uint32_t)b, left = u->rows - first;
             blk[b].nrows = left < LANES ? left : LANES;
@@ -357,7 +380,7 @@ TGT int q4mm_simd_matmul(const Q4Run *r, const Q4Use *u, const MatmulArgs *p, La
             for (uint32_t s = 0; s < nt; s++)
                 act[s] = mem->at(mem, act0 + (size_t)(tok0 + s) * astr, (size_t)p->k * 2);
             int nan = 0;
-            uint32_t rows = u->rows - row0 < 2 * LANES ? u->rows - row0 : 2 * LANES;
+            uint32_t rows = u->rows - row0 < BLOCKS * LANES ? u->rows - row0 : BLOCKS * LANES;
             if (pass(r, u, p, t, blk, nb, act, tok0, nt, row0, &nan)) {
                 q4mm_scalar_rows(r, u, p, t, row0, rows, tok0, nt, mem);
                 continue;

@@ -34,6 +34,8 @@ int cli_tokenize(int argc, char **argv);
 typedef struct Bpe Bpe;
 int cli_tokenize_with(int argc, char **argv, Bpe *vocab);
 int cli_model(int argc, char **argv);
+/* `ipusim model forward`, dispatched by cli_model (argv[0] is "forward"; host/cli_model_forward.c). */
+int cli_model_forward(int argc, char **argv);
 /* `ipusim run` and `ipusim compare` (host/cli_run.c). */
 int cli_run(int argc, char **argv);
 int cli_compare(int argc, char **argv);

@@ -1,6 +1,7 @@
 /* cli_bench_functional.c - `ipusim bench functional`: host speed of a
- * functional GPT-J run (synthetic weights, KV cache, batch 1), in one run:
- * setup (the weights, made on demand while the lowering packs them
+ * functional GPT-J run (synthetic weights or a checkpoint's, KV cache,
+ * batch 1), in one run: setup (the weights, made or read from the
+ * checkpoint's mapping on demand while the lowering packs them
  * straight into their formats; the lowering), the first token's time from
  * the start, wall and CPU time per decode step with the native codelets
  * and fast paths (functional = fast) and then with the timed intrinsics,
@@ -101,14 +102,16 @@ static int run_steps(Lowered *L, const RunOptions *o, FuncBench *fb, IpuErr *err
     return rv;
 }
 
-/* Makes the weights (lazy: their matrices are made while the lowering
- * packs them), lowers, runs. */
-static int bench_run(const RunConfig *rc, const RunOptions *o, uint64_t seed, FuncBench *fb, IpuErr *err)
+/* Makes the weights, or maps the checkpoint's (lazy: their matrices are
+ * made or read while the lowering packs them), lowers, runs. */
+static int bench_run(const RunConfig *rc, const RunOptions *o, FuncBench *fb, IpuErr *err)
 {
     GptjWeights w;
     memset(&w, 0, sizeof w);
     phase_begin(&fb->synth);
-    if (gptj_weights_synth_lazy(&w, &o->cfg, GPTJ_F16, seed, err))
+    /* a checkpoint's values as ipusim run reads them (fp32: the stored values), so the tokens are the run's */
+    if (rc->weights == RUN_WEIGHTS_CHECKPOINT ? gptj_weights_load_lazy(&w, &o->cfg, rc->checkpoint, GPTJ_F32, 0, err)
+                                              : gptj_weights_synth_lazy(&w, &o->cfg, GPTJ_F16, rc->seed, err))
         return -1;
     phase_end(&fb->synth);
     Lowered *L = NULL;
@@ -133,11 +136,16 @@ static void print_phase(const char *what, const Phase *p)
 static void print_figures(const RunConfig *rc, const RunOptions *o, long threads, const FuncBench *fb)
 {
     long steps = fb->steps, timed = fb->timed_steps;
-    printf("functional %s on %s (%u chips), %s, KV cache, batch %u, prompt %u, %ld OpenMP threads "
+    printf("functional %s on %s (%u chips), %s, %s weights, KV cache, batch %u, prompt %u, %ld OpenMP threads "
            "(host wall time; cpu: all threads):\n",
-           rc->model, rc->arch_name, rc->chips_used, rc->formats, o->batch, o->prompt_len, threads);
-    print_phase("setup: synthetic weights (gains, biases)", &fb->synth);
-    print_phase("setup: lower + make and pack the matrices", &fb->lower);
+           rc->model, rc->arch_name, rc->chips_used, rc->formats,
+           rc->weights == RUN_WEIGHTS_CHECKPOINT ? "checkpoint" : "synthetic", o->batch, o->prompt_len, threads);
+    print_phase(rc->weights == RUN_WEIGHTS_CHECKPOINT ? "setup: checkpoint (gains, biases; matrices checked)"
+                                                      : "setup: synthetic weights (gains, biases)",
+                &fb->synth);
+    print_phase(rc->weights == RUN_WEIGHTS_CHECKPOINT ? "setup: lower + read and pack the matrices"
+                                                      : "setup: lower + make and pack the matrices",
+                &fb->lower);
     char what[64];
     snprintf(what, sizeof what, "prefill (%u tokens, fast)", o->prompt_len);
     print_phase(what, &fb->prefill);
@@ -172,37 +180,73 @@ static void print_figures(const RunConfig *rc, const RunOptions *o, long threads
     printf("  %-44s %10.0f MiB  (%.2f x the packed weights)\n", "peak RSS", peak, packed > 0 ? peak / packed : 0.0);
 }
 
+enum {
+    B_CONFIG, B_CHECKPOINT, B_ARCH, B_FORMAT, B_PROMPT, B_STEPS, B_TIMED_STEPS, B_THREADS, B_SEED, B_SET, B_HELP,
+    B_COUNT
+};
+
+static const CliOpt bench_opts[B_COUNT] = {
+    {"config", 1, "model preset or config.json (default gptj-6b; with --checkpoint, its config.json)", 0, {0}},
+    {"checkpoint", 1, "Hugging Face checkpoint folder: its weights, mapped and read a matrix at a time as ipusim run "
+                      "reads them (default: synthetic weights)", 0, {0}},
+    {"arch", 1, "arch preset (default pod4, as ipusim compare)", 0, {0}},
+    {"format", 1, "weight format (default q4g:64)", 0, {0}},
+    {"prompt", 1, "prompt tokens (default 4)", 0, {0}},
+    {"steps", 1, "decode steps timed with functional = fast (default 3)", 0, {0}},
+    {"timed-steps", 1, "decode steps then timed with functional = timed (default 0)", 0, {0}},
+    {"threads", 1, "OpenMP threads (default 2)", 0, {0}},
+    {"seed", 1, "synthetic weight seed (default 1)", 0, {0}},
+    {"set", 1, "key=value: any run key (ipusim run --list-keys), repeatable", 0, {0}},
+    {"help", 0, "this help", 0, {0}},
+};
+
+/* The run configuration of the bench: its options as run keys, then --set. */
+static int bench_config(RunConfig *rc, const CliOpt *opts, long prompt, long gen, long seed, IpuErr *err)
+{
+    char kv[8][1100];
+    int n = 0;
+    runcfg_init(rc);
+    if (opts[B_CONFIG].count || !opts[B_CHECKPOINT].count) /* else the checkpoint's config.json */
+        snprintf(kv[n++], sizeof kv[0], "model=%s", cli_value(&opts[B_CONFIG], "gptj-6b"));
+    if (opts[B_CHECKPOINT].count)
+        snprintf(kv[n++], sizeof kv[0], "checkpoint=%s", cli_value(&opts[B_CHECKPOINT], ""));
+    snprintf(kv[n++], sizeof kv[0], "weights=%s", opts[B_CHECKPOINT].count ? "checkpoint" : "synthetic");
+    snprintf(kv[n++], sizeof kv[0], "arch=%s", cli_value(&opts[B_ARCH], "pod4"));
+    snprintf(kv[n++], sizeof kv[0], "formats=%s", cli_value(&opts[B_FORMAT], "q4g:64"));
+    snprintf(kv[n++], sizeof kv[0], "prompt_len=%ld", prompt);
+    snprintf(kv[n++], sizeof kv[0], "gen_tokens=%ld", gen);
+    snprintf(kv[n++], sizeof kv[0], "seed=%ld", seed);
+    for (int i = 0; i < n; i++)
+        if (runcfg_set_kv(rc, kv[i], "bench", err))
+            return -1;
+    if (runcfg_set_kv(rc, "kv_cache=on", "bench", err) || runcfg_set_kv(rc, "batch=1", "bench", err))
+        return -1;
+    for (int i = 0; i < opts[B_SET].count; i++)
+        if (runcfg_set_kv(rc, opts[B_SET].values[i], "--set", err))
+            return -1;
+    return runcfg_finish(rc, err);
+}
+
 int cli_bench_functional(int argc, char **argv)
 {
-    CliOpt opts[] = {
-        {"config", 1, "model preset or config.json (default gptj-6b)", 0, {0}},
-        {"arch", 1, "arch preset (default pod4, as ipusim compare)", 0, {0}},
-        {"format", 1, "weight format (default q4g:64)", 0, {0}},
-        {"prompt", 1, "prompt tokens (default 4)", 0, {0}},
-        {"steps", 1, "decode steps timed with functional = fast (default 3)", 0, {0}},
-        {"timed-steps", 1, "decode steps then timed with functional = timed (default 0)", 0, {0}},
-        {"threads", 1, "OpenMP threads (default 2)", 0, {0}},
-        {"seed", 1, "synthetic weight seed (default 1)", 0, {0}},
-        {"set", 1, "key=value: any run key (ipusim run --keys), repeatable", 0, {0}},
-        {"help", 0, "this help", 0, {0}},
-    };
-    const int n = (int)(sizeof opts / sizeof opts[0]);
+    CliOpt opts[B_COUNT];
+    memcpy(opts, bench_opts, sizeof opts);
     const char *pos[1];
     int npos;
     double start_s = cli_now_s();
-    if (cli_parse("bench functional", argc, argv, opts, n, pos, 0, &npos))
+    if (cli_parse("bench functional", argc, argv, opts, B_COUNT, pos, 0, &npos))
         return 2;
-    if (opts[9].count) {
+    if (opts[B_HELP].count) {
         printf("usage: ipusim bench functional [options]\n");
-        cli_print_options(stdout, opts, n);
+        cli_print_options(stdout, opts, B_COUNT);
         return 0;
     }
     long prompt, steps, timed, threads, seed;
-    if (cli_long("bench functional", "prompt", cli_value(&opts[3], "4"), 1, 2048, &prompt) ||
-        cli_long("bench functional", "steps", cli_value(&opts[4], "3"), 0, 1000, &steps) ||
-        cli_long("bench functional", "timed-steps", cli_value(&opts[5], "0"), 0, 1000, &timed) ||
-        cli_long("bench functional", "threads", cli_value(&opts[6], "2"), 1, 1024, &threads) ||
-        cli_long("bench functional", "seed", cli_value(&opts[7], "1"), 0, LONG_MAX, &seed))
+    if (cli_long("bench functional", "prompt", cli_value(&opts[B_PROMPT], "4"), 1, 2048, &prompt) ||
+        cli_long("bench functional", "steps", cli_value(&opts[B_STEPS], "3"), 0, 1000, &steps) ||
+        cli_long("bench functional", "timed-steps", cli_value(&opts[B_TIMED_STEPS], "0"), 0, 1000, &timed) ||
+        cli_long("bench functional", "threads", cli_value(&opts[B_THREADS], "2"), 1, 1024, &threads) ||
+        cli_long("bench functional", "seed", cli_value(&opts[B_SEED], "1"), 0, LONG_MAX, &seed))
         return 2;
     omp_set_num_threads((int)threads);
     RunConfig *rc = malloc(sizeof *rc);
@@ -217,31 +261,14 @@ int cli_bench_functional(int argc, char **argv)
     }
     IpuErr err;
     int status = 1;
-    char kv[6][1100];
-    snprintf(kv[0], sizeof kv[0], "model=%s", cli_value(&opts[0], "gptj-6b"));
-    snprintf(kv[1], sizeof kv[1], "arch=%s", cli_value(&opts[1], "pod4"));
-    snprintf(kv[2], sizeof kv[2], "formats=%s", cli_value(&opts[2], "q4g:64"));
-    snprintf(kv[3], sizeof kv[3], "prompt_len=%ld", prompt);
-    snprintf(kv[4], sizeof kv[4], "gen_tokens=%ld", steps + timed + 1);
-    snprintf(kv[5], sizeof kv[5], "weights=synthetic");
-    runcfg_init(rc);
-    for (int i = 0; i < 6; i++)
-        if (runcfg_set_kv(rc, kv[i], "bench", &err))
-            goto fail;
-    if (runcfg_set_kv(rc, "kv_cache=on", "bench", &err) || runcfg_set_kv(rc, "batch=1", "bench", &err))
-        goto fail;
-    for (int i = 0; i < opts[8].count; i++)
-        if (runcfg_set_kv(rc, opts[8].values[i], "--set", &err))
-            goto fail;
     RunOptions o;
-    if (runcfg_finish(rc, &err) || runcfg_options(rc, 0, &o, &err) || bench_run(rc, &o, (uint64_t)seed, &fb, &err))
-        goto fail;
-    print_figures(rc, &o, threads, &fb);
-    status = 0;
-    goto done;
-fail:
-    fprintf(stderr, "ipusim bench functional: %s\n", err.msg);
-done:
+    if (bench_config(rc, opts, prompt, steps + timed + 1, seed, &err) || runcfg_options(rc, 0, &o, &err) ||
+        bench_run(rc, &o, &fb, &err)) {
+        fprintf(stderr, "ipusim bench functional: %s\n", err.msg);
+    } else {
+        print_figures(rc, &o, threads, &fb);
+        status = 0;
+    }
     free(rc), free(fb.step), free(fb.step_cycles), free(fb.tokens);
     return status;
 }

@@ -44,6 +44,8 @@ static int model_usage(FILE *f)
                "       ipusim model eval --config C [--checkpoint DIR | --seed S] [--text FILE | --tokens IDS]\n"
                "                         [--group 32,64,128 | --formats q4g:64,s4g:64,nf4g:64+dq,i8c,fp8e4m3]\n"
                "                         [--max-tokens N]\n"
+               "       ipusim model forward --config C [--checkpoint DIR | --seed S] (--ids IDS | --ids-file F | --text F)\n"
+               "                         [--logits F.npy [--logits-all]] [--teacher-force IDS] [--format FMT]\n"
                "C is a preset (gptj-6b, gptj-tiny, gptj-micro), a config.json or a checkpoint folder.\n"
                "ipusim model SUBCOMMAND --help lists its options.\n");
     return f == stdout ? 0 : 2;
@@ -530,6 +532,8 @@ int cli_model(int argc, char **argv)
         return model_check(argc - 1, argv + 1);
     if (!strcmp(argv[1], "eval"))
         return model_eval(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "forward"))
+        return cli_model_forward(argc - 1, argv + 1);
     fprintf(stderr, "ipusim model: unknown subcommand '%s'\n", argv[1]);
     return model_usage(stderr);
 }

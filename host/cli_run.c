@@ -9,6 +9,7 @@
 
 #include "base/fileio.h"
 #include "host/cli.h"
+#include "host/cli_logits.h"
 #include "host/gptj_run.h"
 #include "host/progress.h"
 #include "host/report.h"
@@ -22,7 +23,8 @@
 
 enum {
     O_SCENARIO, O_ARCH_FILE, O_SET, O_JSON, O_CSV, O_TRACE, O_PLOT, O_OUT, O_ROOFLINE, O_ROOFLINE_BATCHES,
-    O_MEMORY_REPORT, O_LIST_KEYS, O_PRINT_CONFIG, O_HELP, O_COUNT
+    O_MEMORY_REPORT, O_IDS, O_IDS_FILE, O_LOGITS, O_LOGITS_ALL, O_TEACHER, O_TEACHER_FILE, O_LIST_KEYS,
+    O_PRINT_CONFIG, O_HELP, O_COUNT
 };
 
 static void usage(FILE *f, const char *cmd, const CliOpt *opts)
@@ -38,48 +40,19 @@ static void usage(FILE *f, const char *cmd, const CliOpt *opts)
     cli_print_options(f, opts, O_COUNT);
 }
 
-/* Tokenizes the prompt text into rc->prompt_len ids (set before runcfg_finish). */
-static int prompt_ids(RunConfig *rc, BpeIds *ids, IpuErr *err)
+/* (batch, n) ids: the given ones (ids->n = n) in every row, or a
+ * deterministic sequence inside the GPT-2 range; n > 0. */
+static uint32_t *make_rows(const RunConfig *rc, const CliIds *ids, uint32_t n, IpuErr *err)
 {
-    char dir[BPE_PATH_BYTES];
-    if (bpe_find_vocab(NULL, dir, sizeof dir, err))
-        return ipu_err_prefix(err, "key 'prompt' needs the GPT-2 vocabulary (scripts/setup)");
-    Bpe *b = bpe_create(dir, err);
-    if (!b)
-        return -1;
-    int rv = bpe_encode(b, rc->prompt, strlen(rc->prompt), 0, ids, err);
-    bpe_destroy(b);
-    if (rv)
-        return ipu_err_prefix(err, "key 'prompt'");
-    if (ids->n == 0)
-        return ipu_err(err, "key 'prompt': the text has no tokens");
-    char n[32];
-    snprintf(n, sizeof n, "%zu", ids->n);
-    return runcfg_set(rc, "prompt_len", n, "key 'prompt' (its token count)", err);
-}
-
-/* (batch, prompt_len) ids: the prompt text's in every row, or a
- * deterministic sequence inside the GPT-2 range. */
-static uint32_t *make_prompt(const RunConfig *rc, const BpeIds *ids, IpuErr *err)
-{
-    size_t n = (size_t)rc->batch * rc->prompt_len;
-    uint32_t *p = malloc(n * sizeof *p);
+    uint32_t *p = malloc((size_t)rc->batch * n * sizeof *p);
     if (!p) {
-        ipu_err(err, "out of memory for the prompt");
+        ipu_err(err, "out of memory for the ids");
         return NULL;
     }
     uint32_t vocab = (uint32_t)rc->cfg.vocab_size < 50257u ? (uint32_t)rc->cfg.vocab_size : 50257u;
     for (uint32_t b = 0; b < rc->batch; b++)
-        for (uint32_t i = 0; i < rc->prompt_len; i++) {
-            uint32_t id = ids->n ? (uint32_t)ids->ids[i] : (1000u + 37u * i + 101u * b) % vocab;
-            if (id >= (uint32_t)rc->cfg.vocab_size) {
-                ipu_err(err, "key 'prompt': token %u at position %u is outside the vocabulary of %s (%d)", id, i,
-                        rc->model, rc->cfg.vocab_size);
-                free(p);
-                return NULL;
-            }
-            p[(size_t)b * rc->prompt_len + i] = id;
-        }
+        for (uint32_t i = 0; i < n; i++)
+            p[(size_t)b * n + i] = ids->n ? ids->ids[i] : (1000u + 37u * i + 101u * b) % vocab;
     return p;
 }
 
@@ -88,67 +61,92 @@ static void print_tokens(const FormatReport *f, Bpe *bpe)
 {
     uint32_t n = f->ndecode + 1;
     for (uint32_t b = 0; b < f->batch; b++) {
-        const uint32_t *t = f->tokens + (size_t)b * n;
-        printf("%-8s seq %u ids:", f->format, b);
-        for (uint32_t i = 0; i < n; i++)
-            printf(" %u", t[i]);
-        if (bpe) {
-            printf("\n%-8s seq %u text: \"", f->format, b);
-            for (uint32_t i = 0; i < n; i++) {
-                int32_t id = (int32_t)t[i];
-                size_t len;
-                IpuErr e;
-                char *s = id < bpe_vocab_size(bpe) ? bpe_decode(bpe, &id, 1, &len, &e) : NULL;
-                if (s)
-                    fwrite(s, 1, len, stdout);
-                else
-                    printf("<%u>", t[i]); /* GPT-J's padding rows beyond GPT-2's vocabulary */
-                free(s);
-            }
-            printf("\"");
-        }
-        printf("\n");
+        char label[64];
+        snprintf(label, sizeof label, "%-8s seq %u", f->format, b);
+        cli_print_ids(stdout, label, f->tokens + (size_t)b * n, n, bpe);
     }
 }
 
-/* "out.json" + "q4g:64" -> "out-q4g-64.json" when several formats share one trace name. */
-static void trace_name(const char *base, const char *format, int several, char *out, size_t cap)
+/* Files an output folder owns (fileio_dir_commit replaces and removes these only). */
+static const char *const compare_files[] = {"config.conf", "report.json", "report.csv", "report_summary.csv",
+                                            "breakdown.*", "groups.*", "formats.*", "memory.*", "roofline.*", NULL};
+static const char *const plot_files[] = {"breakdown.*", "groups.*", "formats.*", "memory.*", "roofline.*", NULL};
+static const char *const roofline_files[] = {"roofline.*", NULL};
+
+/* What is written where: every output is staged (temp files and folders,
+ * complete and synced), then all are renamed into place, so a failure
+ * leaves none. */
+typedef struct RunOut {
+    FileioFile csv, summary, traces[RUNCFG_MAX_FORMATS], logits[RUNCFG_MAX_FORMATS];
+    FileioDir plot, cmp, roof; /* roof: the out folder, for `run --roofline` without --plot */
+    char plot_names[512], cmp_names[512], roof_names[64];
+} RunOut;
+
+static void run_out_abort(RunOut *o)
 {
-    if (!several) {
-        snprintf(out, cap, "%s", base);
-        return;
-    }
-    const char *dot = strrchr(base, '.'), *slash = strrchr(base, '/');
-    if (!dot || (slash && dot < slash))
-        dot = base + strlen(base);
-    char fmt[32];
-    snprintf(fmt, sizeof fmt, "%s", format);
-    for (char *c = fmt; *c; c++)
-        if (*c == ':')
-            *c = '-';
-    snprintf(out, cap, "%.*s-%s%s", (int)(dot - base), base, fmt, dot);
+    fileio_file_abort(&o->csv);
+    fileio_file_abort(&o->summary);
+    for (int i = 0; i < RUNCFG_MAX_FORMATS; i++)
+        fileio_file_abort(&o->traces[i]), fileio_file_abort(&o->logits[i]);
+    fileio_dir_abort(&o->plot);
+    fileio_dir_abort(&o->cmp);
+    fileio_dir_abort(&o->roof);
 }
 
-/* Runs each format (run_formats: with a progress line); a trace is staged in traces[i] (written, fsync'ed, not yet
- * renamed into place) so that all outputs appear together at the end.
- * memory_report: where to print each format's ten fullest tiles (NULL: nowhere).
+/* What a functional run is fed and what it hands back (run_formats). */
+typedef struct RunFeed {
+    const uint32_t *prompt;  /* (batch, prompt_len); NULL in timing mode */
+    const uint32_t *teacher; /* (batch, gen_tokens) --teacher-force, or NULL */
+    RunLogits logits;        /* --logits / --logits-all */
+    const char *logits_path; /* --logits FILE, or NULL */
+    const char *trace_path;  /* --trace FILE, or NULL */
+    FILE *memory_report;     /* where to print each format's ten fullest tiles (NULL: nowhere) */
+} RunFeed;
+
+/* Format i's trace and logits staged into o (written, fsync'ed, not yet
+ * renamed into place) so that all outputs appear together at the end. */
+static int stage_format(const RunConfig *rc, const RunFeed *fd, int i, const char *format, Trace *t,
+                        const RunResult *res, RunOut *o, IpuErr *err)
+{
+    char path[RUNCFG_TEXT_BYTES + 64];
+    if (t) {
+        cli_format_name(fd->trace_path, format, rc->nformats > 1, path, sizeof path);
+        if (fileio_file_open(&o->traces[i], path, err))
+            return ipu_err_prefix(err, "trace");
+        trace_write_stream(t, o->traces[i].f);
+        if (fileio_file_close(&o->traces[i], err))
+            return ipu_err_prefix(err, "trace");
+        fprintf(stderr, "trace: %s (%zu events; %llu later ones dropped beyond the limit of %d)\n", path, t->count,
+                (unsigned long long)t->dropped, RUN_TRACE_MAX_EVENTS);
+    }
+    if (!fd->logits_path)
+        return 0;
+    cli_format_name(fd->logits_path, format, rc->nformats > 1, path, sizeof path);
+    if (cli_logits_stage(&o->logits[i], path, res->logits, rc->batch, res->logits_positions,
+                         (uint32_t)rc->cfg.vocab_size, fd->logits == RUN_LOGITS_ALL, err))
+        return ipu_err_prefix(err, "--logits");
+    return 0;
+}
+
+/* Runs each format (run_formats: with a progress line), its outputs staged
+ * into o (NULL: none, for --roofline-batches' extra runs).
  * A format whose run fails (it does not fit, a group size that does not
  * divide) is recorded in rep->failed and the others still run; an error
  * only when none ran, or on an output's failure. */
-static int run_formats_progress(const RunConfig *rc, const GptjWeights *w, const uint32_t *prompt,
-                                const char *trace_path, FILE *memory_report, Report *rep, FileioFile *traces,
+static int run_formats_progress(const RunConfig *rc, const GptjWeights *w, const RunFeed *fd, Report *rep, RunOut *o,
                                 Progress *pr, IpuErr *err)
 {
     for (int i = 0; i < rc->nformats; i++) {
-        RunOptions o;
-        if (runcfg_options(rc, i, &o, err))
+        RunOptions opt;
+        if (runcfg_options(rc, i, &opt, err))
             return -1;
+        opt.teacher = fd->teacher, opt.logits = fd->logits;
         Trace *t = NULL;
-        if (trace_path && !(t = trace_create(rc->arch.clock_hz, RUN_TRACE_MAX_EVENTS)))
+        if (fd->trace_path && !(t = trace_create(rc->arch.clock_hz, RUN_TRACE_MAX_EVENTS)))
             return ipu_err(err, "out of memory for the trace");
         RunResult res;
         memset(&res, 0, sizeof res);
-        int rv = gptj_run(&rc->arch, &o, w, prompt, t, &res, err);
+        int rv = gptj_run(&rc->arch, &opt, w, fd->prompt, t, &res, err);
         if (rv) {
             char spec[32];
             quant_spec_format(&rc->specs[i], spec, sizeof spec);
@@ -160,23 +158,11 @@ static int run_formats_progress(const RunConfig *rc, const GptjWeights *w, const
             continue;
         }
         rv = report_add(rep, &res, rc->batch, rc->chips_used, &rc->arch, err);
-        if (rv == 0 && memory_report)
-            fprintf(memory_report, "memory layout, %s: the ten fullest tiles at their peaks\n%s\n", res.format,
+        if (rv == 0 && fd->memory_report)
+            fprintf(fd->memory_report, "memory layout, %s: the ten fullest tiles at their peaks\n%s\n", res.format,
                     res.memory_report);
-        if (rv == 0 && t) {
-            char path[RUNCFG_TEXT_BYTES + 64];
-            trace_name(trace_path, rep->f[rep->n - 1].format, rc->nformats > 1, path, sizeof path);
-            rv = fileio_file_open(&traces[i], path, err);
-            if (rv == 0) {
-                trace_write_stream(t, traces[i].f);
-                rv = fileio_file_close(&traces[i], err);
-            }
-            if (rv == 0)
-                fprintf(stderr, "trace: %s (%zu events; %llu later ones dropped beyond the limit of %d)\n", path,
-                        t->count, (unsigned long long)t->dropped, RUN_TRACE_MAX_EVENTS);
-            else
-                ipu_err_prefix(err, "trace");
-        }
+        if (rv == 0 && o)
+            rv = stage_format(rc, fd, i, rep->f[rep->n - 1].format, t, &res, o, err);
         trace_destroy(t);
         run_result_free(&res);
         if (rv) {
@@ -191,41 +177,15 @@ static int run_formats_progress(const RunConfig *rc, const GptjWeights *w, const
     return 0;
 }
 
-static int run_formats(const RunConfig *rc, const GptjWeights *w, const uint32_t *prompt, const char *trace_path,
-                       FILE *memory_report, Report *rep, FileioFile *traces, IpuErr *err)
+static int run_formats(const RunConfig *rc, const GptjWeights *w, const RunFeed *fd, Report *rep, RunOut *o,
+                       IpuErr *err)
 {
-    Progress pr; /* on a terminal only, and not for --roofline-batches' extra runs (traces NULL) */
-    progress_init(&pr, stderr, "formats", (size_t)rc->nformats, 0, traces == NULL);
+    Progress pr; /* on a terminal only, and not for --roofline-batches' extra runs (o NULL) */
+    progress_init(&pr, stderr, "formats", (size_t)rc->nformats, 0, o == NULL);
     progress_update(&pr, 0, 0);
-    int rv = run_formats_progress(rc, w, prompt, trace_path, memory_report, rep, traces, &pr, err);
+    int rv = run_formats_progress(rc, w, fd, rep, o, &pr, err);
     progress_finish(&pr);
     return rv;
-}
-
-/* Files an output folder owns (fileio_dir_commit replaces and removes these only). */
-static const char *const compare_files[] = {"config.conf", "report.json", "report.csv", "report_summary.csv",
-                                            "breakdown.*", "groups.*", "formats.*", "memory.*", "roofline.*", NULL};
-static const char *const plot_files[] = {"breakdown.*", "groups.*", "formats.*", "memory.*", "roofline.*", NULL};
-static const char *const roofline_files[] = {"roofline.*", NULL};
-
-/* What is written where: every output is staged (temp files and folders,
- * complete and synced), then all are renamed into place, so a failure
- * leaves none. */
-typedef struct RunOut {
-    FileioFile csv, summary, traces[RUNCFG_MAX_FORMATS];
-    FileioDir plot, cmp, roof; /* roof: the out folder, for `run --roofline` without --plot */
-    char plot_names[512], cmp_names[512], roof_names[64];
-} RunOut;
-
-static void run_out_abort(RunOut *o)
-{
-    fileio_file_abort(&o->csv);
-    fileio_file_abort(&o->summary);
-    for (int i = 0; i < RUNCFG_MAX_FORMATS; i++)
-        fileio_file_abort(&o->traces[i]);
-    fileio_dir_abort(&o->plot);
-    fileio_dir_abort(&o->cmp);
-    fileio_dir_abort(&o->roof);
 }
 
 /* The most batch sizes --roofline-batches takes. */
@@ -320,24 +280,56 @@ static void print_config_line(const RunConfig *rc)
     printf("\n\n");
 }
 
+/* The ids a run is given: the prompt's (--ids, --ids-file or key 'prompt')
+ * and the continuation's (--teacher-force[-file]). */
+typedef struct RunIds {
+    CliIds prompt, teacher;
+} RunIds;
+
 /* The configuration from the defaults, --scenario, --arch-file, --set and
- * --out, in that order, with the prompt's tokens; resolved. */
-static int load_config(RunConfig *rc, const CliOpt *opts, BpeIds *ids, IpuErr *err)
+ * --out, in that order, with the prompt's tokens; the id counts set
+ * prompt_len and gen_tokens; resolved. 0, or 1 (input) or 2 (usage) with
+ * err filled. */
+static int load_config(RunConfig *rc, const CliOpt *opts, RunIds *ids, IpuErr *err)
 {
     for (int i = 0; i < opts[O_SCENARIO].count; i++)
         if (runcfg_load_file(rc, opts[O_SCENARIO].values[i], err))
-            return -1;
+            return 1;
     for (int i = 0; i < opts[O_ARCH_FILE].count; i++)
         if (runcfg_load_arch_file(rc, opts[O_ARCH_FILE].values[i], err))
-            return -1;
+            return 1;
     for (int i = 0; i < opts[O_SET].count; i++)
         if (runcfg_set_kv(rc, opts[O_SET].values[i], "--set", err))
-            return -1;
+            return 1;
     if (opts[O_OUT].count && runcfg_set(rc, "out", cli_value(&opts[O_OUT], ""), "--out", err))
-        return -1;
-    if (rc->prompt[0] && prompt_ids(rc, ids, err))
-        return -1;
-    return runcfg_finish(rc, err);
+        return 1;
+    if (ids->prompt.n && rc->prompt[0]) {
+        ipu_err(err, "%s and key 'prompt' both give the prompt: give one of them", ids->prompt.what);
+        return 2;
+    }
+    if (rc->prompt[0] && cli_ids_from_text(rc->prompt, strlen(rc->prompt), NULL, "key 'prompt'", &ids->prompt, err))
+        return 1;
+    const CliIds *counted[2] = {&ids->prompt, &ids->teacher};
+    static const char *const keys[2] = {"prompt_len", "gen_tokens"};
+    for (int k = 0; k < 2; k++) {
+        char n[32], src[64];
+        snprintf(n, sizeof n, "%zu", counted[k]->n);
+        snprintf(src, sizeof src, "%s (its id count)", counted[k]->what);
+        if (counted[k]->n && runcfg_set(rc, keys[k], n, src, err))
+            return 1;
+    }
+    if (runcfg_finish(rc, err))
+        return 1;
+    if ((opts[O_LOGITS].count || ids->teacher.n) && rc->weights == RUN_WEIGHTS_NONE) {
+        ipu_err(err, "%s needs functional mode, and weights = none is timing mode (no arithmetic): set "
+                     "weights=synthetic or weights=checkpoint",
+                opts[O_LOGITS].count ? "--logits" : ids->teacher.what);
+        return 2;
+    }
+    return cli_ids_check(&ids->prompt, rc->cfg.vocab_size, rc->model, err) ||
+                   cli_ids_check(&ids->teacher, rc->cfg.vocab_size, rc->model, err)
+               ? 1
+               : 0;
 }
 
 /* Output names are checked before any work, so a bad one writes nothing. */
@@ -348,8 +340,8 @@ static int check_outputs(const RunConfig *rc, const CliOpt *opts, int compare, I
         return ipu_err_prefix(err, "--plot");
     if ((compare || (opts[O_ROOFLINE].count && !plot_dir)) && report_check_folder(rc->out, err))
         return ipu_err_prefix(err, "key 'out'");
-    static const int file_opts[] = {O_CSV, O_TRACE};
-    for (int k = 0; k < 2; k++)
+    static const int file_opts[] = {O_CSV, O_TRACE, O_LOGITS};
+    for (int k = 0; k < 3; k++)
         if (opts[file_opts[k]].count && !cli_value(&opts[file_opts[k]], "")[0])
             return ipu_err(err, "--%s: empty file name", opts[file_opts[k]].name);
     return 0;
@@ -406,9 +398,10 @@ static int build_roofline(const RunConfig *rc, const Report *rep, const uint32_t
         *rb = *rc;
         rb->weights = RUN_WEIGHTS_NONE;
         Report extra;
+        RunFeed none = {0};
         report_init(&extra, NULL);
         rv = runcfg_set(rb, "batch", v, "--roofline-batches", err) || runcfg_finish(rb, err) ||
-                     run_formats(rb, NULL, NULL, NULL, NULL, &extra, NULL, err)
+                     run_formats(rb, NULL, &none, &extra, NULL, err)
                  ? -1
                  : 0;
         shape = shape_of(rb);
@@ -423,7 +416,8 @@ static int build_roofline(const RunConfig *rc, const Report *rep, const uint32_t
 }
 
 /* stdout: the JSON, or the table (then the roofline, then any generated tokens). */
-static int print_results(const RunConfig *rc, const Report *rep, const Roofline *rl, int json, Bpe **bpe, IpuErr *err)
+static int print_results(const RunConfig *rc, const Report *rep, const Roofline *rl, int json, int teacher, Bpe **bpe,
+                         IpuErr *err)
 {
     if (json) {
         char *s = json_text(rep, rl);
@@ -441,7 +435,8 @@ static int print_results(const RunConfig *rc, const Report *rep, const Roofline 
         char dir[BPE_PATH_BYTES];
         IpuErr e2;
         *bpe = bpe_find_vocab(NULL, dir, sizeof dir, &e2) ? NULL : bpe_create(dir, &e2);
-        printf("\ngenerated tokens (greedy)%s:\n", *bpe ? "" : " (no GPT-2 vocabulary found: ids only)");
+        printf("\n%s%s:\n", teacher ? "tokens (teacher-forced: the given continuation)" : "generated tokens (greedy)",
+               *bpe ? "" : " (no GPT-2 vocabulary found: ids only)");
         for (int i = 0; i < rep->n; i++)
             print_tokens(&rep->f[i], *bpe);
     }
@@ -489,9 +484,16 @@ static int commit_outputs(const RunConfig *rc, const CliOpt *opts, RunOut *o, Ip
         report_summary_path(cli_value(&opts[O_CSV], ""), written, sizeof written);
         fprintf(stderr, "csv: %s, %s\n", cli_value(&opts[O_CSV], ""), written);
     }
-    for (int i = 0; i < rc->nformats; i++)
+    for (int i = 0; i < rc->nformats; i++) {
         if (o->traces[i].tmp && fileio_file_commit(&o->traces[i], err))
             return -1;
+        if (o->logits[i].tmp) {
+            snprintf(written, sizeof written, "%s", o->logits[i].path);
+            if (fileio_file_commit(&o->logits[i], err))
+                return -1;
+            fprintf(stderr, "logits: %s\n", written);
+        }
+    }
     const char *plot_dir = cli_value(&opts[O_PLOT], NULL);
     if (o->plot.tmp) {
         if (fileio_dir_commit(&o->plot, plot_files, err))
@@ -535,6 +537,16 @@ static const CliOpt run_opts[O_COUNT] = {
                             "timing mode); implies --roofline", 0, {0}},
     {"memory-report", 0, "print each format's ten fullest tiles and what is live on each at its peak "
                          "(stderr with --json)", 0, {0}},
+    {"ids", 1, "the prompt as token ids (decimal, comma or blank separated, e.g. 464,3290,318), in every sequence "
+               "of the batch; prompt_len becomes their count (not with key prompt)", 0, {0}},
+    {"ids-file", 1, "the same from a file (ids separated by commas, blanks or newlines)", 0, {0}},
+    {"logits", 1, "write the fp32 logits of the last position to FILE.npy, shape (batch, vocab); functional mode; "
+                  "with several formats one file per format, -FORMAT before the extension (l-q4g-64.npy)", 0, {0}},
+    {"logits-all", 0, "--logits holds every position's logits, shape (batch, prompt_len + gen_tokens - 1, vocab): "
+                      "the LM head runs over every prompt row", 0, {0}},
+    {"teacher-force", 1, "ids fed to the decode steps instead of the greedy tokens (the logits of a given "
+                         "continuation); gen_tokens becomes their count; functional mode", 0, {0}},
+    {"teacher-force-file", 1, "the same from a file", 0, {0}},
     {"list-keys", 0, "print the run keys (markdown table) and exit", 0, {0}},
     {"print-config", 0, "print the resolved configuration as a scenario file and exit", 0, {0}},
     {"help", 0, "this help", 0, {0}},
@@ -548,6 +560,53 @@ static int load_weights(const RunConfig *rc, GptjWeights *w, IpuErr *err)
     if (rc->weights == RUN_WEIGHTS_CHECKPOINT)
         return gptj_weights_load_lazy(w, &rc->cfg, rc->checkpoint, GPTJ_F32, 0, err);
     return 0;
+}
+
+/* Runs the configuration rc (resolved, with its ids) and writes the
+ * outputs: 0; 1 with err filled; -1 when formats failed and were reported
+ * (the others' outputs are written). */
+static int run_and_report(const char *cmd, RunConfig *rc, const CliOpt *opts, const RunIds *ids, int compare,
+                          const uint32_t *batches, int nbatch, IpuErr *err)
+{
+    int json = opts[O_JSON].count > 0;
+    RunOut out;
+    memset(&out, 0, sizeof out);
+    Report rep;
+    report_init(&rep, runcfg_to_json(rc));
+    Roofline rl = {0};
+    GptjWeights w;
+    memset(&w, 0, sizeof w);
+    Bpe *bpe = NULL;
+    RunFeed fd = {.logits = !opts[O_LOGITS].count      ? RUN_LOGITS_NONE
+                            : opts[O_LOGITS_ALL].count ? RUN_LOGITS_ALL
+                                                       : RUN_LOGITS_LAST,
+                  .logits_path = cli_value(&opts[O_LOGITS], NULL), .trace_path = cli_value(&opts[O_TRACE], NULL),
+                  .memory_report = !opts[O_MEMORY_REPORT].count ? NULL : json ? stderr : stdout};
+    uint32_t *prompt = make_rows(rc, &ids->prompt, rc->prompt_len, err);
+    uint32_t *teacher = ids->teacher.n ? make_rows(rc, &ids->teacher, rc->gen_tokens, err) : NULL;
+    fd.prompt = rc->weights == RUN_WEIGHTS_NONE ? NULL : prompt, fd.teacher = teacher;
+    int rv = !prompt || (ids->teacher.n && !teacher) || load_weights(rc, &w, err) ||
+                     run_formats(rc, rc->weights == RUN_WEIGHTS_NONE ? NULL : &w, &fd, &rep, &out, err) ||
+                     (opts[O_ROOFLINE].count && build_roofline(rc, &rep, batches, nbatch, &rl, err))
+                 ? 1
+                 : 0;
+    const Roofline *rlp = opts[O_ROOFLINE].count ? &rl : NULL;
+    if (!rv && (print_results(rc, &rep, rlp, json, teacher != NULL, &bpe, err) ||
+                stage_outputs(rc, opts, compare, &rep, rlp, &out, err) || commit_outputs(rc, opts, &out, err)))
+        rv = 1;
+    /* formats that did not run: the others' outputs are written; exit 1 */
+    for (int i = 0; !rv && i < rep.nfailed; i++)
+        fprintf(stderr, "ipusim %s: format %s: %s\n", cmd, rep.failed[i].format, rep.failed[i].message);
+    if (!rv && rep.nfailed)
+        rv = -1; /* reported */
+    run_out_abort(&out);
+    roofline_free(&rl);
+    bpe_destroy(bpe);
+    free(prompt);
+    free(teacher);
+    gptj_weights_free(&w);
+    report_free(&rep);
+    return rv;
 }
 
 static int run_main(const char *cmd, int argc, char **argv, int compare)
@@ -572,63 +631,36 @@ static int run_main(const char *cmd, int argc, char **argv, int compare)
             return 2;
         opts[O_ROOFLINE].count = 1;
     }
-    RunOut out;
-    memset(&out, 0, sizeof out);
     RunConfig *rc = malloc(sizeof *rc);
     if (!rc)
         return 1;
     runcfg_init(rc);
     IpuErr err;
-    BpeIds ids = {0};
-    int status = 1, json = opts[O_JSON].count > 0;
-    Report rep;
-    report_init(&rep, NULL);
-    Roofline rl = {0};
-    GptjWeights w;
-    memset(&w, 0, sizeof w);
-    uint32_t *prompt = NULL;
-    Bpe *bpe = NULL;
-    if (load_config(rc, opts, &ids, &err) || check_outputs(rc, opts, compare, &err))
-        goto fail;
-    if (opts[O_PRINT_CONFIG].count) {
-        runcfg_print(stdout, rc);
-        status = 0;
-        goto done;
+    RunIds ids;
+    memset(&ids, 0, sizeof ids);
+    int status = cli_ids_get(&opts[O_IDS], &opts[O_IDS_FILE], &ids.prompt, &err);
+    if (!status)
+        status = cli_ids_get(&opts[O_TEACHER], &opts[O_TEACHER_FILE], &ids.teacher, &err);
+    if (!status && opts[O_LOGITS_ALL].count && !opts[O_LOGITS].count) {
+        ipu_err(&err, "--logits-all needs --logits FILE.npy");
+        status = 2;
     }
-    if (!(prompt = make_prompt(rc, &ids, &err)))
-        goto fail;
-    if (load_weights(rc, &w, &err))
-        goto fail;
-    report_free(&rep);
-    report_init(&rep, runcfg_to_json(rc));
-    FILE *mem = !opts[O_MEMORY_REPORT].count ? NULL : json ? stderr : stdout;
-    if (run_formats(rc, rc->weights == RUN_WEIGHTS_NONE ? NULL : &w, prompt, cli_value(&opts[O_TRACE], NULL), mem,
-                    &rep, out.traces, &err))
-        goto fail;
-    if (opts[O_ROOFLINE].count && build_roofline(rc, &rep, batches, nbatch, &rl, &err))
-        goto fail;
-    const Roofline *rlp = opts[O_ROOFLINE].count ? &rl : NULL;
-    if (print_results(rc, &rep, rlp, json, &bpe, &err) || stage_outputs(rc, opts, compare, &rep, rlp, &out, &err) ||
-        commit_outputs(rc, opts, &out, &err))
-        goto fail;
-    /* formats that did not run: the others' outputs are written; exit 1 */
-    for (int i = 0; i < rep.nfailed; i++)
-        fprintf(stderr, "ipusim %s: format %s: %s\n", cmd, rep.failed[i].format, rep.failed[i].message);
-    status = rep.nfailed ? 1 : 0;
-    goto done;
-fail:
-    fflush(stdout);
-    fprintf(stderr, "ipusim %s: %s\n", cmd, err.msg);
-done:
-    run_out_abort(&out);
-    roofline_free(&rl);
-    bpe_destroy(bpe);
-    free(prompt);
-    gptj_weights_free(&w);
-    bpe_ids_free(&ids);
-    report_free(&rep);
+    if (!status)
+        status = load_config(rc, opts, &ids, &err);
+    if (!status && check_outputs(rc, opts, compare, &err))
+        status = 1;
+    if (!status && opts[O_PRINT_CONFIG].count)
+        runcfg_print(stdout, rc);
+    else if (!status)
+        status = run_and_report(cmd, rc, opts, &ids, compare, batches, nbatch, &err);
+    if (status > 0) {
+        fflush(stdout);
+        fprintf(stderr, "ipusim %s: %s\n", cmd, err.msg);
+    }
+    cli_ids_free(&ids.prompt);
+    cli_ids_free(&ids.teacher);
     free(rc);
-    return status;
+    return status < 0 ? 1 : status;
 }
 
 int cli_run(int argc, char **argv) { return run_main("run", argc, argv, 0); }

@@ -22,10 +22,11 @@ void run_result_free(RunResult *r)
         return;
     free(r->decode);
     free(r->tokens);
+    free(r->logits);
     free(r->memory_report);
     free(r->mem_tile);
     free(r->mem_chip);
-    r->decode = NULL, r->tokens = NULL, r->memory_report = NULL, r->mem_tile = r->mem_chip = NULL;
+    r->decode = NULL, r->tokens = NULL, r->logits = NULL, r->memory_report = NULL, r->mem_tile = r->mem_chip = NULL;
 }
 
 /* Runs the program from its current root; *s gets the difference of the
@@ -115,16 +116,60 @@ static void result_header(Lowered *L, const IpuArch *arch, const RunOptions *opt
     out->ndecode = opt->gen_tokens - 1;
 }
 
+/* After step k (0: the prefill; k: the decode step at position P + k - 1),
+ * the logits opt->logits asks for into out->logits. */
+static int read_logits(Lowered *L, const RunOptions *opt, uint32_t k, RunResult *out, IpuErr *err)
+{
+    uint32_t P = opt->prompt_len;
+    uint64_t V = (uint64_t)opt->cfg.vocab_size, stride = out->logits_positions * V;
+    if (opt->logits == RUN_LOGITS_ALL) /* the prefill: every prompt position; a decode step: its one */
+        return k == 0 ? lower_read_logits_at(L, 0, 0, P, out->logits, stride, err)
+                      : lower_read_logits_at(L, 1, P - 1 + k, 1, out->logits + (P - 1 + k) * V, stride, err);
+    if (opt->logits == RUN_LOGITS_LAST && k + 1 == opt->gen_tokens)
+        return lower_read_logits_at(L, k > 0, P - 1 + k, 1, out->logits, stride, err);
+    return 0;
+}
+
+/* The tokens of step k into out->tokens and tok (fed to the next step):
+ * the greedy ones, or the teacher's. */
+static int step_tokens(Lowered *L, const RunOptions *opt, uint32_t k, uint32_t *tok, RunResult *out, IpuErr *err)
+{
+    uint32_t B = opt->batch, G = opt->gen_tokens;
+    if (lower_read_tokens(L, k > 0, tok, err))
+        return -1;
+    for (uint32_t s = 0; s < B; s++) {
+        if (opt->teacher)
+            tok[s] = opt->teacher[(size_t)s * G + k];
+        out->tokens[(size_t)s * G + k] = tok[s];
+    }
+    return 0;
+}
+
+/* The output buffers of a run: decode steps; functional: tokens, logits. */
+static int alloc_outputs(const RunOptions *opt, int functional, RunResult *out, IpuErr *err)
+{
+    uint32_t B = opt->batch, G = opt->gen_tokens, V = (uint32_t)opt->cfg.vocab_size;
+    if (out->ndecode && !(out->decode = calloc(out->ndecode, sizeof *out->decode)))
+        return ipu_err(err, "out of host memory");
+    if (functional && !(out->tokens = calloc((size_t)B * G, sizeof *out->tokens)))
+        return ipu_err(err, "out of host memory");
+    if (!functional || !opt->logits)
+        return 0;
+    out->logits_positions = opt->logits == RUN_LOGITS_ALL ? opt->prompt_len + G - 1 : 1;
+    if (!(out->logits = calloc((size_t)B * out->logits_positions * V, sizeof *out->logits)))
+        return ipu_err(err, "out of host memory for the logits (%u x %u x %u)", B, out->logits_positions, V);
+    return 0;
+}
+
 /* The prefill then gen_tokens - 1 decode steps on e, the way every run does
- * them (the decode positions P, P + 1, ...); functional mode reads the tokens. */
+ * them (the decode positions P, P + 1, ...); functional mode reads the
+ * tokens and the logits asked for. */
 static int run_steps(Engine *e, Lowered *L, const RunOptions *opt, const GptjWeights *weights, const uint32_t *prompt,
                      RunResult *out, IpuErr *err)
 {
     uint32_t B = opt->batch, G = opt->gen_tokens, P = opt->prompt_len;
-    if (out->ndecode && !(out->decode = calloc(out->ndecode, sizeof *out->decode)))
-        return ipu_err(err, "out of host memory");
-    if (weights && !(out->tokens = calloc((size_t)B * G, sizeof *out->tokens)))
-        return ipu_err(err, "out of host memory");
+    if (alloc_outputs(opt, weights != NULL, out, err))
+        return -1;
     uint32_t *tok = calloc(B, sizeof *tok);
     if (!tok)
         return ipu_err(err, "out of host memory");
@@ -133,11 +178,9 @@ static int run_steps(Engine *e, Lowered *L, const RunOptions *opt, const GptjWei
                  ? -1
                  : 0;
     for (uint32_t k = 0; !rc && k < G; k++) {
-        if (weights) {
-            if ((rc = lower_read_tokens(L, k > 0, tok, err)))
-                break;
-            for (uint32_t s = 0; s < B; s++)
-                out->tokens[(size_t)s * G + k] = tok[s];
+        if (weights && (step_tokens(L, opt, k, tok, out, err) || read_logits(L, opt, k, out, err))) {
+            rc = -1;
+            break;
         }
         if (k + 1 == G)
             break;
@@ -151,12 +194,37 @@ static int run_steps(Engine *e, Lowered *L, const RunOptions *opt, const GptjWei
     return rc;
 }
 
+/* What only functional mode takes, and the ids it is given. */
+static int check_io(const RunOptions *opt, const GptjWeights *weights, const uint32_t *prompt, IpuErr *err)
+{
+    if (!weights)
+        return opt->logits || opt->teacher ? ipu_err(err, "gptj_run: logits and teacher forcing need functional "
+                                                          "mode (weights)")
+                                           : 0;
+    if (!prompt)
+        return ipu_err(err, "gptj_run: functional mode needs a prompt");
+    uint32_t V = (uint32_t)opt->cfg.vocab_size;
+    for (uint32_t s = 0; s < opt->batch; s++)
+        for (uint32_t i = 0; i < opt->prompt_len + opt->gen_tokens; i++) {
+            int forced = i >= opt->prompt_len;
+            if (forced && !opt->teacher)
+                break;
+            uint32_t id = forced ? opt->teacher[(size_t)s * opt->gen_tokens + i - opt->prompt_len]
+                                 : prompt[(size_t)s * opt->prompt_len + i];
+            if (id >= V)
+                return ipu_err(err, "gptj_run: %s token %u of sequence %u is %u, outside the vocabulary of %s (%u)",
+                               forced ? "teacher" : "prompt", forced ? i - opt->prompt_len : i, s, id, opt->cfg.name,
+                               V);
+        }
+    return 0;
+}
+
 int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weights, const uint32_t *prompt,
              Trace *trace, RunResult *out, IpuErr *err)
 {
     memset(out, 0, sizeof *out);
-    if (weights && !prompt)
-        return ipu_err(err, "gptj_run: functional mode needs a prompt");
+    if (check_io(opt, weights, prompt, err))
+        return -1;
     Lowered *L = NULL;
     if (lower_gptj(arch, opt, weights, &L, err))
         return -1;

@@ -60,12 +60,32 @@ typedef struct RunResult {
     char *memory_report;         /* the ten fullest tiles and what is live on each at its peak (layout_report) */
     uint64_t *mem_tile, *mem_chip; /* (mem_npos) bytes live at each program position: the peak tile, chip 0 */
     size_t mem_npos, mem_decode_pos; /* positions: the prefill program's, then from mem_decode_pos the decode program's */
-    uint32_t *tokens;            /* functional: (batch, gen_tokens) generated ids; NULL in timing mode */
+    uint32_t *tokens;            /* functional: (batch, gen_tokens) generated ids (teacher forcing: the
+                                  * tokens given); NULL in timing mode */
+    float *logits;               /* functional with RunOptions.logits: (batch, logits_positions, vocab_size)
+                                  * fp32 (the machine's fp16 values); NULL otherwise */
+    uint32_t logits_positions;   /* last: 1 (position prompt_len + gen_tokens - 2, whose logits gave the last
+                                  * token); all: prompt_len + gen_tokens - 1, positions 0, 1, ... in order */
 } RunResult;
 
 /* weights NULL: timing mode. Errors (chips not dividing heads, group size not
  * dividing a split, a graph that does not fit even streaming, prompt longer
- * than the sequence, ...) come before any long work. trace may be NULL. */
+ * than the sequence, ...) come before any long work. trace may be NULL.
+ *
+ * Logits in and out (functional mode only: an error in timing mode): the
+ * prompt is any token ids (each < vocab_size); opt->logits asks for the
+ * last position's logits or every position's in out->logits; opt->teacher
+ * feeds given tokens to the decode steps. The logits of given ids at every
+ * position, e.g. to evaluate a text on the machine's fp16 numerics:
+ *
+ *     RunOptions o;                      // runcfg_options, or filled by hand
+ *     o.prompt_len = T, o.gen_tokens = 1, o.logits = RUN_LOGITS_ALL;
+ *     gptj_run(&arch, &o, &weights, ids, NULL, &res, &err);
+ *     // res.logits: (batch, T, vocab_size); row t predicts ids[t + 1]
+ *
+ * or, batch 1, o.prompt_len = 1, o.teacher = ids + 1 and o.gen_tokens =
+ * T - 1 for positions 0 .. T - 2 through decode steps (the KV cache's
+ * path; the last id is never fed). */
 int gptj_run(const IpuArch *arch, const RunOptions *opt, const GptjWeights *weights, const uint32_t *prompt /* (batch, prompt_len) */,
              Trace *trace, RunResult *out, IpuErr *err);
 void run_result_free(RunResult *r);

@@ -38,6 +38,14 @@ typedef enum Placement { PLACE_STREAM, PLACE_RESIDENT, PLACE_AUTO } Placement;
  * biases in the load layout, unpack, two broadcast ops, a rearrangement. */
 typedef enum Scheme { SCHEME_IPUSIM, SCHEME_GRAPHCORE } Scheme;
 
+/* Which logits a functional run hands back (RunResult.logits). */
+typedef enum RunLogits {
+    RUN_LOGITS_NONE, /* none (the default) */
+    RUN_LOGITS_LAST, /* the last position's: the one the last generated token came from */
+    RUN_LOGITS_ALL   /* every position's: the LM head runs over every row of the prefill (and, without a KV
+                      * cache, of every step), not only each sequence's last; the graph and figures change */
+} RunLogits;
+
 typedef struct RunOptions {
     GptjConfig cfg;              /* the model */
     QuantSpec weights;           /* format of the quantized matrices (fp16 baseline or q4g:n) */
@@ -63,6 +71,11 @@ typedef struct RunOptions {
     uint32_t prompt_len;         /* tokens in each prompt */
     uint32_t gen_tokens;         /* tokens generated per sequence (>= 1; the first comes from the prefill) */
     uint32_t seq_len;            /* padded sequence length; 0 = prompt_len + gen_tokens */
+    RunLogits logits;            /* functional mode: which logits RunResult.logits holds */
+    const uint32_t *teacher;     /* functional mode, or NULL: (batch, gen_tokens) the tokens fed to the decode
+                                  * steps instead of the greedy ones (teacher forcing): decode step k feeds
+                                  * teacher[s * gen_tokens + k] of sequence s at position prompt_len + k, so
+                                  * the logits are those of a given continuation; its last token is never fed */
 } RunOptions;
 
 #endif

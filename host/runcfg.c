@@ -30,9 +30,9 @@ typedef struct RunKey {
 
 static const RunKey keys[] = {
     {"model", RK_STR, S(model), "-", "gptj-6b", 0, 0, NULL,
-     "model preset (gptj-6b, gptj-tiny, gptj-micro) or a Hugging Face config.json path"},
+     "model preset (gptj-6b, gptj-tiny, gptj-micro) or a config.json; not given: key checkpoint's config.json"},
     {"checkpoint", RK_STR, S(checkpoint), "-", "", 0, 0, NULL,
-     "Hugging Face checkpoint folder, read when weights = checkpoint"},
+     "Hugging Face checkpoint folder, read when weights = checkpoint; its config.json defines the model"},
     {"weights", RK_CHOICE, F(weights), 0, "-", "none", 0, 0, "none|synthetic|checkpoint",
      "none: timing mode (no arithmetic, no weights); synthetic: seeded weights, functional; checkpoint: real weights, functional"},
     {"seed", RK_U64, F(seed), 0, "-", "1", 0, 0, NULL, "seed of synthetic weights"},
@@ -345,6 +345,8 @@ int runcfg_set(RunConfig *rc, const char *key, const char *value, const char *so
             *rc = saved;
             return ipu_err_prefix(err, "%s: key '%s'", source, key);
         }
+        if (!strcmp(key, "model"))
+            snprintf(rc->model_source, sizeof rc->model_source, "%s", source);
         if (!strcmp(key, "arch")) {
             RunArchPreset *mine = &rc->arch_from[is_arch_file(source)];
             snprintf(mine->preset, sizeof mine->preset, "%s", value);
@@ -536,10 +538,31 @@ int runcfg_load_file(RunConfig *rc, const char *path, IpuErr *err)
     return rv;
 }
 
-int runcfg_finish(RunConfig *rc, IpuErr *err)
+/* The model (see runcfg_finish in runcfg.h). */
+static int resolve_model(RunConfig *rc, IpuErr *err)
 {
+    GptjConfig ck;
+    char d[96];
+    if (rc->checkpoint[0] && gptj_config_resolve(&ck, rc->checkpoint, err))
+        return ipu_err_prefix(err, "key 'checkpoint' (its config.json defines the model)");
+    if (rc->checkpoint[0] && !rc->model_source[0]) {
+        rc->cfg = ck;
+        snprintf(rc->model, sizeof rc->model, "%s", rc->checkpoint); /* so the echo names it */
+        return 0;
+    }
     if (gptj_config_resolve(&rc->cfg, rc->model, err))
         return ipu_err_prefix(err, "key 'model'");
+    if (rc->checkpoint[0] && gptj_config_diff(&rc->cfg, &ck, d, sizeof d))
+        return ipu_err(err, "key 'model' = %s (%s) and key 'checkpoint' = %s (its config.json) are different models, "
+                            "%s: give only the checkpoint, or a model of its shape",
+                       rc->model, rc->model_source, rc->checkpoint, d);
+    return 0;
+}
+
+int runcfg_finish(RunConfig *rc, IpuErr *err)
+{
+    if (resolve_model(rc, err))
+        return -1;
     if (arch_preset(rc->arch_name, &rc->arch, err))
         return ipu_err_prefix(err, "key 'arch'");
     for (int i = 0; i < rc->narch_sets; i++)

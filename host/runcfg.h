@@ -46,7 +46,8 @@ typedef struct RunArchPreset {
 
 typedef struct RunConfig {
     /* keys, as set */
-    char model[RUNCFG_TEXT_BYTES];      /* preset or config.json path */
+    char model[RUNCFG_TEXT_BYTES];      /* preset or config.json path; the checkpoint folder when only it is given */
+    char model_source[160];             /* where key model was set ("--set", "scenario F:L"); "" = not given */
     char checkpoint[RUNCFG_TEXT_BYTES]; /* HF checkpoint dir for weights=checkpoint */
     RunWeights weights;
     uint64_t seed;
@@ -105,7 +106,11 @@ int runcfg_load_arch_file(RunConfig *rc, const char *path, IpuErr *err);
  * blanks, inf and nan are errors naming the key. */
 int runcfg_arch_set(IpuArch *a, const char *key, const char *value, IpuErr *err);
 /* Resolves model, arch (preset + arch.* sets), formats; checks cross-key
- * constraints. Must succeed before runcfg_options. */
+ * constraints. Must succeed before runcfg_options. The model is key
+ * model's, or, when a checkpoint is given and model is not, the
+ * checkpoint's config.json (model then names the checkpoint folder); a
+ * model given with a checkpoint must be the same model (an error names
+ * both and the first field that differs). */
 int runcfg_finish(RunConfig *rc, IpuErr *err);
 /* The gptj_run options of format i < rc->nformats: Graphcore's policy for
  * the format plus keep_fp16 globs prepended as fp16 rules. */

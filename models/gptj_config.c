@@ -196,6 +196,24 @@ int gptj_config_write_hf(const GptjConfig *c, const char *path, IpuErr *e)
     return fileio_file_commit(&af, e);
 }
 
+int gptj_config_diff(const GptjConfig *a, const GptjConfig *b, char *buf, size_t cap)
+{
+#define DIFF_INT(f)                                                 \
+    if (a->f != b->f) {                                             \
+        snprintf(buf, cap, "%s %d vs %d", #f, a->f, b->f);          \
+        return 1;                                                   \
+    }
+    DIFF_INT(n_layer) DIFF_INT(n_embd) DIFF_INT(n_head) DIFF_INT(head_dim) DIFF_INT(rotary_dim) DIFF_INT(n_inner)
+    DIFF_INT(n_positions) DIFF_INT(vocab_size)
+#undef DIFF_INT
+    if (a->layer_norm_eps != b->layer_norm_eps) {
+        snprintf(buf, cap, "layer_norm_eps %g vs %g", (double)a->layer_norm_eps, (double)b->layer_norm_eps);
+        return 1;
+    }
+    buf[0] = '\0';
+    return 0;
+}
+
 uint64_t gptj_config_n_matrix_params(const GptjConfig *c)
 {
     uint64_t C = (uint64_t)c->n_embd, V = (uint64_t)c->vocab_size, I = (uint64_t)c->n_inner;

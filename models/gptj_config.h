@@ -48,6 +48,11 @@ int gptj_config_write_hf(const GptjConfig *c, const char *path, IpuErr *e);
 /* Checks every value is supported; src names where c came from. */
 int gptj_config_validate(const GptjConfig *c, const char *src, IpuErr *e);
 
+/* The first field (in GptjConfig's order) in which a and b differ, as
+ * "n_layer 28 vs 2", into buf; returns 1 then, 0 when they are the same
+ * model (their names aside). */
+int gptj_config_diff(const GptjConfig *a, const GptjConfig *b, char *buf, size_t cap);
+
 /* Parameter count of the whole model (embedding, blocks, ln_f, LM head with bias). */
 uint64_t gptj_config_n_params(const GptjConfig *c);
 /* Parameters of the matrices only (wte, q/k/v/out, fc_in, fc_out, lm_head). */

@@ -190,10 +190,30 @@ static void test_load_hf_not_a_file(void **state)
     assert_non_null(strstr(e.msg, "more than the limit of 1048576 bytes"));
 }
 
+static void test_diff(void **state)
+{
+    (void)state;
+    GptjConfig a, b;
+    IpuErr e;
+    char d[96];
+    assert_int_equal(gptj_config_preset(&a, "gptj-tiny", &e), 0);
+    b = a;
+    snprintf(b.name, sizeof b.name, "hf");
+    assert_int_equal(gptj_config_diff(&a, &b, d, sizeof d), 0); /* names aside, the same model */
+    assert_string_equal(d, "");
+    b.vocab_size = 512, b.n_inner = 8;
+    assert_int_equal(gptj_config_diff(&a, &b, d, sizeof d), 1);
+    assert_string_equal(d, "n_inner 1024 vs 8"); /* the first field in GptjConfig's order */
+    b = a, b.layer_norm_eps = 1e-6f;
+    assert_int_equal(gptj_config_diff(&a, &b, d, sizeof d), 1);
+    assert_string_equal(d, "layer_norm_eps 1e-05 vs 1e-06");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_presets),
+        cmocka_unit_test(test_diff),
         cmocka_unit_test(test_load_hf_ok),
         cmocka_unit_test(test_write_roundtrip),
         cmocka_unit_test(test_load_hf_errors),

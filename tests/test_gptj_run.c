@@ -2,16 +2,33 @@
  * machines must give, machine by machine, exactly what a fresh gptj_run
  * gives (every step's cycles, phases and bytes, the memory peak), for every
  * arch key a session may change; and keys it may not change are refused.
- * (gptj_run itself is tested end to end in e2e_gptj.c and test_lower.c.) */
+ * Logits in and out (RunOptions.logits, .teacher): every position's logits
+ * against the fp32 reference forward (models/gptj_forward.h) on the
+ * weights the machine holds, with and without a KV cache, over 1 and 2
+ * chips (the vocabulary split), batch 2; the last position's == the last
+ * row of every position's, bit for bit; teacher forcing through the
+ * decode steps == the prefill's logits within the tolerance; the errors.
+ * (gptj_run itself is tested end to end in e2e_gptj.c and test_lower.c.)
+ *
+ * Tolerance: test_lower.c's, derived there: LOGIT_REL_TOL x the RMS of the
+ * reference's logits at the position (at least 0.05): the machine keeps
+ * activations in fp16, the reference computes in fp32 on the same
+ * weights. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "host/gptj_run.h"
+#include "models/eval.h"
+#include "models/gptj_forward.h"
+
+#define LOGIT_REL_TOL 0.02
 
 static void tiny_opts(RunOptions *o, const char *fmt, int kv, Placement place)
 {
@@ -186,6 +203,160 @@ static void test_session_create_error(void **st)
     gptj_session_destroy(NULL);
 }
 
+/* ---- logits in and out ---- */
+
+enum { LB = 2, LP = 5, LG = 3 }; /* batch, prompt, generated tokens */
+
+static void micro_opts(RunOptions *o, uint32_t chips, int kv)
+{
+    IpuErr e;
+    memset(o, 0, sizeof *o);
+    if (gptj_config_preset(&o->cfg, "gptj-micro", &e) || quant_spec_parse("fp16", &o->weights, &e))
+        fail_msg("%s", e.msg);
+    quant_policy_graphcore(&o->policy, &o->weights);
+    o->placement = PLACE_AUTO, o->kv_cache = kv, o->partials = LAYER_F32, o->memory_proportion = 0.6;
+    o->chips = chips, o->batch = LB, o->prompt_len = LP, o->gen_tokens = LG;
+}
+
+static const uint32_t prompt_ids[LB * LP] = {11, 400, 7, 99, 310, 5, 6, 250, 8, 501};
+
+/* gptj_run on gptj-micro's synthetic weights (seed 3), on a 128-tile pod4. */
+static void run_micro(const RunOptions *o, const uint32_t *prompt, RunResult *r)
+{
+    IpuArch a;
+    IpuErr e;
+    GptjWeights w;
+    if (arch_preset("pod4", &a, &e) || arch_set(&a, "tiles_per_chip", "128", &e) ||
+        gptj_weights_synth(&w, &o->cfg, GPTJ_F32, 3, &e))
+        fail_msg("%s", e.msg);
+    if (gptj_run(&a, o, &w, prompt, NULL, r, &e))
+        fail_msg("%s", e.msg);
+    gptj_weights_free(&w);
+}
+
+/* The reference's logits (B, T, V) of ids (B, T) on the weights as the machine holds them in fp16. */
+static float *reference(const RunOptions *o, const uint32_t *ids, int T)
+{
+    IpuErr e;
+    GptjWeights w, q;
+    GptjState s;
+    int V = o->cfg.vocab_size, *t = malloc(LB * T * sizeof *t);
+    float *lg = malloc((size_t)LB * T * V * sizeof *lg);
+    assert_true(t && lg);
+    for (int i = 0; i < LB * T; i++)
+        t[i] = (int)ids[i];
+    if (gptj_weights_synth(&w, &o->cfg, GPTJ_F32, 3, &e) || eval_quantize_weights(&q, &w, &o->policy, GPTJ_F32, &e) ||
+        gptj_state_init(&s, &q, LB, T, &e) || gptj_forward(&s, t, T, lg, 0, &e))
+        fail_msg("%s", e.msg);
+    gptj_state_free(&s);
+    gptj_weights_free(&q);
+    gptj_weights_free(&w);
+    free(t);
+    return lg;
+}
+
+/* Every row of got (n rows of V) within the tolerance of want's. */
+static void near(const float *got, const float *want, int n, int V, const char *what)
+{
+    for (int r = 0; r < n; r++) {
+        double rms = 0, maxd = 0;
+        for (int i = 0; i < V; i++)
+            rms += (double)want[(size_t)r * V + i] * want[(size_t)r * V + i];
+        rms = sqrt(rms / V);
+        for (int i = 0; i < V; i++) {
+            double d = fabs((double)got[(size_t)r * V + i] - want[(size_t)r * V + i]);
+            maxd = d > maxd || d != d ? d : maxd;
+        }
+        double tol = LOGIT_REL_TOL * (rms > 0.05 ? rms : 0.05);
+        if (!(maxd <= tol))
+            fail_msg("%s: row %d: max |logit diff| %g > tol %g", what, r, maxd, tol);
+    }
+}
+
+/* Every position's logits against the reference over the prompt and the
+ * tokens the run generated; the last position's == their last row. */
+static void check_logits(uint32_t chips, int kv)
+{
+    RunOptions o;
+    RunResult all, last;
+    micro_opts(&o, chips, kv);
+    o.logits = RUN_LOGITS_ALL;
+    run_micro(&o, prompt_ids, &all);
+    int V = o.cfg.vocab_size, T = LP + LG - 1;
+    assert_int_equal(all.logits_positions, T);
+    uint32_t ids[LB * (LP + LG - 1)];
+    for (int b = 0; b < LB; b++)
+        for (int t = 0; t < T; t++)
+            ids[b * T + t] = t < LP ? prompt_ids[b * LP + t] : all.tokens[b * LG + t - LP];
+    float *ref = reference(&o, ids, T);
+    char what[64];
+    snprintf(what, sizeof what, "chips %u kv %d", chips, kv);
+    near(all.logits, ref, LB * T, V, what);
+    o.logits = RUN_LOGITS_LAST;
+    run_micro(&o, prompt_ids, &last);
+    assert_int_equal(last.logits_positions, 1);
+    assert_memory_equal(last.tokens, all.tokens, LB * LG * sizeof *all.tokens);
+    for (int b = 0; b < LB; b++)
+        assert_memory_equal(last.logits + (size_t)b * V, all.logits + ((size_t)b * T + T - 1) * V, V * sizeof(float));
+    free(ref);
+    run_result_free(&all);
+    run_result_free(&last);
+}
+
+static void test_logits_kv_1chip(void **state) { (void)state; check_logits(1, 1); }
+static void test_logits_kv_2chips(void **state) { (void)state; check_logits(2, 1); }
+static void test_logits_nokv_2chips(void **state) { (void)state; check_logits(2, 0); }
+
+/* The same positions through decode steps (a one-token prompt, the rest
+ * teacher-forced) as through the prefill: within the tolerance, and the
+ * reported tokens are the forced ones. */
+static void test_teacher_forcing(void **state)
+{
+    (void)state;
+    RunOptions o;
+    RunResult pre, dec;
+    micro_opts(&o, 2, 1);
+    o.logits = RUN_LOGITS_ALL, o.gen_tokens = 1;
+    run_micro(&o, prompt_ids, &pre);
+    uint32_t first[LB], forced[LB * (LP - 1)];
+    for (int b = 0; b < LB; b++) {
+        first[b] = prompt_ids[b * LP];
+        for (int t = 1; t < LP; t++)
+            forced[b * (LP - 1) + t - 1] = prompt_ids[b * LP + t];
+    }
+    o.prompt_len = 1, o.gen_tokens = LP - 1, o.teacher = forced;
+    run_micro(&o, first, &dec);
+    assert_int_equal(dec.logits_positions, LP - 1);
+    assert_memory_equal(dec.tokens, forced, sizeof forced);
+    int V = o.cfg.vocab_size;
+    for (int b = 0; b < LB; b++)
+        near(dec.logits + (size_t)b * (LP - 1) * V, pre.logits + (size_t)b * LP * V, LP - 1, V, "teacher vs prefill");
+    run_result_free(&pre);
+    run_result_free(&dec);
+}
+
+static void test_logits_errors(void **state)
+{
+    (void)state;
+    RunOptions o;
+    RunResult r;
+    IpuArch a;
+    IpuErr e;
+    micro_opts(&o, 1, 1);
+    assert_int_equal(arch_preset("gc200", &a, &e), 0);
+    o.logits = RUN_LOGITS_LAST;
+    assert_int_equal(gptj_run(&a, &o, NULL, NULL, NULL, &r, &e), -1);
+    assert_non_null(strstr(e.msg, "need functional mode"));
+    GptjWeights w;
+    assert_int_equal(gptj_weights_synth(&w, &o.cfg, GPTJ_F32, 3, &e), 0);
+    uint32_t forced[LB * LG] = {1, 2, 3, 4, 512, 6};
+    o.teacher = forced;
+    assert_int_equal(gptj_run(&a, &o, &w, prompt_ids, NULL, &r, &e), -1);
+    assert_string_equal(e.msg, "gptj_run: teacher token 1 of sequence 1 is 512, outside the vocabulary of gptj-micro "
+                               "(512)");
+    gptj_weights_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -195,6 +366,11 @@ int main(void)
         cmocka_unit_test(test_session_equals_fresh_runs_resident),
         cmocka_unit_test(test_same_graph_refuses_lowering_keys),
         cmocka_unit_test(test_session_create_error),
+        cmocka_unit_test(test_logits_kv_1chip),
+        cmocka_unit_test(test_logits_kv_2chips),
+        cmocka_unit_test(test_logits_nokv_2chips),
+        cmocka_unit_test(test_teacher_forcing),
+        cmocka_unit_test(test_logits_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -203,7 +203,7 @@ static void test_fused_equals_timed(void **state)
         Case c;
         c.gs = gss[trial % 6];
         c.k = c.gs * (1 + rng_u32(&r) % (c.gs >= 128 ? 3 : 6));
-        c.rows = 1 + rng_u32(&r) % 70;
+        c.rows = 1 + rng_u32(&r) % 150; /* up to 3 passes of the SIMD path's 64-row blocks */
         c.tokens = trial % 4 == 3 ? 1 + rng_u32(&r) % 9 : 1;
         c.workers = 1 + rng_u32(&r) % 6;
         c.role_a = trial % 3 == 1;
@@ -221,7 +221,8 @@ static void test_gptj_blocks(void **state)
     static const Case cases[] = {
         {16, 256, 64, 1, 6, 0, 0, 0, LAYER_F16}, {32, 512, 64, 1, 6, 0, 0, 0, LAYER_F16},
         {32, 128, 64, 1, 6, 0, 0, 0, LAYER_F16}, {64, 128, 64, 1, 6, 1, 0, 0, LAYER_F16},
-        {32, 512, 64, 4, 6, 0, 0, 1, LAYER_F16}, {32, 512, 64, 1, 6, 0, 1, 0, LAYER_F32},
+        {32, 512, 64, 4, 6, 0, 0, 1, LAYER_F16}, {32, 512, 64, 1, 6, 0, 1, 0, LAYER_F32}, {64, 64, 64, 1, 6, 0, 0, 0, LAYER_F16},
+        {64, 256, 64, 4, 6, 0, 0, 0, LAYER_F16}, {64, 256, 64, 1, 6, 0, 0, 0, LAYER_F16},
     };
     Rng r = {5};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)

@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tests/testutil.h"
 #include "host/runcfg.h"
+#include "models/gptj_config.h"
 
 static char tmpdir[256];
 
@@ -481,6 +483,51 @@ static void test_finish_errors(void **state)
     expect_finish_error(i, 3, "exceed the context of gptj-micro (128)");
 }
 
+/* A checkpoint's config.json defines the model when key model is not
+ * given; a model given with it must be the same model. */
+static void test_checkpoint_model(void **state)
+{
+    (void)state;
+    char dir[400], path[450], v[460];
+    snprintf(dir, sizeof dir, "%s/ck", tmpdir);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    assert_int_equal(mkdir(dir, 0777), 0);
+    GptjConfig micro;
+    IpuErr e;
+    assert_int_equal(gptj_config_preset(&micro, "gptj-micro", &e), 0);
+    assert_int_equal(gptj_config_write_hf(&micro, path, &e), 0);
+    RunConfig *rc = malloc(sizeof *rc);
+    assert_non_null(rc);
+    runcfg_init(rc);
+    snprintf(v, sizeof v, "checkpoint=%s", dir);
+    assert_int_equal(runcfg_set_kv(rc, v, "--set", &e), 0);
+    assert_int_equal(runcfg_set_kv(rc, "weights=checkpoint", "--set", &e), 0);
+    assert_int_equal(runcfg_set_kv(rc, "prompt_len=4", "--set", &e), 0);
+    if (runcfg_finish(rc, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(rc->cfg.n_embd, micro.n_embd);
+    assert_int_equal(rc->cfg.vocab_size, micro.vocab_size);
+    assert_string_equal(rc->model, dir); /* the echo names the checkpoint */
+    RunConfig *again = malloc(sizeof *again); /* finish twice (the roofline's extra runs): the same */
+    assert_non_null(again);
+    *again = *rc;
+    assert_int_equal(runcfg_finish(again, &e), 0);
+    assert_int_equal(again->cfg.n_layer, micro.n_layer);
+    assert_int_equal(runcfg_set_kv(rc, "model=gptj-micro", "scenario s.conf:3", &e), 0); /* the same model: fine */
+    assert_int_equal(runcfg_finish(rc, &e), 0);
+    assert_int_equal(runcfg_set_kv(rc, "model=gptj-tiny", "scenario s.conf:4", &e), 0);
+    assert_int_equal(runcfg_finish(rc, &e), -1);
+    assert_err_has(e, "key 'model' = gptj-tiny (scenario s.conf:4) and key 'checkpoint' = ");
+    assert_err_has(e, "/ck (its config.json) are different models, n_embd 256 vs 64");
+    runcfg_init(rc);
+    assert_int_equal(runcfg_set_kv(rc, "checkpoint=/nonexistent/ck", "--set", &e), 0);
+    assert_int_equal(runcfg_finish(rc, &e), -1);
+    assert_err_has(e, "key 'checkpoint' (its config.json defines the model)");
+    assert_err_has(e, "/nonexistent/ck");
+    free(again);
+    free(rc);
+}
+
 static void test_key_table(void **state)
 {
     (void)state;
@@ -521,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_arch_order),      cmocka_unit_test(test_scenario_file),
         cmocka_unit_test(test_scenario_errors), cmocka_unit_test(test_set_errors),
         cmocka_unit_test(test_finish_errors),   cmocka_unit_test(test_key_table),
+        cmocka_unit_test(test_checkpoint_model),
         cmocka_unit_test(test_scenario_not_a_file), cmocka_unit_test(test_scenario_nul_byte),
         cmocka_unit_test(test_arch_values_decimal), cmocka_unit_test(test_keep_fp16_rule_count),
         cmocka_unit_test(test_print_config_round_trip),

@@ -219,7 +219,8 @@ int lower_prepare_prefill(Lowered *L, const uint32_t *prompt, IpuErr *err)
             ids[s * sg->t + t] = prompt ? prompt[s * P + t] : 0;
     int rc = write_ids(L, sg, ids, err) || write_rotary(L, sg, 0, err);
     free(ids);
-    if (!L->opt.kv_cache)
+    L->pos = P - 1;
+    if (!L->opt.kv_cache && sg->hrows == 1)
         select_row(L, sg, P - 1);
     return rc ? -1 : 0;
 }
@@ -228,6 +229,7 @@ int lower_prepare_decode(Lowered *L, uint32_t pos, const uint32_t *tokens, IpuEr
 {
     LowerBuilder *b = &L->b;
     uint32_t B = L->opt.batch;
+    L->pos = pos;
     if (!L->opt.kv_cache) {
         /* one static program: the token goes into the padded sequence at pos, the head reads row pos */
         StepGraph *sg = &L->sg[0];
@@ -236,7 +238,8 @@ int lower_prepare_decode(Lowered *L, uint32_t pos, const uint32_t *tokens, IpuEr
             for (uint32_t s = 0; s < B; s++)
                 if (graph_tensor_write(b->g, sg->ids[c], (uint64_t)s * sg->t + pos, &tokens[s], 1, err))
                     return -1;
-        select_row(L, sg, pos);
+        if (sg->hrows == 1)
+            select_row(L, sg, pos);
         return 0;
     }
     StepGraph *sg = &L->sg[1];
@@ -260,15 +263,23 @@ int lower_prepare_decode(Lowered *L, uint32_t pos, const uint32_t *tokens, IpuEr
 
 static StepGraph *run_graph(Lowered *L, int decode) { return decode && L->opt.kv_cache ? &L->sg[1] : &L->sg[0]; }
 
+/* The head row (of the logits, the argmax) of sequence s at position pos:
+ * its only row, or row pos of its every position's rows. */
+static uint64_t head_row(const StepGraph *sg, uint32_t s, uint32_t pos)
+{
+    return (uint64_t)s * sg->hrows + (sg->hrows == 1 ? 0 : pos);
+}
+
 int lower_read_tokens(Lowered *L, int decode, uint32_t *tokens, IpuErr *err)
 {
     StepGraph *sg = run_graph(L, decode);
     for (uint32_t s = 0; s < L->opt.batch; s++) {
         float best = 0;
+        uint64_t r = head_row(sg, s, L->pos);
         for (uint32_t c = 0; c < L->b.chips; c++) {
             uint32_t id;
             float v;
-            if (graph_tensor_read(L->b.g, sg->aidx[c], s, &id, 1, err) || graph_tensor_read(L->b.g, sg->aval[c], s, &v, 1, err))
+            if (graph_tensor_read(L->b.g, sg->aidx[c], r, &id, 1, err) || graph_tensor_read(L->b.g, sg->aval[c], r, &v, 1, err))
                 return -1;
             if (c == 0 || v > best) /* ties keep the lower chip's (lower) id */
                 best = v, tokens[s] = id;
@@ -277,20 +288,33 @@ int lower_read_tokens(Lowered *L, int decode, uint32_t *tokens, IpuErr *err)
     return 0;
 }
 
-int lower_read_logits(Lowered *L, int decode, float *logits, IpuErr *err)
+int lower_read_logits_at(Lowered *L, int decode, uint32_t first, uint32_t n, float *logits, uint64_t seq_stride,
+                         IpuErr *err)
 {
     StepGraph *sg = run_graph(L, decode);
     uint32_t V = (uint32_t)L->cfg.vocab_size;
+    if (sg->hrows == 1 ? first != L->pos || n != 1 : first > L->pos || n > L->pos + 1 - first)
+        return ipu_err(err, "lower_read_logits_at: positions %u..%u were not run through the LM head (the last "
+                            "step's last position is %u; every position's needs RunOptions.logits = all)",
+                       first, first + n - 1, L->pos);
     uint16_t *row = malloc(L->vc * sizeof *row);
     if (!row)
         return ipu_err(err, "out of host memory");
     int rc = 0;
     for (uint32_t s = 0; s < L->opt.batch && !rc; s++)
-        for (uint32_t c = 0; c < L->b.chips && !rc; c++) {
-            rc = graph_tensor_read(L->b.g, sg->logits[c], (uint64_t)s * L->vc, row, L->vc, err);
-            for (uint32_t i = 0; i < L->vc && c * L->vc + i < V; i++)
-                logits[(uint64_t)s * V + c * L->vc + i] = fp16_to_f32(row[i]);
+        for (uint32_t i = 0; i < n && !rc; i++) {
+            float *dst = logits + s * seq_stride + (uint64_t)i * V;
+            for (uint32_t c = 0; c < L->b.chips && !rc; c++) {
+                rc = graph_tensor_read(L->b.g, sg->logits[c], head_row(sg, s, first + i) * L->vc, row, L->vc, err);
+                for (uint32_t k = 0; k < L->vc && c * L->vc + k < V; k++)
+                    dst[c * L->vc + k] = fp16_to_f32(row[k]);
+            }
         }
     free(row);
     return rc;
+}
+
+int lower_read_logits(Lowered *L, int decode, float *logits, IpuErr *err)
+{
+    return lower_read_logits_at(L, decode, L->pos, 1, logits, (uint64_t)L->cfg.vocab_size, err);
 }

@@ -396,6 +396,13 @@ int lower_read_tokens(Lowered *L, int decode, uint32_t *tokens, IpuErr *err);
 /* Functional: after a run, the logits of each sequence's last position
  * (batch, vocab_size) as fp32 (from fp16). */
 int lower_read_logits(Lowered *L, int decode, float *logits, IpuErr *err);
+/* The same for positions [first, first + n) of each sequence: sequence s's
+ * position first + i at logits + s x seq_stride + i x vocab_size. A step
+ * holds its last position's logits, and with RunOptions.logits = all those
+ * of every position of its rows up to it (the prefill's 0 .. prompt_len - 1;
+ * without a KV cache 0 .. the step's position); others are an error. */
+int lower_read_logits_at(Lowered *L, int decode, uint32_t first, uint32_t n, float *logits, uint64_t seq_stride,
+                         IpuErr *err);
 
 /* A tensor (rows, width) cut into grains of up to LOWER_INTERLEAVE_GRAIN
  * elements (a divisor of width), grain i on local tile i mod usable: any

@@ -52,6 +52,8 @@ int lower_ln_seq(Lowered *L, const LnSplit *ls, int seq, const int *params, cons
  * chip's vocabulary shard. */
 typedef struct StepGraph {
     uint32_t t, m;            /* rows per sequence, rows in all */
+    uint32_t hrows;           /* rows per sequence the head (ln_f, LM head, argmax) runs on: 1, each sequence's
+                               * last (the default), or t: every position's logits (RunOptions.logits = all) */
     int root;                 /* the program's root step */
     AttnPlan ap;              /* the attention's grid for t rows */
     int ids[MC];              /* (m) i32 token ids, written by the host before a run */
@@ -66,10 +68,10 @@ typedef struct StepGraph {
     int u[MC];                /* (m, ic) fp16 fc_in output, gelu in place */
     int mo[MC];               /* (m, C) fp16 fc_out partial output */
     int s[MC];                /* (m, C) fp16 ao + mo, then summed over chips by an all-reduce */
-    int last[MC];             /* (batch, C) fp16 each sequence's last row, ln_f in place */
+    int last[MC];             /* (batch x hrows, C) fp16 each sequence's head rows, ln_f in place */
     int lnfbuf[MC];           /* (last row tiles, 2C) fp16 ln_f's gain and bias; -1 when split */
-    int logits[MC];           /* (batch, vc) fp16 this chip's logits, read by the host */
-    int aidx[MC], aval[MC];   /* (batch) i32 / fp32 this chip's argmax and its value, read by the host */
+    int logits[MC];           /* (batch x hrows, vc) fp16 this chip's logits, read by the host */
+    int aidx[MC], aval[MC];   /* (batch x hrows) i32 / fp32 this chip's argmax and its value, read by the host */
     int hs[MC], atts[MC], us[MC], lasts[MC]; /* h, att, u, last spread over the chip's tiles: the linears' inputs (spread_copy) */
     int emb_a, emb_b;         /* the embedding's two sequences (lower_linear_build) */
     int select_copy;          /* the Copy of each sequence's last row into last (KV off: patched per position) */
@@ -77,7 +79,7 @@ typedef struct StepGraph {
     int *kvstage;             /* (n_layer, chips, LOWER_KV_STAGE) a quantized cache's staging of each layer */
     int *smx_cs;              /* (n_layer) each layer's first softmax compute set (pos0 patched per decode step) */
     int rt0, nrt;             /* row tiles of the residual rows: nrt tiles from local tile rt0 */
-    int lrt0, nlrt;           /* row tiles of the last rows */
+    int lrt0, nlrt;           /* row tiles of the head rows */
     int split_ln1, split_lnf; /* ln_1 / ln_f over slice tiles (ln1s, lnfs), else one tile per row */
     LnSplit ln1s, lnfs;
 } StepGraph;
@@ -107,6 +109,7 @@ struct Lowered {
     uint32_t *kv_tile0;      /* (n_layer or 1) first home tile of each layer's cache */
     StepGraph sg[2];         /* prefill, decode (KV on) */
     int nsg;                 /* step graphs: 2 with a KV cache, 1 without (every step re-runs the sequence) */
+    uint32_t pos;            /* the position of each sequence's last row in the step prepared last */
     uint64_t weight_bytes;   /* all chips, stored formats */
     uint64_t kv_bytes;       /* KV cache bytes attention reads per step, all chips */
 };

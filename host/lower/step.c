@@ -219,7 +219,7 @@ static int step_tensors(StepBuild *sb, uint32_t c, IpuErr *err)
     Lowered *L = sb->L;
     LowerBuilder *b = &L->b;
     StepGraph *sg = sb->sg;
-    uint32_t B = L->opt.batch, C = (uint32_t)L->cfg.n_embd, m = sg->m, rd = (uint32_t)L->cfg.rotary_dim;
+    uint32_t hr = L->opt.batch * sg->hrows, C = (uint32_t)L->cfg.n_embd, m = sg->m, rd = (uint32_t)L->cfg.rotary_dim;
     int r0 = sg->rt0, nr = sg->nrt, l0 = sg->lrt0, nl = sg->nlrt;
     char nm[64];
     snprintf(nm, sizeof nm, "%s.ids.%u", sb->tag, c);
@@ -235,10 +235,10 @@ static int step_tensors(StepBuild *sb, uint32_t c, IpuErr *err)
         row_tensor(sb, "mlp_hidden", DTYPE_FP16, c, m, L->ic, r0, nr, &sg->u[c], err) ||
         row_tensor(sb, "mlp_out", DTYPE_FP16, c, m, C, r0, nr, &sg->mo[c], err) ||
         row_tensor(sb, "block_sum", DTYPE_FP16, c, m, C, r0, nr, &sg->s[c], err) ||
-        row_tensor(sb, "last", DTYPE_FP16, c, B, C, l0, nl, &sg->last[c], err) ||
-        row_tensor(sb, "logits", DTYPE_FP16, c, B, L->vc, l0, nl, &sg->logits[c], err) ||
-        row_tensor(sb, "argmax_id", DTYPE_I32, c, B, 1, l0, nl, &sg->aidx[c], err) ||
-        row_tensor(sb, "argmax_value", DTYPE_FP32, c, B, 1, l0, nl, &sg->aval[c], err))
+        row_tensor(sb, "last", DTYPE_FP16, c, hr, C, l0, nl, &sg->last[c], err) ||
+        row_tensor(sb, "logits", DTYPE_FP16, c, hr, L->vc, l0, nl, &sg->logits[c], err) ||
+        row_tensor(sb, "argmax_id", DTYPE_I32, c, hr, 1, l0, nl, &sg->aidx[c], err) ||
+        row_tensor(sb, "argmax_value", DTYPE_FP32, c, hr, 1, l0, nl, &sg->aval[c], err))
         return -1;
     /* kept the whole program long (not shared by liveness): ids and rotary
      * rows are written by the host before a run (without a cache the ids of
@@ -248,7 +248,7 @@ static int step_tensors(StepBuild *sb, uint32_t c, IpuErr *err)
     for (int i = 0; i < 5; i++)
         graph_tensor_set_always_live(b->g, keep[i], 1);
     int *sp[4] = {sg->hs, sg->atts, sg->us, sg->lasts};
-    uint64_t rows[4] = {m, m, m, B}, width[4] = {C, L->cc, L->ic, C};
+    uint64_t rows[4] = {m, m, m, hr}, width[4] = {C, L->cc, L->ic, C};
     static const char *const spname[4] = {"h.spread", "att.spread", "mlp_hidden.spread", "last.spread"};
     for (int i = 0; i < 4; i++) {
         snprintf(nm, sizeof nm, "%s.%s.%u", sb->tag, spname[i], c);
@@ -279,7 +279,7 @@ static int step_row_sets(StepBuild *sb, uint32_t nt1, uint32_t ntf, IpuErr *err)
     if (sg->split_ln1 && lower_ln_build(L, &sg->ln1s, nm, sg->m, nt1, err))
         return -1;
     snprintf(nm, sizeof nm, "%s.ln_f", sb->tag);
-    if (sg->split_lnf && lower_ln_build(L, &sg->lnfs, nm, L->opt.batch, ntf, err))
+    if (sg->split_lnf && lower_ln_build(L, &sg->lnfs, nm, L->opt.batch * sg->hrows, ntf, err))
         return -1;
     for (RowKind k = 0; k < ROW_NKINDS; k++) {
         snprintf(nm, sizeof nm, "%s.%s", sb->tag, row_cs_names[k]);
@@ -417,8 +417,9 @@ static int step_layer(StepBuild *sb, int root, uint32_t l, IpuErr *err)
     return lower_exec(b, seq, sb->rowcs[ROW_RESIDUAL], "residual", PHASE_OTHER, err) < 0 ? -1 : 0;
 }
 
-/* The head: the last row of each sequence, ln_f, the LM head shard, argmax per chip. */
-static int step_head(StepBuild *sb, int root, IpuErr *err)
+/* The rows of x the head runs on into last: each sequence's last row
+ * (select_copy, patched per position without a KV cache), or every row. */
+static int select_head_rows(StepBuild *sb, int root, IpuErr *err)
 {
     Lowered *L = sb->L;
     LowerBuilder *b = &L->b;
@@ -428,20 +429,41 @@ static int step_head(StepBuild *sb, int root, IpuErr *err)
     if (cp < 0)
         return -1;
     sg->select_copy = cp;
-    for (uint32_t c = 0; c < b->vchips; c++)
+    for (uint32_t c = 0; c < b->vchips; c++) {
+        if (sg->hrows > 1) {
+            if (program_copy_add(b->p, cp, sg->x[c], 0, sg->last[c], 0, (uint64_t)sg->m * C, err) < 0)
+                return -1;
+            continue;
+        }
         for (uint32_t s = 0; s < B; s++)
             if (program_copy_add(b->p, cp, sg->x[c], ((uint64_t)s * t + t - 1) * C, sg->last[c], (uint64_t)s * C, C,
                                  err) < 0)
                 return -1;
+    }
+    return 0;
+}
+
+/* The head: the head rows of each sequence, ln_f, the LM head shard, argmax per chip. */
+static int step_head(StepBuild *sb, int root, IpuErr *err)
+{
+    Lowered *L = sb->L;
+    LowerBuilder *b = &L->b;
+    StepGraph *sg = sb->sg;
+    uint32_t hr = L->opt.batch * sg->hrows;
+    if (select_head_rows(sb, root, err))
+        return -1;
     if (sg->split_lnf ? lower_ln_seq(L, &sg->lnfs, root, L->lnf, sg->last, sg->lasts, "ln_f", err)
                       : (ln_params_copy(L, root, L->lnf, sg->last, sg->lnfbuf, err) ||
                          lower_exec(b, root, sb->rowcs[ROW_LN_F], "ln_f", PHASE_OTHER, err) < 0 ||
                          spread_copy(L, root, sg->last, sg->lasts, err)))
         return -1;
+    LinearPlan pl = L->plm; /* planned for batch rows; every position's logits: row groups for hr */
+    if (sg->hrows > 1 && !(pl.mb = lower_linear_groups(b, &pl, hr, NULL)))
+        pl.mb = 1; /* lower_linear_build names the tile that does not fit */
     int sa, sb2;
     char nm[64];
     snprintf(nm, sizeof nm, "%s.lm_head", sb->tag);
-    if (lower_linear_build(b, nm, &L->plm, &L->lm, B, sg->lasts, sg->logits, ~0ull, NULL, &sa, &sb2, err) ||
+    if (lower_linear_build(b, nm, &pl, &L->lm, hr, sg->lasts, sg->logits, ~0ull, NULL, &sa, &sb2, err) ||
         lower_append(b, root, sa, err) < 0 || lower_append(b, root, sb2, err) < 0 ||
         lower_exec(b, root, sb->rowcs[ROW_ARGMAX], "argmax", PHASE_OTHER, err) < 0)
         return -1;
@@ -454,17 +476,19 @@ int lower_step_graph(Lowered *L, StepGraph *sg, uint32_t t, uint32_t pos0, IpuEr
 {
     LowerBuilder *b = &L->b;
     uint32_t B = L->opt.batch, C = (uint32_t)L->cfg.n_embd, nl = (uint32_t)L->cfg.n_layer;
-    sg->t = t, sg->m = B * t;
+    int dec = t == 1 && L->opt.kv_cache; /* a decode step's graph (the prefill's otherwise) */
+    sg->t = t, sg->m = B * t, sg->hrows = L->opt.logits == RUN_LOGITS_ALL && !dec ? t : 1;
+    uint32_t hr = B * sg->hrows;
     /* row tiles: whole rows of the residual stream (and every row-major activation) on up to every tile */
     sg->nrt = (int)(sg->m < b->usable ? sg->m : b->usable), sg->rt0 = (int)b->cursor;
     b->cursor += (uint32_t)sg->nrt;
-    sg->nlrt = (int)(B < b->usable ? B : b->usable), sg->lrt0 = (int)b->cursor;
+    sg->nlrt = (int)(hr < b->usable ? hr : b->usable), sg->lrt0 = (int)b->cursor;
     b->cursor += (uint32_t)sg->nlrt;
     /* LayerNorm over slice tiles where the planner estimates it faster (few long rows) */
     uint32_t nt1 = lower_ln_plan(b, sg->m, (sg->m + sg->nrt - 1) / sg->nrt, C, NULL);
-    uint32_t ntf = lower_ln_plan(b, B, (B + sg->nlrt - 1) / sg->nlrt, C, NULL);
+    uint32_t ntf = lower_ln_plan(b, hr, (hr + sg->nlrt - 1) / sg->nlrt, C, NULL);
     sg->split_ln1 = nt1 > 0, sg->split_lnf = ntf > 0;
-    StepBuild sb = {.L = L, .sg = sg, .tag = t == 1 && L->opt.kv_cache ? "dec" : "pre", .pos0 = pos0,
+    StepBuild sb = {.L = L, .sg = sg, .tag = dec ? "dec" : "pre", .pos0 = pos0,
                     .nset = L->placement == PLACE_STREAM ? L->nsets : (int)nl, .att_shared = -1};
     for (uint32_t c = 0; c < b->chips; c++)
         if (step_tensors(&sb, c, err))
