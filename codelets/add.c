@@ -85,11 +85,9 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
         for (size_t i = 0; i < cnt; i++)
             a[i] = fp16_from_f32((float)(int)(i % 7)), b[i] = fp16_from_f32(0.5f);
     s.a = a, s.b = b, s.out = y; /* on allocation failure the run faults: reported */
-    Worker w;
-    worker_init(&w, isa, -1);
-    add_tile(&w, &s);
+    uint64_t cycles = vertex_measure_run(isa, run, &s);
     free(a), free(b), free(y);
-    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
+    return cycles;
 }
 
 const VertexType add_vertex = {"add.f16", sizeof(AddArgs), run, shape_key, measure, native};

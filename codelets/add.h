@@ -7,7 +7,7 @@
  * buffers 8-byte aligned (f16v4 lanes).
  *
  * Rounding (add_ref): one fp16 rounding per element: out = fp16(a + b) or
- * fp16(a * scale) (sim/fp16.h fp16_add / fp16_mul). The GPT-J block output
+ * fp16(a * scale) (sim/base/fp16.h fp16_add / fp16_mul). The GPT-J block output
  * x + attn + mlp is two ADD vertices, (x + attn) + mlp.
  *
  * Cycles (add_tile): per 4 elements ld64 a, ld64 b (not for SCALE), one
@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "codelets/layer_dtype.h"
-#include "sim/err.h"
+#include "base/err.h"
 #include "codelets/registry.h"
 #include "sim/vertex.h"
 

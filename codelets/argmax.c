@@ -113,11 +113,9 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
         for (size_t i = 0; i < cnt; i++)
             layer_store(in, s.in_type, i, (float)(int)((i * 7) % 23));
     s.in = in, s.out_index = idx, s.out_value = val; /* on allocation failure the run faults: reported */
-    Worker w;
-    worker_init(&w, isa, -1);
-    argmax_tile(&w, &s);
+    uint64_t cycles = vertex_measure_run(isa, run, &s);
     free(in), free(idx), free(val);
-    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
+    return cycles;
 }
 
 const VertexType argmax_vertex = {"argmax.row", sizeof(ArgmaxArgs), run, shape_key, measure, native};

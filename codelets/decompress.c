@@ -9,9 +9,9 @@
 #include <immintrin.h>
 #endif
 
+#include "base/quant_format.h"
 #include "codelets/isa.h"
 #include "codelets/q4_isa.h"
-#include "models/quant_format.h"
 
 /* ---- the specification ---- */
 
@@ -365,7 +365,6 @@ int decompress_q4_native_accepts(const VertexType *vt, const IsaCosts *isa, cons
 
 /* ---- vertex types ---- */
 
-typedef void (*DecompressFn)(Worker *w, const DecompressQ4Args *a);
 
 static uint64_t shape_key(const void *args)
 {
@@ -373,8 +372,8 @@ static uint64_t shape_key(const void *args)
     return (uint64_t)a->groups << 13 | a->group_size; /* group_size < 2^13 */
 }
 
-/* Runs fn on deterministic scratch buffers of args' shape. */
-static uint64_t measure_with(DecompressFn fn, const IsaCosts *isa, const void *args)
+/* Runs run (a variant's VertexType.run) on deterministic scratch buffers of args' shape. */
+static uint64_t measure_with(void (*run)(Worker *, const void *), const IsaCosts *isa, const void *args)
 {
     const DecompressQ4Args *shape = args;
     size_t n = shape->group_size, g = shape->groups, words = g * n / 4;
@@ -389,20 +388,18 @@ static uint64_t measure_with(DecompressFn fn, const IsaCosts *isa, const void *a
         sb[g + k] = 0xbc00; /* bias -1 */
     }
     DecompressQ4Args a = {packed, sb, sb + g, out, shape->groups, shape->group_size};
-    Worker w;
-    worker_init(&w, isa, -1);
-    fn(&w, &a);
+    uint64_t cycles = vertex_measure_run(isa, run, &a);
     free(packed);
     free(sb);
     free(out);
-    return w.faulted ? UINT64_MAX : w.cycles;
+    return cycles;
 }
 
 #define DECOMPRESS_VERTEX(variant, native)                                                        \
     static void run_##variant(Worker *w, const void *args) { decompress_q4_##variant(w, args); }  \
     static uint64_t measure_##variant(const IsaCosts *isa, const void *args)                      \
     {                                                                                             \
-        return measure_with(decompress_q4_##variant, isa, args);                                  \
+        return measure_with(run_##variant, isa, args);                                            \
     }                                                                                             \
     const VertexType decompress_q4_##variant##_vertex = {"decompress_q4." #variant,               \
                                                          sizeof(DecompressQ4Args),                \
@@ -428,6 +425,6 @@ static const CodeletVariant decompress_variants[] = {
 };
 
 const CodeletFamily codelet_family_decompress = {
-    "decompress", "int4-group weights to fp16 (models/quant_format.h), bit-exact with decompress_q4_ref",
+    "decompress", "int4-group weights to fp16 (sim/base/quant_format.h), bit-exact with decompress_q4_ref",
     decompress_variants, sizeof decompress_variants / sizeof decompress_variants[0],
 };

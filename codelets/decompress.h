@@ -2,7 +2,7 @@
  * fp16 weights on a tile, in several variants that all give the bits of
  * decompress_q4_ref.
  *
- * Data layout (models/quant_format.h, Graphcore's format):
+ * Data layout (sim/base/quant_format.h, Graphcore's format):
  * - a vertex gets a contiguous range of whole groups of one tensor row
  *   block; each group is group_size (n) weights along the quantized axis,
  *   n % 4 == 0, 4 <= n <= 4096, n divides the row;
@@ -38,8 +38,8 @@
 
 #include <stdint.h>
 
+#include "base/err.h"
 #include "codelets/registry.h"
-#include "sim/err.h"
 #include "sim/vertex.h"
 #include "sim/worker.h"
 

@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/quant_format.h"
 #include "codelets/decompress.h"
-#include "models/quant_format.h"
+#include "codelets/validate_util.h"
 
 const DecompressQ4EdgePair decompress_q4_edge_pairs[] = {
     {0x0000, 0x0000, "zero scale, zero bias"},
@@ -27,14 +28,6 @@ const DecompressQ4EdgePair decompress_q4_edge_pairs[] = {
 const uint32_t decompress_q4_edge_pair_count = sizeof decompress_q4_edge_pairs / sizeof decompress_q4_edge_pairs[0];
 
 void decompress_q4_validation_init(DecompressQ4Validation *v) { memset(v, 0, sizeof *v); }
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* Any finite fp16: an all-ones exponent loses its top bit. */
 static uint16_t finite_fp16(uint64_t r)
@@ -114,10 +107,10 @@ int decompress_q4_validate_random(const VertexType *vt, const IsaCosts *isa, uin
     IPU_ASSERT(packed && sb);
     uint64_t s = seed;
     for (size_t j = 0; j < words; j++)
-        packed[j] = (uint16_t)splitmix64(&s);
+        packed[j] = (uint16_t)validate_splitmix64(&s);
     for (uint32_t g = 0; g < groups; g++) {
-        sb[g] = finite_fp16(splitmix64(&s));
-        sb[groups + g] = finite_fp16(splitmix64(&s));
+        sb[g] = finite_fp16(validate_splitmix64(&s));
+        sb[groups + g] = finite_fp16(validate_splitmix64(&s));
     }
     int rc = run_and_compare(vt, isa, packed, sb, sb + groups, groups, group_size, v);
     free(packed);
@@ -137,15 +130,8 @@ uint64_t decompress_q4_tile_cycles(const VertexType *vt, const IsaCosts *isa, ui
     IPU_ASSERT(workers > 0 && workers <= 64);
     DecompressQ4Args all = {NULL, NULL, NULL, NULL, tile_groups, group_size}, parts[64];
     decompress_q4_split(&all, workers, parts);
-    uint64_t worst = 0;
-    for (uint32_t k = 0; k < workers; k++) {
-        if (!parts[k].groups)
-            continue;
-        uint64_t c = vt->measure(isa, &parts[k]);
-        if (c == UINT64_MAX)
-            return UINT64_MAX;
-        if (c > worst)
-            worst = c;
-    }
-    return worst * workers;
+    const void *args[64];
+    for (uint32_t k = 0; k < workers; k++)
+        args[k] = parts[k].groups ? &parts[k] : NULL;
+    return validate_tile_cycles(vt, isa, args, workers);
 }

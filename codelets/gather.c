@@ -86,11 +86,9 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
         for (size_t t = 0; t < s.tokens; t++)
             ids[t] = (uint32_t)(t % 2); /* scratch shard of one row: rows 0 and 1 */
     s.table = tab, s.zeros = tab ? tab + s.cols : NULL, s.ids = ids, s.out = y, s.vocab_rows = 1, s.id_base = 0;
-    Worker w;
-    worker_init(&w, isa, -1);
-    gather_tile(&w, &s);
+    uint64_t cycles = vertex_measure_run(isa, run, &s);
     free(tab), free(y), free(ids);
-    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
+    return cycles;
 }
 
 const VertexType gather_vertex = {"gather.rows", sizeof(GatherArgs), run, shape_key, measure, native};

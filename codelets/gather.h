@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "codelets/layer_dtype.h"
-#include "sim/err.h"
+#include "base/err.h"
 #include "codelets/registry.h"
 #include "sim/vertex.h"
 

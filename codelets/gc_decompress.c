@@ -4,10 +4,10 @@
 
 #include <stdlib.h>
 
+#include "base/err.h"
+#include "base/quant_format.h"
 #include "codelets/isa.h"
 #include "codelets/q4_isa.h"
-#include "models/quant_format.h"
-#include "sim/err.h"
 
 /* ---- unpack ---- */
 
@@ -65,12 +65,10 @@ static uint64_t unpack_measure(const IsaCosts *isa, const void *args)
     uint16_t *out = aligned_alloc(8, 8 * ((size_t)words + 1));
     IPU_ASSERT(packed && out); /* host out of memory: not a user error */
     GcUnpackArgs a = {packed, out, words, ((const GcUnpackArgs *)args)->estimate_words};
-    Worker w;
-    worker_init(&w, isa, -1);
-    gc_unpack(&w, &a);
+    uint64_t cycles = vertex_measure_run(isa, unpack_run, &a);
     free(packed);
     free(out);
-    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
+    return cycles;
 }
 
 static int unpack_native(const IsaCosts *isa, const void *args)

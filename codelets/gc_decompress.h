@@ -4,7 +4,7 @@
  * ops (multiply by the scale, add the bias) whose second operand is
  * broadcast over each group of n codes.
  *
- * Data layout (models/quant_format.h): packed words hold four codes, the
+ * Data layout (sim/base/quant_format.h): packed words hold four codes, the
  * first in bits 15..12. The tensors here are flat: a vertex gets a
  * contiguous range of elements of a (rows, groups, n) tensor that starts
  * `phase` elements into its group; ranges are not aligned to groups (the

@@ -77,11 +77,9 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
         for (size_t i = 0; i < s.n; i++)
             x[i] = fp16_from_f32(0.125f * (float)(int)(i % 41) - 2.5f);
     s.x = x, s.out = y; /* on allocation failure the run faults: reported */
-    Worker w;
-    worker_init(&w, isa, -1);
-    gelu_tile(&w, &s);
+    uint64_t cycles = vertex_measure_run(isa, run, &s);
     free(x), free(y);
-    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
+    return cycles;
 }
 
 const VertexType gelu_vertex = {"gelu.tanh", sizeof(GeluArgs), run, shape_key, measure, native};

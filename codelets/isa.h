@@ -8,7 +8,7 @@
  * cycles per worker issue) is the engine's business, not this file's.
  *
  * Values:
- * - fp16 is uint16_t bits (sim/fp16.h); arithmetic rounds once to nearest
+ * - fp16 is uint16_t bits (sim/base/fp16.h); arithmetic rounds once to nearest
  *   even as IEEE binary16 does. fp32 is C float (binary32, SSE on x86-64).
  * - Half4 is a 64-bit register of four fp16 lanes; lane i sits at bits
  *   16i..16i+15 and at byte 2i in memory (the IPU is little-endian). Half2
@@ -43,7 +43,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sim/fp16.h"
+#include "base/fp16.h"
 #include "sim/worker.h"
 
 typedef struct Half4 { uint16_t h[4]; } Half4;   /* lane i = bits 16i.. */

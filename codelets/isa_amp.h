@@ -38,7 +38,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sim/fp16.h"
+#include "base/fp16.h"
 #include "sim/worker.h"
 
 #define AMP_BLOCK_K 16 /* inputs per weight block, fp16 */

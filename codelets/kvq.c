@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/kv_quant.h"
 #include "codelets/isa.h"
 #include "codelets/isa_ext.h"
 #include "codelets/q4_isa.h"
-#include "models/kv_quant.h"
 
 #define F32_MAGIC 12582912.0f /* 1.5 x 2^23: adding it rounds to an integer (half to even) in the low bits */
 #define FP16_1024 0x6400u
@@ -250,7 +250,7 @@ static uint64_t kvd_key(const void *args)
 }
 
 /* Deterministic scratch rows of the shape; cycles or VERTEX_MEASURE_FAULT. */
-static uint64_t kvq_measure(const IsaCosts *isa, const void *args, void (*fn)(Worker *, const KvqArgs *))
+static uint64_t kvq_measure(const IsaCosts *isa, const void *args, void (*run)(Worker *, const void *))
 {
     KvqArgs s = *(const KvqArgs *)args;
     size_t e = (size_t)s.rows * s.n, slots = (size_t)s.rows * kvq_scale_slots(s.n, s.group);
@@ -261,14 +261,12 @@ static uint64_t kvq_measure(const IsaCosts *isa, const void *args, void (*fn)(Wo
     for (size_t i = 0; i < e; i++)
         x[i] = fp16_from_f32((float)((int)(i * 37 % 101) - 50) * 0.01f);
     s.x = x, s.codes = codes, s.scale = sc, s.bias = s.group ? bi : NULL;
-    Worker w;
-    worker_init(&w, isa, -1);
-    fn(&w, &s);
+    uint64_t cycles = vertex_measure_run(isa, run, &s);
     free(x), free(sc), free(bi), free(codes);
-    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
+    return cycles;
 }
 
-static uint64_t kvd_measure(const IsaCosts *isa, const void *args, void (*fn)(Worker *, const KvdArgs *))
+static uint64_t kvd_measure(const IsaCosts *isa, const void *args, void (*run)(Worker *, const void *))
 {
     KvdArgs s = *(const KvdArgs *)args;
     uint32_t hd = s.d0 + s.rows, g = s.group ? s.group : 1;
@@ -280,11 +278,9 @@ static uint64_t kvd_measure(const IsaCosts *isa, const void *args, void (*fn)(Wo
     for (size_t i = 0; i < ns; i++)
         sc[i] = 0x2e66, bi[i] = 0xb800;
     s.codes = codes, s.scale = sc, s.bias = s.group ? bi : NULL, s.out = out;
-    Worker w;
-    worker_init(&w, isa, -1);
-    fn(&w, &s);
+    uint64_t cycles = vertex_measure_run(isa, run, &s);
     free(codes), free(out), free(sc), free(bi);
-    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
+    return cycles;
 }
 
 static int kvq_native(const IsaCosts *isa, const void *args)
@@ -309,7 +305,7 @@ static int kvd_native(const IsaCosts *isa, const void *args)
 
 #define KV_VERTEX(name, kind, Args, fn, vname)                                                                  \
     static void run_##name(Worker *w, const void *args) { fn(w, args); }                                      \
-    static uint64_t measure_##name(const IsaCosts *isa, const void *args) { return kind##_measure(isa, args, fn); } \
+    static uint64_t measure_##name(const IsaCosts *isa, const void *args) { return kind##_measure(isa, args, run_##name); } \
     const VertexType name##_vertex = {vname, sizeof(Args), run_##name, kind##_key, measure_##name, kind##_native};
 
 KV_VERTEX(kvq_i8, kvq, KvqArgs, kvq_i8, "kvq.i8")
@@ -322,7 +318,7 @@ static const CodeletVariant kvq_variants[] = {
     {"q4g", "a row to int4 groups with a scale and a bias each (kv_format = q4g:N)", &kvq_q4g_vertex},
 };
 const CodeletFamily codelet_family_kvq = {
-    "kvq", "quantize new keys and values into the KV cache, bit-exact with models/kv_quant.h", kvq_variants,
+    "kvq", "quantize new keys and values into the KV cache, bit-exact with sim/base/kv_quant.h", kvq_variants,
     sizeof kvq_variants / sizeof kvq_variants[0],
 };
 

@@ -2,7 +2,7 @@
  * new keys and values as they are written, and widening the cached V^T
  * blocks for the attention's P x V (the K blocks widen with the weight
  * decompress codelets: codelets/wdec.h's i8, codelets/decompress.h's q4g).
- * Every one is bit-exact with models/kv_quant.h.
+ * Every one is bit-exact with sim/base/kv_quant.h.
  *
  * Quantize (kvq.i8, kvq.q4g): rows (rows, n) fp16, row stride n, n % 8 ==
  * 0, 8-byte aligned; out per row: codes (i8: n bytes; q4g: n/4 words,
@@ -53,7 +53,7 @@ typedef struct KvqArgs {
 /* Scale (and bias) slots per row: i8 2, q4g n/group rounded up to even. */
 uint32_t kvq_scale_slots(uint32_t n, uint32_t group);
 
-void kvq_ref(const KvqArgs *a);       /* models/kv_quant.h row by row; the padding slots as the tile writes them */
+void kvq_ref(const KvqArgs *a);       /* sim/base/kv_quant.h row by row; the padding slots as the tile writes them */
 void kvq_i8(Worker *w, const KvqArgs *a);
 void kvq_q4g(Worker *w, const KvqArgs *a);
 

@@ -1,9 +1,9 @@
 /* layer_dtype.h - the element types the layer codelets (matmul, reduce,
  * softmax, argmax, ...) accept for partials and scores: fp16 (uint16_t bits,
- * sim/fp16.h) or fp32 (float). Small helpers to read and write one element
+ * sim/base/fp16.h) or fp32 (float). Small helpers to read and write one element
  * of either type, converting through fp32 with round-to-nearest-even.
  *
- * Not here: the int4 weight format (models/quant_format.h).
+ * Not here: the int4 weight format (sim/base/quant_format.h).
  */
 #ifndef IPUSIM_LAYER_DTYPE_H
 #define IPUSIM_LAYER_DTYPE_H
@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sim/fp16.h"
+#include "base/fp16.h"
 
 typedef enum LayerDtype {
     LAYER_F16 = 0, /* uint16_t fp16 bits */

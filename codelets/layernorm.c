@@ -128,11 +128,9 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
             g[i] = FP16_ONE, b[i] = fp16_from_f32(0.5f);
     }
     s.x = x, s.out = y, s.gain = g, s.bias = b; /* on allocation failure the run faults: reported */
-    Worker w;
-    worker_init(&w, isa, -1);
-    layernorm_tile(&w, &s);
+    uint64_t cycles = vertex_measure_run(isa, run, &s);
     free(x), free(y), free(g), free(b);
-    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
+    return cycles;
 }
 
 const VertexType layernorm_vertex = {"layernorm.f16", sizeof(LayernormArgs), run, shape_key, measure, native};

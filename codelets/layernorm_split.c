@@ -165,8 +165,6 @@ static uint16_t *scratch_f16(size_t n)
     return v;
 }
 
-static uint64_t finish(const Worker *w) { return w->faulted ? VERTEX_MEASURE_FAULT : w->cycles; }
-
 static void run_stats(Worker *w, const void *a) { layernorm_stats_tile(w, a); }
 static uint64_t key_stats(const void *a)
 {
@@ -179,11 +177,9 @@ static uint64_t measure_stats(const IsaCosts *isa, const void *a)
     uint16_t *x = scratch_f16(s.n);
     float st[2] = {0.5f, 1.0f}, part[2];
     s.x = x, s.stats = st, s.part = part; /* on allocation failure the run faults: reported */
-    Worker w;
-    worker_init(&w, isa, -1);
-    layernorm_stats_tile(&w, &s);
+    uint64_t cycles = vertex_measure_run(isa, run_stats, &s);
     free(x);
-    return finish(&w);
+    return cycles;
 }
 
 static void run_combine(Worker *w, const void *a) { layernorm_combine_tile(w, a); }
@@ -199,11 +195,9 @@ static uint64_t measure_combine(const IsaCosts *isa, const void *a)
     for (size_t i = 0; parts && i < 2 * (size_t)s.nparts; i++)
         parts[i] = (float)(i % 7) + 1.0f;
     s.parts = parts, s.stats = st;
-    Worker w;
-    worker_init(&w, isa, -1);
-    layernorm_combine_tile(&w, &s);
+    uint64_t cycles = vertex_measure_run(isa, run_combine, &s);
     free(parts);
-    return finish(&w);
+    return cycles;
 }
 
 static void run_apply(Worker *w, const void *a) { layernorm_apply_tile(w, a); }
@@ -214,11 +208,9 @@ static uint64_t measure_apply(const IsaCosts *isa, const void *a)
     uint16_t *x = scratch_f16(s.n), *g = scratch_f16(s.n), *b = scratch_f16(s.n), *y = scratch_f16(s.n);
     float st[2] = {0.5f, 2.0f};
     s.x = x, s.gain = g, s.bias = b, s.out = y, s.stats = st;
-    Worker w;
-    worker_init(&w, isa, -1);
-    layernorm_apply_tile(&w, &s);
+    uint64_t cycles = vertex_measure_run(isa, run_apply, &s);
     free(x), free(g), free(b), free(y);
-    return finish(&w);
+    return cycles;
 }
 
 const VertexType layernorm_stats_vertex = {"layernorm.stats", sizeof(LnStatsArgs), run_stats, key_stats, measure_stats,

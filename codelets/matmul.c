@@ -36,11 +36,11 @@ void matmul_ref(const MatmulArgs *p, LayerDtype partials)
         }
 }
 
-void matmul_amp(Worker *wk, const MatmulArgs *p, LayerDtype partials)
+void matmul_amp_blocks(Worker *wk, const MatmulArgs *p, LayerDtype partials, int data, MatmulLoadBlock load,
+                       const void *ctx)
 {
-    uint32_t as = a_stride_of(p), ws = w_stride_of(p), os = out_stride_of(p);
+    uint32_t as = a_stride_of(p), os = out_stride_of(p);
     int f16 = partials == LAYER_F16;
-    int data = p->a && p->w && p->out;
     AmpState amp;
     amp.macs_per_cycle = p->amp_macs_per_cycle;
     wk->cycles += wk->isa->call;
@@ -49,7 +49,7 @@ void matmul_amp(Worker *wk, const MatmulArgs *p, LayerDtype partials)
         for (uint32_t k0 = 0; k0 < p->k; k0 += AMP_BLOCK_K) {
             uint32_t nk = p->k - k0 < AMP_BLOCK_K ? p->k - k0 : AMP_BLOCK_K;
             int first = k0 == 0 && !p->accumulate;
-            amp_load_weights(wk, &amp, data ? p->w + (size_t)n0 * ws + k0 : NULL, ws, nn, nk);
+            load(wk, &amp, ctx, n0, k0, nn, nk);
             amp_fill(wk);
             for (uint32_t m = 0; m < p->m; m++) {
                 float acc[AMP_BLOCK_N] = {0};
@@ -64,6 +64,20 @@ void matmul_amp(Worker *wk, const MatmulArgs *p, LayerDtype partials)
             }
         }
     }
+}
+
+/* matmul_amp's block load: rows n0.. of w from input k0 (none without data). */
+static void load_f16_block(Worker *wk, AmpState *amp, const void *ctx, uint32_t n0, uint32_t k0, uint32_t nn,
+                           uint32_t nk)
+{
+    const MatmulArgs *p = ctx;
+    uint32_t ws = w_stride_of(p);
+    amp_load_weights(wk, amp, p->a && p->w && p->out ? p->w + (size_t)n0 * ws + k0 : NULL, ws, nn, nk);
+}
+
+void matmul_amp(Worker *wk, const MatmulArgs *p, LayerDtype partials)
+{
+    matmul_amp_blocks(wk, p, partials, p->a && p->w && p->out, load_f16_block, p);
 }
 
 uint64_t matmul_amp_cycles(const IsaCosts *isa, uint32_t m, uint32_t k, uint32_t n,
@@ -197,6 +211,46 @@ static inline __attribute__((always_inline)) void native_transpose(__m256 *wc, c
     }
 }
 
+/* native_group's accumulators of rows m0 .. m0 + mr: the incoming partials
+ * (0 unless accumulating), a block's spare lanes repeating its last output. */
+static inline void native_acc_load(__m256 acc[][NATIVE_BLOCKS], const MatmulArgs *p, LayerDtype t, uint32_t m0,
+                                   uint32_t mr, uint32_t n0, uint32_t nn)
+{
+    uint32_t os = out_stride_of(p);
+    for (uint32_t r = 0; r < mr; r++)
+        for (uint32_t bl = 0; bl < NATIVE_BLOCKS; bl++) {
+            float v[NATIVE_LANES];
+            for (uint32_t j = 0; j < NATIVE_LANES; j++) {
+                uint32_t n = bl * NATIVE_LANES + j;
+                v[j] = p->accumulate ? layer_load(p->out, t, (size_t)(m0 + r) * os + n0 + (n < nn ? n : nn - 1)) : 0.0f;
+            }
+            acc[r][bl] = _mm256_loadu_ps(v);
+        }
+}
+
+/* Stores native_group's accumulators of rows m0 .. m0 + mr, outputs n0 .. n0 + nn only. */
+static inline void native_acc_store(__m256 acc[][NATIVE_BLOCKS], const MatmulArgs *p, LayerDtype t, uint32_t m0,
+                                    uint32_t mr, uint32_t n0, uint32_t nn)
+{
+    uint32_t os = out_stride_of(p), nb = (nn + NATIVE_LANES - 1) / NATIVE_LANES;
+    for (uint32_t r = 0; r < mr; r++)
+        for (uint32_t bl = 0; bl < nb; bl++) {
+            size_t o = (size_t)(m0 + r) * os + n0 + bl * NATIVE_LANES;
+            uint32_t valid = nn - bl * NATIVE_LANES < NATIVE_LANES ? nn - bl * NATIVE_LANES : NATIVE_LANES;
+            if (valid < NATIVE_LANES) {
+                _Alignas(32) float v[NATIVE_LANES];
+                _mm256_store_ps(v, acc[r][bl]);
+                for (uint32_t j = 0; j < valid; j++)
+                    layer_store(p->out, t, o + j, v[j]);
+            } else if (t == LAYER_F16) {
+                _mm_storeu_si128((__m128i *)((uint16_t *)p->out + o),
+                                 _mm256_cvtps_ph(acc[r][bl], _MM_FROUND_TO_NEAREST_INT));
+            } else {
+                _mm256_storeu_ps((float *)p->out + o, acc[r][bl]);
+            }
+        }
+}
+
 /* Outputs n0 .. n0 + nn (nn <= 8 x NATIVE_BLOCKS), eight per vector: for
  * each k the eight weights w[n][k] of a block come from a transpose, so
  * each lane runs its own output's additions in k order (the same roundings
@@ -217,15 +271,7 @@ static void native_group(const MatmulArgs *p, LayerDtype t, uint32_t n0, uint32_
         uint32_t mr = p->m - m0 < NATIVE_MAX_ROWS ? p->m - m0 : NATIVE_MAX_ROWS;
         __m256 acc[NATIVE_MAX_ROWS][NATIVE_BLOCKS];
         __m256 nan = _mm256_setzero_ps();
-        for (uint32_t r = 0; r < mr; r++)
-            for (uint32_t bl = 0; bl < NATIVE_BLOCKS; bl++) {
-                float v[NATIVE_LANES];
-                for (uint32_t j = 0; j < NATIVE_LANES; j++) {
-                    uint32_t n = bl * NATIVE_LANES + j;
-                    v[j] = p->accumulate ? layer_load(p->out, t, (size_t)(m0 + r) * os + n0 + (n < nn ? n : nn - 1)) : 0.0f;
-                }
-                acc[r][bl] = _mm256_loadu_ps(v);
-            }
+        native_acc_load(acc, p, t, m0, mr, n0, nn);
         for (uint32_t k0 = 0; k0 < p->k; k0 += AMP_BLOCK_K) {
             uint32_t k1 = k0 + AMP_BLOCK_K < p->k ? k0 + AMP_BLOCK_K : p->k;
             __m256 wc[NATIVE_BLOCKS][AMP_BLOCK_K]; /* wc[block][k - k0] lane j = w[n0 + 8 block + j][k] */
@@ -274,22 +320,7 @@ static void native_group(const MatmulArgs *p, LayerDtype t, uint32_t n0, uint32_
             native_scalar(&q, t, n0, n0 + nn);
             continue;
         }
-        for (uint32_t r = 0; r < mr; r++)
-            for (uint32_t bl = 0; bl < nb; bl++) {
-                size_t o = (size_t)(m0 + r) * os + n0 + bl * NATIVE_LANES;
-                uint32_t valid = nn - bl * NATIVE_LANES < NATIVE_LANES ? nn - bl * NATIVE_LANES : NATIVE_LANES;
-                if (valid < NATIVE_LANES) {
-                    _Alignas(32) float v[NATIVE_LANES];
-                    _mm256_store_ps(v, acc[r][bl]);
-                    for (uint32_t j = 0; j < valid; j++)
-                        layer_store(p->out, t, o + j, v[j]);
-                } else if (t == LAYER_F16) {
-                    _mm_storeu_si128((__m128i *)((uint16_t *)p->out + o),
-                                     _mm256_cvtps_ph(acc[r][bl], _MM_FROUND_TO_NEAREST_INT));
-                } else {
-                    _mm256_storeu_ps((float *)p->out + o, acc[r][bl]);
-                }
-            }
+        native_acc_store(acc, p, t, m0, mr, n0, nn);
     }
 }
 #endif
@@ -356,11 +387,9 @@ static uint64_t measure(const IsaCosts *isa, const void *args, LayerDtype partia
             s.a = a, s.w = wt, s.out = out;
         }
     }
-    Worker w;
-    worker_init(&w, isa, -1);
-    matmul_amp(&w, &s, partials);
+    uint64_t cycles = vertex_measure_run(isa, partials == LAYER_F16 ? run_f16 : run_f32, &s);
     free(a), free(wt), free(out);
-    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
+    return cycles;
 }
 
 static uint64_t measure_f16(const IsaCosts *isa, const void *args) { return measure(isa, args, LAYER_F16); }

@@ -50,7 +50,7 @@
 #include <stdint.h>
 
 #include "codelets/layer_dtype.h"
-#include "sim/err.h"
+#include "base/err.h"
 #include "codelets/registry.h"
 #include "sim/vertex.h"
 #include "sim/worker.h"
@@ -90,6 +90,18 @@ uint64_t matmul_amp_cycles(const IsaCosts *isa, uint32_t m, uint32_t k, uint32_t
 /* 0, or -1 with a message naming the bad field (zero sizes, strides smaller
  * than a row, AMP width outside 1..256, NULL pointers when need_data). */
 int matmul_check(const MatmulArgs *args, int need_data, IpuErr *err);
+
+/* The AMP block loop matmul_amp and matmul_fp8 share: per 16 x 16 block
+ * of weights (outputs n0 .. n0 + nn, inputs k0 .. k0 + nk), load puts the
+ * block into the AMP and charges its load (ctx: the codelet's args), then
+ * one fill and one amp_row per row of a, the partials read back from out
+ * except in the first input block of a run that does not accumulate. data:
+ * a, out and the weights are there (else only the cycles are charged). */
+struct AmpState;
+typedef void (*MatmulLoadBlock)(Worker *wk, struct AmpState *amp, const void *ctx, uint32_t n0, uint32_t k0,
+                                uint32_t nn, uint32_t nk);
+void matmul_amp_blocks(Worker *wk, const MatmulArgs *p, LayerDtype partials, int data, MatmulLoadBlock load,
+                       const void *ctx);
 
 /* Splits one tile's matmul into at most `workers` vertices the way the
  * supervisor would share it: by rows when m >= workers (near-equal shares,

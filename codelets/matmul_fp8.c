@@ -10,7 +10,7 @@
 #include "codelets/isa_ext.h"
 #include "codelets/isa_amp.h"
 #include "sim/arch.h"
-#include "models/quant_fp8.h"
+#include "base/quant_fp8.h"
 
 static Fp8Kind kind_of(const MatmulFp8Args *p) { return p->e5m2 ? FP8_E5M2 : FP8_E4M3; }
 static uint32_t v_stride_of(const MatmulFp8Args *p) { return p->mm.w_stride ? p->mm.w_stride : p->mm.k; }
@@ -51,34 +51,19 @@ static void amp_load_weights_fp8(Worker *wk, AmpState *amp, const uint8_t *v, ui
     wk->cycles += (wk->isa->amp_weight_load + 1) / 2;
 }
 
+/* matmul_fp8's block load: the codes of rows n0.. from input k0 (none without data). */
+static void load_fp8_block(Worker *wk, AmpState *amp, const void *ctx, uint32_t n0, uint32_t k0, uint32_t nn,
+                           uint32_t nk)
+{
+    const MatmulFp8Args *pf = ctx;
+    uint32_t vs = v_stride_of(pf);
+    int data = pf->mm.a && pf->v && pf->mm.out;
+    amp_load_weights_fp8(wk, amp, data ? pf->v + (size_t)n0 * vs + k0 : NULL, vs, nn, nk, kind_of(pf));
+}
+
 void matmul_fp8(Worker *wk, const MatmulFp8Args *pf, LayerDtype partials)
 {
-    const MatmulArgs *p = &pf->mm;
-    uint32_t as = p->a_stride ? p->a_stride : p->k, vs = v_stride_of(pf), os = p->out_stride ? p->out_stride : p->n;
-    int f16 = partials == LAYER_F16, data = p->a && pf->v && p->out;
-    AmpState amp;
-    amp.macs_per_cycle = p->amp_macs_per_cycle;
-    wk->cycles += wk->isa->call;
-    for (uint32_t n0 = 0; n0 < p->n; n0 += AMP_BLOCK_N) {
-        uint32_t nn = p->n - n0 < AMP_BLOCK_N ? p->n - n0 : AMP_BLOCK_N;
-        for (uint32_t k0 = 0; k0 < p->k; k0 += AMP_BLOCK_K) {
-            uint32_t nk = p->k - k0 < AMP_BLOCK_K ? p->k - k0 : AMP_BLOCK_K;
-            int first = k0 == 0 && !p->accumulate;
-            amp_load_weights_fp8(wk, &amp, data ? pf->v + (size_t)n0 * vs + k0 : NULL, vs, nn, nk, kind_of(pf));
-            amp_fill(wk);
-            for (uint32_t m = 0; m < p->m; m++) {
-                float acc[AMP_BLOCK_N] = {0};
-                size_t o = (size_t)m * os + n0;
-                if (data && !first)
-                    for (uint32_t n = 0; n < nn; n++)
-                        acc[n] = layer_load(p->out, partials, o + n);
-                amp_row(wk, &amp, data ? p->a + (size_t)m * as + k0 : NULL, nk, data ? acc : NULL, f16);
-                if (data)
-                    for (uint32_t n = 0; n < nn; n++)
-                        layer_store(p->out, partials, o + n, acc[n]);
-            }
-        }
-    }
+    matmul_amp_blocks(wk, &pf->mm, partials, pf->mm.a && pf->v && pf->mm.out, load_fp8_block, pf);
 }
 
 uint64_t matmul_fp8_cycles(const IsaCosts *isa, uint32_t m, uint32_t k, uint32_t n, uint32_t amp_macs_per_cycle,
@@ -125,10 +110,7 @@ static uint64_t measure(const IsaCosts *isa, const void *args, LayerDtype partia
 {
     MatmulFp8Args s = *(const MatmulFp8Args *)args;
     s.mm.a = NULL, s.v = NULL, s.mm.out = NULL;
-    Worker w;
-    worker_init(&w, isa, -1);
-    matmul_fp8(&w, &s, partials);
-    return w.cycles;
+    return vertex_measure_run(isa, partials == LAYER_F16 ? run_f16 : run_f32, &s);
 }
 static uint64_t measure_f16(const IsaCosts *isa, const void *args) { return measure(isa, args, LAYER_F16); }
 static uint64_t measure_f32(const IsaCosts *isa, const void *args) { return measure(isa, args, LAYER_F32); }

@@ -2,7 +2,7 @@
  * with amp_macs_per_cycle_fp8 > 0, such as the c600 preset), and the
  * per-column scale its outputs then get.
  *
- * matmul_fp8: out (+)= a x v^T with v (N, K) fp8 codes (models/quant_fp8.h,
+ * matmul_fp8: out (+)= a x v^T with v (N, K) fp8 codes (sim/base/quant_fp8.h,
  * E4M3 or E5M2, row stride as MatmulArgs.w_stride) and a (M, K) fp16. The
  * AMP's weight path takes the codes and holds their exact fp16 values
  * (every finite fp8 value is one), so the arithmetic is matmul_ref's with

@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sim/fp16.h"
+#include "base/fp16.h"
 
 #if defined(__F16C__) && defined(__AVX__)
 #include <immintrin.h>

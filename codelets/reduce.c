@@ -110,15 +110,13 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     size_t cnt = (size_t)s.parts * s.n;
     float *in = malloc(cnt * layer_dtype_bytes(s.in_type));
     float *out = malloc((size_t)s.n * layer_dtype_bytes(s.out_type));
-    Worker w;
-    worker_init(&w, isa, -1);
     if (in)
         for (size_t i = 0; i < cnt; i++)
             layer_store(in, s.in_type, i, (float)(int)(i % 11) - 5.0f);
     s.in = in, s.out = out; /* on allocation failure the run faults: reported */
-    reduce_tile(&w, &s);
+    uint64_t cycles = vertex_measure_run(isa, run, &s);
     free(in), free(out);
-    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
+    return cycles;
 }
 
 const VertexType reduce_vertex = {"reduce.sum", sizeof(ReduceArgs), run, shape_key, measure, native};

@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 
-#include "sim/err.h"
+#include "base/err.h"
 #include "sim/vertex.h"
 
 typedef struct CodeletVariant {

@@ -128,11 +128,9 @@ static uint64_t measure(const IsaCosts *isa, const void *args)
     if (tab)
         rotary_table_ref(tab, 3, s.tokens, s.rotary_dim);
     s.x = x, s.out = y, s.table = tab; /* on allocation failure the run faults: reported */
-    Worker w;
-    worker_init(&w, isa, -1);
-    rotary_tile(&w, &s);
+    uint64_t cycles = vertex_measure_run(isa, run, &s);
     free(x), free(y), free(tab);
-    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
+    return cycles;
 }
 
 const VertexType rotary_vertex = {"rotary.interleaved", sizeof(RotaryArgs), run, shape_key, measure, native};

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/quant_format.h"
+#include "base/quant_fp8.h"
+#include "base/quant_int.h"
+#include "base/quant_nf4.h"
 #include "codelets/wdec_impl.h"
-#include "models/quant_format.h"
-#include "models/quant_fp8.h"
-#include "models/quant_int.h"
-#include "models/quant_nf4.h"
 
 const char *const wdec_format_names[WDEC_FORMATS] = {"s4g", "nf4g", "nf4g+dq", "i8", "fp8e4m3", "fp8e5m2"};
 
@@ -139,7 +139,7 @@ uint64_t wdec_shape_key(const void *args)
     return (uint64_t)a->groups << 27 | (uint64_t)a->seg_groups << 14 | a->group_size; /* n, seg_groups < 2^13 */
 }
 
-uint64_t wdec_measure_with(WdecFormat f, WdecFn fn, const IsaCosts *isa, const void *args)
+uint64_t wdec_measure_with(WdecFormat f, void (*run)(Worker *, const void *), const IsaCosts *isa, const void *args)
 {
     const WdecArgs *shape = args;
     size_t g = shape->groups, n = shape->group_size, elems = g * n, code_bytes = elems * (size_t)wdec_code_bits(f) / 8;
@@ -159,11 +159,9 @@ uint64_t wdec_measure_with(WdecFormat f, WdecFn fn, const IsaCosts *isa, const v
         dq[2 + k] = 1e-3f;
     WdecArgs a = {codes, f == WDEC_NF4DQ ? NULL : scale, f == WDEC_NF4DQ ? qs : NULL, f == WDEC_NF4DQ ? dq : NULL,
                   out, shape->groups, shape->group_size, shape->seg_groups, shape->seg0, shape->dq_stride};
-    Worker w;
-    worker_init(&w, isa, -1);
-    fn(&w, &a);
+    uint64_t cycles = vertex_measure_run(isa, run, &a);
     free(codes), free(qs), free(scale), free(out), free(dq);
-    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
+    return cycles;
 }
 
 int wdec_native(WdecFormat f, const void *args)

@@ -1,7 +1,7 @@
 /* wdec.h - the decompress codelets of the weight formats beyond q4g:
  * s4g, nf4g, nf4g+dq, i8 (i8g and i8c), fp8e4m3 and fp8e5m2 codes to fp16
  * weights on a tile, each variant bit-exact with its format's scalar
- * dequantizer (models/quant_int.h, quant_nf4.h, quant_fp8.h), which
+ * dequantizer (sim/base/quant_int.h, quant_nf4.h, quant_fp8.h), which
  * wdec_ref applies element by element: the specification.
  *
  * Data layout (one vertex: a contiguous range of whole groups of one
@@ -29,7 +29,7 @@
  *   dq[2 + ((phase + t x dq_stride) >> 8)]; the lowering keeps a segment
  *   inside one second-level block, so a vertex holds whole segments;
  * - out (groups, n) fp16, 8-byte aligned.
- * fp8e4m3's scales are below 256 in magnitude (models/quant_fp8.h: the
+ * fp8e4m3's scales are below 256 in magnitude (sim/base/quant_fp8.h: the
  * quantizer's are at most 65504 / 448 = 146.2): its arith variant folds the
  * widening's exact x 2^8 into the scale.
  *
@@ -52,8 +52,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "codelets/registry.h"
-#include "sim/err.h"
 #include "sim/vertex.h"
 #include "sim/worker.h"
 

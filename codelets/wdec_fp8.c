@@ -1,6 +1,6 @@
 /* wdec_fp8.c - decompress variants of fp8 weights (fp8e4m3, fp8e5m2) with
  * a per-channel or per-tensor scale: w = fp16(fp8_to_fp16(code) x scale)
- * per models/quant_fp8.h. Layout: codelets/wdec.h.
+ * per sim/base/quant_fp8.h. Layout: codelets/wdec.h.
  *
  * E5M2 is binary16's top byte: shuf8x8lo / hi of a zero register and four
  * codes put each code in the high byte of its lane, which is then its
@@ -138,7 +138,7 @@ static const CodeletVariant e5m2_variants[] = {
     {"shuf", "four codes per ld32 shuffled into the lanes' high bytes (their fp16), x scale", &fp8e5m2_shuf_vertex},
 };
 const CodeletFamily codelet_family_dec_fp8e5m2 = {
-    "decompress.fp8e5m2", "fp8 E5M2 x scale (models/quant_fp8.h), bit-exact with fp8_dequant_ref",
+    "decompress.fp8e5m2", "fp8 E5M2 x scale (sim/base/quant_fp8.h), bit-exact with fp8_dequant_ref",
     e5m2_variants, sizeof e5m2_variants / sizeof e5m2_variants[0],
 };
 
@@ -148,6 +148,6 @@ static const CodeletVariant e4m3_variants[] = {
     {"lut", "a 256-entry fp16 table of the codes, four indexed ld16 per ld32, x scale", &fp8e4m3_lut_vertex},
 };
 const CodeletFamily codelet_family_dec_fp8e4m3 = {
-    "decompress.fp8e4m3", "fp8 E4M3 x scale (models/quant_fp8.h), bit-exact with fp8_dequant_ref (scales below 256)",
+    "decompress.fp8e4m3", "fp8 E4M3 x scale (sim/base/quant_fp8.h), bit-exact with fp8_dequant_ref (scales below 256)",
     e4m3_variants, sizeof e4m3_variants / sizeof e4m3_variants[0],
 };

@@ -9,13 +9,11 @@
 #include "codelets/q4_isa.h"
 #include "codelets/wdec.h"
 
-typedef void (*WdecFn)(Worker *w, const WdecArgs *a);
-
 /* A key equal for args of the same shape: groups, group size, seg_groups. */
 uint64_t wdec_shape_key(const void *args);
-/* Runs fn on deterministic scratch data of args' shape: its worker cycles,
- * or VERTEX_MEASURE_FAULT if it faulted. */
-uint64_t wdec_measure_with(WdecFormat f, WdecFn fn, const IsaCosts *isa, const void *args);
+/* Runs run (a variant's VertexType.run) on deterministic scratch data of
+ * args' shape: its worker cycles, or VERTEX_MEASURE_FAULT if it faulted. */
+uint64_t wdec_measure_with(WdecFormat f, void (*run)(Worker *, const void *), const IsaCosts *isa, const void *args);
 /* The native version: wdec_ref's bits; declines (non-zero) where run()
  * would fault (a NULL or misaligned buffer). */
 int wdec_native(WdecFormat f, const void *args);
@@ -24,7 +22,7 @@ int wdec_native(WdecFormat f, const void *args);
     static void run_##name(Worker *w, const void *args) { wdec_##name(w, args); }                               \
     static uint64_t measure_##name(const IsaCosts *isa, const void *args)                                       \
     {                                                                                                             \
-        return wdec_measure_with(fmt, wdec_##name, isa, args);                                                  \
+        return wdec_measure_with(fmt, run_##name, isa, args);                                                   \
     }                                                                                                             \
     static int native_##name(const IsaCosts *isa, const void *args) { return wdec_native(fmt, args); }          \
     static const VertexType name##_vertex = {"wdec." #name, sizeof(WdecArgs), run_##name, wdec_shape_key,      \

@@ -1,6 +1,6 @@
 /* wdec_int.c - decompress variants of the symmetric integer formats: s4g
  * (4-bit, nibble = q + 8) and i8 (i8g, i8c: byte = q + 128), each
- * w = fp16(q x scale) per models/quant_int.h. Layout: codelets/wdec.h.
+ * w = fp16(q x scale) per sim/base/quant_int.h. Layout: codelets/wdec.h.
  *
  * Both turn codes into exact fp16 integers with the "magic number" trick:
  * a code c placed in the low fraction bits of an fp16 whose exponent makes
@@ -134,7 +134,7 @@ static const CodeletVariant s4g_variants[] = {
     {"fused", "one word per ld16, shift unpack, magic-number exponent, - 72, x scale", &s4g_fused_vertex},
 };
 const CodeletFamily codelet_family_dec_s4g = {
-    "decompress.s4g", "symmetric int4 groups to fp16 (models/quant_int.h), bit-exact with s4_dequant_ref",
+    "decompress.s4g", "symmetric int4 groups to fp16 (sim/base/quant_int.h), bit-exact with s4_dequant_ref",
     s4g_variants, sizeof s4g_variants / sizeof s4g_variants[0],
 };
 
@@ -142,6 +142,6 @@ static const CodeletVariant i8_variants[] = {
     {"magic", "four bytes per ld32, byte shuffles into lanes, magic-number exponent, - 1152, x scale", &i8_magic_vertex},
 };
 const CodeletFamily codelet_family_dec_i8 = {
-    "decompress.i8", "int8 per group or per channel to fp16 (models/quant_int.h), bit-exact with i8_dequant_ref",
+    "decompress.i8", "int8 per group or per channel to fp16 (sim/base/quant_int.h), bit-exact with i8_dequant_ref",
     i8_variants, sizeof i8_variants / sizeof i8_variants[0],
 };

@@ -1,6 +1,6 @@
 /* wdec_nf4.c - decompress variants of NF4 (nf4g) and NF4 with
  * double-quantized scales (nf4g+dq): w = fp16(cb[c] x scale) per
- * models/quant_nf4.h. Layout: codelets/wdec.h.
+ * sim/base/quant_nf4.h. Layout: codelets/wdec.h.
  *
  * A code is an index, so each weight costs an indexed 16-bit load from a
  * table in tile memory: four nibble extractions (shr / and), four ld16,
@@ -23,9 +23,9 @@
  * the step's index is (phase + t x stride) >> 8 (a shift, an add for the
  * next segment's t, an add for the address) and one ld32.
  */
+#include "base/quant_nf4.h"
 #include "codelets/isa_ext.h"
 #include "codelets/wdec_impl.h"
-#include "models/quant_nf4.h"
 
 #define F32_2P23_BITS 0x4b000000u /* 2^23: the fraction's low bits are integers */
 #define F32_2P23_P128 8388736.0f  /* 2^23 + 128 */
@@ -122,7 +122,7 @@ static const CodeletVariant nf4g_variants[] = {
     {"cb", "four indexed ld16 of the fp16 codebook per word, then x scale", &nf4g_cb_vertex},
 };
 const CodeletFamily codelet_family_dec_nf4g = {
-    "decompress.nf4g", "NF4 codebook x per-group fp16 absmax (models/quant_nf4.h), bit-exact with nf4_dequant_ref",
+    "decompress.nf4g", "NF4 codebook x per-group fp16 absmax (sim/base/quant_nf4.h), bit-exact with nf4_dequant_ref",
     nf4g_variants, sizeof nf4g_variants / sizeof nf4g_variants[0],
 };
 
@@ -131,7 +131,7 @@ static const CodeletVariant nf4dq_variants[] = {
     {"cb", "the group's 8-bit scale decoded in fp32, then as nf4g cb", &nf4dq_cb_vertex},
 };
 const CodeletFamily codelet_family_dec_nf4dq = {
-    "decompress.nf4g+dq", "NF4 with double-quantized scales (models/quant_nf4.h), bit-exact with nf4_dequant_ref of "
+    "decompress.nf4g+dq", "NF4 with double-quantized scales (sim/base/quant_nf4.h), bit-exact with nf4_dequant_ref of "
                           "nf4_dq_scale_ref",
     nf4dq_variants, sizeof nf4dq_variants / sizeof nf4dq_variants[0],
 };

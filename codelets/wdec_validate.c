@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/quant_format.h"
-#include "models/quant_fp8.h"
+#include "base/quant_format.h"
+#include "base/quant_fp8.h"
+#include "codelets/validate_util.h"
 
 static const WdecEdgeScale edge_scales[] = {
     {0x0000, "zero"},
@@ -46,14 +47,6 @@ const WdecEdgeScale *wdec_edge_scales(WdecFormat f, uint32_t *count)
 }
 
 void wdec_validation_init(WdecValidation *v) { memset(v, 0, sizeof *v); }
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 static unsigned code_of(WdecFormat f, const WdecArgs *a, size_t i)
 {
@@ -151,8 +144,8 @@ int wdec_validate_random(const VertexType *vt, WdecFormat f, const IsaCosts *isa
     /* nf4g+dq: segments of the largest of 1..4 groups dividing the groups,
      * a random phase, seg0 and stride, and as many random steps as they index */
     uint64_t s = seed;
-    uint32_t seg = 1, phase = (uint32_t)(splitmix64(&s) % 256), seg0 = (uint32_t)(splitmix64(&s) % 4);
-    uint32_t stride = (uint32_t)(splitmix64(&s) % 5) * 37;
+    uint32_t seg = 1, phase = (uint32_t)(validate_splitmix64(&s) % 256), seg0 = (uint32_t)(validate_splitmix64(&s) % 4);
+    uint32_t stride = (uint32_t)(validate_splitmix64(&s) % 5) * 37;
     for (uint32_t d = 2; d <= 4; d++)
         seg = groups % d ? seg : d;
     size_t nsteps = (((uint64_t)phase + (uint64_t)(seg0 + groups / seg - 1) * stride) >> 8) + 1;
@@ -161,15 +154,15 @@ int wdec_validate_random(const VertexType *vt, WdecFormat f, const IsaCosts *isa
     float *dq = aligned_alloc(8, (nsteps + 3) / 2 * 8);
     IPU_ASSERT(codes && qs && scale && dq);
     for (size_t i = 0; i < code_bytes; i++)
-        codes[i] = (uint8_t)splitmix64(&s);
+        codes[i] = (uint8_t)validate_splitmix64(&s);
     for (uint32_t g = 0; g < groups; g++) {
-        scale[g] = random_scale(f, splitmix64(&s));
-        qs[g] = (uint8_t)splitmix64(&s);
+        scale[g] = random_scale(f, validate_splitmix64(&s));
+        qs[g] = (uint8_t)validate_splitmix64(&s);
     }
-    dq[0] = ((float)(splitmix64(&s) >> 11) * 0x1p-53f - 0.5f) * 0.2f;
+    dq[0] = ((float)(validate_splitmix64(&s) >> 11) * 0x1p-53f - 0.5f) * 0.2f;
     memcpy(&dq[1], &phase, 4);
     for (size_t k = 0; k < nsteps; k++)
-        dq[2 + k] = (float)(splitmix64(&s) >> 11) * 0x1p-53f * 0.01f;
+        dq[2 + k] = (float)(validate_splitmix64(&s) >> 11) * 0x1p-53f * 0.01f;
     WdecArgs a = {.codes = codes, .scale = scale, .groups = groups, .group_size = group_size};
     if (f == WDEC_NF4DQ)
         a.scale = NULL, a.qscale = qs, a.dq = dq, a.seg_groups = seg, a.seg0 = seg0, a.dq_stride = stride;
@@ -192,14 +185,8 @@ uint64_t wdec_tile_cycles(const VertexType *vt, WdecFormat f, const IsaCosts *is
     WdecArgs all = {.groups = tile_groups, .group_size = group_size, .seg_groups = seg_groups, .dq_stride = 64},
              parts[64];
     wdec_split(f, &all, workers, parts);
-    uint64_t worst = 0;
-    for (uint32_t k = 0; k < workers; k++) {
-        if (!parts[k].groups)
-            continue;
-        uint64_t c = vt->measure(isa, &parts[k]);
-        if (c == VERTEX_MEASURE_FAULT)
-            return UINT64_MAX;
-        worst = c > worst ? c : worst;
-    }
-    return worst * workers;
+    const void *args[64];
+    for (uint32_t k = 0; k < workers; k++)
+        args[k] = parts[k].groups ? &parts[k] : NULL;
+    return validate_tile_cycles(vt, isa, args, workers);
 }

@@ -13,8 +13,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/err.h"
 #include "sim/arch.h"
-#include "sim/err.h"
 
 #define BENCH_MAX_COLS 8
 #define BENCH_MAX_ROWS 48

@@ -18,9 +18,9 @@
 
 #include <stdint.h>
 
+#include "base/err.h"
 #include "host/lower/lower.h"
 #include "sim/arch.h"
-#include "sim/err.h"
 
 typedef struct MatmulRun {
     uint32_t m, k, n;

@@ -35,15 +35,34 @@ static void usage(FILE *f)
                "nf4g:64+dq names its format\n");
 }
 
-/* Parses a subcommand taking one codelet family name; the last option is
- * --help. Returns -1 to go on with *name set, else the exit status. */
-static int parse_family(const char *cmd, int argc, char **argv, CliOpt *opts, int nopts, const char **name)
+/* The options of validate and bench, by name (copied before parsing: cli_parse fills count and values). */
+enum { V_VARIANT, V_SEED, V_FORMAT, V_HELP, V_COUNT };
+static const CliOpt validate_opts[V_COUNT] = {
+    [V_VARIANT] = {"variant", 1, "validate one variant (default: all)", 0, {0}},
+    [V_SEED] = {"seed", 1, "seed of the random tensors (default 1)", 0, {0}},
+    [V_FORMAT] = {"format", 1, "weight format: q4g (default), s4g, nf4g, nf4g+dq, i8, fp8e4m3, fp8e5m2", 0, {0}},
+    [V_HELP] = {"help", 0, "this help", 0, {0}},
+};
+enum { B_ARCH, B_SET, B_VARIANT, B_GROUP_SIZE, B_JSON, B_FORMAT, B_HELP, B_COUNT };
+static const CliOpt bench_opts[B_COUNT] = {
+    [B_ARCH] = {"arch", 1, "arch preset (default bow)", 0, {0}},
+    [B_SET] = {"set", 1, "change one arch key, e.g. isa.nibunpack4.cycles=2 (repeatable)", 0, {0}},
+    [B_VARIANT] = {"variant", 1, "bench one variant, or graphcore: Graphcore's pipeline (default: all)", 0, {0}},
+    [B_GROUP_SIZE] = {"group-size", 1, "bench one group size (default: 4 8 16 32 64 128 256)", 0, {0}},
+    [B_JSON] = {"json", 0, "print JSON instead of a table", 0, {0}},
+    [B_FORMAT] = {"format", 1, "weight format: q4g (default), s4g, nf4g, nf4g+dq, i8, fp8e4m3, fp8e5m2", 0, {0}},
+    [B_HELP] = {"help", 0, "this help", 0, {0}},
+};
+
+/* Parses a subcommand taking one codelet family name; opts[help] is --help.
+ * Returns -1 to go on with *name set, else the exit status. */
+static int parse_family(const char *cmd, int argc, char **argv, CliOpt *opts, int nopts, int help, const char **name)
 {
     const char *pos[2];
     int npos;
     if (cli_parse(cmd, argc, argv, opts, nopts, pos, 2, &npos))
         return 2;
-    if (opts[nopts - 1].count) {
+    if (opts[help].count) {
         usage(stdout);
         cli_print_options(stdout, opts, nopts);
         return 0;
@@ -132,19 +151,14 @@ static void print_failures(const char *name, const DecompressQ4Validation *v)
 
 static int cmd_validate(int argc, char **argv)
 {
-    CliOpt opts[] = {
-        {"variant", 1, "validate one variant (default: all)", 0, {0}},
-        {"seed", 1, "seed of the random tensors (default 1)", 0, {0}},
-        {"format", 1, "weight format: q4g (default), s4g, nf4g, nf4g+dq, i8, fp8e4m3, fp8e5m2", 0, {0}},
-        {"help", 0, "this help", 0, {0}},
-    };
-    const int nopts = sizeof opts / sizeof opts[0];
+    CliOpt opts[V_COUNT];
+    memcpy(opts, validate_opts, sizeof opts);
     const char *family;
-    int st = parse_family("codelet validate", argc, argv, opts, nopts, &family);
+    int st = parse_family("codelet validate", argc, argv, opts, V_COUNT, V_HELP, &family);
     if (st >= 0)
         return st;
     char *end;
-    const char *seed_text = cli_value(&opts[1], "1");
+    const char *seed_text = cli_value(&opts[V_SEED], "1");
     errno = 0;
     uint64_t seed = strtoull(seed_text, &end, 10);
     if (*end || !isdigit((unsigned char)seed_text[0]) || errno) { /* digits only: no hex, no sign */
@@ -153,14 +167,14 @@ static int cmd_validate(int argc, char **argv)
     }
     int wdec;
     WdecFormat wf;
-    if (pick_format(family, cli_value(&opts[2], NULL), &wdec, &wf))
+    if (pick_format(family, cli_value(&opts[V_FORMAT], NULL), &wdec, &wf))
         return 2;
     if (wdec)
-        return cli_wdec_validate(wf, cli_value(&opts[0], NULL), seed);
+        return cli_wdec_validate(wf, cli_value(&opts[V_VARIANT], NULL), seed);
     const CodeletFamily *f;
     const CodeletVariant *vars;
     size_t nvar;
-    if (pick_variants(family, cli_value(&opts[0], NULL), &f, &vars, &nvar))
+    if (pick_variants(family, cli_value(&opts[V_VARIANT], NULL), &f, &vars, &nvar))
         return 1;
     /* Validation is about results: the what-if instruction is switched on so
      * the nibunpack variant can be checked too. */
@@ -215,12 +229,7 @@ static void bench_gc_rows(const IpuArch *arch, const uint32_t *sizes, uint32_t n
             cJSON_AddStringToObject(r, "variant", "graphcore");
             cJSON_AddStringToObject(r, "broadcast_vertex", vx);
             cJSON_AddNumberToObject(r, "group_size", n);
-            cJSON_AddNumberToObject(r, "weights", weights);
-            cJSON_AddNumberToObject(r, "tile_cycles", (double)tc);
-            cJSON_AddNumberToObject(r, "tile_cycles_per_weight", tc / weights);
-            cJSON_AddNumberToObject(r, "tile_cycles_with_launch", (double)tl);
-            cJSON_AddNumberToObject(r, "tile_cycles_with_launch_per_weight", tl / weights);
-            cJSON_AddNumberToObject(r, "tile_s_with_launch", tl / arch->clock_hz);
+            cli_codelet_cycles_json(r, weights, UINT64_MAX, tc, tl, arch->clock_hz);
             cJSON_AddItemToArray(rows, r);
         } else {
             printf("%-12s %6u %13s %11.3f %12llu %13.3f %9.3f  %s\n", "graphcore", n, "-", tc / weights,
@@ -277,14 +286,7 @@ static int bench_variant_rows(const IpuArch *arch, const CodeletVariant *vars, s
                 cJSON_AddStringToObject(r, "variant", cv->name);
                 cJSON_AddBoolToObject(r, "whatif", whatif);
                 cJSON_AddNumberToObject(r, "group_size", n);
-                cJSON_AddNumberToObject(r, "weights", weights);
-                cJSON_AddNumberToObject(r, "worker_cycles", (double)wc);
-                cJSON_AddNumberToObject(r, "worker_cycles_per_weight", wc / weights);
-                cJSON_AddNumberToObject(r, "tile_cycles", (double)tc);
-                cJSON_AddNumberToObject(r, "tile_cycles_per_weight", tc / weights);
-                cJSON_AddNumberToObject(r, "tile_cycles_with_launch", (double)tl);
-                cJSON_AddNumberToObject(r, "tile_cycles_with_launch_per_weight", tl / weights);
-                cJSON_AddNumberToObject(r, "tile_s_with_launch", tl / arch->clock_hz);
+                cli_codelet_cycles_json(r, weights, wc, tc, tl, arch->clock_hz);
                 cJSON_AddItemToArray(rows, r);
             } else {
                 char name[24];
@@ -299,45 +301,37 @@ static int bench_variant_rows(const IpuArch *arch, const CodeletVariant *vars, s
 
 static int cmd_bench(int argc, char **argv)
 {
-    CliOpt opts[] = {
-        {"arch", 1, "arch preset (default bow)", 0, {0}},
-        {"set", 1, "change one arch key, e.g. isa.nibunpack4.cycles=2 (repeatable)", 0, {0}},
-        {"variant", 1, "bench one variant, or graphcore: Graphcore's pipeline (default: all)", 0, {0}},
-        {"group-size", 1, "bench one group size (default: 4 8 16 32 64 128 256)", 0, {0}},
-        {"json", 0, "print JSON instead of a table", 0, {0}},
-        {"format", 1, "weight format: q4g (default), s4g, nf4g, nf4g+dq, i8, fp8e4m3, fp8e5m2", 0, {0}},
-        {"help", 0, "this help", 0, {0}},
-    };
-    const int nopts = sizeof opts / sizeof opts[0];
+    CliOpt opts[B_COUNT];
+    memcpy(opts, bench_opts, sizeof opts);
     const char *family;
-    int st = parse_family("codelet bench", argc, argv, opts, nopts, &family);
+    int st = parse_family("codelet bench", argc, argv, opts, B_COUNT, B_HELP, &family);
     if (st >= 0)
         return st;
     IpuErr err = {{0}};
     IpuArch arch;
-    if (cli_arch_resolve(cli_value(&opts[0], NULL), "bow", NULL, &opts[1], &arch, &err)) {
+    if (cli_arch_resolve(cli_value(&opts[B_ARCH], NULL), "bow", NULL, &opts[B_SET], &arch, &err)) {
         fprintf(stderr, "ipusim codelet bench: %s\n", err.msg);
         return 1;
     }
     uint32_t sizes[8] = {4, 8, 16, 32, 64, 128, 256}, nsizes = 7;
-    if (opts[3].count && parse_group_size(cli_value(&opts[3], ""), sizes, &nsizes))
+    if (opts[B_GROUP_SIZE].count && parse_group_size(cli_value(&opts[B_GROUP_SIZE], ""), sizes, &nsizes))
         return 2;
     int wdec;
     WdecFormat wf;
-    if (pick_format(family, cli_value(&opts[5], NULL), &wdec, &wf))
+    if (pick_format(family, cli_value(&opts[B_FORMAT], NULL), &wdec, &wf))
         return 2;
+    int json = opts[B_JSON].count > 0;
+    const char *variant = cli_value(&opts[B_VARIANT], NULL);
     if (wdec)
-        return cli_wdec_bench(&arch, wf, cli_value(&opts[2], NULL), sizes, nsizes, opts[4].count > 0);
+        return cli_wdec_bench(&arch, wf, variant, sizes, nsizes, json);
     const CodeletFamily *f;
     const CodeletVariant *vars;
     size_t nvar;
-    const char *variant = cli_value(&opts[2], NULL);
     int gc_only = variant && !strcmp(variant, "graphcore");
     if (pick_variants(family, gc_only ? NULL : variant, &f, &vars, &nvar))
         return 1;
     if (gc_only)
         nvar = 0;
-    int json = opts[4].count > 0;
     uint32_t workers = arch.workers_per_tile;
     cJSON *root = json ? cJSON_CreateObject() : NULL, *rows = NULL;
     if (json) {
@@ -360,14 +354,10 @@ static int cmd_bench(int argc, char **argv)
     int any_whatif = bench_variant_rows(&arch, vars, nvar, sizes, nsizes, rows);
     if (!variant || gc_only)
         bench_gc_rows(&arch, sizes, nsizes, rows);
-    if (json) {
-        char *text = cJSON_Print(root);
-        puts(text);
-        free(text);
-        cJSON_Delete(root);
-    } else if (any_whatif) {
+    if (json)
+        return cli_print_json(root);
+    if (any_whatif)
         printf("\n* what-if: isa.nibunpack4.enabled switched on for this row\n");
-    }
     return 0;
 }
 

@@ -9,6 +9,7 @@
 
 #include "codelets/wdec.h"
 #include "codelets/wdec_validate.h"
+#include "host/cli.h"
 #include "host/cli_codelet_wdec.h"
 #include "models/quant.h"
 
@@ -17,6 +18,20 @@
 /* nf4g+dq in the bench: a second-level pair per row segment of up to this
  * many weights (a linear's K block on a pod4 decode is 256..1024 wide). */
 #define BENCH_DQ_SEGMENT 1024u
+
+void cli_codelet_cycles_json(cJSON *r, double weights, uint64_t wc, uint64_t tc, uint64_t tl, double clock_hz)
+{
+    cJSON_AddNumberToObject(r, "weights", weights);
+    if (wc != UINT64_MAX) {
+        cJSON_AddNumberToObject(r, "worker_cycles", (double)wc);
+        cJSON_AddNumberToObject(r, "worker_cycles_per_weight", wc / weights);
+    }
+    cJSON_AddNumberToObject(r, "tile_cycles", (double)tc);
+    cJSON_AddNumberToObject(r, "tile_cycles_per_weight", tc / weights);
+    cJSON_AddNumberToObject(r, "tile_cycles_with_launch", (double)tl);
+    cJSON_AddNumberToObject(r, "tile_cycles_with_launch_per_weight", tl / weights);
+    cJSON_AddNumberToObject(r, "tile_s_with_launch", tl / clock_hz);
+}
 
 int cli_wdec_format(const char *text, int *is_q4g, WdecFormat *f, IpuErr *err)
 {
@@ -154,25 +169,12 @@ int cli_wdec_bench(const IpuArch *arch, WdecFormat f, const char *variant, const
                 cJSON_AddStringToObject(r, "variant", vars[k].name);
                 cJSON_AddNumberToObject(r, "group_size", n);
                 cJSON_AddNumberToObject(r, "seg_groups", seg);
-                cJSON_AddNumberToObject(r, "weights", weights);
-                cJSON_AddNumberToObject(r, "worker_cycles", (double)wc);
-                cJSON_AddNumberToObject(r, "worker_cycles_per_weight", wc / weights);
-                cJSON_AddNumberToObject(r, "tile_cycles", (double)tc);
-                cJSON_AddNumberToObject(r, "tile_cycles_per_weight", tc / weights);
-                cJSON_AddNumberToObject(r, "tile_cycles_with_launch", (double)tl);
-                cJSON_AddNumberToObject(r, "tile_cycles_with_launch_per_weight", tl / weights);
-                cJSON_AddNumberToObject(r, "tile_s_with_launch", tl / arch->clock_hz);
+                cli_codelet_cycles_json(r, weights, wc, tc, tl, arch->clock_hz);
                 cJSON_AddItemToArray(rows, r);
             } else {
                 printf("%-12s %6u %5u %13.3f %11.3f %12llu %13.3f %9.3f\n", vars[k].name, n, seg, wc / weights,
                        tc / weights, (unsigned long long)tc, tl / weights, tl / arch->clock_hz * 1e6);
             }
         }
-    if (json) {
-        char *text = cJSON_Print(root);
-        puts(text);
-        free(text);
-        cJSON_Delete(root);
-    }
-    return 0;
+    return json ? cli_print_json(root) : 0;
 }

@@ -12,9 +12,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "base/err.h"
+#include "base/fileio.h"
 #include "host/cli.h"
-#include "sim/err.h"
-#include "sim/fileio.h"
 
 /* Ids from a list option or a file option; n = 0 when neither was given. */
 typedef struct CliIds {

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fileio.h"
 #include "host/cli.h"
 #include "host/cli_model.h"
 #include "host/model_eval.h"
-#include "sim/fileio.h"
 
 enum {
     E_CONFIG, E_CHECKPOINT, E_SEED, E_TEXT, E_TOKENS, E_GROUP, E_FORMATS, E_MAX_TOKENS, E_WINDOW, E_STRIDE, E_VOCAB,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fileio.h"
 #include "host/cli.h"
 #include "host/cli_logits.h"
 #include "host/gptj_run.h"
@@ -16,7 +17,6 @@
 #include "host/runcfg.h"
 #include "models/bpe.h"
 #include "models/gptj_weights.h"
-#include "sim/fileio.h"
 
 /* Events kept in a trace; more are counted as dropped (a 6B run has millions). */
 #define RUN_TRACE_MAX_EVENTS 400000

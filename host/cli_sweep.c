@@ -8,13 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fileio.h"
 #include "host/cli.h"
 #include "host/progress.h"
 #include "host/report.h"
 #include "host/sweep.h"
 #include "host/sweep_exec.h"
 #include "host/sweep_plot.h"
-#include "sim/fileio.h"
 
 enum { O_SCENARIO, O_ARCH_FILE, O_SET, O_VARY, O_ZIP, O_RESUME, O_QUIET, O_THREADS, O_OUT, O_METRIC, O_NO_PLOT, O_HELP, O_COUNT };
 

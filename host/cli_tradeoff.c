@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/fileio.h"
 #include "host/cli.h"
 #include "host/cli_model.h"
 #include "host/model_eval.h"
@@ -22,7 +23,6 @@
 #include "host/report_priv.h"
 #include "host/run_timing.h"
 #include "host/runcfg.h"
-#include "sim/fileio.h"
 
 #define TRADEOFF_DEFAULT_FORMATS "fp16,q4g:16,q4g:32,q4g:64,q4g:128,q4g:256"
 

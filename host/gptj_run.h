@@ -18,10 +18,10 @@
 
 #include <stdint.h>
 
+#include "base/err.h"
 #include "host/run_options.h"
 #include "models/gptj_weights.h"
 #include "sim/arch.h"
-#include "sim/err.h"
 #include "sim/sram.h"
 #include "sim/trace.h"
 

@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "host/gptj_run.h"
 #include "host/report.h"
 #include "host/run_timing.h"
 #include "host/runcfg.h"
 #include "sim/arch.h"
-#include "sim/err.h"
 
 #ifndef IPUSIM_VERSION_TEXT
 #error "IPUSIM_VERSION_TEXT (the project version) is defined by CMakeLists.txt"

@@ -8,11 +8,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/fileio.h"
 #include "host/cli.h"
 #include "host/progress.h"
 #include "models/bpe.h"
 #include "models/token_ids.h"
-#include "sim/fileio.h"
 
 /* The largest --text file. */
 #define MODEL_EVAL_TEXT_MAX_BYTES (64u << 20)

@@ -18,11 +18,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "base/err.h"
 #include "models/eval_layers.h"
 #include "models/eval_text.h"
 #include "models/gptj_config.h"
 #include "models/quant_model.h"
-#include "sim/err.h"
 
 /* The most tokens a text or id list gives. */
 #define MODEL_EVAL_MAX_TOKENS (1 << 24)

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sim/fileio.h"
+#include "base/fileio.h"
 
 const char *plot_terminal(const char **ext)
 {

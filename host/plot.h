@@ -9,7 +9,7 @@
  * and refers to its data as dir.'/x.dat', so `gnuplot PATH/NAME.gp`, run
  * from any folder, redraws the picture beside the script, wherever the
  * folder has been moved or copied. Outputs are built in a temp folder first
- * (sim/fileio.h FileioDir) and moved to FINAL whole: plot_render draws them
+ * (sim/base/fileio.h FileioDir) and moved to FINAL whole: plot_render draws them
  * in that folder.
  *
  * Not here: what a plot shows (host/report_plot.c, host/roofline.c,
@@ -20,7 +20,7 @@
 
 #include <stddef.h>
 
-#include "sim/err.h"
+#include "base/err.h"
 
 /* The first of pngcairo, png and svg this gnuplot has ("pngcairo size
  * 900,540"), its file extension in *ext; NULL when gnuplot is missing. */

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fileio.h"
 #include "host/report_priv.h"
-#include "sim/fileio.h"
 #include "sim/sram.h"
 
 const char *report_phase_name(int phase)
@@ -70,31 +70,11 @@ static double step_bytes(const StepResult *s, int resident)
     return resident ? (double)(s->weight_bytes_read + s->kv_bytes_read) : (double)s->stream_bytes;
 }
 
-int report_add(Report *r, const RunResult *res, uint32_t batch, uint32_t chips, const IpuArch *arch, IpuErr *err)
+/* The timing figures of f from res: per-phase cycles (decode averaged over
+ * the steps), TTFT, TPOT, latency, throughput, bytes per step and the MBU. */
+static void add_timing(FormatReport *f, const RunResult *res, uint32_t batch, uint32_t chips, const IpuArch *arch)
 {
-    if (batch == 0 || chips == 0 || !(res->clock_hz > 0))
-        return ipu_err(err, "report of '%s': batch %u, chips %u, clock %g Hz must be positive", res->format, batch, chips,
-                       res->clock_hz);
-    if (r->n == r->cap) {
-        int cap = r->cap ? 2 * r->cap : 4;
-        FormatReport *f = realloc(r->f, (size_t)cap * sizeof *f);
-        if (!f)
-            return ipu_err(err, "report: out of memory");
-        r->f = f;
-        r->cap = cap;
-    }
-    FormatReport *f = &r->f[r->n];
-    memset(f, 0, sizeof *f);
-    snprintf(f->format, sizeof f->format, "%s", res->format);
-    f->bits_per_param = res->bits_per_param;
-    f->placement = res->placement;
-    snprintf(f->weight_path, sizeof f->weight_path, "%s", res->weight_path);
-    f->batch = batch;
-    f->chips = chips;
-    f->ndecode = res->ndecode;
-    f->clock_hz = res->clock_hz;
     double hz = res->clock_hz;
-
     sum_phases(&res->prefill, f->prefill_cycles, &f->prefill_total_cycles, &f->prefill_bytes);
     int resident = res->placement == PLACE_RESIDENT;
     double decode_bytes = 0, decode_sum = 0;
@@ -121,27 +101,61 @@ int report_add(Report *r, const RunResult *res, uint32_t batch, uint32_t chips, 
     const StepResult *st = res->ndecode ? &res->decode[0] : &res->prefill; /* every decode step reads the same */
     f->weight_read_bytes = (double)st->weight_bytes_read, f->kv_read_bytes = (double)st->kv_bytes_read;
     f->achieved_bytes_per_s = step_s > 0 ? f->step_bytes / step_s : NAN;
-    f->peak_bytes_per_s = res->placement == PLACE_RESIDENT ? report_sram_peak_bytes_per_s(arch, chips)
-                                                           : report_stream_peak_bytes_per_s(arch, chips);
+    f->peak_bytes_per_s = resident ? report_sram_peak_bytes_per_s(arch, chips) : report_stream_peak_bytes_per_s(arch, chips);
     f->mbu = f->achieved_bytes_per_s / f->peak_bytes_per_s;
+}
 
+/* A malloc'ed copy of n bytes of src; NULL when n is 0 or out of memory. */
+static void *dup_bytes(const void *src, size_t n)
+{
+    void *p = n ? malloc(n) : NULL;
+    if (p)
+        memcpy(p, src, n);
+    return p;
+}
+
+/* f's memory figures and tokens, copied from res; -1 when out of memory
+ * (f then holds what was copied: the caller frees it). */
+static int add_tables(FormatReport *f, const RunResult *res, uint32_t batch)
+{
     f->weight_bytes = res->weight_bytes;
     f->sram = res->sram;
     f->memory_proportion = res->memory_proportion;
     f->mem_npos = res->mem_npos, f->mem_decode_pos = res->mem_decode_pos;
-    if (res->mem_npos) {
-        f->mem_tile = malloc(res->mem_npos * sizeof *f->mem_tile);
-        f->mem_chip = malloc(res->mem_npos * sizeof *f->mem_chip);
-        if (!f->mem_tile || !f->mem_chip)
+    size_t npos = res->mem_npos, ntok = res->tokens ? (size_t)batch * (1 + res->ndecode) : 0;
+    f->mem_tile = dup_bytes(res->mem_tile, npos * sizeof *f->mem_tile);
+    f->mem_chip = dup_bytes(res->mem_chip, npos * sizeof *f->mem_chip);
+    f->tokens = dup_bytes(res->tokens, ntok * sizeof *f->tokens);
+    return (npos && (!f->mem_tile || !f->mem_chip)) || (ntok && !f->tokens) ? -1 : 0;
+}
+
+int report_add(Report *r, const RunResult *res, uint32_t batch, uint32_t chips, const IpuArch *arch, IpuErr *err)
+{
+    if (batch == 0 || chips == 0 || !(res->clock_hz > 0))
+        return ipu_err(err, "report of '%s': batch %u, chips %u, clock %g Hz must be positive", res->format, batch, chips,
+                       res->clock_hz);
+    if (r->n == r->cap) {
+        int cap = r->cap ? 2 * r->cap : 4;
+        FormatReport *f = realloc(r->f, (size_t)cap * sizeof *f);
+        if (!f)
             return ipu_err(err, "report: out of memory");
-        memcpy(f->mem_tile, res->mem_tile, res->mem_npos * sizeof *f->mem_tile);
-        memcpy(f->mem_chip, res->mem_chip, res->mem_npos * sizeof *f->mem_chip);
+        r->f = f;
+        r->cap = cap;
     }
-    if (res->tokens) {
-        size_t n = (size_t)batch * (1 + res->ndecode);
-        if (!(f->tokens = malloc(n * sizeof *f->tokens)))
-            return ipu_err(err, "report: out of memory");
-        memcpy(f->tokens, res->tokens, n * sizeof *f->tokens);
+    FormatReport *f = &r->f[r->n];
+    memset(f, 0, sizeof *f);
+    snprintf(f->format, sizeof f->format, "%s", res->format);
+    f->bits_per_param = res->bits_per_param;
+    f->placement = res->placement;
+    snprintf(f->weight_path, sizeof f->weight_path, "%s", res->weight_path);
+    f->batch = batch;
+    f->chips = chips;
+    f->ndecode = res->ndecode;
+    f->clock_hz = res->clock_hz;
+    add_timing(f, res, batch, chips, arch);
+    if (add_tables(f, res, batch)) {
+        free(f->tokens), free(f->mem_tile), free(f->mem_chip);
+        return ipu_err(err, "report: out of memory");
     }
     r->n++;
     /* speedups against the fp16 format, whichever order the formats came in */

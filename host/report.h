@@ -5,7 +5,7 @@
  * RunResult (host/gptj_run.h) by report_add, plus the resolved configuration
  * echo (host/runcfg.h). It prints a table, writes JSON and CSV, and draws
  * plots with gnuplot (report_plot.c). Every file is written atomically
- * (sim/fileio.h), so a failure leaves no half file. docs/report-format.md
+ * (sim/base/fileio.h), so a failure leaves no half file. docs/report-format.md
  * describes every field of the JSON and CSV files with its unit.
  *
  * Definitions (docs/user-guide.md explains them):
@@ -35,9 +35,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/err.h"
 #include "host/gptj_run.h"
 #include "sim/arch.h"
-#include "sim/err.h"
 
 /* Per tile, per cycle: the published aggregate SRAM bandwidth divided by
  * tiles x clock (GC200 47.5 TB/s / (1472 x 1.33 GHz) = 24.3; Mk1 45 TB/s /
@@ -157,7 +157,7 @@ void report_summary_path(const char *csv_path, char *out, size_t cap);
  * gen_tokens), or batch and chips alone without one. */
 void report_config_line(const Report *r, char *out, size_t cap);
 
-/* Plots into dir, atomically (sim/fileio.h: built in a temp sibling folder,
+/* Plots into dir, atomically (sim/base/fileio.h: built in a temp sibling folder,
  * moved into place whole): breakdown.EXT (stacked bar of the decode step's
  * phases per format) and, with two or more q4g formats, groups.EXT (batched
  * token time against group size, bits per parameter on the second axis),

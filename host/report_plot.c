@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fileio.h"
 #include "host/plot.h"
 #include "host/report.h"
 #include "host/report_priv.h"
-#include "sim/fileio.h"
 
 void report_text_gp_string(ReportText *t, const char *s)
 {

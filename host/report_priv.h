@@ -11,8 +11,8 @@
 
 #include <stddef.h>
 
+#include "base/err.h"
 #include "host/report.h"
-#include "sim/err.h"
 
 typedef struct ReportText {
     char *s;

@@ -46,10 +46,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/err.h"
 #include "host/report.h"
 #include "models/gptj_config.h"
 #include "sim/arch.h"
-#include "sim/err.h"
 
 typedef enum RoofKind { ROOF_COMPUTE, ROOF_STREAM, ROOF_SRAM, ROOF_EXCHANGE, ROOF_COUNT } RoofKind;
 /* "compute", "stream", "sram", "exchange" */

@@ -8,9 +8,9 @@
 
 #include <stdint.h>
 
+#include "base/kv_quant.h"
 #include "codelets/layer_dtype.h"
 #include "models/gptj_config.h"
-#include "models/kv_quant.h"
 #include "models/quant.h"
 
 typedef enum RunPhase {

@@ -8,9 +8,9 @@
 #ifndef IPUSIM_RUN_TIMING_H
 #define IPUSIM_RUN_TIMING_H
 
+#include "base/err.h"
 #include "host/report.h"
 #include "host/runcfg.h"
-#include "sim/err.h"
 
 /* rc finished (runcfg_finish); an error names the format that failed. */
 int run_timing_formats(const RunConfig *rc, Report *rep, IpuErr *e);

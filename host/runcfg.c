@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fileio.h"
 #include "codelets/registry.h"
 #include "host/cli.h"
-#include "sim/fileio.h"
 
 typedef enum { RK_STR, RK_U32, RK_U64, RK_F64, RK_ONOFF, RK_CHOICE } RunKeyType;
 
@@ -53,7 +53,7 @@ static const RunKey keys[] = {
      "on: a decode step runs one new token per sequence against the cache; off: Graphcore's scheme, every step re-runs the padded sequence"},
     {"kv_format", RK_STR, S(kv_format), "-", "fp16", 0, 0, NULL,
      "KV cache format: fp16, i8 (one absmax scale per key or value row) or q4g:N (scale and bias per N dims, N a "
-     "multiple of 8 dividing head_dim); quantized when written, widened for attention (models/kv_quant.h); needs "
+     "multiple of 8 dividing head_dim); quantized when written, widened for attention (sim/base/kv_quant.h); needs "
      "kv_cache = on"},
     {"decompress", RK_STR, S(decompress), "-", "", 0, 0, NULL,
      "decompress codelet variant (ipusim codelet list); empty = the registry's default"},

@@ -20,11 +20,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/err.h"
 #include "host/gptj_run.h"
 #include "models/gptj_config.h"
 #include "models/quant.h"
 #include "sim/arch.h"
-#include "sim/err.h"
 
 typedef enum RunWeights { RUN_WEIGHTS_NONE, RUN_WEIGHTS_SYNTHETIC, RUN_WEIGHTS_CHECKPOINT } RunWeights;
 

@@ -8,9 +8,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/fileio.h"
 #include "host/cli.h"
 #include "host/roofline.h"
-#include "sim/fileio.h"
 
 void sweep_init(Sweep *s) { memset(s, 0, sizeof *s); }
 

@@ -34,10 +34,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/err.h"
 #include "host/report.h"
 #include "host/run_options.h"
 #include "host/runcfg.h"
-#include "sim/err.h"
 
 #define SWEEP_MAX_VARY 16
 #define SWEEP_MAX_POINTS 200000      /* rows are kept until written: ~700 bytes each */

@@ -25,9 +25,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "base/err.h"
 #include "host/progress.h"
 #include "host/sweep.h"
-#include "sim/err.h"
 
 /* How ranks talk (MPI). NULL, or size 1: one process. Rank 0 writes. */
 struct SweepTransport {

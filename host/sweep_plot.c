@@ -9,9 +9,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/fileio.h"
 #include "host/cli.h"
 #include "host/plot.h"
-#include "sim/fileio.h"
 
 #define SWEEP_PLOT_MAX_JSONL (1ull << 31)
 #define SWEEP_PLOT_TRADEOFF_LINES 8

@@ -17,8 +17,8 @@
 
 #include <stddef.h>
 
+#include "base/err.h"
 #include "host/sweep.h"
-#include "sim/err.h"
 
 /* metric: a metric column of the rows (sweep_metric_name). names (cap
  * bytes) gets the pictures written, relative to dir, ';'-separated. */

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "sim/fileio.h"
+#include "base/fileio.h"
 
 /* The GPT-2 pre-tokenizer: contractions, letters, digits, other symbols,
  * each with an optional leading space; whitespace not followed by a
@@ -147,6 +147,82 @@ static char *bpe_read_file(const char *path, size_t *len, IpuErr *e)
     return fileio_read(path, "vocabulary file", BPE_FILE_MAX_BYTES, &text, len, e) ? NULL : text;
 }
 
+/* The first pass over a vocab file's object: every id an integer in range;
+ * the largest id and the total bytes of the token strings. */
+static int vocab_scan(const cJSON *root, const char *path, int32_t *max_id, size_t *bytes_total, IpuErr *e)
+{
+    if (!cJSON_IsObject(root))
+        return ipu_err(e, "vocab file '%s': expected a JSON object {\"token\": id, ...}", path);
+    *max_id = -1, *bytes_total = 0;
+    for (const cJSON *it = root->child; it; it = it->next) {
+        double v = cJSON_IsNumber(it) ? it->valuedouble : -1;
+        if (!cJSON_IsNumber(it) || v < 0 || v >= BPE_MAX_ID || v != (double)(int32_t)v)
+            return ipu_err(e, "vocab file '%s': token \"%.60s\" has id %s, not an integer in 0..%d", path, it->string,
+                           cJSON_IsNumber(it) ? "out of range" : "of the wrong type", BPE_MAX_ID - 1);
+        if ((int32_t)v > *max_id)
+            *max_id = (int32_t)v;
+        *bytes_total += strlen(it->string);
+    }
+    if (*max_id < 0)
+        return ipu_err(e, "vocab file '%s': no tokens", path);
+    return 0;
+}
+
+/* One vocab entry (checked by vocab_scan) into b: its bytes (through tmp)
+ * at *used in tok_bytes, and the vocab map. */
+static int vocab_add(Bpe *b, const char *path, const cJSON *it, char *tmp, size_t *used, IpuErr *e)
+{
+    int32_t id = (int32_t)it->valuedouble;
+    size_t n;
+    uint32_t cp;
+    if (bpe_unmap(b, it->string, strlen(it->string), tmp, &n, &cp) < 0)
+        return ipu_err(e, "vocab file '%s': token \"%.60s\" (id %d) has character U+%04X outside the byte alphabet",
+                       path, it->string, id, (unsigned)cp);
+    if (b->tok_len[id] != UINT32_MAX)
+        return ipu_err(e, "vocab file '%s': id %d is given to two tokens (second: \"%.60s\")", path, id, it->string);
+    int put = bpe_strmap_put(&b->vocab, tmp, n, id, 0);
+    if (put <= 0)
+        return ipu_err(e, put < 0 ? "vocab file '%s': out of memory" : "vocab file '%s': token \"%.60s\" appears twice",
+                       path, it->string);
+    memcpy(b->tok_bytes + *used, tmp, n);
+    b->tok_off[id] = (uint32_t)*used;
+    b->tok_len[id] = (uint32_t)n;
+    *used += n;
+    return 0;
+}
+
+/* b's token tables from the vocab file's parsed object root. */
+static int vocab_build(Bpe *b, const cJSON *root, const char *path, IpuErr *e)
+{
+    int32_t max_id = -1;
+    size_t bytes_total = 0, used = 0;
+    if (vocab_scan(root, path, &max_id, &bytes_total, e))
+        return -1;
+    b->nids = max_id + 1;
+    b->tok_off = calloc((size_t)b->nids, sizeof *b->tok_off);
+    b->tok_len = malloc((size_t)b->nids * sizeof *b->tok_len);
+    b->tok_bytes = malloc(bytes_total + 1);
+    char *tmp = malloc(bytes_total + 1);
+    int rc = 0;
+    if (!b->tok_off || !b->tok_len || !b->tok_bytes || !tmp)
+        rc = ipu_err(e, "vocab file '%s': out of memory", path);
+    else
+        memset(b->tok_len, 0xff, (size_t)b->nids * sizeof *b->tok_len);
+    for (const cJSON *it = root->child; it && !rc; it = it->next)
+        rc = vocab_add(b, path, it, tmp, &used, e);
+    free(tmp);
+    if (rc)
+        return -1;
+    for (int c = 0; c < 256; c++) {
+        char ch = (char)c;
+        if (!bpe_strmap_find(&b->vocab, &ch, 1, &b->byte_id[c], NULL))
+            return ipu_err(e, "vocab file '%s': no token for byte 0x%02x (U+%04X)", path, c, (unsigned)b->byte_cp[c]);
+    }
+    b->eot_id = -1;
+    bpe_strmap_find(&b->vocab, BPE_ENDOFTEXT, strlen(BPE_ENDOFTEXT), &b->eot_id, NULL);
+    return 0;
+}
+
 static int bpe_load_vocab(Bpe *b, IpuErr *e)
 {
     const char *path = b->vocab_path;
@@ -162,78 +238,75 @@ static int bpe_load_vocab(Bpe *b, IpuErr *e)
         return -1;
     }
     free(text);
-    int rc = -1;
-    size_t bytes_total = 0;
-    char *tmp = NULL;
-    if (!cJSON_IsObject(root)) {
-        ipu_err(e, "vocab file '%s': expected a JSON object {\"token\": id, ...}", path);
-        goto out;
-    }
-    int32_t max_id = -1;
-    for (cJSON *it = root->child; it; it = it->next) {
-        double v = cJSON_IsNumber(it) ? it->valuedouble : -1;
-        if (!cJSON_IsNumber(it) || v < 0 || v >= BPE_MAX_ID || v != (double)(int32_t)v) {
-            ipu_err(e, "vocab file '%s': token \"%.60s\" has id %s, not an integer in 0..%d", path, it->string,
-                    cJSON_IsNumber(it) ? "out of range" : "of the wrong type", BPE_MAX_ID - 1);
-            goto out;
-        }
-        if ((int32_t)v > max_id)
-            max_id = (int32_t)v;
-        bytes_total += strlen(it->string);
-    }
-    if (max_id < 0) {
-        ipu_err(e, "vocab file '%s': no tokens", path);
-        goto out;
-    }
-    b->nids = max_id + 1;
-    b->tok_off = calloc((size_t)b->nids, sizeof *b->tok_off);
-    b->tok_len = malloc((size_t)b->nids * sizeof *b->tok_len);
-    b->tok_bytes = malloc(bytes_total + 1);
-    tmp = malloc(bytes_total + 1);
-    if (!b->tok_off || !b->tok_len || !b->tok_bytes || !tmp) {
-        ipu_err(e, "vocab file '%s': out of memory", path);
-        goto out;
-    }
-    memset(b->tok_len, 0xff, (size_t)b->nids * sizeof *b->tok_len);
-    size_t used = 0;
-    for (cJSON *it = root->child; it; it = it->next) {
-        int32_t id = (int32_t)it->valuedouble;
-        size_t n;
-        uint32_t cp;
-        if (bpe_unmap(b, it->string, strlen(it->string), tmp, &n, &cp) < 0) {
-            ipu_err(e, "vocab file '%s': token \"%.60s\" (id %d) has character U+%04X outside the byte alphabet",
-                    path, it->string, id, (unsigned)cp);
-            goto out;
-        }
-        if (b->tok_len[id] != UINT32_MAX) {
-            ipu_err(e, "vocab file '%s': id %d is given to two tokens (second: \"%.60s\")", path, id, it->string);
-            goto out;
-        }
-        int put = bpe_strmap_put(&b->vocab, tmp, n, id, 0);
-        if (put <= 0) {
-            ipu_err(e, put < 0 ? "vocab file '%s': out of memory" : "vocab file '%s': token \"%.60s\" appears twice",
-                    path, it->string);
-            goto out;
-        }
-        memcpy(b->tok_bytes + used, tmp, n);
-        b->tok_off[id] = (uint32_t)used;
-        b->tok_len[id] = (uint32_t)n;
-        used += n;
-    }
-    for (int c = 0; c < 256; c++) {
-        char ch = (char)c;
-        if (!bpe_strmap_find(&b->vocab, &ch, 1, &b->byte_id[c], NULL)) {
-            ipu_err(e, "vocab file '%s': no token for byte 0x%02x (U+%04X)", path, c, (unsigned)b->byte_cp[c]);
-            goto out;
-        }
-    }
-    b->eot_id = -1;
-    bpe_strmap_find(&b->vocab, BPE_ENDOFTEXT, strlen(BPE_ENDOFTEXT), &b->eot_id, NULL);
-    rc = 0;
-out:
-    free(tmp);
+    int rc = vocab_build(b, root, path, e);
     cJSON_Delete(root);
     return rc;
+}
+
+/* The merges file's scratch: the two parts' and their merge's bytes; per
+ * token made[t], the highest rank of a merge producing t, and used[t], the
+ * lowest rank of a merge with t as a part; the next rank. */
+typedef struct MergeScratch {
+    char *l, *r, *both;
+    int32_t *made, *used;
+    int32_t rank;
+} MergeScratch;
+
+/* One merges line "LEFT RIGHT" (n bytes, no newline) into b->pairs at the next rank. */
+static int merge_add(Bpe *b, const char *path, const char *line, size_t n, size_t lineno, MergeScratch *m, IpuErr *e)
+{
+    const char *sp = memchr(line, ' ', n);
+    int shown = (int)(n > 60 ? 60 : n);
+    if (!sp || sp == line || sp + 1 == line + n || memchr(sp + 1, ' ', (size_t)(line + n - sp - 1)))
+        return ipu_err(e, "merges file '%s' line %zu: expected two tokens separated by one space, got \"%.*s\"", path,
+                       lineno, shown, line);
+    size_t ln, rn;
+    uint32_t cp;
+    int32_t lid, rid, mid;
+    if (bpe_unmap(b, line, (size_t)(sp - line), m->l, &ln, &cp) < 0 ||
+        bpe_unmap(b, sp + 1, (size_t)(line + n - sp - 1), m->r, &rn, &cp) < 0)
+        return ipu_err(e, "merges file '%s' line %zu: character U+%04X outside the byte alphabet", path, lineno,
+                       (unsigned)cp);
+    memcpy(m->both, m->l, ln);
+    memcpy(m->both + ln, m->r, rn);
+    if (!bpe_strmap_find(&b->vocab, m->l, ln, &lid, NULL) || !bpe_strmap_find(&b->vocab, m->r, rn, &rid, NULL) ||
+        !bpe_strmap_find(&b->vocab, m->both, ln + rn, &mid, NULL))
+        return ipu_err(e, "merges file '%s' line %zu: \"%.*s\", its parts or their merge are not in vocab file '%s'",
+                       path, lineno, shown, line, b->vocab_path);
+    uint64_t k = bpe_pair_key(lid, rid);
+    size_t slot = bpe_pair_slot(&b->pairs, k);
+    if (b->pairs.key[slot])
+        return ipu_err(e, "merges file '%s' line %zu: the pair \"%.*s\" appears twice", path, lineno, shown, line);
+    int32_t rank = m->rank++;
+    b->pairs.key[slot] = k;
+    b->pairs.rank[slot] = rank;
+    b->pairs.merged[slot] = mid;
+    if (rank > m->made[mid])
+        m->made[mid] = rank;
+    if (rank < m->used[lid])
+        m->used[lid] = rank;
+    if (rank < m->used[rid])
+        m->used[rid] = rank;
+    return 0;
+}
+
+/* Every line of the merges file text (len bytes) into b->pairs, in rank order. */
+static int merges_parse(Bpe *b, const char *path, const char *text, size_t len, MergeScratch *m, IpuErr *e)
+{
+    size_t lineno = 0;
+    for (const char *line = text; line < text + len;) {
+        const char *nl = memchr(line, '\n', (size_t)(text + len - line));
+        const char *stop = nl ? nl : text + len, *next = nl ? nl + 1 : text + len;
+        lineno++;
+        size_t n = (size_t)(stop - line);
+        if (n && line[n - 1] == '\r')
+            n--;
+        int skip = n == 0 || (lineno == 1 && n >= 8 && !memcmp(line, "#version", 8));
+        if (!skip && merge_add(b, path, line, n, lineno, m, e))
+            return -1;
+        line = next;
+    }
+    return 0;
 }
 
 static int bpe_load_merges(Bpe *b, IpuErr *e)
@@ -244,7 +317,6 @@ static int bpe_load_merges(Bpe *b, IpuErr *e)
     if (!text)
         return -1;
     int rc = -1;
-    int32_t *made = NULL, *used = NULL;
     size_t nlines = 1;
     for (size_t i = 0; i < len; i++)
         nlines += text[i] == '\n';
@@ -255,89 +327,25 @@ static int bpe_load_merges(Bpe *b, IpuErr *e)
     b->pairs.key = calloc(cap, sizeof *b->pairs.key);
     b->pairs.rank = malloc(cap * sizeof *b->pairs.rank);
     b->pairs.merged = malloc(cap * sizeof *b->pairs.merged);
-    char *l_bytes = malloc(len + 1), *r_bytes = malloc(len + 1), *both = malloc(len + 1);
-    if (!b->pairs.key || !b->pairs.rank || !b->pairs.merged || !l_bytes || !r_bytes || !both) {
-        ipu_err(e, "merges file '%s': out of memory", path);
-        goto out;
-    }
-    /* made[t]: highest rank of a merge producing t; used[t]: lowest rank of a
-     * merge with t as a part. */
-    made = malloc((size_t)b->nids * sizeof *made);
-    used = malloc((size_t)b->nids * sizeof *used);
-    if (!made || !used) {
+    MergeScratch m = {malloc(len + 1), malloc(len + 1), malloc(len + 1), malloc((size_t)b->nids * sizeof *m.made),
+                      malloc((size_t)b->nids * sizeof *m.used), 0};
+    if (!b->pairs.key || !b->pairs.rank || !b->pairs.merged || !m.l || !m.r || !m.both || !m.made || !m.used) {
         ipu_err(e, "merges file '%s': out of memory", path);
         goto out;
     }
     for (int32_t t = 0; t < b->nids; t++) {
-        made[t] = -1;
-        used[t] = INT32_MAX;
+        m.made[t] = -1;
+        m.used[t] = INT32_MAX;
     }
-    int32_t rank = 0;
-    size_t lineno = 0;
-    for (char *line = text; line < text + len;) {
-        char *nl = memchr(line, '\n', (size_t)(text + len - line));
-        char *stop = nl ? nl : text + len;
-        lineno++;
-        size_t n = (size_t)(stop - line);
-        if (n && line[n - 1] == '\r')
-            n--;
-        char *next = nl ? nl + 1 : text + len;
-        if (n == 0 || (lineno == 1 && n >= 8 && !memcmp(line, "#version", 8))) {
-            line = next;
-            continue;
-        }
-        char *sp = memchr(line, ' ', n);
-        if (!sp || sp == line || sp + 1 == line + n || memchr(sp + 1, ' ', (size_t)(line + n - sp - 1))) {
-            ipu_err(e, "merges file '%s' line %zu: expected two tokens separated by one space, got \"%.*s\"", path,
-                    lineno, (int)(n > 60 ? 60 : n), line);
-            goto out;
-        }
-        size_t ln, rn;
-        uint32_t cp;
-        int32_t lid, rid, mid;
-        if (bpe_unmap(b, line, (size_t)(sp - line), l_bytes, &ln, &cp) < 0 ||
-            bpe_unmap(b, sp + 1, (size_t)(line + n - sp - 1), r_bytes, &rn, &cp) < 0) {
-            ipu_err(e, "merges file '%s' line %zu: character U+%04X outside the byte alphabet", path, lineno,
-                    (unsigned)cp);
-            goto out;
-        }
-        memcpy(both, l_bytes, ln);
-        memcpy(both + ln, r_bytes, rn);
-        if (!bpe_strmap_find(&b->vocab, l_bytes, ln, &lid, NULL) || !bpe_strmap_find(&b->vocab, r_bytes, rn, &rid, NULL) ||
-            !bpe_strmap_find(&b->vocab, both, ln + rn, &mid, NULL)) {
-            ipu_err(e, "merges file '%s' line %zu: \"%.*s\", its parts or their merge are not in vocab file '%s'",
-                    path, lineno, (int)(n > 60 ? 60 : n), line, b->vocab_path);
-            goto out;
-        }
-        uint64_t k = bpe_pair_key(lid, rid);
-        size_t slot = bpe_pair_slot(&b->pairs, k);
-        if (b->pairs.key[slot]) {
-            ipu_err(e, "merges file '%s' line %zu: the pair \"%.*s\" appears twice", path, lineno,
-                    (int)(n > 60 ? 60 : n), line);
-            goto out;
-        }
-        b->pairs.key[slot] = k;
-        b->pairs.rank[slot] = rank++;
-        b->pairs.merged[slot] = mid;
-        if (rank - 1 > made[mid])
-            made[mid] = rank - 1;
-        if (rank - 1 < used[lid])
-            used[lid] = rank - 1;
-        if (rank - 1 < used[rid])
-            used[rid] = rank - 1;
-        line = next;
-    }
+    if (merges_parse(b, path, text, len, &m, e))
+        goto out;
     b->ranks_ordered = 1;
     for (int32_t t = 0; t < b->nids; t++)
-        if (used[t] <= made[t])
+        if (m.used[t] <= m.made[t])
             b->ranks_ordered = 0;
     rc = 0;
 out:
-    free(made);
-    free(used);
-    free(l_bytes);
-    free(r_bytes);
-    free(both);
+    free(m.made), free(m.used), free(m.l), free(m.r), free(m.both);
     free(text);
     return rc;
 }

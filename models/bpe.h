@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sim/err.h"
+#include "base/err.h"
 
 #define BPE_ENDOFTEXT "<|endoftext|>"
 #define BPE_PATH_BYTES 1024

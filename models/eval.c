@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/fp16.h"
+#include "base/fp16.h"
 
 /* log-softmax of one row into out (double). */
 static void log_softmax(double *out, const float *x, int V)

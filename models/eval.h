@@ -18,9 +18,9 @@
 #ifndef IPUSIM_EVAL_H
 #define IPUSIM_EVAL_H
 
+#include "base/err.h"
 #include "models/gptj_weights.h"
 #include "models/quant.h"
-#include "sim/err.h"
 
 typedef struct EvalCompare {
     int n_positions;

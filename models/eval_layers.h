@@ -29,10 +29,10 @@
 #ifndef IPUSIM_EVAL_LAYERS_H
 #define IPUSIM_EVAL_LAYERS_H
 
+#include "base/err.h"
 #include "models/eval.h"
 #include "models/gptj_weights.h"
 #include "models/quant.h"
-#include "sim/err.h"
 
 #define EVAL_MAX_FORMATS 16
 /* Rows of the embedding or LM head round-tripped at a time. */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/fileio.h"
+#include "base/fileio.h"
 
 #define EVAL_STATE_MAGIC "ipusim model eval state 1"
 #define EVAL_STATE_MAX_BYTES (64u << 10)

@@ -37,9 +37,9 @@
 
 #include <stdint.h>
 
+#include "base/err.h"
 #include "models/eval.h"
 #include "models/eval_layers.h"
-#include "sim/err.h"
 
 /* Computes logits[f] (P, V) of tokens tok (P) at positions 0..P-1 under every format f. */
 typedef int (*EvalLogitsFn)(void *ctx, const int *tok, int P, float *const *logits, IpuErr *e);

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sim/fileio.h"
+#include "base/fileio.h"
 
 typedef struct Preset {
     const char *name;

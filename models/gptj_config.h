@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sim/err.h"
+#include "base/err.h"
 
 #define GPTJ_NAME_BYTES 64
 #define GPTJ_MAX_EMBD 65536 /* n_embd range checked on load; 4 * n_embd fits an int */
@@ -42,7 +42,7 @@ const char *const *gptj_config_preset_names(void);
 int gptj_config_load_hf(GptjConfig *c, const char *path, IpuErr *e);
 /* A preset name, a config.json path, or a directory holding config.json. */
 int gptj_config_resolve(GptjConfig *c, const char *name_or_path, IpuErr *e);
-/* Writes c as a Hugging Face style config.json (atomically, sim/fileio.h). */
+/* Writes c as a Hugging Face style config.json (atomically, sim/base/fileio.h). */
 int gptj_config_write_hf(const GptjConfig *c, const char *path, IpuErr *e);
 
 /* Checks every value is supported; src names where c came from. */

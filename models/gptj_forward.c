@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/fp16.h"
+#include "base/fp16.h"
 
 /* Fixed-order dot product: element i feeds partial sum i % 8. */
 static inline float dot(const float *a, const float *b, int n)

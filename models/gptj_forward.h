@@ -21,8 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/err.h"
 #include "models/gptj_weights.h"
-#include "sim/err.h"
 
 /* ---- layers ---- */
 

@@ -25,9 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fileio.h"
+#include "base/fp16.h"
 #include "models/gptj_weights.h"
-#include "sim/fileio.h"
-#include "sim/fp16.h"
 
 #if defined(__F16C__) && defined(__AVX__)
 #include <immintrin.h>

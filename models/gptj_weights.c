@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "sim/fileio.h"
-#include "sim/fp16.h"
+#include "base/fileio.h"
+#include "base/fp16.h"
 
 enum { PER_LAYER = 10 };
 

@@ -26,9 +26,9 @@
 
 #include <stdint.h>
 
+#include "base/err.h"
 #include "models/gptj_config.h"
 #include "models/safetensors.h"
-#include "sim/err.h"
 
 typedef enum GptjDtype { GPTJ_F32, GPTJ_F16 } GptjDtype;
 
@@ -142,7 +142,7 @@ int gptj_checkpoint_check(GptjWeights *w, const GptjConfig *cfg, const char *pat
 /* Writes config.json and the safetensors file(s) of synthetic weights to dir,
  * tensor by tensor in dtype (F32, F16 or BF16), sharding above
  * max_shard_bytes. Memory use is one tensor. The folder appears whole or not
- * at all (a FileioDir, sim/fileio.h): on failure an earlier dir is left as it was. */
+ * at all (a FileioDir, sim/base/fileio.h): on failure an earlier dir is left as it was. */
 typedef void (*GptjProgressFn)(void *ctx, size_t done, size_t total);
 /* progress (may be NULL) is called after each tensor with the tensors written and their count. */
 int gptj_synth_write(const GptjConfig *cfg, uint64_t seed, StDtype dtype, const char *dir, uint64_t max_shard_bytes,

@@ -7,7 +7,7 @@
  * "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 50400), }" padded
  * with blanks and ended by '\n' so that the data starts at a multiple of
  * 64 bytes, then the values as little-endian IEEE fp32 in C (row-major)
- * order. Files are written atomically (sim/fileio.h): whole or not at all.
+ * order. Files are written atomically (sim/base/fileio.h): whole or not at all.
  *
  * npy_read_f32 reads back exactly that kind of file (version 1.0, '<f4',
  * C order; any header NumPy writes for one): for tests and tools that
@@ -19,8 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sim/err.h"
-#include "sim/fileio.h"
+#include "base/err.h"
+#include "base/fileio.h"
 
 #define NPY_MAX_DIMS 8
 /* The header, padding and '\n' included, is a multiple of this. */

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/quant_format.h"
+#include "base/fp16.h"
+#include "base/quant_format.h"
 #include "models/quant_internal.h"
-#include "sim/fp16.h"
 
 #if defined(__F16C__) && defined(__AVX__)
 #include <immintrin.h>

@@ -13,11 +13,11 @@
  * QuantTensor in that spec; quant_dequantize() gives the values back as
  * fp32 (every format but f32 dequantizes to fp16 numbers, so the fp32 copy
  * is exact). The layouts and the scalar dequantizers that specify every
- * tile codelet are in the header-only models/quant_format.h (q4g),
+ * tile codelet are in the header-only sim/base/quant_format.h (q4g),
  * quant_int.h (s4g, i8), quant_nf4.h (nf4g) and quant_fp8.h (fp8); the
  * formats beyond q4g group along the input axis only.
  *
- * q4g follows models/quant_format.h, whose q4_dequant_ref() is the
+ * q4g follows sim/base/quant_format.h, whose q4_dequant_ref() is the
  * specification the tile codelets match bit for bit. Quantizing a group of n
  * values (all in fp16, each value first rounded to fp16):
  *   bias  = min
@@ -54,7 +54,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sim/err.h"
+#include "base/err.h"
 
 typedef enum QuantAxis {
     QUANT_AXIS_IN = 0,  /* groups along cols (the input axis of a Linear) */

@@ -1,5 +1,5 @@
 /* quant_fp8.c - fp8 weights (fp8e4m3, fp8e5m2) with a per-channel or
- * per-tensor fp16 scale (see models/quant_fp8.h for the encodings and the
+ * per-tensor fp16 scale (see sim/base/quant_fp8.h for the encodings and the
  * dequantizer).
  *
  * The code of w is fp8_encode(w / scale) with the quotient in double: w and
@@ -11,7 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "models/quant_fp8.h"
+#include "base/quant_fp8.h"
 #include "models/quant_internal.h"
 
 static Fp8Kind fp8_kind(const QuantSpec *s) { return s->fmt == &quant_format_fp8e4m3 ? FP8_E4M3 : FP8_E5M2; }

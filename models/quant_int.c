@@ -1,5 +1,5 @@
 /* quant_int.c - the symmetric integer weight formats s4g, i8g and i8c (see
- * models/quant_int.h for the layout and the dequantizers).
+ * sim/base/quant_int.h for the layout and the dequantizers).
  *
  * Exactness of the codes: q = round_half_even(w / scale) with w and scale
  * fp16 numbers and the quotient in double. Every fp16 is a multiple of
@@ -11,8 +11,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "models/quant_format.h"
-#include "models/quant_int.h"
+#include "base/quant_format.h"
+#include "base/quant_int.h"
 #include "models/quant_internal.h"
 
 /* The largest |v| of n fp16 values. */

@@ -1,13 +1,13 @@
 /* quant_nf4.c - NF4 with a per-group absmax scale, optionally
- * double-quantized (see models/quant_nf4.h for the layout and the
+ * double-quantized (see sim/base/quant_nf4.h for the layout and the
  * dequantizers). Deterministic: the mean is a serial sum in double, every
  * other step is per group or per block. */
 #include <math.h>
 #include <stdlib.h>
 
-#include "models/quant_format.h"
+#include "base/quant_format.h"
+#include "base/quant_nf4.h"
 #include "models/quant_internal.h"
-#include "models/quant_nf4.h"
 
 static double nf4_bits(const QuantSpec *s, int64_t rows, int64_t cols)
 {

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sim/fileio.h"
-#include "sim/fp16.h"
+#include "base/fileio.h"
+#include "base/fp16.h"
 
 static const char *const dtype_names[ST_DTYPE_COUNT] = {
     "BOOL", "U8", "I8", "F8_E4M3", "F8_E5M2", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64",
@@ -128,18 +128,10 @@ static int parse_entry(const char *path, const char *name, const cJSON *ent, uin
     return 0;
 }
 
-/* Maps and validates one file, appending its tensors to ck. */
-static int open_file(StCheckpoint *ck, const char *path, IpuErr *e)
+/* Maps path (a regular file) into f and checks its header length: 0 with
+ * *hlen set, or -1 (f->map is set once mapped, for st_close to unmap). */
+static int map_file(StFile *f, const char *path, uint64_t *hlen, IpuErr *e)
 {
-    StFile *nf = realloc(ck->files, (size_t)(ck->n_files + 1) * sizeof *nf);
-    if (!nf)
-        return ipu_err(e, "%s: out of memory", path);
-    ck->files = nf;
-    StFile *f = &ck->files[ck->n_files++];
-    memset(f, 0, sizeof *f);
-    f->path = strdup(path);
-    if (!f->path)
-        return ipu_err(e, "%s: out of memory", path);
     int fd = open(path, O_RDONLY);
     if (fd < 0)
         return ipu_err(e, "%s: cannot open: %s", path, strerror(errno));
@@ -161,59 +153,54 @@ static int open_file(StCheckpoint *ck, const char *path, IpuErr *e)
     f->map = map;
     f->map_bytes = size;
     const unsigned char *base = map;
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--)
-        hlen = (hlen << 8) | base[i];
-    if (hlen > size - 8)
+    *hlen = 0;
+    for (int i = 7; i >= 0; i--) /* little-endian u64 */
+        *hlen = (*hlen << 8) | base[i];
+    if (*hlen > size - 8)
         return ipu_err(e, "%s: header length %llu past the end of the file (%llu bytes)", path,
-                       (unsigned long long)hlen, (unsigned long long)size);
-    if (hlen < 2 || hlen > ST_MAX_HEADER_BYTES)
-        return ipu_err(e, "%s: header length %llu not in 2..%u", path, (unsigned long long)hlen,
+                       (unsigned long long)*hlen, (unsigned long long)size);
+    if (*hlen < 2 || *hlen > ST_MAX_HEADER_BYTES)
+        return ipu_err(e, "%s: header length %llu not in 2..%u", path, (unsigned long long)*hlen,
                        ST_MAX_HEADER_BYTES);
-    cJSON *root = cJSON_ParseWithLength((const char *)base + 8, (size_t)hlen);
-    if (!root || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return ipu_err(e, "%s: header is not valid JSON", path);
-    }
-    const unsigned char *data = base + 8 + hlen;
-    uint64_t data_bytes = size - 8 - hlen;
-    int fi = ck->n_files - 1, first = ck->n_tensors, rc = 0;
-    int count = cJSON_GetArraySize(root);
-    StTensor *nt = realloc(ck->tensors, (size_t)(ck->n_tensors + count + 1) * sizeof *nt);
-    if (!nt) {
-        cJSON_Delete(root);
+    return 0;
+}
+
+/* Appends the tensors of file fi's parsed header root to ck (the data area:
+ * data_bytes at data). */
+static int add_entries(StCheckpoint *ck, int fi, const cJSON *root, const unsigned char *data, uint64_t data_bytes,
+                       IpuErr *e)
+{
+    const char *path = ck->files[fi].path;
+    StTensor *nt = realloc(ck->tensors, (size_t)(ck->n_tensors + cJSON_GetArraySize(root) + 1) * sizeof *nt);
+    if (!nt)
         return ipu_err(e, "%s: out of memory", path);
-    }
     ck->tensors = nt;
     for (const cJSON *ent = root->child; ent; ent = ent->next) {
         if (!strcmp(ent->string, "__metadata__")) {
-            if (!cJSON_IsObject(ent)) {
-                rc = ipu_err(e, "%s: __metadata__ is not an object", path);
-                break;
-            }
+            if (!cJSON_IsObject(ent))
+                return ipu_err(e, "%s: __metadata__ is not an object", path);
             continue;
         }
         StTensor *t = &ck->tensors[ck->n_tensors];
         memset(t, 0, sizeof *t);
         uint64_t begin = 0;
-        if (parse_entry(path, ent->string, ent, data_bytes, t, &begin, e)) {
-            rc = -1;
-            break;
-        }
+        if (parse_entry(path, ent->string, ent, data_bytes, t, &begin, e))
+            return -1;
         t->name = strdup(ent->string);
-        if (!t->name) {
-            rc = ipu_err(e, "%s: out of memory", path);
-            break;
-        }
+        if (!t->name)
+            return ipu_err(e, "%s: out of memory", path);
         t->data = data + begin;
         t->file = fi;
         ck->n_tensors++;
     }
-    cJSON_Delete(root);
-    if (rc)
-        return rc;
-    /* Overlap check within this file: sort pointers by begin offset. */
-    int nthis = ck->n_tensors - first;
+    return 0;
+}
+
+/* No two of ck's tensors first.. (one file's) share a data byte: sorted by
+ * begin offset, each starts at or after the previous one's end. */
+static int check_overlap(const StCheckpoint *ck, int first, const char *path, IpuErr *e)
+{
+    int nthis = ck->n_tensors - first, rc = 0;
     const StTensor **order = malloc((size_t)(nthis ? nthis : 1) * sizeof *order);
     if (!order)
         return ipu_err(e, "%s: out of memory", path);
@@ -233,6 +220,33 @@ static int open_file(StCheckpoint *ck, const char *path, IpuErr *e)
     }
     free(order);
     return rc;
+}
+
+/* Maps and validates one file, appending its tensors to ck. */
+static int open_file(StCheckpoint *ck, const char *path, IpuErr *e)
+{
+    StFile *nf = realloc(ck->files, (size_t)(ck->n_files + 1) * sizeof *nf);
+    if (!nf)
+        return ipu_err(e, "%s: out of memory", path);
+    ck->files = nf;
+    StFile *f = &ck->files[ck->n_files++];
+    memset(f, 0, sizeof *f);
+    f->path = strdup(path);
+    if (!f->path)
+        return ipu_err(e, "%s: out of memory", path);
+    uint64_t hlen = 0;
+    if (map_file(f, path, &hlen, e))
+        return -1;
+    const unsigned char *base = f->map;
+    cJSON *root = cJSON_ParseWithLength((const char *)base + 8, (size_t)hlen);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return ipu_err(e, "%s: header is not valid JSON", path);
+    }
+    int first = ck->n_tensors;
+    int rc = add_entries(ck, ck->n_files - 1, root, base + 8 + hlen, f->map_bytes - 8 - hlen, e);
+    cJSON_Delete(root);
+    return rc ? rc : check_overlap(ck, first, path, e);
 }
 
 static int ends_with(const char *s, const char *suffix)

@@ -17,7 +17,7 @@
  *
  * What the checkpoint must contain (names, shapes) is not known here: the
  * model loader (gptj_weights.h) asks with st_expect. The writer st_write
- * writes atomically (sim/fileio.h: temp file, fsync, rename), tensor by
+ * writes atomically (sim/base/fileio.h: temp file, fsync, rename), tensor by
  * tensor through a fill callback so a model larger than memory can be
  * written shard by shard.
  */
@@ -26,7 +26,7 @@
 
 #include <stdint.h>
 
-#include "sim/err.h"
+#include "base/err.h"
 
 #define ST_MAX_DIMS 8
 #define ST_MAX_HEADER_BYTES (100u << 20) /* 100 MiB: the reference readers' limit */

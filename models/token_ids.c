@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/fileio.h"
+#include "base/fileio.h"
 
 #define TOKEN_ID_MAX 2147483647u /* the ids are int32 elsewhere (BpeIds, the reference forward) */
 

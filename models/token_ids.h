@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sim/err.h"
+#include "base/err.h"
 
 /* The most ids one list takes, and the largest ids file. */
 #define TOKEN_IDS_MAX (1u << 20)

@@ -16,7 +16,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/fileio.h"
+#include "base/fileio.h"
 
 typedef enum { KEY_U32, KEY_F64, KEY_BOOL } KeyType;
 

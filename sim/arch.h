@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sim/err.h"
+#include "base/err.h"
 #include "sim/isa_cost.h"
 
 /* The largest workers_per_tile the arch accepts (arch.c's range): callers

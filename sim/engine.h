@@ -53,7 +53,7 @@
 
 #include <stdint.h>
 
-#include "sim/err.h"
+#include "base/err.h"
 #include "sim/graph.h"
 #include "sim/program.h"
 #include "sim/stats.h"

@@ -15,7 +15,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "sim/err.h"
+#include "base/err.h"
 #include "sim/graph.h"
 #include "sim/program.h"
 

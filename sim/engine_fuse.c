@@ -86,6 +86,19 @@ static size_t merge_groups(const ComputeSet *ca, const CsCache *a, const Compute
 
 /* ---- tile by tile ---- */
 
+/* The run records of compute sets A (ca, a) and B (cb, bc) and the table
+ * of their merged groups (merge_groups); 0, or -1 with nothing allocated. */
+static int pair_alloc(ExecRun *ra, ExecRun *rb, int32_t (**m)[2], const ComputeSet *ca, const CsCache *a,
+                      const ComputeSet *cb, const CsCache *bc, IpuErr *err)
+{
+    *m = malloc((a->ngroups + bc->ngroups + 1) * sizeof **m);
+    if (exec_run_alloc(ra, ca->count, a->ngroups) | exec_run_alloc(rb, cb->count, bc->ngroups) | (*m ? 0 : -1)) {
+        exec_run_free(ra), exec_run_free(rb), free(*m);
+        return ipu_err(err, "engine: out of host memory");
+    }
+    return 0;
+}
+
 /* Execute(A) at step s fused with Execute(B) at step b (see above). */
 static int run_fused(Engine *e, const Step *s, int b, const int *copies, int ncopies, IpuErr *err)
 {
@@ -103,12 +116,9 @@ static int run_fused(Engine *e, const Step *s, int b, const int *copies, int nco
         alias_materialize_touched(e, tb);
     }
     ExecRun ra, rb;
-    int32_t(*m)[2] = malloc((a->ngroups + bc->ngroups + 1) * sizeof *m);
-    int rc = exec_run_alloc(&ra, ca->count, a->ngroups) | exec_run_alloc(&rb, cb->count, bc->ngroups) | (m ? 0 : -1);
-    if (rc) {
-        exec_run_free(&ra), exec_run_free(&rb), free(m);
-        return ipu_err(err, "engine: out of host memory");
-    }
+    int32_t(*m)[2];
+    if (pair_alloc(&ra, &rb, &m, ca, a, cb, bc, err))
+        return -1;
     for (int i = 0; i < ncopies; i++)
         engine_do_copy(e, &e->prog->steps[copies[i]]);
     const long n = (long)merge_groups(ca, a, cb, bc, m);
@@ -122,7 +132,7 @@ static int run_fused(Engine *e, const Step *s, int b, const int *copies, int nco
         if (m[k][1] >= 0)
             exec_run_group(arch, cb, bc, bc->native_wc, m[k][1], &rb);
     }
-    rc = exec_fault(e->g, s, ca, a, &ra, err);
+    int rc = exec_fault(e->g, s, ca, a, &ra, err);
     if (!rc) {
         exec_schedule(e->g, ca, a, &ra);
         exec_schedule(e->g, cb, bc, &rb);
@@ -500,18 +510,15 @@ int fuse_consume(Engine *e, const Step *s, IpuErr *err)
     if (alias_index(e))
         return ipu_err(err, "engine: out of host memory");
     ExecRun ra, rb;
-    int32_t(*m)[2] = malloc((a->ngroups + bc->ngroups + 1) * sizeof *m);
-    int rc = exec_run_alloc(&ra, ca->count, a->ngroups) | exec_run_alloc(&rb, cb->count, bc->ngroups) | (m ? 0 : -1);
-    if (rc) {
-        exec_run_free(&ra), exec_run_free(&rb), free(m);
-        return ipu_err(err, "engine: out of host memory");
-    }
+    int32_t(*m)[2];
+    if (pair_alloc(&ra, &rb, &m, ca, a, cb, bc, err))
+        return -1;
     for (size_t gi = 0; gi < a->ngroups; gi++)
         ra.fault[gi] = -1;
     const long n = (long)merge_groups(ca, a, cb, bc, m);
     consume_groups(e, ca, a, cb, bc, m, n, ta, &ra, &rb);
     alias_settle(e);
-    rc = exec_fault(g, &e->prog->steps[sk->a_step], ca, a, &ra, err) || exec_fault(g, s, cb, bc, &rb, err);
+    int rc = exec_fault(g, &e->prog->steps[sk->a_step], ca, a, &ra, err) || exec_fault(g, s, cb, bc, &rb, err);
     if (!rc) {
         exec_schedule(g, cb, bc, &rb);
         e->stats.executes_skipped++;

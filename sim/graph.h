@@ -20,8 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/err.h"
 #include "sim/arch.h"
-#include "sim/err.h"
 #include "sim/sram.h"
 #include "sim/vertex.h"
 

@@ -43,7 +43,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sim/err.h"
+#include "base/err.h"
 #include "sim/graph.h"
 #include "sim/program.h"
 

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "sim/fp16.h"
+#include "base/fp16.h"
 
 #define LINKS_MAX_CHIPS 1024
 

@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#include "sim/err.h"
+#include "base/err.h"
 
 typedef enum SramCategory {
     SRAM_WEIGHTS,

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/fileio.h"
+#include "base/fileio.h"
 
 Trace *trace_create(double clock_hz, size_t max_events)
 {

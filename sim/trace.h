@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sim/err.h"
+#include "base/err.h"
 
 typedef struct TraceEvent {
     char name[48];
@@ -44,7 +44,7 @@ void trace_add(Trace *t, uint32_t chip, uint32_t tid, const char *name, const ch
                uint64_t bytes);
 /* The trace-event JSON of t onto f (errors surface when f is flushed). */
 void trace_write_stream(const Trace *t, FILE *f);
-/* Writes path atomically (sim/fileio.h); error names the path. */
+/* Writes path atomically (sim/base/fileio.h); error names the path. */
 int trace_write(const Trace *t, const char *path, IpuErr *err);
 
 #endif

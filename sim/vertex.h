@@ -45,6 +45,19 @@ typedef struct VertexType {
     int (*native)(const IsaCosts *isa, const void *args);
 } VertexType;
 
+/* The tail every measure() shares: run(w, args) on a fresh worker of no
+ * tile with isa's costs, args pointing at scratch data of the shape the
+ * caller allocated (and frees after); run()'s worker cycles, or
+ * VERTEX_MEASURE_FAULT if it faulted. */
+static inline uint64_t vertex_measure_run(const IsaCosts *isa, void (*run)(Worker *w, const void *args),
+                                          const void *args)
+{
+    Worker w;
+    worker_init(&w, isa, -1);
+    run(&w, args);
+    return w.faulted ? VERTEX_MEASURE_FAULT : w.cycles;
+}
+
 /* Where a fused native function reads its inputs. The engine may leave a
  * streamed tensor's bytes in the remote buffer they came from (zero-copy
  * streaming, engine.h) instead of its host buffer; at() gives the address

@@ -6,8 +6,9 @@
  * functional --checkpoint`, every usage and input error, and a run's
  * figures unchanged by --logits.
  *
- * Tolerance: tests/test_lower.c's, derived there: LOGIT_REL_TOL x the RMS
- * of the reference's logits at the position (at least 0.05); the machine
+ * Tolerance: the lowering tests', derived in tests/lower_fixture.h:
+ * LF_LOGIT_REL_TOL x the RMS of the reference's logits at the position (at
+ * least 0.05, lf_tolerance); the machine
  * keeps activations in fp16 with fp16 partials, the reference computes in
  * fp32 on the weights the machine holds (model forward --format). */
 #include <setjmp.h>
@@ -22,8 +23,8 @@
 
 #include "tests/testutil.h"
 #include "models/npy.h"
+#include "tests/lower_fixture.h"
 
-#define LOGIT_REL_TOL 0.02
 /* gptj-micro on a small machine, three tokens: a run of milliseconds */
 #define MICRO "run --set model=gptj-micro --set weights=synthetic --set arch=gc200 --set gen_tokens=3"
 
@@ -102,15 +103,7 @@ static void near(const Npy *got, const Npy *want, const char *what)
     for (int i = 0; i < want->ndim; i++)
         assert_int_equal(got->shape[i], want->shape[i]), n *= want->shape[i];
     for (uint64_t r = 0; r < n / V; r++) {
-        double rms = 0, maxd = 0;
-        for (uint64_t i = 0; i < V; i++)
-            rms += (double)want->v[r * V + i] * want->v[r * V + i];
-        rms = sqrt(rms / (double)V);
-        for (uint64_t i = 0; i < V; i++) {
-            double d = fabs((double)got->v[r * V + i] - want->v[r * V + i]);
-            maxd = d > maxd || d != d ? d : maxd;
-        }
-        double tol = LOGIT_REL_TOL * (rms > 0.05 ? rms : 0.05);
+        double tol = lf_tolerance(want->v + r * V, (int)V), maxd = lf_max_diff(got->v + r * V, want->v + r * V, (int)V);
         if (!(maxd <= tol))
             fail_msg("%s: row %llu: max |logit diff| %g > tol %g", what, (unsigned long long)r, maxd, tol);
     }

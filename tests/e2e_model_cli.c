@@ -15,8 +15,8 @@
 #include <cjson/cJSON.h>
 
 #include "tests/testutil.h"
+#include "base/fileio.h"
 #include "models/gptj_weights.h"
-#include "sim/fileio.h"
 
 static char tmpdir[256];
 static char out[65536];

@@ -20,7 +20,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/fileio.h"
+#include "base/fileio.h"
 #include "tests/testutil.h"
 
 #define BASE "--set model=gptj-micro --set arch=pod4 --set arch.tiles_per_chip=64 --set chips=2 " \

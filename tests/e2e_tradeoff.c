@@ -14,7 +14,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/fileio.h"
+#include "base/fileio.h"
 #include "tests/testutil.h"
 
 static char tmpdir[256];

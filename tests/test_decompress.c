@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/quant_format.h"
 #include "codelets/decompress.h"
 #include "codelets/decompress_validate.h"
 #include "codelets/registry.h"
-#include "models/quant_format.h"
 
 static IsaCosts isa_with_whatif(void)
 {

@@ -38,20 +38,20 @@ typedef struct Net {
     int stream_pos;       /* the StreamCopy's layout position */
 } Net;
 
-/* Options: extra = 1 adds an Execute that reads the scratch without
- * declaring it; extra = 2 a Copy of the weights, a write of the weights
- * and a stream from tiles into their remote buffer. */
-static void build(Net *n, int extra)
+enum { WORDS = TILES * GPT * G / 4, GROUPS = TILES * GPT };
+
+/* The graph and its tensors; the remote buffer holds the packed words,
+ * scales and biases one after another, x0 the activations. */
+static void build_tensors(Net *n)
 {
     IpuErr e = {{0}};
     IpuArch a;
     assert_int_equal(arch_preset("gc200", &a, &e), 0);
     assert_non_null(n->g = graph_create(&a, GRAPH_FUNCTIONAL, &e));
     Graph *g = n->g;
-    uint64_t words = (uint64_t)TILES * GPT * G / 4, groups = (uint64_t)TILES * GPT;
-    n->w = graph_add_tensor_linear(g, "w", DTYPE_U16, words, SRAM_WEIGHTS, 0, TILES, GPT * G / 4, &e);
-    n->s = graph_add_tensor_linear(g, "s", DTYPE_FP16, groups, SRAM_WEIGHTS, 0, TILES, GPT, &e);
-    n->b = graph_add_tensor_linear(g, "b", DTYPE_FP16, groups, SRAM_WEIGHTS, 0, TILES, GPT, &e);
+    n->w = graph_add_tensor_linear(g, "w", DTYPE_U16, WORDS, SRAM_WEIGHTS, 0, TILES, GPT * G / 4, &e);
+    n->s = graph_add_tensor_linear(g, "s", DTYPE_FP16, GROUPS, SRAM_WEIGHTS, 0, TILES, GPT, &e);
+    n->b = graph_add_tensor_linear(g, "b", DTYPE_FP16, GROUPS, SRAM_WEIGHTS, 0, TILES, GPT, &e);
     TileInterval map[TILES];
     for (uint32_t t = 0; t < TILES; t++)
         map[t] = (TileInterval){(uint64_t)t * ROWS * K, (uint64_t)(t + 1) * ROWS * K, t};
@@ -61,47 +61,98 @@ static void build(Net *n, int extra)
     n->y = graph_add_tensor_linear(g, "y", DTYPE_FP16, TILES * ROWS, SRAM_WEIGHTS, 0, TILES, ROWS, &e);
     n->z = graph_add_tensor_linear(g, "z", DTYPE_FP16, TILES * 8, SRAM_WEIGHTS, 0, TILES, 8, &e);
     n->wc = graph_add_tensor_linear(g, "wc", DTYPE_U16, TILES * 8, SRAM_WEIGHTS, 0, TILES, 8, &e);
-    n->remote = graph_add_remote(g, "weights", 0, (words + 2 * groups) * 2 + 4096, &e);
+    n->remote = graph_add_remote(g, "weights", 0, (WORDS + 2 * GROUPS) * 2 + 4096, &e);
     assert_true(n->w >= 0 && n->s >= 0 && n->b >= 0 && n->d >= 0 && n->x0 >= 0 && n->x >= 0 && n->y >= 0 &&
                 n->z >= 0 && n->wc >= 0 && n->remote >= 0);
-    /* the remote buffer: packed words, scales, biases, one after another */
     uint16_t *r = graph_remote_data(g, n->remote), *x0 = graph_tensor_data(g, n->x0);
     uint64_t st = 99;
-    for (uint64_t i = 0; i < words; i++)
+    for (uint64_t i = 0; i < WORDS; i++)
         r[i] = (uint16_t)((st = st * 6364136223846793005ull + 1442695040888963407ull) >> 48);
-    for (uint64_t i = 0; i < groups; i++) {
-        r[words + i] = fp16_from_f32(0.01f + 0.001f * (float)(i % 7));
-        r[words + groups + i] = fp16_from_f32(-0.05f + 0.01f * (float)(i % 5));
+    for (uint64_t i = 0; i < GROUPS; i++) {
+        r[WORDS + i] = fp16_from_f32(0.01f + 0.001f * (float)(i % 7));
+        r[WORDS + GROUPS + i] = fp16_from_f32(-0.05f + 0.01f * (float)(i % 5));
     }
     for (uint64_t i = 0; i < TILES * K; i++)
         x0[i] = fp16_from_f32(0.25f * (float)((int)(i % 9) - 4));
+}
+
+/* The compute sets: per tile, decompress w, s, b into d (twopass), then
+ * y = x . d^T on the AMP; both declare what they read and write. */
+static void build_compute_sets(Net *n, int *dec, int *mm)
+{
+    IpuErr e = {{0}};
+    Graph *g = n->g;
     uint16_t *w = graph_tensor_data(g, n->w), *s = graph_tensor_data(g, n->s), *b = graph_tensor_data(g, n->b);
     uint16_t *d = graph_tensor_data(g, n->d), *x = graph_tensor_data(g, n->x), *y = graph_tensor_data(g, n->y);
-    int dec = graph_add_compute_set(g, "dec", &e), mm = graph_add_compute_set(g, "mm", &e);
+    *dec = graph_add_compute_set(g, "dec", &e), *mm = graph_add_compute_set(g, "mm", &e);
     for (uint32_t t = 0; t < TILES; t++) {
         DecompressQ4Args all = {w + (size_t)t * GPT * G / 4, s + t * GPT, b + t * GPT, d + (size_t)t * ROWS * K, GPT, G};
         DecompressQ4Args parts[6];
         uint32_t nd = decompress_q4_split(&all, 6, parts);
         for (uint32_t q = 0; q < nd; q++)
-            assert_int_equal(graph_add_vertex(g, dec, t, &decompress_q4_twopass_vertex, &parts[q], &e), 0);
+            assert_int_equal(graph_add_vertex(g, *dec, t, &decompress_q4_twopass_vertex, &parts[q], &e), 0);
         MatmulArgs whole = {.a = x + t * K, .w = d + (size_t)t * ROWS * K, .out = y + t * ROWS, .m = 1, .k = K,
                             .n = ROWS, .amp_macs_per_cycle = 64};
         MatmulArgs mp[6];
         uint32_t nm = matmul_split(&whole, LAYER_F16, 6, mp);
         for (uint32_t q = 0; q < nm; q++)
-            assert_int_equal(graph_add_vertex(g, mm, t, &matmul_amp_f16_vertex, &mp[q], &e), 0);
+            assert_int_equal(graph_add_vertex(g, *mm, t, &matmul_amp_f16_vertex, &mp[q], &e), 0);
     }
-    int uses[] = {graph_cs_use(g, dec, n->w, ACCESS_READ, &e), graph_cs_use(g, dec, n->s, ACCESS_READ, &e),
-                  graph_cs_use(g, dec, n->b, ACCESS_READ, &e), graph_cs_use(g, dec, n->d, ACCESS_WRITE, &e),
-                  graph_cs_use(g, mm, n->d, ACCESS_READ, &e), graph_cs_use(g, mm, n->x, ACCESS_READ, &e),
-                  graph_cs_use(g, mm, n->y, ACCESS_WRITE, &e)};
+    int uses[] = {graph_cs_use(g, *dec, n->w, ACCESS_READ, &e), graph_cs_use(g, *dec, n->s, ACCESS_READ, &e),
+                  graph_cs_use(g, *dec, n->b, ACCESS_READ, &e), graph_cs_use(g, *dec, n->d, ACCESS_WRITE, &e),
+                  graph_cs_use(g, *mm, n->d, ACCESS_READ, &e), graph_cs_use(g, *mm, n->x, ACCESS_READ, &e),
+                  graph_cs_use(g, *mm, n->y, ACCESS_WRITE, &e)};
     for (size_t i = 0; i < sizeof uses / sizeof uses[0]; i++)
         assert_int_equal(uses[i], 0);
+}
+
+/* extra = 1: an Execute that reads d through its args and declares only z. */
+static void add_peek(Net *n, int seq)
+{
+    IpuErr e = {{0}};
+    Graph *g = n->g;
+    uint16_t *d = graph_tensor_data(g, n->d);
+    int cs = graph_add_compute_set(g, "peek", &e);
+    for (uint32_t t = 0; t < TILES; t++) {
+        AddArgs ad;
+        memset(&ad, 0, sizeof ad);
+        ad.a = d + (size_t)t * ROWS * K, ad.b = ad.a, ad.out = (uint16_t *)graph_tensor_data(g, n->z) + t * 8;
+        ad.rows = 1, ad.cols = 8, ad.op = ADD_OP_ADD;
+        assert_int_equal(graph_add_vertex(g, cs, t, &add_vertex, &ad, &e), 0);
+    }
+    assert_int_equal(graph_cs_use(g, cs, n->z, ACCESS_WRITE, &e), 0);
+    assert_true(program_append(n->p, seq, program_execute(n->p, cs, "peek", -1, &e), &e) >= 0);
+}
+
+/* extra = 2: a Copy reading w, then one writing it; x0 streamed into the remote buffer's tail. */
+static void add_rewrites(Net *n, int seq)
+{
+    IpuErr e = {{0}};
+    Program *p = n->p;
+    int c1 = program_copy(p, "w to wc", -1, &e), c2 = program_copy(p, "wc to w", -1, &e);
+    int out = program_stream(p, STREAM_FROM_TILES, 0, "out", -1, &e);
+    assert_true(program_copy_add(p, c1, n->w, 0, n->wc, 0, 8, &e) >= 0);
+    assert_true(program_copy_add(p, c2, n->wc, 8, n->w, 0, 8, &e) >= 0);
+    assert_true(program_stream_add(p, out, n->remote, (WORDS + 2 * GROUPS) * 2, n->x0, 0, 8, &e) >= 0);
+    assert_true(program_append(p, seq, c1, &e) >= 0 && program_append(p, seq, c2, &e) >= 0);
+    assert_true(program_append(p, seq, out, &e) >= 0);
+}
+
+/* The net: stream w, s, b in; decompress; sync; copy x0 to x; the matmul.
+ * Options: extra = 1 adds an Execute that reads the scratch without
+ * declaring it; extra = 2 a Copy of the weights, a write of the weights
+ * and a stream from tiles into their remote buffer. */
+static void build(Net *n, int extra)
+{
+    IpuErr e = {{0}};
+    build_tensors(n);
+    int dec, mm;
+    build_compute_sets(n, &dec, &mm);
     Program *p = n->p = program_create();
     int seq = program_sequence(p, "net", &e), sin = program_stream(p, STREAM_TO_TILES, 0, "in", -1, &e);
-    assert_true(program_stream_add(p, sin, n->remote, 0, n->w, 0, words, &e) >= 0);
-    assert_true(program_stream_add(p, sin, n->remote, words * 2, n->s, 0, groups, &e) >= 0);
-    assert_true(program_stream_add(p, sin, n->remote, (words + groups) * 2, n->b, 0, groups, &e) >= 0);
+    assert_true(program_stream_add(p, sin, n->remote, 0, n->w, 0, WORDS, &e) >= 0);
+    assert_true(program_stream_add(p, sin, n->remote, WORDS * 2, n->s, 0, GROUPS, &e) >= 0);
+    assert_true(program_stream_add(p, sin, n->remote, (WORDS + GROUPS) * 2, n->b, 0, GROUPS, &e) >= 0);
     int cp = program_copy(p, "x", -1, &e);
     for (uint32_t t = 0; t < TILES; t++)
         assert_true(program_copy_add(p, cp, n->x0, t * K, n->x, t * K, K, &e) >= 0);
@@ -109,27 +160,10 @@ static void build(Net *n, int extra)
                    program_execute(p, mm, "mm", -1, &e)};
     for (size_t i = 0; i < 5; i++)
         assert_true(program_append(p, seq, steps[i], &e) >= 0);
-    if (extra == 1) { /* reads d through its args, declares only z */
-        int cs = graph_add_compute_set(g, "peek", &e);
-        for (uint32_t t = 0; t < TILES; t++) {
-            AddArgs ad;
-            memset(&ad, 0, sizeof ad);
-            ad.a = d + (size_t)t * ROWS * K, ad.b = ad.a, ad.out = (uint16_t *)graph_tensor_data(g, n->z) + t * 8;
-            ad.rows = 1, ad.cols = 8, ad.op = ADD_OP_ADD;
-            assert_int_equal(graph_add_vertex(g, cs, t, &add_vertex, &ad, &e), 0);
-        }
-        assert_int_equal(graph_cs_use(g, cs, n->z, ACCESS_WRITE, &e), 0);
-        assert_true(program_append(p, seq, program_execute(p, cs, "peek", -1, &e), &e) >= 0);
-    }
-    if (extra == 2) { /* a Copy reading w, then one writing it; x0 streamed into the remote buffer's tail */
-        int c1 = program_copy(p, "w to wc", -1, &e), c2 = program_copy(p, "wc to w", -1, &e);
-        int out = program_stream(p, STREAM_FROM_TILES, 0, "out", -1, &e);
-        assert_true(program_copy_add(p, c1, n->w, 0, n->wc, 0, 8, &e) >= 0);
-        assert_true(program_copy_add(p, c2, n->wc, 8, n->w, 0, 8, &e) >= 0);
-        assert_true(program_stream_add(p, out, n->remote, (words + 2 * groups) * 2, n->x0, 0, 8, &e) >= 0);
-        assert_true(program_append(p, seq, c1, &e) >= 0 && program_append(p, seq, c2, &e) >= 0);
-        assert_true(program_append(p, seq, out, &e) >= 0);
-    }
+    if (extra == 1)
+        add_peek(n, seq);
+    if (extra == 2)
+        add_rewrites(n, seq);
     program_set_root(p, seq);
     n->stream_pos = 0;
 }

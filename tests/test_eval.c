@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fp16.h"
 #include "models/eval.h"
 #include "models/gptj_forward.h"
-#include "sim/fp16.h"
 
 #define NEAR(a, b, tol) \
     do { \

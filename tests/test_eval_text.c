@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fileio.h"
 #include "models/eval_text.h"
 #include "models/gptj_forward.h"
-#include "sim/fileio.h"
 #include "tests/testutil.h"
 
 static char tmpdir[256];

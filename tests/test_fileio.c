@@ -1,4 +1,4 @@
-/* test_fileio.c - sim/fileio: bounded reads, atomic files and folders. A
+/* test_fileio.c - sim/base/fileio: bounded reads, atomic files and folders. A
  * full disk is simulated with RLIMIT_FSIZE (SIGXFSZ ignored, so a write past
  * the limit fails with EFBIG): nothing half-written may appear, and an
  * earlier good output must survive. */
@@ -19,7 +19,7 @@
 #include "tests/testutil.h"
 #include "models/gptj_config.h"
 #include "models/gptj_weights.h"
-#include "sim/fileio.h"
+#include "base/fileio.h"
 #include "sim/trace.h"
 
 static char tmpdir[256];

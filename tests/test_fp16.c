@@ -1,4 +1,4 @@
-/* test_fp16.c - sim/fp16.h: conversions agree with IEEE binary16 rounding. */
+/* test_fp16.c - sim/base/fp16.h: conversions agree with IEEE binary16 rounding. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,7 +6,7 @@
 #include <cmocka.h>
 #include <math.h>
 
-#include "sim/fp16.h"
+#include "base/fp16.h"
 
 /* Every binary16 value converts to binary32 and back unchanged. */
 static void test_roundtrip_all_halves(void **state)

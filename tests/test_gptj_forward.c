@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fp16.h"
 #include "models/gptj_forward.h"
-#include "sim/fp16.h"
 
 #define NEAR(a, b, tol) \
     do { \

@@ -1,5 +1,5 @@
 /* test_kvq.c - codelets/kvq: quantizing KV rows (i8, q4g) and widening
- * V^T blocks are bit-exact with models/kv_quant.h on edge rows (zeros,
+ * V^T blocks are bit-exact with sim/base/kv_quant.h on edge rows (zeros,
  * signed zeros, constant, tiny rows with subnormal scales, huge values,
  * ties) and random ones, every code of the widening, cycles from the shape
  * alone, the native versions equal run(), and the round trip's error is
@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/kv_quant.h"
 #include "codelets/kvq.h"
-#include "models/kv_quant.h"
 
 enum { N = 64, ROWS = 9 };
 

@@ -262,6 +262,80 @@ static uint32_t *shared_word(void *ctx, int t)
     return (uint32_t *)(s->mem[x->map[0].tile] + x->sram_offset[0]);
 }
 
+/* RSTEPS random steps over the RT tensors into st (Copies between tensors
+ * of one size, else compute sets using up to three tensors), with one
+ * Repeat(2) around 5 of them (kind 2 opens it, kind 3 closes it); the count. */
+static size_t random_steps(Graph *g, const uint64_t *elems, uint64_t *seed, RStep *st)
+{
+    IpuErr e;
+    size_t n = 0;
+    int rep_at = (int)(rng_next(seed) % (RSTEPS - 5));
+    for (int i = 0; i < RSTEPS; i++) {
+        if (i == rep_at)
+            st[n++] = (RStep){.kind = 2};
+        RStep s = {0};
+        int src = (int)(rng_next(seed) % RT), dst = (int)(rng_next(seed) % RT);
+        if (rng_next(seed) % 3 == 0 && src != dst && elems[src] == elems[dst]) {
+            s.kind = 1, s.src = src, s.dst = dst;
+        } else {
+            char label[32];
+            snprintf(label, sizeof label, "cs%d", i);
+            s.cs = graph_add_compute_set(g, label, &e);
+            for (int k = 0; k < 3; k++)
+                s.access[rng_next(seed) % RT] |= 1 + rng_next(seed) % 3;
+            for (int t = 0; t < RT; t++)
+                if (s.access[t])
+                    assert_int_equal(graph_cs_use(g, s.cs, t, (TensorAccess)s.access[t], &e), 0);
+        }
+        st[n++] = s;
+        if (i == rep_at + 4)
+            st[n++] = (RStep){.kind = 3};
+    }
+    return n;
+}
+
+/* The program of st[0..n): its root sequence. */
+static int steps_program(Program *p, const RStep *st, size_t n, const uint64_t *elems)
+{
+    IpuErr e;
+    int root = program_sequence(p, "root", &e), seq = root;
+    for (size_t i = 0; i < n; i++) {
+        char label[32];
+        snprintf(label, sizeof label, "s%zu", i);
+        if (st[i].kind == 2) {
+            seq = program_sequence(p, "body", &e);
+            program_append(p, root, program_repeat(p, 2, seq, "rep", -1, &e), &e);
+            continue;
+        }
+        if (st[i].kind == 3) {
+            seq = root;
+            continue;
+        }
+        int id = st[i].kind == 1 ? program_copy(p, label, -1, &e) : program_execute(p, st[i].cs, label, -1, &e);
+        if (st[i].kind == 1)
+            program_copy_add(p, id, st[i].src, 0, st[i].dst, 0, elems[st[i].src], &e);
+        program_append(p, seq, id, &e);
+    }
+    return root;
+}
+
+/* The steps run with each tensor in its own buffer and with the tensors
+ * where the layout put them in shared tile memory read the same values. */
+static void check_same_values(const Graph *g, const RStep *st, size_t n, const uint64_t *elems)
+{
+    Sep sep;
+    Shared sh = {g, {0}};
+    for (int t = 0; t < RT; t++)
+        sep.buf[t] = calloc(elems[t], 4);
+    for (int t = 0; t < RTILES; t++)
+        sh.mem[t] = calloc(g->arch.sram_bytes_per_tile, 1);
+    assert_int_equal(interpret(st, n, elems, sep_word, &sep), interpret(st, n, elems, shared_word, &sh));
+    for (int t = 0; t < RT; t++)
+        free(sep.buf[t]);
+    for (int t = 0; t < RTILES; t++)
+        free(sh.mem[t]);
+}
+
 static void test_random_programs_never_share_live_bytes(void **state)
 {
     (void)state;
@@ -282,64 +356,14 @@ static void test_random_programs_never_share_live_bytes(void **state)
             elems[t] = sizes[rng_next(&seed) % 4];
             on_tile(g, nm, elems[t], rng_next(&seed) % RTILES);
         }
-        /* the steps, with one Repeat(2) around 5 of them */
         RStep st[RSTEPS + 2];
-        size_t n = 0;
-        int rep_at = (int)(rng_next(&seed) % (RSTEPS - 5));
-        for (int i = 0; i < RSTEPS; i++) {
-            if (i == rep_at)
-                st[n++] = (RStep){.kind = 2};
-            RStep s = {0};
-            int src = (int)(rng_next(&seed) % RT), dst = (int)(rng_next(&seed) % RT);
-            if (rng_next(&seed) % 3 == 0 && src != dst && elems[src] == elems[dst]) {
-                s.kind = 1, s.src = src, s.dst = dst;
-            } else {
-                char label[32];
-                snprintf(label, sizeof label, "cs%d", i);
-                s.cs = graph_add_compute_set(g, label, &e);
-                for (int k = 0; k < 3; k++)
-                    s.access[rng_next(&seed) % RT] |= 1 + rng_next(&seed) % 3;
-                for (int t = 0; t < RT; t++)
-                    if (s.access[t])
-                        assert_int_equal(graph_cs_use(g, s.cs, t, (TensorAccess)s.access[t], &e), 0);
-            }
-            st[n++] = s;
-            if (i == rep_at + 4)
-                st[n++] = (RStep){.kind = 3};
-        }
-        int root = program_sequence(p, "root", &e), seq = root;
-        for (size_t i = 0; i < n; i++) {
-            char label[32];
-            snprintf(label, sizeof label, "s%zu", i);
-            if (st[i].kind == 2) {
-                seq = program_sequence(p, "body", &e);
-                program_append(p, root, program_repeat(p, 2, seq, "rep", -1, &e), &e);
-                continue;
-            }
-            if (st[i].kind == 3) {
-                seq = root;
-                continue;
-            }
-            int id = st[i].kind == 1 ? program_copy(p, label, -1, &e) : program_execute(p, st[i].cs, label, -1, &e);
-            if (st[i].kind == 1)
-                program_copy_add(p, id, st[i].src, 0, st[i].dst, 0, elems[st[i].src], &e);
-            program_append(p, seq, id, &e);
-        }
+        size_t n = random_steps(g, elems, &seed, st);
+        int root = steps_program(p, st, n, elems);
         if (layout_graph(g, p, &root, 1, 0, &e)) {
             assert_non_null(strstr(e.msg, "out of tile memory")); /* a random program may not fit */
         } else {
             laid++;
-            Sep sep;
-            Shared sh = {g, {0}};
-            for (int t = 0; t < RT; t++)
-                sep.buf[t] = calloc(elems[t], 4);
-            for (int t = 0; t < RTILES; t++)
-                sh.mem[t] = calloc(a.sram_bytes_per_tile, 1);
-            assert_int_equal(interpret(st, n, elems, sep_word, &sep), interpret(st, n, elems, shared_word, &sh));
-            for (int t = 0; t < RT; t++)
-                free(sep.buf[t]);
-            for (int t = 0; t < RTILES; t++)
-                free(sh.mem[t]);
+            check_same_values(g, st, n, elems);
         }
         graph_destroy(g);
         program_destroy(p);

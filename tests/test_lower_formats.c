@@ -6,8 +6,8 @@
  * timing == functional cycles, stored bytes per format, and the errors
  * that must come before any work.
  *
- * Tolerance: test_lower.c's (LOGIT_REL_TOL x the logits' RMS; the fp16
- * activations path). The reference differs from the fp16 path's by far
+ * Tolerance: LF_LOGIT_REL_TOL x the logits' RMS (tests/lower_fixture.h;
+ * the fp16 activations path). The reference differs from the fp16 path's by far
  * more than that for every format here (test_reference_discriminates), so
  * a lowering that decompressed with the wrong scales, or kept fp16
  * weights, would fail. */
@@ -21,149 +21,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/gptj_run.h"
-#include "host/lower/lower.h"
 #include "host/lower/model.h"
-#include "models/eval.h"
-#include "models/gptj_forward.h"
-#include "sim/engine.h"
-
-#define LOGIT_REL_TOL 0.02
-#define PROMPT 5
-#define GEN 3
-
-static void arch_small(IpuArch *a, uint32_t tiles)
-{
-    IpuErr e;
-    char v[16];
-    if (arch_preset("pod4", a, &e))
-        fail_msg("%s", e.msg);
-    snprintf(v, sizeof v, "%u", tiles);
-    if (arch_set(a, "tiles_per_chip", v, &e))
-        fail_msg("%s", e.msg);
-}
+#include "tests/lower_fixture.h"
 
 static void opts(RunOptions *o, const char *fmt, uint32_t chips, int kv, uint32_t batch)
 {
-    IpuErr e;
-    memset(o, 0, sizeof *o);
-    if (gptj_config_preset(&o->cfg, "gptj-micro", &e) || quant_spec_parse(fmt, &o->weights, &e))
-        fail_msg("%s", e.msg);
-    quant_policy_graphcore(&o->policy, &o->weights);
-    o->placement = PLACE_AUTO;
-    o->kv_cache = kv;
-    o->partials = LAYER_F32;
-    o->chips = chips;
-    o->batch = batch;
-    o->prompt_len = PROMPT;
-    o->gen_tokens = GEN;
+    lf_opts(o, "gptj-micro", fmt, chips, kv, batch, PLACE_AUTO);
 }
 
-/* The reference's weights: every tensor through its format's quantize +
- * dequantize (gains and biases fp16), in fp32. */
-static void ref_weights(const RunOptions *o, const GptjWeights *w, GptjWeights *r)
+/* An arch with fp8_macs fp8 AMP MACs a cycle (0: no fp8 AMP). */
+static void arch_fp8(IpuArch *a, const char *fp8_macs)
 {
     IpuErr e;
-    if (eval_quantize_weights(r, w, &o->policy, GPTJ_F32, &e))
+    lf_arch(a, 96, 0, 0);
+    if (arch_set(a, "amp_macs_per_cycle_fp8", fp8_macs, &e))
         fail_msg("%s", e.msg);
 }
 
-static double tolerance(const float *want, int V)
-{
-    double rms = 0;
-    for (int i = 0; i < V; i++)
-        rms += (double)want[i] * want[i];
-    rms = sqrt(rms / V);
-    return LOGIT_REL_TOL * (rms > 0.05 ? rms : 0.05);
-}
-
-static double max_diff(const float *got, const float *want, int V)
-{
-    double m = 0;
-    for (int i = 0; i < V; i++) {
-        double d = fabs((double)got[i] - want[i]);
-        if (!(d <= m))
-            m = d;
-    }
-    return m;
-}
-
-static int argmax(const float *l, int V)
-{
-    int a = 0;
-    for (int i = 1; i < V; i++)
-        if (l[i] > l[a])
-            a = i;
-    return a;
-}
-
-static int top2_close(const float *l, int V, double tol)
-{
-    int a = argmax(l, V);
-    double second = -INFINITY;
-    for (int i = 0; i < V; i++)
-        if (i != a && l[i] > second)
-            second = l[i];
-    return l[a] - second <= 2 * tol;
-}
-
-/* Prefill + GEN - 1 decode steps on the machine and the reference on the
+/* Prefill + LF_GEN - 1 decode steps on the machine and the reference on the
  * same tokens: logits at every step within tolerance, greedy tokens.
  * fp8_macs: the arch's amp_macs_per_cycle_fp8 (0: no fp8 AMP). */
 static void check_case_fp8(const char *fmt, uint32_t chips, int kv, uint32_t batch, Placement pl, const char *fp8_macs)
 {
-    IpuErr e;
     IpuArch a;
-    arch_small(&a, 96);
-    if (arch_set(&a, "amp_macs_per_cycle_fp8", fp8_macs, &e))
-        fail_msg("%s", e.msg);
+    arch_fp8(&a, fp8_macs);
     RunOptions o;
     opts(&o, fmt, chips, kv, batch);
     o.placement = pl;
-    GptjWeights w, rw;
-    if (gptj_weights_synth(&w, &o.cfg, GPTJ_F32, 7, &e))
-        fail_msg("%s", e.msg);
-    ref_weights(&o, &w, &rw);
-    Lowered *L;
-    if (lower_gptj(&a, &o, &w, &L, &e))
-        fail_msg("%s: %s", fmt, e.msg);
+    LfRefCase c;
+    lf_ref_case(&c, &a, &o, 0, 64);
     int fp8 = strstr(fmt, "fp8") != NULL;
-    assert_string_equal(lower_weight_path(L), fp8 && a.amp_macs_per_cycle_fp8 ? "fp8 direct" : "decompressed");
-    Engine *en = engine_create(lower_graph(L), &e);
-    assert_non_null(en);
-    engine_set_poison(en, 1); /* a read of memory the layout gave away shows as NaN */
-    GptjState st;
-    int V = o.cfg.vocab_size;
-    if (gptj_state_init(&st, &rw, (int)batch, 64, &e))
-        fail_msg("%s", e.msg);
-    uint32_t prompt[2 * PROMPT], tok[2];
-    int iprompt[2 * PROMPT], itok[2];
-    for (uint32_t i = 0; i < batch * PROMPT; i++)
-        prompt[i] = (i * 97 + 13) % (uint32_t)V, iprompt[i] = (int)prompt[i];
-    float *got = malloc(sizeof(float) * V * batch), *want = malloc(sizeof(float) * V * batch);
-    for (int step = 0; step < GEN; step++) {
-        int rc = step == 0 ? lower_prepare_prefill(L, prompt, &e) : lower_prepare_decode(L, PROMPT + step - 1, tok, &e);
-        if (rc || engine_run(en, lower_program(L), &e) || lower_read_logits(L, step > 0, got, &e) ||
-            lower_read_tokens(L, step > 0, tok, &e))
-            fail_msg("%s: %s", fmt, e.msg);
-        if (step == 0 ? gptj_forward(&st, iprompt, PROMPT, want, 1, &e) : gptj_forward(&st, itok, 1, want, 1, &e))
-            fail_msg("%s", e.msg);
-        for (uint32_t s = 0; s < batch; s++) {
-            double tol = tolerance(want + (size_t)s * V, V), d = max_diff(got + (size_t)s * V, want + (size_t)s * V, V);
-            if (!(d <= tol))
-                fail_msg("%s chips %u kv %d step %d seq %u: max |logit diff| %g > tol %g", fmt, chips, kv, step, s, d,
-                         tol);
-            if (!top2_close(want + (size_t)s * V, V, tol))
-                assert_int_equal(tok[s], argmax(want + (size_t)s * V, V));
-            itok[s] = (int)tok[s];
-        }
-    }
-    free(got), free(want);
-    gptj_state_free(&st);
-    engine_destroy(en);
-    lower_destroy(L);
-    gptj_weights_free(&w);
-    gptj_weights_free(&rw);
+    assert_string_equal(lower_weight_path(c.m.L), fp8 && a.amp_macs_per_cycle_fp8 ? "fp8 direct" : "decompressed");
+    char what[96];
+    snprintf(what, sizeof what, "%s chips %u kv %d", fmt, chips, kv);
+    lf_check_against_reference(&c.m, &o, &c.st, 1, what);
+    lf_ref_case_free(&c);
 }
 
 static void check_case(const char *fmt, uint32_t chips, int kv, uint32_t batch, Placement pl)
@@ -202,24 +94,24 @@ static void test_reference_discriminates(void **s)
     GptjWeights w, r16;
     if (gptj_weights_synth(&w, &o16.cfg, GPTJ_F32, 7, &e))
         fail_msg("%s", e.msg);
-    ref_weights(&o16, &w, &r16);
-    int V = o16.cfg.vocab_size, toks[PROMPT] = {13, 110, 207, 304, 401};
-    float *l16 = malloc(sizeof(float) * V * PROMPT), *lq = malloc(sizeof(float) * V * PROMPT);
+    lf_ref_weights(&o16, &w, &r16);
+    int V = o16.cfg.vocab_size, toks[LF_PROMPT] = {13, 110, 207, 304, 401};
+    float *l16 = malloc(sizeof(float) * V * LF_PROMPT), *lq = malloc(sizeof(float) * V * LF_PROMPT);
     GptjState st;
-    if (gptj_state_init(&st, &r16, 1, 64, &e) || gptj_forward(&st, toks, PROMPT, l16, 0, &e))
+    if (gptj_state_init(&st, &r16, 1, 64, &e) || gptj_forward(&st, toks, LF_PROMPT, l16, 0, &e))
         fail_msg("%s", e.msg);
     gptj_state_free(&st);
     for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
         GptjWeights rq;
         opts(&o, fmts[i], 1, 1, 1);
-        ref_weights(&o, &w, &rq);
-        if (gptj_state_init(&st, &rq, 1, 64, &e) || gptj_forward(&st, toks, PROMPT, lq, 0, &e))
+        lf_ref_weights(&o, &w, &rq);
+        if (gptj_state_init(&st, &rq, 1, 64, &e) || gptj_forward(&st, toks, LF_PROMPT, lq, 0, &e))
             fail_msg("%s", e.msg);
         double worst = 0, tol = 0;
-        for (int p = 0; p < PROMPT; p++) {
-            double d = max_diff(lq + (size_t)p * V, l16 + (size_t)p * V, V);
+        for (int p = 0; p < LF_PROMPT; p++) {
+            double d = lf_max_diff(lq + (size_t)p * V, l16 + (size_t)p * V, V);
             worst = d > worst ? d : worst;
-            tol = fmax(tol, tolerance(l16 + (size_t)p * V, V));
+            tol = fmax(tol, lf_tolerance(l16 + (size_t)p * V, V));
         }
         print_message("%-12s max |logit - fp16's| %.4g, tolerance %.4g\n", fmts[i], worst, tol);
         assert_true(worst > tol);
@@ -232,40 +124,19 @@ static void test_reference_discriminates(void **s)
 
 /* ---- timing == functional, stored bytes ---- */
 
-static void assert_steps_equal(const StepResult *x, const StepResult *y)
-{
-    assert_int_equal(x->cycles, y->cycles);
-    for (int i = 0; i < PHASE_COUNT; i++)
-        assert_int_equal(x->phase_cycles[i], y->phase_cycles[i]);
-    assert_int_equal(x->stream_bytes, y->stream_bytes);
-}
-
 static void check_timing_equals_functional(const char *fmt, uint32_t chips, Placement pl, const char *fp8_macs)
 {
-    IpuErr e;
     IpuArch a;
-    arch_small(&a, 96);
-    if (arch_set(&a, "amp_macs_per_cycle_fp8", fp8_macs, &e))
-        fail_msg("%s", e.msg);
+    arch_fp8(&a, fp8_macs);
     RunOptions o;
     opts(&o, fmt, chips, 1, 2);
     o.placement = pl;
-    GptjWeights w;
-    if (gptj_weights_synth(&w, &o.cfg, GPTJ_F16, 3, &e))
-        fail_msg("%s", e.msg);
-    uint32_t prompt[2 * PROMPT];
-    for (uint32_t i = 0; i < 2 * PROMPT; i++)
-        prompt[i] = (i * 31 + 5) % (uint32_t)o.cfg.vocab_size;
     RunResult t, f;
-    if (gptj_run(&a, &o, NULL, NULL, NULL, &t, &e) || gptj_run(&a, &o, &w, prompt, NULL, &f, &e))
-        fail_msg("%s: %s", fmt, e.msg);
-    assert_steps_equal(&t.prefill, &f.prefill);
-    for (uint32_t k = 0; k < t.ndecode; k++)
-        assert_steps_equal(&t.decode[k], &f.decode[k]);
+    lf_run_timing_functional(&a, &o, &t, &f);
+    lf_assert_runs_equal(&t, &f);
     assert_true(t.prefill.phase_cycles[PHASE_DECOMPRESS] > 0); /* fp8 direct too: v_proj is widened */
     assert_int_equal(t.weight_bytes, f.weight_bytes);
     run_result_free(&t), run_result_free(&f);
-    gptj_weights_free(&w);
 }
 
 static void test_timing_eq_functional(void **s)
@@ -311,7 +182,7 @@ static void expect_error(const RunOptions *o, const char *n1, const char *n2)
 {
     IpuErr e;
     IpuArch a;
-    arch_small(&a, 96);
+    lf_arch(&a, 96, 0, 0);
     RunResult r;
     e.msg[0] = 0;
     assert_int_equal(gptj_run(&a, o, NULL, NULL, NULL, &r, &e), -1);

@@ -10,7 +10,7 @@
  * graphcore poplin plans for fp16 weights (no group to keep whole, no
  * decompress to price), so a linear may split K differently and its fp16
  * partials round at other points; then the logits may differ by those
- * roundings, bounded as in tests/test_lower.c: LOGIT_REL_TOL of the
+ * roundings, bounded as in tests/lower_fixture.h: LF_LOGIT_REL_TOL of the
  * logits' RMS (a few fp16 roundings through two or three layers). Both
  * kinds of case are run. Also: timing mode gives the functional run's
  * cycles, per phase, and the graphcore scheme streams the same bytes and
@@ -26,21 +26,15 @@
 #include <string.h>
 
 #include "codelets/gc_decompress.h"
-#include "host/gptj_run.h"
-#include "host/lower/lower.h"
 #include "host/lower/model.h"
-#include "sim/engine.h"
-
-#define LOGIT_REL_TOL 0.02
-#define PROMPT 5
-#define GEN 3
+#include "tests/lower_fixture.h"
 
 typedef struct Case {
     const char *model, *fmt;
     uint32_t chips, batch;
     int kv;
     Placement place;
-    const char *tiles; /* tiles per chip; NULL: the preset's */
+    uint32_t tiles; /* tiles per chip; 0: 96 */
 } Case;
 
 /* A preset, or "wide": one layer of micro made 512 wide, so that a tile
@@ -56,16 +50,10 @@ static void model_config(const char *model, GptjConfig *c)
 
 static void setup(const Case *k, Scheme scheme, IpuArch *a, RunOptions *o)
 {
-    IpuErr e;
-    if (arch_preset("pod4", a, &e) || arch_set(a, "tiles_per_chip", k->tiles ? k->tiles : "96", &e))
-        fail_msg("%s", e.msg);
-    memset(o, 0, sizeof *o);
+    lf_arch(a, k->tiles ? k->tiles : 96, 0, 0);
+    lf_opts(o, "gptj-micro", k->fmt, k->chips, k->kv, k->batch, k->place);
     model_config(k->model, &o->cfg);
-    if (quant_spec_parse(k->fmt, &o->weights, &e))
-        fail_msg("%s", e.msg);
-    quant_policy_graphcore(&o->policy, &o->weights);
-    o->placement = k->place, o->kv_cache = k->kv, o->partials = LAYER_F16, o->scheme = scheme;
-    o->chips = k->chips, o->batch = k->batch, o->prompt_len = PROMPT, o->gen_tokens = GEN;
+    o->partials = LAYER_F16, o->scheme = scheme;
 }
 
 /* Vertices of Graphcore's broadcast ops per kind, over the graph. */
@@ -77,7 +65,7 @@ static void count_kinds(const Graph *g, uint64_t kinds[GC_BCAST_KINDS])
                 kinds[((const GcBcastArgs *)g->cs[c].v[v].args)->kind]++;
 }
 
-/* Every step's logits of one scheme, poisoned (GEN x batch x V floats);
+/* Every step's logits of one scheme, poisoned (LF_GEN x batch x V floats);
  * grids: each linear's and the LM head's (nb, kb) as planned; kinds: the
  * broadcast vertices built, added per kind. */
 static float *logits(const Case *k, Scheme scheme, const GptjWeights *w, uint32_t grids[2 * (NLIN + 1)],
@@ -99,12 +87,12 @@ static float *logits(const Case *k, Scheme scheme, const GptjWeights *w, uint32_
     assert_non_null(en);
     engine_set_poison(en, 1);
     size_t V = (size_t)o.cfg.vocab_size;
-    float *out = malloc(sizeof(float) * GEN * k->batch * V);
-    uint32_t prompt[4 * PROMPT], tok[4];
-    for (uint32_t i = 0; i < k->batch * PROMPT; i++)
+    float *out = malloc(sizeof(float) * LF_GEN * k->batch * V);
+    uint32_t prompt[4 * LF_PROMPT], tok[4];
+    for (uint32_t i = 0; i < k->batch * LF_PROMPT; i++)
         prompt[i] = (i * 89 + 7) % (uint32_t)V;
-    for (int step = 0; step < GEN; step++) {
-        int rc = step == 0 ? lower_prepare_prefill(L, prompt, &e) : lower_prepare_decode(L, PROMPT + step - 1, tok, &e);
+    for (int step = 0; step < LF_GEN; step++) {
+        int rc = step == 0 ? lower_prepare_prefill(L, prompt, &e) : lower_prepare_decode(L, LF_PROMPT + step - 1, tok, &e);
         if (rc || engine_run(en, lower_program(L), &e) ||
             lower_read_logits(L, step > 0, out + (size_t)step * k->batch * V, &e) ||
             lower_read_tokens(L, step > 0, tok, &e))
@@ -115,7 +103,7 @@ static float *logits(const Case *k, Scheme scheme, const GptjWeights *w, uint32_
     return out;
 }
 
-/* Bit-exact when the grids agree, else within LOGIT_REL_TOL; returns
+/* Bit-exact when the grids agree, else within lf_tolerance; returns
  * whether they agreed. kinds: the graphcore lowering's broadcast vertices. */
 static int check_same_logits(const Case *k, uint64_t kinds[GC_BCAST_KINDS])
 {
@@ -132,20 +120,13 @@ static int check_same_logits(const Case *k, uint64_t kinds[GC_BCAST_KINDS])
         assert_int_equal(none[i], 0);
     int same = !memcmp(gx, gy, sizeof gx);
     size_t V = (size_t)cfg.vocab_size;
-    for (size_t r = 0; r < (size_t)GEN * k->batch; r++) {
+    for (size_t r = 0; r < (size_t)LF_GEN * k->batch; r++) {
         const float *a = x + r * V, *b = y + r * V;
-        double rms = 0, maxd = 0;
-        for (size_t i = 0; i < V; i++) {
-            rms += (double)a[i] * a[i];
-            double d = fabs((double)a[i] - b[i]);
-            if (!(d <= maxd))
-                maxd = d;
-            if (same && memcmp(&a[i], &b[i], sizeof *a))
+        for (size_t i = 0; same && i < V; i++)
+            if (memcmp(&a[i], &b[i], sizeof *a))
                 fail_msg("%s %s: same grids, logit %zu of row %zu differs: ipusim %.9g, graphcore %.9g", k->model,
                          k->fmt, i, r, (double)a[i], (double)b[i]);
-        }
-        rms = sqrt(rms / (double)V);
-        double tol = LOGIT_REL_TOL * (rms > 0.05 ? rms : 0.05);
+        double tol = lf_tolerance(a, (int)V), maxd = lf_max_diff(b, a, (int)V);
         if (!(maxd <= tol))
             fail_msg("%s %s: row %zu: max |logit diff| %g > tol %g", k->model, k->fmt, r, maxd, tol);
     }
@@ -159,7 +140,7 @@ static void test_micro_q4g16_stream_nokv_2chips(void **s)
 {
     (void)s;
     uint64_t kinds[GC_BCAST_KINDS] = {0};
-    assert_true(check_same_logits(&(Case){"gptj-micro", "q4g:16", 2, 2, 0, PLACE_STREAM, NULL}, kinds));
+    assert_true(check_same_logits(&(Case){"gptj-micro", "q4g:16", 2, 2, 0, PLACE_STREAM, 0}, kinds));
     assert_true(kinds[GC_OUTER_ROW] > 0); /* groups of 16 = the mapping grain: whole groups on every tile */
 }
 
@@ -168,7 +149,7 @@ static void test_micro_q4g32_resident_kv(void **s)
 {
     (void)s;
     uint64_t kinds[GC_BCAST_KINDS] = {0};
-    assert_false(check_same_logits(&(Case){"gptj-micro", "q4g:32", 1, 1, 1, PLACE_RESIDENT, NULL}, kinds));
+    assert_false(check_same_logits(&(Case){"gptj-micro", "q4g:32", 1, 1, 1, PLACE_RESIDENT, 0}, kinds));
     assert_true(kinds[GC_OUTER_COL] > 0);
 }
 
@@ -176,7 +157,7 @@ static void test_tiny_q4g64_stream_nokv(void **s)
 {
     (void)s;
     uint64_t kinds[GC_BCAST_KINDS] = {0};
-    check_same_logits(&(Case){"gptj-tiny", "q4g:64", 2, 1, 0, PLACE_STREAM, "1472"}, kinds);
+    check_same_logits(&(Case){"gptj-tiny", "q4g:64", 2, 1, 0, PLACE_STREAM, 1472}, kinds);
 }
 
 /* poplibs' general path: the broadcast operand materialised on the tile */
@@ -184,49 +165,27 @@ static void test_wide_q4g32_general_path(void **s)
 {
     (void)s;
     uint64_t kinds[GC_BCAST_KINDS] = {0};
-    check_same_logits(&(Case){"wide", "q4g:32", 1, 1, 0, PLACE_STREAM, NULL}, kinds);
+    check_same_logits(&(Case){"wide", "q4g:32", 1, 1, 0, PLACE_STREAM, 0}, kinds);
     assert_true(kinds[GC_BINARY1D] > 0 && kinds[GC_SCALAR2D] > 0);
 }
 
 static void run(const Case *k, Scheme scheme, int functional, RunResult *r)
 {
-    IpuErr e;
     IpuArch a;
     RunOptions o;
     setup(k, scheme, &a, &o);
-    GptjWeights w;
-    if (functional && gptj_weights_synth(&w, &o.cfg, GPTJ_F16, 3, &e))
-        fail_msg("%s", e.msg);
-    uint32_t prompt[4 * PROMPT];
-    for (uint32_t i = 0; i < k->batch * PROMPT; i++)
-        prompt[i] = (i * 31 + 5) % (uint32_t)o.cfg.vocab_size;
-    if (gptj_run(&a, &o, functional ? &w : NULL, functional ? prompt : NULL, NULL, r, &e))
-        fail_msg("%s", e.msg);
-    if (functional)
-        gptj_weights_free(&w);
-}
-
-static void assert_steps_equal(const StepResult *x, const StepResult *y)
-{
-    assert_int_equal(x->cycles, y->cycles);
-    for (int i = 0; i < PHASE_COUNT; i++)
-        assert_int_equal(x->phase_cycles[i], y->phase_cycles[i]);
-    assert_int_equal(x->exchange_bytes, y->exchange_bytes);
-    assert_int_equal(x->stream_bytes, y->stream_bytes);
+    lf_run_timing_functional(&a, &o, functional ? NULL : r, functional ? r : NULL);
 }
 
 static void test_timing_equals_functional(void **s)
 {
     (void)s;
-    Case k = {"gptj-micro", "q4g:16", 2, 2, 0, PLACE_STREAM, NULL};
+    Case k = {"gptj-micro", "q4g:16", 2, 2, 0, PLACE_STREAM, 0};
     RunResult t, f, ip;
     run(&k, SCHEME_GRAPHCORE, 0, &t);
     run(&k, SCHEME_GRAPHCORE, 1, &f);
     run(&k, SCHEME_IPUSIM, 0, &ip);
-    assert_steps_equal(&t.prefill, &f.prefill);
-    assert_int_equal(t.ndecode, f.ndecode);
-    for (uint32_t i = 0; i < t.ndecode; i++)
-        assert_steps_equal(&t.decode[i], &f.decode[i]);
+    lf_assert_runs_equal(&t, &f);
     assert_int_equal(t.sram.bytes, f.sram.bytes);
     /* the same bytes streamed; Graphcore's pipeline adds exchange (operands, rearrangement) */
     assert_int_equal(t.prefill.stream_bytes, ip.prefill.stream_bytes);

@@ -1,10 +1,11 @@
 /* test_lower_kv.c - GPT-J with a quantized KV cache (kv_format i8, q4g:N;
  * host/lower/attention_kv.c): functional logits against the fp32
  * reference forward whose cache rows go through the same quantization
- * (GptjState.kv_round with models/kv_quant.h, after the fp16 rounding the
+ * (GptjState.kv_round with sim/base/kv_quant.h, after the fp16 rounding the
  * machine's keys and values get), with dead values poisoned; over one and
  * two key blocks, resident and streamed; timing == functional; the cache's
- * bytes per step; the errors before any work. Tolerance: test_lower.c's. */
+ * bytes per step; the errors before any work. Tolerance: LF_LOGIT_REL_TOL
+ * (tests/lower_fixture.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,33 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/gptj_run.h"
-#include "host/lower/lower.h"
+#include "base/kv_quant.h"
 #include "host/lower/model.h"
-#include "models/eval.h"
-#include "models/gptj_forward.h"
-#include "models/kv_quant.h"
-#include "sim/engine.h"
+#include "tests/lower_fixture.h"
 
-#define LOGIT_REL_TOL 0.02
-#define GEN 3
-
-static void arch_small(IpuArch *a)
-{
-    IpuErr e;
-    if (arch_preset("pod4", a, &e) || arch_set(a, "tiles_per_chip", "96", &e))
-        fail_msg("%s", e.msg);
-}
+static void arch_small(IpuArch *a) { lf_arch(a, 96, 0, 0); }
 
 static void opts(RunOptions *o, KvSpec kv, uint32_t chips, uint32_t batch, uint32_t prompt)
 {
-    IpuErr e;
-    memset(o, 0, sizeof *o);
-    if (gptj_config_preset(&o->cfg, "gptj-micro", &e) || quant_spec_parse("f16", &o->weights, &e))
-        fail_msg("%s", e.msg);
-    quant_policy_graphcore(&o->policy, &o->weights);
-    o->placement = PLACE_AUTO, o->kv_cache = 1, o->kv = kv, o->partials = LAYER_F32;
-    o->chips = chips, o->batch = batch, o->prompt_len = prompt, o->gen_tokens = GEN;
+    lf_opts(o, "gptj-micro", "f16", chips, 1, batch, PLACE_AUTO);
+    o->kv = kv, o->prompt_len = prompt;
 }
 
 /* The reference's cache rows: fp16 values (the machine's keys and values
@@ -59,69 +43,20 @@ static void kv_round(float *row, int C, int H, void *ctx)
         row[i] = fp16_to_f32(h[i]);
 }
 
-static double tolerance(const float *want, int V)
-{
-    double rms = 0;
-    for (int i = 0; i < V; i++)
-        rms += (double)want[i] * want[i];
-    rms = sqrt(rms / V);
-    return LOGIT_REL_TOL * (rms > 0.05 ? rms : 0.05);
-}
-
-static double max_diff(const float *a, const float *b, int V)
-{
-    double m = 0;
-    for (int i = 0; i < V; i++)
-        m = fmax(m, fabs((double)a[i] - b[i]));
-    return m;
-}
-
 static void check_case(KvSpec kv, uint32_t chips, uint32_t batch, uint32_t prompt, Placement pl)
 {
-    IpuErr e;
     IpuArch a;
     arch_small(&a);
     RunOptions o;
     opts(&o, kv, chips, batch, prompt);
     o.placement = pl;
-    GptjWeights w, rw;
-    if (gptj_weights_synth(&w, &o.cfg, GPTJ_F32, 7, &e) || eval_quantize_weights(&rw, &w, &o.policy, GPTJ_F32, &e))
-        fail_msg("%s", e.msg);
-    Lowered *L;
-    if (lower_gptj(&a, &o, &w, &L, &e))
-        fail_msg("%s", e.msg);
-    Engine *en = engine_create(lower_graph(L), &e);
-    assert_non_null(en);
-    engine_set_poison(en, 1);
-    GptjState st;
-    int V = o.cfg.vocab_size, iprompt[2 * 80], itok[2];
-    if (gptj_state_init(&st, &rw, (int)batch, 128, &e))
-        fail_msg("%s", e.msg);
-    st.kv_round = kv_round, st.kv_ctx = &kv;
-    uint32_t tprompt[2 * 80], tok[2];
-    for (uint32_t i = 0; i < batch * prompt; i++)
-        tprompt[i] = (i * 97 + 13) % (uint32_t)V, iprompt[i] = (int)tprompt[i];
-    float *got = malloc(sizeof(float) * V * batch), *want = malloc(sizeof(float) * V * batch);
-    for (int step = 0; step < GEN; step++) {
-        int rc = step == 0 ? lower_prepare_prefill(L, tprompt, &e) : lower_prepare_decode(L, prompt + step - 1, tok, &e);
-        if (rc || engine_run(en, lower_program(L), &e) || lower_read_logits(L, step > 0, got, &e) ||
-            lower_read_tokens(L, step > 0, tok, &e))
-            fail_msg("%s", e.msg);
-        if (step == 0 ? gptj_forward(&st, iprompt, (int)prompt, want, 1, &e) : gptj_forward(&st, itok, 1, want, 1, &e))
-            fail_msg("%s", e.msg);
-        for (uint32_t s = 0; s < batch; s++) {
-            double tol = tolerance(want + (size_t)s * V, V), d = max_diff(got + (size_t)s * V, want + (size_t)s * V, V);
-            if (!(d <= tol))
-                fail_msg("kv %d/%u chips %u batch %u prompt %u step %d seq %u: max |logit diff| %g > tol %g", kv.fmt,
-                         kv.group, chips, batch, prompt, step, s, d, tol);
-            itok[s] = (int)tok[s];
-        }
-    }
-    free(got), free(want);
-    gptj_state_free(&st);
-    engine_destroy(en);
-    lower_destroy(L);
-    gptj_weights_free(&w), gptj_weights_free(&rw);
+    LfRefCase c;
+    lf_ref_case(&c, &a, &o, 0, 128);
+    c.st.kv_round = kv_round, c.st.kv_ctx = &kv;
+    char what[96];
+    snprintf(what, sizeof what, "kv %d/%u chips %u batch %u prompt %u", kv.fmt, kv.group, chips, batch, prompt);
+    lf_check_against_reference(&c.m, &o, &c.st, 0, what);
+    lf_ref_case_free(&c);
 }
 
 static const KvSpec I8 = {KV_I8, 0}, Q8 = {KV_Q4G, 8}, Q16 = {KV_Q4G, 16};
@@ -145,8 +80,9 @@ static void test_reference_discriminates(void **s)
     RunOptions o;
     opts(&o, Q8, 1, 1, 5);
     GptjWeights w, rw;
-    if (gptj_weights_synth(&w, &o.cfg, GPTJ_F32, 7, &e) || eval_quantize_weights(&rw, &w, &o.policy, GPTJ_F32, &e))
+    if (gptj_weights_synth(&w, &o.cfg, GPTJ_F32, 7, &e))
         fail_msg("%s", e.msg);
+    lf_ref_weights(&o, &w, &rw);
     int V = o.cfg.vocab_size, toks[5] = {13, 110, 207, 304, 401};
     float *a = malloc(sizeof(float) * V), *b = malloc(sizeof(float) * V);
     GptjState st;
@@ -158,18 +94,10 @@ static void test_reference_discriminates(void **s)
             fail_msg("%s", e.msg);
         gptj_state_free(&st);
     }
-    print_message("q4g:8 KV: max |logit - fp16 KV's| %g, tolerance %g\n", max_diff(a, b, V), tolerance(a, V));
-    assert_true(max_diff(a, b, V) > tolerance(a, V));
+    print_message("q4g:8 KV: max |logit - fp16 KV's| %g, tolerance %g\n", lf_max_diff(a, b, V), lf_tolerance(a, V));
+    assert_true(lf_max_diff(a, b, V) > lf_tolerance(a, V));
     free(a), free(b);
     gptj_weights_free(&w), gptj_weights_free(&rw);
-}
-
-static void assert_steps_equal(const StepResult *x, const StepResult *y)
-{
-    assert_int_equal(x->cycles, y->cycles);
-    for (int i = 0; i < PHASE_COUNT; i++)
-        assert_int_equal(x->phase_cycles[i], y->phase_cycles[i]);
-    assert_int_equal(x->kv_bytes_read, y->kv_bytes_read);
 }
 
 static void test_timing_eq_functional(void **s)
@@ -177,27 +105,16 @@ static void test_timing_eq_functional(void **s)
     (void)s;
     const KvSpec kvs[2] = {I8, Q16};
     for (int i = 0; i < 2; i++) {
-        IpuErr e;
         IpuArch a;
         arch_small(&a);
         RunOptions o;
         opts(&o, kvs[i], 2, 2, 5);
-        GptjWeights w;
-        if (gptj_weights_synth(&w, &o.cfg, GPTJ_F16, 3, &e))
-            fail_msg("%s", e.msg);
-        uint32_t prompt[10];
-        for (int k = 0; k < 10; k++)
-            prompt[k] = (uint32_t)(k * 31 + 5) % (uint32_t)o.cfg.vocab_size;
         RunResult t, f;
-        if (gptj_run(&a, &o, NULL, NULL, NULL, &t, &e) || gptj_run(&a, &o, &w, prompt, NULL, &f, &e))
-            fail_msg("%s", e.msg);
-        assert_steps_equal(&t.prefill, &f.prefill);
-        for (uint32_t k = 0; k < t.ndecode; k++) {
-            assert_steps_equal(&t.decode[k], &f.decode[k]);
-            assert_steps_equal(&t.decode[k], &t.decode[0]); /* the position does not change cycles */
-        }
+        lf_run_timing_functional(&a, &o, &t, &f);
+        lf_assert_runs_equal(&t, &f);
+        for (uint32_t k = 0; k < t.ndecode; k++)
+            lf_assert_steps_equal(&t.decode[k], &t.decode[0]); /* the position does not change cycles */
         run_result_free(&t), run_result_free(&f);
-        gptj_weights_free(&w);
     }
 }
 

@@ -30,48 +30,10 @@
 #include <string.h>
 
 #include "codelets/q4mm.h"
-#include "host/gptj_run.h"
-#include "host/lower/lower.h"
 #include "host/lower/model.h"
-#include "sim/engine.h"
-#include "sim/layout.h"
 #include "sim/footprint.h"
-
-#define PROMPT 5
-#define GEN 3
-
-static void arch_small(IpuArch *a, uint32_t tiles, uint32_t workers, int overlap)
-{
-    IpuErr e;
-    char v[16];
-    if (arch_preset("pod4", a, &e))
-        fail_msg("%s", e.msg);
-    if (tiles) {
-        snprintf(v, sizeof v, "%u", tiles);
-        if (arch_set(a, "tiles_per_chip", v, &e))
-            fail_msg("%s", e.msg);
-    }
-    snprintf(v, sizeof v, "%u", workers);
-    if (arch_set(a, "workers_per_tile", v, &e) || (overlap && arch_set(a, "stream.io_tiles", "8", &e)))
-        fail_msg("%s", e.msg);
-}
-
-static void opts(RunOptions *o, const char *model, const char *fmt, uint32_t chips, int kv, uint32_t batch,
-                 Placement pl)
-{
-    IpuErr e;
-    memset(o, 0, sizeof *o);
-    if (gptj_config_preset(&o->cfg, model, &e) || quant_spec_parse(fmt, &o->weights, &e))
-        fail_msg("%s", e.msg);
-    quant_policy_graphcore(&o->policy, &o->weights);
-    o->placement = pl;
-    o->kv_cache = kv;
-    o->partials = LAYER_F32;
-    o->chips = chips;
-    o->batch = batch;
-    o->prompt_len = PROMPT;
-    o->gen_tokens = GEN;
-}
+#include "sim/layout.h"
+#include "tests/lower_fixture.h"
 
 static const TensorUse *find_use(const ComputeSet *cs, int tensor)
 {
@@ -176,9 +138,9 @@ static size_t check_case(const Case *k, int *split_ln, int *whole_ln)
 {
     IpuErr e;
     IpuArch a;
-    arch_small(&a, k->tiles, k->workers, k->overlap);
+    lf_arch(&a, k->tiles, k->workers, k->overlap);
     RunOptions o;
-    opts(&o, k->model, k->fmt, k->chips, k->kv, k->batch, k->pl);
+    lf_opts(&o, k->model, k->fmt, k->chips, k->kv, k->batch, k->pl);
     o.overlap = k->overlap;
     o.scheme = k->scheme;
     char what[160];
@@ -333,17 +295,17 @@ static void run_program(Lowered *L, Engine *en, int decode, int poisoned, const 
     free(leaf);
 }
 
-/* Prefill and GEN-1 decode steps (tokens: the clean run's, so both runs
- * see the same ids); logits of every step into logits (GEN, batch, V).
+/* Prefill and LF_GEN - 1 decode steps (tokens: the clean run's, so both runs
+ * see the same ids); logits of every step into logits (LF_GEN, batch, V).
  * poisoned: also every tensor that is not always-live gets garbage after
  * each run (it has no value the next run may read). */
 static void run_steps(const Case *k, int poisoned, uint32_t *tokens, float *logits)
 {
     IpuErr e;
     IpuArch a;
-    arch_small(&a, k->tiles, k->workers, k->overlap);
+    lf_arch(&a, k->tiles, k->workers, k->overlap);
     RunOptions o;
-    opts(&o, k->model, k->fmt, k->chips, k->kv, k->batch, k->pl);
+    lf_opts(&o, k->model, k->fmt, k->chips, k->kv, k->batch, k->pl);
     o.overlap = k->overlap;
     o.scheme = k->scheme;
     char what[200];
@@ -365,15 +327,15 @@ static void run_steps(const Case *k, int poisoned, uint32_t *tokens, float *logi
     engine_set_fast(en, ENGINE_FAST_ALL & ~ENGINE_FAST_ZERO_COPY);
     engine_set_fusions(en, q4mm_fusions, q4mm_fusion_count);
     Graph *g = lower_graph(L);
-    uint32_t B = k->batch, V = (uint32_t)o.cfg.vocab_size, prompt[4 * PROMPT];
-    for (uint32_t i = 0; i < B * PROMPT; i++)
+    uint32_t B = k->batch, V = (uint32_t)o.cfg.vocab_size, prompt[4 * LF_PROMPT];
+    for (uint32_t i = 0; i < B * LF_PROMPT; i++)
         prompt[i] = (i * 89 + 7) % V;
-    for (int step = 0; step < GEN; step++) {
+    for (int step = 0; step < LF_GEN; step++) {
         if (poisoned)
             for (size_t t = 0; t < g->ntensors; t++)
                 if (!g->tensors[t].always_live)
                     poison(g, (int)t);
-        int rc = step ? lower_prepare_decode(L, PROMPT + step - 1, tokens + (step - 1) * B, &e)
+        int rc = step ? lower_prepare_decode(L, LF_PROMPT + step - 1, tokens + (step - 1) * B, &e)
                       : lower_prepare_prefill(L, prompt, &e);
         if (rc)
             fail_msg("%s: %s", what, e.msg);
@@ -391,8 +353,8 @@ static void run_steps(const Case *k, int poisoned, uint32_t *tokens, float *logi
 
 static void check_poison(const Case *k)
 {
-    uint32_t V = 512, n = GEN * k->batch * V; /* gptj-micro's vocabulary */
-    uint32_t tokens[GEN * 4];
+    uint32_t V = 512, n = LF_GEN * k->batch * V; /* gptj-micro's vocabulary */
+    uint32_t tokens[LF_GEN * 4];
     float *clean = malloc(n * sizeof *clean), *dirty = malloc(n * sizeof *dirty);
     assert_true(clean && dirty);
     run_steps(k, 0, tokens, clean);

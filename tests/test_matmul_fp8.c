@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/quant_fp8.h"
 #include "codelets/matmul.h"
 #include "codelets/matmul_fp8.h"
-#include "models/quant_fp8.h"
 
 enum { M = 7, K = 40, N = 37 };
 

@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fileio.h"
 #include "host/plot.h"
-#include "sim/fileio.h"
 #include "tests/testutil.h"
 
 static long file_size(const char *p)

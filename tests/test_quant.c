@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fp16.h"
+#include "base/quant_format.h"
 #include "models/quant.h"
-#include "models/quant_format.h"
-#include "sim/fp16.h"
 
 static QuantSpec spec_of(const char *text)
 {

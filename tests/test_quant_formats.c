@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fp16.h"
+#include "base/quant_format.h"
+#include "base/quant_fp8.h"
+#include "base/quant_int.h"
+#include "base/quant_nf4.h"
 #include "models/quant.h"
-#include "models/quant_format.h"
-#include "models/quant_fp8.h"
-#include "models/quant_int.h"
-#include "models/quant_nf4.h"
-#include "sim/fp16.h"
 
 static QuantSpec spec_of(const char *text)
 {

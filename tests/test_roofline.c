@@ -126,78 +126,123 @@ static const RooflinePoint *point(const Roofline *rl, const char *fmt, int decod
     return NULL;
 }
 
-static void test_points_and_bounds(void **state)
+/* The exchange peak of pod16 at 1 GHz: 16 chips x 1472 tiles x 4 B/cycle. */
+#define XCH_PEAK (16.0 * 1472 * 4 * 1e9)
+
+/* A roofline of two hand-built formats on pod16 at 1 GHz (r points at f):
+ * fp16 streamed (decode stream-bound, prefill compute-bound) and q4g:64
+ * resident (its exchange binds). The fixture of the tests below. */
+typedef struct TwoFormats {
+    Roofline rl;
+    FormatReport f[2];
+    Report r;
+} TwoFormats;
+
+static void two_formats(Roofline *rl, FormatReport f[2], Report *r)
 {
-    (void)state;
     IpuArch a;
     IpuErr e;
     assert_int_equal(arch_preset("pod16", &a, &e), 0);
     a.clock_hz = 1e9; /* the peaks at the reports' clock */
-    Roofline rl;
-    roofline_init(&rl, &a, 16);
+    roofline_init(rl, &a, 16);
     RooflineShape s = shape_6b(2048, 2049, 1);
-    FormatReport f[2] = {hand_format("fp16", 16, PLACE_STREAM), hand_format("q4g:64", 1, PLACE_RESIDENT)};
+    f[0] = hand_format("fp16", 16, PLACE_STREAM), f[1] = hand_format("q4g:64", 1, PLACE_RESIDENT);
     /* fp16 decode: 6.928e9 bytes streamed, 0.08 s at 86.6 GB/s of the 0.1 s step */
     f[0].decode_bytes = (ReportStepBytes){.stream_bytes = 0.8 * 8.66068e10, .weight_bytes_read = 7e9, .kv_bytes_read = 1e9};
     /* fp16 prefill: 2 x 16 x 2048 rows x ~6 G weights ~ 4e14 FLOPs in 0.2 s: compute-bound at 3 PFLOP/s */
     f[0].prefill_total_cycles = f[0].prefill_cycles[PHASE_MATMUL] = 2e8;
     f[0].prefill_bytes = (ReportStepBytes){.stream_bytes = 7e9, .weight_bytes_read = 7e9};
     /* q4g:64 resident: its exchange binds (0.05 s of 0.1 s at 94.2 TB/s) */
-    double xch = 16.0 * 1472 * 4 * 1e9;
-    f[1].prefill_bytes = (ReportStepBytes){.exchange_bytes = 0.5 * xch * 0.1, .weight_bytes_read = 3e9};
-    f[1].decode_bytes = (ReportStepBytes){.exchange_bytes = 0.5 * xch * 0.1, .weight_bytes_read = 3e9, .kv_bytes_read = 5e7};
-    Report r = {.f = f, .n = 2};
-    assert_int_equal(roofline_add(&rl, &r, &s, &e), 0);
-    assert_int_equal(rl.n, 2 + 3 + 2 + 3); /* no KV read in the prefills: no attention points */
-    assert_null(point(&rl, "fp16", 0, ROOFLINE_ATTENTION));
-    assert_null(point(&rl, "q4g:64", 0, ROOFLINE_ATTENTION));
+    f[1].prefill_bytes = (ReportStepBytes){.exchange_bytes = 0.5 * XCH_PEAK * 0.1, .weight_bytes_read = 3e9};
+    f[1].decode_bytes =
+        (ReportStepBytes){.exchange_bytes = 0.5 * XCH_PEAK * 0.1, .weight_bytes_read = 3e9, .kv_bytes_read = 5e7};
+    *r = (Report){.f = f, .n = 2};
+    if (roofline_add(rl, r, &s, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(rl->n, 2 + 3 + 2 + 3); /* no KV read in the prefills: no attention points */
+}
 
-    const RooflinePoint *p = point(&rl, "fp16", 1, ROOFLINE_STEP);
+static int two_formats_setup(void **state)
+{
+    TwoFormats *t = calloc(1, sizeof *t);
+    if (!t)
+        return -1;
+    two_formats(&t->rl, t->f, &t->r);
+    *state = t;
+    return 0;
+}
+
+static int two_formats_teardown(void **state)
+{
+    TwoFormats *t = *state;
+    roofline_free(&t->rl);
+    free(t);
+    return 0;
+}
+
+static void test_points_and_bounds(void **state)
+{
+    TwoFormats *t = *state;
+    const Roofline *rl = &t->rl;
+    assert_null(point(rl, "fp16", 0, ROOFLINE_ATTENTION));
+    assert_null(point(rl, "q4g:64", 0, ROOFLINE_ATTENTION));
+
+    const RooflinePoint *p = point(rl, "fp16", 1, ROOFLINE_STEP);
     assert_int_equal(p->source, ROOF_STREAM);
     near(p->bytes, 0.8 * 8.66068e10);
     assert_int_equal(p->bound, ROOF_STREAM);
-    near(p->bound_frac, 0.8 * 8.66068e10 / rl.peak[ROOF_STREAM] / 0.1);
+    near(p->bound_frac, 0.8 * 8.66068e10 / rl->peak[ROOF_STREAM] / 0.1);
     near(p->intensity, p->flops / p->bytes);
     near(p->achieved_flops_per_s, p->flops / 0.1);
     /* its linears: the stream, decompress and matmul phases (0.08 s), the streamed bytes */
-    p = point(&rl, "fp16", 1, ROOFLINE_LINEARS);
+    p = point(rl, "fp16", 1, ROOFLINE_LINEARS);
     near(p->time_s, 0.08);
     near(p->bytes, 0.8 * 8.66068e10);
     assert_int_equal(p->bound, ROOF_STREAM);
     /* attention: 0.02 s, KV bytes from SRAM */
-    p = point(&rl, "fp16", 1, ROOFLINE_ATTENTION);
+    p = point(rl, "fp16", 1, ROOFLINE_ATTENTION);
     assert_int_equal(p->source, ROOF_SRAM);
     near(p->time_s, 0.02);
     near(p->bytes, 1e9);
-    p = point(&rl, "fp16", 0, ROOFLINE_STEP);
+    p = point(rl, "fp16", 0, ROOFLINE_STEP);
     assert_int_equal(p->bound, ROOF_COMPUTE);
-    near(p->bound_frac, p->flops / rl.peak[ROOF_COMPUTE] / 0.2);
+    near(p->bound_frac, p->flops / rl->peak[ROOF_COMPUTE] / 0.2);
     assert_true(p->bound_frac > 0.6 && p->bound_frac < 0.7);
-    p = point(&rl, "q4g:64", 1, ROOFLINE_STEP);
+    p = point(rl, "q4g:64", 1, ROOFLINE_STEP);
     assert_int_equal(p->source, ROOF_SRAM);
     near(p->bytes, 3e9 + 5e7); /* resident: weights and KV from SRAM */
     assert_int_equal(p->bound, ROOF_EXCHANGE);
     near(p->bound_frac, 0.5);
-    p = point(&rl, "q4g:64", 1, ROOFLINE_LINEARS);
+    p = point(rl, "q4g:64", 1, ROOFLINE_LINEARS);
     near(p->bytes, 3e9);
     assert_int_equal(p->bound, ROOF_SRAM); /* the linears' bound looks at compute and their source only */
+}
 
-    /* JSON carries the peaks and every point */
-    cJSON *j = roofline_to_json(&rl);
-    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "points")), rl.n);
-    near(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "peaks"), "exchange_bytes_per_s")->valuedouble, xch);
+/* JSON carries the peaks and every point. */
+static void test_json(void **state)
+{
+    TwoFormats *t = *state;
+    const Roofline *rl = &t->rl;
+    cJSON *j = roofline_to_json(rl);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "points")), rl->n);
+    near(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "peaks"), "exchange_bytes_per_s")->valuedouble, XCH_PEAK);
     cJSON *q = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "points"), 0);
     assert_string_equal(cJSON_GetObjectItem(q, "bound")->valuestring, "compute");
     assert_string_equal(cJSON_GetObjectItem(q, "step")->valuestring, "prefill");
     assert_string_equal(cJSON_GetObjectItem(q, "part")->valuestring, "step");
     cJSON_Delete(j);
+}
 
-    /* the table: a roofs line, a header, one row per point */
+/* The table: a roofs line, a header, one row per point. */
+static void test_table(void **state)
+{
+    TwoFormats *t = *state;
+    const Roofline *rl = &t->rl;
     char path[400];
     snprintf(path, sizeof path, "%s/table.txt", tmpdir);
     FILE *tf = fopen(path, "w+");
     assert_non_null(tf);
-    roofline_print(tf, &rl);
+    roofline_print(tf, rl);
     rewind(tf);
     char line[512];
     int rows = 0, stream_rows = 0;
@@ -206,19 +251,24 @@ static void test_points_and_bounds(void **state)
         stream_rows += strstr(line, " stream ") && strstr(line, "fp16") && strstr(line, "decode") ? 1 : 0;
     }
     fclose(tf);
-    assert_int_equal(rows, 1 + 2 + rl.n); /* a blank line first */
+    assert_int_equal(rows, 1 + 2 + rl->n); /* a blank line first */
     assert_int_equal(stream_rows, 2);
+}
 
-    /* the plot: data blocks per format, a script naming no folder */
+/* The plot: data blocks per format, a script naming no folder. */
+static void test_plot(void **state)
+{
+    TwoFormats *t = *state;
+    const Roofline *rl = &t->rl;
+    IpuErr e;
     char dir[400], names[64];
     snprintf(dir, sizeof dir, "%s/plot", tmpdir);
     assert_int_equal(mkdir(dir, 0777), 0);
-    if (roofline_plot_into(&rl, &r, dir, names, sizeof names, &e))
+    if (roofline_plot_into(rl, &t->r, dir, names, sizeof names, &e))
         fail_msg("%s", e.msg);
     assert_true(!strcmp(names, "roofline.png") || !strcmp(names, "roofline.svg"));
     assert_string_equal(tu_listing(dir), !strcmp(names, "roofline.png") ? "roofline.dat roofline.gp roofline.png"
                                                                           : "roofline.dat roofline.gp roofline.svg");
-    roofline_free(&rl);
 }
 
 int main(void)
@@ -226,7 +276,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_peaks),
         cmocka_unit_test(test_flops),
-        cmocka_unit_test(test_points_and_bounds),
+        cmocka_unit_test_setup_teardown(test_points_and_bounds, two_formats_setup, two_formats_teardown),
+        cmocka_unit_test_setup_teardown(test_json, two_formats_setup, two_formats_teardown),
+        cmocka_unit_test_setup_teardown(test_table, two_formats_setup, two_formats_teardown),
+        cmocka_unit_test_setup_teardown(test_plot, two_formats_setup, two_formats_teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

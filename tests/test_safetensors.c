@@ -16,7 +16,7 @@
 #include "tests/testutil.h"
 #include "models/gptj_weights.h"
 #include "models/safetensors.h"
-#include "sim/fp16.h"
+#include "base/fp16.h"
 
 static char tmpdir[256];
 

@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/quant_format.h"
+#include "base/quant_fp8.h"
 #include "codelets/registry.h"
 #include "codelets/wdec.h"
 #include "codelets/wdec_validate.h"
-#include "models/quant_format.h"
-#include "models/quant_fp8.h"
 
 static IsaCosts isa_default(void)
 {

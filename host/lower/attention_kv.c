@@ -1,5 +1,5 @@
 /* attention_kv.c - the quantized KV cache (kv_format = i8 or q4g:N; see
- * lower.h and models/kv_quant.h): its tensors, the writing of each step's
+ * lower.h and sim/base/kv_quant.h): its tensors, the writing of each step's
  * new keys and values, and their widening for the attention.
  *
  * Cache, per key block on its home tile (blocks numbered as attention.c's,

@@ -6,8 +6,8 @@
  */
 #include <string.h>
 
+#include "base/quant_nf4.h"
 #include "host/lower/lower.h"
-#include "models/quant_nf4.h"
 
 /* What packing one slice needs: the plan, the whole matrix, the slice. */
 typedef struct Pack {

@@ -5,12 +5,12 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "base/quant_nf4.h"
 #include "codelets/decompress.h"
 #include "codelets/matmul.h"
 #include "codelets/matmul_fp8.h"
 #include "codelets/wdec.h"
 #include "host/lower/lower.h"
-#include "models/quant_nf4.h"
 
 /* Assumption: one linear layer's weight block (+ int4 scratch) may take
  * this fraction of a tile (always-live: every layer's blocks share the

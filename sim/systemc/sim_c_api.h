@@ -19,9 +19,9 @@
 #endif
 #define _Noreturn [[noreturn]]
 extern "C" {
+#include "base/err.h"
 #include "sim/arch.h"
 #include "sim/engine.h"
-#include "sim/err.h"
 #include "sim/graph.h"
 #include "sim/program.h"
 #include "sim/stats.h"

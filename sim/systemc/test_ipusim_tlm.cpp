@@ -241,8 +241,8 @@ sc_time launch_and_wait(Checks &ck, Initiator &in, IpuSystemModule &m, bool last
     return start;
 }
 
-void scenario_functional(Checks &ck, Initiator &in, IpuSystemModule &m, uint64_t ref_cycles,
-                         const std::vector<int32_t> &ref_out)
+/* The register block and the buffer table, read through the socket. */
+void check_register_map(Checks &ck, Initiator &in, IpuSystemModule &m)
 {
     /* 1 GB/s host link: one byte 1 ns, + 1 us per transaction */
     CHECK(ck, in.read_reg(IPU_TLM_REG_ID, 4) == IPU_TLM_ID);
@@ -262,8 +262,14 @@ void scenario_functional(Checks &ck, Initiator &in, IpuSystemModule &m, uint64_t
     CHECK(ck, table[0] == m.buffer_base(0) && table[1] == kBufBytes && table[2] == m.buffer_base(1) &&
                   table[3] == kBufBytes); /* little-endian host */
     CHECK(ck, m.map_end() == 2 * IPU_TLM_PAGE_BYTES + kBufBytes);
-    const uint64_t in_base = m.buffer_base(0), out_base = m.buffer_base(1);
+}
 
+/* Two runs on written inputs: the outputs, cycles, steps and exact times;
+ * the second (engine_restart) takes the same time. */
+void check_two_runs(Checks &ck, Initiator &in, IpuSystemModule &m, uint64_t ref_cycles,
+                    const std::vector<int32_t> &ref_out)
+{
+    const uint64_t in_base = m.buffer_base(0), out_base = m.buffer_base(1);
     std::vector<int32_t> data(kElems);
     for (uint64_t i = 0; i < kElems; i++)
         data[i] = input_value(i);
@@ -303,7 +309,13 @@ void scenario_functional(Checks &ck, Initiator &in, IpuSystemModule &m, uint64_t
     CHECK(ck, m.total_steps() == 10);
     CHECK(ck, in.xfer(tlm::TLM_READ_COMMAND, out_base + 4 * 10, out.data(), 4) == tlm::TLM_OK_RESPONSE);
     CHECK(ck, out[0] == -3 * input_value(10) + 1);
+}
 
+/* After two runs: START while busy, address, byte-enable, width and
+ * command errors, the IGNORE command and the debug transport. */
+void check_errors(Checks &ck, Initiator &in, IpuSystemModule &m, uint64_t ref_cycles)
+{
+    const uint64_t in_base = m.buffer_base(0), out_base = m.buffer_base(1);
     /* START while busy; mid-run the cycle register shows the run so far */
     CHECK(ck, in.write_reg(IPU_TLM_REG_CTRL, IPU_TLM_CTRL_START) == tlm::TLM_OK_RESPONSE);
     CHECK(ck, in.write_reg(IPU_TLM_REG_CTRL, IPU_TLM_CTRL_START) == tlm::TLM_GENERIC_ERROR_RESPONSE);
@@ -345,6 +357,14 @@ void scenario_functional(Checks &ck, Initiator &in, IpuSystemModule &m, uint64_t
     uint8_t start_word[4] = {IPU_TLM_CTRL_START, 0, 0, 0};
     CHECK(ck, in.dbg(tlm::TLM_WRITE_COMMAND, IPU_TLM_REG_CTRL, start_word, 4) == 0);
     CHECK(ck, !m.busy());
+}
+
+void scenario_functional(Checks &ck, Initiator &in, IpuSystemModule &m, uint64_t ref_cycles,
+                         const std::vector<int32_t> &ref_out)
+{
+    check_register_map(ck, in, m);
+    check_two_runs(ck, in, m, ref_cycles, ref_out);
+    check_errors(ck, in, m, ref_cycles);
 }
 
 void scenario_timing(Checks &ck, Initiator &in, IpuSystemModule &m, const IpuArch &a, uint64_t ref_cycles)

@@ -40,7 +40,7 @@
 
 #include <stdint.h>
 
-#include "sim/fp16.h"
+#include "base/fp16.h"
 
 #define NF4_CODES 16
 #define NF4_ZERO_CODE 7

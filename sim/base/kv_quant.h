@@ -13,7 +13,7 @@
  *   hi = max (fp16, exact, each + 0 in fp32 so a zero is +0); s =
  *   fp16(fp32(hi - lo) x fp32(1/15)); r = 1 / s
  *   (0 when s is 0); c = rne(clamp(fp32(fp32(x - lo) x r), 0, 15)); codes
- *   packed four a uint16, element 0 in bits 15..12 (models/quant_format.h);
+ *   packed four a uint16, element 0 in bits 15..12 (sim/base/quant_format.h);
  *   bias = lo. Read back: q4_dequant_ref(c, s, lo) = fp16(fp16(c x s) + lo).
  * x - lo and hi - lo are exact in fp32; rne is round half to even. The
  * clamps matter only for rows whose scale is a subnormal fp16 (tiny rows),
@@ -27,9 +27,9 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "models/quant_format.h"
-#include "models/quant_int.h"
-#include "sim/fp16.h"
+#include "base/fp16.h"
+#include "base/quant_format.h"
+#include "base/quant_int.h"
 
 typedef enum KvFormat { KV_F16, KV_I8, KV_Q4G } KvFormat;
 

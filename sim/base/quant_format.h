@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#include "sim/fp16.h"
+#include "base/fp16.h"
 
 #define Q4_BITS 4
 #define Q4_CODES_PER_WORD 4

@@ -1,6 +1,6 @@
 /* fileio.c - bounded whole-file reads and atomic file and folder writes (see fileio.h). */
 #define _GNU_SOURCE /* renameat2 */
-#include "sim/fileio.h"
+#include "base/fileio.h"
 
 #include <dirent.h>
 #include <errno.h>

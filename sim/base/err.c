@@ -1,5 +1,5 @@
 /* err.c - error messages and the always-on assertion (see err.h). */
-#include "sim/err.h"
+#include "base/err.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
  * Not here: fused multiply-add (double rounding through binary32 is not exact
  * for it) and any vector types (codelets/isa.h has those).
  *
- * Header-only so models/ can use it without linking the simulator.
+ * Header-only, in the base layer (sim/base) that models/ and codelets/ share.
  */
 #ifndef IPUSIM_FP16_H
 #define IPUSIM_FP16_H

@@ -8,7 +8,7 @@
  *   rounded once to fp16 (so the quantizer never writes -8; the
  *   dequantizer accepts it);
  * - stored offset binary, nibble = q + 8, four per uint16 word, element 0
- *   in bits 15..12 (the q4g order of models/quant_format.h);
+ *   in bits 15..12 (the q4g order of sim/base/quant_format.h);
  * - packed (rows, groups, n/4) uint16; scale (rows, groups) fp16.
  *
  * i8g:n and i8c - one byte per weight, offset binary, byte = q + 128,
@@ -29,7 +29,7 @@
 
 #include <stdint.h>
 
-#include "sim/fp16.h"
+#include "base/fp16.h"
 
 #define S4_OFFSET 8     /* nibble = q + 8 */
 #define S4_QMAX 7       /* absmax maps to 7 */

@@ -38,7 +38,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "sim/fp16.h"
+#include "base/fp16.h"
 
 typedef enum Fp8Kind { FP8_E4M3, FP8_E5M2 } Fp8Kind;
 

@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "sim/err.h"
+#include "base/err.h"
 
 /* The cap for config-like text (scenario, arch JSON, config.json). */
 #define FILEIO_CONFIG_MAX_BYTES (1u << 20)
