@@ -8,8 +8,8 @@
  * <window> --logits-all` would: a functional gptj_run with the window as
  * the prompt (batch 1, one generated token) and every position's logits
  * (RunOptions.logits = RUN_LOGITS_ALL), so row t predicts token t + 1.
- * Every run lowers GPT-J anew: for GPT-J 6B that is about half a minute
- * and 4-5 GB a format and window (docs/user-guide.md, "Accuracy").
+ * Every run lowers GPT-J anew: for GPT-J 6B a lowering per format and
+ * window (docs/user-guide.md, "Accuracy").
  *
  * The run keys (arch, kv_cache, partials, scheme, ...) come from the
  * caller's `--set key=value` lines; eval owns the keys that say what runs
