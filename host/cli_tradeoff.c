@@ -248,6 +248,11 @@ static int write_plot(const Tradeoff *t, const char *dir, const char *term, cons
     if (report_plot_data(dir, "tradeoff", &data, e))
         return -1;
     report_config_line(&t->rep, line, sizeof line);
+    char *formats = strstr(line, "; "); /* the format list on a line of its own: a long one is cut otherwise */
+    if (formats) {
+        formats[0] = '\n';
+        memmove(formats + 1, formats + 2, strlen(formats + 2) + 1);
+    }
     snprintf(title, sizeof title, "%s against batched token time\n%s", y_label(t), line);
     report_text_add(&s, "set title ");
     report_text_gp_string(&s, title);
