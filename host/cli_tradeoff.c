@@ -113,6 +113,11 @@ static int eval_setup(Tradeoff *t, const CliOpt *o, IpuErr *e)
         cli_model_u64("tradeoff", "window", cli_value(&o[T_WINDOW], "0"), 1 << 20, &window) ||
         cli_model_u64("tradeoff", "stride", cli_value(&o[T_STRIDE], "0"), 1 << 20, &stride))
         return 2;
+    if ((o[T_WINDOW].count && window < 2) || (o[T_STRIDE].count && stride < 1) || (window && stride > window) ||
+        window > (uint64_t)rc->cfg.n_positions)
+        return ipu_err(e, "--window %llu --stride %llu: need a window of 2..%d (the context of %s) and a stride in "
+                          "1..window", (unsigned long long)window, (unsigned long long)stride, rc->cfg.n_positions,
+                       rc->cfg.name), 2;
     m->cfg = rc->cfg, m->seed = rc->seed, m->window = (int)window, m->stride = (int)stride;
     m->checkpoint = rc->weights == RUN_WEIGHTS_CHECKPOINT ? rc->checkpoint : NULL;
     m->quiet = o[T_QUIET].count > 0;

@@ -8,8 +8,9 @@
 #include "host/gptj_run.h"
 
 /* The keys eval sets itself: what runs, and on which tokens. */
-static const char *const eval_owned[] = {"model", "weights", "checkpoint", "seed", "formats", "prompt",
-                                         "prompt_len", "gen_tokens", "batch", "seq_len"};
+/* keep_fp16 too: the eval's bits per parameter and quantization are Graphcore's policy alone. */
+static const char *const eval_owned[] = {"model",      "weights",    "checkpoint", "seed",    "formats",  "prompt",
+                                         "prompt_len", "gen_tokens", "batch",      "seq_len", "keep_fp16"};
 
 int eval_sim_key_owned(const char *kv)
 {
@@ -47,6 +48,7 @@ int eval_sim_init(EvalSim *s, const char *model, const char *checkpoint, uint64_
         (checkpoint && runcfg_set(&s->rc, "checkpoint", checkpoint, "--checkpoint", e)) ||
         (!checkpoint && set_num(&s->rc, "seed", seed, e)) || runcfg_set(&s->rc, "formats", formats, "--formats", e) ||
         set_num(&s->rc, "prompt_len", (unsigned)window, e) || set_num(&s->rc, "gen_tokens", 1, e) ||
+        set_num(&s->rc, "seq_len", (unsigned)window, e) || /* the one generated token is never fed back */
         set_num(&s->rc, "batch", 1, e) || runcfg_finish(&s->rc, e))
         return ipu_err_prefix(e, "--on-sim");
     if (!(s->ids = malloc((size_t)window * sizeof *s->ids)))

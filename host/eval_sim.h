@@ -14,7 +14,8 @@
  * The run keys (arch, kv_cache, partials, scheme, ...) come from the
  * caller's `--set key=value` lines; eval owns the keys that say what runs
  * (model, weights, checkpoint, seed, formats, prompt, prompt_len,
- * gen_tokens, batch, seq_len) and refuses them.
+ * gen_tokens, batch, seq_len, and keep_fp16: the bits per parameter are
+ * Graphcore's policy's) and refuses them.
  *
  * Not here: the windows and sums (eval_text.h), the host reference
  * (eval_layers.h).

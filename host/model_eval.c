@@ -69,6 +69,8 @@ int model_eval_tokens(ModelEval *m, const char *ids, const char *text, const cha
 {
     int V = m->cfg.vocab_size;
     m->T = 0;
+    if (ids && text)
+        return ipu_err(e, "give --tokens or --text, not both"), 2;
     if (ids && parse_ids(m, ids, e))
         return 2;
     if (ids && m->T < 2) {
@@ -89,8 +91,8 @@ int model_eval_tokens(ModelEval *m, const char *ids, const char *text, const cha
         if (m->tok[i] >= V)
             return ipu_err(e, "token %d at position %d is outside the vocabulary 0..%d of %s", m->tok[i], i, V - 1,
                            m->cfg.name), 1;
-    if (m->T < 2)
-        return ipu_err(e, "need at least 2 tokens to evaluate, got %d", m->T), 1;
+    if (m->T < 2) /* --max-tokens 1 is the user's; a text of one token is the input's */
+        return ipu_err(e, "need at least 2 tokens to evaluate, got %d", m->T), max_tokens == 1 ? 2 : 1;
     return 0;
 }
 
@@ -203,18 +205,22 @@ static int source_init(ModelEval *m, const GptjWeights *w, int window, Source *s
 }
 
 /* With on_sim, the run keys join the weights' name: a resume state of the
- * host reference, or of other keys, is another run's. */
-static void name_source(ModelEval *m)
+ * host reference, or of other keys, is another run's. Refused when they do
+ * not fit: two runs differing past the end would share a state. */
+static int name_source(ModelEval *m, IpuErr *e)
 {
     snprintf(m->source, sizeof m->source, "%s", m->on_sim ? "the simulated machine, functional" : "host reference, fp32");
-    for (int i = 0; m->on_sim && i < m->nsets; i++) {
+    for (int i = -1; m->on_sim && i < m->nsets; i++) {
         size_t n = strlen(m->weights_id);
-        snprintf(m->weights_id + n, sizeof m->weights_id - n, "%s%s", i ? " " : "; on-sim ", m->sets[i]);
+        if (snprintf(m->weights_id + n, sizeof m->weights_id - n, "%s", i < 0 ? "; on-sim" : " ") >=
+                (int)(sizeof m->weights_id - n) ||
+            (i >= 0 && strlen(m->weights_id) + strlen(m->sets[i]) >= sizeof m->weights_id))
+            return ipu_err(e, "--set: the run keys are longer than the %zu bytes a resume state names them in",
+                           sizeof m->weights_id - 1);
+        if (i >= 0)
+            strcat(m->weights_id, m->sets[i]);
     }
-    if (m->on_sim && !m->nsets) {
-        size_t n = strlen(m->weights_id);
-        snprintf(m->weights_id + n, sizeof m->weights_id - n, "; on-sim");
-    }
+    return 0;
 }
 
 static int load_weights(ModelEval *m, GptjWeights *w, IpuErr *e)
@@ -225,12 +231,10 @@ static int load_weights(ModelEval *m, GptjWeights *w, IpuErr *e)
             return -1;
         for (int i = 0; i < w->n_warnings; i++)
             fprintf(stderr, "warning: %s\n", w->warnings[i]);
-        name_source(m);
-        return 0;
+        return name_source(m, e);
     }
     snprintf(m->weights_id, sizeof m->weights_id, "%s synthetic seed %llu", m->cfg.name, (unsigned long long)m->seed);
-    name_source(m);
-    return gptj_weights_synth_lazy(w, &m->cfg, GPTJ_F32, m->seed, e);
+    return name_source(m, e) ? -1 : gptj_weights_synth_lazy(w, &m->cfg, GPTJ_F32, m->seed, e);
 }
 
 /* The windows not yet run, saving the state after each; a progress line over their stages. */
@@ -263,8 +267,10 @@ int model_eval_run(ModelEval *m, IpuErr *e)
     int window = m->window ? m->window : m->T;
     window = window < m->cfg.n_positions ? window : m->cfg.n_positions;
     window = window < m->T ? window : m->T;
-    double need = memory_bytes(m, window), have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-    if (!m->on_sim && need > 0.8 * have) /* the machine's runs check their own fit */
+    int stride = m->stride && m->stride < window ? m->stride : window; /* cut with the window (eval_text.h) */
+    /* on the machine the runs check their own fit; the host still holds every format's window of logits */
+    double need = m->on_sim ? 4.0 * m->nf * window * m->cfg.vocab_size : memory_bytes(m, window), have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (need > 0.8 * have)
         return ipu_err(e, "%s: a window of %d tokens under %d formats needs %.1f GB, more than 80%% of this "
                           "machine's %.1f GB (a smaller --window or fewer formats)",
                        m->cfg.name, window, m->nf, need / 1e9, have / 1e9);
@@ -274,7 +280,7 @@ int model_eval_run(ModelEval *m, IpuErr *e)
     StageProgress sp;
     EvalText t = {0};
     int rv = load_weights(m, &w, e) ||
-                     eval_text_init(&t, m->tok, m->T, window, m->stride ? m->stride : window, m->specs, m->nf, m->ref,
+                     eval_text_init(&t, m->tok, m->T, window, stride, m->specs, m->nf, m->ref,
                                     m->cfg.vocab_size, m->weights_id, e) ||
                      (m->resume && resume_state(m, &t, e)) || source_init(m, &w, t.window, &s, &sp, e) ||
                      run_windows(m, &t, &s, &sp, e)

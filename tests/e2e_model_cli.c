@@ -189,6 +189,13 @@ static void test_eval_windows_and_resume(void **state)
     assert_non_null(strstr(out, "the window was '12', this run has '10'"));
     assert_null(strstr(out, "perplexity"));
     assert_int_equal(ipusim("model eval --config gptj-micro --window 4 --stride 5"), 2);
+    /* window and stride past the text are cut to it; --tokens with --text and --max-tokens 1 are usage errors */
+    assert_int_equal(ipusim("model eval --config gptj-micro --formats q4g:16 --window 100 --stride 100 --quiet"), 0);
+    assert_non_null(strstr(out, "64 tokens, window 64, stride 64"));
+    snprintf(args, sizeof args, "model eval --config gptj-micro --tokens 1,2,3 --text %s", csv_a);
+    assert_int_equal(ipusim(args), 2);
+    assert_non_null(strstr(out, "give --tokens or --text, not both"));
+    assert_int_equal(ipusim("model eval --config gptj-micro --max-tokens 1"), 2);
     assert_int_equal(ipusim("model eval --config gptj-micro --window 4000"), 2);
 }
 
@@ -218,6 +225,15 @@ static void test_eval_on_sim(void **state)
     assert_int_equal(ipusim("model eval --config gptj-micro --on-sim --set batch=2"), 2);
     assert_non_null(strstr(out, "--set batch=2"));
     assert_int_equal(ipusim("model eval --config gptj-micro --on-sim --formats fp32"), 1);
+    assert_int_equal(ipusim("model eval --config gptj-micro --on-sim --set keep_fp16=lm_head.weight"), 2);
+    /* a window of the whole context (128): the generated token needs no place in the sequence */
+    char ids[1024] = "";
+    for (int i = 0; i < 128; i++)
+        snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%d", i ? "," : "", 3 * i + 1);
+    snprintf(args, sizeof args, "model eval --config gptj-micro --formats q4g:16 --on-sim --tokens %s --max-tokens 0 "
+                                "--quiet", ids);
+    assert_int_equal(ipusim(args), 0);
+    assert_non_null(strstr(out, "128 tokens, window 128, stride 128"));
 }
 
 int main(void)
