@@ -31,22 +31,30 @@ static int set_num(RunConfig *rc, const char *key, unsigned long long v, IpuErr 
     return runcfg_set(rc, key, b, "model eval --on-sim", e);
 }
 
-int eval_sim_init(EvalSim *s, const char *model, const char *checkpoint, uint64_t seed, const char *formats,
-                  int window, const char *const *sets, int nsets, const GptjWeights *w, IpuErr *e)
+int eval_sim_config(RunConfig *rc, const char *model, const char *checkpoint, uint64_t seed, const char *const *sets,
+                    int nsets, IpuErr *e)
 {
-    memset(s, 0, sizeof *s);
-    runcfg_init(&s->rc);
+    runcfg_init(rc);
     for (int i = 0; i < nsets; i++) {
         if (eval_sim_key_owned(sets[i]))
             return ipu_err(e, "--set %s: model eval --on-sim sets this key itself (from --config, --checkpoint, "
                               "--seed, --formats and the windows)", sets[i]);
-        if (runcfg_set_kv(&s->rc, sets[i], "--set", e))
+        if (runcfg_set_kv(rc, sets[i], "--set", e))
             return -1;
     }
-    if ((model && runcfg_set(&s->rc, "model", model, "--config", e)) ||
-        runcfg_set(&s->rc, "weights", checkpoint ? "checkpoint" : "synthetic", "model eval --on-sim", e) ||
-        (checkpoint && runcfg_set(&s->rc, "checkpoint", checkpoint, "--checkpoint", e)) ||
-        (!checkpoint && set_num(&s->rc, "seed", seed, e)) || runcfg_set(&s->rc, "formats", formats, "--formats", e) ||
+    if ((model && runcfg_set(rc, "model", model, "--config", e)) ||
+        runcfg_set(rc, "weights", checkpoint ? "checkpoint" : "synthetic", "model eval --on-sim", e) ||
+        (checkpoint && runcfg_set(rc, "checkpoint", checkpoint, "--checkpoint", e)) ||
+        (!checkpoint && set_num(rc, "seed", seed, e)))
+        return ipu_err_prefix(e, "--on-sim");
+    return 0;
+}
+
+int eval_sim_init(EvalSim *s, const RunConfig *base, const char *formats, int window, const GptjWeights *w, IpuErr *e)
+{
+    memset(s, 0, sizeof *s);
+    s->rc = *base;
+    if (runcfg_set(&s->rc, "formats", formats, "--formats", e) ||
         set_num(&s->rc, "prompt_len", (unsigned)window, e) || set_num(&s->rc, "gen_tokens", 1, e) ||
         set_num(&s->rc, "seq_len", (unsigned)window, e) || /* the one generated token is never fed back */
         set_num(&s->rc, "batch", 1, e) || runcfg_finish(&s->rc, e))

@@ -37,14 +37,17 @@ typedef struct EvalSim {
     void *progress_ctx;
 } EvalSim;
 
-/* model: the --config value (a preset or config.json), or NULL with a
- * checkpoint folder (its config.json); seed: synthetic weights when no
- * checkpoint. formats: the canonical list, in the evaluation's order.
- * sets: n "key=value" run keys. Errors name the key at fault; a format the
- * machine cannot run (fp32) or a window longer than the machine's
- * sequence is refused here, before any window runs. */
-int eval_sim_init(EvalSim *s, const char *model, const char *checkpoint, uint64_t seed, const char *formats,
-                  int window, const char *const *sets, int nsets, const GptjWeights *w, IpuErr *e);
+/* The run configuration of `model eval --on-sim`: sets (n "key=value" run
+ * keys, none of eval's own) over the defaults, then model (the --config
+ * value, or NULL with a checkpoint folder: its config.json), the weights
+ * and seed. Errors name the key at fault. */
+int eval_sim_config(RunConfig *rc, const char *model, const char *checkpoint, uint64_t seed, const char *const *sets,
+                    int nsets, IpuErr *e);
+/* Runs on base (eval_sim_config's, or `ipusim tradeoff`'s run keys) with
+ * formats (the canonical list, in the evaluation's order) and windows of up
+ * to window tokens set here; a format the machine cannot hold (fp32) or a
+ * window past the model's context is refused before any window runs. */
+int eval_sim_init(EvalSim *s, const RunConfig *base, const char *formats, int window, const GptjWeights *w, IpuErr *e);
 void eval_sim_free(EvalSim *s);
 
 /* 1 if a "key=value" line names a key eval sets itself. */

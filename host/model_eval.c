@@ -174,6 +174,7 @@ static void stage_progress(void *ctx, int done, int total)
  * machine; its progress hook called after each stage of a window. */
 typedef struct Source {
     EvalLayers h;
+    RunConfig base; /* on_sim without sim_base: the --set keys' */
     EvalSim sim;
     EvalSource src;
     size_t stages; /* per window */
@@ -189,7 +190,9 @@ static int source_init(ModelEval *m, const GptjWeights *w, int window, Source *s
                 list[n++] = ',';
             quant_spec_format(&m->specs[f], list + n, sizeof list - n);
         }
-        if (eval_sim_init(&s->sim, m->model, m->checkpoint, m->seed, list, window, m->sets, m->nsets, w, e))
+        if (!m->sim_base && eval_sim_config(&s->base, m->model, m->checkpoint, m->seed, m->sets, m->nsets, e))
+            return -1;
+        if (eval_sim_init(&s->sim, m->sim_base ? m->sim_base : &s->base, list, window, w, e))
             return -1;
         s->sim.progress = stage_progress, s->sim.progress_ctx = sp;
         s->src = (EvalSource){eval_sim_logits, &s->sim};

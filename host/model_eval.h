@@ -40,8 +40,9 @@ typedef struct ModelEval {
     int quiet;               /* no progress line */
     int on_sim;              /* the logits from the simulated machine's functional mode (host/eval_sim.h) */
     const char *model;       /* on_sim: the --config value (NULL: the checkpoint's config.json) */
-    const char *const *sets; /* on_sim: nsets "key=value" run keys */
+    const char *const *sets; /* on_sim: nsets "key=value" run keys (also the resume state's identity) */
     int nsets;
+    const struct RunConfig *sim_base; /* on_sim: the runs' configuration as is (tradeoff's); NULL: from sets */
     /* results */
     int nwindows, scored, ran_windows; /* windows run by this process (0 when a finished state was resumed) */
     EvalResult res[EVAL_MAX_FORMATS];

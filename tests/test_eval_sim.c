@@ -63,8 +63,9 @@ static void sim_logits(Fixture *f, int P, const char *const *sets, int nsets)
 {
     EvalSim s;
     IpuErr e;
-    if (eval_sim_init(&s, "gptj-micro", NULL, 3, formats, WINDOW, sets, nsets, &f->w, &e) ||
-        eval_sim_logits(&s, f->tok, P, f->sim, &e))
+    RunConfig rc;
+    if (eval_sim_config(&rc, "gptj-micro", NULL, 3, sets, nsets, &e) ||
+        eval_sim_init(&s, &rc, formats, WINDOW, &f->w, &e) || eval_sim_logits(&s, f->tok, P, f->sim, &e))
         fail_msg("%s", e.msg);
     eval_sim_free(&s);
 }
@@ -118,9 +119,13 @@ static void test_threads_and_keys(void **state)
 static void expect_init_error(Fixture *f, const char *fmts, const char *set, const char *want)
 {
     EvalSim s;
+    memset(&s, 0, sizeof s); /* eval_sim_free is safe on it when eval_sim_config fails first */
     IpuErr e = {{0}};
     const char *sets[1] = {set};
-    assert_int_equal(eval_sim_init(&s, "gptj-micro", NULL, 3, fmts, WINDOW, sets, set ? 1 : 0, &f->w, &e), -1);
+    RunConfig rc;
+    assert_int_equal(eval_sim_config(&rc, "gptj-micro", NULL, 3, sets, set ? 1 : 0, &e) ||
+                         eval_sim_init(&s, &rc, fmts, WINDOW, &f->w, &e),
+                     1);
     eval_sim_free(&s);
     if (!strstr(e.msg, want))
         fail_msg("error '%s' does not name '%s'", e.msg, want);
@@ -139,7 +144,8 @@ static void test_errors(void **state)
     expect_init_error(f, formats, "arch.tiles_per_chip=zero", "tiles_per_chip");
     EvalSim s;
     IpuErr e;
-    if (eval_sim_init(&s, "gptj-micro", NULL, 3, formats, 6, NULL, 0, &f->w, &e))
+    RunConfig rc;
+    if (eval_sim_config(&rc, "gptj-micro", NULL, 3, NULL, 0, &e) || eval_sim_init(&s, &rc, formats, 6, &f->w, &e))
         fail_msg("%s", e.msg);
     assert_int_equal(eval_sim_logits(&s, f->tok, WINDOW, f->sim, &e), -1);
     assert_non_null(strstr(e.msg, "window of 12"));
