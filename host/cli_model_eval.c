@@ -10,11 +10,12 @@
 #include "base/fileio.h"
 #include "host/cli.h"
 #include "host/cli_model.h"
+#include "host/eval_sim.h"
 #include "host/model_eval.h"
 
 enum {
     E_CONFIG, E_CHECKPOINT, E_SEED, E_TEXT, E_TOKENS, E_GROUP, E_FORMATS, E_MAX_TOKENS, E_WINDOW, E_STRIDE, E_VOCAB,
-    E_RESUME, E_JSON, E_CSV, E_QUIET, E_HELP, E_COUNT
+    E_RESUME, E_ON_SIM, E_SET, E_JSON, E_CSV, E_QUIET, E_HELP, E_COUNT
 };
 
 static const CliOpt eval_opts[E_COUNT] = {
@@ -37,6 +38,10 @@ static const CliOpt eval_opts[E_COUNT] = {
                                "(default: the window)", 0, {0}},
     [E_VOCAB] = {"vocab", 1, "BPE vocabulary folder for --text (default as ipusim tokenize)", 0, {0}},
     [E_RESUME] = {"resume", 1, "state file: continue from it when it exists, rewritten after each window", 0, {0}},
+    [E_ON_SIM] = {"on-sim", 0, "the logits from the simulated machine's functional mode (fp16 numerics, one run a "
+                               "format and window) instead of the fp32 host reference", 0, {0}},
+    [E_SET] = {"set", 1, "with --on-sim: key=value, any run key but those eval sets (ipusim run --list-keys), "
+                         "repeatable", 0, {0}},
     [E_JSON] = {"json", 0, "print JSON on stdout instead of the table", 0, {0}},
     [E_CSV] = {"csv", 1, "also write the table as CSV to FILE", 0, {0}},
     [E_QUIET] = {"quiet", 0, "no progress line", 0, {0}},
@@ -104,6 +109,15 @@ static int eval_setup(ModelEval *m, const CliOpt *o, IpuErr *e)
     m->checkpoint = cli_value(&o[E_CHECKPOINT], NULL);
     m->resume = cli_value(&o[E_RESUME], NULL);
     m->quiet = o[E_QUIET].count > 0;
+    m->on_sim = o[E_ON_SIM].count > 0;
+    m->model = cli_value(&o[E_CONFIG], NULL);
+    m->sets = o[E_SET].values, m->nsets = o[E_SET].count;
+    if (m->nsets && !m->on_sim)
+        return ipu_err(e, "--set %s: run keys go with --on-sim", m->sets[0]), 2;
+    for (int i = 0; i < m->nsets; i++)
+        if (eval_sim_key_owned(m->sets[i]))
+            return ipu_err(e, "--set %s: model eval sets this key itself (from --config, --checkpoint, --seed, "
+                              "--formats and the windows)", m->sets[i]), 2;
     if (gptj_config_resolve(&m->cfg, cli_value(&o[E_CONFIG], m->checkpoint), e))
         return 1;
     int rc = eval_formats(m, o, e);

@@ -27,8 +27,8 @@
 #define TRADEOFF_DEFAULT_FORMATS "fp16,q4g:16,q4g:32,q4g:64,q4g:128,q4g:256"
 
 enum {
-    T_SCENARIO, T_ARCH_FILE, T_SET, T_TEXT, T_TOKENS, T_MAX_TOKENS, T_WINDOW, T_STRIDE, T_VOCAB, T_RESUME, T_METRIC,
-    T_OUT, T_JSON, T_QUIET, T_HELP, T_COUNT
+    T_SCENARIO, T_ARCH_FILE, T_SET, T_TEXT, T_TOKENS, T_MAX_TOKENS, T_WINDOW, T_STRIDE, T_VOCAB, T_RESUME, T_ON_SIM,
+    T_METRIC, T_OUT, T_JSON, T_QUIET, T_HELP, T_COUNT
 };
 
 static const CliOpt tradeoff_opts[T_COUNT] = {
@@ -45,6 +45,8 @@ static const CliOpt tradeoff_opts[T_COUNT] = {
     [T_STRIDE] = {"stride", 1, "the eval's stride (as model eval)", 0, {0}},
     [T_VOCAB] = {"vocab", 1, "BPE vocabulary folder for --text", 0, {0}},
     [T_RESUME] = {"resume", 1, "the eval's state file (as model eval --resume)", 0, {0}},
+    [T_ON_SIM] = {"on-sim", 0, "the eval's logits from the simulated machine's functional mode on the same run keys "
+                               "(as model eval --on-sim) instead of the fp32 host reference", 0, {0}},
     [T_METRIC] = {"metric", 1, "y axis: kl (mean KL against fp16, default) or perplexity", 0, {0}},
     [T_OUT] = {"out", 1, "output folder (same as --set out=DIR; default out)", 0, {0}},
     [T_JSON] = {"json", 0, "print JSON on stdout instead of the table", 0, {0}},
@@ -63,6 +65,7 @@ typedef struct TradeoffPoint {
 
 typedef struct Tradeoff {
     RunConfig rc;
+    RunConfig sim_base; /* --on-sim: the run keys as given, before the timing runs drop the weights */
     ModelEval m;
     Report rep;
     TradeoffPoint pt[RUNCFG_MAX_FORMATS];
@@ -113,10 +116,19 @@ static int eval_setup(Tradeoff *t, const CliOpt *o, IpuErr *e)
         cli_model_u64("tradeoff", "window", cli_value(&o[T_WINDOW], "0"), 1 << 20, &window) ||
         cli_model_u64("tradeoff", "stride", cli_value(&o[T_STRIDE], "0"), 1 << 20, &stride))
         return 2;
+    if ((o[T_WINDOW].count && window < 2) || (o[T_STRIDE].count && stride < 1) || (window && stride > window) ||
+        window > (uint64_t)rc->cfg.n_positions)
+        return ipu_err(e, "--window %llu --stride %llu: need a window of 2..%d (the context of %s) and a stride in "
+                          "1..window", (unsigned long long)window, (unsigned long long)stride, rc->cfg.n_positions,
+                       rc->cfg.name), 2;
     m->cfg = rc->cfg, m->seed = rc->seed, m->window = (int)window, m->stride = (int)stride;
     m->checkpoint = rc->weights == RUN_WEIGHTS_CHECKPOINT ? rc->checkpoint : NULL;
     m->quiet = o[T_QUIET].count > 0;
     m->resume = cli_value(&o[T_RESUME], NULL);
+    if ((m->on_sim = o[T_ON_SIM].count > 0)) {
+        t->sim_base = *rc;
+        m->sim_base = &t->sim_base, m->sets = o[T_SET].values, m->nsets = o[T_SET].count;
+    }
     char list[RUNCFG_MAX_FORMATS * 32] = "";
     for (int i = 0; i < rc->nformats; i++) {
         size_t n = strlen(list);
@@ -176,8 +188,8 @@ static void print_table(const Tradeoff *t)
 {
     char line[600];
     report_config_line(&t->rep, line, sizeof line);
-    printf("tradeoff: %s\neval: %s, %d tokens, window %d, stride %d, %d tokens scored\n", line, t->m.weights_id,
-           t->m.T, t->m.window, t->m.stride, t->m.scored);
+    printf("tradeoff: %s\neval: %s, %d tokens, window %d, stride %d, %d tokens scored; logits: %s\n", line,
+           t->m.weights_id, t->m.T, t->m.window, t->m.stride, t->m.scored, t->m.source);
     printf("%-14s %6s %9s %9s %12s %12s %12s %12s\n", "format", "group", "bits/par", "model b/p", "token (ms)",
            "perplexity", "mean KL", "top-1 agree");
     for (int i = 0; i < t->n; i++) {
@@ -193,6 +205,7 @@ static int print_json(const Tradeoff *t)
     cJSON_AddNumberToObject(j, "schema_version", 1);
     cJSON_AddItemToObject(j, "config", cJSON_Duplicate(t->rep.config, 1));
     cJSON_AddStringToObject(j, "weights", t->m.weights_id);
+    cJSON_AddStringToObject(j, "logits_source", t->m.source);
     cJSON_AddNumberToObject(j, "tokens", t->m.T);
     cJSON_AddNumberToObject(j, "scored_tokens", t->m.scored);
     cJSON_AddStringToObject(j, "metric", t->perplexity ? "perplexity" : "mean_kl_nats");
@@ -248,6 +261,11 @@ static int write_plot(const Tradeoff *t, const char *dir, const char *term, cons
     if (report_plot_data(dir, "tradeoff", &data, e))
         return -1;
     report_config_line(&t->rep, line, sizeof line);
+    char *formats = strstr(line, "; "); /* the format list on a line of its own: a long one is cut otherwise */
+    if (formats) {
+        formats[0] = '\n';
+        memmove(formats + 1, formats + 2, strlen(formats + 2) + 1);
+    }
     snprintf(title, sizeof title, "%s against batched token time\n%s", y_label(t), line);
     report_text_add(&s, "set title ");
     report_text_gp_string(&s, title);

@@ -10,6 +10,7 @@
 
 #include "base/fileio.h"
 #include "host/cli.h"
+#include "host/eval_sim.h"
 #include "host/progress.h"
 #include "models/bpe.h"
 #include "models/token_ids.h"
@@ -68,6 +69,8 @@ int model_eval_tokens(ModelEval *m, const char *ids, const char *text, const cha
 {
     int V = m->cfg.vocab_size;
     m->T = 0;
+    if (ids && text)
+        return ipu_err(e, "give --tokens or --text, not both"), 2;
     if (ids && parse_ids(m, ids, e))
         return 2;
     if (ids && m->T < 2) {
@@ -88,8 +91,8 @@ int model_eval_tokens(ModelEval *m, const char *ids, const char *text, const cha
         if (m->tok[i] >= V)
             return ipu_err(e, "token %d at position %d is outside the vocabulary 0..%d of %s", m->tok[i], i, V - 1,
                            m->cfg.name), 1;
-    if (m->T < 2)
-        return ipu_err(e, "need at least 2 tokens to evaluate, got %d", m->T), 1;
+    if (m->T < 2) /* --max-tokens 1 is the user's; a text of one token is the input's */
+        return ipu_err(e, "need at least 2 tokens to evaluate, got %d", m->T), max_tokens == 1 ? 2 : 1;
     return 0;
 }
 
@@ -167,13 +170,59 @@ static void stage_progress(void *ctx, int done, int total)
     progress_update(&p->pr, p->base + (size_t)done, 0);
 }
 
-/* The logit source: the host reference, layer by layer. */
-static int model_eval_source(ModelEval *m, const GptjWeights *w, EvalLayers *h, int window, EvalSource *src,
-                             IpuErr *e)
+/* The logit source: the host reference, layer by layer, or the simulated
+ * machine; its progress hook called after each stage of a window. */
+typedef struct Source {
+    EvalLayers h;
+    RunConfig base; /* on_sim without sim_base: the --set keys' */
+    EvalSim sim;
+    EvalSource src;
+    size_t stages; /* per window */
+} Source;
+
+static int source_init(ModelEval *m, const GptjWeights *w, int window, Source *s, StageProgress *sp, IpuErr *e)
 {
-    if (eval_layers_init(h, w, m->specs, m->nf, window, e))
+    if (m->on_sim) {
+        char list[EVAL_ID_BYTES] = "";
+        for (int f = 0; f < m->nf; f++) {
+            size_t n = strlen(list);
+            if (n)
+                list[n++] = ',';
+            quant_spec_format(&m->specs[f], list + n, sizeof list - n);
+        }
+        if (!m->sim_base && eval_sim_config(&s->base, m->model, m->checkpoint, m->seed, m->sets, m->nsets, e))
+            return -1;
+        if (eval_sim_init(&s->sim, m->sim_base ? m->sim_base : &s->base, list, window, w, e))
+            return -1;
+        s->sim.progress = stage_progress, s->sim.progress_ctx = sp;
+        s->src = (EvalSource){eval_sim_logits, &s->sim};
+        s->stages = (size_t)m->nf;
+        return 0;
+    }
+    if (eval_layers_init(&s->h, w, m->specs, m->nf, window, e))
         return -1;
-    *src = (EvalSource){eval_layers_source, h};
+    s->h.progress = stage_progress, s->h.progress_ctx = sp;
+    s->src = (EvalSource){eval_layers_source, &s->h};
+    s->stages = (size_t)m->cfg.n_layer + 2;
+    return 0;
+}
+
+/* With on_sim, the run keys join the weights' name: a resume state of the
+ * host reference, or of other keys, is another run's. Refused when they do
+ * not fit: two runs differing past the end would share a state. */
+static int name_source(ModelEval *m, IpuErr *e)
+{
+    snprintf(m->source, sizeof m->source, "%s", m->on_sim ? "the simulated machine, functional" : "host reference, fp32");
+    for (int i = -1; m->on_sim && i < m->nsets; i++) {
+        size_t n = strlen(m->weights_id);
+        if (snprintf(m->weights_id + n, sizeof m->weights_id - n, "%s", i < 0 ? "; on-sim" : " ") >=
+                (int)(sizeof m->weights_id - n) ||
+            (i >= 0 && strlen(m->weights_id) + strlen(m->sets[i]) >= sizeof m->weights_id))
+            return ipu_err(e, "--set: the run keys are longer than the %zu bytes a resume state names them in",
+                           sizeof m->weights_id - 1);
+        if (i >= 0)
+            strcat(m->weights_id, m->sets[i]);
+    }
     return 0;
 }
 
@@ -185,29 +234,27 @@ static int load_weights(ModelEval *m, GptjWeights *w, IpuErr *e)
             return -1;
         for (int i = 0; i < w->n_warnings; i++)
             fprintf(stderr, "warning: %s\n", w->warnings[i]);
-        return 0;
+        return name_source(m, e);
     }
     snprintf(m->weights_id, sizeof m->weights_id, "%s synthetic seed %llu", m->cfg.name, (unsigned long long)m->seed);
-    return gptj_weights_synth_lazy(w, &m->cfg, GPTJ_F32, m->seed, e);
+    return name_source(m, e) ? -1 : gptj_weights_synth_lazy(w, &m->cfg, GPTJ_F32, m->seed, e);
 }
 
 /* The windows not yet run, saving the state after each; a progress line over their stages. */
-static int run_windows(ModelEval *m, EvalText *t, EvalLayers *h, const EvalSource *src, IpuErr *e)
+static int run_windows(ModelEval *m, EvalText *t, const Source *s, StageProgress *sp, IpuErr *e)
 {
-    size_t stages = (size_t)m->cfg.n_layer + 2;
-    StageProgress sp = {.base = (size_t)t->next * stages};
-    progress_init(&sp.pr, stderr, "window stages", (size_t)t->nwindows * stages, sp.base, m->quiet);
-    progress_update(&sp.pr, sp.base, 0);
-    h->progress = stage_progress, h->progress_ctx = &sp;
+    sp->base = (size_t)t->next * s->stages;
+    progress_init(&sp->pr, stderr, "window stages", (size_t)t->nwindows * s->stages, sp->base, m->quiet);
+    progress_update(&sp->pr, sp->base, 0);
     int rv = 0;
     while (!rv && t->next < t->nwindows) {
-        sp.base = (size_t)t->next * stages;
-        rv = eval_text_step(t, src, e);
+        sp->base = (size_t)t->next * s->stages;
+        rv = eval_text_step(t, &s->src, e);
         if (!rv && m->resume)
             rv = eval_text_save(t, m->resume, e);
         m->ran_windows += !rv;
     }
-    progress_finish(&sp.pr);
+    progress_finish(&sp->pr);
     return rv;
 }
 
@@ -223,20 +270,23 @@ int model_eval_run(ModelEval *m, IpuErr *e)
     int window = m->window ? m->window : m->T;
     window = window < m->cfg.n_positions ? window : m->cfg.n_positions;
     window = window < m->T ? window : m->T;
-    double need = memory_bytes(m, window), have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    int stride = m->stride && m->stride < window ? m->stride : window; /* cut with the window (eval_text.h) */
+    /* on the machine the runs check their own fit; the host still holds every format's window of logits */
+    double need = m->on_sim ? 4.0 * m->nf * window * m->cfg.vocab_size : memory_bytes(m, window), have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
     if (need > 0.8 * have)
         return ipu_err(e, "%s: a window of %d tokens under %d formats needs %.1f GB, more than 80%% of this "
                           "machine's %.1f GB (a smaller --window or fewer formats)",
                        m->cfg.name, window, m->nf, need / 1e9, have / 1e9);
     GptjWeights w = {0};
-    EvalLayers h = {0};
+    Source s;
+    memset(&s, 0, sizeof s);
+    StageProgress sp;
     EvalText t = {0};
-    EvalSource src;
     int rv = load_weights(m, &w, e) ||
-                     eval_text_init(&t, m->tok, m->T, window, m->stride ? m->stride : window, m->specs, m->nf, m->ref,
+                     eval_text_init(&t, m->tok, m->T, window, stride, m->specs, m->nf, m->ref,
                                     m->cfg.vocab_size, m->weights_id, e) ||
-                     (m->resume && resume_state(m, &t, e)) ||
-                     model_eval_source(m, &w, &h, t.window, &src, e) || run_windows(m, &t, &h, &src, e)
+                     (m->resume && resume_state(m, &t, e)) || source_init(m, &w, t.window, &s, &sp, e) ||
+                     run_windows(m, &t, &s, &sp, e)
                  ? -1
                  : 0;
     if (!rv) {
@@ -246,15 +296,16 @@ int model_eval_run(ModelEval *m, IpuErr *e)
             eval_text_result(&t, f, &m->res[f]);
             eval_policy(&p, &m->specs[f]);
             quant_model_bits(&m->cfg, &p, &m->bits[f]);
-            if (m->ran_windows)
-                eval_layers_weight_error(&h, f, &m->werr[f]);
+            if (m->ran_windows && !m->on_sim) /* the host reference measures the weights as it goes */
+                eval_layers_weight_error(&s.h, f, &m->werr[f]);
             else
                 m->werr[f] = (EvalWeightError){NAN, NAN, 0};
         }
         m->scored = (int)m->res[0].targets;
     }
     eval_text_free(&t);
-    eval_layers_free(&h);
+    eval_layers_free(&s.h);
+    eval_sim_free(&s.sim);
     gptj_weights_free(&w);
     return rv;
 }
@@ -265,9 +316,10 @@ void model_eval_print(FILE *f, const ModelEval *m)
 {
     char ref[32];
     quant_spec_format(&m->specs[m->ref], ref, sizeof ref);
-    fprintf(f, "model eval: %s, %s, %d tokens, window %d, stride %d: %d window%s, %d tokens scored; reference %s\n",
+    fprintf(f, "model eval: %s, %s, %d tokens, window %d, stride %d: %d window%s, %d tokens scored; reference %s; "
+               "logits: %s\n",
             m->cfg.name, m->weights_id, m->T, m->window, m->stride, m->nwindows, m->nwindows == 1 ? "" : "s",
-            m->scored, ref);
+            m->scored, ref, m->source);
     fprintf(f, "%-16s %9s %9s %12s %12s %12s %14s %10s %8s\n", "format", "bits/par", "model b/p", "perplexity",
             "mean KL", "top-1 agree", "max |dlogit|", "w RMSE", "w SQNR");
     for (int k = 0; k < m->nf; k++) {
@@ -302,6 +354,7 @@ int model_eval_print_json(const ModelEval *m)
     cJSON_AddNumberToObject(j, "windows", m->nwindows);
     cJSON_AddNumberToObject(j, "scored_tokens", m->scored);
     cJSON_AddStringToObject(j, "reference", ref);
+    cJSON_AddStringToObject(j, "logits_source", m->source);
     for (int k = 0; k < m->nf; k++) {
         cJSON *o = cJSON_CreateObject();
         char name[32];

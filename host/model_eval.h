@@ -5,10 +5,9 @@
  * (models/eval_text.h) with a progress line on a terminal and an optional
  * resume state; and the results as a table, JSON or CSV.
  *
- * The logit source is chosen here: today the host reference, layer by
- * layer (models/eval_layers.h). model_eval_run takes it through one
- * function, model_eval_source, so another source (the simulated machine's
- * functional mode) plugs in beside it.
+ * The logit source is chosen here: the host reference, layer by layer
+ * (models/eval_layers.h), or with on_sim the simulated machine's
+ * functional mode (host/eval_sim.h).
  *
  * Not here: option parsing (host/cli_model_eval.c, host/cli_tradeoff.c).
  */
@@ -39,12 +38,18 @@ typedef struct ModelEval {
     int window, stride;      /* 0: every token in one window (up to n_positions); stride 0: the window */
     const char *resume;      /* state file or NULL */
     int quiet;               /* no progress line */
+    int on_sim;              /* the logits from the simulated machine's functional mode (host/eval_sim.h) */
+    const char *model;       /* on_sim: the --config value (NULL: the checkpoint's config.json) */
+    const char *const *sets; /* on_sim: nsets "key=value" run keys (also the resume state's identity) */
+    int nsets;
+    const struct RunConfig *sim_base; /* on_sim: the runs' configuration as is (tradeoff's); NULL: from sets */
     /* results */
     int nwindows, scored, ran_windows; /* windows run by this process (0 when a finished state was resumed) */
     EvalResult res[EVAL_MAX_FORMATS];
     EvalWeightError werr[EVAL_MAX_FORMATS]; /* rmse NaN when no window ran here */
     QuantModelBits bits[EVAL_MAX_FORMATS];
-    char weights_id[EVAL_ID_BYTES];
+    char weights_id[EVAL_ID_BYTES]; /* the weights, and with on_sim the machine's run keys: a resume state's identity */
+    char source[128];        /* where the logits came from, for the reports */
 } ModelEval;
 
 /* The tokens: ids ("464,3290") if given, else the text file through the

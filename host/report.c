@@ -564,10 +564,10 @@ void report_config_line_with(const Report *r, const char *batches, char *out, si
     if (batches)
         snprintf(b, sizeof b, "%s", batches);
     if (cJSON_IsString(model) && cJSON_IsString(arch) && cJSON_IsNumber(prompt) && cJSON_IsNumber(gen))
-        snprintf(out, cap, "%s on %s (%u chips), %s, prompt %d, generate %d", model->valuestring, arch->valuestring,
-                 chips, b, prompt->valueint, gen->valueint);
+        snprintf(out, cap, "%s on %s (%u chip%s), %s, prompt %d, generate %d", model->valuestring, arch->valuestring,
+                 chips, chips == 1 ? "" : "s", b, prompt->valueint, gen->valueint);
     else
-        snprintf(out, cap, "%u chips, %s", chips, b);
+        snprintf(out, cap, "%u chip%s, %s", chips, chips == 1 ? "" : "s", b);
     size_t n = strlen(out);
     for (int i = 0; i < r->n && n < cap; i++, n = strlen(out))
         snprintf(out + n, cap - n, "%s%s", i ? ", " : "; ", r->f[i].format);

@@ -85,8 +85,19 @@ int eval_text_init(EvalText *t, const int *tok, int T, int window, int stride, c
     return 0;
 }
 
+/* Format f's name: item f of the canonical list. */
+static const char *format_name(const EvalText *t, int f, char *buf, size_t cap)
+{
+    const char *p = t->formats;
+    for (int k = 0; k < f && p; k++)
+        p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
+    snprintf(buf, cap, "%.*s", p ? (int)strcspn(p, ",") : 1, p ? p : "?");
+    return buf;
+}
+
 int eval_text_step(EvalText *t, const EvalSource *src, IpuErr *e)
 {
+    char name[64];
     if (t->next >= t->nwindows)
         return ipu_err(e, "eval: all %d windows already ran", t->nwindows);
     int begin, end, first;
@@ -94,6 +105,11 @@ int eval_text_step(EvalText *t, const EvalSource *src, IpuErr *e)
     if (src->logits(src->ctx, t->tok + begin, end - begin, t->logits, e))
         return ipu_err_prefix(e, "window %d (tokens %d..%d)", t->next, begin, end - 1);
     size_t V = (size_t)t->V;
+    for (int f = 0; f < t->nf; f++) /* a sum that is not finite would hide it (and no state could keep it) */
+        for (size_t i = (size_t)(first - 1 - begin) * V; i < (size_t)(end - 1 - begin) * V; i++)
+            if (!isfinite(t->logits[f][i]))
+                return ipu_err(e, "window %d: format %s gives a non-finite logit (%g) at position %d, token %zu",
+                               t->next, format_name(t, f, name, sizeof name), (double)t->logits[f][i], begin + (int)(i / V), i % V);
     for (int target = first; target < end; target++) {
         size_t row = (size_t)(target - 1 - begin) * V;
         for (int f = 0; f < t->nf; f++)

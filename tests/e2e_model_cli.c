@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,15 +121,15 @@ static void test_info_bench_and_usage(void **state)
     assert_int_equal(ipusim("model eval --config gptj-micro --tokens 5"), 2);
 }
 
-/* The "bits_per_param" of format fmt in a JSON output (eval's "formats" or run's "formats"). */
-static double json_bits(const char *text, const char *fmt)
+/* A number of format fmt's row in eval's JSON. */
+static double json_num(const char *text, const char *fmt, const char *key)
 {
     cJSON *j = cJSON_Parse(strchr(text, '{'));
-    double v = -1;
+    double v = NAN;
     const cJSON *f;
     cJSON_ArrayForEach(f, cJSON_GetObjectItem(j, "formats"))
         if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(f, "format")), fmt))
-            v = cJSON_GetNumberValue(cJSON_GetObjectItem(f, "bits_per_param"));
+            v = cJSON_GetNumberValue(cJSON_GetObjectItem(f, key));
     cJSON_Delete(j);
     return v;
 }
@@ -141,14 +142,14 @@ static void test_bits_per_param_one_definition(void **state)
     char args[512];
     assert_int_equal(tu_ipusim(NULL, "model eval --config gptj-micro --max-tokens 8 --formats q4g:32,nf4g:16+dq "
                                      "--json --quiet", 0, out, sizeof out), 0);
-    double e32 = json_bits(out, "q4g:32"), enf = json_bits(out, "nf4g:16+dq");
+    double e32 = json_num(out, "q4g:32", "bits_per_param"), enf = json_num(out, "nf4g:16+dq", "bits_per_param");
     assert_int_equal(tu_ipusim(NULL, run, 0, out, sizeof out), 0);
-    assert_true(e32 == 5.0 && json_bits(out, "q4g:32") == e32);
-    assert_true(enf > 4.5 && enf < 4.52 && json_bits(out, "nf4g:16+dq") == enf);
+    assert_true(e32 == 5.0 && json_num(out, "q4g:32", "bits_per_param") == e32);
+    assert_true(enf > 4.5 && enf < 4.52 && json_num(out, "nf4g:16+dq", "bits_per_param") == enf);
     /* the LM head kept fp16: run counts it, as the definition says */
     snprintf(args, sizeof args, "%s --set keep_fp16=lm_head.weight", run);
     assert_int_equal(tu_ipusim(NULL, args, 0, out, sizeof out), 0);
-    assert_true(json_bits(out, "q4g:32") > 7.7 && json_bits(out, "q4g:32") < 7.8);
+    assert_true(json_num(out, "q4g:32", "bits_per_param") > 7.7 && json_num(out, "q4g:32", "bits_per_param") < 7.8);
 }
 
 static void test_eval_windows_and_resume(void **state)
@@ -188,7 +189,51 @@ static void test_eval_windows_and_resume(void **state)
     assert_non_null(strstr(out, "the window was '12', this run has '10'"));
     assert_null(strstr(out, "perplexity"));
     assert_int_equal(ipusim("model eval --config gptj-micro --window 4 --stride 5"), 2);
+    /* window and stride past the text are cut to it; --tokens with --text and --max-tokens 1 are usage errors */
+    assert_int_equal(ipusim("model eval --config gptj-micro --formats q4g:16 --window 100 --stride 100 --quiet"), 0);
+    assert_non_null(strstr(out, "64 tokens, window 64, stride 64"));
+    snprintf(args, sizeof args, "model eval --config gptj-micro --tokens 1,2,3 --text %s", csv_a);
+    assert_int_equal(ipusim(args), 2);
+    assert_non_null(strstr(out, "give --tokens or --text, not both"));
+    assert_int_equal(ipusim("model eval --config gptj-micro --max-tokens 1"), 2);
     assert_int_equal(ipusim("model eval --config gptj-micro --window 4000"), 2);
+}
+
+/* --on-sim: the same windows on the machine's fp16 numerics, perplexity
+ * near the host reference's; its resume state is not the host run's; run
+ * keys only with it, and not the keys eval sets. */
+static void test_eval_on_sim(void **state)
+{
+    (void)state;
+    char args[1024], state_path[400];
+    const char *base = "model eval --config gptj-micro --formats q4g:16 --window 12 --stride 6 --max-tokens 30 --json "
+                       "--quiet";
+    snprintf(state_path, sizeof state_path, "%s/host.state", tmpdir);
+    snprintf(args, sizeof args, "%s --resume %s", base, state_path);
+    assert_int_equal(tu_ipusim(NULL, args, 0, out, sizeof out), 0);
+    double host = json_num(out, "fp16", "perplexity");
+    snprintf(args, sizeof args, "%s --on-sim --set kv_cache=off", base);
+    assert_int_equal(tu_ipusim(NULL, args, 0, out, sizeof out), 0);
+    assert_non_null(strstr(out, "\"logits_source\":\t\"the simulated machine, functional\""));
+    double sim = json_num(out, "fp16", "perplexity"), kl = json_num(out, "q4g:16", "mean_kl_nats");
+    assert_true(fabs(sim - host) < 0.01 * host);
+    assert_true(kl > 0 && kl < 0.01);
+    snprintf(args, sizeof args, "%s --on-sim --resume %s", base, state_path);
+    assert_int_equal(ipusim(args), 1);
+    assert_non_null(strstr(out, "on-sim"));
+    assert_int_equal(ipusim("model eval --config gptj-micro --set kv_cache=off"), 2);
+    assert_int_equal(ipusim("model eval --config gptj-micro --on-sim --set batch=2"), 2);
+    assert_non_null(strstr(out, "--set batch=2"));
+    assert_int_equal(ipusim("model eval --config gptj-micro --on-sim --formats fp32"), 1);
+    assert_int_equal(ipusim("model eval --config gptj-micro --on-sim --set keep_fp16=lm_head.weight"), 2);
+    /* a window of the whole context (128): the generated token needs no place in the sequence */
+    char ids[1024] = "";
+    for (int i = 0; i < 128; i++)
+        snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%d", i ? "," : "", 3 * i + 1);
+    snprintf(args, sizeof args, "model eval --config gptj-micro --formats q4g:16 --on-sim --tokens %s --max-tokens 0 "
+                                "--quiet", ids);
+    assert_int_equal(ipusim(args), 0);
+    assert_non_null(strstr(out, "128 tokens, window 128, stride 128"));
 }
 
 int main(void)
@@ -198,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_info_bench_and_usage),
         cmocka_unit_test(test_bits_per_param_one_definition),
         cmocka_unit_test(test_eval_windows_and_resume),
+        cmocka_unit_test(test_eval_on_sim),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

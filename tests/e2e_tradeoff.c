@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,11 +103,32 @@ static void test_json_and_errors(void **state)
     assert_int_equal(access(args, F_OK), -1); /* nothing written by the failures */
 }
 
+/* --on-sim: the eval on the machine, same points; KL near the host reference's */
+static void test_on_sim(void **state)
+{
+    (void)state;
+    char args[1024];
+    double kl[2];
+    for (int sim = 0; sim < 2; sim++) {
+        snprintf(args, sizeof args, MICRO " --json %s--out %s/s%d", sim ? "--on-sim " : "", tmpdir, sim);
+        assert_int_equal(tu_ipusim(NULL, args, 0, out, sizeof out), 0);
+        cJSON *j = cJSON_Parse(out);
+        assert_non_null(j);
+        assert_non_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(j, "logits_source")),
+                               sim ? "simulated machine" : "host reference"));
+        const cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "points"), 2);
+        kl[sim] = cJSON_GetNumberValue(cJSON_GetObjectItem(p, "mean_kl_nats"));
+        cJSON_Delete(j);
+    }
+    assert_true(kl[1] > 0 && fabs(kl[1] - kl[0]) < 0.1 * kl[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_files_and_table),
         cmocka_unit_test(test_json_and_errors),
+        cmocka_unit_test(test_on_sim),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -66,6 +66,35 @@ static int fake_logits(void *ctx, const int *tok, int P, float *const *logits, I
     return 0;
 }
 
+/* fake_logits with an Inf at window position 2, token 3, of the second format. */
+static int inf_logits(void *ctx, const int *tok, int P, float *const *logits, IpuErr *e)
+{
+    fake_logits(ctx, tok, P, logits, e);
+    if (P > 2)
+        logits[1][2 * 4 + 3] = INFINITY;
+    return 0;
+}
+
+/* A non-finite logit fails the window naming the format and position, and
+ * adds nothing (a NaN sum would show a KL of 0 and no state could keep it). */
+static void test_non_finite_refused(void **state)
+{
+    (void)state;
+    const int tok[6] = {0, 1, 2, 0, 1, 3};
+    QuantSpec sp[2];
+    IpuErr e;
+    assert_int_equal(quant_spec_parse("fp16", &sp[0], &e), 0);
+    assert_int_equal(quant_spec_parse("q4g:64", &sp[1], &e), 0);
+    EvalText t;
+    assert_int_equal(eval_text_init(&t, tok, 6, 4, 2, sp, 2, 0, 4, "fake", &e), 0);
+    EvalSource src = {inf_logits, NULL};
+    assert_int_equal(eval_text_step(&t, &src, &e), -1);
+    assert_non_null(strstr(e.msg, "format q4g:64 gives a non-finite logit (inf) at position 2, token 3"));
+    assert_int_equal(t.next, 0);
+    assert_int_equal(t.sums[0].positions, 0);
+    eval_text_free(&t);
+}
+
 static void test_hand_computed(void **state)
 {
     (void)state;
@@ -246,6 +275,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_windows),
         cmocka_unit_test(test_hand_computed),
+        cmocka_unit_test(test_non_finite_refused),
         cmocka_unit_test(test_one_window_is_whole_model),
         cmocka_unit_test(test_resume),
     };
