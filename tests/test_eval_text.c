@@ -66,6 +66,18 @@ static int fake_logits(void *ctx, const int *tok, int P, float *const *logits, I
     return 0;
 }
 
+/* tokens 0 1 2 0 1 3 (V 4), window 4, stride 2, formats fp16 (the reference) and q4g:64. */
+static const int fake_tok[6] = {0, 1, 2, 0, 1, 3};
+
+static void fake_init(EvalText *t)
+{
+    QuantSpec sp[2];
+    IpuErr e;
+    assert_int_equal(quant_spec_parse("fp16", &sp[0], &e), 0);
+    assert_int_equal(quant_spec_parse("q4g:64", &sp[1], &e), 0);
+    assert_int_equal(eval_text_init(t, fake_tok, 6, 4, 2, sp, 2, 0, 4, "fake", &e), 0);
+}
+
 /* fake_logits with an Inf at window position 2, token 3, of the second format. */
 static int inf_logits(void *ctx, const int *tok, int P, float *const *logits, IpuErr *e)
 {
@@ -80,13 +92,9 @@ static int inf_logits(void *ctx, const int *tok, int P, float *const *logits, Ip
 static void test_non_finite_refused(void **state)
 {
     (void)state;
-    const int tok[6] = {0, 1, 2, 0, 1, 3};
-    QuantSpec sp[2];
-    IpuErr e;
-    assert_int_equal(quant_spec_parse("fp16", &sp[0], &e), 0);
-    assert_int_equal(quant_spec_parse("q4g:64", &sp[1], &e), 0);
     EvalText t;
-    assert_int_equal(eval_text_init(&t, tok, 6, 4, 2, sp, 2, 0, 4, "fake", &e), 0);
+    IpuErr e;
+    fake_init(&t);
     EvalSource src = {inf_logits, NULL};
     assert_int_equal(eval_text_step(&t, &src, &e), -1);
     assert_non_null(strstr(e.msg, "format q4g:64 gives a non-finite logit (inf) at position 2, token 3"));
@@ -100,13 +108,9 @@ static void test_hand_computed(void **state)
     (void)state;
     /* tokens 0 1 2 0 1 3, N 4, S 2: window [0,4) scores targets 1, 2, 3 from
      * positions 0, 1, 2 of the window; [2,6) targets 4, 5 from its positions 1, 2. */
-    const int tok[6] = {0, 1, 2, 0, 1, 3};
-    QuantSpec sp[2];
-    IpuErr e;
-    assert_int_equal(quant_spec_parse("fp16", &sp[0], &e), 0);
-    assert_int_equal(quant_spec_parse("q4g:64", &sp[1], &e), 0);
     EvalText t;
-    assert_int_equal(eval_text_init(&t, tok, 6, 4, 2, sp, 2, 0, 4, "fake", &e), 0);
+    IpuErr e;
+    fake_init(&t);
     EvalSource src = {fake_logits, NULL};
     while (t.next < t.nwindows)
         assert_int_equal(eval_text_step(&t, &src, &e), 0);
