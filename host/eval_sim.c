@@ -7,8 +7,8 @@
 
 #include "host/gptj_run.h"
 
-/* The keys eval sets itself: what runs, and on which tokens. */
-/* keep_fp16 too: the eval's bits per parameter and quantization are Graphcore's policy alone. */
+/* The keys eval sets itself: what runs, and on which tokens; keep_fp16 too,
+ * as the eval's quantization and bits per parameter are Graphcore's policy alone. */
 static const char *const eval_owned[] = {"model",      "weights",    "checkpoint", "seed",    "formats",  "prompt",
                                          "prompt_len", "gen_tokens", "batch",      "seq_len", "keep_fp16"};
 

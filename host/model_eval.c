@@ -272,7 +272,8 @@ int model_eval_run(ModelEval *m, IpuErr *e)
     window = window < m->T ? window : m->T;
     int stride = m->stride && m->stride < window ? m->stride : window; /* cut with the window (eval_text.h) */
     /* on the machine the runs check their own fit; the host still holds every format's window of logits */
-    double need = m->on_sim ? 4.0 * m->nf * window * m->cfg.vocab_size : memory_bytes(m, window), have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    double need = m->on_sim ? 4.0 * m->nf * window * m->cfg.vocab_size : memory_bytes(m, window);
+    double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
     if (need > 0.8 * have)
         return ipu_err(e, "%s: a window of %d tokens under %d formats needs %.1f GB, more than 80%% of this "
                           "machine's %.1f GB (a smaller --window or fewer formats)",
