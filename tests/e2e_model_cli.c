@@ -227,7 +227,7 @@ static void test_eval_on_sim(void **state)
     assert_int_equal(ipusim("model eval --config gptj-micro --on-sim --formats fp32"), 1);
     assert_int_equal(ipusim("model eval --config gptj-micro --on-sim --set keep_fp16=lm_head.weight"), 2);
     /* a window of the whole context (128): the generated token needs no place in the sequence */
-    char ids[1024] = "";
+    char ids[700] = "";
     for (int i = 0; i < 128; i++)
         snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%d", i ? "," : "", 3 * i + 1);
     snprintf(args, sizeof args, "model eval --config gptj-micro --formats q4g:16 --on-sim --tokens %s --max-tokens 0 "
