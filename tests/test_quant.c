@@ -13,29 +13,13 @@
 #include "base/fp16.h"
 #include "base/quant_format.h"
 #include "models/quant.h"
-
-static QuantSpec spec_of(const char *text)
-{
-    QuantSpec s;
-    IpuErr e = {{0}};
-    if (quant_spec_parse(text, &s, &e) < 0)
-        fail_msg("quant_spec_parse(%s): %s", text, e.msg);
-    return s;
-}
-
-static void quantize_ok(const char *spec, const float *w, int64_t rows, int64_t cols, QuantTensor *q)
-{
-    QuantSpec s = spec_of(spec);
-    IpuErr e = {{0}};
-    if (quant_tensor(&s, "t", w, rows, cols, q, &e) < 0)
-        fail_msg("quant_tensor(%s): %s", spec, e.msg);
-}
+#include "tests/quant_fixture.h"
 
 /* Expects an error whose message contains every one of the needles. */
 static void quantize_fails(const char *spec, const char *name, const float *w, int64_t rows, int64_t cols,
                            const char *n1, const char *n2, const char *n3)
 {
-    QuantSpec s = spec_of(spec);
+    QuantSpec s = qf_spec(spec);
     QuantTensor q;
     IpuErr e = {{0}};
     assert_int_equal(quant_tensor(&s, name, w, rows, cols, &q, &e), -1);
@@ -65,7 +49,7 @@ static void test_hand_computed_group(void **state)
     (void)state;
     const float w[8] = {-1.0f, 0.5f, 2.0f, 0.25f, 1.0f, -0.5f, 0.75f, 1.5f};
     QuantTensor q;
-    quantize_ok("q4g:8", w, 1, 8, &q);
+    qf_quantize("q4g:8", w, 1, 8, &q);
     assert_int_equal(q.scale[0], 0x3266);
     assert_int_equal(q.bias[0], fp16_from_f32(-1.0f));
     assert_int_equal(q.packed[0], 0x08F6);
@@ -86,7 +70,7 @@ static void test_nibble_order(void **state)
     (void)state;
     const float w[8] = {1, 2, 3, 4, 0, 15, 5, 6};
     QuantTensor q;
-    quantize_ok("q4g:8", w, 1, 8, &q);
+    qf_quantize("q4g:8", w, 1, 8, &q);
     assert_int_equal(q.scale[0], FP16_ONE);
     assert_int_equal(q.packed[0], 0x1234);
     assert_int_equal(q.packed[1], 0x0F56);
@@ -101,7 +85,7 @@ static void test_round_half_even_ties(void **state)
     (void)state;
     const float w[8] = {0, 15, 2.5f, 3.5f, 0.5f, 1.5f, 14.5f, 7};
     QuantTensor q;
-    quantize_ok("q4g:8", w, 1, 8, &q);
+    qf_quantize("q4g:8", w, 1, 8, &q);
     assert_int_equal(q.packed[0], q4_pack(0, 15, 2, 4));
     assert_int_equal(q.packed[1], q4_pack(0, 2, 14, 7));
     quant_tensor_free(&q);
@@ -116,7 +100,7 @@ static void test_constant_and_tiny_groups(void **state)
     const float sub = 0x1p-24f;
     const float w[12] = {0.3f, 0.3f, 0.3f, 0.3f, 0, sub, 0, 0, 0, 22 * sub, 0, 0};
     QuantTensor q;
-    quantize_ok("q4g:4", w, 3, 4, &q);
+    qf_quantize("q4g:4", w, 3, 4, &q);
     assert_int_equal(q.scale[0], 0);
     assert_int_equal(q.packed[0], 0);
     assert_int_equal(q.bias[0], fp16_from_f32(0.3f));
@@ -154,7 +138,7 @@ static void test_group_size_errors(void **state)
 {
     (void)state;
     float w[24] = {0};
-    QuantSpec s = spec_of("q4g:8");
+    QuantSpec s = qf_spec("q4g:8");
     QuantTensor q;
     IpuErr e = {{0}};
     s.group = 6;
@@ -182,19 +166,19 @@ static void test_spec_parse_and_bits(void **state)
 {
     (void)state;
     char buf[32];
-    QuantSpec s = spec_of("q4g");
+    QuantSpec s = qf_spec("q4g");
     assert_ptr_equal(s.fmt, &quant_format_q4g);
     assert_int_equal(s.group, 64);
     assert_int_equal(s.axis, QUANT_AXIS_IN);
     assert_true(quant_bits_per_param(&s, 4096, 4096) == 4.5);
-    s = spec_of("q4g:32:out");
+    s = qf_spec("q4g:32:out");
     assert_int_equal(s.axis, QUANT_AXIS_OUT);
     assert_true(quant_bits_per_param(&s, 64, 64) == 5.0);
     quant_spec_format(&s, buf, sizeof buf);
     assert_string_equal(buf, "q4g:32:out");
-    assert_ptr_equal(spec_of("fp16").fmt, &quant_format_f16);
-    assert_ptr_equal(spec_of("fp32").fmt, &quant_format_f32);
-    s = spec_of("f16");
+    assert_ptr_equal(qf_spec("fp16").fmt, &quant_format_f16);
+    assert_ptr_equal(qf_spec("fp32").fmt, &quant_format_f32);
+    s = qf_spec("f16");
     assert_true(quant_bits_per_param(&s, 3, 5) == 16.0);
 
     /* stored bytes agree with the bits per parameter: 64 x 128 at n = 64 */
@@ -203,10 +187,10 @@ static void test_spec_parse_and_bits(void **state)
     for (int i = 0; i < R * C; i++)
         w[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
     QuantTensor q;
-    quantize_ok("q4g:64", w, R, C, &q);
+    qf_quantize("q4g:64", w, R, C, &q);
     assert_true((double)q.data_bytes * 8 / (R * C) == 4.5);
     quant_tensor_free(&q);
-    quantize_ok("f16", w, R, C, &q);
+    qf_quantize("f16", w, R, C, &q);
     assert_int_equal(q.data_bytes, R * C * 2);
     quant_tensor_free(&q);
     free(w);
@@ -239,7 +223,7 @@ static void test_dequant_matches_ref_and_codes_nearest(void **state)
     for (int i = 0; i < R * C; i++)
         w[i] = (float)(rng_normal(&seed) * 0.02);
     QuantTensor q;
-    quantize_ok("q4g:32", w, R, C, &q);
+    qf_quantize("q4g:32", w, R, C, &q);
     quant_dequantize(&q, d);
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) {
@@ -277,8 +261,8 @@ static void test_axis_out_is_transpose(void **state)
         for (int c = 0; c < C; c++)
             wt[c * R + r] = w[r * C + c] = (float)rng_normal(&seed);
     QuantTensor a, b;
-    quantize_ok("q4g:16:out", w, R, C, &a);
-    quantize_ok("q4g:16", wt, C, R, &b);
+    qf_quantize("q4g:16:out", w, R, C, &a);
+    qf_quantize("q4g:16", wt, C, R, &b);
     assert_int_equal(a.qrows, C);
     assert_int_equal(a.qlen, R);
     assert_memory_equal(a.packed, b.packed, R * C / 4 * sizeof(uint16_t));
@@ -311,7 +295,7 @@ static void test_sqnr_normal(void **state)
     for (int i = 0; i < R * C; i++)
         w[i] = (float)rng_normal(&seed);
     QuantTensor q;
-    quantize_ok("q4g:64", w, R, C, &q);
+    qf_quantize("q4g:64", w, R, C, &q);
     QuantStats st;
     quant_stats(&q, w, &st);
     quant_dequantize(&q, d);
@@ -336,11 +320,11 @@ static void test_sqnr_normal(void **state)
 
     /* fp16 keeps 11 significant bits: SQNR far above 60 dB, and f32 is exact */
     quant_tensor_free(&q);
-    quantize_ok("f16", w, R, C, &q);
+    qf_quantize("f16", w, R, C, &q);
     quant_stats(&q, w, &st);
     assert_true(st.sqnr_db > 60.0);
     quant_tensor_free(&q);
-    quantize_ok("f32", w, R, C, &q);
+    qf_quantize("f32", w, R, C, &q);
     quant_stats(&q, w, &st);
     assert_true(isinf(st.sqnr_db) && st.rmse == 0);
     quant_tensor_free(&q);
@@ -360,9 +344,9 @@ static void test_thread_count_independent(void **state)
     QuantTensor a, b;
     int saved = omp_get_max_threads();
     omp_set_num_threads(1);
-    quantize_ok("q4g:64", w, R, C, &a);
+    qf_quantize("q4g:64", w, R, C, &a);
     omp_set_num_threads(4);
-    quantize_ok("q4g:64", w, R, C, &b);
+    qf_quantize("q4g:64", w, R, C, &b);
     omp_set_num_threads(saved);
     assert_memory_equal(a.packed, b.packed, R * C / 4 * sizeof(uint16_t));
     assert_memory_equal(a.scale, b.scale, R * C / 64 * sizeof(uint16_t));
@@ -388,7 +372,7 @@ static void test_glob(void **state)
 static void test_policy(void **state)
 {
     (void)state;
-    QuantSpec w = spec_of("q4g:64:out"), f;
+    QuantSpec w = qf_spec("q4g:64:out"), f;
     QuantPolicy p;
     quant_policy_graphcore(&p, &w);
     const char *f16_names[] = {"transformer.wte.weight", "transformer.h.0.ln_1.weight", "transformer.h.0.ln_1.bias",
@@ -417,7 +401,7 @@ static void test_policy(void **state)
     assert_int_equal(quant_policy_prepend(&p, "x=q4g:7", &e), -1);
     assert_non_null(strstr(e.msg, "x=q4g:7"));
 
-    f = spec_of("f16");
+    f = qf_spec("f16");
     quant_policy_uniform(&p, &f);
     assert_ptr_equal(quant_policy_lookup(&p, "transformer.h.0.attn.q_proj.weight")->fmt, &quant_format_f16);
 }
@@ -485,7 +469,7 @@ static void test_groups_match_reference(void **state)
             QuantTensor q;
             char spec[16];
             snprintf(spec, sizeof spec, "q4g:%u", n);
-            quantize_ok(spec, w, rows, n, &q);
+            qf_quantize(spec, w, rows, n, &q);
             for (unsigned r = 0; r < rows; r++) {
                 uint16_t v[128] = {0}, packed[32], sc, bi;
                 for (unsigned i = 0; i < n; i++)

@@ -19,23 +19,7 @@
 #include "base/quant_int.h"
 #include "base/quant_nf4.h"
 #include "models/quant.h"
-
-static QuantSpec spec_of(const char *text)
-{
-    QuantSpec s;
-    IpuErr e = {{0}};
-    if (quant_spec_parse(text, &s, &e) < 0)
-        fail_msg("quant_spec_parse(%s): %s", text, e.msg);
-    return s;
-}
-
-static void quantize_ok(const char *spec, const float *w, int64_t rows, int64_t cols, QuantTensor *q)
-{
-    QuantSpec s = spec_of(spec);
-    IpuErr e = {{0}};
-    if (quant_tensor(&s, "t", w, rows, cols, q, &e) < 0)
-        fail_msg("quant_tensor(%s): %s", spec, e.msg);
-}
+#include "tests/quant_fixture.h"
 
 static void parse_fails(const char *text, const char *needle)
 {
@@ -69,11 +53,11 @@ static void test_spec_text(void **state)
     static const char *const canon[] = {"s4g:64", "s4g:32", "nf4g:64", "nf4g:128+dq", "nf4g:64+dq", "i8g:16", "i8c",
                                         "fp8e4m3", "fp8e4m3", "fp8e5m2:tensor", "q4g:64:out"};
     for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
-        QuantSpec s = spec_of(in[i]);
+        QuantSpec s = qf_spec(in[i]);
         char buf[64];
         quant_spec_format(&s, buf, sizeof buf);
         assert_string_equal(buf, canon[i]);
-        QuantSpec t = spec_of(buf); /* the canonical text parses to the same spec */
+        QuantSpec t = qf_spec(buf); /* the canonical text parses to the same spec */
         assert_true(t.fmt == s.fmt && t.group == s.group && t.dq == s.dq && t.per_tensor == s.per_tensor);
     }
     assert_true(quant_spec_grouped(&(QuantSpec){&quant_format_nf4g, 64, QUANT_AXIS_IN, 1, 0}));
@@ -108,7 +92,7 @@ static void test_bits_per_param_exact(void **state)
         float *w = malloc(n * sizeof *w);
         gaussian(w, n, 0.02, 3 + i);
         QuantTensor q;
-        quantize_ok(cases[i].spec, w, cases[i].rows, cases[i].cols, &q);
+        qf_quantize(cases[i].spec, w, cases[i].rows, cases[i].cols, &q);
         double bits = quant_bits_per_param(&q.spec, cases[i].rows, cases[i].cols);
         if (fabs(bits - cases[i].bits) > 1e-12 || fabs((double)q.data_bytes * 8 - bits * (double)n) > 1e-6)
             fail_msg("%s: bits %.9g want %.9g, stored %zu bytes", cases[i].spec, bits, cases[i].bits, q.data_bytes);
@@ -116,7 +100,7 @@ static void test_bits_per_param_exact(void **state)
         free(w);
     }
     /* GPT-J 6B's 4096 x 4096 at nf4g:64+dq: 262144 groups, 1024 blocks */
-    QuantSpec s = spec_of("nf4g:64+dq");
+    QuantSpec s = qf_spec("nf4g:64+dq");
     assert_true(fabs(quant_bits_per_param(&s, 4096, 4096) - (4 + (8.0 * 262144 + 32 * 1024 + 32) / 16777216)) < 1e-12);
 }
 
@@ -127,7 +111,7 @@ static void test_s4g_hand(void **state)
     (void)state;
     const float w[8] = {-1.75f, 0.5f, 0.125f, 0.375f, 0.625f, -0.8f, 1.75f, 0.025f};
     QuantTensor q;
-    quantize_ok("s4g:8", w, 1, 8, &q);
+    qf_quantize("s4g:8", w, 1, 8, &q);
     assert_int_equal(q.scale[0], fp16_from_f32(0.25f));
     assert_int_equal(q.packed[0], q4_pack(-7 + 8, 2 + 8, 0 + 8, 2 + 8));
     assert_int_equal(q.packed[1], q4_pack(2 + 8, -3 + 8, 7 + 8, 0 + 8));
@@ -151,7 +135,7 @@ static void test_codes_nearest(void **state)
     gaussian(w, R * C, 0.02, 11);
     w[5] = 0.0f, w[C + 7] = -0.05f;
     QuantTensor q;
-    quantize_ok("s4g:32", w, R, C, &q);
+    qf_quantize("s4g:32", w, R, C, &q);
     for (int i = 0; i < R * C; i++) {
         double s = fp16_to_f32(q.scale[i / 32]), x = fp16_to_f32(fp16_from_f32(w[i]));
         int code = (int)q4_code(q.packed[i / 4], (unsigned)(i % 4)) - 8;
@@ -159,7 +143,7 @@ static void test_codes_nearest(void **state)
             assert_true(fabs(code * s - x) <= fabs(k * s - x));
     }
     quant_tensor_free(&q);
-    quantize_ok("nf4g:32", w, R, C, &q);
+    qf_quantize("nf4g:32", w, R, C, &q);
     quant_dequantize(&q, d);
     for (int i = 0; i < R * C; i++) {
         uint16_t s = q.scale[i / 32];
@@ -172,7 +156,7 @@ static void test_codes_nearest(void **state)
         }
     }
     quant_tensor_free(&q);
-    quantize_ok("i8c", w, R, C, &q);
+    qf_quantize("i8c", w, R, C, &q);
     for (int i = 0; i < R * C; i++) {
         double s = fp16_to_f32(q.scale[i / C]), x = fp16_to_f32(fp16_from_f32(w[i]));
         int code = (int)q.codes8[i] - 128;
@@ -197,7 +181,7 @@ static void test_nf4_codebook(void **state)
     /* a group holding +-absmax and 0 gets codes 0, 15 and 7 */
     const float w[4] = {-0.5f, 0.5f, 0.0f, 0.25f};
     QuantTensor q;
-    quantize_ok("nf4g:4", w, 1, 4, &q);
+    qf_quantize("nf4g:4", w, 1, 4, &q);
     assert_int_equal(q.scale[0], fp16_from_f32(0.5f));
     assert_int_equal(q4_code(q.packed[0], 0), 0);
     assert_int_equal(q4_code(q.packed[0], 1), 15);
@@ -214,7 +198,7 @@ static void test_nf4_double_quant(void **state)
     (void)state;
     const float w[12] = {1, 0, 0, 0, -2, 0, 0, 0, 0, 4, 0, 0};
     QuantTensor q;
-    quantize_ok("nf4g:4+dq", w, 1, 12, &q);
+    qf_quantize("nf4g:4+dq", w, 1, 12, &q);
     assert_null(q.scale);
     assert_true(q.dq_mean == (float)(7.0 / 3));
     assert_true(q.dq_step[0] == (float)((4.0 - q.dq_mean) / 127));
@@ -232,7 +216,7 @@ static void test_nf4_double_quant(void **state)
     enum { R = 64, C = 512 };
     float *g = malloc(R * C * sizeof *g);
     gaussian(g, R * C, 0.02, 5);
-    quantize_ok("nf4g:64+dq", g, R, C, &q);
+    qf_quantize("nf4g:64+dq", g, R, C, &q);
     for (int k = 0; k < R * C / 64; k++) {
         float a = 0;
         for (int i = 0; i < 64; i++)
@@ -299,12 +283,12 @@ static void test_fp8_scales(void **state)
     (void)state;
     const float w[8] = {448.0f, -1.0f, 0.5f, 0.0f, 1.0f, 2.0f, -3.0f, 0.25f};
     QuantTensor q;
-    quantize_ok("fp8e4m3:tensor", w, 2, 4, &q);
+    qf_quantize("fp8e4m3:tensor", w, 2, 4, &q);
     assert_int_equal(q.scale[0], fp16_from_f32(1.0f));
     assert_int_equal(q.codes8[0], 0x7e);
     assert_int_equal(q.codes8[6], fp8_encode(FP8_E4M3, -3.0));
     quant_tensor_free(&q);
-    quantize_ok("fp8e4m3", w, 2, 4, &q); /* per channel: row 1's absmax 3 -> scale 3/448 */
+    qf_quantize("fp8e4m3", w, 2, 4, &q); /* per channel: row 1's absmax 3 -> scale 3/448 */
     assert_int_equal(q.scale[1], fp16_from_f32(3.0f / 448.0f));
     assert_int_equal(q.codes8[6], 0xfe);
     float d[8];
@@ -319,7 +303,7 @@ static void test_bad_input(void **state)
     static const char *const specs[] = {"s4g:8", "nf4g:8", "nf4g:8+dq", "i8g:8", "i8c", "fp8e4m3", "fp8e5m2:tensor"};
     float w[16];
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        QuantSpec s = spec_of(specs[i]);
+        QuantSpec s = qf_spec(specs[i]);
         for (int bad = 0; bad < 3; bad++) {
             for (int k = 0; k < 16; k++)
                 w[k] = 0.01f * k;
@@ -334,7 +318,7 @@ static void test_bad_input(void **state)
     }
     static const char *const grouped[] = {"s4g:12", "nf4g:12+dq", "i8g:12"};
     for (size_t i = 0; i < 3; i++) {
-        QuantSpec s = spec_of(grouped[i]);
+        QuantSpec s = qf_spec(grouped[i]);
         QuantTensor q;
         IpuErr e = {{0}};
         assert_int_equal(quant_tensor(&s, "attn.q_proj.weight", w, 1, 16, &q, &e), -1);
@@ -385,7 +369,7 @@ static void test_sqnr_gaussian(void **state)
     for (size_t i = 0; i < 8; i++) {
         QuantTensor q;
         QuantStats st;
-        quantize_ok(specs[i], w, R, C, &q);
+        qf_quantize(specs[i], w, R, C, &q);
         quant_stats(&q, w, &st);
         db[i] = st.sqnr_db;
         double model = i < 6 ? predicted_sqnr(&q, w) : NAN;
@@ -408,9 +392,9 @@ static void test_thread_count_independent(void **state)
     gaussian(w, R * C, 0.02, 9);
     QuantTensor a, b;
     omp_set_num_threads(1);
-    quantize_ok("nf4g:32+dq", w, R, C, &a);
+    qf_quantize("nf4g:32+dq", w, R, C, &a);
     omp_set_num_threads(2);
-    quantize_ok("nf4g:32+dq", w, R, C, &b);
+    qf_quantize("nf4g:32+dq", w, R, C, &b);
     assert_memory_equal(a.packed, b.packed, R * C / 2);
     assert_memory_equal(a.qscale, b.qscale, R * C / 32);
     assert_true(a.dq_mean == b.dq_mean);
