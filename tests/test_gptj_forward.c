@@ -157,100 +157,132 @@ static float *run(const GptjWeights *w, const int *tokens, int B, int T, int max
     return logits;
 }
 
+/* The naive model's activations, (T, C) each in double, and the MLP's (I). */
+typedef struct Naive {
+    const GptjConfig *c;
+    int T;
+    double *x, *h, *q, *k, *v, *a, *m;
+} Naive;
+
+static void naive_ln(const Naive *n, double *dst, const double *src, const float *g, const float *bb)
+{
+    int C = n->c->n_embd;
+    for (int t = 0; t < n->T; t++) {
+        double mu = 0, var = 0;
+        for (int i = 0; i < C; i++)
+            mu += src[t * C + i] / C;
+        for (int i = 0; i < C; i++)
+            var += (src[t * C + i] - mu) * (src[t * C + i] - mu) / C;
+        for (int i = 0; i < C; i++)
+            dst[t * C + i] = (src[t * C + i] - mu) / sqrt(var + n->c->layer_norm_eps) * g[i] + bb[i];
+    }
+}
+
+/* q, k, v of h, then the rotary embedding on q and k. */
+static void naive_qkv(const Naive *n, const GptjLayerWeights *L)
+{
+    int C = n->c->n_embd, NH = n->c->n_head, HS = n->c->head_dim, R = n->c->rotary_dim;
+    for (int t = 0; t < n->T; t++)
+        for (int o = 0; o < C; o++) {
+            double sq = 0, sk = 0, sv = 0;
+            for (int i = 0; i < C; i++) {
+                sq += n->h[t * C + i] * ((const float *)L->q_proj)[o * C + i];
+                sk += n->h[t * C + i] * ((const float *)L->k_proj)[o * C + i];
+                sv += n->h[t * C + i] * ((const float *)L->v_proj)[o * C + i];
+            }
+            n->q[t * C + o] = sq, n->k[t * C + o] = sk, n->v[t * C + o] = sv;
+        }
+    for (int t = 0; t < n->T; t++)
+        for (int hd = 0; hd < NH; hd++)
+            for (int i = 0; i < R / 2; i++) {
+                double ang = t * pow(10000.0, -2.0 * i / R), cs = cos(ang), sn = sin(ang);
+                for (double *p = n->q; p; p = p == n->q ? n->k : NULL) {
+                    double *e2 = p + t * C + hd * HS + 2 * i, ev = e2[0], od = e2[1];
+                    e2[0] = ev * cs - od * sn;
+                    e2[1] = od * cs + ev * sn;
+                }
+            }
+}
+
+/* Causal attention of q over k, v into a. */
+static void naive_attention(const Naive *n)
+{
+    int C = n->c->n_embd, NH = n->c->n_head, HS = n->c->head_dim;
+    for (int t = 0; t < n->T; t++)
+        for (int hd = 0; hd < NH; hd++) {
+            double sc[64], mx = -1e300, sum = 0;
+            for (int j = 0; j <= t; j++) {
+                sc[j] = 0;
+                for (int d = 0; d < HS; d++)
+                    sc[j] += n->q[t * C + hd * HS + d] * n->k[j * C + hd * HS + d] / sqrt((double)HS);
+                mx = sc[j] > mx ? sc[j] : mx;
+            }
+            for (int j = 0; j <= t; j++)
+                sum += sc[j] = exp(sc[j] - mx);
+            for (int d = 0; d < HS; d++) {
+                double o = 0;
+                for (int j = 0; j <= t; j++)
+                    o += sc[j] / sum * n->v[j * C + hd * HS + d];
+                n->a[t * C + hd * HS + d] = o;
+            }
+        }
+}
+
+/* x += out_proj(a) + fc_out(gelu(fc_in(h))): GPT-J's parallel residual. */
+static void naive_residual(const Naive *n, const GptjLayerWeights *L)
+{
+    int C = n->c->n_embd, I = n->c->n_inner;
+    for (int t = 0; t < n->T; t++) {
+        double add[1024];
+        for (int o = 0; o < C; o++) {
+            double s = 0;
+            for (int i = 0; i < C; i++)
+                s += n->a[t * C + i] * ((const float *)L->out_proj)[o * C + i];
+            add[o] = s;
+        }
+        for (int j = 0; j < I; j++) {
+            double s = L->fc_in_b[j];
+            for (int i = 0; i < C; i++)
+                s += n->h[t * C + i] * ((const float *)L->fc_in)[(size_t)j * C + i];
+            n->m[j] = 0.5 * s * (1 + tanh(sqrt(2 / M_PI) * (s + 0.044715 * s * s * s)));
+        }
+        for (int o = 0; o < C; o++) {
+            double s = L->fc_out_b[o];
+            for (int j = 0; j < I; j++)
+                s += n->m[j] * ((const float *)L->fc_out)[(size_t)o * I + j];
+            add[o] += s;
+        }
+        for (int o = 0; o < C; o++)
+            n->x[t * C + o] += add[o];
+    }
+}
+
 /* Naive GPT-J in double, straight from the model description. */
 static void naive_forward(double *logits, const GptjWeights *w, const int *tok, int T)
 {
     const GptjConfig *c = &w->cfg;
-    int C = c->n_embd, I = c->n_inner, V = c->vocab_size, NH = c->n_head, HS = c->head_dim, R = c->rotary_dim;
-    double *x = calloc((size_t)T * C, 8), *h = calloc((size_t)T * C, 8), *q = calloc((size_t)T * C, 8);
-    double *k = calloc((size_t)T * C, 8), *v = calloc((size_t)T * C, 8), *a = calloc((size_t)T * C, 8);
-    double *m = calloc((size_t)I, 8);
-    const float *wte = w->wte;
+    int C = c->n_embd, V = c->vocab_size;
+    size_t tc = (size_t)T * C;
+    Naive n = {c, T, calloc(tc, 8), calloc(tc, 8), calloc(tc, 8), calloc(tc, 8), calloc(tc, 8), calloc(tc, 8),
+               calloc((size_t)c->n_inner, 8)};
     for (int t = 0; t < T; t++)
         for (int i = 0; i < C; i++)
-            x[t * C + i] = wte[(size_t)tok[t] * C + i];
-#define LN(dst, src, g, bb) \
-    for (int t = 0; t < T; t++) { \
-        double mu = 0, var = 0; \
-        for (int i = 0; i < C; i++) mu += src[t * C + i] / C; \
-        for (int i = 0; i < C; i++) var += (src[t * C + i] - mu) * (src[t * C + i] - mu) / C; \
-        for (int i = 0; i < C; i++) dst[t * C + i] = (src[t * C + i] - mu) / sqrt(var + c->layer_norm_eps) * g[i] + bb[i]; \
-    }
+            n.x[t * C + i] = ((const float *)w->wte)[(size_t)tok[t] * C + i];
     for (int l = 0; l < c->n_layer; l++) {
-        const GptjLayerWeights *L = &w->h[l];
-        LN(h, x, L->ln_1_w, L->ln_1_b);
-        for (int t = 0; t < T; t++)
-            for (int o = 0; o < C; o++) {
-                double sq = 0, sk = 0, sv = 0;
-                for (int i = 0; i < C; i++) {
-                    sq += h[t * C + i] * ((const float *)L->q_proj)[o * C + i];
-                    sk += h[t * C + i] * ((const float *)L->k_proj)[o * C + i];
-                    sv += h[t * C + i] * ((const float *)L->v_proj)[o * C + i];
-                }
-                q[t * C + o] = sq, k[t * C + o] = sk, v[t * C + o] = sv;
-            }
-        for (int t = 0; t < T; t++)
-            for (int hd = 0; hd < NH; hd++)
-                for (int i = 0; i < R / 2; i++) {
-                    double ang = t * pow(10000.0, -2.0 * i / R), cs = cos(ang), sn = sin(ang);
-                    for (double *p = q; p; p = p == q ? k : NULL) {
-                        double *e2 = p + t * C + hd * HS + 2 * i, ev = e2[0], od = e2[1];
-                        e2[0] = ev * cs - od * sn;
-                        e2[1] = od * cs + ev * sn;
-                    }
-                }
-        for (int t = 0; t < T; t++)
-            for (int hd = 0; hd < NH; hd++) {
-                double sc[64], mx = -1e300, sum = 0;
-                for (int j = 0; j <= t; j++) {
-                    sc[j] = 0;
-                    for (int d = 0; d < HS; d++)
-                        sc[j] += q[t * C + hd * HS + d] * k[j * C + hd * HS + d] / sqrt((double)HS);
-                    mx = sc[j] > mx ? sc[j] : mx;
-                }
-                for (int j = 0; j <= t; j++)
-                    sum += sc[j] = exp(sc[j] - mx);
-                for (int d = 0; d < HS; d++) {
-                    double o = 0;
-                    for (int j = 0; j <= t; j++)
-                        o += sc[j] / sum * v[j * C + hd * HS + d];
-                    a[t * C + hd * HS + d] = o;
-                }
-            }
-        for (int t = 0; t < T; t++) {
-            double add[1024];
-            for (int o = 0; o < C; o++) {
-                double s = 0;
-                for (int i = 0; i < C; i++)
-                    s += a[t * C + i] * ((const float *)L->out_proj)[o * C + i];
-                add[o] = s;
-            }
-            for (int j = 0; j < I; j++) {
-                double s = L->fc_in_b[j];
-                for (int i = 0; i < C; i++)
-                    s += h[t * C + i] * ((const float *)L->fc_in)[(size_t)j * C + i];
-                m[j] = 0.5 * s * (1 + tanh(sqrt(2 / M_PI) * (s + 0.044715 * s * s * s)));
-            }
-            for (int o = 0; o < C; o++) {
-                double s = L->fc_out_b[o];
-                for (int j = 0; j < I; j++)
-                    s += m[j] * ((const float *)L->fc_out)[(size_t)o * I + j];
-                add[o] += s;
-            }
-            for (int o = 0; o < C; o++)
-                x[t * C + o] += add[o];
-        }
+        naive_ln(&n, n.h, n.x, w->h[l].ln_1_w, w->h[l].ln_1_b);
+        naive_qkv(&n, &w->h[l]);
+        naive_attention(&n);
+        naive_residual(&n, &w->h[l]);
     }
-    LN(h, x, w->ln_f_w, w->ln_f_b);
-#undef LN
+    naive_ln(&n, n.h, n.x, w->ln_f_w, w->ln_f_b);
     for (int t = 0; t < T; t++)
         for (int o = 0; o < V; o++) {
             double s = w->lm_head_b[o];
             for (int i = 0; i < C; i++)
-                s += h[t * C + i] * ((const float *)w->lm_head)[(size_t)o * C + i];
+                s += n.h[t * C + i] * ((const float *)w->lm_head)[(size_t)o * C + i];
             logits[(size_t)t * V + o] = s;
         }
-    free(x), free(h), free(q), free(k), free(v), free(a), free(m);
+    free(n.x), free(n.h), free(n.q), free(n.k), free(n.v), free(n.a), free(n.m);
 }
 
 static void test_forward_vs_naive(void **state)
